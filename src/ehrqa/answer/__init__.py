@@ -1,0 +1,1 @@
+"""Task 2: answering from the selected resources, with checked citations."""

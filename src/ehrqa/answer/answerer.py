@@ -1,0 +1,205 @@
+"""Task 2: turn a selection into a cited, checked answer.
+
+Modes:
+
+* ``model``: the chat model writes the answer; citations and facts are checked and the
+  result says whether it verified.
+* ``extractive``: no model; the facts of the selected resources, each cited.
+* ``hybrid`` (default): the model writes; if its answer cites nothing valid or states a
+  number or date that no cited resource supports, the extractive answer is returned instead
+  and the model's draft and the reason are kept in the result. Unverified numbers never
+  reach a reader as if they were facts.
+
+When nothing was selected the answer says what the record lacks and no model is called.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import date
+from typing import Any, Literal
+
+from ehrqa.answer.extractive import compose
+from ehrqa.answer.prompt import build_prompt
+from ehrqa.answer.verify import Verification, check_facts, verify_answer
+from ehrqa.errors import ConfigError
+from ehrqa.llm.base import ChatModel, GenerationOptions
+from ehrqa.select.base import Selection
+
+AnswerMode = Literal["model", "extractive", "hybrid"]
+ANSWER_MODES: tuple[str, ...] = ("hybrid", "model", "extractive")
+# An answer is one paragraph: base models run on into a new "Question:" or blank line.
+ANSWER_STOPS = ("\n\n", "\nQuestion:", "Question:", "<end_of_turn>")
+ABSTAIN_MARKERS = ("does not contain", "not contain", "no record", "not recorded", "no information")
+
+
+@dataclass
+class Answer:
+    """The answer to one question, with its provenance and checks."""
+
+    text: str
+    citations: list[str]
+    verified: bool
+    source: Literal["model", "extractive", "abstain"]
+    unverified: list[str] = field(default_factory=list)
+    invalid_citations: list[str] = field(default_factory=list)
+    draft: str | None = None
+    fallback_reason: str | None = None
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    model: str | None = None
+    seconds: float = 0.0
+    prompt_records: int = 0
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready form."""
+        return {
+            "answer": self.text,
+            "citations": self.citations,
+            "verified": self.verified,
+            "source": self.source,
+            "unverified": self.unverified,
+            "invalid_citations": self.invalid_citations,
+            "draft": self.draft,
+            "fallback_reason": self.fallback_reason,
+        }
+
+
+@dataclass(frozen=True)
+class AnswerConfig:
+    """How answers are produced."""
+
+    mode: str = field(default="hybrid", metadata={"help": "hybrid | model | extractive"})
+    prompt_budget: int = field(default=1500, metadata={"help": "most prompt tokens"})
+    max_tokens: int = field(default=160, metadata={"help": "most tokens the model writes"})
+    repeat_penalty: float = field(default=1.15, metadata={"help": "1 = none; stops loops"})
+    few_shot: bool = field(default=True, metadata={"help": "show worked examples first"})
+
+    def __post_init__(self) -> None:
+        if self.mode not in ANSWER_MODES:
+            raise ConfigError(
+                f"answer mode {self.mode!r} is unknown: use one of {', '.join(ANSWER_MODES)}"
+            )
+        if self.prompt_budget < 200:
+            raise ConfigError(
+                f"prompt_budget {self.prompt_budget} is too small: use at least 200 tokens"
+            )
+
+
+def extractive_answer(selection: Selection) -> Answer:
+    """The model-free answer: the selected facts, each cited (abstains when nothing selected)."""
+    text = compose(selection)
+    if not selection.items:
+        return Answer(text, [], True, "abstain")
+    records = [item.record for item in selection.items]
+    unverified = check_facts(text, records)
+    return Answer(
+        text,
+        [r.ref for r in records],
+        not unverified,
+        "extractive",
+        unverified=unverified,
+        prompt_records=len(records),
+    )
+
+
+def _model_failure(check: Verification) -> str | None:
+    if check.invalid_citations:
+        return f"cited resources not in the prompt: {', '.join(check.invalid_citations)}"
+    if not check.citations:
+        lowered = check.text.lower()
+        if any(marker in lowered for marker in ABSTAIN_MARKERS):
+            return "the model abstained although resources were selected"
+        return "the answer cites no selected resource"
+    if check.unverified:
+        return f"unsupported numbers or dates: {', '.join(check.unverified)}"
+    return None
+
+
+def answer(
+    question: str,
+    now: date,
+    selection: Selection,
+    model: ChatModel | Callable[[], ChatModel] | None,
+    config: AnswerConfig,
+    *,
+    on_token: Callable[[str], None] | None = None,
+) -> Answer:
+    """Answer ``question`` from ``selection`` according to ``config.mode``.
+
+    ``model`` may be a factory so that abstentions and extractive answers never load it.
+    ``on_token`` receives the model's text as it streams.
+    """
+    started = time.perf_counter()
+    if not selection.items or config.mode == "extractive":
+        result = extractive_answer(selection)
+        result.seconds = time.perf_counter() - started
+        return result
+    if model is None:
+        raise ConfigError(
+            f"answer mode {config.mode!r} needs a model: "
+            "pass --model or use --answer-mode extractive"
+        )
+    chat = model if isinstance(model, ChatModel) else model()
+    result = _generate(question, now, selection, chat, config, on_token)
+    if config.mode == "hybrid" and result.fallback_reason:
+        fallback = extractive_answer(selection)
+        fallback.draft, fallback.fallback_reason = result.draft, result.fallback_reason
+        fallback.prompt_tokens, fallback.completion_tokens = (
+            result.prompt_tokens,
+            result.completion_tokens,
+        )
+        fallback.model = result.model
+        result = fallback
+    result.seconds = time.perf_counter() - started
+    return result
+
+
+def _generate(
+    question: str,
+    now: date,
+    selection: Selection,
+    chat: ChatModel,
+    config: AnswerConfig,
+    on_token: Callable[[str], None] | None,
+) -> Answer:
+    records = [item.record for item in selection.items]
+    budget = min(config.prompt_budget, chat.context_window - config.max_tokens - 16)
+    prompt = build_prompt(
+        question,
+        now,
+        records,
+        count_tokens=chat.count_tokens,
+        budget=budget,
+        few_shot=config.few_shot,
+    )
+    options = GenerationOptions(
+        max_tokens=config.max_tokens,
+        temperature=0.0,
+        repeat_penalty=config.repeat_penalty,
+        stop=ANSWER_STOPS,
+    )
+    pieces: list[str] = []
+    for piece in chat.generate(prompt.messages, options):
+        pieces.append(piece)
+        if on_token is not None:
+            on_token(piece)
+    draft = "".join(pieces).strip()
+    check = verify_answer(draft, prompt.aliases, {r.ref: r for r in prompt.included})
+    failure = _model_failure(check)
+    return Answer(
+        check.text,
+        check.citations,
+        failure is None,
+        "model",
+        unverified=check.unverified,
+        invalid_citations=check.invalid_citations,
+        draft=draft,
+        fallback_reason=failure,
+        prompt_tokens=sum(chat.count_tokens(m.content) for m in prompt.messages),
+        completion_tokens=chat.count_tokens(draft) if draft else 0,
+        model=chat.name,
+        prompt_records=len(prompt.included),
+    )

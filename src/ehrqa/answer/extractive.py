@@ -1,0 +1,103 @@
+"""An answer composed from the selected resources without a model.
+
+It states the facts of the selected resources, each cited, in a sentence shaped by the
+question's intent. It is the fallback when a model's answer fails verification, and a
+model-free strategy of its own (``--answer-mode extractive``).
+"""
+
+from __future__ import annotations
+
+from ehrqa.fhir.record import Record
+from ehrqa.select.base import Selection
+
+
+def _number(value: float) -> str:
+    return f"{value:g}" if abs(value) < 1e15 else str(value)
+
+
+def _value(record: Record) -> str:
+    if record.value is not None:
+        return f"{_number(record.value)} {record.unit or ''}".strip()
+    if record.components:
+        parts = []
+        for c in record.components:
+            shown = _number(c.value) if c.value is not None else (c.value_text or "")
+            parts.append(f"{c.name} {shown} {c.unit or ''}".strip())
+        return "; ".join(parts)
+    return record.value_text or ""
+
+
+def fact_phrase(record: Record) -> str:
+    """A short phrase stating one record's main fact, with its date."""
+    name = record.display
+    day = record.day
+    rtype = record.resource_type
+    if rtype == "Observation":
+        value = _value(record)
+        phrase = f"{name}: {value}" if value else name
+        return f"{phrase} on {day}" if day else phrase
+    if rtype in ("Condition", "AllergyIntolerance"):
+        since = f", since {day}" if day else ""
+        ended = f", resolved {record.end_date[:10]}" if record.end_date else ""
+        status = f" ({record.status}{since}{ended})" if record.status else f" ({since[2:]})"
+        return f"{name}{status}" if status.strip(" ()") else name
+    if rtype in ("MedicationRequest", "MedicationStatement"):
+        status = f", {record.status}" if record.status else ""
+        return f"{name} (prescribed {day}{status})" if day else name
+    if rtype == "Patient":
+        return record.text.split("]", 1)[-1].strip()
+    if day:
+        return f"{name} on {day}"
+    return record.text.split("]", 1)[-1].strip()
+
+
+def _is_current(record: Record) -> bool:
+    return record.status in ("active", "on-hold", "intended", "recurrence", "relapse")
+
+
+def _intro(selection: Selection) -> str:
+    plan = selection.plan
+    records = [item.record for item in selection.items]
+    many = len(records) > 1
+    if plan.status and not any(_is_current(r) for r in records):
+        return "Nothing current is recorded; earlier entries:"
+    if plan.intent == "count":
+        return f"{len(records)} found:"
+    if plan.order == "latest":
+        return "Most recent of each:" if many and plan.concepts[1:] else "Most recent:"
+    if plan.order == "earliest":
+        return "First recorded:"
+    if plan.intent == "exists":
+        return "Yes, the record shows:"
+    if plan.status:
+        return "Current:"
+    window = f" {plan.window.phrase}" if plan.window else ""
+    return f"Found{window}:"
+
+
+def _with_citations(phrase: str, cites: list[str], shown: int = 2) -> str:
+    more = f" (+{len(cites) - shown} more)" if len(cites) > shown else ""
+    return f"{phrase} {''.join(cites[:shown])}{more}"
+
+
+def compose(selection: Selection) -> str:
+    """The extractive answer for a non-empty selection (abstention text when empty).
+
+    Records that state the same fact (the same condition recorded at several visits) are
+    listed once, with every record cited.
+    """
+    if not selection.items:
+        return selection.empty_reason or "The record does not contain this information."
+    facts: dict[str, list[str]] = {}
+    for item in selection.items:
+        record = item.record
+        key = (
+            record.display
+            if record.resource_type in ("Condition", "AllergyIntolerance")
+            else fact_phrase(record)
+        )
+        if key not in facts:
+            facts[key] = [fact_phrase(record)]
+        facts[key].append(f"[{record.ref}]")
+    parts = [_with_citations(phrase, cites) for phrase, *cites in facts.values()]
+    return f"{_intro(selection)} {'; '.join(parts)}."

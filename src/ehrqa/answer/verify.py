@@ -1,0 +1,179 @@
+"""Citation checking and fact verification of generated answers.
+
+Citations to resources that were not in the prompt are removed and reported. Numbers and
+dates in the answer must appear in a cited resource; those that do not are reported as
+unverified spans.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import date
+
+from ehrqa.fhir.record import Record
+
+try:
+    from fhirkit import RESOURCE_TYPES as _FHIR_TYPES
+except ImportError:  # pragma: no cover - fhirkit-rs is a core dependency
+    _FHIR_TYPES = []
+# Bracketed text is a citation only when it names a FHIR resource type: "[mm/Hg]" is a unit.
+FHIR_TYPES = frozenset(_FHIR_TYPES) | {"Observation", "Condition", "Patient", "Encounter"}
+
+REF = r"[A-Z][A-Za-z]+/[A-Za-z0-9\-.]{1,64}"
+ALIAS = r"\d{1,3}"
+# "[Observation/abc]", "[Observation/abc, Condition/def]", and prompt aliases "[3]" / "[3, 4]".
+CITATION_RE = re.compile(rf"\[\s*((?:{REF}|{ALIAS})(?:\s*[,;]\s*(?:{REF}|{ALIAS}))*)\s*\]")
+MONTHS = "january february march april may june july august september october november december"
+MONTH_NUM = {name: i + 1 for i, name in enumerate(MONTHS.split())} | {
+    name[:3]: i + 1 for i, name in enumerate(MONTHS.split())
+}
+_MONTH = r"(?:jan|feb|mar|apr|may|jun|jul|aug|sep|sept|oct|nov|dec)[a-z]*\.?"
+DATE_RES = (
+    re.compile(r"\b(\d{4})-(\d{2})-(\d{2})(?:T[\d:.+\-Z]+)?\b"),
+    re.compile(rf"\b({_MONTH})\s+(\d{{1,2}})(?:st|nd|rd|th)?,?\s+(\d{{4}})\b", re.I),
+    re.compile(rf"\b(\d{{1,2}})(?:st|nd|rd|th)?\s+({_MONTH})\s+(\d{{4}})\b", re.I),
+    re.compile(r"\b(\d{1,2})/(\d{1,2})/(\d{4})\b"),
+    re.compile(rf"\b({_MONTH})\s+(\d{{4}})\b", re.I),
+)
+NUMBER_RE = re.compile(r"(?<![\w.])-?\d+(?:[.,]\d+)?(?![\w])")
+
+
+@dataclass
+class Verification:
+    """The checked answer: citations kept, citations removed, unverified spans."""
+
+    text: str
+    citations: list[str] = field(default_factory=list)
+    invalid_citations: list[str] = field(default_factory=list)
+    unverified: list[str] = field(default_factory=list)
+
+    @property
+    def verified(self) -> bool:
+        """True when every citation was valid and every number and date is supported."""
+        return not self.invalid_citations and not self.unverified
+
+
+def resolve_citations(text: str, allowed: Mapping[str, str]) -> tuple[str, list[str], list[str]]:
+    """Rewrite citations to ``[Type/id]`` form and drop those not in ``allowed``.
+
+    ``allowed`` maps what may be cited (prompt aliases like ``"3"`` and references) to the
+    reference. Returns the rewritten text, valid references (unique, in order) and the
+    invalid citations as written.
+    """
+    valid: list[str] = []
+    invalid: list[str] = []
+
+    def replace(match: re.Match[str]) -> str:
+        parts = re.split(r"\s*[,;]\s*", match.group(1).strip())
+        if any(not p.isdigit() and p.split("/", 1)[0] not in FHIR_TYPES for p in parts):
+            return match.group(0)
+        kept = []
+        for part in parts:
+            ref = allowed.get(part)
+            if ref is None:
+                invalid.append(part)
+                continue
+            kept.append(ref)
+            if ref not in valid:
+                valid.append(ref)
+        return "".join(f"[{ref}]" for ref in kept)
+
+    rewritten = CITATION_RE.sub(replace, text)
+    return (
+        re.sub(r"[ \t]+([.,;:])", r"\1", re.sub(r"[ \t]{2,}", " ", rewritten)).strip(),
+        valid,
+        invalid,
+    )
+
+
+def _to_day(match: re.Match[str], pattern_index: int) -> str | None:
+    g = match.groups()
+    try:
+        if pattern_index == 0:
+            return date(int(g[0]), int(g[1]), int(g[2])).isoformat()
+        if pattern_index == 1:
+            return date(int(g[2]), MONTH_NUM[g[0].lower().rstrip(".")[:3]], int(g[1])).isoformat()
+        if pattern_index == 2:
+            return date(int(g[2]), MONTH_NUM[g[1].lower().rstrip(".")[:3]], int(g[0])).isoformat()
+        if pattern_index == 3:
+            return date(int(g[2]), int(g[0]), int(g[1])).isoformat()
+        return f"{int(g[1]):04d}-{MONTH_NUM[g[0].lower().rstrip('.')[:3]]:02d}"
+    except (ValueError, KeyError):
+        return None
+
+
+def find_dates(text: str) -> tuple[list[tuple[str, str]], str]:
+    """Dates in ``text`` as ``(span, ISO day or YYYY-MM)``, and the text with them blanked."""
+    found: list[tuple[str, str]] = []
+    for index, pattern in enumerate(DATE_RES):
+
+        def blank(match: re.Match[str], index: int = index) -> str:
+            day = _to_day(match, index)
+            if day is not None:
+                found.append((match.group(0), day))
+            return " " * len(match.group(0))
+
+        text = pattern.sub(blank, text)
+    return found, text
+
+
+def _decimals(number: str) -> int:
+    return len(number.split(".", 1)[1]) if "." in number else 0
+
+
+def _evidence(records: list[Record]) -> tuple[set[str], list[str]]:
+    days: set[str] = set()
+    numbers: list[str] = []
+    for record in records:
+        for value in (record.date, record.end_date):
+            if value:
+                days.add(value[:10])
+        body = CITATION_RE.sub(" ", record.text)
+        found, rest = find_dates(body)
+        days.update(day for _, day in found)
+        numbers.extend(n.replace(",", ".") for n in NUMBER_RE.findall(rest))
+        if record.value is not None:
+            numbers.append(repr(float(record.value)))
+        numbers.extend(repr(float(c.value)) for c in record.components if c.value is not None)
+    return days, numbers
+
+
+def _number_supported(number: str, evidence: list[str], n_cited: int) -> bool:
+    value = float(number)
+    places = _decimals(number)
+    for candidate in evidence:
+        try:
+            if round(float(candidate), places) == value:
+                return True
+        except ValueError:
+            continue
+    # A count of the cited items ("3 active conditions") is supported by the citations.
+    return places == 0 and 0 < value == n_cited
+
+
+def check_facts(text: str, cited: list[Record]) -> list[str]:
+    """Numbers and dates of ``text`` that none of the ``cited`` records support."""
+    days, numbers = _evidence(cited)
+    years = {d[:4] for d in days}
+    months = {d[:7] for d in days}
+    body = CITATION_RE.sub(" ", text)
+    found, rest = find_dates(body)
+    unsupported = [span for span, day in found if day not in days and day not in months]
+    for number in NUMBER_RE.findall(rest):
+        normal = number.replace(",", ".")
+        if len(normal) == 4 and normal.isdigit() and normal in years:
+            continue
+        if not _number_supported(normal, numbers, len(cited)):
+            unsupported.append(number)
+    return unsupported
+
+
+def verify_answer(
+    text: str, allowed: Mapping[str, str], records: Mapping[str, Record]
+) -> Verification:
+    """Resolve citations against ``allowed`` and check facts against the cited records."""
+    rewritten, valid, invalid = resolve_citations(text, allowed)
+    cited = [records[ref] for ref in valid if ref in records]
+    return Verification(rewritten, valid, invalid, check_facts(rewritten, cited))

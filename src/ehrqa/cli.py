@@ -1,0 +1,279 @@
+"""The ``ehrqa`` command line: thin commands over the library.
+
+Every command resolves the configuration once, calls one library function and formats its
+result. Errors of the library print as one red line and exit with code 2.
+"""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass, field
+from datetime import date
+from pathlib import Path
+from typing import Annotated, Any
+
+import orjson
+import typer
+from rich.console import Console
+from rich.markup import escape
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from ehrqa.config import EhrqaConfig, load_config
+from ehrqa.errors import ConfigError, EhrqaError
+from ehrqa.store.sqlite import SqliteStore
+
+app = typer.Typer(
+    help="Private question answering over FHIR R4 health records with small local LLMs.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+out = Console(highlight=False, soft_wrap=True)
+err = Console(stderr=True, highlight=False, soft_wrap=True)
+
+
+@dataclass
+class _State:
+    config_file: str | None = None
+    overrides: dict[str, Any] = field(default_factory=dict)
+
+    def config(self, **flags: Any) -> EhrqaConfig:
+        return load_config(self.config_file, {**self.overrides, **flags})
+
+
+def _state(ctx: typer.Context) -> _State:
+    return ctx.ensure_object(_State)
+
+
+@app.callback()
+def _global(
+    ctx: typer.Context,
+    home: Annotated[
+        str | None,
+        typer.Option("--home", help="Data directory (default: $EHRQA_HOME or the user data dir)."),
+    ] = None,
+    config: Annotated[str | None, typer.Option("--config", help="TOML config file.")] = None,
+) -> None:
+    state = _state(ctx)
+    state.config_file = config
+    state.overrides["home"] = home
+
+
+def _open(cfg: EhrqaConfig) -> SqliteStore:
+    from ehrqa.store import open_store
+
+    return open_store(cfg.home)
+
+
+def _print_json(data: Any) -> None:
+    sys.stdout.write(orjson.dumps(data, option=orjson.OPT_INDENT_2).decode() + "\n")
+
+
+def _parse_day(value: str | None) -> date | None:
+    if value is None:
+        return None
+    try:
+        return date.fromisoformat(value)
+    except ValueError as exc:
+        raise ConfigError(f"--now must be a date like 2024-11-02, got {value!r}") from exc
+
+
+@app.command()
+def ingest(
+    ctx: typer.Context,
+    paths: Annotated[
+        list[Path],
+        typer.Argument(help="Files or folders of FHIR R4 Bundles (.json[.gz]) or .ndjson[.gz]."),
+    ],
+    strict: Annotated[
+        bool, typer.Option(help="Reject a whole file when any entry is invalid.")
+    ] = False,
+    validator: Annotated[
+        str | None, typer.Option(help="fhirkit (default) | fhir.resources | none")
+    ] = None,
+    json_out: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
+) -> None:
+    """Validate, normalise and store FHIR resources. Re-ingesting is idempotent.
+
+    Exits with 1 when some entries were invalid or files were rejected (they are listed).
+    """
+    from ehrqa.fhir.parse import find_files
+    from ehrqa.ingest import ingest_paths
+
+    cfg = _state(ctx).config(validator=validator)
+    total = len(find_files(paths))
+    store = _open(cfg)
+    try:
+        with Progress(
+            TextColumn("ingest"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("{task.fields[name]}"),
+            TimeElapsedColumn(),
+            console=err,
+            disable=json_out or not err.is_terminal,
+        ) as progress:
+            task = progress.add_task("ingest", total=total, name="")
+            report = ingest_paths(
+                store,
+                paths,
+                validator=cfg.validator,
+                strict=strict,
+                on_file=lambda path, n: progress.update(task, advance=1, name=path.name),
+            )
+    finally:
+        store.close()
+    if json_out:
+        _print_json(report.to_dict())
+    else:
+        _print_ingest_report(report)
+    if report.issues or report.rejected_files:
+        raise typer.Exit(1)
+
+
+def _print_ingest_report(report: Any) -> None:
+    s = report.stats
+    rate = report.resources_read / report.seconds if report.seconds else 0.0
+    out.print(
+        f"{report.files} files, {report.resources_read} resources read in {report.seconds:.1f}s "
+        f"({rate:,.0f}/s): {s.inserted} new, {s.updated} updated, {s.unchanged} unchanged, "
+        f"{s.stale} older than stored, {report.skipped_entries} invalid"
+    )
+    for issue in report.issues[:20]:
+        err.print(f"invalid: {issue}", markup=False)
+    if len(report.issues) > 20:
+        err.print(f"… and {len(report.issues) - 20} more problems (use --json for all)")
+    for path in report.rejected_files:
+        err.print(f"rejected: {path}", markup=False)
+
+
+@app.command()
+def patients(
+    ctx: typer.Context,
+    search: Annotated[str | None, typer.Option(help="Filter by name or id substring.")] = None,
+    json_out: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """List ingested patients: id, name, birth date, number of resources."""
+    store = _open(_state(ctx).config())
+    try:
+        rows = store.patients(search)
+    finally:
+        store.close()
+    if json_out:
+        _print_json([r.__dict__ for r in rows])
+        return
+    table = Table("name", "birth date", "gender", "resources")
+    table.add_column("id", overflow="fold", no_wrap=False)
+    for r in rows:
+        table.add_row(r.name, r.birth_date or "", r.gender or "", str(r.resource_count), r.id)
+    out.print(table)
+
+
+@app.command()
+def show(
+    ctx: typer.Context,
+    ref: Annotated[str, typer.Argument(help="Resource reference Type/id, e.g. Observation/abc.")],
+) -> None:
+    """Print one stored resource as JSON."""
+    store = _open(_state(ctx).config())
+    try:
+        record = store.get(ref)
+    finally:
+        store.close()
+    _print_json(record.resource)
+
+
+@app.command()
+def ask(
+    ctx: typer.Context,
+    question: Annotated[str, typer.Argument(help="The question, in plain language.")],
+    patient: Annotated[str, typer.Option("--patient", "-p", help="Patient resource id.")],
+    now: Annotated[str | None, typer.Option(help="Date taken as today (YYYY-MM-DD).")] = None,
+    model: Annotated[
+        str | None, typer.Option(help="smollm2 | gemma3-270m | PATH.gguf | hf:DIR | URL#name")
+    ] = None,
+    selector: Annotated[str | None, typer.Option(help="Task 1 strategy.")] = None,
+    answer_mode: Annotated[str | None, typer.Option(help="hybrid | model | extractive")] = None,
+    json_out: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+) -> None:
+    """Answer a question about one patient, citing the resources it comes from."""
+    from ehrqa.qa import QASystem
+
+    cfg = _state(ctx).config(model=model, selector=selector, answer_mode=answer_mode)
+    store = _open(cfg)
+    try:
+        result = QASystem(cfg, store).ask(patient, question, now=_parse_day(now))
+    finally:
+        store.close()
+    if json_out:
+        _print_json(result.to_dict())
+        return
+    _print_answer(result)
+
+
+def _print_answer(result: Any) -> None:
+    a = result.answer
+    out.print(a.text, markup=False)
+    if a.source == "extractive" and a.fallback_reason:
+        err.print(
+            f"(model answer not verified: {a.fallback_reason}; showing the record's facts)",
+            markup=False,
+        )
+    elif not a.verified:
+        err.print(
+            f"warning: unverified: {', '.join(a.unverified + a.invalid_citations)}", markup=False
+        )
+    cited = {ref for ref in a.citations}
+    if cited:
+        out.print("\nSources:")
+        for item in result.selection.items:
+            if item.record.ref in cited:
+                out.print(f"  {item.record.text}", markup=False)
+    select_ms, answer_ms = result.timings["select"] * 1000, result.timings["answer"] * 1000
+    err.print(f"[dim]select {select_ms:.0f} ms, answer {answer_ms:.0f} ms ({a.source})[/dim]")
+
+
+@app.command()
+def demo(
+    ctx: typer.Context,
+    model: Annotated[
+        str | None, typer.Option(help="Model for the answers (default smollm2).")
+    ] = None,
+    answer_mode: Annotated[str | None, typer.Option(help="hybrid | model | extractive")] = None,
+) -> None:
+    """Ingest the bundled synthetic demo patients and answer sample questions."""
+    from ehrqa.data.demo import DEMO_NOW, DEMO_PATIENT, DEMO_QUESTIONS, demo_dir
+    from ehrqa.ingest import ingest_paths
+    from ehrqa.qa import QASystem
+
+    cfg = _state(ctx).config(model=model, answer_mode=answer_mode)
+    store = _open(cfg)
+    try:
+        report = ingest_paths(store, [demo_dir()], validator=cfg.validator)
+        out.print(
+            f"Demo store: {cfg.home} ({report.files} patients, "
+            f"{report.resources_read} resources, {report.seconds:.1f}s)"
+        )
+        system = QASystem(cfg, store)
+        patient = store.patient(DEMO_PATIENT)
+        out.print(f"Patient {patient.name} ({patient.id}), today = {DEMO_NOW}\n")
+        for question in DEMO_QUESTIONS:
+            out.print(f"Q: {question}", style="bold", markup=False)
+            _print_answer(system.ask(patient.id, question, now=DEMO_NOW))
+            out.print()
+    finally:
+        store.close()
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Entry point: run the app, turning library errors into one red line and exit code 2."""
+    try:
+        app(args=argv, prog_name="ehrqa")
+    except EhrqaError as exc:
+        err.print(f"[red]error:[/red] {escape(str(exc))}", highlight=False)
+        raise SystemExit(2) from None
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

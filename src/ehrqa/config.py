@@ -1,0 +1,99 @@
+"""Configuration: one dataclass, resolved once at the edge.
+
+Precedence: defaults < config file (``$EHRQA_HOME/config.toml`` or ``--config``) <
+environment (``EHRQA_*``) < command-line flags.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import platformdirs
+
+from ehrqa.errors import ConfigError
+
+ENV_PREFIX = "EHRQA_"
+
+
+def default_home() -> Path:
+    """The data directory: ``$EHRQA_HOME`` or the user's data dir."""
+    env = os.environ.get("EHRQA_HOME")
+    return Path(env) if env else Path(platformdirs.user_data_dir("ehrqa"))
+
+
+@dataclass
+class EhrqaConfig:
+    """Everything a question needs to be answered, with the embedded defaults."""
+
+    home: str = field(default="", metadata={"help": "data directory (store, caches)"})
+    model: str = field(
+        default="smollm2",
+        metadata={
+            "help": "smollm2 | gemma3-270m | PATH.gguf | hf:DIR | http://host/v1#name | fake"
+        },
+    )
+    adapter: str = field(default="", metadata={"help": "LoRA adapter for the model"})
+    selector: str = field(default="default", metadata={"help": "Task 1 strategy name"})
+    answer_mode: str = field(default="hybrid", metadata={"help": "hybrid | model | extractive"})
+    validator: str = field(default="fhirkit", metadata={"help": "fhirkit | fhir.resources | none"})
+    n_ctx: int = field(default=4096, metadata={"help": "model context window in tokens"})
+    n_threads: int = field(default=0, metadata={"help": "CPU threads for llama.cpp (0 = all)"})
+    prompt_budget: int = field(default=1500, metadata={"help": "most prompt tokens"})
+    max_tokens: int = field(default=160, metadata={"help": "most tokens to generate"})
+    seed: int = field(default=0, metadata={"help": "generation seed"})
+
+    def __post_init__(self) -> None:
+        if not self.home:
+            self.home = str(default_home())
+        for name in ("n_ctx", "prompt_budget", "max_tokens"):
+            if getattr(self, name) < 1:
+                raise ConfigError(f"{name} must be a positive number, got {getattr(self, name)}")
+        if self.n_threads < 0:
+            raise ConfigError(f"n_threads must be >= 0, got {self.n_threads}")
+
+    def to_dict(self) -> dict[str, Any]:
+        """The resolved configuration as a plain dict (stored in reports)."""
+        return dataclasses.asdict(self)
+
+
+def _coerce(name: str, raw: Any, kind: Any) -> Any:
+    if kind in (int, "int"):
+        try:
+            return int(raw)
+        except (TypeError, ValueError) as exc:
+            raise ConfigError(f"{name} must be an integer, got {raw!r}") from exc
+    return str(raw)
+
+
+def load_config(
+    config_file: str | Path | None = None, overrides: dict[str, Any] | None = None
+) -> EhrqaConfig:
+    """Resolve the configuration: defaults < file < environment < ``overrides`` (flags)."""
+    fields = {f.name: f.type for f in dataclasses.fields(EhrqaConfig)}
+    values: dict[str, Any] = {}
+    overrides = {k: v for k, v in (overrides or {}).items() if v is not None}
+    home = overrides.get("home") or os.environ.get("EHRQA_HOME") or str(default_home())
+    path = Path(config_file) if config_file else Path(home) / "config.toml"
+    if config_file and not path.is_file():
+        raise ConfigError(f"config file {path} does not exist")
+    if path.is_file():
+        try:
+            data = tomllib.loads(path.read_text(encoding="utf-8"))
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"{path}: invalid TOML ({exc})") from exc
+        for key, value in data.get("ehrqa", data).items():
+            if key not in fields:
+                raise ConfigError(f"{path}: unknown setting {key!r}; known: {', '.join(fields)}")
+            values[key] = _coerce(key, value, fields[key])
+    for key, kind in fields.items():
+        env = os.environ.get(ENV_PREFIX + key.upper())
+        if env is not None and env != "":
+            values[key] = _coerce(ENV_PREFIX + key.upper(), env, kind)
+    values.update({k: _coerce(k, v, fields[k]) for k, v in overrides.items() if k in fields})
+    values["home"] = str(values.get("home") or home)
+    return EhrqaConfig(**values)

@@ -1,0 +1,1 @@
+"""Data: the committed demo patients, and (later) synthetic patients and QA datasets."""

@@ -1,0 +1,1 @@
+"""FHIR R4 parsing, validation, normalisation and compact rendering."""

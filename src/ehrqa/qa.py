@@ -1,0 +1,138 @@
+"""Records QA end to end: select the resources (Task 1), then answer from them (Task 2).
+
+:class:`QASystem` holds a store, a selector and a lazily loaded chat model; the CLI, the
+HTTP API, the benchmark harness and the tests all go through :meth:`QASystem.ask`.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import date
+from typing import Any
+
+from ehrqa.answer.answerer import Answer, AnswerConfig, answer
+from ehrqa.config import EhrqaConfig
+from ehrqa.errors import ConfigError
+from ehrqa.llm.base import ChatModel
+from ehrqa.select.base import Selection, Selector, get_selector
+from ehrqa.store.base import RecordStore
+
+
+@dataclass
+class QAResult:
+    """One answered question: what was selected, what was answered, and what it cost."""
+
+    question: str
+    patient_id: str
+    now: date
+    selection: Selection
+    answer: Answer
+    selector: str
+    timings: dict[str, float] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON form printed by ``ehrqa ask --json`` and returned by the API."""
+        plan = self.selection.plan
+        return {
+            "question": self.question,
+            "patient_id": self.patient_id,
+            "now": self.now.isoformat(),
+            **self.answer.to_dict(),
+            "selected": [item.to_dict() for item in self.selection.items],
+            "selector": self.selector,
+            "plan": {
+                "intent": plan.intent,
+                "resource_types": list(plan.resource_types),
+                "concepts": [c.name for c in plan.concepts],
+                "window": None
+                if plan.window is None
+                else {
+                    "start": plan.window.start.isoformat() if plan.window.start else None,
+                    "end": plan.window.end.isoformat() if plan.window.end else None,
+                    "phrase": plan.window.phrase,
+                },
+                "order": plan.order,
+            },
+            "candidates": self.selection.candidates,
+            "timings": {k: round(v * 1000, 2) for k, v in self.timings.items()},
+            "tokens": {
+                "prompt": self.answer.prompt_tokens,
+                "completion": self.answer.completion_tokens,
+            },
+            "model": self.answer.model,
+        }
+
+
+class QASystem:
+    """A store, a selector and a (lazily loaded) chat model, configured once.
+
+    The model is loaded on the first question that needs it; a lock serialises generation
+    so one model instance is never used by two threads at once.
+    """
+
+    def __init__(
+        self,
+        config: EhrqaConfig,
+        store: RecordStore,
+        *,
+        selector: Selector | None = None,
+        model: ChatModel | None = None,
+    ) -> None:
+        self.config = config
+        self.store = store
+        self.selector = selector or get_selector(config.selector)
+        self.answer_config = AnswerConfig(
+            mode=config.answer_mode,
+            prompt_budget=config.prompt_budget,
+            max_tokens=config.max_tokens,
+        )
+        self._model = model
+        self._model_lock = threading.Lock()
+        # One generation at a time per system: llama.cpp contexts are not thread-safe.
+        self._generation_lock = threading.Lock()
+
+    def model(self) -> ChatModel:
+        """The chat model, loaded on first use."""
+        with self._model_lock:
+            if self._model is None:
+                from ehrqa.llm import load_chat_model
+
+                self._model = load_chat_model(
+                    self.config.model,
+                    n_ctx=self.config.n_ctx,
+                    n_threads=self.config.n_threads or None,
+                    adapter=self.config.adapter or None,
+                    seed=self.config.seed,
+                )
+            return self._model
+
+    def ask(
+        self,
+        patient_id: str,
+        question: str,
+        *,
+        now: date | None = None,
+        on_token: Callable[[str], None] | None = None,
+    ) -> QAResult:
+        """Answer ``question`` about the patient as of ``now`` (default: today)."""
+        if not question or not question.strip():
+            raise ConfigError("the question is empty")
+        now = now or date.today()
+        patient = self.store.patient(patient_id)
+        started = time.perf_counter()
+        selection = self.selector.select(self.store, patient.id, question, now)
+        selected_at = time.perf_counter()
+        with self._generation_lock:
+            result = answer(
+                question, now, selection, self.model, self.answer_config, on_token=on_token
+            )
+        done = time.perf_counter()
+        timings = {
+            "select": selected_at - started,
+            "answer": done - selected_at,
+            "total": done - started,
+        }
+        return QAResult(question, patient.id, now, selection, result, self.selector.name, timings)

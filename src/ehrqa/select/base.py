@@ -1,0 +1,69 @@
+"""The selector protocol and registry."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date
+from typing import Any, Protocol
+
+from ehrqa.fhir.record import Record
+from ehrqa.registry import Registry
+from ehrqa.select.query import QueryPlan
+from ehrqa.store.base import RecordStore
+
+
+@dataclass(frozen=True)
+class Selected:
+    """One selected resource with its score in [0, 1] and why it was chosen."""
+
+    record: Record
+    score: float
+    reasons: tuple[str, ...] = ()
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready form: reference, rounded score and reasons."""
+        return {
+            "ref": self.record.ref,
+            "score": round(self.score, 4),
+            "reasons": list(self.reasons),
+        }
+
+
+@dataclass
+class Selection:
+    """The outcome of Task 1 for one question."""
+
+    plan: QueryPlan
+    items: list[Selected]
+    candidates: int = 0
+    # Set when nothing was selected: what the record lacks, in words for the user.
+    empty_reason: str | None = None
+    details: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def refs(self) -> list[str]:
+        """References of the selected resources, best first."""
+        return [item.record.ref for item in self.items]
+
+
+class Selector(Protocol):
+    """Chooses the resources of one patient that answer a question."""
+
+    name: str
+
+    def select(self, store: RecordStore, patient_id: str, question: str, now: date) -> Selection:
+        """Return the selected resources, best first."""
+        ...
+
+
+SELECTORS: Registry[type[Selector]] = Registry("selector")
+SELECTORS.register(
+    "default",
+    "ehrqa.select.default:DefaultSelector",
+    "question understanding + structured and lexical retrieval + intent-aware cut-off",
+)
+
+
+def get_selector(name: str = "default") -> Selector:
+    """Instantiate a selector by registry name."""
+    return SELECTORS.get(name)()

@@ -1,0 +1,295 @@
+"""The default Task 1 strategy: understand the question, retrieve, score, cut off.
+
+1. :func:`~ehrqa.select.query.analyze` turns the question into a plan: resource types,
+   clinical concepts (with codes and synonyms), a time window, ordering and status.
+2. Candidates come from structured store queries (type, category, code, date window;
+   never later than ``now``) and from BM25 over the patient's record texts.
+3. Each candidate gets a score from code/term matches, type, status and lexical rank.
+4. The cut-off follows the intent: the newest match per concept for "latest" questions,
+   every active item for "current" lists, everything in the window for period questions.
+
+No model is called, so a patient with thousands of resources costs a few SQL queries.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import date
+
+from ehrqa.fhir.record import Record
+from ehrqa.select.base import Selected, Selection
+from ehrqa.select.lexicon import Concept
+from ehrqa.select.query import QueryPlan, analyze
+from ehrqa.store.base import RecordQuery, RecordStore
+
+# Administrative and billing types: stored and citable, but not answers to clinical questions.
+ADMIN_TYPES = (
+    "Claim",
+    "ExplanationOfBenefit",
+    "Provenance",
+    "Coverage",
+    "Organization",
+    "Practitioner",
+    "PractitionerRole",
+    "Location",
+    "CareTeam",
+    "SupplyDelivery",
+    "Device",
+)
+ACTIVE_STATUSES = {
+    "Condition": ("active", "recurrence", "relapse"),
+    "AllergyIntolerance": ("active",),
+    "MedicationRequest": ("active", "on-hold"),
+    "MedicationStatement": ("active", "intended"),
+    "CarePlan": ("active",),
+}
+TYPE_LABELS = {
+    "AllergyIntolerance": "allergies",
+    "Condition": "conditions",
+    "MedicationRequest": "medications",
+    "MedicationStatement": "medications",
+    "Immunization": "immunizations",
+    "Encounter": "encounters",
+    "Procedure": "procedures",
+    "Observation": "observations",
+    "DiagnosticReport": "diagnostic reports",
+    "CarePlan": "care plans",
+    "DocumentReference": "notes",
+}
+MAX_LIST = 100  # most items a list selects
+MAX_LEXICAL = 8  # most items a question without types or concepts selects
+
+
+@dataclass
+class _Candidate:
+    record: Record
+    score: float = 0.0
+    reasons: list[str] = field(default_factory=list)
+    concept: str | None = None
+
+    def add(self, points: float, reason: str) -> None:
+        self.score += points
+        if reason not in self.reasons:
+            self.reasons.append(reason)
+
+
+def matches_concept(record: Record, concept: Concept) -> str | None:
+    """Why ``record`` is about ``concept`` (a code or a term of its displays), or None."""
+    for coding in record.codes:
+        if coding.code in concept.codes:
+            return f"code {coding.system_name} {coding.code}"
+    for component in record.components:
+        if component.code and component.code in concept.codes:
+            return f"component code {component.code}"
+    displays = " ".join(c.display.lower() for c in record.codes) or record.text.lower()
+    for term in concept.terms:
+        if term in displays:
+            return f"term {term!r}"
+    return None
+
+
+class DefaultSelector:
+    """Question understanding + structured and lexical retrieval + intent-aware cut-off."""
+
+    name = "default"
+
+    def select(self, store: RecordStore, patient_id: str, question: str, now: date) -> Selection:
+        """Select the patient's resources that answer ``question`` as of ``now``."""
+        plan = analyze(question, now)
+        return self.select_plan(store, patient_id, plan)
+
+    def select_plan(self, store: RecordStore, patient_id: str, plan: QueryPlan) -> Selection:
+        """Select for an already analysed question."""
+        start, end = _window(plan)
+        pool: dict[str, _Candidate] = {}
+        types = _plan_types(plan)
+        if plan.concepts:
+            self._concept_candidates(store, patient_id, plan, types, start, end, pool)
+        elif types:
+            self._type_candidates(store, patient_id, plan, types, start, end, pool)
+        if plan.keywords and not plan.concepts:
+            self._lexical_candidates(store, patient_id, plan, types, start, end, pool)
+        items = _cut_off(plan, pool)
+        selection = Selection(plan, items, candidates=len(pool))
+        if not items:
+            selection.empty_reason = _empty_reason(store, patient_id, plan, types)
+        return selection
+
+    def _concept_candidates(
+        self,
+        store: RecordStore,
+        patient_id: str,
+        plan: QueryPlan,
+        types: tuple[str, ...],
+        start: str | None,
+        end: str,
+        pool: dict[str, _Candidate],
+    ) -> None:
+        codes = tuple(sorted({code for c in plan.concepts for code in c.codes}))
+        found: list[Record] = []
+        if codes:
+            found += store.query(
+                RecordQuery(patient_id, types=types, codes=codes, start=start, end=end)
+            )
+        terms = [t for c in plan.concepts for t in c.terms]
+        for record, _ in store.search(patient_id, terms, types=types, limit=400):
+            if _in_window(record, start, end):
+                found.append(record)
+        for record in found:
+            for concept in plan.concepts:
+                why = matches_concept(record, concept)
+                if why is None or (types and record.resource_type not in types):
+                    continue
+                cand = pool.setdefault(record.ref, _Candidate(record))
+                cand.concept = cand.concept or concept.name
+                cand.add(
+                    3.0 if why.startswith(("code", "component")) else 2.0, f"{concept.name}: {why}"
+                )
+        self._score_common(plan, pool)
+
+    def _type_candidates(
+        self,
+        store: RecordStore,
+        patient_id: str,
+        plan: QueryPlan,
+        types: tuple[str, ...],
+        start: str | None,
+        end: str,
+        pool: dict[str, _Candidate],
+    ) -> None:
+        query = RecordQuery(
+            patient_id, types=types, categories=plan.categories, start=start, end=end
+        )
+        for record in store.query(query):
+            pool.setdefault(record.ref, _Candidate(record)).add(1.0, f"type {record.resource_type}")
+        self._score_common(plan, pool)
+
+    def _lexical_candidates(
+        self,
+        store: RecordStore,
+        patient_id: str,
+        plan: QueryPlan,
+        types: tuple[str, ...],
+        start: str | None,
+        end: str,
+        pool: dict[str, _Candidate],
+    ) -> None:
+        hits = store.search(patient_id, plan.keywords, types=types, limit=200)
+        hits = [
+            (r, s)
+            for r, s in hits
+            if r.resource_type not in ADMIN_TYPES or r.resource_type in types
+        ]
+        best = max((s for _, s in hits), default=0.0)
+        for record, score in hits:
+            if not _in_window(record, start, end) or best <= 0:
+                continue
+            cand = pool.setdefault(record.ref, _Candidate(record))
+            cand.add(score / best, "lexical match")
+        self._score_common(plan, pool)
+
+    @staticmethod
+    def _score_common(plan: QueryPlan, pool: dict[str, _Candidate]) -> None:
+        for cand in pool.values():
+            if plan.status and cand.record.status in _statuses(plan, cand.record.resource_type):
+                cand.add(1.0, f"status {cand.record.status}")
+            if plan.categories and set(plan.categories) & set(cand.record.category):
+                cand.add(0.5, "category " + "/".join(cand.record.category))
+
+
+def _plan_types(plan: QueryPlan) -> tuple[str, ...]:
+    types = list(plan.resource_types)
+    if not types:
+        for concept in plan.concepts:
+            types.extend(t for t in concept.resource_types if t not in types)
+    return tuple(types)
+
+
+def _statuses(plan: QueryPlan, resource_type: str) -> tuple[str, ...]:
+    if "active" in plan.status:
+        return ACTIVE_STATUSES.get(resource_type, plan.status)
+    return plan.status
+
+
+def _window(plan: QueryPlan) -> tuple[str | None, str]:
+    """Date bounds as ISO days; nothing after ``now`` is ever selected."""
+    start = plan.window.start.isoformat() if plan.window and plan.window.start else None
+    end = plan.now
+    if plan.window and plan.window.end and plan.window.end < end:
+        end = plan.window.end
+    return start, end.isoformat()
+
+
+def _in_window(record: Record, start: str | None, end: str) -> bool:
+    day = record.day
+    if day is None:
+        return True
+    if day > end:
+        return False
+    return start is None or (record.end_date or day)[:10] >= start
+
+
+def _cut_off(plan: QueryPlan, pool: dict[str, _Candidate]) -> list[Selected]:
+    cands = list(pool.values())
+    if plan.status and plan.intent not in ("when",):
+        active = [c for c in cands if c.record.status in _statuses(plan, c.record.resource_type)]
+        if active or plan.intent == "list_active":
+            cands = active
+    if plan.order in ("latest", "earliest"):
+        cands = _per_group(cands, plan.order, plan.limit or 1)
+    elif plan.concepts or plan.resource_types:
+        cands = sorted(cands, key=_newest_first)[:MAX_LIST]
+    else:
+        cands = sorted(cands, key=lambda c: -c.score)
+        top = cands[0].score if cands else 0.0
+        cands = [c for c in cands if c.score >= 0.5 * top][:MAX_LEXICAL]
+    if plan.order == "latest" and cands:
+        for cand in cands:
+            cand.add(0.0, "newest match")
+    return _normalise(cands)
+
+
+def _newest_first(cand: _Candidate) -> tuple[float, str]:
+    day = cand.record.date or ""
+    return (-cand.score, _invert(day))
+
+
+def _invert(text: str) -> str:
+    # Sorting by an inverted string sorts ISO dates newest first while score stays primary.
+    return "".join(chr(0x10FFFF - ord(ch)) for ch in text)
+
+
+def _per_group(cands: Iterable[_Candidate], order: str, n: int) -> list[_Candidate]:
+    """Each concept's (or type's) best matches on its ``n`` newest (or oldest) days.
+
+    A reading can span several resources of one day (a blood-pressure panel and its
+    systolic and diastolic observations), so whole days are kept, not single resources.
+    """
+    groups: dict[str, list[_Candidate]] = {}
+    for cand in cands:
+        groups.setdefault(cand.concept or cand.record.resource_type, []).append(cand)
+    chosen: list[_Candidate] = []
+    for members in groups.values():
+        top = max(c.score for c in members)
+        best = [c for c in members if c.score >= top - 1.0]
+        days = sorted({c.record.day or "" for c in best}, reverse=(order == "latest"))[:n]
+        chosen.extend(c for c in best if (c.record.day or "") in days)
+    return sorted(chosen, key=lambda c: (-c.score, _invert(c.record.date or "")))
+
+
+def _normalise(cands: list[_Candidate]) -> list[Selected]:
+    top = max((c.score for c in cands), default=0.0) or 1.0
+    return [Selected(c.record, min(1.0, c.score / top), tuple(c.reasons)) for c in cands]
+
+
+def _empty_reason(
+    store: RecordStore, patient_id: str, plan: QueryPlan, types: tuple[str, ...]
+) -> str:
+    counts = store.type_counts(patient_id)
+    labels = sorted({TYPE_LABELS.get(t, t) for t in types})
+    if types and not any(counts.get(t) for t in types):
+        return f"The record has no {' or '.join(labels)} recorded."
+    what = ", ".join(c.name for c in plan.concepts) or " or ".join(labels) or "this"
+    when = f" {plan.window.phrase}" if plan.window else ""
+    return f"The record does not contain information about {what}{when}."

@@ -1,0 +1,370 @@
+"""Question understanding: a question becomes a structured :class:`QueryPlan`.
+
+The plan says which records can answer the question (resource types, observation
+categories, clinical concepts with codes and display terms, a date window, a status) and
+how to cut the list (newest first, oldest first or everything, and how many). It is built
+from word lists and precompiled regular expressions only, so it costs well under a
+millisecond and never calls a model.
+
+How the pieces combine:
+
+* The time expression is parsed first and cut out of the question, so "last year" is a
+  window and can no longer read as "the last record".
+* Cue words name record kinds ("vaccines", "labs"); concept phrases name clinical things
+  ("HbA1c", "blood thinners"). A cue wins over the types a concept implies ("allergic to
+  penicillin" asks for allergies, not prescriptions) unless the cue only gives context
+  ("my A1c at my last visit" still asks for the A1c).
+* A concept that cannot live in the asked-for record type brings its ``related`` concepts
+  ("medicine for diabetes" → the diabetes-medicine class).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Any, Literal
+
+from ehrqa.select.lexicon import (
+    CONCEPTS_BY_NAME,
+    MEDICATION_TYPES,
+    Concept,
+    Match,
+    resolve_categories,
+    resolve_types,
+    scan,
+    words,
+)
+from ehrqa.select.timeexpr import NUMBER_WORDS, TimeWindow, parse_time
+
+Order = Literal["latest", "earliest", "all"]
+
+# Coarse question kinds, in the order they are tested.
+INTENTS = (
+    "demographics",  # age, sex, name: the Patient resource only
+    "count",  # how many, how often
+    "when",  # when was / when did / how long ago
+    "exists",  # yes/no: do I have, am I on, have I ever
+    "trend",  # how has X changed, history of X
+    "other",  # why / explain: needs records, not a list
+    "list_active",  # current medications, active conditions
+    "latest_value",  # newest value of a measurement
+    "latest",  # newest record of another kind ("my last visit")
+    "earliest",  # first record ("my first vaccine")
+    "list",  # everything that matches
+)
+# Types whose records have a clinical status worth filtering on.
+STATUSABLE = frozenset(
+    {"Condition", "AllergyIntolerance", "CarePlan", "MedicationStatement", "MedicationRequest"}
+)
+# Types whose records are values: a "latest" question about them wants the newest value.
+MEASURED_TYPES = frozenset({"Observation", "DiagnosticReport"})
+ENDED_STATUSES = {
+    "Condition": ("resolved", "inactive", "remission"),
+    "AllergyIntolerance": ("resolved", "inactive"),
+    "MedicationRequest": ("stopped", "completed"),
+    "MedicationStatement": ("stopped", "completed"),
+    "CarePlan": ("completed", "revoked"),
+}
+
+
+def _word_set(text: str) -> frozenset[str]:
+    """The whitespace-separated words of ``text`` (keeps long word lists readable)."""
+    return frozenset(text.split())
+
+
+# Words that say nothing a record's text could match: grammar, voice ("the patient",
+# "pt"), and words whose meaning other plan fields already carry (order, status, intent).
+STOP_WORDS = _word_set(
+    """
+    a about above after again all also am an and any anything are as at be been before being
+    between both but by can could did do does doing done down during each either else ever
+    every few for from get gets getting got gotten had has have having he her here hers him
+    his how i if in into is it its just like many may me might mine more most much must my
+    myself need no nor not now of off on once one only or other our ours out over own please
+    same she should so some something such than that the their theirs them then there these
+    they this those through to too under until up upon us very was we were what whats when
+    where whether which while who whom whose why will with within would yes yet you your
+    yours im ive id dont didnt doesnt isnt wasnt werent havent hasnt arent cant wont whens
+    patient patients pt pts client person doctor dr physician record records chart file ehr
+    info information detail details date dates day days time times year years month months
+    week weeks list show tell give find know see want let look check display summarize
+    summary last latest recent recently lately newest most first earliest initial initially
+    oldest original originally current currently active ongoing still present presently
+    previous past prior former old new trend trends changed change changes changing history
+    count number total often frequently ago since ago thing things happen happened go went
+    going gone receive received undergo underwent say said ok okay hi hello hey thanks
+    checked gain gained lose losing lost improved worse better
+    hx long against resolved inactive cured healed stopped discontinued ended finished
+    """
+) | frozenset(NUMBER_WORDS)
+
+_F = re.IGNORECASE
+_SUBJECT = (
+    r"(?:i|you|we|he|she|they|(?:the\s+|this\s+|my\s+|our\s+)?"
+    r"(?:patient|pt|client|child|son|daughter|kid|baby))"
+)
+_LEAD = r"^\W*(?:(?:hi|hey|ok|so|and|also|doctor|doc)\W+)?"
+_EXISTS_RE = re.compile(
+    rf"{_LEAD}(?:(?:do|does|did)\s+{_SUBJECT}\s+\w+"
+    rf"|(?:have|has)\s+{_SUBJECT}\s+(?:ever\s+|already\s+|previously\s+|recently\s+)?"
+    r"(?:been|had|got|gotten|received|taken|used|smoked|undergone|needed|ever)\b"
+    rf"|(?:am|is|are|was|were)\s+{_SUBJECT}\s+(?:\w+\s+)?(?:on|taking|allergic|diabetic"
+    r"|vaccinated|immunized|immunised|pregnant|a\s+smoker|smoker|smoking|hypertensive"
+    r"|asthmatic|using|prescribed|diagnosed|up\s+to\s+date|overweight|obese|anemic|depressed)\b"
+    r"|(?:is|are)\s+there\s+(?:any|a|an)\b|any\b)",
+    _F,
+)
+_WHEN_RE = re.compile(
+    rf"{_LEAD}(?:when|what\s+(?:date|day|year|month|time)|on\s+what\s+date|how\s+long\s+ago"
+    r"|since\s+when|how\s+long\s+(?:have|has|had|did)|(?:at\s+)?what\s+age|how\s+old\s+was)\b"
+    r"|\bwhen\s+(?:was|were|did|is|do|does|have|has|had)\b",
+    _F,
+)
+_COUNT_RE = re.compile(
+    r"\b(?:how\s+many|count|number\s+of|how\s+often|how\s+frequently|total\s+number)\b", _F
+)
+_TREND_RE = re.compile(
+    r"\b(?:trend(?:s|ing|ed)?|chang(?:e|ed|es|ing)|over\s+time|over\s+the\s+years"
+    r"|history\s+of|hx\s+of|progress(?:ed|ion|ing)?|improv(?:e|ed|es|ing|ement)"
+    r"|worse(?:n|ned|ning)?|better|(?:gone|go|going|went|come|came)\s+(?:up|down)"
+    r"|compar(?:e|ed|es|ing|ison)|graph|plot|fluctuat\w*|increas\w*|decreas\w*"
+    r"|ris(?:en|ing)|dropp?(?:ed|ing)?|trajectory|gain(?:ed)?|lost|los(?:e|ing)|evolv\w*)\b",
+    _F,
+)
+_EXPLAIN_RE = re.compile(
+    rf"{_LEAD}(?:why|how\s+come|explain|what\s+(?:is|was)\s+the\s+reason|what\s+does\s+.+\s+mean)\b",
+    _F,
+)
+_LATEST_RE = re.compile(r"\b(?:most\s+recent|latest|last|newest|final)\b", _F)
+_RECENT_RE = re.compile(r"\b(?:recent(?:ly)?|lately|these\s+days)\b", _F)
+_CURRENT_RE = re.compile(
+    r"\b(?:current(?:ly)?|now|right\s+now|present(?:ly)?|at\s+the\s+moment|today'?s)\b", _F
+)
+_PRESENT_VALUE_RE = re.compile(
+    rf"{_LEAD}(?:what(?:'s|\s+is|\s+are)|how\s+(?:much|tall|heavy)\s+(?:do|am|is|are)"
+    rf"|(?:is|are|am)\s+(?:my|the|his|her|their|{_SUBJECT})|(?:do|does)\s+{_SUBJECT})\b",
+    _F,
+)
+_EARLIEST_RE = re.compile(
+    r"\b(?:first|earliest|initial(?:ly)?|oldest|original(?:ly)?|since\s+when"
+    r"|how\s+long\s+(?:have|has|had))\b",
+    _F,
+)
+_NUMBER = r"(?:\d{1,2}|one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve)"
+_ORDER_WORD = r"(?:last|latest|most\s+recent|recent|past|previous|first|earliest|oldest|newest|top)"
+_LIMIT_RE = re.compile(
+    rf"\b{_ORDER_WORD}\s+(?P<a>{_NUMBER})\b|\b(?P<b>{_NUMBER})\s+{_ORDER_WORD}\b", _F
+)
+_ACTIVE_RE = re.compile(
+    r"\b(?:active|current(?:ly)?|ongoing|on-going|still|now|present(?:ly)?|existing"
+    r"|right\s+now|at\s+the\s+moment|these\s+days|nowadays|unresolved)\b",
+    _F,
+)
+# "am I on", "is the patient taking", "what do I take": the brief reads these as current.
+_TAKING_RE = re.compile(
+    r"\b(?:am\s+i|i\s+am|i'm|is\s+(?:the\s+)?(?:patient|pt)|is\s+s?he|are\s+(?:you|they))"
+    r"\s+(?:\w+\s+)?(?:on|taking)\b"
+    r"|\b(?:do|does)\s+(?:i|you|(?:the\s+)?(?:patient|pt)|s?he)\s+(?:\w+\s+)?take\b",
+    _F,
+)
+_ENDED_RE = re.compile(
+    r"\b(?:resolved|inactive|cured|healed|no\s+longer|used\s+to|stopped|discontinued"
+    r"|got\s+over|went\s+away|ended|finished)\b"
+    r"|\b(?:past|previous|former|old|prior|earlier)\s+(?:\w+\s+)?(?:medications?|medicines?"
+    r"|meds|drugs?|prescriptions?|conditions?|problems?|diagnos[ie]s|illness(?:es)?"
+    r"|diseases?|allerg(?:y|ies))\b",
+    _F,
+)
+
+
+@dataclass(frozen=True)
+class QueryPlan:
+    """What a question asks for, in terms a record store can filter and rank on."""
+
+    question: str
+    now: date
+    resource_types: tuple[str, ...]  # empty: no type constraint was found
+    categories: tuple[str, ...]  # observation categories, e.g. ("laboratory",)
+    concepts: tuple[Concept, ...]
+    window: TimeWindow | None
+    order: Order  # latest: newest first; earliest: oldest first; all: no preference
+    status: tuple[str, ...]  # e.g. ("active",) for current medications
+    intent: str  # one of INTENTS
+    keywords: tuple[str, ...]  # content words no other field accounts for
+    limit: int | None  # records per concept (or type); None: all
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready form, concepts by name; for debugging, logs and the API."""
+        window = self.window
+        return {
+            "question": self.question,
+            "now": self.now.isoformat(),
+            "resource_types": list(self.resource_types),
+            "categories": list(self.categories),
+            "concepts": [c.name for c in self.concepts],
+            "window": None
+            if window is None
+            else {
+                "start": window.start.isoformat() if window.start else None,
+                "end": window.end.isoformat() if window.end else None,
+                "phrase": window.phrase,
+            },
+            "order": self.order,
+            "status": list(self.status),
+            "intent": self.intent,
+            "keywords": list(self.keywords),
+            "limit": self.limit,
+        }
+
+
+def analyze(question: str, now: date) -> QueryPlan:
+    """Turn ``question`` into a :class:`QueryPlan`; relative dates are relative to ``now``."""
+    if isinstance(now, datetime):  # keep windows as plain dates
+        now = now.date()
+    window = parse_time(question, now)
+    # Cut the time phrase out so "last year" cannot read as "the last record".
+    rest = question.replace(window.phrase, " ", 1) if window else question
+    text = " ".join(rest.replace("’", "'").split())
+    matches = scan(rest)
+    types = resolve_types(matches)
+    concepts = _related(_unique(c for m in matches for c in m.concepts), types)
+    status = _status(text, types)
+    intent = _intent(text, types, concepts, status)
+    order = _order(text, types, concepts, window, intent)
+    return QueryPlan(
+        question=question,
+        now=now,
+        resource_types=types,
+        categories=resolve_categories(matches, concepts, types),
+        concepts=concepts,
+        window=window,
+        order=order,
+        status=status,
+        intent=_refine_intent(intent, order, types, concepts),
+        keywords=_keywords(rest, matches),
+        limit=_limit(text, order, intent, matches),
+    )
+
+
+def _unique(concepts: Iterable[Concept]) -> tuple[Concept, ...]:
+    return tuple({c.name: c for c in concepts}.values())
+
+
+def _related(concepts: tuple[Concept, ...], types: tuple[str, ...]) -> tuple[Concept, ...]:
+    """Add stand-ins for concepts that cannot occur in the asked-for types."""
+    wanted = set(types)
+    extra: list[Concept] = []
+    for concept in concepts:
+        if not wanted or wanted & set(concept.resource_types):
+            continue
+        for name in concept.related:
+            other = CONCEPTS_BY_NAME[name]
+            if wanted & set(other.resource_types):
+                extra.append(other)
+    return _unique((*concepts, *extra))
+
+
+def _status(text: str, types: tuple[str, ...]) -> tuple[str, ...]:
+    """("active",) for current items; ended statuses for past ones; () otherwise."""
+    if types and not STATUSABLE & set(types):
+        return ()
+    if _ENDED_RE.search(text):
+        kinds = [t for t in types if t in ENDED_STATUSES] or list(ENDED_STATUSES)
+        return tuple(dict.fromkeys(s for t in kinds for s in ENDED_STATUSES[t]))
+    taking = _TAKING_RE.search(text) and (not types or set(MEDICATION_TYPES) & set(types))
+    if _ACTIVE_RE.search(text) or taking:
+        return ("active",)
+    return ()
+
+
+def _intent(
+    text: str, types: tuple[str, ...], concepts: tuple[Concept, ...], status: tuple[str, ...]
+) -> str:
+    """The coarse intent before ordering refines it (see :data:`INTENTS`)."""
+    if types and set(types) <= {"Patient"} and not concepts:
+        return "demographics"
+    for intent, pattern in (("count", _COUNT_RE), ("when", _WHEN_RE)):
+        if pattern.search(text):
+            return intent
+    trend = bool(_TREND_RE.search(text))
+    if _EXISTS_RE.search(text):
+        # "Did I gain weight?" asks about a change; "Do I have a history of asthma?" does not.
+        return "trend" if trend and any(c.is_measurement for c in concepts) else "exists"
+    if trend:
+        return "trend"
+    if _EXPLAIN_RE.search(text):
+        return "other"
+    if "active" in status:
+        return "list_active"
+    return "list" if types or concepts else "other"
+
+
+def _refine_intent(
+    intent: str, order: Order, types: tuple[str, ...], concepts: tuple[Concept, ...]
+) -> str:
+    """A plain list question that wants the newest or oldest record says so."""
+    if intent != "list" or order == "all":
+        return intent
+    if order == "earliest":
+        return "earliest"
+    measured = any(c.is_measurement for c in concepts) or bool(
+        types and set(types) <= MEASURED_TYPES
+    )
+    return "latest_value" if measured else "latest"
+
+
+def _order(
+    text: str,
+    types: tuple[str, ...],
+    concepts: tuple[Concept, ...],
+    window: TimeWindow | None,
+    intent: str,
+) -> Order:
+    """Newest first for last/latest/current values, oldest first for first/initial."""
+    if intent in ("trend", "count", "demographics"):
+        return "all"
+    latest = bool(_LATEST_RE.search(text) or _RECENT_RE.search(text)) or _is_current_value(
+        text, types, concepts, window
+    )
+    earliest = bool(_EARLIEST_RE.search(text))
+    if latest == earliest:  # neither, or "first and last"
+        return "all"
+    return "latest" if latest else "earliest"
+
+
+def _is_current_value(
+    text: str, types: tuple[str, ...], concepts: tuple[Concept, ...], window: TimeWindow | None
+) -> bool:
+    """Whether the question wants a measurement's newest value ("What is my weight?")."""
+    if window is not None or not any(c.is_measurement for c in concepts):
+        return False
+    if types and STATUSABLE & set(types):  # "current medications" is a status, not an order
+        return False
+    return bool(_CURRENT_RE.search(text) or _PRESENT_VALUE_RE.search(text))
+
+
+def _limit(text: str, order: Order, intent: str, matches: list[Match]) -> int | None:
+    """Records wanted per concept: "last 3 readings" → 3, "latest HbA1c" → 1, else None."""
+    if intent in ("count", "trend", "demographics") or order == "all":
+        return None
+    if m := _LIMIT_RE.search(text):
+        number = (m["a"] or m["b"]).lower()
+        return int(number) if number.isdigit() else NUMBER_WORDS[number]
+    if any(m.plural for m in matches):  # "latest labs", "recent visits": more than one
+        return None
+    if _RECENT_RE.search(text) and not _LATEST_RE.search(text):
+        return None
+    return 1
+
+
+def _keywords(rest: str, matches: list[Match]) -> tuple[str, ...]:
+    """Content words that no cue, concept or time phrase accounts for, for lexical search."""
+    covered = {i for m in matches for i in range(m.start, m.end)}
+    found: dict[str, None] = {}
+    for i, word in enumerate(words(rest)):
+        if i in covered or word in STOP_WORDS or word.isdigit() or len(word) < 2:
+            continue
+        found.setdefault(word)
+    return tuple(found)

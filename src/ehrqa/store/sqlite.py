@@ -1,0 +1,409 @@
+"""The embedded SQLite record store: one file, FTS5 lexical index, forward-only migrations."""
+
+from __future__ import annotations
+
+import hashlib
+import sqlite3
+import threading
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from ehrqa.errors import NotFoundError, StoreError
+from ehrqa.fhir.record import Coding, Component, Record
+from ehrqa.store.base import PatientSummary, RecordQuery, UpsertStats
+
+# Each migration moves the schema one version forward; never edit a released one.
+MIGRATIONS: tuple[str, ...] = (
+    """
+    CREATE TABLE resources (
+        rowid INTEGER PRIMARY KEY,
+        ref TEXT NOT NULL UNIQUE,
+        resource_type TEXT NOT NULL,
+        patient_id TEXT,
+        date TEXT,
+        day TEXT,
+        end_date TEXT,
+        status TEXT,
+        categories TEXT NOT NULL DEFAULT '',
+        version TEXT,
+        last_updated TEXT,
+        content_hash TEXT NOT NULL,
+        text TEXT NOT NULL,
+        record BLOB NOT NULL,
+        resource BLOB NOT NULL
+    );
+    CREATE INDEX ix_resources_patient ON resources(patient_id, resource_type, day);
+    CREATE TABLE codes (
+        res INTEGER NOT NULL REFERENCES resources(rowid) ON DELETE CASCADE,
+        system TEXT NOT NULL,
+        code TEXT NOT NULL
+    );
+    CREATE INDEX ix_codes_code ON codes(code);
+    CREATE INDEX ix_codes_res ON codes(res);
+    CREATE TABLE patients (
+        id TEXT PRIMARY KEY,
+        name TEXT NOT NULL,
+        birth_date TEXT,
+        gender TEXT
+    );
+    CREATE VIRTUAL TABLE fts USING fts5(
+        patient, body, tokenize = 'porter unicode61 remove_diacritics 2'
+    );
+    """,
+)
+
+
+def content_hash(resource: dict[str, Any]) -> str:
+    """A stable hash of a resource's JSON content (key order does not matter)."""
+    return hashlib.sha256(orjson.dumps(resource, option=orjson.OPT_SORT_KEYS)).hexdigest()
+
+
+def _record_fields(record: Record) -> bytes:
+    return orjson.dumps(
+        {
+            "codes": [[c.system, c.code, c.display] for c in record.codes],
+            "category": list(record.category),
+            "value": record.value,
+            "value_text": record.value_text,
+            "unit": record.unit,
+            "components": [
+                [c.name, c.value, c.value_text, c.unit, c.code] for c in record.components
+            ],
+        }
+    )
+
+
+def _row_to_record(row: sqlite3.Row) -> Record:
+    fields = orjson.loads(row["record"])
+    return Record(
+        ref=row["ref"],
+        resource_type=row["resource_type"],
+        id=row["ref"].split("/", 1)[1],
+        patient_id=row["patient_id"],
+        text=row["text"],
+        date=row["date"],
+        end_date=row["end_date"],
+        codes=tuple(Coding(*c) for c in fields["codes"]),
+        category=tuple(fields["category"]),
+        value=fields["value"],
+        value_text=fields["value_text"],
+        unit=fields["unit"],
+        components=tuple(Component(*c) for c in fields["components"]),
+        status=row["status"],
+        version=row["version"],
+        last_updated=row["last_updated"],
+        resource=orjson.loads(row["resource"]),
+    )
+
+
+def _is_newer(new: Record, old_version: str | None, old_updated: str | None) -> bool:
+    """Whether ``new`` supersedes the stored version; without version data, last write wins."""
+    if new.last_updated and old_updated:
+        return new.last_updated >= old_updated
+    if new.version and old_version and new.version.isdigit() and old_version.isdigit():
+        return int(new.version) >= int(old_version)
+    return True
+
+
+def _patient_row(record: Record) -> tuple[str, str, str | None, str | None]:
+    resource = record.resource
+    name = ""
+    for entry in resource.get("name") or []:
+        if isinstance(entry, dict):
+            given = " ".join(str(g) for g in entry.get("given") or [])
+            name = entry.get("text") or f"{given} {entry.get('family', '')}".strip()
+            if name:
+                break
+    return record.id, name, resource.get("birthDate"), resource.get("gender")
+
+
+def _fts_phrase(term: str) -> str:
+    return '"' + term.replace('"', '""') + '"'
+
+
+class SqliteStore:
+    """A :class:`~ehrqa.store.base.RecordStore` in one SQLite file.
+
+    One connection is shared; a lock serialises access so the store can be used from
+    several threads (e.g. an HTTP server).
+    """
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        if str(path) != ":memory:":
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            self._db = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None)
+        except sqlite3.Error as exc:
+            raise StoreError(f"cannot open the store at {path}: {exc}") from exc
+        self._db.row_factory = sqlite3.Row
+        self._lock = threading.RLock()
+        self._depth = 0
+        self._db.execute("PRAGMA foreign_keys = ON")
+        self._db.execute("PRAGMA journal_mode = WAL")
+        self._db.execute("PRAGMA synchronous = NORMAL")
+        self._migrate()
+
+    # -- schema -----------------------------------------------------------------
+    def _migrate(self) -> None:
+        current = self._db.execute("PRAGMA user_version").fetchone()[0]
+        if current > len(MIGRATIONS):
+            raise StoreError(
+                f"the store at {self.path} has schema version {current}, newer than this "
+                f"ehrqa ({len(MIGRATIONS)}): upgrade ehrqa"
+            )
+        for version in range(current, len(MIGRATIONS)):
+            with self.transaction():
+                for statement in MIGRATIONS[version].split(";"):
+                    if statement.strip():
+                        self._db.execute(statement)
+                self._db.execute(f"PRAGMA user_version = {version + 1}")
+
+    @property
+    def schema_version(self) -> int:
+        """The schema version of the open file."""
+        return int(self._db.execute("PRAGMA user_version").fetchone()[0])
+
+    # -- writing ----------------------------------------------------------------
+    @contextmanager
+    def transaction(self) -> Iterator[None]:
+        """All writes inside commit together, or roll back together on an exception."""
+        with self._lock:
+            outer = self._depth == 0
+            if outer:
+                self._db.execute("BEGIN IMMEDIATE")
+            self._depth += 1
+            try:
+                yield
+            except BaseException:
+                self._depth -= 1
+                if outer:
+                    self._db.execute("ROLLBACK")
+                raise
+            self._depth -= 1
+            if outer:
+                self._db.execute("COMMIT")
+
+    def upsert(self, records: Iterable[Record]) -> UpsertStats:
+        """Insert new records; replace changed ones unless the stored version is newer."""
+        stats = UpsertStats()
+        with self.transaction():
+            for record in records:
+                self._upsert_one(record, stats)
+        return stats
+
+    def _upsert_one(self, record: Record, stats: UpsertStats) -> None:
+        digest = content_hash(record.resource)
+        old = self._db.execute(
+            "SELECT rowid, content_hash, version, last_updated FROM resources WHERE ref = ?",
+            (record.ref,),
+        ).fetchone()
+        if old is not None:
+            if old["content_hash"] == digest:
+                stats.unchanged += 1
+                return
+            if not _is_newer(record, old["version"], old["last_updated"]):
+                stats.stale += 1
+                return
+            self._delete_rowid(old["rowid"])
+            stats.updated += 1
+        else:
+            stats.inserted += 1
+        self._insert(record, digest, None if old is None else old["rowid"])
+
+    def _delete_rowid(self, rowid: int) -> None:
+        self._db.execute("DELETE FROM codes WHERE res = ?", (rowid,))
+        self._db.execute("DELETE FROM fts WHERE rowid = ?", (rowid,))
+        self._db.execute("DELETE FROM resources WHERE rowid = ?", (rowid,))
+
+    def _insert(self, record: Record, digest: str, rowid: int | None) -> None:
+        cursor = self._db.execute(
+            "INSERT INTO resources (rowid, ref, resource_type, patient_id, date, day, end_date,"
+            " status, categories, version, last_updated, content_hash, text, record, resource)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                rowid,
+                record.ref,
+                record.resource_type,
+                record.patient_id,
+                record.date,
+                record.day,
+                record.end_date,
+                record.status,
+                " ".join(record.category),
+                record.version,
+                record.last_updated,
+                digest,
+                record.text,
+                _record_fields(record),
+                orjson.dumps(record.resource),
+            ),
+        )
+        new_rowid = cursor.lastrowid
+        codes = {(c.system, c.code) for c in record.codes}
+        codes.update(("", c.code) for c in record.components if c.code)
+        self._db.executemany(
+            "INSERT INTO codes (res, system, code) VALUES (?, ?, ?)",
+            [(new_rowid, system, code) for system, code in sorted(codes)],
+        )
+        body = f"{record.text} {record.search_text}".strip()
+        self._db.execute(
+            "INSERT INTO fts (rowid, patient, body) VALUES (?, ?, ?)",
+            (new_rowid, record.patient_id or "", body),
+        )
+        if record.resource_type == "Patient":
+            self._db.execute(
+                "INSERT OR REPLACE INTO patients (id, name, birth_date, gender) VALUES (?,?,?,?)",
+                _patient_row(record),
+            )
+
+    # -- reading ----------------------------------------------------------------
+    def get(self, ref: str) -> Record:
+        """Return the record ``Type/id``; raise NotFoundError when absent."""
+        records = self.get_many([ref])
+        if not records:
+            raise NotFoundError(f"no resource {ref!r} in the store (expected Type/id)")
+        return records[0]
+
+    def get_many(self, refs: Sequence[str]) -> list[Record]:
+        """Return the records that exist among ``refs``, in the given order."""
+        if not refs:
+            return []
+        marks = ",".join("?" * len(refs))
+        with self._lock:
+            rows = self._db.execute(
+                f"SELECT * FROM resources WHERE ref IN ({marks})", list(refs)
+            ).fetchall()
+        by_ref = {row["ref"]: _row_to_record(row) for row in rows}
+        return [by_ref[ref] for ref in refs if ref in by_ref]
+
+    def patients(self, search: str | None = None) -> list[PatientSummary]:
+        """List patients with their resource counts, optionally filtered by name or id."""
+        sql = (
+            "SELECT p.id, p.name, p.birth_date, p.gender,"
+            " (SELECT COUNT(*) FROM resources r WHERE r.patient_id = p.id) AS n"
+            " FROM patients p"
+        )
+        params: list[str] = []
+        if search:
+            sql += " WHERE p.name LIKE ? OR p.id LIKE ?"
+            params = [f"%{search}%", f"%{search}%"]
+        with self._lock:
+            rows = self._db.execute(sql + " ORDER BY p.name, p.id", params).fetchall()
+        return [
+            PatientSummary(r["id"], r["name"], r["birth_date"], r["gender"], r["n"]) for r in rows
+        ]
+
+    def patient(self, patient_id: str) -> PatientSummary:
+        """Return one patient; raise NotFoundError (naming how to list them) when absent."""
+        patient_id = patient_id.removeprefix("Patient/")
+        with self._lock:
+            row = self._db.execute(
+                "SELECT p.id, p.name, p.birth_date, p.gender,"
+                " (SELECT COUNT(*) FROM resources r WHERE r.patient_id = p.id) AS n"
+                " FROM patients p WHERE p.id = ?",
+                (patient_id,),
+            ).fetchone()
+        if row is None:
+            raise NotFoundError(
+                f"no patient {patient_id!r} in the store: 'ehrqa patients' lists the ids"
+            )
+        return PatientSummary(row["id"], row["name"], row["birth_date"], row["gender"], row["n"])
+
+    def query(self, query: RecordQuery) -> list[Record]:
+        """Return the patient's records that match every given filter."""
+        sql = ["SELECT * FROM resources WHERE patient_id = ?"]
+        params: list[Any] = [query.patient_id]
+        for column, values in (("resource_type", query.types), ("status", query.statuses)):
+            if values:
+                sql.append(f"AND {column} IN ({','.join('?' * len(values))})")
+                params.extend(values)
+        if query.exclude_types:
+            sql.append(f"AND resource_type NOT IN ({','.join('?' * len(query.exclude_types))})")
+            params.extend(query.exclude_types)
+        if query.categories:
+            sql.append(
+                "AND ("
+                + " OR ".join("(' ' || categories || ' ') LIKE ?" for _ in query.categories)
+                + ")"
+            )
+            params.extend(f"% {c} %" for c in query.categories)
+        if query.codes:
+            marks = ",".join("?" * len(query.codes))
+            sql.append(f"AND rowid IN (SELECT res FROM codes WHERE code IN ({marks}))")
+            params.extend(query.codes)
+        if query.start:
+            sql.append("AND COALESCE(end_date, day) >= ?")
+            params.append(query.start)
+        if query.end:
+            sql.append("AND day <= ?")
+            params.append(query.end)
+        direction = "DESC" if query.order == "newest" else "ASC"
+        sql.append(f"ORDER BY date IS NULL, date {direction}, ref")
+        if query.limit is not None:
+            sql.append("LIMIT ?")
+            params.append(query.limit)
+        with self._lock:
+            rows = self._db.execute(" ".join(sql), params).fetchall()
+        return [_row_to_record(row) for row in rows]
+
+    def search(
+        self, patient_id: str, terms: Sequence[str], *, types: Sequence[str] = (), limit: int = 100
+    ) -> list[tuple[Record, float]]:
+        """BM25 search over the patient's record texts; each term is matched as a phrase."""
+        phrases = [_fts_phrase(t) for t in terms if t.strip()]
+        if not phrases:
+            return []
+        match = f"patient : {_fts_phrase(patient_id)} AND body : ({' OR '.join(phrases)})"
+        sql = (
+            "SELECT r.*, -bm25(fts, 0.0, 1.0) AS score FROM fts JOIN resources r"
+            " ON r.rowid = fts.rowid WHERE fts MATCH ? AND r.patient_id = ?"
+        )
+        params: list[Any] = [match, patient_id]
+        if types:
+            sql += f" AND r.resource_type IN ({','.join('?' * len(types))})"
+            params.extend(types)
+        sql += " ORDER BY score DESC LIMIT ?"
+        params.append(limit)
+        with self._lock:
+            rows = self._db.execute(sql, params).fetchall()
+        return [(_row_to_record(row), float(row["score"])) for row in rows]
+
+    def type_counts(self, patient_id: str) -> dict[str, int]:
+        """Number of records of each resource type for the patient."""
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT resource_type, COUNT(*) FROM resources WHERE patient_id = ?"
+                " GROUP BY resource_type",
+                (patient_id,),
+            ).fetchall()
+        return {row[0]: row[1] for row in rows}
+
+    def iter_records(self, patient_id: str | None = None) -> Iterator[Record]:
+        """Iterate over all records, or one patient's, in reference order."""
+        sql, params = "SELECT * FROM resources", []
+        if patient_id is not None:
+            sql, params = sql + " WHERE patient_id = ?", [patient_id]
+        with self._lock:
+            rows = self._db.execute(sql + " ORDER BY ref", params).fetchall()
+        for row in rows:
+            yield _row_to_record(row)
+
+    def count(self) -> int:
+        """Total number of stored resources."""
+        with self._lock:
+            return int(self._db.execute("SELECT COUNT(*) FROM resources").fetchone()[0])
+
+    def close(self) -> None:
+        """Close the database connection."""
+        with self._lock:
+            self._db.close()
+
+
+def open_store(home: str | Path) -> SqliteStore:
+    """Open (creating if needed) the SQLite store in the data directory ``home``."""
+    return SqliteStore(Path(home) / "ehrqa.sqlite3")

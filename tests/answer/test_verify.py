@@ -1,0 +1,116 @@
+"""Citation resolution and number/date verification."""
+
+from __future__ import annotations
+
+import pytest
+
+from ehrqa.answer.verify import check_facts, find_dates, resolve_citations, verify_answer
+from ehrqa.fhir.record import Component, Record
+
+
+def rec(ref: str, text: str, day: str | None = None, value: float | None = None) -> Record:
+    rtype, rid = ref.split("/")
+    return Record(
+        ref=ref,
+        resource_type=rtype,
+        id=rid,
+        patient_id="p",
+        text=f"[{ref}] {text}",
+        date=day,
+        value=value,
+    )
+
+
+A1C = rec("Observation/a1", "2024-11-02 Hemoglobin A1c (LOINC 4548-4) = 7.8 %", "2024-11-02", 7.8)
+BP = Record(
+    ref="Observation/bp",
+    resource_type="Observation",
+    id="bp",
+    patient_id="p",
+    text="[Observation/bp] 2024-10-01 Blood pressure: Systolic 128.4 mm[Hg]; Diastolic 81 mm[Hg]",
+    date="2024-10-01T09:00:00Z",
+    components=(Component("Systolic", 128.4, None, "mm[Hg]", "8480-6"),),
+)
+ALLOWED = {
+    "1": "Observation/a1",
+    "2": "Observation/bp",
+    "Observation/a1": "Observation/a1",
+    "Observation/bp": "Observation/bp",
+}
+RECORDS = {"Observation/a1": A1C, "Observation/bp": BP}
+
+
+@pytest.mark.parametrize(
+    ("text", "expected", "valid", "invalid"),
+    [
+        ("It was 7.8 % [1].", "It was 7.8 % [Observation/a1].", ["Observation/a1"], []),
+        (
+            "Values [1, 2].",
+            "Values [Observation/a1][Observation/bp].",
+            ["Observation/a1", "Observation/bp"],
+            [],
+        ),
+        (
+            "See [Observation/a1] and [Condition/zz].",
+            "See [Observation/a1] and.",
+            ["Observation/a1"],
+            ["Condition/zz"],
+        ),
+        ("Made up [7].", "Made up.", [], ["7"]),
+        ("No citation here.", "No citation here.", [], []),
+    ],
+)
+def test_resolve_citations(text: str, expected: str, valid: list[str], invalid: list[str]) -> None:
+    assert resolve_citations(text, ALLOWED) == (expected, valid, invalid)
+
+
+@pytest.mark.parametrize(
+    ("text", "unverified"),
+    [
+        ("Your HbA1c was 7.8 % on 2024-11-02 [1].", []),
+        ("Your HbA1c was 7.80% on November 2, 2024 [1].", []),
+        ("Your HbA1c was 7.8 % on 2 Nov 2024 [1].", []),
+        ("Your HbA1c was 7.8 % in November 2024 [1].", []),
+        ("Your HbA1c was 7.8 % in 2024 [1].", []),
+        ("Your HbA1c was 8.1 % on 2024-11-02 [1].", ["8.1"]),
+        ("Your HbA1c was 7.8 % on 2023-11-02 [1].", ["2023-11-02"]),
+        ("Systolic 128 on 10/01/2024 [2].", []),
+        ("Systolic 128.4 and diastolic 81 [2].", []),
+        ("Systolic 135 [2].", ["135"]),
+        ("Two results [1][2].", []),
+        ("2 results [1][2].", []),
+        ("5 results [1][2].", ["5"]),
+    ],
+)
+def test_numbers_and_dates_must_come_from_cited_records(text: str, unverified: list[str]) -> None:
+    result = verify_answer(text, ALLOWED, RECORDS)
+    assert result.unverified == unverified
+    assert result.verified is (not unverified)
+
+
+def test_uncited_records_do_not_support_facts() -> None:
+    assert check_facts("It was 7.8 % on 2024-11-02.", []) == ["2024-11-02", "7.8"]
+    assert check_facts("Systolic 128.4 [Observation/a1]", [A1C]) == ["128.4"]
+
+
+def test_find_dates_formats() -> None:
+    found, rest = find_dates(
+        "on 2024-11-02, March 3, 2021 and 4 July 2020, 12/31/2019, in May 2018"
+    )
+    assert [d for _, d in found] == [
+        "2024-11-02",
+        "2021-03-03",
+        "2020-07-04",
+        "2019-12-31",
+        "2018-05",
+    ]
+    assert "2024" not in rest
+
+
+def test_bracketed_units_are_not_citations() -> None:
+    text = "Creatinine 0.54 mg/dL [Mass/volume] [1]."
+    assert resolve_citations(text, ALLOWED) == (
+        "Creatinine 0.54 mg/dL [Mass/volume] [Observation/a1].",
+        ["Observation/a1"],
+        [],
+    )

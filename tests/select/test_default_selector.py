@@ -1,0 +1,112 @@
+"""The default selector on the 3,172-resource demo patient: right records, right cut-off."""
+
+from __future__ import annotations
+
+from datetime import date
+
+import pytest
+
+from ehrqa.data.demo import DEMO_NOW, DEMO_PATIENT
+from ehrqa.select import get_selector
+from ehrqa.store import RecordQuery, SqliteStore
+
+SELECTOR = get_selector("default")
+
+
+def select(store: SqliteStore, question: str, now: date = DEMO_NOW) -> list:
+    return SELECTOR.select(store, DEMO_PATIENT, question, now).items
+
+
+def codes_of(item) -> set[str]:  # type: ignore[no-untyped-def]
+    return {c.code for c in item.record.codes}
+
+
+def newest_day(store: SqliteStore, code: str, now: date = DEMO_NOW) -> str:
+    q = RecordQuery(DEMO_PATIENT, codes=(code,), end=now.isoformat(), limit=1)
+    day = store.query(q)[0].day
+    assert day is not None
+    return day
+
+
+def test_latest_lab_is_the_newest_matching_observation(demo_store: SqliteStore) -> None:
+    items = select(demo_store, "What was my most recent HbA1c?")
+    assert len(items) == 1
+    assert "4548-4" in codes_of(items[0])
+    assert items[0].record.day == newest_day(demo_store, "4548-4")
+    assert items[0].score == 1.0 and items[0].reasons
+
+
+def test_now_moves_the_latest_value_back_in_time(demo_store: SqliteStore) -> None:
+    then = date(2015, 1, 1)
+    items = select(demo_store, "What was my last HbA1c?", now=then)
+    assert [i.record.day for i in items] == [newest_day(demo_store, "4548-4", then)]
+    assert items[0].record.day is not None and items[0].record.day <= "2015-01-01"
+
+
+def test_latest_blood_pressure_keeps_the_whole_reading(demo_store: SqliteStore) -> None:
+    items = select(demo_store, "What was my last blood pressure?")
+    days = {i.record.day for i in items}
+    codes = set().union(*(codes_of(i) for i in items))
+    assert len(days) == 1 and "85354-9" in codes
+
+
+def test_active_conditions_are_all_and_only_active(demo_store: SqliteStore) -> None:
+    items = select(demo_store, "What are my active conditions?")
+    expected = demo_store.query(
+        RecordQuery(DEMO_PATIENT, types=("Condition",), statuses=("active",))
+    )
+    assert {i.record.ref for i in items} == {r.ref for r in expected}
+
+
+def test_current_medications(demo_store: SqliteStore) -> None:
+    items = select(demo_store, "List the patient's current medications")
+    assert [i.record.status for i in items] == ["active"]
+    assert items[0].record.resource_type == "MedicationRequest"
+
+
+def test_vaccines_in_a_year_are_exactly_that_year(demo_store: SqliteStore) -> None:
+    items = select(demo_store, "Which vaccines did I get in 2023?")
+    expected = demo_store.query(
+        RecordQuery(DEMO_PATIENT, types=("Immunization",), start="2023-01-01", end="2023-12-31")
+    )
+    assert {i.record.ref for i in items} == {r.ref for r in expected} != set()
+
+
+def test_last_encounter(demo_store: SqliteStore) -> None:
+    items = select(demo_store, "When was my last visit?")
+    newest = demo_store.query(
+        RecordQuery(DEMO_PATIENT, types=("Encounter",), end="2025-01-01", limit=1)
+    )
+    assert [i.record.ref for i in items] == [newest[0].ref]
+
+
+def test_lay_synonyms_reach_the_drug_class(demo_store: SqliteStore) -> None:
+    items = select(demo_store, "Is the patient on any blood thinners?")
+    assert items and all("aspirin" in i.record.display.lower() for i in items)
+
+
+@pytest.mark.parametrize(
+    "question",
+    ["Do I have any allergies?", "What is my blood type?", "What was my cholesterol in 2022?"],
+)
+def test_nothing_selected_gives_a_reason(demo_store: SqliteStore, question: str) -> None:
+    selection = SELECTOR.select(demo_store, DEMO_PATIENT, question, DEMO_NOW)
+    assert selection.items == []
+    assert selection.empty_reason and "record" in selection.empty_reason
+
+
+def test_nothing_after_now_is_selected(demo_store: SqliteStore) -> None:
+    now = date(2010, 6, 1)
+    for question in (
+        "What procedures did I have?",
+        "What was my last visit?",
+        "Show my weight over time",
+    ):
+        for item in select(demo_store, question, now=now):
+            assert item.record.day is None or item.record.day <= "2010-06-01"
+
+
+def test_free_text_falls_back_to_lexical_search(demo_store: SqliteStore) -> None:
+    items = select(demo_store, "dental x-ray")
+    assert items and len(items) <= 8
+    assert any("x-ray" in i.record.text.lower() for i in items)

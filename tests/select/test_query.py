@@ -1,0 +1,296 @@
+"""Questions → query plans, in the patient's voice and the clinician's."""
+
+from __future__ import annotations
+
+import json
+from datetime import date, datetime
+from typing import Any
+
+import pytest
+
+from ehrqa.select.lexicon import MEDICATION_TYPES
+from ehrqa.select.query import INTENTS, QueryPlan, analyze
+
+NOW = date(2025, 1, 1)
+MEDS = MEDICATION_TYPES
+OBS = ("Observation",)
+
+# (question, expected plan fields); fields not named are not checked. "window" is
+# (start, end); "concepts" lists concept names in order.
+CASES: list[tuple[str, dict[str, Any]]] = [
+    # --- the brief's examples ---------------------------------------------------------
+    (
+        "What was my most recent HbA1c?",
+        dict(
+            types=OBS,
+            categories=("laboratory",),
+            concepts=["hba1c"],
+            window=None,
+            order="latest",
+            intent="latest_value",
+            limit=1,
+            status=(),
+        ),
+    ),
+    (
+        "Is the patient on blood thinners?",
+        dict(
+            types=MEDS,
+            concepts=["anticoagulant", "antiplatelet"],
+            status=("active",),
+            intent="exists",
+            order="all",
+        ),
+    ),
+    (
+        "Which vaccines did I get in 2021?",
+        dict(
+            types=("Immunization",),
+            window=(date(2021, 1, 1), date(2021, 12, 31)),
+            intent="list",
+            order="all",
+            limit=None,
+        ),
+    ),
+    (
+        "What was my last visit?",
+        dict(types=("Encounter",), order="latest", limit=1, intent="latest", window=None),
+    ),
+    (
+        "Do I have any allergies?",
+        dict(types=("AllergyIntolerance",), intent="exists", concepts=[]),
+    ),
+    (
+        "What are my active conditions?",
+        dict(types=("Condition",), status=("active",), intent="list_active", order="all"),
+    ),
+    (
+        "List my current medications",
+        dict(types=MEDS, status=("active",), intent="list_active", order="all", limit=None),
+    ),
+    (
+        "How has my blood pressure changed since 2019?",
+        dict(
+            types=OBS,
+            categories=("vital-signs",),
+            concepts=["blood pressure"],
+            window=(date(2019, 1, 1), None),
+            order="all",
+            intent="trend",
+            limit=None,
+        ),
+    ),
+    # --- clinician voice --------------------------------------------------------------
+    ("pt's last A1c?", dict(concepts=["hba1c"], order="latest", limit=1, keywords=())),
+    (
+        "Latest eGFR for this patient",
+        dict(concepts=["egfr"], intent="latest_value", limit=1, keywords=()),
+    ),
+    ("Pt's current meds?", dict(types=MEDS, status=("active",), intent="list_active")),
+    (
+        "Does pt have a hx of CKD?",
+        dict(types=("Condition",), concepts=["chronic kidney disease"], intent="exists"),
+    ),
+    (
+        "Is pt on an ACE inhibitor?",
+        dict(concepts=["ace inhibitor"], status=("active",), intent="exists"),
+    ),
+    (
+        "Has the pt ever smoked?",
+        dict(types=OBS, categories=("social-history", "survey"), intent="exists"),
+    ),
+    ("What is the patient's gender?", dict(types=("Patient",), intent="demographics")),
+    ("How old is the patient?", dict(types=("Patient",), intent="demographics")),
+    # --- counts, dates, trends ---------------------------------------------------------
+    (
+        "How many times was I seen in the ER in 2020?",
+        dict(
+            types=("Encounter",),
+            intent="count",
+            window=(date(2020, 1, 1), date(2020, 12, 31)),
+            limit=None,
+        ),
+    ),
+    (
+        "When was my last tetanus shot?",
+        dict(concepts=["tetanus vaccine"], intent="when", order="latest", limit=1),
+    ),
+    (
+        "When was I first diagnosed with asthma?",
+        dict(types=("Condition",), concepts=["asthma"], intent="when", order="earliest"),
+    ),
+    (
+        "How long have I had diabetes?",
+        dict(concepts=["diabetes"], intent="when", order="earliest", keywords=()),
+    ),
+    (
+        "Show me the trend of my cholesterol over the last 5 years",
+        dict(
+            concepts=["total cholesterol"],
+            intent="trend",
+            order="all",
+            window=(date(2020, 1, 3), NOW),
+        ),
+    ),
+    (
+        "Did I gain weight since 2020?",
+        dict(concepts=["body weight"], intent="trend", window=(date(2020, 1, 1), None)),
+    ),
+    (
+        "How many times did I have strep throat?",
+        dict(types=("Condition",), concepts=["pharyngitis"], intent="count"),
+    ),
+    (
+        "my good cholesterol over the past 2 years",
+        dict(concepts=["hdl cholesterol"], window=(date(2023, 1, 2), NOW), intent="list"),
+    ),
+    # --- ordering and limits ----------------------------------------------------------
+    (
+        "Show me my last 3 blood pressure readings",
+        dict(concepts=["blood pressure"], order="latest", limit=3),
+    ),
+    ("Show the two most recent potassium results", dict(order="latest", limit=2)),
+    (
+        "What were my latest lab results?",
+        dict(types=OBS, categories=("laboratory",), order="latest", limit=None),
+    ),
+    ("What's my BMI?", dict(concepts=["bmi"], order="latest", limit=1, intent="latest_value")),
+    ("How much do I weigh?", dict(concepts=["body weight"], order="latest", limit=1)),
+    (
+        "What was my weight in 2019?",
+        dict(concepts=["body weight"], order="all", intent="list", limit=None),
+    ),
+    (
+        "What was my blood pressure the first time?",
+        dict(order="earliest", limit=1, intent="earliest"),
+    ),
+    (
+        "Did I get a flu shot last year?",
+        dict(
+            concepts=["influenza vaccine"],
+            intent="exists",
+            order="all",
+            window=(date(2024, 1, 1), date(2024, 12, 31)),
+        ),
+    ),
+    # --- lay words, cues that override or keep concept types ----------------------------
+    (
+        "What is my kidney function?",
+        dict(concepts=["creatinine", "egfr", "urea nitrogen"], intent="latest_value"),
+    ),
+    ("How is my sugar test?", dict(concepts=["hba1c", "glucose"], types=OBS)),
+    (
+        "Is the patient allergic to penicillin?",
+        dict(types=("AllergyIntolerance",), concepts=["penicillin"], intent="exists"),
+    ),
+    (
+        "What medication do I take for diabetes?",
+        dict(types=MEDS, concepts=["diabetes", "diabetes medicine"], status=("active",)),
+    ),
+    (
+        "Is my high blood pressure medicine working?",
+        dict(types=MEDS, concepts=["hypertension", "antihypertensive"]),
+    ),
+    (
+        "What was my A1c at my last visit?",
+        dict(types=("Encounter", "Observation"), concepts=["hba1c"], order="latest"),
+    ),
+    (
+        "Was I vaccinated against shingles?",
+        dict(types=("Immunization",), concepts=["shingles", "zoster vaccine"], keywords=()),
+    ),
+    (
+        "When did I get my second dose of the flu vaccine?",
+        dict(types=("Immunization",), concepts=["influenza vaccine"], intent="when"),
+    ),
+    (
+        "Lipid panel results from last year",
+        dict(
+            types=("Observation", "DiagnosticReport"),
+            window=(date(2024, 1, 1), date(2024, 12, 31)),
+        ),
+    ),
+    # --- status -----------------------------------------------------------------------
+    (
+        "What are my past medications?",
+        dict(types=MEDS, status=("stopped", "completed"), intent="list"),
+    ),
+    (
+        "Which conditions have been resolved?",
+        dict(status=("resolved", "inactive", "remission"), keywords=()),
+    ),
+    ("Do I still have asthma?", dict(status=("active",), intent="exists")),
+    ("What am I taking?", dict(types=MEDS, status=("active",), intent="list_active")),
+    ("Have I ever been on statins?", dict(concepts=["statin"], status=(), intent="exists")),
+    ("What is my current weight?", dict(status=(), order="latest", limit=1)),
+    # --- everything else ----------------------------------------------------------------
+    ("Why am I on metformin?", dict(intent="other", concepts=["metformin"])),
+    (
+        "Did I see a cardiologist?",
+        dict(types=(), concepts=[], keywords=("cardiologist",), intent="exists"),
+    ),
+    ("Tell me a joke", dict(types=(), concepts=[], intent="other", keywords=("joke",))),
+]
+
+
+def _check(plan: QueryPlan, expected: dict[str, Any]) -> None:
+    actual = {
+        "types": plan.resource_types,
+        "categories": plan.categories,
+        "concepts": [c.name for c in plan.concepts],
+        "window": plan.window and (plan.window.start, plan.window.end),
+        "order": plan.order,
+        "status": plan.status,
+        "intent": plan.intent,
+        "limit": plan.limit,
+        "keywords": plan.keywords,
+    }
+    assert {k: actual[k] for k in expected} == expected
+
+
+@pytest.mark.parametrize(("question", "expected"), CASES, ids=[c[0] for c in CASES])
+def test_plans(question: str, expected: dict[str, Any]) -> None:
+    plan = analyze(question, NOW)
+    _check(plan, expected)
+    assert plan.question == question and plan.now == NOW
+    assert plan.intent in INTENTS
+
+
+@pytest.mark.parametrize(
+    ("question", "other"),
+    [
+        ("What was my most recent HbA1c?", "What was the patient's most recent HbA1c?"),
+        ("Am I on blood thinners?", "Is the patient on blood thinners?"),
+        ("Do I have diabetes?", "Does the patient have diabetes?"),
+        ("What are my active conditions?", "What are pt's active conditions?"),
+        ("When was my last flu shot?", "When was his last flu shot?"),
+    ],
+)
+def test_patient_and_clinician_voice_agree(question: str, other: str) -> None:
+    mine, theirs = analyze(question, NOW), analyze(other, NOW)
+    assert mine.to_dict() | {"question": ""} == theirs.to_dict() | {"question": ""}
+
+
+def test_time_phrase_is_not_an_ordering_word() -> None:
+    plan = analyze("What vaccines did I get last year?", NOW)
+    assert plan.order == "all" and plan.limit is None and plan.window is not None
+
+
+def test_plan_is_frozen_hashable_and_serialisable() -> None:
+    plan = analyze("How has my weight changed since March 2020?", NOW)
+    assert hash(plan) == hash(analyze("How has my weight changed since March 2020?", NOW))
+    with pytest.raises(AttributeError):
+        plan.order = "latest"  # type: ignore[misc]
+    data = json.loads(json.dumps(plan.to_dict()))
+    assert data["window"] == {"start": "2020-03-01", "end": None, "phrase": "since March 2020"}
+    assert data["concepts"] == ["body weight"]
+
+
+def test_datetime_now_is_accepted() -> None:
+    plan = analyze("labs this month", datetime(2025, 1, 1, 9, 0))
+    assert plan.now == NOW and plan.window is not None and plan.window.end == NOW
+
+
+def test_empty_question() -> None:
+    plan = analyze("", NOW)
+    assert (plan.resource_types, plan.concepts, plan.window, plan.intent) == ((), (), None, "other")
