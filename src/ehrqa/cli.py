@@ -30,6 +30,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 out = Console(highlight=False, soft_wrap=True)
+MAX_SOURCES_SHOWN = 10
 err = Console(stderr=True, highlight=False, soft_wrap=True)
 
 
@@ -224,12 +225,14 @@ def _print_answer(result: Any) -> None:
         err.print(
             f"warning: unverified: {', '.join(a.unverified + a.invalid_citations)}", markup=False
         )
-    cited = {ref for ref in a.citations}
-    if cited:
+    cited = set(a.citations)
+    sources = [item.record for item in result.selection.items if item.record.ref in cited]
+    if sources:
         out.print("\nSources:")
-        for item in result.selection.items:
-            if item.record.ref in cited:
-                out.print(f"  {item.record.text}", markup=False)
+        for record in sources[:MAX_SOURCES_SHOWN]:
+            out.print(f"  {record.text}", markup=False)
+        if len(sources) > MAX_SOURCES_SHOWN:
+            out.print(f"  … and {len(sources) - MAX_SOURCES_SHOWN} more (--json lists all)")
     select_ms, answer_ms = result.timings["select"] * 1000, result.timings["answer"] * 1000
     err.print(f"[dim]select {select_ms:.0f} ms, answer {answer_ms:.0f} ms ({a.source})[/dim]")
 

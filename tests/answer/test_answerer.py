@@ -129,3 +129,34 @@ def test_instructions_inside_records_stay_data() -> None:
 def test_bad_config_says_what_to_change(field: str, value: object) -> None:
     with pytest.raises(ConfigError, match=field.split("_")[0]):
         AnswerConfig(**{field: value})  # type: ignore[arg-type]
+
+
+def test_conditions_recorded_at_many_visits_are_stated_once_since_the_first() -> None:
+    def condition(cid: str, day: str) -> Record:
+        return Record(
+            ref=f"Condition/{cid}",
+            resource_type="Condition",
+            id=cid,
+            patient_id="p",
+            text=f"[Condition/{cid}] onset {day} Prediabetes (finding); status active",
+            date=day,
+            codes=(Coding("http://snomed.info/sct", "714628002", "Prediabetes (finding)"),),
+            status="active",
+        )
+
+    records = [
+        condition("c3", "2024-05-06"),
+        condition("c1", "2000-09-18"),
+        condition("c2", "2010-01-01"),
+    ]
+    text = answer(
+        "What are my active conditions?",
+        NOW,
+        selection(*records, question="What are my active conditions?"),
+        None,
+        AnswerConfig(mode="extractive"),
+    ).text
+    assert (
+        text
+        == "Current: Prediabetes (finding) (active, since 2000-09-18) [Condition/c3][Condition/c1] (+1 more)."
+    )

@@ -88,16 +88,14 @@ def compose(selection: Selection) -> str:
     """
     if not selection.items:
         return selection.empty_reason or "The record does not contain this information."
-    facts: dict[str, list[str]] = {}
+    groups: dict[str, list[Record]] = {}
     for item in selection.items:
         record = item.record
-        key = (
-            record.display
-            if record.resource_type in ("Condition", "AllergyIntolerance")
-            else fact_phrase(record)
-        )
-        if key not in facts:
-            facts[key] = [fact_phrase(record)]
-        facts[key].append(f"[{record.ref}]")
-    parts = [_with_citations(phrase, cites) for phrase, *cites in facts.values()]
+        grouped = record.resource_type in ("Condition", "AllergyIntolerance")
+        groups.setdefault(record.display if grouped else fact_phrase(record), []).append(record)
+    parts = []
+    for records in groups.values():
+        # A condition recorded at many visits is stated once, "since" its earliest onset.
+        first = min(records, key=lambda r: r.date or "")
+        parts.append(_with_citations(fact_phrase(first), [f"[{r.ref}]" for r in records]))
     return f"{_intro(selection)} {'; '.join(parts)}."
