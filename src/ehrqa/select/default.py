@@ -102,100 +102,98 @@ class DefaultSelector:
     def select_plan(self, store: RecordStore, patient_id: str, plan: QueryPlan) -> Selection:
         """Select for an already analysed question."""
         start, end = _window(plan)
-        pool: dict[str, _Candidate] = {}
-        types = _plan_types(plan)
+        ctx = _Search(store, patient_id, plan, _plan_types(plan), start, end)
         if plan.concepts:
-            self._concept_candidates(store, patient_id, plan, types, start, end, pool)
-        elif types:
-            self._type_candidates(store, patient_id, plan, types, start, end, pool)
+            _concept_candidates(ctx)
+        elif ctx.types:
+            _type_candidates(ctx)
         if plan.keywords and not plan.concepts:
-            self._lexical_candidates(store, patient_id, plan, types, start, end, pool)
-        items = _cut_off(plan, pool)
-        selection = Selection(plan, items, candidates=len(pool))
+            _lexical_candidates(ctx)
+        _score_common(plan, ctx.pool)
+        items = _cut_off(plan, ctx.pool)
+        selection = Selection(plan, items, candidates=len(ctx.pool))
         if not items:
-            selection.empty_reason = _empty_reason(store, patient_id, plan, types)
+            selection.empty_reason = _empty_reason(store, patient_id, plan, ctx.types)
         return selection
 
-    def _concept_candidates(
-        self,
-        store: RecordStore,
-        patient_id: str,
-        plan: QueryPlan,
-        types: tuple[str, ...],
-        start: str | None,
-        end: str,
-        pool: dict[str, _Candidate],
-    ) -> None:
-        codes = tuple(sorted({code for c in plan.concepts for code in c.codes}))
-        found: list[Record] = []
-        if codes:
-            found += store.query(
-                RecordQuery(patient_id, types=types, codes=codes, start=start, end=end)
-            )
-        terms = [t for c in plan.concepts for t in c.terms]
-        for record, _ in store.search(patient_id, terms, types=types, limit=400):
-            if _in_window(record, start, end):
-                found.append(record)
-        for record in found:
-            for concept in plan.concepts:
-                why = matches_concept(record, concept)
-                if why is None or (types and record.resource_type not in types):
-                    continue
-                cand = pool.setdefault(record.ref, _Candidate(record))
-                cand.concept = cand.concept or concept.name
-                cand.add(
-                    3.0 if why.startswith(("code", "component")) else 2.0, f"{concept.name}: {why}"
-                )
-        self._score_common(plan, pool)
 
-    def _type_candidates(
-        self,
-        store: RecordStore,
-        patient_id: str,
-        plan: QueryPlan,
-        types: tuple[str, ...],
-        start: str | None,
-        end: str,
-        pool: dict[str, _Candidate],
-    ) -> None:
+@dataclass
+class _Search:
+    """What every retrieval step of one question needs, and the candidates found so far."""
+
+    store: RecordStore
+    patient_id: str
+    plan: QueryPlan
+    types: tuple[str, ...]
+    start: str | None
+    end: str
+    pool: dict[str, _Candidate] = field(default_factory=dict)
+
+    def candidate(self, record: Record) -> _Candidate:
+        return self.pool.setdefault(record.ref, _Candidate(record))
+
+
+def _concept_candidates(ctx: _Search) -> None:
+    """Records whose codes or displays match a concept of the question."""
+    plan = ctx.plan
+    codes = tuple(sorted({code for c in plan.concepts for code in c.codes}))
+    found: list[Record] = []
+    if codes:
         query = RecordQuery(
-            patient_id, types=types, categories=plan.categories, start=start, end=end
+            ctx.patient_id, types=ctx.types, codes=codes, start=ctx.start, end=ctx.end
         )
-        for record in store.query(query):
-            pool.setdefault(record.ref, _Candidate(record)).add(1.0, f"type {record.resource_type}")
-        self._score_common(plan, pool)
-
-    def _lexical_candidates(
-        self,
-        store: RecordStore,
-        patient_id: str,
-        plan: QueryPlan,
-        types: tuple[str, ...],
-        start: str | None,
-        end: str,
-        pool: dict[str, _Candidate],
-    ) -> None:
-        hits = store.search(patient_id, plan.keywords, types=types, limit=200)
-        hits = [
-            (r, s)
-            for r, s in hits
-            if r.resource_type not in ADMIN_TYPES or r.resource_type in types
-        ]
-        best = max((s for _, s in hits), default=0.0)
-        for record, score in hits:
-            if not _in_window(record, start, end) or best <= 0:
+        found += ctx.store.query(query)
+    terms = [t for c in plan.concepts for t in c.terms]
+    for record, _ in ctx.store.search(ctx.patient_id, terms, types=ctx.types, limit=400):
+        if _in_window(record, ctx.start, ctx.end):
+            found.append(record)
+    for record in found:
+        if ctx.types and record.resource_type not in ctx.types:
+            continue
+        for concept in plan.concepts:
+            why = matches_concept(record, concept)
+            if why is None:
                 continue
-            cand = pool.setdefault(record.ref, _Candidate(record))
-            cand.add(score / best, "lexical match")
-        self._score_common(plan, pool)
+            cand = ctx.candidate(record)
+            cand.concept = cand.concept or concept.name
+            points = 3.0 if why.startswith(("code", "component")) else 2.0
+            cand.add(points, f"{concept.name}: {why}")
 
-    @staticmethod
-    def _score_common(plan: QueryPlan, pool: dict[str, _Candidate]) -> None:
-        for cand in pool.values():
-            if plan.status and cand.record.status in _statuses(plan, cand.record.resource_type):
-                cand.add(1.0, f"status {cand.record.status}")
-            if plan.categories and set(plan.categories) & set(cand.record.category):
-                cand.add(0.5, "category " + "/".join(cand.record.category))
+
+def _type_candidates(ctx: _Search) -> None:
+    """Every record of the asked-for types (and categories) in the window."""
+    query = RecordQuery(
+        ctx.patient_id,
+        types=ctx.types,
+        categories=ctx.plan.categories,
+        start=ctx.start,
+        end=ctx.end,
+    )
+    for record in ctx.store.query(query):
+        ctx.candidate(record).add(1.0, f"type {record.resource_type}")
+
+
+def _lexical_candidates(ctx: _Search) -> None:
+    """BM25 matches of the question's remaining words, scaled to the best match."""
+    hits = ctx.store.search(ctx.patient_id, ctx.plan.keywords, types=ctx.types, limit=200)
+    hits = [
+        (r, s)
+        for r, s in hits
+        if r.resource_type not in ADMIN_TYPES or r.resource_type in ctx.types
+    ]
+    best = max((s for _, s in hits), default=0.0)
+    for record, score in hits:
+        if best > 0 and _in_window(record, ctx.start, ctx.end):
+            ctx.candidate(record).add(score / best, "lexical match")
+
+
+def _score_common(plan: QueryPlan, pool: dict[str, _Candidate]) -> None:
+    """Bonuses for the asked-for status and category."""
+    for cand in pool.values():
+        if plan.status and cand.record.status in _statuses(plan, cand.record.resource_type):
+            cand.add(1.0, f"status {cand.record.status}")
+        if plan.categories and set(plan.categories) & set(cand.record.category):
+            cand.add(0.5, "category " + "/".join(cand.record.category))
 
 
 def _plan_types(plan: QueryPlan) -> tuple[str, ...]:
