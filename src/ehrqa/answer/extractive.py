@@ -7,12 +7,19 @@ model-free strategy of its own (``--answer-mode extractive``).
 
 from __future__ import annotations
 
+import re
+
+from ehrqa.answer.verify import age_on
+from ehrqa.fhir.normalize import format_number
 from ehrqa.fhir.record import Record
 from ehrqa.select.base import Selection
 
+_AGE_RE = re.compile(r"\b(?:age|old|aged)\b", re.IGNORECASE)
+
 
 def _number(value: float) -> str:
-    return f"{value:g}" if abs(value) < 1e15 else str(value)
+    # Exactly as the record shows it: a rounded value would not be the record's fact.
+    return format_number(value)
 
 
 def _value(record: Record) -> str:
@@ -80,6 +87,21 @@ def _with_citations(phrase: str, cites: list[str], shown: int = 2) -> str:
     return f"{phrase} {''.join(cites[:shown])}{more}"
 
 
+def _age_phrase(selection: Selection) -> str | None:
+    plan = selection.plan
+    if plan.intent != "demographics" or not _AGE_RE.search(plan.question):
+        return None
+    for item in selection.items:
+        birth = item.record.resource.get("birthDate")
+        if item.record.resource_type == "Patient" and isinstance(birth, str):
+            age = age_on(birth, plan.now)
+            if age is not None:
+                return (
+                    f"Age {age} on {plan.now.isoformat()} (born {birth[:10]}) [{item.record.ref}]."
+                )
+    return None
+
+
 def compose(selection: Selection) -> str:
     """The extractive answer for a non-empty selection (abstention text when empty).
 
@@ -88,6 +110,8 @@ def compose(selection: Selection) -> str:
     """
     if not selection.items:
         return selection.empty_reason or "The record does not contain this information."
+    if (age := _age_phrase(selection)) is not None:
+        return age
     groups: dict[str, list[Record]] = {}
     for item in selection.items:
         record = item.record

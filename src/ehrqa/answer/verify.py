@@ -123,10 +123,17 @@ def _decimals(number: str) -> int:
     return len(number.split(".", 1)[1]) if "." in number else 0
 
 
-def _evidence(records: list[Record]) -> tuple[set[str], list[str]]:
+def _evidence(records: list[Record], now: date | None = None) -> tuple[set[str], list[str]]:
     days: set[str] = set()
     numbers: list[str] = []
     for record in records:
+        birth = record.resource.get("birthDate") if record.resource_type == "Patient" else None
+        if now is not None and isinstance(birth, str):
+            # An age is derived from a cited birth date and "now": supported, not invented.
+            days.add(now.isoformat())
+            age = age_on(birth, now)
+            if age is not None:
+                numbers.append(str(age))
         for value in (record.date, record.end_date):
             if value:
                 days.add(value[:10])
@@ -153,9 +160,21 @@ def _number_supported(number: str, evidence: list[str], n_cited: int) -> bool:
     return places == 0 and 0 < value == n_cited
 
 
-def check_facts(text: str, cited: list[Record]) -> list[str]:
-    """Numbers and dates of ``text`` that none of the ``cited`` records support."""
-    days, numbers = _evidence(cited)
+def age_on(birth_date: str, now: date) -> int | None:
+    """Whole years from ``birth_date`` (ISO) to ``now``; None when the date is unreadable."""
+    try:
+        born = date.fromisoformat(birth_date[:10])
+    except ValueError:
+        return None
+    return now.year - born.year - ((now.month, now.day) < (born.month, born.day))
+
+
+def check_facts(text: str, cited: list[Record], now: date | None = None) -> list[str]:
+    """Numbers and dates of ``text`` that none of the ``cited`` records support.
+
+    With ``now``, a patient's age derived from a cited birth date counts as supported.
+    """
+    days, numbers = _evidence(cited, now)
     years = {d[:4] for d in days}
     months = {d[:7] for d in days}
     body = CITATION_RE.sub(" ", text)
@@ -171,9 +190,12 @@ def check_facts(text: str, cited: list[Record]) -> list[str]:
 
 
 def verify_answer(
-    text: str, allowed: Mapping[str, str], records: Mapping[str, Record]
+    text: str,
+    allowed: Mapping[str, str],
+    records: Mapping[str, Record],
+    now: date | None = None,
 ) -> Verification:
     """Resolve citations against ``allowed`` and check facts against the cited records."""
     rewritten, valid, invalid = resolve_citations(text, allowed)
     cited = [records[ref] for ref in valid if ref in records]
-    return Verification(rewritten, valid, invalid, check_facts(rewritten, cited))
+    return Verification(rewritten, valid, invalid, check_facts(rewritten, cited, now))

@@ -110,8 +110,11 @@ class DefaultSelector:
         if plan.keywords and not plan.concepts:
             _lexical_candidates(ctx)
         _score_common(plan, ctx.pool)
-        items = _cut_off(plan, ctx.pool)
+        ranked = sorted(ctx.pool.values(), key=_newest_first)
+        items = _with_report_results(store, _cut_off(plan, ctx.pool))
         selection = Selection(plan, items, candidates=len(ctx.pool))
+        # The candidate stage's ranking, best first: the harness scores its recall@k.
+        selection.details["ranked"] = [c.record.ref for c in ranked]
         if not items:
             selection.empty_reason = _empty_reason(store, patient_id, plan, ctx.types)
         return selection
@@ -276,6 +279,24 @@ def _per_group(cands: Iterable[_Candidate], order: str, n: int) -> list[_Candida
     return sorted(chosen, key=lambda c: (-c.score, _invert(c.record.date or "")))
 
 
+def _with_report_results(store: RecordStore, items: list[Selected]) -> list[Selected]:
+    """Add each selected DiagnosticReport's result Observations: they hold its values."""
+    chosen = {item.record.ref for item in items}
+    extra: list[Selected] = []
+    for item in items:
+        if item.record.resource_type != "DiagnosticReport":
+            continue
+        refs = [
+            r["reference"]
+            for r in item.record.resource.get("result") or []
+            if isinstance(r, dict) and isinstance(r.get("reference"), str)
+        ]
+        for record in store.get_many([ref for ref in refs if ref not in chosen]):
+            chosen.add(record.ref)
+            extra.append(Selected(record, item.score, (f"result of {item.record.ref}",)))
+    return items + extra
+
+
 def _normalise(cands: list[_Candidate]) -> list[Selected]:
     top = max((c.score for c in cands), default=0.0) or 1.0
     return [Selected(c.record, min(1.0, c.score / top), tuple(c.reasons)) for c in cands]
@@ -287,7 +308,7 @@ def _empty_reason(
     counts = store.type_counts(patient_id)
     labels = sorted({TYPE_LABELS.get(t, t) for t in types})
     if types and not any(counts.get(t) for t in types):
-        return f"The record has no {' or '.join(labels)} recorded."
+        return f"None recorded: the record has no {' or '.join(labels)}."
     what = ", ".join(c.name for c in plan.concepts) or " or ".join(labels) or "this"
     when = f" {plan.window.phrase}" if plan.window else ""
     return f"The record does not contain information about {what}{when}."

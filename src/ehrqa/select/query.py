@@ -137,6 +137,12 @@ _EXPLAIN_RE = re.compile(
     rf"{_LEAD}(?:why|how\s+come|explain|what\s+(?:is|was)\s+the\s+reason|what\s+does\s+.+\s+mean)\b",
     _F,
 )
+_SORT_RE = re.compile(
+    r"\b(?:from\s+)?(?:oldest|earliest|first)\s+to\s+(?:newest|latest|last|most\s+recent)\b"
+    r"|\b(?:from\s+)?(?:newest|latest|most\s+recent)\s+to\s+(?:oldest|earliest|first)\b"
+    r"|\bin\s+(?:chronological|date)\s+order\b",
+    re.IGNORECASE,
+)
 _LATEST_RE = re.compile(r"\b(?:most\s+recent|latest|last|newest|final)\b", _F)
 _RECENT_RE = re.compile(r"\b(?:recent(?:ly)?|lately|these\s+days)\b", _F)
 _CURRENT_RE = re.compile(
@@ -226,13 +232,16 @@ def analyze(question: str, now: date) -> QueryPlan:
     window = parse_time(question, now)
     # Cut the time phrase out so "last year" cannot read as "the last record".
     rest = question.replace(window.phrase, " ", 1) if window else question
+    # "oldest to newest" says how to sort a list; it asks for neither the first nor the last.
+    rest = _SORT_RE.sub(" ", rest)
     text = " ".join(rest.replace("’", "'").split())
     matches = scan(rest)
     types = resolve_types(matches)
     concepts = _related(_unique(c for m in matches for c in m.concepts), types)
     status = _status(text, types)
-    intent = _intent(text, types, concepts, status)
-    order = _order(text, types, concepts, window, intent)
+    intent = _intent(text, types, concepts, status, _outside_concepts(rest, matches))
+    plural = any(m.plural for m in matches)
+    order = _order(text, types, concepts, window, intent, plural)
     return QueryPlan(
         question=question,
         now=now,
@@ -279,15 +288,26 @@ def _status(text: str, types: tuple[str, ...]) -> tuple[str, ...]:
     return ()
 
 
+def _outside_concepts(rest: str, matches: list[Match]) -> str:
+    """The question's words outside concept phrases ("white count" names a test, not a count)."""
+    inside = {i for m in matches if m.concepts for i in range(m.start, m.end)}
+    return " ".join(w for i, w in enumerate(words(rest)) if i not in inside)
+
+
 def _intent(
-    text: str, types: tuple[str, ...], concepts: tuple[Concept, ...], status: tuple[str, ...]
+    text: str,
+    types: tuple[str, ...],
+    concepts: tuple[Concept, ...],
+    status: tuple[str, ...],
+    outside: str = "",
 ) -> str:
     """The coarse intent before ordering refines it (see :data:`INTENTS`)."""
     if types and set(types) <= {"Patient"} and not concepts:
         return "demographics"
-    for intent, pattern in (("count", _COUNT_RE), ("when", _WHEN_RE)):
-        if pattern.search(text):
-            return intent
+    if _COUNT_RE.search(outside or text):
+        return "count"
+    if _WHEN_RE.search(text):
+        return "when"
     trend = bool(_TREND_RE.search(text))
     if _EXISTS_RE.search(text):
         # "Did I gain weight?" asks about a change; "Do I have a history of asthma?" does not.
@@ -321,6 +341,7 @@ def _order(
     concepts: tuple[Concept, ...],
     window: TimeWindow | None,
     intent: str,
+    plural: bool = False,
 ) -> Order:
     """Newest first for last/latest/current values, oldest first for first/initial."""
     if intent in ("trend", "count", "demographics"):
@@ -329,9 +350,24 @@ def _order(
         text, types, concepts, window
     )
     earliest = bool(_EARLIEST_RE.search(text))
+    if not latest and not earliest and _asks_bare_value(intent, concepts, window, plural):
+        return "latest"
     if latest == earliest:  # neither, or "first and last"
         return "all"
     return "latest" if latest else "earliest"
+
+
+def _asks_bare_value(
+    intent: str, concepts: tuple[Concept, ...], window: TimeWindow | None, plural: bool
+) -> bool:
+    """One measurement, no period, no plural ("Tobacco use status?") asks for its value now."""
+    return (
+        intent == "list"
+        and window is None
+        and not plural
+        and bool(concepts)
+        and all(c.is_measurement for c in concepts)
+    )
 
 
 def _is_current_value(

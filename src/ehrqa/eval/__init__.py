@@ -1,0 +1,1 @@
+"""Evaluation: metrics (pure functions over lists), answer normalisation, offline WordNet."""

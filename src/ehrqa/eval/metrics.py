@@ -1,0 +1,417 @@
+"""Metrics: pure functions over lists, registered with ``higher_is_better`` (lm-eval style).
+
+Every function takes parallel lists (one entry per question) and returns a float or a dict
+of floats; lists of different lengths raise ``ValueError``; an empty input gives NaN (no
+data), never an invented score. :data:`METRICS` maps names to :class:`Metric` entries.
+
+Conventions
+-----------
+*Task 1 (resource selection)* — :func:`precision_recall_f1` reports **micro** scores (counts
+pooled over all (question, resource) pairs: the headline figure, like the resource-level F1
+of the published FHIR QA work) and **macro** scores (the mean of per-question
+scores). Per question, with G the gold set and S the selection:
+
+====================  =========  =========  ====
+case                  precision  recall     F1
+====================  =========  =========  ====
+G empty, S empty      1          1          1
+G empty, S non-empty  0          1          0
+G non-empty, S empty  0          0          0
+otherwise             |G∩S|/|S|  |G∩S|/|G|  harmonic mean (0 when P+R=0)
+====================  =========  =========  ====
+
+Recall of an empty gold set is vacuously perfect (nothing was missed), while an empty
+selection earns precision only when nothing was to be selected (scikit-learn's
+``zero_division=0``), so selecting nothing is never rewarded. Micro scores apply the same
+rules to the pooled counts. :func:`recall_at_k` follows the IR convention instead: questions
+without gold resources are left out of the mean (their recall is undefined).
+
+*Task 2 (answers)* — citations (``[Observation/abc]``, ``[3]``) and bare ``Type/id``
+references are stripped from hypotheses **and** references before every text metric (ids
+are not words, and their digits would count as facts). Empty texts score what the
+libraries give (0). METEOR uses nltk on :func:`~ehrqa.eval.normalize.tokenize` tokens,
+lower-cased, with WordNet built offline (:mod:`ehrqa.eval.wordnet`); ROUGE-L is
+rouge-score's F-measure with the Porter stemmer and its own tokeniser; BLEU is sacreBLEU's
+corpus BLEU with default settings (13a tokeniser, case-sensitive, 0–100 scale).
+Answer accuracy counts an answer correct when *every* expected value is present
+(:func:`~ehrqa.eval.normalize.value_present`: exact numeric value, no rounding tolerance);
+items without expected values (unanswerable questions) are left out — abstention is scored
+by :func:`abstention_precision_recall`, whose positive class is "should abstain".
+
+*Cost* — percentiles interpolate linearly between order statistics (numpy's default).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Collection, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from statistics import fmean
+from typing import Any, TypeVar
+
+from ehrqa.errors import BackendUnavailableError
+from ehrqa.eval.normalize import strip_citations, tokenize, value_present
+from ehrqa.registry import Registry
+
+NAN = float("nan")
+TASKS = ("task1", "task2", "cost")
+PRF = ("precision", "recall", "f1")
+EVAL_EXTRA = "pip install 'ehrqa[eval]'"
+
+
+@dataclass(frozen=True)
+class Metric:
+    """A registered metric: a pure function and how to read its result."""
+
+    name: str
+    fn: Callable[..., Any] = field(metadata={"help": "the pure function computing it"})
+    higher_is_better: bool = field(metadata={"help": "direction of improvement"})
+    task: str = field(metadata={"help": "task1 | task2 | cost"})
+    help: str = field(default="", metadata={"help": "one line for tables and --help"})
+    optional: bool = field(
+        default=False,
+        metadata={"help": "needs a backend that may be absent; skip on BackendUnavailableError"},
+    )
+
+    def __post_init__(self) -> None:
+        if self.task not in TASKS:
+            raise ValueError(
+                f"metric {self.name!r}: task must be one of {TASKS}, got {self.task!r}"
+            )
+
+
+#: The metric registry (the only module-level singleton here).
+METRICS: Registry[Metric] = Registry("metric")
+
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def register_metric(
+    name: str, *, task: str, help: str, higher_is_better: bool = True, optional: bool = False
+) -> Callable[[F], F]:
+    """Decorator adding the function to :data:`METRICS` as ``name`` (lm-eval style)."""
+
+    def register(fn: F) -> F:
+        entry = Metric(name, fn, higher_is_better, task, help, optional)
+        METRICS.register(name, entry, help)
+        return fn
+
+    return register
+
+
+def get_metric(name: str) -> Metric:
+    """The metric registered as ``name`` (unknown names say "did you mean …")."""
+    return METRICS.get(name)
+
+
+def _check_lengths(**lists: Sequence[Any]) -> int:
+    lengths = {name: len(values) for name, values in lists.items()}
+    if len(set(lengths.values())) > 1:
+        shown = ", ".join(f"{name}={n}" for name, n in lengths.items())
+        raise ValueError(f"inputs must be parallel lists of equal length, got {shown}")
+    return next(iter(lengths.values()), 0)
+
+
+def _mean(values: Sequence[float]) -> float:
+    return fmean(values) if values else NAN
+
+
+# ---------------------------------------------------------------------------- Task 1
+
+
+def prf_from_counts(tp: int, fp: int, fn: int) -> tuple[float, float, float]:
+    """Precision, recall and F1 from counts, with the module's empty-set conventions."""
+    gold, predicted = tp + fn, tp + fp
+    if gold == 0 and predicted == 0:
+        return 1.0, 1.0, 1.0
+    precision = tp / predicted if predicted else 0.0
+    recall = tp / gold if gold else 1.0
+    f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
+    return precision, recall, f1
+
+
+@register_metric(
+    "precision_recall_f1",
+    task="task1",
+    help="resource selection P/R/F1, micro (headline) and macro",
+)
+def precision_recall_f1(
+    gold: Sequence[Collection[str]], predicted: Sequence[Collection[str]]
+) -> dict[str, float]:
+    """Micro and macro precision/recall/F1 of predicted resource sets against gold sets.
+
+    Returns ``micro_precision``, ``micro_recall``, ``micro_f1`` (pooled counts),
+    ``macro_precision``, ``macro_recall``, ``macro_f1`` (per-question means), the pooled
+    ``tp``, ``fp``, ``fn`` and ``n`` questions. Duplicates within a set count once.
+    """
+    n = _check_lengths(gold=gold, predicted=predicted)
+    if n == 0:
+        empty: dict[str, float] = {f"{avg}_{m}": NAN for avg in ("micro", "macro") for m in PRF}
+        return empty | {"tp": 0, "fp": 0, "fn": 0, "n": 0}
+    totals = [0, 0, 0]
+    per_question = []
+    for gold_set, predicted_set in zip(map(set, gold), map(set, predicted), strict=True):
+        counts = (
+            len(gold_set & predicted_set),
+            len(predicted_set - gold_set),
+            len(gold_set - predicted_set),
+        )
+        totals = [t + c for t, c in zip(totals, counts, strict=True)]
+        per_question.append(prf_from_counts(*counts))
+    micro = prf_from_counts(*totals)
+    macro = [fmean(column) for column in zip(*per_question, strict=True)]
+    return {
+        "micro_precision": micro[0],
+        "micro_recall": micro[1],
+        "micro_f1": micro[2],
+        "macro_precision": macro[0],
+        "macro_recall": macro[1],
+        "macro_f1": macro[2],
+        "tp": totals[0],
+        "fp": totals[1],
+        "fn": totals[2],
+        "n": n,
+    }
+
+
+@register_metric(
+    "recall_at_k", task="task1", help="share of gold resources in the top k candidates"
+)
+def recall_at_k(
+    gold: Sequence[Collection[str]], ranked_candidates: Sequence[Sequence[str]], k: int
+) -> float:
+    """Mean share of each question's gold resources found in its top ``k`` candidates.
+
+    Questions with no gold resources are left out; NaN when none has any.
+    """
+    if k < 1:
+        raise ValueError(f"k must be at least 1, got {k}")
+    _check_lengths(gold=gold, ranked_candidates=ranked_candidates)
+    recalls = [
+        len(set(g) & set(ranked[:k])) / len(set(g))
+        for g, ranked in zip(gold, ranked_candidates, strict=True)
+        if g
+    ]
+    return _mean(recalls)
+
+
+# ---------------------------------------------------------------------------- Task 2 text
+
+
+def _clean_pairs(references: Sequence[str], hypotheses: Sequence[str]) -> list[tuple[str, str]]:
+    _check_lengths(references=references, hypotheses=hypotheses)
+    return [
+        (strip_citations(r), strip_citations(h))
+        for r, h in zip(references, hypotheses, strict=True)
+    ]
+
+
+@register_metric("meteor", task="task2", help="nltk METEOR, WordNet offline")
+def meteor(references: Sequence[str], hypotheses: Sequence[str], *, wordnet: Any = None) -> float:
+    """Mean nltk METEOR (alpha 0.9, beta 3, gamma 0.5) of each hypothesis against its reference.
+
+    ``wordnet`` is an nltk ``WordNetCorpusReader``; by default nltk's, made available offline
+    with :func:`ehrqa.eval.wordnet.ensure_wordnet`.
+    """
+    pairs = _clean_pairs(references, hypotheses)
+    if not pairs:
+        return NAN
+    try:
+        from nltk.translate.meteor_score import meteor_score
+    except ImportError as exc:
+        raise BackendUnavailableError(f"METEOR needs nltk: {EVAL_EXTRA}") from exc
+    reader = wordnet
+    if reader is None:
+        import nltk.corpus
+
+        from ehrqa.eval.wordnet import ensure_wordnet
+
+        ensure_wordnet()
+        reader = nltk.corpus.wordnet
+    return fmean(meteor_score([tokenize(ref)], tokenize(hyp), wordnet=reader) for ref, hyp in pairs)
+
+
+@register_metric("rouge_l", task="task2", help="ROUGE-L F-measure, Porter stemmer")
+def rouge_l(references: Sequence[str], hypotheses: Sequence[str]) -> float:
+    """Mean ROUGE-L F-measure (rouge-score, Porter stemmer on)."""
+    pairs = _clean_pairs(references, hypotheses)
+    if not pairs:
+        return NAN
+    try:
+        from rouge_score import rouge_scorer
+    except ImportError as exc:
+        raise BackendUnavailableError(f"ROUGE-L needs rouge-score: {EVAL_EXTRA}") from exc
+    scorer = rouge_scorer.RougeScorer(["rougeL"], use_stemmer=True)
+    return fmean(scorer.score(ref, hyp)["rougeL"].fmeasure for ref, hyp in pairs)
+
+
+@register_metric("bleu", task="task2", help="sacreBLEU corpus BLEU (0-100)")
+def bleu(references: Sequence[str], hypotheses: Sequence[str]) -> float:
+    """sacreBLEU corpus BLEU (default settings, 0–100) of the hypotheses, one reference each."""
+    pairs = _clean_pairs(references, hypotheses)
+    if not pairs:
+        return NAN
+    try:
+        import sacrebleu
+    except ImportError as exc:
+        raise BackendUnavailableError(f"BLEU needs sacrebleu: {EVAL_EXTRA}") from exc
+    refs = [ref for ref, _ in pairs]
+    hyps = [hyp for _, hyp in pairs]
+    return float(sacrebleu.corpus_bleu(hyps, [refs]).score)
+
+
+@register_metric("bertscore", task="task2", help="BERTScore F1, local encoder only", optional=True)
+def bertscore(
+    references: Sequence[str],
+    hypotheses: Sequence[str],
+    *,
+    model_path: str | Path | None = None,
+    num_layers: int | None = None,
+) -> float:
+    """Mean BERTScore F1 with a local encoder at ``model_path`` (optional metric).
+
+    Never downloads: without ``model_path`` (a local Hugging Face model directory) or without
+    the ``bert-score`` package it raises :class:`BackendUnavailableError`, which runners
+    treat as "skip". ``num_layers`` defaults to the model's last layer; no IDF weighting,
+    no baseline rescaling.
+    """
+    if model_path is None:
+        raise BackendUnavailableError(
+            "BERTScore needs a local encoder: pass model_path=DIR (a Hugging Face model "
+            "directory); it is skipped otherwise"
+        )
+    path = Path(model_path)
+    if not path.is_dir():
+        raise BackendUnavailableError(f"BERTScore model directory {path} does not exist")
+    try:
+        import bert_score
+        from transformers import AutoConfig
+    except ImportError as exc:
+        raise BackendUnavailableError(
+            "BERTScore needs bert-score and transformers: pip install bert-score"
+        ) from exc
+    pairs = _clean_pairs(references, hypotheses)
+    if not pairs:
+        return NAN
+    if num_layers is None:
+        num_layers = int(AutoConfig.from_pretrained(str(path)).num_hidden_layers)
+    _, _, f1 = bert_score.score(
+        [hyp for _, hyp in pairs],
+        [ref for ref, _ in pairs],
+        model_type=str(path),
+        num_layers=num_layers,
+        verbose=False,
+    )
+    return float(f1.mean())
+
+
+# ---------------------------------------------------------------------------- Task 2 facts
+
+
+def answer_correct(answer_values: Sequence[str], hypothesis: str) -> bool:
+    """True when every expected value is present in the hypothesis answer."""
+    return all(value_present(value, hypothesis) for value in answer_values)
+
+
+@register_metric(
+    "answer_accuracy", task="task2", help="share of answers stating every expected value"
+)
+def answer_accuracy(
+    answer_values_list: Sequence[Sequence[str]], hypotheses: Sequence[str]
+) -> float:
+    """Share of answers stating all their expected values; items without values are left out."""
+    _check_lengths(answer_values_list=answer_values_list, hypotheses=hypotheses)
+    scored = [
+        answer_correct(values, hyp)
+        for values, hyp in zip(answer_values_list, hypotheses, strict=True)
+        if values
+    ]
+    return _mean([float(ok) for ok in scored])
+
+
+@register_metric(
+    "citation_precision_recall", task="task2", help="cited references against gold resources"
+)
+def citation_precision_recall(
+    gold_ids: Sequence[Collection[str]], cited_ids: Sequence[Collection[str]]
+) -> dict[str, float]:
+    """Precision/recall/F1 of cited references against gold resources (as Task 1's)."""
+    return precision_recall_f1(gold_ids, cited_ids)
+
+
+@register_metric(
+    "abstention_precision_recall", task="task2", help="abstaining when not answerable: P/R/F1"
+)
+def abstention_precision_recall(
+    answerable_flags: Sequence[bool], abstained_flags: Sequence[bool]
+) -> dict[str, float]:
+    """Precision/recall/F1 of abstaining, the positive class being "not answerable".
+
+    Returns ``precision``, ``recall``, ``f1``, ``n_unanswerable``, ``n_abstained``, ``n``.
+    """
+    n = _check_lengths(answerable_flags=answerable_flags, abstained_flags=abstained_flags)
+    pairs = list(zip(answerable_flags, abstained_flags, strict=True))
+    tp = sum(1 for answerable, abstained in pairs if abstained and not answerable)
+    fp = sum(1 for answerable, abstained in pairs if abstained and answerable)
+    fn = sum(1 for answerable, abstained in pairs if not abstained and not answerable)
+    precision, recall, f1 = prf_from_counts(tp, fp, fn) if n else (NAN, NAN, NAN)
+    return {
+        "precision": precision,
+        "recall": recall,
+        "f1": f1,
+        "n_unanswerable": tp + fn,
+        "n_abstained": tp + fp,
+        "n": n,
+    }
+
+
+@register_metric(
+    "verified_share", task="task2", help="share of answers whose citations and facts verified"
+)
+def verified_share(flags: Sequence[bool]) -> float:
+    """Share of answers whose citations and facts were verified."""
+    return _mean([float(bool(flag)) for flag in flags])
+
+
+# ---------------------------------------------------------------------------- cost
+
+
+def percentile(values: Sequence[float], q: float) -> float:
+    """The ``q``-th percentile (0–100), interpolating linearly like ``numpy.percentile``."""
+    if not 0 <= q <= 100:
+        raise ValueError(f"q must be within 0–100, got {q}")
+    if not values:
+        return NAN
+    ordered = sorted(values)
+    position = (len(ordered) - 1) * q / 100
+    low = math.floor(position)
+    high = min(low + 1, len(ordered) - 1)
+    return ordered[low] + (ordered[high] - ordered[low]) * (position - low)
+
+
+@register_metric(
+    "latency_percentiles", task="cost", help="p50/p95/mean latency (ms)", higher_is_better=False
+)
+def latency_percentiles(values_ms: Sequence[float]) -> dict[str, float]:
+    """Median, 95th percentile and mean of latencies in milliseconds."""
+    return {
+        "p50": percentile(values_ms, 50),
+        "p95": percentile(values_ms, 95),
+        "mean": _mean(values_ms),
+    }
+
+
+@register_metric(
+    "token_means", task="cost", help="mean prompt/completion/total tokens", higher_is_better=False
+)
+def token_means(prompt_tokens: Sequence[int], completion_tokens: Sequence[int]) -> dict[str, float]:
+    """Mean prompt, completion and total tokens per question."""
+    _check_lengths(prompt_tokens=prompt_tokens, completion_tokens=completion_tokens)
+    totals = [p + c for p, c in zip(prompt_tokens, completion_tokens, strict=True)]
+    return {
+        "prompt": _mean(prompt_tokens),
+        "completion": _mean(completion_tokens),
+        "total": _mean(totals),
+    }
