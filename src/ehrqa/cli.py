@@ -353,6 +353,10 @@ def eval_command(
     limit: Annotated[int | None, typer.Option(help="Seeded sample of N questions.")] = None,
     seed: Annotated[int, typer.Option(help="Sampling seed.")] = 0,
     out: Annotated[Path, typer.Option(help="Report folder.")] = Path("reports/eval"),
+    store_path: Annotated[
+        Path | None,
+        typer.Option("--store", help="SQLite store to (re)use; default OUT/store.sqlite3."),
+    ] = None,
 ) -> None:
     """Evaluate: ehrqa eval --dataset qa.jsonl --bundles DIR --selector default,bm25 --out DIR."""
     if ctx.invoked_subcommand is not None:
@@ -377,7 +381,7 @@ def eval_command(
         n_ctx=cfg.n_ctx,
     )
     out.mkdir(parents=True, exist_ok=True)
-    store = SqliteStore(out / "store.sqlite3")
+    store = SqliteStore(store_path or out / "store.sqlite3")
     try:
         with _progress("eval") as progress:
             task = progress.add_task("eval", total=None, name="")

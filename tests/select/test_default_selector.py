@@ -110,3 +110,19 @@ def test_free_text_falls_back_to_lexical_search(demo_store: SqliteStore) -> None
     items = select(demo_store, "dental x-ray")
     assert items and len(items) <= 8
     assert any("x-ray" in i.record.text.lower() for i in items)
+
+
+@pytest.mark.parametrize(
+    ("question", "negative", "start"),
+    [
+        ("Does the patient have asthma?", True, "No: the record has no asthma"),
+        ("Do I have any allergies?", True, "None recorded: the record has no allergies"),
+        ("What is my blood type?", False, "The record does not contain information about blood type"),
+    ],
+)
+def test_empty_selection_says_whether_it_answers(
+    demo_store: SqliteStore, question: str, negative: bool, start: str
+) -> None:
+    selection = SELECTOR.select(demo_store, DEMO_PATIENT, question, DEMO_NOW)
+    assert selection.items == [] and selection.negative is negative
+    assert selection.empty_reason and selection.empty_reason.startswith(start)

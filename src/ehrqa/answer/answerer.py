@@ -42,7 +42,8 @@ class Answer:
     text: str
     citations: list[str]
     verified: bool
-    source: Literal["model", "extractive", "abstain"]
+    # "negative": nothing was found and that is the answer ("No", "none recorded").
+    source: Literal["model", "extractive", "abstain", "negative"]
     unverified: list[str] = field(default_factory=list)
     invalid_citations: list[str] = field(default_factory=list)
     draft: str | None = None
@@ -92,7 +93,7 @@ def extractive_answer(selection: Selection) -> Answer:
     """The model-free answer: the selected facts, each cited (abstains when nothing selected)."""
     text = compose(selection)
     if not selection.items:
-        return Answer(text, [], True, "abstain")
+        return Answer(text, [], True, "negative" if selection.negative else "abstain")
     records = [item.record for item in selection.items]
     unverified = check_facts(text, records, selection.plan.now)
     return Answer(

@@ -38,6 +38,9 @@ class Selection:
     candidates: int = 0
     # Set when nothing was selected: what the record lacks, in words for the user.
     empty_reason: str | None = None
+    # True when an empty selection answers the question ("No", "none recorded") rather
+    # than leaving it open ("the record does not contain this information").
+    negative: bool = False
     details: dict[str, Any] = field(default_factory=dict)
 
     @property

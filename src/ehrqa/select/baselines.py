@@ -48,6 +48,7 @@ __all__ = [
     "WholeRecordSelector",
     "approx_tokens",
     "guess_types",
+    "judge_messages",
     "parse_relevance",
     "question_terms",
     "register_baselines",
@@ -353,8 +354,9 @@ def judge_messages(
     """The chat prompt that asks whether ``record`` is relevant to ``question``.
 
     The record is shown as its resource type and rendering without the ``[Type/id]``
-    prefix: a 36-character id is noise to a small model. It comes last in its own
-    ``Record:`` line so tests can tell it from the question.
+    prefix: a 36-character id is noise to a small model. It comes last, on its own
+    ``Record:`` line, so every candidate of a question shares the prompt up to it and
+    llama.cpp re-evaluates only the record's tokens (it reuses a cached common prefix).
     """
     text = record.text
     prefix = f"[{record.ref}]"

@@ -116,7 +116,9 @@ class DefaultSelector:
         # The candidate stage's ranking, best first: the harness scores its recall@k.
         selection.details["ranked"] = [c.record.ref for c in ranked]
         if not items:
-            selection.empty_reason = _empty_reason(store, patient_id, plan, ctx.types)
+            selection.empty_reason, selection.negative = _empty_reason(
+                store, patient_id, plan, ctx.types
+            )
         return selection
 
 
@@ -304,11 +306,14 @@ def _normalise(cands: list[_Candidate]) -> list[Selected]:
 
 def _empty_reason(
     store: RecordStore, patient_id: str, plan: QueryPlan, types: tuple[str, ...]
-) -> str:
+) -> tuple[str, bool]:
+    """What the record lacks, and whether that answers the question (a negative finding)."""
     counts = store.type_counts(patient_id)
     labels = sorted({TYPE_LABELS.get(t, t) for t in types})
     if types and not any(counts.get(t) for t in types):
-        return f"None recorded: the record has no {' or '.join(labels)}."
+        return f"None recorded: the record has no {' or '.join(labels)}.", True
     what = ", ".join(c.name for c in plan.concepts) or " or ".join(labels) or "this"
     when = f" {plan.window.phrase}" if plan.window else ""
-    return f"The record does not contain information about {what}{when}."
+    if plan.intent == "exists" and plan.concepts:
+        return f"No: the record has no {what}{when}.", True
+    return f"The record does not contain information about {what}{when}.", False

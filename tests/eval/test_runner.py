@@ -1,0 +1,172 @@
+"""The harness end to end on the committed sample: run, score, report, compare."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from conftest import PATIENT_ID, bundle, observation, patient, write_json
+from ehrqa.cli import main
+from ehrqa.data.demo import demo_dir
+from ehrqa.data.qa import QAItem, write_dataset
+from ehrqa.errors import ConfigError, NotFoundError
+from ehrqa.eval.report import compare, write_report
+from ehrqa.eval.runner import EvalConfig, run_eval, select_items
+from ehrqa.eval.scoring import score_run
+from ehrqa.llm.fake import FakeChatModel
+from ehrqa.store import SqliteStore
+
+SAMPLE = Path(__file__).parents[1] / "fixtures" / "qa_sample" / "qa.jsonl"
+
+
+def item(
+    qid: str, question: str, relevant: list[str], values: list[str], **extra: object
+) -> QAItem:
+    fields = {
+        "id": qid,
+        "patient_id": PATIENT_ID,
+        "question": question,
+        "now": "2025-01-01",
+        "relevant_ids": relevant,
+        "answer": "reference",
+        "answer_values": values,
+        "answerable": True,
+        "intent": "latest_lab",
+        "perspective": "patient",
+    }
+    fields.update(extra)
+    return QAItem(**fields)  # type: ignore[arg-type]
+
+
+@pytest.fixture
+def tiny(tmp_path: Path) -> tuple[Path, Path]:
+    """Two questions with hand-known answers over a two-observation patient."""
+    data = bundle(
+        patient(), observation("a1", "2024-11-02", 7.8), observation("a0", "2023-01-05", 8.4)
+    )
+    bundles = write_json(tmp_path / "p.json", data)
+    items = [
+        item(
+            "q1", "What was my most recent HbA1c?", ["Observation/a1"], ["7.8", "%", "2024-11-02"]
+        ),
+        item("q2", "What is my blood type?", [], [], answerable=False, intent="unanswerable"),
+    ]
+    dataset = tmp_path / "qa.jsonl"
+    write_dataset(items, dataset)
+    return dataset, bundles
+
+
+def test_scores_on_hand_known_questions(tiny: tuple[Path, Path], tmp_path: Path) -> None:
+    dataset, bundles = tiny
+    store = SqliteStore(tmp_path / "s.sqlite3")
+    config = EvalConfig(dataset=str(dataset), bundles=(str(bundles),), answer_mode="extractive")
+    run = run_eval(config, store, home=str(tmp_path))
+    scores = score_run(run)["default"]
+    # q1 selects exactly its gold; q2 selects nothing and abstains: perfect on both tasks.
+    assert scores["task1"]["micro_f1"] == 1.0 and scores["task1"]["macro_f1"] == 1.0
+    assert scores["task2"]["answer_accuracy"] == 1.0
+    assert (
+        scores["task2"]["abstention_precision"] == 1.0
+        and scores["task2"]["abstention_recall"] == 1.0
+    )
+    assert scores["by_intent"]["latest_lab"]["n"] == 1.0
+
+
+def test_model_answers_are_scored_with_tokens(tiny: tuple[Path, Path], tmp_path: Path) -> None:
+    dataset, bundles = tiny
+    store = SqliteStore(tmp_path / "s.sqlite3")
+    config = EvalConfig(dataset=str(dataset), bundles=(str(bundles),), answer_mode="model")
+    model = FakeChatModel(["Your most recent HbA1c was 7.8 % on 2024-11-02 [1]."])
+    run = run_eval(config, store, home=str(tmp_path), model=model)
+    first = run.results["default"][0]
+    assert first.source == "model" and first.verified and first.tokens["prompt"] > 0
+    assert score_run(run)["default"]["task2"]["answer_accuracy"] == 1.0
+
+
+def test_sample_run_writes_a_reproducible_report(tmp_path: Path) -> None:
+    store = SqliteStore(tmp_path / "s.sqlite3")
+    config = EvalConfig(
+        dataset=str(SAMPLE),
+        bundles=(str(demo_dir()),),
+        selectors=("default", "bm25"),
+        answer_mode="extractive",
+        limit=40,
+        seed=3,
+    )
+    run = run_eval(config, store, home=str(tmp_path))
+    assert len(run.items) == 40 and set(run.results) == {"default", "bm25"}
+    scores = score_run(run)
+    assert scores["default"]["task1"]["micro_f1"] > scores["bm25"]["task1"]["micro_f1"]
+    paths = write_report(run, scores, tmp_path / "out")
+    report = Path(paths["report"]).read_text()
+    assert "| default |" in report and "## By intent" in report
+    metrics = json.loads(Path(paths["metrics"]).read_text())
+    manifest = metrics["manifest"]
+    assert manifest["dataset_sha256"] == run.dataset_sha256 and manifest["seed"] == 3
+    assert manifest["config"]["limit"] == 40 and manifest["git_commit"]
+    assert (tmp_path / "out" / "f1_by_intent.png").stat().st_size > 1000
+    results = json.loads(Path(paths["results"]).read_text())
+    assert len(results["results"]["bm25"]) == 40
+    table = compare(tmp_path / "out", tmp_path / "out")
+    assert "| default | F1 | " in table and "+0.000" in table
+
+
+def test_limit_is_a_seeded_sample() -> None:
+    from ehrqa.data.qa import read_dataset
+
+    items = read_dataset(SAMPLE)
+    a = select_items(items, EvalConfig(dataset=str(SAMPLE), limit=10, seed=1))
+    b = select_items(items, EvalConfig(dataset=str(SAMPLE), limit=10, seed=1))
+    c = select_items(items, EvalConfig(dataset=str(SAMPLE), limit=10, seed=2))
+    assert [i.id for i in a] == [i.id for i in b] != [i.id for i in c]
+    test = select_items(items, EvalConfig(dataset=str(SAMPLE), split="test"))
+    assert test and all(i.split == "test" for i in test)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"answer_mode": "magic"}, "answer mode 'magic'"),
+        ({"limit": 0}, "--limit"),
+        ({"selectors": ("bm52",)}, "did you mean 'bm25'"),
+        ({"selectors": ()}, "at least one selector"),
+    ],
+)
+def test_bad_config_is_named(kwargs: dict, message: str) -> None:
+    with pytest.raises((ConfigError, NotFoundError), match=message):
+        EvalConfig(dataset="x.jsonl", **kwargs)
+
+
+def test_missing_patients_are_named(tiny: tuple[Path, Path], tmp_path: Path) -> None:
+    dataset, _ = tiny
+    with pytest.raises(NotFoundError, match="pass --bundles"):
+        run_eval(
+            EvalConfig(dataset=str(dataset), answer_mode="none"),
+            SqliteStore(tmp_path / "e.sqlite3"),
+            home=str(tmp_path),
+        )
+
+
+def test_cli_eval_and_compare(
+    tiny: tuple[Path, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    dataset, bundles = tiny
+    out = tmp_path / "run"
+    args = [
+        "--home",
+        str(tmp_path / "h"),
+        "eval",
+        "--dataset",
+        str(dataset),
+        "--bundles",
+        str(bundles),
+    ]
+    with pytest.raises(SystemExit) as exit_info:
+        main([*args, "--selector", "default,newest-n", "--answer-mode", "none", "--out", str(out)])
+    assert exit_info.value.code == 0
+    assert "| newest-n |" in capsys.readouterr().out
+    with pytest.raises(SystemExit) as exit_info:
+        main(["eval", "compare", str(out), str(out)])
+    assert exit_info.value.code == 0 and "| default | F1 |" in capsys.readouterr().out
