@@ -158,5 +158,27 @@ def test_conditions_recorded_at_many_visits_are_stated_once_since_the_first() ->
     ).text
     assert (
         text
-        == "Current: Prediabetes (finding) (active, since 2000-09-18) [Condition/c3][Condition/c1] (+1 more)."
+        == "Current: Prediabetes (finding) (active, since 2000-09-18) [Condition/c3][Condition/c1] (and more records)."
     )
+
+
+def test_extractive_lists_verify_and_resolved_lists_are_not_called_past() -> None:
+    def condition(cid: str, day: str, status: str) -> Record:
+        return Record(
+            ref=f"Condition/{cid}",
+            resource_type="Condition",
+            id=cid,
+            patient_id="p",
+            text=f"[Condition/{cid}] onset {day} Sinusitis (disorder); status {status}",
+            date=day,
+            codes=(Coding("http://snomed.info/sct", "36971009", "Sinusitis (disorder)"),),
+            status=status,
+        )
+
+    records = [condition(f"c{i}", f"201{i}-01-01", "resolved") for i in range(5)]
+    question = "Which of my conditions are resolved?"
+    result = answer(
+        question, NOW, selection(*records, question=question), None, AnswerConfig(mode="extractive")
+    )
+    assert result.verified and not result.unverified
+    assert not result.text.startswith("Nothing current")

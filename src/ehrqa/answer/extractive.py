@@ -66,7 +66,7 @@ def _intro(selection: Selection) -> str:
     plan = selection.plan
     records = [item.record for item in selection.items]
     many = len(records) > 1
-    if plan.status and not any(_is_current(r) for r in records):
+    if "active" in plan.status and not any(_is_current(r) for r in records):
         return "Nothing current is recorded; earlier entries:"
     if plan.intent == "count":
         return f"{len(records)} found:"
@@ -83,7 +83,8 @@ def _intro(selection: Selection) -> str:
 
 
 def _with_citations(phrase: str, cites: list[str], shown: int = 2) -> str:
-    more = f" (+{len(cites) - shown} more)" if len(cites) > shown else ""
+    # No count here: every number in an answer must be a fact of a cited record.
+    more = " (and more records)" if len(cites) > shown else ""
     return f"{phrase} {''.join(cites[:shown])}{more}"
 
 

@@ -77,9 +77,12 @@ def _grouped(
     for name in sorted(groups):
         members = groups[name]
         scores = {"n": float(len(members)), **task1_scores(members, ks[:0])}
-        t2 = task2_scores(members)
-        if t2:
-            scores["answer_accuracy"] = t2["answer_accuracy"]
+        answered = [r for r in members if r.answer is not None]
+        if answered:
+            # Only accuracy is shown per group; text metrics per group would cost minutes.
+            scores["answer_accuracy"] = m.answer_accuracy(
+                [r.answer_values for r in answered], [r.answer or "" for r in answered]
+            )
         out[name] = scores
     return out
 
