@@ -15,7 +15,6 @@ import json
 import os
 import platform
 import statistics
-import subprocess
 import tempfile
 import time
 from pathlib import Path
@@ -23,6 +22,8 @@ from typing import Any
 
 from ehrqa.config import EhrqaConfig
 from ehrqa.data.demo import DEMO_NOW, DEMO_PATIENT, DEMO_QUESTIONS, demo_dir
+from ehrqa.eval.metrics import percentile
+from ehrqa.eval.report import git_commit
 from ehrqa.ingest import ingest_paths
 from ehrqa.qa import QASystem
 from ehrqa.store import SqliteStore
@@ -40,26 +41,6 @@ QUESTIONS = (
     "Show my most recent kidney function tests",
     "What is the patient's date of birth?",
 )
-
-
-def percentile(values: list[float], q: float) -> float:
-    """The q-th percentile (0-100) by linear interpolation."""
-    ordered = sorted(values)
-    if not ordered:
-        return float("nan")
-    k = (len(ordered) - 1) * q / 100
-    lo, hi = int(k), min(int(k) + 1, len(ordered) - 1)
-    return ordered[lo] + (ordered[hi] - ordered[lo]) * (k - lo)
-
-
-def git_commit() -> str:
-    """The current commit, or 'unknown' outside a checkout."""
-    try:
-        return subprocess.run(
-            ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, check=True
-        ).stdout.strip()
-    except (OSError, subprocess.CalledProcessError):
-        return "unknown"
 
 
 def measure_models(
