@@ -117,7 +117,11 @@ def test_free_text_falls_back_to_lexical_search(demo_store: SqliteStore) -> None
     [
         ("Does the patient have asthma?", True, "No: the record has no asthma"),
         ("Do I have any allergies?", True, "None recorded: the record has no allergies"),
-        ("What is my blood type?", False, "The record does not contain information about blood type"),
+        (
+            "What is my blood type?",
+            False,
+            "The record does not contain information about blood type",
+        ),
     ],
 )
 def test_empty_selection_says_whether_it_answers(

@@ -137,3 +137,11 @@ def test_pure_metrics() -> None:
     assert math.isnan(roc_auc([1, 1], [0.2, 0.3]))
     assert micro_f1([{"a", "b"}], [{"a", "c"}]) == 0.5
     assert micro_f1([set()], [{"a"}]) == 0.0
+
+
+def test_harness_does_not_hand_it_a_chat_model() -> None:
+    # The eval runner passes its chat model to any selector with a `model` parameter; the
+    # measurement run crashed on that before the parameter was renamed `cross_encoder`.
+    import inspect
+
+    assert "model" not in inspect.signature(RerankSelector).parameters

@@ -8,7 +8,6 @@ per-question outcome is kept as a :class:`QuestionResult`. Scoring and reporting
 
 from __future__ import annotations
 
-import inspect
 import random
 import time
 from collections.abc import Callable, Sequence
@@ -143,7 +142,7 @@ def ensure_patients(
 
 
 def _wants_model(name: str) -> bool:
-    return "model" in inspect.signature(SELECTORS.get(name)).parameters
+    return bool(getattr(SELECTORS.get(name), "uses_chat_model", False))
 
 
 def _make_selector(name: str, model: ChatModel | None) -> Selector:

@@ -66,6 +66,12 @@ SELECTORS.register(
     "question understanding + structured and lexical retrieval + intent-aware cut-off",
 )
 
+SELECTORS.register(
+    "rerank",
+    "ehrqa.select.rerank:RerankSelector",
+    "default candidates re-scored by a fine-tuned MiniLM cross-encoder (needs a trained model)",
+)
+
 
 def get_selector(name: str = "default") -> Selector:
     """Instantiate a selector by registry name."""

@@ -27,7 +27,7 @@ import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date
-from typing import Any
+from typing import Any, ClassVar
 
 from ehrqa.errors import ConfigError
 from ehrqa.fhir.record import Record
@@ -415,6 +415,9 @@ class LlmPairwiseSelector:
     The model is given, or made by a factory, or loaded from ``model_spec`` — on the first
     question that has candidates, never before, and then kept.
     """
+
+    # The harness hands selectors with this capability the answerer's chat model.
+    uses_chat_model: ClassVar[bool] = True
 
     name = "llm-pairwise"
 

@@ -74,7 +74,7 @@ class RerankSelector:
         depth: int = 50,
         mode: str | None = None,
         threshold: float | None = None,
-        model: CrossEncoder | None = None,
+        cross_encoder: CrossEncoder | None = None,
     ) -> None:
         from ehrqa.train.reranker import load_reranker, read_reranker_config
 
@@ -87,7 +87,10 @@ class RerankSelector:
         if depth < 1:
             raise ConfigError(f"depth must be at least 1, got {depth}")
         self.depth = depth
-        self.model = model if model is not None else load_reranker(self.model_path)
+        # Not named `model`: the harness hands its chat model to selectors with that parameter.
+        self.cross_encoder = (
+            cross_encoder if cross_encoder is not None else load_reranker(self.model_path)
+        )
         self._default = DefaultSelector()
 
     def score(self, store: RecordStore, patient_id: str, question: str, now: date) -> Scored:
@@ -98,7 +101,7 @@ class RerankSelector:
         ranked = list(selection.details.get("ranked") or selection.refs)
         records = store.get_many(ranked[: self.depth])
         query = pair_query(question, now.isoformat())
-        probs = score_pairs(self.model, [(query, pair_document(r)) for r in records])
+        probs = score_pairs(self.cross_encoder, [(query, pair_document(r)) for r in records])
         return Scored(selection, records, {r.ref: p for r, p in zip(records, probs, strict=True)})
 
     def select(self, store: RecordStore, patient_id: str, question: str, now: date) -> Selection:
@@ -184,4 +187,14 @@ def tune_cutoff(
             grid.append({"mode": mode, "threshold": threshold, "f1": micro_f1(sel, gold)})
     best = max(grid, key=lambda g: (g["f1"], g["mode"] == "filter", -g["threshold"]))
     default_f1 = micro_f1([set(s.selection.refs) for s in scored], gold)
-    return {**best, "default_f1": default_f1, "questions": len(items), "depth": depth}
+    per_mode = {
+        mode: max((g for g in grid if g["mode"] == mode), key=lambda g: (g["f1"], -g["threshold"]))
+        for mode in MODES
+    }
+    return {
+        **best,
+        "default_f1": default_f1,
+        "best_per_mode": per_mode,
+        "questions": len(items),
+        "depth": depth,
+    }
