@@ -410,6 +410,51 @@ def eval_compare(
     typer.echo(compare(a, b))
 
 
+train_app = typer.Typer(
+    help="Fine-tune models on a QA dataset's train split.", no_args_is_help=True
+)
+app.add_typer(train_app, name="train")
+
+
+@train_app.command("t1")
+def train_t1_command(
+    ctx: typer.Context,
+    dataset: Annotated[Path, typer.Option(help="QA dataset with train/val splits (JSONL).")],
+    out: Annotated[
+        Path | None, typer.Option(help="Model folder (default $EHRQA_HOME/models/reranker).")
+    ] = None,
+    bundles: Annotated[list[Path] | None, typer.Option(help="Patients' FHIR files.")] = None,
+    epochs: Annotated[float, typer.Option(help="Passes over the training pairs.")] = 1.0,
+    batch_size: Annotated[int, typer.Option(help="Pairs per step.")] = 16,
+    max_seconds: Annotated[
+        float | None, typer.Option(help="Stop training after this long.")
+    ] = None,
+    max_steps: Annotated[int | None, typer.Option(help="Stop training after N steps.")] = None,
+    seed: Annotated[int, typer.Option(help="Training seed.")] = 0,
+) -> None:
+    """Train the Task 1 cross-encoder reranker (MiniLM) and tune its cut-off on val."""
+    from ehrqa.ingest import ingest_paths
+    from ehrqa.train.reranker import RerankerConfig, train_t1
+
+    cfg = _state(ctx).config()
+    config = RerankerConfig(
+        epochs=epochs,
+        batch_size=batch_size,
+        max_seconds=max_seconds,
+        max_steps=max_steps,
+        seed=seed,
+    )
+    target = out or Path(cfg.home) / "models" / "reranker"
+    store = _open(cfg)
+    try:
+        if bundles:
+            ingest_paths(store, bundles, validator=cfg.validator)
+        path = train_t1(dataset, store, target, config)
+    finally:
+        store.close()
+    typer.echo(f"reranker saved to {path}; use it with --selector rerank")
+
+
 def main(argv: list[str] | None = None) -> None:
     """Entry point: run the app, turning library errors into one red line and exit code 2."""
     try:
