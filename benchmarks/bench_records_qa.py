@@ -23,7 +23,7 @@ from typing import Any
 from ehrqa.config import EhrqaConfig
 from ehrqa.data.demo import DEMO_NOW, DEMO_PATIENT, DEMO_QUESTIONS, demo_dir
 from ehrqa.eval.metrics import percentile
-from ehrqa.eval.report import git_commit
+from ehrqa.eval.provenance import git_commit
 from ehrqa.ingest import ingest_paths
 from ehrqa.qa import QASystem
 from ehrqa.store import SqliteStore

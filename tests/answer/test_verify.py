@@ -74,7 +74,10 @@ def test_resolve_citations(text: str, expected: str, valid: list[str], invalid: 
         ("Your HbA1c was 7.8 % in 2024 [1].", []),
         ("Your HbA1c was 8.1 % on 2024-11-02 [1].", ["8.1"]),
         ("Your HbA1c was 7.8 % on 2023-11-02 [1].", ["2023-11-02"]),
-        ("Systolic 128 on 10/01/2024 [2].", []),
+        ("Systolic 128.4 on 10/01/2024 [2].", []),
+        ("Systolic 128 on 10/01/2024 [2].", ["128"]),  # rounded: not the record's value
+        ("It was 7.8 % on 2024-14-02 [1].", ["2024-14-02"]),  # no such date
+        ("It was 7 % [1].", ["7"]),
         ("Systolic 128.4 and diastolic 81 [2].", []),
         ("Systolic 135 [2].", ["135"]),
         ("Two results [1][2].", []),

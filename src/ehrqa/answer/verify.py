@@ -105,14 +105,16 @@ def _to_day(match: re.Match[str], pattern_index: int) -> str | None:
 
 
 def find_dates(text: str) -> tuple[list[tuple[str, str]], str]:
-    """Dates in ``text`` as ``(span, ISO day or YYYY-MM)``, and the text with them blanked."""
+    """Dates in ``text`` as ``(span, ISO day or YYYY-MM)``, and the text with them blanked.
+
+    A date-shaped span that is no real date comes with an empty day.
+    """
     found: list[tuple[str, str]] = []
     for index, pattern in enumerate(DATE_RES):
 
         def blank(match: re.Match[str], index: int = index) -> str:
-            day = _to_day(match, index)
-            if day is not None:
-                found.append((match.group(0), day))
+            # An impossible date ("2023-14-08") is kept with an empty day: never supported.
+            found.append((match.group(0), _to_day(match, index) or ""))
             return " " * len(match.group(0))
 
         text = pattern.sub(blank, text)
@@ -139,7 +141,7 @@ def _evidence(records: list[Record], now: date | None = None) -> tuple[set[str],
                 days.add(value[:10])
         body = CITATION_RE.sub(" ", record.text)
         found, rest = find_dates(body)
-        days.update(day for _, day in found)
+        days.update(day for _, day in found if day)
         numbers.extend(n.replace(",", ".") for n in NUMBER_RE.findall(rest))
         if record.value is not None:
             numbers.append(repr(float(record.value)))
@@ -148,16 +150,17 @@ def _evidence(records: list[Record], now: date | None = None) -> tuple[set[str],
 
 
 def _number_supported(number: str, evidence: list[str], n_cited: int) -> bool:
+    # Exact values only ("7.80" is 7.8; "14" is not 14.1): a rounded number is not the
+    # record's fact, and rounding tolerance let invented numbers through.
     value = float(number)
-    places = _decimals(number)
     for candidate in evidence:
         try:
-            if round(float(candidate), places) == value:
+            if float(candidate) == value:
                 return True
         except ValueError:
             continue
     # A count of the cited items ("3 active conditions") is supported by the citations.
-    return places == 0 and 0 < value == n_cited
+    return _decimals(number) == 0 and 0 < value == n_cited
 
 
 def age_on(birth_date: str, now: date) -> int | None:

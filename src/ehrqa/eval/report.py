@@ -10,7 +10,6 @@ import json
 import math
 import os
 import platform
-import subprocess
 from dataclasses import asdict
 from datetime import UTC, datetime
 from pathlib import Path
@@ -50,25 +49,11 @@ COST_COLUMNS = (
 )
 
 
-def git_commit() -> str:
-    """The checkout's commit (with ``-dirty`` when it has changes), or ``unknown``."""
-    try:
-        rev = subprocess.run(
-            ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, check=True
-        ).stdout.strip()
-        dirty = subprocess.run(
-            ["git", "status", "--porcelain", "--untracked-files=no"], capture_output=True, text=True
-        ).stdout.strip()
-    except (OSError, subprocess.CalledProcessError):
-        return "unknown"
-    return f"{rev}-dirty" if dirty else rev
-
-
 def manifest(run: EvalRun) -> dict[str, Any]:
     """Where the numbers come from."""
     return {
         "ehrqa": __version__,
-        "git_commit": git_commit(),
+        "git_commit": run.git_commit,
         "created": datetime.now(UTC).isoformat(timespec="seconds"),
         "machine": f"{platform.machine()}, {os.cpu_count()} cpus, "
         f"Python {platform.python_version()}",

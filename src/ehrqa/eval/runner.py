@@ -19,6 +19,7 @@ from ehrqa.answer.answerer import ANSWER_MODES
 from ehrqa.config import EhrqaConfig
 from ehrqa.data.qa import QAItem, dataset_hash, read_dataset
 from ehrqa.errors import ConfigError, NotFoundError
+from ehrqa.eval.provenance import git_commit
 from ehrqa.ingest import IngestReport, ingest_paths
 from ehrqa.llm import load_chat_model
 from ehrqa.llm.base import ChatModel
@@ -108,6 +109,8 @@ class EvalRun:
     ingest: dict[str, Any]
     seconds: float
     model_name: str | None = None
+    # Taken when the run starts: the code that produced the numbers, not the code at the end.
+    git_commit: str = "unknown"
 
 
 def select_items(items: Sequence[QAItem], config: EvalConfig) -> list[QAItem]:
@@ -221,6 +224,7 @@ def run_eval(
 ) -> EvalRun:
     """Run every selected question through every configured selector."""
     started = time.perf_counter()
+    commit = git_commit()
     dataset = Path(config.dataset)
     all_items = read_dataset(dataset)
     items = select_items(all_items, config)
@@ -247,4 +251,5 @@ def run_eval(
         ingest=ingest.to_dict() if ingest else {},
         seconds=time.perf_counter() - started,
         model_name=model.name if model is not None else None,
+        git_commit=commit,
     )
