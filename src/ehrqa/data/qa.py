@@ -143,18 +143,26 @@ def read_dataset(path: str | Path) -> list[QAItem]:
     return items
 
 
-def write_dataset(items: Iterable[QAItem], path: str | Path) -> int:
-    """Write items as JSONL atomically (a temporary file renamed into place); returns the count."""
+def write_jsonl(rows: Iterable[dict[str, Any]], path: str | Path) -> int:
+    """Write JSON objects one per line, atomically (a temporary file renamed into place).
+
+    A crash leaves the previous file intact, never half a file. Returns the count.
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(path.suffix + ".partial")
     count = 0
     with tmp.open("wb") as handle:
-        for item in items:
-            handle.write(orjson.dumps(item.to_dict()) + b"\n")
+        for row in rows:
+            handle.write(orjson.dumps(row) + b"\n")
             count += 1
     tmp.replace(path)
     return count
+
+
+def write_dataset(items: Iterable[QAItem], path: str | Path) -> int:
+    """Write items as a JSONL dataset, atomically; returns the count."""
+    return write_jsonl((item.to_dict() for item in items), path)
 
 
 def dataset_hash(path: str | Path) -> str:

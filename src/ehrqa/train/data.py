@@ -36,6 +36,7 @@ import orjson
 
 from ehrqa.answer.prompt import build_prompt
 from ehrqa.data.qa import QAItem, dataset_hash, read_dataset
+from ehrqa.data.qa import write_jsonl as write_rows
 from ehrqa.errors import ConfigError, NotFoundError
 from ehrqa.fhir.record import Record
 from ehrqa.select.base import Selection
@@ -294,18 +295,8 @@ def build_examples(
 
 
 def write_jsonl(rows: Iterable[Pair | AnswerExample | dict[str, Any]], path: str | Path) -> int:
-    """Write rows as JSONL atomically (temporary file renamed into place); returns the count."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(path.suffix + ".partial")
-    count = 0
-    with tmp.open("wb") as handle:
-        for row in rows:
-            data = row if isinstance(row, dict) else row.to_dict()
-            handle.write(orjson.dumps(data) + b"\n")
-            count += 1
-    tmp.replace(path)
-    return count
+    """Write pairs, examples or dicts as JSONL atomically; returns the count."""
+    return write_rows((row if isinstance(row, dict) else row.to_dict() for row in rows), path)
 
 
 def _read_jsonl(path: str | Path) -> list[dict[str, Any]]:
