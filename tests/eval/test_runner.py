@@ -170,3 +170,21 @@ def test_cli_eval_and_compare(
     with pytest.raises(SystemExit) as exit_info:
         main(["eval", "compare", str(out), str(out)])
     assert exit_info.value.code == 0 and "| default | F1 |" in capsys.readouterr().out
+
+
+def test_undefined_metrics_render_as_dashes(tiny: tuple[Path, Path], tmp_path: Path) -> None:
+    dataset, bundles = tiny
+    store = SqliteStore(tmp_path / "s.sqlite3")
+    run = run_eval(
+        EvalConfig(dataset=str(dataset), bundles=(str(bundles),), answer_mode="none"),
+        store,
+        home=str(tmp_path),
+    )
+    paths = write_report(run, score_run(run), tmp_path / "out")
+    metrics = json.loads(Path(paths["metrics"]).read_text())
+    # No gold for q2 and one gold for q1: recall@k is defined; abstention is not scored at all.
+    from ehrqa.eval.report import render_markdown
+
+    metrics["scores"]["default"]["task1"]["recall@10"] = None  # as NaN is written to JSON
+    text = render_markdown(metrics["manifest"], metrics["scores"], [])
+    assert "None" not in text and "| default | 1.000 | 1.000 | 1.000 | 1.000 | – |" in text

@@ -46,6 +46,7 @@ COST_COLUMNS = (
     ("prompt_tokens_mean", "prompt tok", False),
     ("completion_tokens_mean", "compl. tok", False),
     ("select_model_calls_mean", "T1 model calls", False),
+    ("select_prompt_tokens_mean", "T1 prompt tok", False),
 )
 
 
@@ -71,7 +72,7 @@ def manifest(run: EvalRun) -> dict[str, Any]:
 
 
 def _fmt(value: Any) -> str:
-    if isinstance(value, float) and math.isnan(value):
+    if value is None or (isinstance(value, float) and math.isnan(value)):
         return "–"
     if isinstance(value, float):
         return f"{value:.3f}" if abs(value) < 10 else f"{value:,.0f}"
