@@ -43,6 +43,7 @@ by :func:`abstention_precision_recall`, whose positive class is "should abstain"
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, field
@@ -208,6 +209,18 @@ def _clean_pairs(references: Sequence[str], hypotheses: Sequence[str]) -> list[t
     ]
 
 
+@functools.lru_cache(maxsize=2)
+def _wordnet_reader(corpus: str) -> Any:
+    """A WordNet reader on ``corpus``, built once (loading the index takes seconds).
+
+    Our own reader rather than ``nltk.corpus.wordnet``: that global stays bound to wherever
+    it was first loaded from, which may be a folder no longer on ``nltk.data.path``.
+    """
+    from nltk.corpus.reader.wordnet import WordNetCorpusReader
+
+    return WordNetCorpusReader(corpus, None)
+
+
 @register_metric("meteor", task="task2", help="nltk METEOR, WordNet offline")
 def meteor(references: Sequence[str], hypotheses: Sequence[str], *, wordnet: Any = None) -> float:
     """Mean nltk METEOR (alpha 0.9, beta 3, gamma 0.5) of each hypothesis against its reference.
@@ -224,12 +237,9 @@ def meteor(references: Sequence[str], hypotheses: Sequence[str], *, wordnet: Any
         raise BackendUnavailableError(f"METEOR needs nltk: {EVAL_EXTRA}") from exc
     reader = wordnet
     if reader is None:
-        import nltk.corpus
-
         from ehrqa.eval.wordnet import ensure_wordnet
 
-        ensure_wordnet()
-        reader = nltk.corpus.wordnet
+        reader = _wordnet_reader(str(ensure_wordnet()))
     return fmean(meteor_score([tokenize(ref)], tokenize(hyp), wordnet=reader) for ref, hyp in pairs)
 
 

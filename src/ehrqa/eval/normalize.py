@@ -115,7 +115,7 @@ def normalize_number(text: str) -> str | None:
 
 def _blank_dates(text: str) -> tuple[list[str], str]:
     found, rest = find_dates(text)
-    days = [day for _, day in found]
+    days = [day for _, day in found if day]  # an impossible date ("2024-02-30") is no date
 
     def month(match: re.Match[str]) -> str:
         if 1 <= int(match.group(2)) <= 12:
