@@ -325,7 +325,11 @@ def make_qa_command(
             config,
             on_patient=lambda *args: progress.update(task, advance=1),
         )
-    typer.echo(report.summary() if hasattr(report, "summary") else str(report))
+    typer.echo(
+        f"{report.items} questions over {report.patients} patients, {len(report.intents)} intents, "
+        f"{report.injected} injected notes, in {report.seconds:.1f}s; written to {out}: "
+        + ", ".join(Path(f).name for f in report.files)
+    )
 
 
 eval_app = typer.Typer(

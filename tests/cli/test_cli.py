@@ -168,3 +168,26 @@ def test_config_file_and_flags_precedence(
         "Latest HbA1c?",
     )
     assert code == 2 and "fake" in err  # the flag wins: model mode asks the (empty) fake model
+
+
+def test_make_qa_writes_a_dataset(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from ehrqa.data.demo import demo_dir
+    from ehrqa.data.qa import read_dataset
+
+    source = demo_dir() / "patient-85c63cf3-278e-454c-b5ba-df5889815eb7.json.gz"
+    out = tmp_path / "qa"
+    code, text, _ = run(
+        capsys,
+        "--home",
+        str(tmp_path / "h"),
+        "data",
+        "make-qa",
+        str(source),
+        "--out",
+        str(out),
+        "--per-patient",
+        "5",
+    )
+    items = read_dataset(out / "qa.jsonl")
+    assert code == 0 and f"{len(items)} questions over 1 patients" in text
+    assert {i.patient_id for i in items} == {"85c63cf3-278e-454c-b5ba-df5889815eb7"}
