@@ -22,7 +22,6 @@ from ehrqa.data.qa_gen import (
     COUNT_INTENTS,
     INTENTS,
     QAGenConfig,
-    age_on,
     assign_splits,
     build_view,
     generate_items,
@@ -38,7 +37,7 @@ from ehrqa.fhir.record import Record
 from ehrqa.fhir.validate import get_validator
 from ehrqa.ingest import ingest_paths
 from ehrqa.select.lexicon import find_concepts
-from ehrqa.select.timeexpr import parse_time
+from ehrqa.select.timeexpr import parse_time, whole_years
 from ehrqa.store import SqliteStore
 
 # The two smallest demo patients: enough for end-to-end runs that stay fast.
@@ -135,7 +134,7 @@ def test_answer_values_are_in_the_answer_and_supported(
             continue
         if item.intent == "demographics_age":
             birth = date.fromisoformat(relevant[0].resource["birthDate"])
-            assert item.answer_values == [str(age_on(birth, item.now_date))]
+            assert item.answer_values == [str(whole_years(birth, item.now_date))]
             continue
         for value in item.answer_values:
             if value in ("Yes", "No") or (value == ph.NONE_RECORDED and not relevant):

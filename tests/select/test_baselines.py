@@ -23,7 +23,6 @@ from ehrqa.select.baselines import (
     NewestNSelector,
     WholeRecordSelector,
     approx_tokens,
-    guess_types,
     parse_relevance,
     question_terms,
     register_baselines,
@@ -139,11 +138,11 @@ def test_newest_n_without_a_type_takes_all_clinical_types(demo_store: SqliteStor
     assert not {item.record.resource_type for item in selection.items} & set(ADMIN_TYPES)
 
 
-def test_guess_types_falls_back_to_the_concepts_types() -> None:
+def test_target_types_fall_back_to_the_concepts_types() -> None:
     plan = analyze("What was my most recent HbA1c?", DEMO_NOW)
-    assert guess_types(plan) == ("Observation",)
-    assert guess_types(dataclasses.replace(plan, resource_types=())) == ("Observation",)
-    assert guess_types(analyze("Tell me about my health", DEMO_NOW)) == ()
+    assert plan.target_types == ("Observation",)
+    assert dataclasses.replace(plan, resource_types=()).target_types == ("Observation",)
+    assert analyze("Tell me about my health", DEMO_NOW).target_types == ()
 
 
 # --- bm25 ---------------------------------------------------------------------------------

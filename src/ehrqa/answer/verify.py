@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from datetime import date
 
 from ehrqa.fhir.record import Record
+from ehrqa.select.timeexpr import whole_years
 
 try:
     from fhirkit import RESOURCE_TYPES as _FHIR_TYPES
@@ -169,7 +170,7 @@ def age_on(birth_date: str, now: date) -> int | None:
         born = date.fromisoformat(birth_date[:10])
     except ValueError:
         return None
-    return now.year - born.year - ((now.month, now.day) < (born.month, born.day))
+    return whole_years(born, now)
 
 
 def check_facts(text: str, cited: list[Record], now: date | None = None) -> list[str]:

@@ -80,6 +80,7 @@ from ehrqa.fhir.record import Component, Record
 from ehrqa.ingest import ingest_paths
 from ehrqa.select.default import ACTIVE_STATUSES
 from ehrqa.select.lexicon import CONCEPTS_BY_NAME, DRUG_CLASSES, Concept, words
+from ehrqa.select.timeexpr import whole_years
 from ehrqa.store.base import RecordStore
 from ehrqa.store.sqlite import SqliteStore
 
@@ -1132,11 +1133,6 @@ def demographics_birthdate(view: PatientView, now: date, rng: random.Random) -> 
     return [_draft("demographics_birthdate", voice, question, answer, [birth], [view.patient])]
 
 
-def age_on(birth: date, day: date) -> int:
-    """Whole years from ``birth`` to ``day``."""
-    return day.year - birth.year - ((day.month, day.day) < (birth.month, birth.day))
-
-
 def demographics_age(view: PatientView, now: date, rng: random.Random) -> list[Draft]:
     """The age on ``now``, from the birth date (not asked of the deceased)."""
     birth = view.patient.resource.get("birthDate")
@@ -1145,7 +1141,7 @@ def demographics_age(view: PatientView, now: date, rng: random.Random) -> list[D
     )
     if not isinstance(birth, str) or len(birth) != 10 or birth > now.isoformat() or deceased:
         return []
-    age, voice = age_on(date.fromisoformat(birth), now), _voice(rng)
+    age, voice = whole_years(date.fromisoformat(birth), now), _voice(rng)
     question = ph.question("demographics_age", voice, rng)
     answer = ph.answer("demographics_age", voice, n=age, day=birth)
     return [_draft("demographics_age", voice, question, answer, [str(age)], [view.patient])]

@@ -47,7 +47,6 @@ __all__ = [
     "NewestNSelector",
     "WholeRecordSelector",
     "approx_tokens",
-    "guess_types",
     "judge_messages",
     "parse_relevance",
     "question_terms",
@@ -104,19 +103,6 @@ def question_terms(question: str) -> list[str]:
             continue
         terms.append(word)
     return terms
-
-
-def guess_types(plan: QueryPlan) -> tuple[str, ...]:
-    """The resource types a question asks for: its cue words, else its concepts' types.
-
-    Empty when neither names a type: the caller then takes every clinical type.
-    """
-    if plan.resource_types:
-        return plan.resource_types
-    types: list[str] = []
-    for concept in plan.concepts:
-        types.extend(t for t in concept.resource_types if t not in types)
-    return tuple(types)
 
 
 def _not_after(record: Record, now: date) -> bool:
@@ -214,7 +200,8 @@ class WholeRecordSelector:
 class NewestNSelector:
     """The newest ``n`` resources of the question's guessed types (the LLMonFHIR approach).
 
-    Types come from :func:`guess_types`; when it finds none, every clinical type is taken.
+    Types come from :attr:`QueryPlan.target_types`; when it names none, every clinical type
+    is taken.
     Scores fall linearly with rank, from 1.0 for the newest to ``1/len`` for the last.
     """
 
@@ -229,7 +216,7 @@ class NewestNSelector:
     def select(self, store: RecordStore, patient_id: str, question: str, now: date) -> Selection:
         """Select the newest ``n`` records of the guessed types dated up to ``now``."""
         plan = analyze(question, now)
-        types = guess_types(plan)
+        types = plan.target_types
         records = _newest(store, patient_id, types, now)
         top = records[: self.n]
         items = [
@@ -467,7 +454,7 @@ class LlmPairwiseSelector:
         """The capped candidate list, and how many each source offered."""
         cap = self.candidate_cap
         hits = [r for r, _ in _bm25(store, patient_id, plan.question, plan.now, cap)]
-        newest = _newest(store, patient_id, guess_types(plan), plan.now)[:cap]
+        newest = _newest(store, patient_id, plan.target_types, plan.now)[:cap]
         return _interleave(hits, newest, cap=cap), {"bm25_hits": len(hits), "newest": len(newest)}
 
     def select(self, store: RecordStore, patient_id: str, question: str, now: date) -> Selection:

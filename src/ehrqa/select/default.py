@@ -102,7 +102,7 @@ class DefaultSelector:
     def select_plan(self, store: RecordStore, patient_id: str, plan: QueryPlan) -> Selection:
         """Select for an already analysed question."""
         start, end = _window(plan)
-        ctx = _Search(store, patient_id, plan, _plan_types(plan), start, end)
+        ctx = _Search(store, patient_id, plan, plan.target_types, start, end)
         if plan.concepts:
             _concept_candidates(ctx)
         elif ctx.types:
@@ -111,12 +111,12 @@ class DefaultSelector:
             _lexical_candidates(ctx)
         _score_common(plan, ctx.pool)
         ranked = sorted(ctx.pool.values(), key=_newest_first)
-        items = _with_report_results(store, _cut_off(plan, ctx.pool))
+        items = with_report_results(store, _cut_off(plan, ctx.pool))
         selection = Selection(plan, items, candidates=len(ctx.pool))
         # The candidate stage's ranking, best first: the harness scores its recall@k.
         selection.details["ranked"] = [c.record.ref for c in ranked]
         if not items:
-            selection.empty_reason, selection.negative = _empty_reason(
+            selection.empty_reason, selection.negative = empty_reason(
                 store, patient_id, plan, ctx.types
             )
         return selection
@@ -201,14 +201,6 @@ def _score_common(plan: QueryPlan, pool: dict[str, _Candidate]) -> None:
             cand.add(0.5, "category " + "/".join(cand.record.category))
 
 
-def _plan_types(plan: QueryPlan) -> tuple[str, ...]:
-    types = list(plan.resource_types)
-    if not types:
-        for concept in plan.concepts:
-            types.extend(t for t in concept.resource_types if t not in types)
-    return tuple(types)
-
-
 def _statuses(plan: QueryPlan, resource_type: str) -> tuple[str, ...]:
     if "active" in plan.status:
         return ACTIVE_STATUSES.get(resource_type, plan.status)
@@ -281,7 +273,7 @@ def _per_group(cands: Iterable[_Candidate], order: str, n: int) -> list[_Candida
     return sorted(chosen, key=lambda c: (-c.score, _invert(c.record.date or "")))
 
 
-def _with_report_results(store: RecordStore, items: list[Selected]) -> list[Selected]:
+def with_report_results(store: RecordStore, items: list[Selected]) -> list[Selected]:
     """Add each selected DiagnosticReport's result Observations: they hold its values."""
     chosen = {item.record.ref for item in items}
     extra: list[Selected] = []
@@ -304,7 +296,7 @@ def _normalise(cands: list[_Candidate]) -> list[Selected]:
     return [Selected(c.record, min(1.0, c.score / top), tuple(c.reasons)) for c in cands]
 
 
-def _empty_reason(
+def empty_reason(
     store: RecordStore, patient_id: str, plan: QueryPlan, types: tuple[str, ...]
 ) -> tuple[str, bool]:
     """What the record lacks, and whether that answers the question (a negative finding)."""

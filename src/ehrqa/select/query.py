@@ -201,6 +201,19 @@ class QueryPlan:
     keywords: tuple[str, ...]  # content words no other field accounts for
     limit: int | None  # records per concept (or type); None: all
 
+    @property
+    def target_types(self) -> tuple[str, ...]:
+        """The types the question asks for: its cue words, else its concepts' types.
+
+        Empty when neither names a type.
+        """
+        if self.resource_types:
+            return self.resource_types
+        types: list[str] = []
+        for concept in self.concepts:
+            types.extend(t for t in concept.resource_types if t not in types)
+        return tuple(types)
+
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form, concepts by name; for debugging, logs and the API."""
         window = self.window

@@ -31,7 +31,7 @@ from ehrqa.select.base import Selected, Selection
 
 # Private helpers of the default strategy, reused so an empty or report-holding selection
 # behaves exactly as the default's. A public hook in default.py would be cleaner.
-from ehrqa.select.default import DefaultSelector, _empty_reason, _plan_types, _with_report_results
+from ehrqa.select.default import DefaultSelector, empty_reason, with_report_results
 from ehrqa.store.base import RecordStore
 from ehrqa.train.data import pair_document, pair_query
 
@@ -128,7 +128,7 @@ def apply_cutoff(
             for r in scored.records
             if scores[r.ref] >= threshold and r.ref not in chosen
         ]
-        kept = _with_report_results(store, kept + extra)
+        kept = with_report_results(store, kept + extra)
     items = [
         Selected(s.record, scores.get(s.record.ref, s.score), _reasons(s, scores)) for s in kept
     ]
@@ -144,8 +144,8 @@ def apply_cutoff(
     if not items:
         selection.empty_reason, selection.negative = base.empty_reason, base.negative
         if selection.empty_reason is None:
-            types = _plan_types(base.plan)
-            selection.empty_reason, selection.negative = _empty_reason(
+            types = base.plan.target_types
+            selection.empty_reason, selection.negative = empty_reason(
                 store, patient_id, base.plan, types
             )
     return selection
