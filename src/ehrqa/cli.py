@@ -115,14 +115,14 @@ def ingest(
     from ehrqa.ingest import ingest_paths
 
     cfg = _state(ctx).config(validator=validator)
-    total = len(find_files(paths))
+    files = find_files(paths)  # walked once: the count sizes the progress bar
     store = _open(cfg)
     try:
         with _progress("ingest", disable=json_out) as progress:
-            task = progress.add_task("ingest", total=total, name="")
+            task = progress.add_task("ingest", total=len(files), name="")
             report = ingest_paths(
                 store,
-                paths,
+                files,
                 validator=cfg.validator,
                 strict=strict,
                 on_file=lambda path, n: progress.update(task, advance=1, name=path.name),
