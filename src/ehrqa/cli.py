@@ -199,13 +199,18 @@ def ask(
         str | None, typer.Option(help="smollm2 | gemma3-270m | PATH.gguf | hf:DIR | URL#name")
     ] = None,
     selector: Annotated[str | None, typer.Option(help="Task 1 strategy.")] = None,
+    adapter: Annotated[
+        str | None, typer.Option(help="LoRA adapter: an `ehrqa train` folder or a .gguf file.")
+    ] = None,
     answer_mode: Annotated[str | None, typer.Option(help="hybrid | model | extractive")] = None,
     json_out: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
 ) -> None:
     """Answer a question about one patient, citing the resources it comes from."""
     from ehrqa.qa import QASystem
 
-    cfg = _state(ctx).config(model=model, selector=selector, answer_mode=answer_mode)
+    cfg = _state(ctx).config(
+        model=model, selector=selector, answer_mode=answer_mode, adapter=adapter
+    )
     store = _open(cfg)
     try:
         result = QASystem(cfg, store).ask(patient, question, now=_parse_day(now))
@@ -247,6 +252,9 @@ def demo(
     model: Annotated[
         str | None, typer.Option(help="Model for the answers (default smollm2).")
     ] = None,
+    adapter: Annotated[
+        str | None, typer.Option(help="LoRA adapter: an `ehrqa train` folder or a .gguf file.")
+    ] = None,
     answer_mode: Annotated[str | None, typer.Option(help="hybrid | model | extractive")] = None,
 ) -> None:
     """Ingest the bundled synthetic demo patients and answer sample questions."""
@@ -254,7 +262,7 @@ def demo(
     from ehrqa.ingest import ingest_paths
     from ehrqa.qa import QASystem
 
-    cfg = _state(ctx).config(model=model, answer_mode=answer_mode)
+    cfg = _state(ctx).config(model=model, answer_mode=answer_mode, adapter=adapter)
     store = _open(cfg)
     try:
         report = ingest_paths(store, [demo_dir()], validator=cfg.validator)
@@ -350,6 +358,9 @@ def eval_command(
         str, typer.Option(help="Comma-separated selectors, run side by side.")
     ] = "default",
     model: Annotated[str | None, typer.Option(help="Chat model spec.")] = None,
+    adapter: Annotated[
+        str | None, typer.Option(help="LoRA adapter: an `ehrqa train` folder or a .gguf file.")
+    ] = None,
     answer_mode: Annotated[
         str, typer.Option(help="hybrid | model | extractive | none (Task 1 only)")
     ] = "hybrid",
@@ -372,12 +383,13 @@ def eval_command(
     from ehrqa.eval.scoring import score_run
     from ehrqa.store import SqliteStore
 
-    cfg = _state(ctx).config(model=model)
+    cfg = _state(ctx).config(model=model, adapter=adapter)
     config = EvalConfig(
         dataset=str(dataset),
         bundles=tuple(str(b) for b in bundles or ()),
         selectors=tuple(s.strip() for s in selector.split(",") if s.strip()),
         model=cfg.model,
+        adapter=cfg.adapter,
         answer_mode=answer_mode,
         split=split,
         limit=limit,
@@ -412,6 +424,45 @@ def eval_compare(
     from ehrqa.eval.report import compare
 
     typer.echo(compare(a, b))
+
+
+@eval_app.command("judge")
+def eval_judge(
+    ctx: typer.Context,
+    run_a: Annotated[Path, typer.Option("--a", help="System A's `ehrqa eval` folder.")],
+    run_b: Annotated[Path, typer.Option("--b", help="System B's `ehrqa eval` folder.")],
+    store_path: Annotated[
+        Path, typer.Option("--store", help="The runs' SQLite store (for the gold records).")
+    ],
+    judge: Annotated[str, typer.Option(help="Judge model spec.")] = "smollm2",
+    judge_adapter: Annotated[str, typer.Option(help="The judge's LoRA adapter.")] = "",
+    self_is: Annotated[
+        str, typer.Option("--self", help="a or b: the system the judge itself is.")
+    ] = "",
+    name_a: Annotated[str, typer.Option(help="Label of A.")] = "",
+    name_b: Annotated[str, typer.Option(help="Label of B.")] = "",
+    limit: Annotated[int | None, typer.Option(help="Seeded sample of N questions.")] = None,
+    seed: Annotated[int, typer.Option(help="Sampling seed.")] = 0,
+    out: Annotated[Path, typer.Option(help="Report folder.")] = Path("reports/judge"),
+) -> None:
+    """Blind and named pairwise LLM-as-judge comparison of two runs (self-preference)."""
+    from ehrqa.eval.judge import JudgeConfig, run_judge, write_judge_report
+    from ehrqa.llm import load_chat_model
+
+    config = JudgeConfig(
+        str(run_a), str(run_b), judge, judge_adapter, name_a, name_b, self_is, "", limit, seed
+    )
+    cfg = _state(ctx).config()
+    model = load_chat_model(judge, n_ctx=cfg.n_ctx, adapter=judge_adapter or None)
+    store = SqliteStore(store_path)
+    try:
+        with _progress("judge") as progress:
+            task = progress.add_task("judge", total=limit, name="")
+            result = run_judge(config, store, model, lambda q: progress.update(task, advance=1))
+    finally:
+        store.close()
+    paths = write_judge_report(result, out)
+    typer.echo(Path(paths["report"]).read_text(encoding="utf-8"))
 
 
 train_app = typer.Typer(
@@ -457,6 +508,73 @@ def train_t1_command(
     finally:
         store.close()
     typer.echo(f"reranker saved to {path}; use it with --selector rerank")
+
+
+_LORA_TASKS = {"t1-llm": "t1", "t2": "t2", "seq": "seq"}
+_LORA_HELP = {
+    "t1-llm": "LoRA-tune the chat model as the llm-pairwise relevance judge (Task 1).",
+    "t2": "LoRA-tune the chat model as the answerer (Task 2).",
+    "seq": "Sequential fine-tuning: Task 1 then Task 2 (or --order t2,t1) on one adapter.",
+}
+
+
+def train_lora_command(
+    ctx: typer.Context,
+    dataset: Annotated[Path, typer.Option(help="QA dataset with train/val splits (JSONL).")],
+    out: Annotated[
+        Path | None, typer.Option(help="Adapter folder (default $EHRQA_HOME/models/<command>).")
+    ] = None,
+    bundles: Annotated[list[Path] | None, typer.Option(help="Patients' FHIR files.")] = None,
+    train_config: Annotated[
+        Path | None, typer.Option(help="TOML file of LoraTrainConfig settings; flags win.")
+    ] = None,
+    base_model: Annotated[
+        str | None, typer.Option(help="smollm2 | gemma3-270m | PATH.gguf | checkpoint DIR")
+    ] = None,
+    order: Annotated[str, typer.Option(help="seq only: t1,t2 or t2,t1.")] = "t1,t2",
+    epochs: Annotated[float | None, typer.Option(help="Passes over the examples.")] = None,
+    batch_size: Annotated[int | None, typer.Option(help="Examples per step.")] = None,
+    lr: Annotated[float | None, typer.Option(help="Peak learning rate.")] = None,
+    rank: Annotated[int | None, typer.Option(help="LoRA rank.")] = None,
+    max_length: Annotated[int | None, typer.Option(help="Longest example (tokens).")] = None,
+    max_examples: Annotated[
+        int | None, typer.Option(help="Train on a seeded sample of N examples.")
+    ] = None,
+    max_steps: Annotated[int | None, typer.Option(help="Stop after N steps.")] = None,
+    max_seconds: Annotated[float | None, typer.Option(help="Stop (and save) after this.")] = None,
+    qlora: Annotated[bool | None, typer.Option(help="Load the base in 4 bits.")] = None,
+    seed: Annotated[int | None, typer.Option(help="Training seed.")] = None,
+) -> None:
+    """LoRA fine-tuning of the chat model (t1-llm, t2 and seq share these options).
+
+    Resumes from the newest checkpoint in OUT/checkpoints when a run was interrupted.
+    """
+    from ehrqa.config import load_dataclass
+    from ehrqa.ingest import ingest_paths
+    from ehrqa.train.lora import LoraTrainConfig
+    from ehrqa.train.tasks import train_sequential, train_task
+
+    command = ctx.info_name or "t2"
+    flags = {k: v for k, v in ctx.params.items() if k in LoraTrainConfig.__dataclass_fields__}
+    config = load_dataclass(LoraTrainConfig, train_config, flags)
+    cfg = _state(ctx).config()
+    target = out or Path(cfg.home) / "models" / command
+    store = _open(cfg)
+    try:
+        if bundles:
+            ingest_paths(store, bundles, validator=cfg.validator)
+        if command == "seq":
+            steps = tuple(t.strip() for t in order.split(","))
+            path = train_sequential(steps, dataset, store, target, config)
+        else:
+            path = train_task(_LORA_TASKS[command], dataset, store, target, config)
+    finally:
+        store.close()
+    typer.echo(f"adapter saved to {path}; use it with --adapter {path}")
+
+
+for _name in _LORA_TASKS:
+    train_app.command(_name, help=_LORA_HELP[_name])(train_lora_command)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -11,13 +11,14 @@ import os
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import platformdirs
 
 from ehrqa.errors import ConfigError
 
 ENV_PREFIX = "EHRQA_"
+T = TypeVar("T")
 
 
 def default_home() -> Path:
@@ -97,3 +98,33 @@ def load_config(
     values.update({k: _coerce(k, v, fields[k]) for k, v in overrides.items() if k in fields})
     values["home"] = str(values.get("home") or home)
     return EhrqaConfig(**values)
+
+
+def load_dataclass(
+    cls: type[T], config_file: str | Path | None, overrides: dict[str, Any] | None = None
+) -> T:
+    """Build a dataclass config: its defaults < a TOML file's values < ``overrides`` (flags).
+
+    ``overrides`` that are ``None`` are ignored, so unset CLI flags keep the file's values.
+    Unknown keys in the file are an error naming the file and the known keys; the
+    dataclass's own ``__post_init__`` validates the values.
+    """
+    names = [f.name for f in dataclasses.fields(cls)]  # type: ignore[arg-type]
+    values: dict[str, Any] = {}
+    if config_file is not None:
+        path = Path(config_file)
+        if not path.is_file():
+            raise ConfigError(f"config file {path} does not exist")
+        try:
+            data = tomllib.loads(path.read_text(encoding="utf-8"))
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"{path}: invalid TOML ({exc})") from exc
+        for key, value in data.items():
+            if key not in names:
+                raise ConfigError(f"{path}: unknown setting {key!r}; known: {', '.join(names)}")
+            values[key] = value
+    values.update({k: v for k, v in (overrides or {}).items() if v is not None})
+    try:
+        return cls(**values)
+    except TypeError as exc:
+        raise ConfigError(f"invalid {cls.__name__}: {exc}") from exc

@@ -36,3 +36,57 @@ def test_train_t1_saves_a_model_with_its_config(
     assert f"reranker saved to {out}" in capsys.readouterr().out
     saved = json.loads((out / "ehrqa_config.json").read_text())
     assert saved and (out / "MODEL_CARD.md").is_file()
+
+
+def _run(args: list[str]) -> int:
+    with pytest.raises(SystemExit) as exit_info:
+        main(args)
+    return int(exit_info.value.code or 0)
+
+
+@pytest.mark.parametrize("command", ["t2", "t1-llm", "seq"])
+def test_lora_commands_train_and_save_an_adapter(
+    command: str, tiny_base: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A couple of steps of each LoRA command on the tiny model, with a TOML config."""
+    out = tmp_path / command
+    toml = tmp_path / "train.toml"
+    toml.write_text(f'base_model = "{tiny_base}"\nrank = 4\nmax_length = 1024\n', encoding="utf-8")
+    args = ["--home", str(tmp_path / "h"), "train", command, "--dataset", str(SAMPLE)]
+    code = _run(
+        [
+            *args,
+            "--bundles",
+            str(demo_dir()),
+            "--out",
+            str(out),
+            "--train-config",
+            str(toml),
+            "--max-steps",
+            "1",
+            "--batch-size",
+            "2",
+            "--max-examples",
+            "4",
+        ]
+    )
+    assert code == 0
+    assert f"adapter saved to {out}" in capsys.readouterr().out
+    saved = json.loads((out / "ehrqa_config.json").read_text())
+    assert saved["task"] == {"t2": "t2", "t1-llm": "t1", "seq": "seq"}[command]
+    assert saved["config"]["rank"] == 4 and saved["config"]["max_steps"] == 1
+    assert saved["dataset_sha256"] and saved["training"]["steps"] == 1
+    assert (out / "adapter" / "adapter_config.json").is_file()
+    if command == "seq":
+        assert saved["order"] == ["t1", "t2"]
+        assert json.loads((out / "stage1-t1" / "ehrqa_config.json").read_text())["task"] == "t1"
+
+
+def test_lora_command_reports_an_unknown_config_key(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    toml = tmp_path / "train.toml"
+    toml.write_text("rnak = 4\n", encoding="utf-8")
+    args = ["--home", str(tmp_path / "h"), "train", "t2", "--dataset", str(SAMPLE)]
+    assert _run([*args, "--train-config", str(toml)]) == 2
+    assert "unknown setting 'rnak'" in capsys.readouterr().err

@@ -203,20 +203,21 @@ def plot(scores: dict[str, Any], out_dir: Path) -> list[str]:
     return written
 
 
-def _no_nan(data: Any) -> Any:
+def no_nan(data: Any) -> Any:
     """NaN (an undefined metric, e.g. recall with no gold) is written as JSON null."""
     if isinstance(data, float) and math.isnan(data):
         return None
     if isinstance(data, dict):
-        return {k: _no_nan(v) for k, v in data.items()}
+        return {k: no_nan(v) for k, v in data.items()}
     if isinstance(data, list):
-        return [_no_nan(v) for v in data]
+        return [no_nan(v) for v in data]
     return data
 
 
-def _write_json(path: Path, data: Any) -> None:
+def write_json(path: Path, data: Any) -> None:
+    """Write ``data`` as indented JSON atomically (NaN and infinities as null)."""
     tmp = path.with_suffix(path.suffix + ".partial")
-    text = json.dumps(_no_nan(data), indent=2, ensure_ascii=False, allow_nan=False)
+    text = json.dumps(no_nan(data), indent=2, ensure_ascii=False, allow_nan=False)
     tmp.write_text(text + "\n", encoding="utf-8")
     tmp.replace(path)
 
@@ -226,8 +227,8 @@ def write_report(run: EvalRun, scores: dict[str, Any], out_dir: Path) -> dict[st
     out_dir.mkdir(parents=True, exist_ok=True)
     info = manifest(run)
     results = {name: [asdict(r) for r in rs] for name, rs in run.results.items()}
-    _write_json(out_dir / "results.json", {"manifest": info, "results": results})
-    _write_json(out_dir / "metrics.json", {"manifest": info, "scores": scores})
+    write_json(out_dir / "results.json", {"manifest": info, "results": results})
+    write_json(out_dir / "metrics.json", {"manifest": info, "scores": scores})
     plots = plot(scores, out_dir)
     report = out_dir / "report.md"
     report.write_text(render_markdown(info, scores, plots), encoding="utf-8")

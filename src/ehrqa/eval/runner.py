@@ -36,6 +36,7 @@ class EvalConfig:
     bundles: tuple[str, ...] = field(default=(), metadata={"help": "patients' FHIR files"})
     selectors: tuple[str, ...] = field(default=("default",), metadata={"help": "Task 1 strategies"})
     model: str = field(default="smollm2", metadata={"help": "chat model spec"})
+    adapter: str = field(default="", metadata={"help": "LoRA adapter (ehrqa train output)"})
     answer_mode: str = field(default="hybrid", metadata={"help": "hybrid|model|extractive|none"})
     split: str | None = field(default=None, metadata={"help": "only this split (train/val/test)"})
     limit: int | None = field(default=None, metadata={"help": "seeded sample of N questions"})
@@ -231,11 +232,18 @@ def run_eval(
     ingest = ensure_patients(store, items, config.bundles, dataset)
     mode = "extractive" if config.answer_mode == "none" else config.answer_mode
     base = EhrqaConfig(
-        home=home, model=config.model, answer_mode=mode, n_ctx=config.n_ctx, seed=config.seed
+        home=home,
+        model=config.model,
+        adapter=config.adapter,
+        answer_mode=mode,
+        n_ctx=config.n_ctx,
+        seed=config.seed,
     )
     needs_model = mode in ("hybrid", "model") or any(_wants_model(n) for n in config.selectors)
     if model is None and needs_model:
-        model = load_chat_model(config.model, n_ctx=config.n_ctx, seed=config.seed)
+        model = load_chat_model(
+            config.model, n_ctx=config.n_ctx, seed=config.seed, adapter=config.adapter or None
+        )
     results: dict[str, list[QuestionResult]] = {}
     for name in config.selectors:
         system = QASystem(base, store, selector=_make_selector(name, model), model=model)

@@ -36,6 +36,7 @@ __all__ = [
     "gemma3_270m_path",
     "load_chat_model",
     "parse_model_spec",
+    "resolve_adapter",
     "smollm2_path",
 ]
 
@@ -148,6 +149,7 @@ def load_chat_model(
     """
     parsed = parse_model_spec(spec)
     factory = CHAT_BACKENDS.get(parsed.backend)
+    adapter = resolve_adapter(adapter, parsed.backend) if adapter else None
     if parsed.backend == "fake":
         return factory(name=parsed.alias or "fake", context_window=n_ctx)
     if parsed.backend == "openai":
@@ -175,6 +177,27 @@ def load_chat_model(
         lora_path=adapter,
         name=parsed.alias or None,
     )
+
+
+def resolve_adapter(adapter: str, backend: str) -> str:
+    """The adapter file or folder ``backend`` loads for ``adapter``.
+
+    ``adapter`` may be what ``ehrqa train`` wrote (a folder with ``ehrqa_config.json``):
+    llama.cpp then loads its ``adapter.gguf`` and transformers its PEFT ``adapter/`` folder.
+    Anything else is passed through as given (a GGUF LoRA file, a PEFT folder).
+    """
+    folder = Path(adapter).expanduser()
+    if not (folder / "ehrqa_config.json").is_file():
+        return adapter
+    if backend == "transformers":
+        return str(folder / "adapter")
+    gguf = folder / "adapter.gguf"
+    if not gguf.is_file():
+        raise NotFoundError(
+            f"{folder} has no adapter.gguf for llama.cpp (its base model's architecture could "
+            "not be converted): serve it with the transformers backend, --model hf:BASE"
+        )
+    return str(gguf)
 
 
 def smollm2_path() -> Path:

@@ -467,7 +467,7 @@ class LlmPairwiseSelector:
         if pool:
             model = self.chat_model()
             model_name = model.name
-            grammar = self.use_grammar and _takes_schema(model)
+            grammar = self.use_grammar and takes_schema(model)
             for record in pool:
                 score = self._judge(model, question, now, record, grammar, cost)
                 if score >= self.threshold and score > 0:
@@ -511,7 +511,7 @@ class LlmPairwiseSelector:
         return 1.0 if verdict else 0.0
 
 
-def _takes_schema(model: ChatModel) -> bool:
+def takes_schema(model: ChatModel) -> bool:
     """Whether ``model`` can constrain its reply to a JSON schema."""
     if not getattr(model, "supports_grammar", False):
         return False

@@ -66,7 +66,8 @@ class TrainingDataConfig:
         default=2, metadata={"help": "non-gold candidates added to a Task 2 prompt"}
     )
     answer_budget: int = field(
-        default=3000, metadata={"help": "token budget of a Task 2 prompt (≈ 4 chars a token)"}
+        default=1200,
+        metadata={"help": "token budget of a Task 2 prompt (≈ 4 chars a token; fits 1,024)"},
     )
 
     def __post_init__(self) -> None:
