@@ -13,9 +13,9 @@ exists, so an interrupted study resumes. Results land in ``--out`` (default ``re
   test split next to the zero-shot model: ``ablation.md``, ``ablation.json``, ``ablation.png``.
 - **judge** — the fine-tuned (largest size) and zero-shot answers compared by each of the
   two models as judge, blind and named: ``judge-by-<model>/report.md``.
-- **seq** — ``t1-llm``, ``t2`` and ``seq`` (T1→T2) adapters trained on the same number of
-  examples, each evaluated on Task 1 (the ``llm-pairwise`` selector) and Task 2:
-  ``sequential.md``.
+- **seq** — ``t1-llm``, ``t2`` and ``seq`` (T1→T2 and T2→T1) adapters trained on the same
+  number of examples per task, each evaluated on Task 1 (the ``llm-pairwise`` selector)
+  and Task 2: ``sequential.md``.
 """
 
 from __future__ import annotations
@@ -189,10 +189,20 @@ def sequential(args: argparse.Namespace, models: Path, runs: Path) -> None:
             args.work, models, f"t1-llm-{n}", "t1-llm", "--max-examples", n, *args.train_flags
         ),
         "t2": train(args.work, models, f"t2-{n}", "t2", "--max-examples", n, *args.train_flags),
-        "t1→t2": train(
-            args.work, models, f"seq-{n}", "seq", "--max-examples", n, *args.train_flags
-        ),
     }
+    for order in args.seq_orders.split(";"):
+        first, second = order.split(",")
+        adapters[f"{first}→{second}"] = train(
+            args.work,
+            models,
+            f"seq-{first}{second}-{n}",
+            "seq",
+            "--order",
+            order,
+            "--max-examples",
+            n,
+            *args.train_flags,
+        )
     lines = [
         f"# Sequential fine-tuning (SmolLM2-135M + LoRA, {n} examples per task)",
         "",
@@ -221,11 +231,13 @@ def sequential(args: argparse.Namespace, models: Path, runs: Path) -> None:
                 *flags,
             )
         )
+        # The zero-shot and t2 runs are the ablation's own (same flags), reused when present.
+        t2_run = {"zero-shot": "t2-zero-shot", "t2": f"t2-{n}"}.get(name, f"seq-study-t2-{slug}")
         t2 = _task2(
             evaluate(
                 args.work,
                 runs,
-                f"seq-study-t2-{slug}",
+                t2_run,
                 "--answer-mode",
                 "model",
                 "--limit",
@@ -258,6 +270,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--judge-limit", type=int, default=30)
     parser.add_argument("--pairwise-limit", type=int, default=12)
     parser.add_argument("--seq-examples", type=int, default=200)
+    parser.add_argument("--seq-orders", default="t1,t2;t2,t1", help="';'-separated orders")
     parser.add_argument("--steps", default="ablation,judge,seq")
     parser.add_argument(
         "--train-flags",

@@ -182,3 +182,32 @@ def test_extractive_lists_verify_and_resolved_lists_are_not_called_past() -> Non
     )
     assert result.verified and not result.unverified
     assert not result.text.startswith("Nothing current")
+
+
+def test_hybrid_falls_back_when_the_model_leaves_out_a_key_fact() -> None:
+    # Every number and date it states is supported, but the value asked for is missing.
+    model = FakeChatModel(["Your most recent HbA1c was on 2024-11-02 [1]."])
+    result = answer(QUESTION, NOW, selection(A1C), model, AnswerConfig())
+    assert result.source == "extractive" and "7.8 %" in result.text
+    assert result.fallback_reason == "the answer leaves out: 7.8"
+    # The model mode shows the model's text: it is supported, so it verifies.
+    model = FakeChatModel(["Your most recent HbA1c was on 2024-11-02 [1]."])
+    shown = answer(QUESTION, NOW, selection(A1C), model, AnswerConfig(mode="model"))
+    assert shown.source == "model" and shown.verified
+
+
+def test_hybrid_keeps_a_complete_answer_in_other_words() -> None:
+    model = FakeChatModel(["On Nov 2, 2024 your hemoglobin A1c was 7.80 % [1]."])
+    result = answer(QUESTION, NOW, selection(A1C), model, AnswerConfig())
+    assert result.source == "model" and result.fallback_reason is None
+
+
+def test_key_facts_follow_the_question() -> None:
+    from ehrqa.answer.extractive import key_facts
+
+    latest = key_facts(selection(A1C))
+    assert latest[0][0] == "hemoglobin" and "hba1c" in latest[0]
+    assert latest[1:] == [("7.8",), ("2024-11-02",)]
+    count = key_facts(selection(A1C, A1C, question="How many HbA1c tests did I have in 2024?"))
+    assert count == [("2",)]
+    assert key_facts(Selection(analyze(QUESTION, NOW), [])) == []

@@ -4,7 +4,13 @@ from __future__ import annotations
 
 import pytest
 
-from ehrqa.answer.verify import check_facts, find_dates, resolve_citations, verify_answer
+from ehrqa.answer.verify import (
+    check_facts,
+    find_dates,
+    missing_facts,
+    resolve_citations,
+    verify_answer,
+)
 from ehrqa.fhir.record import Component, Record
 
 
@@ -117,3 +123,25 @@ def test_bracketed_units_are_not_citations() -> None:
         ["Observation/a1"],
         [],
     )
+
+
+@pytest.mark.parametrize(
+    ("text", "facts", "missing"),
+    [
+        (
+            "HbA1c 7.80 % on 2 November 2024 [1].",
+            [("hemoglobin", "hba1c"), ("7.8",), ("2024-11-02",)],
+            [],
+        ),
+        (
+            "Your HbA1c was 7.8 [Observation/2024-11-02].",
+            [("7.8",), ("2024-11-02",)],
+            ["2024-11-02"],
+        ),
+        ("The patient is 1963-04-12.", [("61",)], ["61"]),
+        ("You had 4 shots; the first on 2019-01-04.", [("4",), ("2019",)], ["2019"]),
+        ("Nothing here.", [], []),
+    ],
+)
+def test_missing_facts(text: str, facts: list[tuple[str, ...]], missing: list[str]) -> None:
+    assert missing_facts(text, facts) == missing

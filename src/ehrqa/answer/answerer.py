@@ -5,10 +5,13 @@ Modes:
 * ``model``: the chat model writes the answer; citations and facts are checked and the
   result says whether it verified.
 * ``extractive``: no model; the facts of the selected resources, each cited.
-* ``hybrid`` (default): the model writes; if its answer cites nothing valid or states a
-  number or date that no cited resource supports, the extractive answer is returned instead
-  and the model's draft and the reason are kept in the result. Unverified numbers never
-  reach a reader as if they were facts.
+* ``hybrid`` (default): the model writes; if its answer cites nothing valid, states a
+  number or date that no cited resource supports, or leaves out a key fact of the
+  extractive answer (:func:`~ehrqa.answer.extractive.key_facts`: the age or count asked
+  for, or the name, value and — for "latest"/"first" questions — date of the first facts),
+  the extractive answer is returned instead and the model's draft and the reason are kept
+  in the result. Unverified or incomplete answers never reach a reader as if they were
+  facts.
 
 When nothing was selected the answer says what the record lacks and no model is called.
 """
@@ -21,9 +24,9 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import Any, Literal
 
-from ehrqa.answer.extractive import compose
+from ehrqa.answer.extractive import compose, key_facts
 from ehrqa.answer.prompt import build_prompt
-from ehrqa.answer.verify import Verification, check_facts, verify_answer
+from ehrqa.answer.verify import Verification, check_facts, missing_facts, verify_answer
 from ehrqa.errors import ConfigError
 from ehrqa.llm.base import ChatModel, GenerationOptions
 from ehrqa.select.base import Selection
@@ -145,6 +148,9 @@ def answer(
         )
     chat = model if isinstance(model, ChatModel) else model()
     result = _generate(question, now, selection, chat, config, on_token)
+    missing = missing_facts(result.text, key_facts(selection)) if config.mode == "hybrid" else []
+    if missing and not result.fallback_reason:
+        result.fallback_reason = f"the answer leaves out: {', '.join(missing)}"
     if config.mode == "hybrid" and result.fallback_reason:
         fallback = extractive_answer(selection)
         fallback.draft, fallback.fallback_reason = result.draft, result.fallback_reason

@@ -88,7 +88,8 @@ def _with_citations(phrase: str, cites: list[str], shown: int = 2) -> str:
     return f"{phrase} {''.join(cites[:shown])}{more}"
 
 
-def _age_phrase(selection: Selection) -> str | None:
+def _age(selection: Selection) -> tuple[int, str, Record] | None:
+    """The patient's age, birth date and Patient record when the question asks for the age."""
     plan = selection.plan
     if plan.intent != "demographics" or not _AGE_RE.search(plan.question):
         return None
@@ -97,10 +98,66 @@ def _age_phrase(selection: Selection) -> str | None:
         if item.record.resource_type == "Patient" and isinstance(birth, str):
             age = age_on(birth, plan.now)
             if age is not None:
-                return (
-                    f"Age {age} on {plan.now.isoformat()} (born {birth[:10]}) [{item.record.ref}]."
-                )
+                return age, birth[:10], item.record
     return None
+
+
+def _age_phrase(selection: Selection) -> str | None:
+    found = _age(selection)
+    if found is None:
+        return None
+    age, birth, record = found
+    return f"Age {age} on {selection.plan.now.isoformat()} (born {birth}) [{record.ref}]."
+
+
+def _groups(selection: Selection) -> list[list[Record]]:
+    """Selected records stating the same fact, grouped (a condition seen at many visits)."""
+    groups: dict[str, list[Record]] = {}
+    for item in selection.items:
+        record = item.record
+        grouped = record.resource_type in ("Condition", "AllergyIntolerance")
+        groups.setdefault(record.display if grouped else fact_phrase(record), []).append(record)
+    return list(groups.values())
+
+
+def _name_word(display: str) -> str | None:
+    """The longest word of a display name without its "(disorder)"-style tag, lowercased."""
+    words = re.findall(r"[A-Za-z]{4,}", re.sub(r"\([^)]*\)", " ", display))
+    return max(words, key=len).lower() if words else None
+
+
+def key_facts(selection: Selection, groups: int = 3) -> list[tuple[str, ...]]:
+    """What a complete answer states, as the extractive answer would state it.
+
+    Each fact is a tuple of acceptable spellings. The age for an age question; the count
+    for a "how many" question; otherwise, for each of the first ``groups`` facts, its name
+    (the longest word of its display, or a name of the question's concept: "HbA1c"), its
+    value, and its date when the question asks for the latest or first one. The hybrid
+    answerer falls back to the extractive answer when a model's answer leaves one out.
+    """
+    if not selection.items:
+        return []
+    if (age := _age(selection)) is not None:
+        return [(str(age[0]),)]
+    plan = selection.plan
+    if plan.intent == "count":
+        return [(str(len(selection.items)),)]
+    facts: list[tuple[str, ...]] = []
+    for records in _groups(selection)[:groups]:
+        first = min(records, key=lambda r: r.date or "")
+        if word := _name_word(first.display):
+            names = [
+                term
+                for concept in plan.concepts
+                if first.resource_type in concept.resource_types
+                for term in (concept.name, *concept.synonyms, *concept.terms)
+            ]
+            facts.append((word, *names))
+        if first.value is not None:
+            facts.append((format_number(first.value),))
+        if plan.order in ("latest", "earliest") and first.day:
+            facts.append((first.day,))
+    return list(dict.fromkeys(facts))
 
 
 def compose(selection: Selection) -> str:
@@ -113,13 +170,8 @@ def compose(selection: Selection) -> str:
         return selection.empty_reason or "The record does not contain this information."
     if (age := _age_phrase(selection)) is not None:
         return age
-    groups: dict[str, list[Record]] = {}
-    for item in selection.items:
-        record = item.record
-        grouped = record.resource_type in ("Condition", "AllergyIntolerance")
-        groups.setdefault(record.display if grouped else fact_phrase(record), []).append(record)
     parts = []
-    for records in groups.values():
+    for records in _groups(selection):
         # A condition recorded at many visits is stated once, "since" its earliest onset.
         first = min(records, key=lambda r: r.date or "")
         parts.append(_with_citations(fact_phrase(first), [f"[{r.ref}]" for r in records]))

@@ -8,7 +8,7 @@ unverified spans.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 
@@ -203,3 +203,33 @@ def verify_answer(
     rewritten, valid, invalid = resolve_citations(text, allowed)
     cited = [records[ref] for ref in valid if ref in records]
     return Verification(rewritten, valid, invalid, check_facts(rewritten, cited, now))
+
+
+_ISO_DAY_RE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+
+
+def _stated(fact: str, text: str, days: set[str], numbers: set[float]) -> bool:
+    if _ISO_DAY_RE.match(fact):
+        return fact in days
+    if re.fullmatch(r"-?\d+(?:\.\d+)?", fact):
+        return float(fact) in numbers
+    return fact.lower() in text
+
+
+def missing_facts(text: str, facts: Sequence[tuple[str, ...]]) -> list[str]:
+    """The ``facts`` that ``text`` does not state (each named by its first spelling).
+
+    A fact is a tuple of acceptable spellings: words, numbers or ISO days. Days match in
+    any date format :func:`find_dates` reads; numbers match by value ("5.80" states 5.8)
+    outside dates and ``[citations]``; words match case-insensitively.
+    """
+    plain = re.sub(r"\[[^\]]*\]", " ", text)
+    dates, rest = find_dates(plain)
+    days = {day for _, day in dates}
+    numbers = {float(n.replace(",", ".")) for n in NUMBER_RE.findall(rest)}
+    lowered = plain.lower()
+    return [
+        fact[0]
+        for fact in facts
+        if not any(_stated(spelling, lowered, days, numbers) for spelling in fact)
+    ]
