@@ -113,14 +113,16 @@ def ablation(args: argparse.Namespace, models: Path, runs: Path) -> dict[int, Pa
         "# Task 2 training-data-size ablation (SmolLM2-135M + LoRA)",
         "",
         f"Test split, seeded sample of {args.eval_limit} questions, `--answer-mode model` "
-        "(the model's own answers; no fallback). 0 = zero-shot.",
+        "(the model's own answers; no fallback). 0 = zero-shot. Latencies are from runs that "
+        "may have shared the CPU with training.",
         "",
         "| train examples | " + " | ".join(TASK2) + " | answer p50 ms | train s | val loss |",
         "|---" * (len(TASK2) + 4) + "|",
     ]
     for n, row in sorted(table.items()):
-        cells = [n, *(row[k] for k in TASK2), row["answer_ms_p50"]]
-        lines.append(_row([*cells, row.get("train_seconds", "—"), row.get("val_loss", "—")]))
+        cells = [n, *(row[k] for k in TASK2), round(row["answer_ms_p50"])]
+        seconds = round(row["train_seconds"]) if "train_seconds" in row else "—"
+        lines.append(_row([*cells, seconds, row.get("val_loss", "—")]))
     (args.out / "ablation.md").write_text("\n".join(lines) + "\n", encoding="utf-8")
     (args.out / "ablation.json").write_text(json.dumps(table, indent=2), encoding="utf-8")
     _plot(table, args.out / "ablation.png")
