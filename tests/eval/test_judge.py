@@ -89,14 +89,20 @@ def _run(folder: Path, model: str, answers: dict[str, str], adapter: str = "") -
 
 
 def test_run_judge_end_to_end(store: SqliteStore, tmp_path: Path) -> None:
-    a = _run(tmp_path / "a", "smollm2", {"q1": "It is 7.1 %.", "q2": "It is 7.1 %."}, "/m/ft")
-    b = _run(tmp_path / "b", "smollm2", {"q1": "It is 5 %.", "q2": "Unknown.", "q3": "x"})
+    same = "None recorded."
+    a = _run(
+        tmp_path / "a", "smollm2", {"q1": "It is 7.1 %.", "q2": "It is 7.1 %.", "q0": same}, "/m/ft"
+    )
+    b = _run(
+        tmp_path / "b", "smollm2", {"q1": "It is 5 %.", "q2": "Unknown.", "q3": "x", "q0": same}
+    )
     # Per question: blind A-first, blind B-first, named A-first, named B-first.
     judge = FakeChatModel(["1", "2", "1", "2", "2", "2", "1", "2"])
     config = JudgeConfig(str(a), str(b), self_is="a")
     result = run_judge(config, store, judge)
     assert result["names"] == ["smollm2+ft", "smollm2"]
     assert [v["id"] for v in result["verdicts"]] == ["q1", "q2"]  # q3: only B answered it
+    assert result["identical_answers"] == 1  # q0: nothing to prefer, not judged
     s = result["scores"]
     assert s["blind"]["win_a"] == 0.5 and s["named"]["win_a"] == 1.0
     assert s["self_preference_gap"] == 0.5 and s["judge_accuracy"] == 0.5

@@ -8,8 +8,9 @@ which is better — four times:
 - **named**, both orders again, each answer labelled with the system that wrote it, and the
   judge's own system labelled "you" when ``self_is`` says which one it is.
 
-A system wins a question in a mode only when the judge prefers it in *both* orders; a
-split decision is a tie (position bias cancelled, and counted: ``position_consistency``).
+Questions both systems answered identically are counted and left out. A system wins a
+question in a mode only when the judge prefers it in *both* orders; a split decision is a
+tie (position bias cancelled, and counted: ``position_consistency``).
 The **self-preference gap** is the judge's own system's win rate named minus blind: how
 much knowing authorship moves the verdicts. As an objective anchor, on questions where
 exactly one answer states the reference values (``answer_correct``), the share where the
@@ -201,8 +202,12 @@ def run_judge(
     grammar = bool(getattr(model, "supports_grammar", False)) and takes_schema(model)
     verdicts: list[Verdict] = []
     started = time.perf_counter()
+    identical = 0
     for qid in common:
         row_a, row_b = a[qid], b[qid]
+        if row_a["answer"].strip() == row_b["answer"].strip():
+            identical += 1  # nothing to prefer ("None recorded" from both, say)
+            continue
         records = [r.text for r in store.get_many(row_a["gold_ids"])]
         picks: dict[str, list[int | None]] = {}
         for mode in MODES:
@@ -242,6 +247,7 @@ def run_judge(
         "seconds": round(time.perf_counter() - started, 1),
         "dataset_sha256": manifest_a.get("dataset_sha256"),
         "same_dataset": manifest_a.get("dataset_sha256") == manifest_b.get("dataset_sha256"),
+        "identical_answers": identical,
         "scores": judge_scores(verdicts, config.self_is),
         "verdicts": [asdict(v) for v in verdicts],
     }
@@ -287,6 +293,7 @@ def render_judge_report(result: dict[str, Any]) -> str:
         f"- Questions: {s['questions']} (dataset sha256 {str(result['dataset_sha256'])[:12]}…"
         f"{'' if result['same_dataset'] else ', **runs used different datasets**'}); "
         f"both orders per mode; grammar-constrained: {result['grammar']}; {result['seconds']} s",
+        f"- Not judged: {result['identical_answers']} questions both systems answered identically",
         "",
         "| mode | A wins | B wins | tie (split) | position-consistent "
         "| first shown preferred | unreadable |",
