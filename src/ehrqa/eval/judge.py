@@ -164,6 +164,14 @@ def _labels(config: JudgeConfig, names: tuple[str, str]) -> tuple[str, str]:
     return a, b
 
 
+def _both_orders(
+    answers: tuple[str, str], labels: tuple[str, str] | None
+) -> list[tuple[tuple[str, str], tuple[str, str] | None]]:
+    """The answers (and their authors) as shown, then swapped."""
+    swapped = (labels[1], labels[0]) if labels else None
+    return [(answers, labels), ((answers[1], answers[0]), swapped)]
+
+
 def _ask(model: ChatModel, messages: list[ChatMessage], grammar: bool) -> int | None:
     options = GenerationOptions(max_tokens=12, temperature=0.0)
     if grammar:
@@ -210,24 +218,17 @@ def run_judge(
             continue
         records = [r.text for r in store.get_many(row_a["gold_ids"])]
         picks: dict[str, list[int | None]] = {}
+        answers = (row_a["answer"], row_b["answer"])
         for mode in MODES:
             named = labels if mode == "named" else None
-            ab = judge_prompt(
-                row_a["question"],
-                records,
-                (row_a["answer"], row_b["answer"]),
-                named,
-                json_answer=grammar,
-            )
-            flipped = (named[1], named[0]) if named else None
-            ba = judge_prompt(
-                row_a["question"],
-                records,
-                (row_b["answer"], row_a["answer"]),
-                flipped,
-                json_answer=grammar,
-            )
-            picks[mode] = [_ask(model, ab, grammar), _ask(model, ba, grammar)]
+            picks[mode] = [  # A shown first, then B first
+                _ask(
+                    model,
+                    judge_prompt(row_a["question"], records, shown, by, json_answer=grammar),
+                    grammar,
+                )
+                for shown, by in _both_orders(answers, named)
+            ]
         values = row_a.get("answer_values") or []
         verdicts.append(
             Verdict(
