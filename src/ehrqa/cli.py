@@ -6,20 +6,21 @@ result. Errors of the library print as one red line and exit with code 2.
 
 from __future__ import annotations
 
-import sys
-from dataclasses import dataclass, field
-from datetime import date
 from pathlib import Path
 from typing import Annotated, Any
 
-import orjson
 import typer
-from rich.console import Console
 from rich.markup import escape
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from ehrqa.config import EhrqaConfig, load_config
+from ehrqa.cds.cli import cds_app, demo_cds
+from ehrqa.cli_support import err, out
+from ehrqa.cli_support import open_store as _open
+from ehrqa.cli_support import parse_day as _parse_day
+from ehrqa.cli_support import print_json as _print_json
+from ehrqa.cli_support import progress as _progress
+from ehrqa.cli_support import state as _state
+from ehrqa.docs.cli import docs_app
 from ehrqa.errors import ConfigError, EhrqaError
 from ehrqa.store.sqlite import SqliteStore
 
@@ -29,22 +30,7 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-out = Console(highlight=False, soft_wrap=True)
 MAX_SOURCES_SHOWN = 10
-err = Console(stderr=True, highlight=False, soft_wrap=True)
-
-
-@dataclass
-class _State:
-    config_file: str | None = None
-    overrides: dict[str, Any] = field(default_factory=dict)
-
-    def config(self, **flags: Any) -> EhrqaConfig:
-        return load_config(self.config_file, {**self.overrides, **flags})
-
-
-def _state(ctx: typer.Context) -> _State:
-    return ctx.ensure_object(_State)
 
 
 @app.callback()
@@ -59,37 +45,6 @@ def _global(
     state = _state(ctx)
     state.config_file = config
     state.overrides["home"] = home
-
-
-def _open(cfg: EhrqaConfig) -> SqliteStore:
-    from ehrqa.store import open_store
-
-    return open_store(cfg.home)
-
-
-def _print_json(data: Any) -> None:
-    sys.stdout.write(orjson.dumps(data, option=orjson.OPT_INDENT_2).decode() + "\n")
-
-
-def _parse_day(value: str | None) -> date | None:
-    if value is None:
-        return None
-    try:
-        return date.fromisoformat(value)
-    except ValueError as exc:
-        raise ConfigError(f"--now must be a date like 2024-11-02, got {value!r}") from exc
-
-
-def _progress(label: str, disable: bool = False) -> Progress:
-    return Progress(
-        TextColumn(label),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TextColumn("{task.fields[name]}"),
-        TimeElapsedColumn(),
-        console=err,
-        disable=disable or not err.is_terminal,
-    )
 
 
 @app.command()
@@ -256,8 +211,12 @@ def demo(
         str | None, typer.Option(help="LoRA adapter: an `ehrqa train` folder or a .gguf file.")
     ] = None,
     answer_mode: Annotated[str | None, typer.Option(help="hybrid | model | extractive")] = None,
+    cds: Annotated[
+        bool, typer.Option(help="Also add the demo documents and show decision support.")
+    ] = True,
 ) -> None:
-    """Ingest the bundled synthetic demo patients and answer sample questions."""
+    """Ingest the bundled synthetic demo patients and answer sample questions; then add the
+    illustrative hospital documents and show each decision-support task."""
     from ehrqa.data.demo import DEMO_NOW, DEMO_PATIENT, DEMO_QUESTIONS, demo_dir
     from ehrqa.ingest import ingest_paths
     from ehrqa.qa import QASystem
@@ -277,6 +236,8 @@ def demo(
             out.print(f"Q: {question}", style="bold", markup=False)
             _print_answer(system.ask(patient.id, question, now=DEMO_NOW))
             out.print()
+        if cds:
+            demo_cds(cfg, store)
     finally:
         store.close()
 
@@ -578,6 +539,10 @@ def train_lora_command(
 
 for _name in _LORA_TASKS:
     train_app.command(_name, help=_LORA_HELP[_name])(train_lora_command)
+
+
+app.add_typer(docs_app, name="docs")
+app.add_typer(cds_app, name="cds")
 
 
 def main(argv: list[str] | None = None) -> None:

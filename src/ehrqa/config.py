@@ -47,6 +47,10 @@ class EhrqaConfig:
     prompt_budget: int = field(default=1500, metadata={"help": "most prompt tokens"})
     max_tokens: int = field(default=160, metadata={"help": "most tokens to generate"})
     seed: int = field(default=0, metadata={"help": "generation seed"})
+    embedder: str = field(
+        default="minilm",
+        metadata={"help": "document embedder: minilm | PATH (sentence-transformers) | hash"},
+    )
 
     def __post_init__(self) -> None:
         if not self.home:

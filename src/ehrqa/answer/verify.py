@@ -140,14 +140,18 @@ def _evidence(records: list[Record], now: date | None = None) -> tuple[set[str],
         for value in (record.date, record.end_date):
             if value:
                 days.add(value[:10])
-        body = CITATION_RE.sub(" ", record.text)
-        found, rest = find_dates(body)
-        days.update(day for _, day in found if day)
-        numbers.extend(n.replace(",", ".") for n in NUMBER_RE.findall(rest))
+        _text_evidence(record.text, days, numbers)
         if record.value is not None:
             numbers.append(repr(float(record.value)))
         numbers.extend(repr(float(c.value)) for c in record.components if c.value is not None)
     return days, numbers
+
+
+def _text_evidence(text: str, days: set[str], numbers: list[str]) -> None:
+    """Add the dates and numbers written in ``text`` to ``days`` and ``numbers``."""
+    found, rest = find_dates(CITATION_RE.sub(" ", text))
+    days.update(day for _, day in found if day)
+    numbers.extend(n.replace(",", ".") for n in NUMBER_RE.findall(rest))
 
 
 def _number_supported(number: str, evidence: list[str], n_cited: int) -> bool:
@@ -179,6 +183,23 @@ def check_facts(text: str, cited: list[Record], now: date | None = None) -> list
     With ``now``, a patient's age derived from a cited birth date counts as supported.
     """
     days, numbers = _evidence(cited, now)
+    return _unsupported(text, days, numbers, len(cited))
+
+
+def check_facts_in_texts(text: str, sources: Sequence[str]) -> list[str]:
+    """Numbers and dates of ``text`` that none of the ``sources`` texts state.
+
+    The same check as :func:`check_facts`, for sources that are plain text (document
+    chunks, paragraphs of a file) rather than records.
+    """
+    days: set[str] = set()
+    numbers: list[str] = []
+    for source in sources:
+        _text_evidence(source, days, numbers)
+    return _unsupported(text, days, numbers, len(sources))
+
+
+def _unsupported(text: str, days: set[str], numbers: list[str], n_cited: int) -> list[str]:
     years = {d[:4] for d in days}
     months = {d[:7] for d in days}
     body = CITATION_RE.sub(" ", text)
@@ -188,7 +209,7 @@ def check_facts(text: str, cited: list[Record], now: date | None = None) -> list
         normal = number.replace(",", ".")
         if len(normal) == 4 and normal.isdigit() and normal in years:
             continue
-        if not _number_supported(normal, numbers, len(cited)):
+        if not _number_supported(normal, numbers, n_cited):
             unsupported.append(number)
     return unsupported
 

@@ -27,3 +27,20 @@ DEMO_QUESTIONS: tuple[str, ...] = (
 def demo_dir() -> Path:
     """The folder of the demo bundles inside the installed package."""
     return Path(str(resources.files("ehrqa.data") / "demo"))
+
+
+# The decision-support demo: illustrative hospital documents and a patient they fit.
+# Patient 23b32be5… has type 2 diabetes, CKD and hypertension, and takes lisinopril,
+# hydrochlorothiazide and ibuprofen together (a "triple whammy" the checks should catch).
+DEMO_CDS_PATIENT = "23b32be5-0322-4bfe-8f3a-a12b2822f8dc"
+DEMO_CDS_SYMPTOMS = "burning when passing urine, urinary frequency, no fever"
+DEMO_CDS_CONDITION = "urinary tract infection"
+DEMO_CDS_QUESTIONS: tuple[str, ...] = (
+    "At what eGFR should metformin be stopped?",
+    "What is the dose of ondansetron for children?",  # not in the corpus: abstains
+)
+
+
+def demo_corpus_dir() -> Path:
+    """The folder of the illustrative hospital documents inside the installed package."""
+    return Path(str(resources.files("ehrqa.data") / "corpus"))

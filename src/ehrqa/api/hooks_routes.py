@@ -1,0 +1,75 @@
+"""CDS Hooks 2.0 routes: discovery, service calls and feedback (thin: see ehrqa.cds.hooks)."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Any
+
+import orjson
+from fastapi import APIRouter, Request
+from starlette.concurrency import run_in_threadpool
+
+from ehrqa.api.app import AppState, app_state
+from ehrqa.cds import hooks
+from ehrqa.cds.hooks import CdsRequestError
+
+router = APIRouter(tags=["cds-hooks"])
+NOW_HEADER = "X-Ehrqa-Now"
+
+
+async def json_body(request: Request) -> Any:
+    """The request body parsed as JSON; CdsRequestError (400) when it is not."""
+    raw = await request.body()
+    if not raw.strip():
+        raise CdsRequestError("the request body is empty; send a JSON object")
+    try:
+        return orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
+        raise CdsRequestError(f"the request body is not valid JSON ({exc})") from exc
+
+
+def request_day(request: Request, state: AppState) -> date:
+    """The date to reason at: the ``X-Ehrqa-Now`` header, else the app's date."""
+    header = request.headers.get(NOW_HEADER)
+    if not header:
+        return state.today()
+    try:
+        return date.fromisoformat(header)
+    except ValueError as exc:
+        raise CdsRequestError(f"{NOW_HEADER} must be a YYYY-MM-DD date, got {header!r}") from exc
+
+
+@router.get("/cds-services")
+def discovery() -> dict[str, Any]:
+    """The CDS Hooks discovery document."""
+    return hooks.discovery()
+
+
+def _answer(state: AppState, service_id: str, body: Any, day: date, base: str) -> dict[str, Any]:
+    """Check the request, gather the context and build the cards (runs in a worker thread)."""
+    checked = hooks.parse_request(service_id, body)
+    context, from_store = hooks.hook_context(checked, state.store, day)
+    linkable = [r.ref for r in context.records()] if from_store else []
+    found = hooks.cards(checked, context, state.library, base_url=base, linkable=linkable)
+    return {"cards": found}
+
+
+@router.post("/cds-services/{service_id}")
+async def call_service(service_id: str, request: Request) -> dict[str, Any]:
+    """Call a CDS service: ``{"cards": [...]}``."""
+    state = app_state(request)
+    hooks.get_service(service_id)  # 404 before reading the body
+    body = await json_body(request)
+    day = request_day(request, state)
+    base = str(request.base_url).rstrip("/")
+    return await run_in_threadpool(_answer, state, service_id, body, day, base)
+
+
+@router.post("/cds-services/{service_id}/feedback")
+async def feedback(service_id: str, request: Request) -> dict[str, Any]:
+    """Record what the clinician did with cards: ``{"stored": N}``."""
+    state = app_state(request)
+    hooks.get_service(service_id)
+    items = hooks.parse_feedback(await json_body(request))
+    stored = await run_in_threadpool(state.feedback.save, service_id, items)
+    return {"stored": stored}

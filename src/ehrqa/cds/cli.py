@@ -1,0 +1,309 @@
+"""``ehrqa cds …``: decision-support commands, thin shells over :mod:`ehrqa.cds`."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import date
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+
+from ehrqa.cds.base import Advice
+from ehrqa.cli_support import err, open_store, out, parse_day, print_json, state
+from ehrqa.config import EhrqaConfig
+from ehrqa.errors import ConfigError, NotFoundError
+
+if TYPE_CHECKING:
+    from ehrqa.docs import DocumentLibrary
+    from ehrqa.llm.base import ChatModel
+    from ehrqa.store.sqlite import SqliteStore
+
+cds_app = typer.Typer(
+    help="Clinical decision support grounded in the hospital's documents and the record.",
+    no_args_is_help=True,
+)
+MAX_SOURCES_SHOWN = 12
+
+Patient = Annotated[str | None, typer.Option("--patient", "-p", help="Patient resource id.")]
+Now = Annotated[str | None, typer.Option(help="Date taken as today (YYYY-MM-DD).")]
+Model = Annotated[
+    str | None, typer.Option(help="smollm2 | gemma3-270m | PATH.gguf | hf:DIR | URL#name")
+]
+Adapter = Annotated[str | None, typer.Option(help="LoRA adapter for the model.")]
+Mode = Annotated[
+    str | None,
+    typer.Option(
+        "--answer-mode",
+        help="hybrid (model text only when it checks out) | model | extractive (no model)",
+    ),
+]
+Json = Annotated[bool, typer.Option("--json", help="Print one JSON object.")]
+
+
+@contextmanager
+def _resources(
+    cfg: EhrqaConfig, need_store: bool
+) -> Iterator[tuple[SqliteStore | None, DocumentLibrary]]:
+    """The record store (when needed) and the document library, closed afterwards."""
+    from ehrqa.docs import open_library
+
+    library = open_library(cfg.home, embedder=cfg.embedder)
+    store = open_store(cfg) if need_store else None
+    try:
+        if len(library) == 0:
+            raise NotFoundError(
+                f"the document library in {cfg.home} is empty: add the hospital's documents "
+                "with `ehrqa docs add PATH…` (or run `ehrqa demo` for the demo corpus)"
+            )
+        yield store, library
+    finally:
+        library.close()
+        if store is not None:
+            store.close()
+
+
+def _model(cfg: EhrqaConfig) -> Callable[[], ChatModel]:
+    """A factory, so the model is loaded only when an advice is narrated."""
+
+    def load() -> ChatModel:
+        from ehrqa.llm import load_chat_model
+
+        return load_chat_model(
+            cfg.model,
+            n_ctx=cfg.n_ctx,
+            n_threads=cfg.n_threads or None,
+            adapter=cfg.adapter or None,
+            seed=cfg.seed,
+        )
+
+    return load
+
+
+def _config(
+    ctx: typer.Context, model: str | None, adapter: str | None, mode: str | None
+) -> EhrqaConfig:
+    from ehrqa.cds.narrate import NARRATE_MODES
+
+    cfg = state(ctx).config(model=model, adapter=adapter, answer_mode=mode)
+    if cfg.answer_mode not in NARRATE_MODES:
+        raise ConfigError(
+            f"answer mode {cfg.answer_mode!r} is unknown: use one of {', '.join(NARRATE_MODES)}"
+        )
+    return cfg
+
+
+def _context(store: SqliteStore | None, patient: str | None, now: date):
+    from ehrqa.cds.context import context_from_store
+
+    if store is None or patient is None:
+        return None
+    return context_from_store(store, store.patient(patient).id, now)
+
+
+@cds_app.command()
+def differential(
+    ctx: typer.Context,
+    symptoms: Annotated[str, typer.Option(help='Symptoms, e.g. "fever, flank pain, dysuria".')],
+    patient: Patient = None,
+    now: Now = None,
+    model: Model = None,
+    adapter: Adapter = None,
+    answer_mode: Mode = None,
+    json_out: Json = False,
+) -> None:
+    """A ranked differential diagnosis with the evidence for and against each item."""
+    from ehrqa.cds.differential import differential as run
+
+    cfg = _config(ctx, model, adapter, answer_mode)
+    day = parse_day(now) or date.today()
+    with _resources(cfg, patient is not None) as (store, library):
+        context = _context(store, patient, day)
+        advice = run(library, context, symptoms, model=_model(cfg), mode=cfg.answer_mode)
+    _show(advice, json_out)
+
+
+@cds_app.command()
+def treat(
+    ctx: typer.Context,
+    condition: Annotated[str, typer.Option(help='The condition, e.g. "type 2 diabetes".')],
+    patient: Annotated[str, typer.Option("--patient", "-p", help="Patient resource id.")],
+    now: Now = None,
+    model: Model = None,
+    adapter: Adapter = None,
+    answer_mode: Mode = None,
+    json_out: Json = False,
+) -> None:
+    """Treatment options from the local protocol, checked against the patient's record."""
+    from ehrqa.cds.treat import treat as run
+
+    cfg = _config(ctx, model, adapter, answer_mode)
+    day = parse_day(now) or date.today()
+    with _resources(cfg, True) as (store, library):
+        context = _context(store, patient, day)
+        assert context is not None  # a store and a patient were given
+        advice = run(library, context, condition, model=_model(cfg), mode=cfg.answer_mode)
+    _show(advice, json_out)
+
+
+@cds_app.command()
+def summarize(
+    ctx: typer.Context,
+    patient: Patient = None,
+    report: Annotated[
+        str | None, typer.Option(help="A DiagnosticReport, e.g. DiagnosticReport/abc.")
+    ] = None,
+    file: Annotated[Path | None, typer.Option(help="A note or report as a text file.")] = None,
+    now: Now = None,
+    model: Model = None,
+    adapter: Adapter = None,
+    answer_mode: Mode = None,
+    json_out: Json = False,
+) -> None:
+    """A concise summary of a record, a report or a note; every statement cited."""
+    from ehrqa.cds.context import context_from_store
+    from ehrqa.cds.summarize import (
+        recent_encounters,
+        summarize_patient,
+        summarize_report,
+        summarize_text,
+    )
+
+    if sum(x is not None for x in (patient, report, file)) != 1:
+        raise ConfigError("give exactly one of --patient, --report and --file")
+    cfg = _config(ctx, model, adapter, answer_mode)
+    day = parse_day(now) or date.today()
+    chat, mode = _model(cfg), cfg.answer_mode
+    if file is not None:
+        if not file.is_file():
+            raise NotFoundError(f"no file {file}")
+        text = file.read_text(encoding="utf-8", errors="replace")
+        advice = summarize_text(text, file.name, model=chat, mode=mode)
+    else:
+        store = open_store(cfg)
+        try:
+            if report is not None:
+                advice = summarize_report(store, report, day, model=chat, mode=mode)
+            else:
+                context = context_from_store(store, store.patient(str(patient)).id, day)
+                recent = recent_encounters(store, context.patient_id, day)
+                advice = summarize_patient(context, model=chat, mode=mode, recent=recent)
+        finally:
+            store.close()
+    _show(advice, json_out)
+
+
+@cds_app.command()
+def ask(
+    ctx: typer.Context,
+    question: Annotated[str, typer.Argument(help="The question, in plain language.")],
+    patient: Patient = None,
+    now: Now = None,
+    model: Model = None,
+    adapter: Adapter = None,
+    answer_mode: Mode = None,
+    json_out: Json = False,
+) -> None:
+    """A free question over the hospital's documents (and the patient's record)."""
+    from ehrqa.cds.ask import ask as run
+    from ehrqa.select.base import get_selector
+
+    cfg = _config(ctx, model, adapter, answer_mode)
+    day = parse_day(now) or date.today()
+    with _resources(cfg, patient is not None) as (store, library):
+        selection, patient_id = None, None
+        if store is not None and patient is not None:
+            patient_id = store.patient(patient).id
+            selection = get_selector(cfg.selector).select(store, patient_id, question, day)
+        advice = run(
+            library,
+            question,
+            selection=selection,
+            patient_id=patient_id,
+            model=_model(cfg),
+            mode=cfg.answer_mode,
+        )
+    _show(advice, json_out)
+
+
+def _show(advice: Advice, json_out: bool) -> None:
+    if json_out:
+        print_json(advice.to_dict())
+        return
+    print_advice(advice)
+
+
+def print_advice(advice: Advice) -> None:
+    """The advice as a reader sees it: text, sources, and the notice."""
+    out.print(advice.text, markup=False)
+    if advice.fallback_reason and advice.source != "model":
+        err.print(
+            f"(model text not shown: {advice.fallback_reason}; showing the sources' text)",
+            markup=False,
+        )
+    elif advice.fallback_reason:
+        err.print(f"warning: the model's text failed a check: {advice.fallback_reason}")
+    shown = list(advice.sources.values())
+    if shown:
+        out.print("\nSources:")
+        for source in shown[:MAX_SOURCES_SHOWN]:
+            out.print(f"  [{source.ref}] {source.title}", markup=False)
+        if len(shown) > MAX_SOURCES_SHOWN:
+            out.print(f"  … and {len(shown) - MAX_SOURCES_SHOWN} more (--json lists all)")
+    out.print(f"\n{advice.notice}", style="dim", markup=False)
+
+
+def demo_cds(cfg: EhrqaConfig, store: SqliteStore) -> None:
+    """The decision-support half of ``ehrqa demo``: the demo corpus, then one of each task."""
+    from ehrqa.cds.ask import ask as ask_documents
+    from ehrqa.cds.context import context_from_store
+    from ehrqa.cds.differential import differential as rank_diagnoses
+    from ehrqa.cds.summarize import recent_encounters, summarize_patient
+    from ehrqa.cds.treat import treat as suggest_treatment
+    from ehrqa.data.demo import (
+        DEMO_CDS_CONDITION,
+        DEMO_CDS_PATIENT,
+        DEMO_CDS_QUESTIONS,
+        DEMO_CDS_SYMPTOMS,
+        DEMO_NOW,
+        demo_corpus_dir,
+    )
+    from ehrqa.docs import open_library
+
+    library = open_library(cfg.home, embedder=cfg.embedder)
+    try:
+        library.add([demo_corpus_dir()])
+        out.print(f"\nDemo corpus: {len(library.documents())} documents, {len(library)} chunks")
+        context = context_from_store(store, DEMO_CDS_PATIENT, DEMO_NOW)
+        chat, mode = _model(cfg), cfg.answer_mode
+        runs: list[tuple[str, Callable[[], Advice]]] = [
+            (
+                f"cds summarize --patient {DEMO_CDS_PATIENT}",
+                lambda: summarize_patient(
+                    context,
+                    model=chat,
+                    mode=mode,
+                    recent=recent_encounters(store, DEMO_CDS_PATIENT, DEMO_NOW),
+                ),
+            ),
+            (
+                f'cds differential --symptoms "{DEMO_CDS_SYMPTOMS}"',
+                lambda: rank_diagnoses(library, context, DEMO_CDS_SYMPTOMS, model=chat, mode=mode),
+            ),
+            (
+                f'cds treat --condition "{DEMO_CDS_CONDITION}"',
+                lambda: suggest_treatment(
+                    library, context, DEMO_CDS_CONDITION, model=chat, mode=mode
+                ),
+            ),
+            *(
+                (f'cds ask "{q}"', lambda q=q: ask_documents(library, q, model=chat, mode=mode))
+                for q in DEMO_CDS_QUESTIONS
+            ),
+        ]
+        for title, run in runs:
+            out.print(f"\n$ ehrqa {title}", style="bold", markup=False)
+            print_advice(run())
+    finally:
+        library.close()

@@ -1,0 +1,180 @@
+"""Treatment suggestions from the hospital's protocol, checked against the patient.
+
+1. The condition retrieves the protocol whose title names it (else the best-matching
+   document with treatment sections).
+2. Every bullet of its treatment sections is an option, in the protocol's order (first
+   line first); the protocol's cautions that name the same drug or class go with it.
+3. Each drug is checked against the patient's allergies, current medicines, renal function
+   and conditions (:mod:`ehrqa.cds.safety`); warnings cite the records behind them, and a
+   drug the patient already takes says so.
+4. The latest results the protocol relies on (eGFR, HbA1c, potassium…) are listed.
+
+Nothing is dropped for being unsafe: the clinician sees the option and why it is not
+suitable for this patient.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Callable
+
+from ehrqa.answer.extractive import fact_phrase
+from ehrqa.cds.base import Advice, AdviceItem, Source, Statement
+from ehrqa.cds.context import PatientContext
+from ehrqa.cds.match import content_words, covers
+from ehrqa.cds.narrate import narrate
+from ehrqa.cds.sources import Block, Library, blocks, chunk_source, document_chunks, record_source
+from ehrqa.errors import ConfigError
+from ehrqa.llm.base import ChatModel
+
+LEAD_RE = re.compile(r"^\*\*([^*]+)\*\*")
+TREATMENT_WORDS = ("treatment", "management", "line", "therapy", "option", "step", "prevention")
+NOT_OPTIONS = ("monitoring", "assessment", "diagnosis", "test", "referral")
+CAUTION_WORDS = ("caution", "contraindication", "interaction", "avoid", "safety")
+# What protocols call a result → words of the record's code display that name it.
+RESULT_NAMES: dict[str, tuple[str, ...]] = {
+    "egfr": ("glomerular filtration",),
+    "hba1c": ("hemoglobin a1c", "a1c"),
+    "potassium": ("potassium",),
+    "creatinine": ("creatinine",),
+    "inr": ("inr",),
+    "ldl": ("low density lipoprotein",),
+    "acr": ("albumin/creatinine", "microalbumin"),
+    "haemoglobin": ("hemoglobin [mass/volume]", "hemoglobin [mass"),
+    "blood pressure": ("blood pressure",),
+}
+INSTRUCTION = (
+    "Summarise the treatment options for this patient in the protocol's order. Keep every "
+    "warning about allergies, interactions and kidney function."
+)
+
+
+def treat(
+    library: Library,
+    context: PatientContext,
+    condition: str,
+    *,
+    model: ChatModel | Callable[[], ChatModel] | None = None,
+    mode: str = "extractive",
+) -> Advice:
+    """Cited treatment options for ``condition`` from the local protocol, with warnings."""
+    if not content_words(condition):
+        raise ConfigError('no condition given: name one, e.g. --condition "type 2 diabetes"')
+    started = time.perf_counter()
+    hits = library.search(f"{condition} treatment", k=10)
+    protocol = _protocol_blocks(library, condition, [h.chunk.doc_id for h in hits])
+    options = [(b, bullet) for b in protocol if _is_treatment(b) for bullet in b.bullets]
+    if not options:
+        return _abstain(condition, context)
+    cautions = [(b, bullet) for b in protocol if b.under(*CAUTION_WORDS) for bullet in b.bullets]
+    items = [_option(b, bullet, cautions, context) for b, bullet in options]
+    items.insert(0, _patient_item(condition, context, protocol))
+    chunks = {f"doc:{b.chunk.id}": chunk_source(b.chunk) for b in protocol}
+    advice = _advice(condition, context, [i for i in items if i.all_statements()], chunks)
+    advice.timings["retrieve"] = time.perf_counter() - started
+    critical = [i.title for i in items if any(w.text.startswith("CRITICAL") for w in i.warnings)]
+    return narrate(advice, model, mode=mode, instruction=INSTRUCTION, required=critical)
+
+
+def _protocol_blocks(library: Library, condition: str, doc_ids: list[str]) -> list[Block]:
+    """The blocks of the protocol for ``condition``: titled for it first, else best match."""
+    wanted = content_words(condition)
+    docs = list(dict.fromkeys(doc_ids))
+    documents = {d.id: d for d in library.documents()}
+    titled = [d for d in docs if d in documents and wanted & content_words(documents[d].title)]
+    for doc_id in titled + docs:
+        found = [b for c in document_chunks(library, doc_id) for b in blocks(c)]
+        # A document not titled for the condition must at least name it.
+        named = doc_id in titled or wanted <= content_words(" ".join(b.chunk.text for b in found))
+        if named and any(_is_treatment(b) for b in found):
+            return found
+    return []
+
+
+def _is_treatment(block: Block) -> bool:
+    """A block of the protocol's treatment section (its top heading says so), other than
+    its cautions and monitoring."""
+    top = block.path[0].lower() if block.path else ""
+    return any(w in top for w in TREATMENT_WORDS) and not block.under(*CAUTION_WORDS, *NOT_OPTIONS)
+
+
+def _option(
+    block: Block, bullet: str, cautions: list[tuple[Block, str]], ctx: PatientContext
+) -> AdviceItem:
+    from ehrqa.cds.safety import check_medication, drugs_of, find_drugs
+
+    cite = [f"doc:{block.chunk.id}"]
+    lead = LEAD_RE.match(bullet)  # protocols name the option's drug first, in bold
+    drugs = find_drugs(lead.group(1) if lead else bullet)
+    names = ", ".join(d.name for d in drugs)
+    title = f"{block.heading}: {names}" if names else block.heading
+    item = AdviceItem("treatment", title, statements=[Statement(bullet.replace("**", ""), cite)])
+    for drug in drugs:
+        for c_block, caution in cautions:
+            if any(covers(caution, name) for name in (drug.name, *drug.classes)):
+                text = f"Caution: {caution.replace('**', '')}"
+                if text not in [s.text for s in item.statements]:
+                    item.statements.append(Statement(text, [f"doc:{c_block.chunk.id}"]))
+        for record in ctx.medications:
+            if any(d.name == drug.name for d in drugs_of(record)):
+                day = f" since {record.day}" if record.day else ""
+                text = f"Already prescribed: {record.display}{day}"
+                item.statements.append(Statement(text, [record.ref]))
+        for warning in check_medication(drug, ctx):
+            text = f"{warning.severity.upper()}: {warning.message} {warning.basis}".strip()
+            item.warnings.append(Statement(text, list(warning.refs)))
+    return item
+
+
+def _patient_item(condition: str, ctx: PatientContext, protocol: list[Block]) -> AdviceItem:
+    """The condition as recorded and the latest results the protocol mentions."""
+    item = AdviceItem("summary", "This patient")
+    for record in ctx.conditions:
+        if covers(record.display, condition) or covers(condition, record.display.split("(")[0]):
+            since = f" since {record.day}" if record.day else ""
+            item.statements.append(Statement(f"{record.display} recorded{since}", [record.ref]))
+    text = " ".join(b.chunk.text for b in protocol).lower()
+    for name, displays in RESULT_NAMES.items():
+        latest = ctx.latest(*displays) if name in text else None
+        if latest is not None:
+            text = f"Latest result: {fact_phrase(latest)}"
+            item.statements.append(Statement(text, [latest.ref]))
+    return item
+
+
+def _advice(
+    condition: str, ctx: PatientContext, items: list[AdviceItem], chunks: dict[str, Source]
+) -> Advice:
+    records = {r.ref: r for r in [*ctx.records(), *([ctx.patient] if ctx.patient else [])]}
+    advice = Advice("treat", condition, "", items, {}, "extractive", patient_id=ctx.patient_id)
+    for ref in advice.citations():
+        if ref in records:
+            advice.sources[ref] = record_source(records[ref])
+        elif ref in chunks:
+            advice.sources[ref] = chunks[ref]
+    advice.text = render_treatment(advice)
+    return advice
+
+
+def _abstain(condition: str, ctx: PatientContext) -> Advice:
+    return Advice(
+        "treat",
+        condition,
+        f"The documents hold no treatment protocol for {condition}.",
+        [],
+        {},
+        "abstain",
+        patient_id=ctx.patient_id,
+        abstain_reason="no document with treatment sections matches the condition",
+    )
+
+
+def render_treatment(advice: Advice) -> str:
+    """The options as text: one paragraph each, warnings first, all cited."""
+    lines = [f"Treatment options for {advice.query}:"]
+    for n, item in enumerate(advice.items):
+        body = [s.render() for s in [*item.warnings, *item.statements]]
+        prefix = f"{n}. {item.title}" if item.kind == "treatment" else item.title
+        lines.append(f"{prefix}: " + " ".join(body))
+    return "\n".join(lines)

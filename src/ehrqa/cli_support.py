@@ -1,0 +1,79 @@
+"""What every ``ehrqa`` command module shares: consoles, the resolved configuration, JSON
+output, progress bars and opening the record store.
+
+Commands live in :mod:`ehrqa.cli` and in one ``cli`` module per area (``ehrqa.docs.cli``,
+``ehrqa.cds.cli``…), which import these instead of each other.
+"""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass, field
+from datetime import date
+from typing import TYPE_CHECKING, Any
+
+import orjson
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from ehrqa.config import EhrqaConfig, load_config
+from ehrqa.errors import ConfigError
+
+if TYPE_CHECKING:
+    from ehrqa.store.sqlite import SqliteStore
+
+out = Console(highlight=False, soft_wrap=True)
+err = Console(stderr=True, highlight=False, soft_wrap=True)
+
+
+@dataclass
+class State:
+    """The global options (``--home``, ``--config``), kept on the Typer context."""
+
+    config_file: str | None = None
+    overrides: dict[str, Any] = field(default_factory=dict)
+
+    def config(self, **flags: Any) -> EhrqaConfig:
+        """The configuration: defaults < file < environment < global and command flags."""
+        return load_config(self.config_file, {**self.overrides, **flags})
+
+
+def state(ctx: typer.Context) -> State:
+    """The :class:`State` of this invocation."""
+    return ctx.ensure_object(State)
+
+
+def open_store(cfg: EhrqaConfig) -> SqliteStore:
+    """The record store in the configured data directory."""
+    from ehrqa.store import open_store as open_home_store
+
+    return open_home_store(cfg.home)
+
+
+def print_json(data: Any) -> None:
+    """Print ``data`` as indented JSON on stdout."""
+    sys.stdout.write(orjson.dumps(data, option=orjson.OPT_INDENT_2).decode() + "\n")
+
+
+def parse_day(value: str | None, flag: str = "--now") -> date | None:
+    """A ``YYYY-MM-DD`` flag value as a date; ``None`` stays ``None``."""
+    if value is None:
+        return None
+    try:
+        return date.fromisoformat(value)
+    except ValueError as exc:
+        raise ConfigError(f"{flag} must be a date like 2024-11-02, got {value!r}") from exc
+
+
+def progress(label: str, disable: bool = False) -> Progress:
+    """A progress bar on stderr (hidden when stderr is not a terminal)."""
+    return Progress(
+        TextColumn(label),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.fields[name]}"),
+        TimeElapsedColumn(),
+        console=err,
+        disable=disable or not err.is_terminal,
+    )
