@@ -96,12 +96,16 @@ def fts_query(text: str) -> str | None:
 
 
 def reciprocal_rank_fusion(
-    rankings: Mapping[str, Sequence[str]], *, k: int = RRF_K
+    rankings: Mapping[str, Sequence[str]],
+    *,
+    k: int = RRF_K,
+    weights: Mapping[str, float] | None = None,
 ) -> list[tuple[str, float, dict[str, int]]]:
     """Fuse ranked id lists: ``(id, score, {retriever: 1-based rank})``, best first.
 
-    ``score`` is the sum of ``1 / (k + rank)`` over the retrievers that returned the id;
-    ties keep the order in which ids were first seen (the first retriever's first).
+    ``score`` is the sum of ``weight / (k + rank)`` over the retrievers that returned the
+    id (``weights`` default to 1 each); ties keep the order in which ids were first seen
+    (the first retriever's first).
     """
     scores: dict[str, float] = {}
     ranks: dict[str, dict[str, int]] = {}
@@ -110,7 +114,8 @@ def reciprocal_rank_fusion(
             if retriever in ranks.setdefault(item, {}):
                 continue  # a retriever listing an id twice counts its best rank only
             ranks[item][retriever] = rank
-            scores[item] = scores.get(item, 0.0) + 1.0 / (k + rank)
+            weight = 1.0 if weights is None else weights.get(retriever, 1.0)
+            scores[item] = scores.get(item, 0.0) + weight / (k + rank)
     order = sorted(scores, key=lambda item: -scores[item])  # stable: ties keep first-seen
     return [(item, scores[item], ranks[item]) for item in order]
 
