@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+import math
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Literal, Protocol, runtime_checkable
 
@@ -64,3 +65,55 @@ class ChatModel(Protocol):
     def count_tokens(self, text: str) -> int:
         """Return how many tokens ``text`` takes for this model."""
         ...
+
+
+@runtime_checkable
+class LetterScorer(Protocol):
+    """A chat model that can score single-token replies: an optional capability.
+
+    ``supports_logprobs`` says whether :meth:`letter_logprobs` works for this instance;
+    check it before calling (a backend may define the method but lack the means).
+    """
+
+    supports_logprobs: bool
+
+    def letter_logprobs(
+        self, messages: Sequence[ChatMessage], letters: Sequence[str]
+    ) -> dict[str, float]:
+        """Return the log-probability of each of ``letters`` as the reply's first token."""
+        ...
+
+
+def letter_token_ids(
+    letters: Sequence[str], encode: Callable[[str], Sequence[int]]
+) -> dict[str, list[int]]:
+    """The token ids that spell each letter on its own: ``"A"`` and ``" A"``, where single.
+
+    A reply may start with the bare letter or, under some chat templates, with a space and
+    the letter; both count. A variant that takes more than one token is left out (its first
+    token, e.g. a lone space, would be shared by every letter). Raises ``ValueError`` when a
+    letter has no single-token spelling at all.
+    """
+    ids: dict[str, list[int]] = {}
+    for letter in letters:
+        variants = [encode(v) for v in (letter, " " + letter)]
+        ids[letter] = sorted({int(t[0]) for t in variants if len(t) == 1})
+        if not ids[letter]:
+            raise ValueError(f"option letter {letter!r} is not a single token for this model")
+    return ids
+
+
+def pick_letter_logprobs(
+    logprobs: Callable[[list[int]], list[float]], ids: Mapping[str, list[int]]
+) -> dict[str, float]:
+    """Each letter's log-probability: log-sum-exp over its token ids' log-probabilities.
+
+    ``logprobs`` maps token ids to their log-probabilities under the next-token
+    distribution (a log-softmax over the whole vocabulary).
+    """
+    result: dict[str, float] = {}
+    for letter, token_ids in ids.items():
+        values = logprobs(token_ids)
+        top = max(values)
+        result[letter] = top + math.log(sum(math.exp(v - top) for v in values))
+    return result

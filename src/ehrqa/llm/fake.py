@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from collections import deque
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 
 from ehrqa.errors import EhrqaError
 from ehrqa.llm.base import ChatMessage, GenerationOptions
@@ -28,6 +28,11 @@ class FakeChatModel:
     ``calls`` and ``options``. Replies are cut at the first ``options.stop`` string, as real
     backends do, and streamed ``chunk_size`` words at a time so that callers' streaming code
     paths run. ``options.max_tokens`` is ignored: a reply is returned whole.
+
+    ``letter_scores``, when given, are queued answers to :meth:`letter_logprobs` (one mapping
+    of letter to log-probability per call) and turn ``supports_logprobs`` on. ``generate``
+    accepts a ``grammar`` keyword when ``supports_grammar`` is set, recorded in ``grammars``
+    (the scripted reply is returned as is: it is the test's job to script a valid one).
     """
 
     def __init__(
@@ -39,6 +44,7 @@ class FakeChatModel:
         chunk_size: int = 1,
         default_reply: str | None = None,
         supports_grammar: bool = False,
+        letter_scores: Iterable[Mapping[str, float]] | None = None,
     ) -> None:
         if chunk_size < 1:
             raise ValueError(f"chunk_size must be >= 1 word, got {chunk_size}")
@@ -50,13 +56,20 @@ class FakeChatModel:
         self.replies: deque[str] = deque(replies)
         self.calls: list[list[ChatMessage]] = []
         self.options: list[GenerationOptions] = []
+        self.supports_logprobs = letter_scores is not None
+        self.letter_scores: deque[Mapping[str, float]] = deque(letter_scores or ())
+        self.grammars: list[str | None] = []
 
     def queue(self, *replies: str) -> None:
         """Append ``replies`` to the queue, to be returned in order."""
         self.replies.extend(replies)
 
     def generate(
-        self, messages: Sequence[ChatMessage], options: GenerationOptions
+        self,
+        messages: Sequence[ChatMessage],
+        options: GenerationOptions,
+        *,
+        grammar: str | None = None,
     ) -> Iterator[str]:
         """Record the call and return an iterator over the next reply's chunks.
 
@@ -66,6 +79,7 @@ class FakeChatModel:
         """
         self.calls.append(list(messages))
         self.options.append(options)
+        self.grammars.append(grammar)
         if self.replies:
             reply = self.replies.popleft()
         elif self.default_reply is not None:
@@ -76,6 +90,23 @@ class FakeChatModel:
                 "pass more replies, call .queue(...), or set default_reply"
             )
         return iter(self._chunks(_cut_at_stop(reply, options.stop)))
+
+    def letter_logprobs(
+        self, messages: Sequence[ChatMessage], letters: Sequence[str]
+    ) -> dict[str, float]:
+        """Record the call and return the next queued scores for ``letters``.
+
+        A letter missing from the queued mapping gets ``-inf``. Raises
+        :class:`FakeRepliesExhaustedError` when no scores are queued.
+        """
+        self.calls.append(list(messages))
+        if not self.letter_scores:
+            raise FakeRepliesExhaustedError(
+                f"FakeChatModel {self.name!r} has no letter scores queued for call "
+                f"{len(self.calls)}: pass more letter_scores"
+            )
+        scores = self.letter_scores.popleft()
+        return {letter: float(scores.get(letter, float("-inf"))) for letter in letters}
 
     def count_tokens(self, text: str) -> int:
         """Return the number of words plus punctuation marks in ``text``.

@@ -9,7 +9,12 @@ from pathlib import Path
 from typing import Any
 
 from ehrqa.errors import BackendUnavailableError, ConfigError, NotFoundError
-from ehrqa.llm.base import ChatMessage, GenerationOptions
+from ehrqa.llm.base import (
+    ChatMessage,
+    GenerationOptions,
+    letter_token_ids,
+    pick_letter_logprobs,
+)
 
 _CTX_PADDING = 256
 
@@ -29,6 +34,7 @@ class LlamaCppChatModel:
     """
 
     supports_grammar = True
+    supports_logprobs = True
 
     def __init__(
         self,
@@ -83,17 +89,23 @@ class LlamaCppChatModel:
         options: GenerationOptions,
         *,
         json_schema: Mapping[str, Any] | None = None,
+        grammar: str | None = None,
     ) -> Generator[str, None, None]:
         """Stream the reply to ``messages``; greedy when ``options.temperature`` is 0.
 
         ``json_schema``, when given, constrains the reply with a grammar to JSON that
-        matches the schema. Raises :class:`ConfigError` when the prompt plus
+        matches the schema; ``grammar`` constrains it with a GBNF grammar of its own (give
+        one or the other). Raises :class:`ConfigError` when the prompt plus
         ``max_tokens`` does not fit the context window. The model stays locked until the
         generator is exhausted or closed: ``close()`` one that is abandoned half-way.
         """
         kwargs: dict[str, Any] = {}
         if json_schema is not None:
             kwargs["response_format"] = {"type": "json_object", "schema": dict(json_schema)}
+        if grammar is not None:
+            if json_schema is not None:
+                raise ConfigError("give generate() a json_schema or a grammar, not both")
+            kwargs["grammar"] = _parse_grammar(grammar)
         with self._exclusive():
             try:
                 stream = self._llm.create_chat_completion(
@@ -119,6 +131,51 @@ class LlamaCppChatModel:
                     "tokens: shorten it, lower max_tokens, or load the model with a larger n_ctx"
                 ) from exc
 
+    def letter_logprobs(
+        self, messages: Sequence[ChatMessage], letters: Sequence[str]
+    ) -> dict[str, float]:
+        """Log-probability of each of ``letters`` as the first token of the reply.
+
+        The prompt goes through the same chat template as :meth:`generate`; the logits of
+        the first reply position are read by a pass-through logits processor while one
+        token is decoded, and log-softmaxed over the whole vocabulary. A letter's value is
+        the log-sum-exp over its single-token spellings (``"A"``, ``" A"``).
+        """
+        import numpy as np
+
+        ids = letter_token_ids(
+            letters,
+            lambda text: self._llm.tokenize(text.encode("utf-8"), add_bos=False, special=False),
+        )
+        seen: list[Any] = []
+
+        def capture(input_ids: Any, scores: Any) -> Any:
+            if not seen:
+                seen.append(np.array(scores, dtype=np.float64))
+            return scores
+
+        with self._exclusive():
+            try:
+                self._llm.create_chat_completion(
+                    messages=[{"role": m.role, "content": m.content} for m in messages],
+                    max_tokens=1,
+                    temperature=0.0,
+                    logits_processor=[capture],
+                )
+            except ValueError as exc:
+                if "context window" not in str(exc):
+                    raise
+                raise ConfigError(
+                    f"the prompt does not fit the context window of {self.context_window} "
+                    "tokens: shorten it, or load the model with a larger n_ctx"
+                ) from exc
+        if not seen:
+            raise ConfigError(f"{self.name}: llama.cpp decoded no token, so no logits were seen")
+        logits = seen[0]
+        top = float(logits.max())
+        log_norm = top + float(np.log(np.exp(logits - top).sum()))
+        return pick_letter_logprobs(lambda t: [float(logits[i]) - log_norm for i in t], ids)
+
     def count_tokens(self, text: str) -> int:
         """Return the number of tokens of ``text`` in the model's own vocabulary (no BOS)."""
         return len(self._llm.tokenize(text.encode("utf-8"), add_bos=False, special=True))
@@ -138,3 +195,10 @@ class LlamaCppChatModel:
                 yield
             finally:
                 self._owner = None
+
+
+def _parse_grammar(grammar: str) -> Any:
+    """A GBNF grammar text for llama.cpp's sampler (parsed when sampling starts)."""
+    import llama_cpp
+
+    return llama_cpp.LlamaGrammar.from_string(grammar, verbose=False)

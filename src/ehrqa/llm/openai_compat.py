@@ -42,6 +42,7 @@ class OpenAICompatChatModel:
     """
 
     supports_grammar = False
+    supports_logprobs = False  # top_logprobs is not served portably enough to score letters
 
     def __init__(
         self,

@@ -13,7 +13,12 @@ from pathlib import Path
 from typing import Any
 
 from ehrqa.errors import BackendUnavailableError, ConfigError, NotFoundError
-from ehrqa.llm.base import ChatMessage, GenerationOptions
+from ehrqa.llm.base import (
+    ChatMessage,
+    GenerationOptions,
+    letter_token_ids,
+    pick_letter_logprobs,
+)
 
 INSTALL_HINT = "pip install torch==2.13.0, then pip install 'ehrqa[train]'"
 
@@ -32,6 +37,7 @@ class TransformersChatModel:
     """
 
     supports_grammar = False
+    supports_logprobs = True
 
     def __init__(
         self,
@@ -101,25 +107,47 @@ class TransformersChatModel:
             if failure:
                 raise failure[0]
 
+    def letter_logprobs(
+        self, messages: Sequence[ChatMessage], letters: Sequence[str]
+    ) -> dict[str, float]:
+        """Log-probability of each of ``letters`` as the first token of the reply.
+
+        One forward pass over the chat-templated prompt; the last position's logits are
+        log-softmaxed over the vocabulary, and a letter's value is the log-sum-exp over its
+        single-token spellings (``"A"``, ``" A"``).
+        """
+        tok, torch = self._tokenizer, self._torch
+        ids = letter_token_ids(letters, lambda text: tok.encode(text, add_special_tokens=False))
+        inputs = self._chat_inputs(messages)
+        with self._lock, torch.inference_mode():
+            logits = self._model(**inputs).logits[0, -1].float()
+        logprobs = torch.log_softmax(logits, dim=-1)
+        return pick_letter_logprobs(lambda t: [float(logprobs[i]) for i in t], ids)
+
     def count_tokens(self, text: str) -> int:
         """Return the number of tokens of ``text`` in the model's tokenizer (no specials)."""
         return len(self._tokenizer.encode(text, add_special_tokens=False))
 
-    def _start(
-        self, messages: Sequence[ChatMessage], options: GenerationOptions
-    ) -> tuple[Any, threading.Thread, threading.Event, list[BaseException]]:
-        tok, torch = self._tokenizer, self._torch
+    def _chat_inputs(self, messages: Sequence[ChatMessage]) -> Any:
+        """The chat-templated prompt as model inputs on the model's device."""
+        tok = self._tokenizer
         if not getattr(tok, "chat_template", None):
             raise ConfigError(
                 f"{self.name} has no chat template (is it a base model?): "
                 "use an instruction-tuned checkpoint or one whose tokenizer defines a template"
             )
-        inputs = tok.apply_chat_template(
+        return tok.apply_chat_template(
             [{"role": m.role, "content": m.content} for m in messages],
             add_generation_prompt=True,
             return_tensors="pt",
             return_dict=True,
         ).to(self.device)
+
+    def _start(
+        self, messages: Sequence[ChatMessage], options: GenerationOptions
+    ) -> tuple[Any, threading.Thread, threading.Event, list[BaseException]]:
+        tok, torch = self._tokenizer, self._torch
+        inputs = self._chat_inputs(messages)
         streamer = self._transformers.TextIteratorStreamer(
             tok, skip_prompt=True, skip_special_tokens=True
         )
