@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import os
+import platform
 import subprocess
+from datetime import UTC, datetime
+
+from ehrqa import __version__
 
 
 def git_commit() -> str:
@@ -17,3 +22,14 @@ def git_commit() -> str:
     except (OSError, subprocess.CalledProcessError):
         return "unknown"
     return f"{rev}-dirty" if dirty else rev
+
+
+def run_provenance(commit: str) -> dict[str, str]:
+    """The fields every report's manifest starts with: version, commit, time, machine."""
+    return {
+        "ehrqa": __version__,
+        "git_commit": commit,
+        "created": datetime.now(UTC).isoformat(timespec="seconds"),
+        "machine": f"{platform.machine()}, {os.cpu_count()} cpus, "
+        f"Python {platform.python_version()}",
+    }

@@ -8,15 +8,12 @@ from __future__ import annotations
 
 import json
 import math
-import os
-import platform
 from dataclasses import asdict
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from ehrqa import __version__
 from ehrqa.errors import NotFoundError
+from ehrqa.eval.provenance import run_provenance
 from ehrqa.eval.runner import EvalRun
 
 # (key in the scores, column title, higher is better) for the headline table.
@@ -53,11 +50,7 @@ COST_COLUMNS = (
 def manifest(run: EvalRun) -> dict[str, Any]:
     """Where the numbers come from."""
     return {
-        "ehrqa": __version__,
-        "git_commit": run.git_commit,
-        "created": datetime.now(UTC).isoformat(timespec="seconds"),
-        "machine": f"{platform.machine()}, {os.cpu_count()} cpus, "
-        f"Python {platform.python_version()}",
+        **run_provenance(run.git_commit),
         "dataset": run.config.dataset,
         "dataset_sha256": run.dataset_sha256,
         "dataset_questions": run.dataset_size,
