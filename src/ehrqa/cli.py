@@ -14,7 +14,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from ehrqa.cds.cli import cds_app, demo_cds
-from ehrqa.cli_support import err, out
+from ehrqa.cli_support import err, out, print_sources
 from ehrqa.cli_support import open_store as _open
 from ehrqa.cli_support import parse_day as _parse_day
 from ehrqa.cli_support import print_json as _print_json
@@ -22,6 +22,7 @@ from ehrqa.cli_support import progress as _progress
 from ehrqa.cli_support import state as _state
 from ehrqa.docs.cli import docs_app
 from ehrqa.errors import ConfigError, EhrqaError
+from ehrqa.eval.mcq_cli import eval_mcq
 from ehrqa.store.sqlite import SqliteStore
 
 app = typer.Typer(
@@ -191,12 +192,7 @@ def _print_answer(result: Any) -> None:
         )
     cited = set(a.citations)
     sources = [item.record for item in result.selection.items if item.record.ref in cited]
-    if sources:
-        out.print("\nSources:")
-        for record in sources[:MAX_SOURCES_SHOWN]:
-            out.print(f"  {record.text}", markup=False)
-        if len(sources) > MAX_SOURCES_SHOWN:
-            out.print(f"  … and {len(sources) - MAX_SOURCES_SHOWN} more (--json lists all)")
+    print_sources([record.text for record in sources], MAX_SOURCES_SHOWN)
     select_ms, answer_ms = result.timings["select"] * 1000, result.timings["answer"] * 1000
     err.print(f"[dim]select {select_ms:.0f} ms, answer {answer_ms:.0f} ms ({a.source})[/dim]")
 
@@ -426,6 +422,8 @@ def eval_judge(
     typer.echo(Path(paths["report"]).read_text(encoding="utf-8"))
 
 
+eval_app.command("mcq")(eval_mcq)
+
 train_app = typer.Typer(
     help="Fine-tune models on a QA dataset's train split.", no_args_is_help=True
 )
@@ -539,6 +537,21 @@ def train_lora_command(
 
 for _name in _LORA_TASKS:
     train_app.command(_name, help=_LORA_HELP[_name])(train_lora_command)
+
+
+@app.command()
+def serve(
+    ctx: typer.Context,
+    host: Annotated[str, typer.Option(help="Address to listen on (loopback only).")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8080,
+    cors_origin: Annotated[
+        list[str] | None, typer.Option(help="Browser origin allowed to call (repeatable).")
+    ] = None,
+) -> None:
+    """Serve the HTTP API and the CDS Hooks service on this machine (no access control yet)."""
+    from ehrqa.api.app import serve as run
+
+    run(_state(ctx).config(), host=host, port=port, cors_origins=cors_origin or ())
 
 
 app.add_typer(docs_app, name="docs")

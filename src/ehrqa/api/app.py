@@ -8,9 +8,11 @@ and one ``include_router`` line in :func:`create_app`.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ehrqa.cds.hooks import CdsRequestError, FeedbackStore
@@ -124,3 +126,53 @@ def create_app(
     app.include_router(hooks_routes.router)
     app.include_router(records_routes.router)
     return app
+
+
+LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")
+
+
+@contextmanager
+def home_app(config: EhrqaConfig, *, cors_origins: Sequence[str] = ()) -> Iterator[FastAPI]:
+    """The app over the data directory's record store and (if any) document library.
+
+    Both are opened here and closed when the context ends.
+    """
+    from ehrqa.docs import open_library
+    from ehrqa.docs.library import LIBRARY_FILE
+    from ehrqa.store import open_store
+
+    store = open_store(config.home)
+    library = None
+    if (Path(config.home) / LIBRARY_FILE).is_file():
+        library = open_library(config.home, embedder=config.embedder)
+    try:
+        yield create_app(config, store=store, library=library, cors_origins=cors_origins)
+    finally:
+        store.close()
+        if library is not None:
+            library.close()
+
+
+def serve(
+    config: EhrqaConfig,
+    *,
+    host: str = "127.0.0.1",
+    port: int = 8080,
+    cors_origins: Sequence[str] = (),
+) -> None:
+    """Serve the app with uvicorn on this machine only, until interrupted.
+
+    There is no access control yet, so only loopback addresses are accepted. The access log
+    is off: request paths name patients.
+    """
+    if host not in LOOPBACK_HOSTS:
+        raise ConfigError(
+            f"--host {host!r} would expose patient records without access control, which "
+            f"ehrqa serve does not have yet: use one of {', '.join(LOOPBACK_HOSTS)}"
+        )
+    try:
+        import uvicorn
+    except ImportError as exc:
+        raise BackendUnavailableError("serving needs uvicorn: pip install 'ehrqa[serve]'") from exc
+    with home_app(config, cors_origins=cors_origins) as app:
+        uvicorn.run(app, host=host, port=port, access_log=False, log_level="warning")
