@@ -25,7 +25,7 @@ DYSURIA = """# Dysuria pathway
 - Features for: fever; flank pain (loin pain); dysuria; vomiting
 - Features against: no systemic symptoms
 - Risk factors: diabetes mellitus; age over 65; kidney stones
-- Tests: urine culture; blood cultures if unwell
+- Tests: urine culture; blood cultures if unwell; kidney function
 """
 UTI = """# Urinary tract infection protocol
 ## Treatment

@@ -77,3 +77,14 @@ def progress(label: str, disable: bool = False) -> Progress:
         console=err,
         disable=disable or not err.is_terminal,
     )
+
+
+def print_sources(lines: list[str], limit: int = 10) -> None:
+    """A "Sources:" list of one line per cited source, the first ``limit`` of them."""
+    if not lines:
+        return
+    out.print("\nSources:")
+    for line in lines[:limit]:
+        out.print(f"  {line}", markup=False)
+    if len(lines) > limit:
+        out.print(f"  … and {len(lines) - limit} more (--json lists all)")

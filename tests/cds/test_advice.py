@@ -39,6 +39,11 @@ def test_differential_ranks_by_symptoms_and_cites_history(
     assert history and "Diabetes mellitus type 2" in history[0].text
     assert not any("employment" in s.text.lower() for s in cystitis.evidence_for)
     assert cystitis.next_steps
+    # The pathway's tests name kidney function: the patient's eGFR is shown, cited.
+    assert not any("recent result" in s.text for s in cystitis.statements)
+    recent = [s for s in pyelo.statements if s.text.startswith("recent result")]
+    assert [s.citations for s in recent] == [["Observation/egfr"]]
+    assert "38" in recent[0].text
     assert_grounded(advice)
     assert advice.source == "extractive" and "not a diagnosis" in advice.notice
 

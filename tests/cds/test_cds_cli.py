@@ -89,6 +89,7 @@ def test_treat_flags_an_ace_inhibitor_allergy(
         "--condition",
         "hypertension",
     )
+
     def allergy_warnings(drug: str) -> list[list[str]]:
         """Per option naming ``drug``: its warnings that cite the allergy record."""
         return [

@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 
 from cds_fakes import NOW, ckd_resources
-from ehrqa.cds.context import context_from_records, context_from_store
+from ehrqa.cds.context import context_from_records, context_from_store, results_named
 from ehrqa.fhir.normalize import normalize
 from ehrqa.store.sqlite import SqliteStore
 
@@ -66,3 +66,39 @@ def test_store_and_records_give_the_same_context(tmp_path) -> None:
             r.ref for r in getattr(from_records, name)
         ], name
     store.close()
+
+
+def lab(oid: str, loinc: str, display: str, value: float, unit: str) -> dict[str, Any]:
+    return {
+        "resourceType": "Observation",
+        "id": oid,
+        "status": "final",
+        "subject": {"reference": "Patient/p1"},
+        "category": [{"coding": [{"code": "laboratory"}]}],
+        "code": {"coding": [{"system": "http://loinc.org", "code": loinc, "display": display}]},
+        "effectiveDateTime": "2024-10-01",
+        "valueQuantity": {"value": value, "unit": unit},
+    }
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("Check kidney function and potassium.", ["egfr", "creat", "k"]),
+        ("Creatinine only", ["creat"]),  # not the albumin/creatinine ratio
+        ("Urine ACR yearly", ["acr"]),
+        ("HbA1c every 3-6 months; eGFR yearly", ["egfr"]),  # no HbA1c on record
+        ("Urine culture", []),
+    ],
+)
+def test_results_named_finds_the_newest_result_each_name_means(
+    text: str, expected: list[str]
+) -> None:
+    labs = [
+        lab("egfr", "33914-3", "Glomerular filtration rate/1.73 sq M.predicted", 38, "mL/min"),
+        lab("creat", "38483-4", "Creatinine [Mass/volume] in Blood", 1.6, "mg/dL"),
+        lab("k", "6298-4", "Potassium [Moles/volume] in Blood", 5.1, "mmol/L"),
+        lab("acr", "14959-1", "Microalbumin/Creatinine [Mass Ratio] in Urine", 40, "mg/g"),
+    ]
+    context = context_from_records([normalize(r) for r in labs], "p1", NOW)
+    assert [r.id for r in results_named(context, text)] == expected

@@ -13,6 +13,7 @@ import pytest
 
 from ehrqa.docs import DocumentLibrary, open_library
 from ehrqa.docs import library as library_module
+from ehrqa.docs.library import RETRIEVER_WEIGHTS
 from ehrqa.errors import ConfigError, NotFoundError
 from ehrqa.llm.embed import HashEmbedder
 
@@ -166,7 +167,9 @@ def test_search_modes_find_the_right_chunk(
 def test_hybrid_fuses_both_rankings(library: DocumentLibrary, corpus: Path) -> None:
     library.add([corpus])
     hit = library.search("nitrofurantoin for cystitis", mode="hybrid")[0]
-    assert hit.score == pytest.approx(sum(1 / (60 + r) for r in hit.ranks.values()))
+    expected = sum(RETRIEVER_WEIGHTS[name] / (60 + r) for name, r in hit.ranks.items())
+    assert hit.score == pytest.approx(expected)
+    assert set(hit.ranks) == {"bm25", "dense"}
     assert -1.0 <= (hit.similarity or 0) <= 1.0
 
 

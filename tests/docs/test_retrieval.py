@@ -72,3 +72,13 @@ def test_top_k_is_exact_and_ordered() -> None:
     assert top_k(scores, 3).tolist() == [1, 3, 2]
     assert top_k(scores, 10).tolist() == [1, 3, 2, 0, 4]
     assert top_k(scores, 0).tolist() == []
+
+
+def test_weights_scale_each_retrievers_contribution() -> None:
+    rankings = {"bm25": ["a", "b"], "dense": ["b", "a"]}
+    equal = reciprocal_rank_fusion(rankings, k=1)
+    assert equal[0][1] == pytest.approx(equal[1][1])  # a tie: 1/2 + 1/3 each
+    fused = reciprocal_rank_fusion(rankings, k=1, weights={"dense": 0.5})
+    assert [item for item, _, _ in fused] == ["a", "b"]
+    assert fused[0][1] == pytest.approx(1 / 2 + 0.5 / 3)
+    assert fused[1][1] == pytest.approx(1 / 3 + 0.5 / 2)

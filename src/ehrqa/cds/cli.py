@@ -11,7 +11,15 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from ehrqa.cds.base import Advice
-from ehrqa.cli_support import err, open_store, out, parse_day, print_json, state
+from ehrqa.cli_support import (
+    err,
+    open_store,
+    out,
+    parse_day,
+    print_json,
+    print_sources,
+    state,
+)
 from ehrqa.config import EhrqaConfig
 from ehrqa.errors import ConfigError, NotFoundError
 
@@ -244,13 +252,8 @@ def print_advice(advice: Advice) -> None:
         )
     elif advice.fallback_reason:
         err.print(f"warning: the model's text failed a check: {advice.fallback_reason}")
-    shown = list(advice.sources.values())
-    if shown:
-        out.print("\nSources:")
-        for source in shown[:MAX_SOURCES_SHOWN]:
-            out.print(f"  [{source.ref}] {source.title}", markup=False)
-        if len(shown) > MAX_SOURCES_SHOWN:
-            out.print(f"  … and {len(shown) - MAX_SOURCES_SHOWN} more (--json lists all)")
+    lines = [f"[{source.ref}] {source.title}" for source in advice.sources.values()]
+    print_sources(lines, MAX_SOURCES_SHOWN)
     out.print(f"\n{advice.notice}", style="dim", markup=False)
 
 

@@ -175,3 +175,38 @@ def _one_per_code(records: list[Record]) -> list[Record]:
             seen.add(key)
             kept.append(record)
     return kept
+
+
+# What documents call a result → a lower-case part of the record's code display.
+# "creatinine [mass" keeps "Albumin/Creatinine [Mass Ratio]" out of plain creatinine.
+RESULT_NAMES: dict[str, tuple[str, ...]] = {
+    "egfr": ("glomerular filtration",),
+    "kidney function": ("glomerular filtration", "creatinine [mass"),
+    "renal function": ("glomerular filtration", "creatinine [mass"),
+    "creatinine": ("creatinine [mass",),
+    "hba1c": ("hemoglobin a1c",),
+    "glucose": ("glucose [mass",),
+    "potassium": ("potassium",),
+    "electrolytes": ("sodium", "potassium"),
+    "inr": ("inr",),
+    "ldl": ("low density lipoprotein",),
+    "lipids": ("low density lipoprotein",),
+    "acr": ("albumin/creatinine", "microalbumin"),
+    "haemoglobin": ("hemoglobin [mass",),
+    "full blood count": ("hemoglobin [mass",),
+    "blood pressure": ("blood pressure",),
+    "bmi": ("body mass index",),
+}
+
+
+def results_named(context: PatientContext, text: str) -> list[Record]:
+    """The patient's newest result for each result that ``text`` names, each once."""
+    lowered = text.lower()
+    found: dict[str, Record] = {}
+    for name, displays in RESULT_NAMES.items():
+        if re.search(rf"\b{re.escape(name)}\b", lowered):
+            for display in displays:
+                record = context.latest(display)
+                if record is not None:
+                    found.setdefault(record.ref, record)
+    return list(found.values())

@@ -23,10 +23,18 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from ehrqa.cds.base import Advice, AdviceItem, Source, Statement
-from ehrqa.cds.context import PatientContext
+from ehrqa.cds.context import PatientContext, results_named
 from ehrqa.cds.match import covers, mentions, negation, split_items
 from ehrqa.cds.narrate import narrate
-from ehrqa.cds.sources import Block, Library, blocks, chunk_source, document_chunks, record_source
+from ehrqa.cds.sources import (
+    Block,
+    Library,
+    blocks,
+    chunk_source,
+    document_chunks,
+    record_source,
+    result_phrase,
+)
 from ehrqa.errors import ConfigError
 from ehrqa.fhir.record import Record
 from ehrqa.llm.base import ChatModel
@@ -246,11 +254,15 @@ def _advice(
     for cand in ranked:
         tests = cand.block.labelled.get("tests", [])
         cite = [f"doc:{cand.block.chunk.id}"]
+        results = results_named(ctx, " ".join(tests)) if ctx is not None else []
         items.append(
             AdviceItem(
                 "diagnosis",
                 cand.name,
-                statements=[Statement(f"{cand.name} fits {', '.join(cand.matched)}", cite)],
+                statements=[
+                    Statement(f"{cand.name} fits {', '.join(cand.matched)}", cite),
+                    *(Statement(f"recent result: {result_phrase(r)}", [r.ref]) for r in results),
+                ],
                 evidence_for=cand.evidence_for,
                 evidence_against=cand.evidence_against,
                 warnings=[],
@@ -265,7 +277,7 @@ def _advice(
         for ref in flag.citations:
             sources.setdefault(ref, Source(ref, "document", "Red flags", flag.text))
     if ctx is not None:
-        for record in [*ctx.conditions, *ctx.medications]:
+        for record in [*ctx.conditions, *ctx.medications, *ctx.labs, *ctx.vitals]:
             sources[record.ref] = record_source(record)
         if ctx.patient is not None:
             sources[ctx.patient.ref] = record_source(ctx.patient)

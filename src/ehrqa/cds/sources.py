@@ -62,6 +62,15 @@ def record_source(record: Record) -> Source:
     return Source(record.ref, "record", record.display, record.text)
 
 
+def result_phrase(record: Record) -> str:
+    """A result as a phrase with its value, date and flag: "eGFR …: 38 mL/min on … (low)"."""
+    from ehrqa.answer.extractive import fact_phrase
+    from ehrqa.cds.summarize import flag
+
+    found = flag(record)
+    return f"{fact_phrase(record)} ({found})" if found else fact_phrase(record)
+
+
 def document_chunks(library: Library, doc_id: str) -> list[Chunk]:
     """Every chunk of the document ``doc_id``, in order."""
     info = next((d for d in library.documents() if d.id == doc_id), None)

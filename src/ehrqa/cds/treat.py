@@ -19,12 +19,19 @@ import re
 import time
 from collections.abc import Callable
 
-from ehrqa.answer.extractive import fact_phrase
 from ehrqa.cds.base import Advice, AdviceItem, Source, Statement
-from ehrqa.cds.context import PatientContext
+from ehrqa.cds.context import PatientContext, results_named
 from ehrqa.cds.match import content_words, covers
 from ehrqa.cds.narrate import narrate
-from ehrqa.cds.sources import Block, Library, blocks, chunk_source, document_chunks, record_source
+from ehrqa.cds.sources import (
+    Block,
+    Library,
+    blocks,
+    chunk_source,
+    document_chunks,
+    record_source,
+    result_phrase,
+)
 from ehrqa.errors import ConfigError
 from ehrqa.llm.base import ChatModel
 
@@ -32,18 +39,6 @@ LEAD_RE = re.compile(r"^\*\*([^*]+)\*\*")
 TREATMENT_WORDS = ("treatment", "management", "line", "therapy", "option", "step", "prevention")
 NOT_OPTIONS = ("monitoring", "assessment", "diagnosis", "test", "referral")
 CAUTION_WORDS = ("caution", "contraindication", "interaction", "avoid", "safety")
-# What protocols call a result → words of the record's code display that name it.
-RESULT_NAMES: dict[str, tuple[str, ...]] = {
-    "egfr": ("glomerular filtration",),
-    "hba1c": ("hemoglobin a1c", "a1c"),
-    "potassium": ("potassium",),
-    "creatinine": ("creatinine",),
-    "inr": ("inr",),
-    "ldl": ("low density lipoprotein",),
-    "acr": ("albumin/creatinine", "microalbumin"),
-    "haemoglobin": ("hemoglobin [mass/volume]", "hemoglobin [mass"),
-    "blood pressure": ("blood pressure",),
-}
 INSTRUCTION = (
     "Summarise the treatment options for this patient in the protocol's order. Keep every "
     "warning about allergies, interactions and kidney function."
@@ -134,12 +129,8 @@ def _patient_item(condition: str, ctx: PatientContext, protocol: list[Block]) ->
         if covers(record.display, condition) or covers(condition, record.display.split("(")[0]):
             since = f" since {record.day}" if record.day else ""
             item.statements.append(Statement(f"{record.display} recorded{since}", [record.ref]))
-    text = " ".join(b.chunk.text for b in protocol).lower()
-    for name, displays in RESULT_NAMES.items():
-        latest = ctx.latest(*displays) if name in text else None
-        if latest is not None:
-            text = f"Latest result: {fact_phrase(latest)}"
-            item.statements.append(Statement(text, [latest.ref]))
+    for result in results_named(ctx, " ".join(b.chunk.text for b in protocol)):
+        item.statements.append(Statement(f"Latest result: {result_phrase(result)}", [result.ref]))
     return item
 
 
