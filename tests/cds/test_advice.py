@@ -157,3 +157,16 @@ def test_check_narrative_maps_aliases_to_references(library: FakeLibrary) -> Non
     advice = ask(library, "What eGFR means nitrofurantoin should be avoided?")
     text, failure = check_narrative("Below 45 [1].", {"1": "doc:uti#2"}, advice.sources)
     assert (text, failure) == ("Below 45 [doc:uti#2].", None)
+
+
+@pytest.mark.parametrize(
+    ("text", "refs"),
+    [
+        ("Creatinine [Mass/volume] in Serum 1.2 [Observation/abc-1].", ["Observation/abc-1"]),
+        ("See [doc:dysuria#3] and [file:note.txt#2].", ["doc:dysuria#3", "file:note.txt#2"]),
+        ("Units [Moles/volume], [mm/Hg] and [Foo/bar] cite nothing.", []),
+        ("Twice [Condition/dm] [Condition/dm].", ["Condition/dm"]),
+    ],
+)
+def test_cited_refs_are_resources_chunks_and_paragraphs_only(text: str, refs: list[str]) -> None:
+    assert cited_refs(text) == refs

@@ -13,14 +13,21 @@ import re
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
+from ehrqa.answer.verify import FHIR_TYPES
+
 NOTICE = (
     "Decision support, not a diagnosis or a prescription: check it against the full record "
     "and your clinical judgement."
 )
 
 SourceKind = Literal["document", "record", "file"]
-# A citation as it appears in text: [doc:diabetes-type-2#3], [Observation/abc], [file:note.txt#2]
-CITATION_RE = re.compile(r"\[((?:doc|file):[^\]\s]+#\d+|[A-Z][A-Za-z]+/[A-Za-z0-9\-.]{1,64})\]")
+# A citation as it appears in text: [doc:diabetes-type-2#3], [Observation/abc], [file:note.txt#2].
+# A bracketed Type/id counts only when Type is a FHIR resource type: LOINC names such as
+# "Creatinine [Mass/volume] in Serum" are not citations.
+_FHIR_TYPE = "|".join(sorted(FHIR_TYPES))
+CITATION_RE = re.compile(
+    rf"\[((?:doc|file):[^\]\s]+#\d+|(?:{_FHIR_TYPE})/[A-Za-z0-9\-.]{{1,64}})\]"
+)
 
 
 @dataclass(frozen=True)
