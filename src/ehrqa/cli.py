@@ -13,6 +13,7 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
+from ehrqa.api.cli import tokens_app
 from ehrqa.cds.cli import cds_app, demo_cds
 from ehrqa.cli_support import err, out, print_sources
 from ehrqa.cli_support import open_store as _open
@@ -542,19 +543,40 @@ for _name in _LORA_TASKS:
 @app.command()
 def serve(
     ctx: typer.Context,
-    host: Annotated[str, typer.Option(help="Address to listen on (loopback only).")] = "127.0.0.1",
+    host: Annotated[
+        str, typer.Option(help="Address to listen on (beyond loopback only with tokens).")
+    ] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port to listen on.")] = 8080,
     cors_origin: Annotated[
         list[str] | None, typer.Option(help="Browser origin allowed to call (repeatable).")
     ] = None,
+    no_auth: Annotated[
+        bool, typer.Option("--no-auth", help="No tokens; every request is admin (loopback only).")
+    ] = False,
+    audit: Annotated[
+        bool, typer.Option("--audit", help="Append one line per patient request to audit.jsonl.")
+    ] = False,
+    audit_text: Annotated[
+        bool,
+        typer.Option("--audit-text", help="Also write questions and answers to the audit log."),
+    ] = False,
 ) -> None:
-    """Serve the HTTP API and the CDS Hooks service on this machine (no access control yet)."""
+    """Serve the HTTP API, the web page and the CDS Hooks service (tokens: ehrqa tokens)."""
     from ehrqa.api.app import serve as run
 
-    run(_state(ctx).config(), host=host, port=port, cors_origins=cors_origin or ())
+    run(
+        _state(ctx).config(),
+        host=host,
+        port=port,
+        cors_origins=cors_origin or (),
+        no_auth=no_auth,
+        audit=audit,
+        audit_text=audit_text,
+    )
 
 
 app.add_typer(docs_app, name="docs")
+app.add_typer(tokens_app, name="tokens")
 app.add_typer(cds_app, name="cds")
 
 

@@ -3,20 +3,70 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
+import uvicorn
+from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
 from ehrqa.api.app import home_app, serve
+from ehrqa.api.tokens import TokenStore
 from ehrqa.config import load_config
 from ehrqa.docs import open_library
 from ehrqa.errors import ConfigError
 
 
 @pytest.mark.parametrize("host", ["0.0.0.0", "10.1.2.3", "example.org", "::"])
-def test_serve_refuses_to_leave_the_machine(tmp_path: Path, host: str) -> None:
+def test_serve_refuses_no_auth_off_the_machine(tmp_path: Path, host: str) -> None:
     with pytest.raises(ConfigError, match="without access control"):
-        serve(load_config(overrides={"home": str(tmp_path)}), host=host)
+        serve(load_config(overrides={"home": str(tmp_path)}), host=host, no_auth=True)
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        ({"audit_text": True}, "add --audit"),
+        ({}, "no active token"),
+    ],
+)
+def test_serve_refuses_unclear_options(
+    tmp_path: Path, options: dict[str, Any], message: str
+) -> None:
+    with pytest.raises(ConfigError, match=message):
+        serve(load_config(overrides={"home": str(tmp_path)}), host="0.0.0.0", **options)
+
+
+@pytest.fixture
+def served(monkeypatch: pytest.MonkeyPatch) -> list[dict[str, Any]]:
+    """What serve hands uvicorn (uvicorn.run replaced: nothing listens)."""
+    calls: list[dict[str, Any]] = []
+
+    def run(app: FastAPI, **options: Any) -> None:
+        client = TestClient(app)
+        calls.append({**options, "me": client.get("/v1/me").status_code, "app": app})
+
+    monkeypatch.setattr(uvicorn, "run", run)
+    return calls
+
+
+def test_serve_with_tokens_may_listen_beyond_loopback(
+    tmp_path: Path, served: list[dict[str, Any]]
+) -> None:
+    TokenStore.in_home(tmp_path).create("admin", admin=True)
+    serve(load_config(overrides={"home": str(tmp_path)}), host="0.0.0.0", audit=True)
+    (call,) = served
+    assert call["host"] == "0.0.0.0" and call["access_log"] is False
+    assert call["me"] == 401
+    assert call["app"].state.ehrqa.audit.path == tmp_path / "audit.jsonl"
+
+
+def test_serve_without_auth_on_loopback_acts_as_admin(
+    tmp_path: Path, served: list[dict[str, Any]]
+) -> None:
+    serve(load_config(overrides={"home": str(tmp_path)}), host="127.0.0.1", no_auth=True)
+    assert served[0]["me"] == 200
+    assert served[0]["app"].state.ehrqa.audit is None
 
 
 def test_home_app_opens_the_store_and_an_existing_library(tmp_path: Path) -> None:

@@ -1,20 +1,32 @@
 """The app factory: ``create_app(config)`` wires routers to a store and a library.
 
-There is no global state: the configuration, the record store, the document library and
-the feedback store live on ``app.state.ehrqa`` (an :class:`AppState`), which routes reach
-through :func:`app_state`. New areas (auth, patients, ask, a web page) add a router module
-and one ``include_router`` line in :func:`create_app`.
+There is no global state: the configuration, the record store, the document library, the
+token store, the audit log, the shared chat model and the feedback store live on
+``app.state.ehrqa`` (an :class:`AppState`), which routes reach through :func:`app_state`.
+New areas add a router module and one ``include_router`` line in :func:`create_app`.
 """
 
 from __future__ import annotations
 
+import logging
+import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from datetime import date
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
+from ehrqa.api.audit import AuditLog
+from ehrqa.api.errors import (
+    AuthenticationError,
+    GenerationTimeoutError,
+    PayloadTooLargeError,
+    PermissionDeniedError,
+)
+from ehrqa.api.generation import shared_model
+from ehrqa.api.limits import ApiLimits
+from ehrqa.api.tokens import TokenStore
 from ehrqa.cds.hooks import CdsRequestError, FeedbackStore
 from ehrqa.config import EhrqaConfig
 from ehrqa.errors import (
@@ -31,29 +43,87 @@ if TYPE_CHECKING:
     from fastapi.responses import JSONResponse
 
     from ehrqa.cds.sources import Library
+    from ehrqa.llm.base import ChatModel
+    from ehrqa.qa import QASystem
+
+logger = logging.getLogger(__name__)
 
 # HTTP status of each error class; the first class an error is an instance of wins.
 ERROR_STATUS: tuple[tuple[type[EhrqaError], int], ...] = (
+    (AuthenticationError, 401),
+    (PermissionDeniedError, 403),
     (NotFoundError, 404),
+    (PayloadTooLargeError, 413),
     (ConfigError, 400),
     (FhirValidationError, 400),
     (BackendUnavailableError, 503),
+    (GenerationTimeoutError, 504),
 )
+# The error name of a plain HTTP error (an unknown route, a wrong method…).
+HTTP_ERROR_NAMES: dict[int, str] = {
+    401: "AuthenticationError",
+    403: "PermissionDeniedError",
+    404: "NotFoundError",
+    405: "MethodNotAllowedError",
+    413: "PayloadTooLargeError",
+}
 
 
 @dataclass
 class AppState:
-    """What the routes share: settings, data and the fixed date for tests (``now``)."""
+    """What the routes share: settings, data, access control and the fixed date (``now``).
+
+    ``auth`` is None when the service runs without access control; ``audit`` None when
+    no audit log is kept. ``model`` is the one chat model of the app, loaded on first use.
+    """
 
     config: EhrqaConfig
     store: RecordStore | None
     library: Library | None
     feedback: FeedbackStore
     now: date | None = None
+    auth: TokenStore | None = None
+    audit: AuditLog | None = None
+    limits: ApiLimits = field(default_factory=ApiLimits)
+    model: ChatModel | None = None
+    _qa: dict[str, QASystem] = field(default_factory=dict, repr=False)
+    _qa_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def today(self) -> date:
         """The date the decision support reasons at: the fixed ``now`` or today."""
         return self.now or date.today()
+
+    def require_store(self) -> RecordStore:
+        """The record store; 503 when the service has none."""
+        if self.store is None:
+            raise BackendUnavailableError(
+                "this service has no record store: serve a data directory (ehrqa serve)"
+            )
+        return self.store
+
+    def require_library(self) -> Library:
+        """The document library; 503 when it is missing or empty."""
+        if self.library is None or not self.library.documents():
+            raise BackendUnavailableError(
+                "this service has no document library: add the hospital's documents with "
+                "`ehrqa docs add PATH…` (or run `ehrqa demo`) and restart ehrqa serve"
+            )
+        return self.library
+
+    def qa_system(self, mode: str) -> QASystem:
+        """The records-QA system for an answer mode, created on first use.
+
+        One per mode (a system's answer mode is fixed), all sharing the app's one model,
+        which lets one generation run at a time.
+        """
+        from ehrqa.qa import QASystem
+
+        store = self.require_store()
+        with self._qa_lock:
+            if mode not in self._qa:
+                config = replace(self.config, answer_mode=mode)
+                self._qa[mode] = QASystem(config, store, model=self.model)
+            return self._qa[mode]
 
 
 def app_state(request: Request) -> AppState:
@@ -69,12 +139,55 @@ def error_status(exc: EhrqaError) -> int:
     return next((status for cls, status in ERROR_STATUS if isinstance(exc, cls)), 500)
 
 
-def _error_response(request: Request, exc: Exception) -> JSONResponse:
+def _json_error(error: str, message: str, status: int, **extra: Any) -> JSONResponse:
     from fastapi.responses import JSONResponse
 
+    headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
+    return JSONResponse({"error": error, "message": message, **extra}, status, headers=headers)
+
+
+def _error_response(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, EhrqaError)
-    body = {"error": type(exc).__name__, "message": str(exc)}
-    return JSONResponse(body, status_code=error_status(exc))
+    return _json_error(type(exc).__name__, str(exc), error_status(exc))
+
+
+def _http_error_response(request: Request, exc: Exception) -> JSONResponse:
+    from starlette.exceptions import HTTPException
+
+    assert isinstance(exc, HTTPException)
+    name = HTTP_ERROR_NAMES.get(exc.status_code, "HTTPError")
+    message = str(exc.detail)
+    if exc.status_code == 404 and message == "Not Found":
+        message = f"no route {request.method} {request.url.path}: GET /docs lists the routes"
+    return _json_error(name, message, exc.status_code)
+
+
+def _internal_error_response(request: Request, exc: Exception) -> JSONResponse:
+    # The type and route template only: messages and paths may name patients or quote
+    # record text, which must never reach the logs.
+    route = getattr(request.scope.get("route"), "path", "?")
+    logger.error("unexpected %s on %s %s", type(exc).__name__, request.method, route)
+    message = "the server failed unexpectedly; its log names the error type"
+    return _json_error("InternalError", message, 500)
+
+
+def validation_message(errors: Sequence[Any]) -> str:
+    """One line naming every invalid field and what is wrong with it."""
+    parts = []
+    for error in errors:
+        where = ".".join(str(p) for p in error.get("loc", ()) if p != "body") or "body"
+        parts.append(f"{where}: {error.get('msg', 'invalid')}")
+    return "invalid request: " + "; ".join(parts)
+
+
+def _validation_response(request: Request, exc: Exception) -> JSONResponse:
+    from fastapi.exceptions import RequestValidationError
+
+    assert isinstance(exc, RequestValidationError)
+    details = [
+        {"loc": [str(p) for p in e.get("loc", ())], "msg": e.get("msg", "")} for e in exc.errors()
+    ]
+    return _json_error("ValidationError", validation_message(exc.errors()), 422, details=details)
 
 
 def create_app(
@@ -84,36 +197,61 @@ def create_app(
     library: Library | None = None,
     now: date | None = None,
     cors_origins: Sequence[str] = (),
+    auth: TokenStore | None = None,
+    audit: AuditLog | None = None,
+    limits: ApiLimits | None = None,
+    model: ChatModel | None = None,
 ) -> FastAPI:
-    """Build the HTTP app: ``/healthz``, CDS Hooks, and the record and chunk routes.
+    """Build the HTTP app: ``/healthz``, the ``/v1`` API, CDS Hooks and the web page.
 
     ``store`` is the record store (``None``: CDS Hooks requests must bring a prefetch);
-    ``library`` the document library (``None``: no protocol cards); ``now`` fixes the date
-    (otherwise today, or a request's ``X-Ehrqa-Now`` header); ``cors_origins`` lists the
-    browser origins allowed to call (none by default). Card feedback is stored in
-    ``<config.home>/cds_feedback.sqlite3``.
+    ``library`` the document library (``None``: no protocol cards, 503 for advice);
+    ``now`` fixes the date (otherwise today, or a request's ``X-Ehrqa-Now`` header);
+    ``cors_origins`` lists the browser origins allowed to call (none by default). ``auth``
+    is the token store (``None``: no access control, every request acts as admin);
+    ``audit`` the audit log (``None``: none kept); ``limits`` the request limits;
+    ``model`` a chat model to use instead of loading ``config.model`` (tests). Card
+    feedback is stored in ``<config.home>/cds_feedback.sqlite3``.
     """
     try:
         from fastapi import FastAPI
+        from fastapi.exceptions import RequestValidationError
         from fastapi.middleware.cors import CORSMiddleware
+        from starlette.exceptions import HTTPException
     except ImportError as exc:
         raise BackendUnavailableError(
             "the HTTP service needs FastAPI: pip install 'ehrqa[serve]'"
         ) from exc
-    from ehrqa.api import hooks_routes, records_routes
+    from ehrqa.api.audit import AuditMiddleware
+    from ehrqa.api.limits import BodyLimitMiddleware
+    from ehrqa.cds.tasks import model_factory
 
-    app = FastAPI(title="ehrqa", version="0.1.0")
-    app.state.ehrqa = AppState(config, store, library, FeedbackStore.in_home(config.home), now)
+    app = FastAPI(
+        title="ehrqa",
+        version="0.1.0",
+        summary="Question answering and decision support over FHIR health records, offline.",
+    )
+    shared = shared_model((lambda: model) if model is not None else model_factory(config))
+    limits = limits or ApiLimits()
+    app.state.ehrqa = AppState(
+        config, store, library, FeedbackStore.in_home(config.home), now, auth, audit, limits, shared
+    )
     app.add_exception_handler(EhrqaError, _error_response)
+    app.add_exception_handler(HTTPException, _http_error_response)
+    app.add_exception_handler(RequestValidationError, _validation_response)
+    app.add_exception_handler(Exception, _internal_error_response)
+    app.add_middleware(BodyLimitMiddleware, limits=limits)
+    if audit is not None:
+        app.add_middleware(AuditMiddleware, log=audit)
     if cors_origins:
         app.add_middleware(
             CORSMiddleware,
             allow_origins=list(cors_origins),
             allow_methods=["GET", "POST", "OPTIONS"],
-            allow_headers=["Content-Type", "Authorization", "X-Ehrqa-Now"],
+            allow_headers=["Content-Type", "Authorization", "X-Ehrqa-Now", "Accept"],
         )
 
-    @app.get("/healthz")
+    @app.get("/healthz", tags=["service"], summary="Liveness")
     def healthz() -> dict[str, object]:
         """Liveness, and which optional parts are configured."""
         state = app.state.ehrqa
@@ -123,16 +261,44 @@ def create_app(
             "library": state.library is not None,
         }
 
-    app.include_router(hooks_routes.router)
-    app.include_router(records_routes.router)
+    _include_routers(app)
     return app
+
+
+def _include_routers(app: FastAPI) -> None:
+    from ehrqa.api import (
+        ask_routes,
+        cds_routes,
+        hooks_routes,
+        ingest_routes,
+        patients_routes,
+        records_routes,
+        web_routes,
+    )
+
+    for module in (
+        patients_routes,
+        records_routes,
+        ask_routes,
+        cds_routes,
+        ingest_routes,
+        hooks_routes,
+        web_routes,
+    ):
+        app.include_router(module.router)
 
 
 LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")
 
 
 @contextmanager
-def home_app(config: EhrqaConfig, *, cors_origins: Sequence[str] = ()) -> Iterator[FastAPI]:
+def home_app(
+    config: EhrqaConfig,
+    *,
+    cors_origins: Sequence[str] = (),
+    auth: TokenStore | None = None,
+    audit: AuditLog | None = None,
+) -> Iterator[FastAPI]:
     """The app over the data directory's record store and (if any) document library.
 
     Both are opened here and closed when the context ends.
@@ -146,11 +312,30 @@ def home_app(config: EhrqaConfig, *, cors_origins: Sequence[str] = ()) -> Iterat
     if (Path(config.home) / LIBRARY_FILE).is_file():
         library = open_library(config.home, embedder=config.embedder)
     try:
-        yield create_app(config, store=store, library=library, cors_origins=cors_origins)
+        yield create_app(
+            config,
+            store=store,
+            library=library,
+            cors_origins=cors_origins,
+            auth=auth,
+            audit=audit,
+        )
     finally:
         store.close()
         if library is not None:
             library.close()
+
+
+def check_serve_options(host: str, *, no_auth: bool, audit: bool, audit_text: bool) -> None:
+    """ConfigError for a combination of ``ehrqa serve`` options that is unsafe or unclear."""
+    if no_auth and host not in LOOPBACK_HOSTS:
+        raise ConfigError(
+            f"--no-auth with --host {host!r} would expose patient records without access "
+            f"control: drop --no-auth (and create tokens with `ehrqa tokens create`), or "
+            f"listen on one of {', '.join(LOOPBACK_HOSTS)}"
+        )
+    if audit_text and not audit:
+        raise ConfigError("--audit-text only adds text to the audit log: add --audit")
 
 
 def serve(
@@ -159,20 +344,33 @@ def serve(
     host: str = "127.0.0.1",
     port: int = 8080,
     cors_origins: Sequence[str] = (),
+    no_auth: bool = False,
+    audit: bool = False,
+    audit_text: bool = False,
 ) -> None:
-    """Serve the app with uvicorn on this machine only, until interrupted.
+    """Serve the app with uvicorn until interrupted.
 
-    There is no access control yet, so only loopback addresses are accepted. The access log
-    is off: request paths name patients.
+    Requests need a bearer token from ``<home>/auth.sqlite3`` (``ehrqa tokens create``),
+    unless ``no_auth``, which is allowed on loopback addresses only. ``audit`` appends a
+    line per patient request to ``<home>/audit.jsonl`` (with the question and answer text
+    when ``audit_text``). The access log is off: request paths name patients.
     """
-    if host not in LOOPBACK_HOSTS:
-        raise ConfigError(
-            f"--host {host!r} would expose patient records without access control, which "
-            f"ehrqa serve does not have yet: use one of {', '.join(LOOPBACK_HOSTS)}"
-        )
+    check_serve_options(host, no_auth=no_auth, audit=audit, audit_text=audit_text)
     try:
         import uvicorn
     except ImportError as exc:
         raise BackendUnavailableError("serving needs uvicorn: pip install 'ehrqa[serve]'") from exc
-    with home_app(config, cors_origins=cors_origins) as app:
-        uvicorn.run(app, host=host, port=port, access_log=False, log_level="warning")
+    tokens = None if no_auth else TokenStore.in_home(config.home)
+    if tokens is not None and tokens.active_count() == 0:
+        tokens.close()
+        raise ConfigError(
+            f"no active token in {tokens.path}: create one first, e.g. "
+            "`ehrqa tokens create --label admin --admin` (or serve on loopback with --no-auth)"
+        )
+    log = AuditLog.in_home(config.home, include_text=audit_text) if audit else None
+    try:
+        with home_app(config, cors_origins=cors_origins, auth=tokens, audit=log) as app:
+            uvicorn.run(app, host=host, port=port, access_log=False, log_level="warning")
+    finally:
+        if tokens is not None:
+            tokens.close()

@@ -3,18 +3,21 @@
 from __future__ import annotations
 
 from datetime import date
-from typing import Any
+from typing import Annotated, Any
 
 import orjson
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Depends, Request
 from starlette.concurrency import run_in_threadpool
 
 from ehrqa.api.app import AppState, app_state
+from ehrqa.api.auth import authenticate, require_patient
+from ehrqa.api.tokens import Principal
 from ehrqa.cds import hooks
-from ehrqa.cds.hooks import CdsRequestError
+from ehrqa.cds.hooks import CdsRequestError, HookRequest
 
 router = APIRouter(tags=["cds-hooks"])
 NOW_HEADER = "X-Ehrqa-Now"
+Auth = Annotated[Principal, Depends(authenticate)]
 
 
 async def json_body(request: Request) -> Any:
@@ -39,34 +42,34 @@ def request_day(request: Request, state: AppState) -> date:
         raise CdsRequestError(f"{NOW_HEADER} must be a YYYY-MM-DD date, got {header!r}") from exc
 
 
-@router.get("/cds-services")
+@router.get("/cds-services", summary="CDS Hooks discovery (no token needed)")
 def discovery() -> dict[str, Any]:
     """The CDS Hooks discovery document."""
     return hooks.discovery()
 
 
-def _answer(state: AppState, service_id: str, body: Any, day: date, base: str) -> dict[str, Any]:
-    """Check the request, gather the context and build the cards (runs in a worker thread)."""
-    checked = hooks.parse_request(service_id, body)
+def _answer(state: AppState, checked: HookRequest, day: date, base: str) -> dict[str, Any]:
+    """Gather the context and build the cards (runs in a worker thread)."""
     context, from_store = hooks.hook_context(checked, state.store, day)
     linkable = [r.ref for r in context.records()] if from_store else []
     found = hooks.cards(checked, context, state.library, base_url=base, linkable=linkable)
     return {"cards": found}
 
 
-@router.post("/cds-services/{service_id}")
-async def call_service(service_id: str, request: Request) -> dict[str, Any]:
-    """Call a CDS service: ``{"cards": [...]}``."""
+@router.post("/cds-services/{service_id}", summary="Call a CDS service")
+async def call_service(service_id: str, request: Request, principal: Auth) -> dict[str, Any]:
+    """Call a CDS service: ``{"cards": [...]}``. The token must cover ``context.patientId``."""
     state = app_state(request)
     hooks.get_service(service_id)  # 404 before reading the body
-    body = await json_body(request)
+    checked = hooks.parse_request(service_id, await json_body(request))
+    require_patient(request, principal, checked.patient_id)
     day = request_day(request, state)
     base = str(request.base_url).rstrip("/")
-    return await run_in_threadpool(_answer, state, service_id, body, day, base)
+    return await run_in_threadpool(_answer, state, checked, day, base)
 
 
-@router.post("/cds-services/{service_id}/feedback")
-async def feedback(service_id: str, request: Request) -> dict[str, Any]:
+@router.post("/cds-services/{service_id}/feedback", summary="Feedback on cards")
+async def feedback(service_id: str, request: Request, principal: Auth) -> dict[str, Any]:
     """Record what the clinician did with cards: ``{"stored": N}``."""
     state = app_state(request)
     hooks.get_service(service_id)

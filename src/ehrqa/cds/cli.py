@@ -11,6 +11,14 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from ehrqa.cds.base import Advice
+from ehrqa.cds.tasks import (
+    check_mode,
+    model_factory,
+    run_ask,
+    run_differential,
+    run_summarize_patient,
+    run_treat,
+)
 from ehrqa.cli_support import (
     err,
     open_store,
@@ -25,7 +33,6 @@ from ehrqa.errors import ConfigError, NotFoundError
 
 if TYPE_CHECKING:
     from ehrqa.docs import DocumentLibrary
-    from ehrqa.llm.base import ChatModel
     from ehrqa.store.sqlite import SqliteStore
 
 cds_app = typer.Typer(
@@ -72,42 +79,12 @@ def _resources(
             store.close()
 
 
-def _model(cfg: EhrqaConfig) -> Callable[[], ChatModel]:
-    """A factory, so the model is loaded only when an advice is narrated."""
-
-    def load() -> ChatModel:
-        from ehrqa.llm import load_chat_model
-
-        return load_chat_model(
-            cfg.model,
-            n_ctx=cfg.n_ctx,
-            n_threads=cfg.n_threads or None,
-            adapter=cfg.adapter or None,
-            seed=cfg.seed,
-        )
-
-    return load
-
-
 def _config(
     ctx: typer.Context, model: str | None, adapter: str | None, mode: str | None
 ) -> EhrqaConfig:
-    from ehrqa.cds.narrate import NARRATE_MODES
-
     cfg = state(ctx).config(model=model, adapter=adapter, answer_mode=mode)
-    if cfg.answer_mode not in NARRATE_MODES:
-        raise ConfigError(
-            f"answer mode {cfg.answer_mode!r} is unknown: use one of {', '.join(NARRATE_MODES)}"
-        )
+    check_mode(cfg.answer_mode)
     return cfg
-
-
-def _context(store: SqliteStore | None, patient: str | None, now: date):
-    from ehrqa.cds.context import context_from_store
-
-    if store is None or patient is None:
-        return None
-    return context_from_store(store, store.patient(patient).id, now)
 
 
 @cds_app.command()
@@ -122,13 +99,18 @@ def differential(
     json_out: Json = False,
 ) -> None:
     """A ranked differential diagnosis with the evidence for and against each item."""
-    from ehrqa.cds.differential import differential as run
-
     cfg = _config(ctx, model, adapter, answer_mode)
     day = parse_day(now) or date.today()
     with _resources(cfg, patient is not None) as (store, library):
-        context = _context(store, patient, day)
-        advice = run(library, context, symptoms, model=_model(cfg), mode=cfg.answer_mode)
+        advice = run_differential(
+            library,
+            symptoms,
+            day,
+            store=store,
+            patient_id=patient,
+            model=model_factory(cfg),
+            mode=cfg.answer_mode,
+        )
     _show(advice, json_out)
 
 
@@ -144,14 +126,13 @@ def treat(
     json_out: Json = False,
 ) -> None:
     """Treatment options from the local protocol, checked against the patient's record."""
-    from ehrqa.cds.treat import treat as run
-
     cfg = _config(ctx, model, adapter, answer_mode)
     day = parse_day(now) or date.today()
     with _resources(cfg, True) as (store, library):
-        context = _context(store, patient, day)
-        assert context is not None  # a store and a patient were given
-        advice = run(library, context, condition, model=_model(cfg), mode=cfg.answer_mode)
+        assert store is not None  # need_store was True
+        advice = run_treat(
+            library, store, patient, condition, day, model=model_factory(cfg), mode=cfg.answer_mode
+        )
     _show(advice, json_out)
 
 
@@ -170,19 +151,13 @@ def summarize(
     json_out: Json = False,
 ) -> None:
     """A concise summary of a record, a report or a note; every statement cited."""
-    from ehrqa.cds.context import context_from_store
-    from ehrqa.cds.summarize import (
-        recent_encounters,
-        summarize_patient,
-        summarize_report,
-        summarize_text,
-    )
+    from ehrqa.cds.summarize import summarize_report, summarize_text
 
     if sum(x is not None for x in (patient, report, file)) != 1:
         raise ConfigError("give exactly one of --patient, --report and --file")
     cfg = _config(ctx, model, adapter, answer_mode)
     day = parse_day(now) or date.today()
-    chat, mode = _model(cfg), cfg.answer_mode
+    chat, mode = model_factory(cfg), cfg.answer_mode
     if file is not None:
         if not file.is_file():
             raise NotFoundError(f"no file {file}")
@@ -194,9 +169,7 @@ def summarize(
             if report is not None:
                 advice = summarize_report(store, report, day, model=chat, mode=mode)
             else:
-                context = context_from_store(store, store.patient(str(patient)).id, day)
-                recent = recent_encounters(store, context.patient_id, day)
-                advice = summarize_patient(context, model=chat, mode=mode, recent=recent)
+                advice = run_summarize_patient(store, str(patient), day, model=chat, mode=mode)
         finally:
             store.close()
     _show(advice, json_out)
@@ -214,22 +187,17 @@ def ask(
     json_out: Json = False,
 ) -> None:
     """A free question over the hospital's documents (and the patient's record)."""
-    from ehrqa.cds.ask import ask as run
-    from ehrqa.select.base import get_selector
-
     cfg = _config(ctx, model, adapter, answer_mode)
     day = parse_day(now) or date.today()
     with _resources(cfg, patient is not None) as (store, library):
-        selection, patient_id = None, None
-        if store is not None and patient is not None:
-            patient_id = store.patient(patient).id
-            selection = get_selector(cfg.selector).select(store, patient_id, question, day)
-        advice = run(
+        advice = run_ask(
             library,
             question,
-            selection=selection,
-            patient_id=patient_id,
-            model=_model(cfg),
+            day,
+            store=store,
+            patient_id=patient,
+            selector=cfg.selector,
+            model=model_factory(cfg),
             mode=cfg.answer_mode,
         )
     _show(advice, json_out)
@@ -279,7 +247,7 @@ def demo_cds(cfg: EhrqaConfig, store: SqliteStore) -> None:
         library.add([demo_corpus_dir()])
         out.print(f"\nDemo corpus: {len(library.documents())} documents, {len(library)} chunks")
         context = context_from_store(store, DEMO_CDS_PATIENT, DEMO_NOW)
-        chat, mode = _model(cfg), cfg.answer_mode
+        chat, mode = model_factory(cfg), cfg.answer_mode
         runs: list[tuple[str, Callable[[], Advice]]] = [
             (
                 f"cds summarize --patient {DEMO_CDS_PATIENT}",

@@ -1,0 +1,217 @@
+"""Access control: tokens, 401s, patient scopes (403 without existence leaks), the CLI."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import pytest
+from typer.testing import CliRunner, Result
+
+from ehrqa.api.auth import bearer_token
+from ehrqa.api.cli import tokens_app
+from ehrqa.api.tokens import Principal, TokenStore, hash_token
+from ehrqa.cli_support import State
+from ehrqa.data.demo import DEMO_CDS_PATIENT as OTHER_PATIENT
+from ehrqa.data.demo import DEMO_PATIENT
+from ehrqa.errors import ConfigError, NotFoundError
+
+if TYPE_CHECKING:
+    from api.conftest import Api
+
+MISSING_PATIENT = "00000000-0000-0000-0000-000000000000"
+
+# --- the token store -------------------------------------------------------------------------
+
+
+def test_only_the_hash_is_stored_and_the_token_resolves(tmp_path: Path) -> None:
+    tokens = TokenStore.in_home(tmp_path)
+    token = tokens.create("ward", patients=["Patient/p1", "p2", "p1"])
+    assert len(token) >= 43
+    raw = (tmp_path / "auth.sqlite3").read_bytes()
+    assert token.encode() not in raw
+    stored = sqlite3.connect(tmp_path / "auth.sqlite3").execute("SELECT hash FROM tokens")
+    assert stored.fetchone()[0] == hash_token(token)
+    assert tokens.resolve(token) == Principal("ward", False, frozenset({"p1", "p2"}))
+    assert tokens.list()[0].last_used is not None
+    assert tokens.resolve(token + "x") is None
+
+
+def test_revoked_tokens_stop_resolving_and_labels_stay_taken(tmp_path: Path) -> None:
+    tokens = TokenStore.in_home(tmp_path)
+    token = tokens.create("ops", admin=True)
+    tokens.revoke("ops")
+    assert tokens.resolve(token) is None
+    assert tokens.active_count() == 0
+    with pytest.raises(ConfigError, match="already exists"):
+        tokens.create("ops", admin=True)
+    with pytest.raises(NotFoundError, match="tokens list"):
+        tokens.revoke("nobody")
+
+
+@pytest.mark.parametrize(
+    ("label", "admin", "patients", "message"),
+    [
+        ("", True, [], "needs a --label"),
+        ("x", False, [], "give the token a scope"),
+        ("x", False, [" "], "give the token a scope"),
+        ("x", True, ["p1"], "not both"),
+    ],
+)
+def test_bad_token_requests_are_refused(
+    tmp_path: Path, label: str, admin: bool, patients: list[str], message: str
+) -> None:
+    with pytest.raises(ConfigError, match=message):
+        TokenStore.in_home(tmp_path).create(label, admin=admin, patients=patients)
+
+
+@pytest.mark.parametrize(
+    ("header", "token"),
+    [
+        (None, None),
+        ("", None),
+        ("Bearer", None),
+        ("Bearer   ", None),
+        ("Basic abc", None),
+        ("Bearer abc", "abc"),
+        ("bearer  abc ", "abc"),
+    ],
+)
+def test_bearer_token_parsing(header: str | None, token: str | None) -> None:
+    assert bearer_token(header) == token
+
+
+# --- 401 -------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [{}, {"Authorization": "Bearer nope"}, {"Authorization": "Basic YWRtaW46YWRtaW4="}],
+    ids=["no-token", "unknown-token", "wrong-scheme"],
+)
+@pytest.mark.parametrize(
+    "url", ["/v1/me", "/v1/patients", f"/v1/patients/{DEMO_PATIENT}", "/v1/docs/chunks/x%231"]
+)
+def test_requests_without_a_valid_token_get_401(api: Api, headers: dict[str, str], url: str):
+    response = api.client.get(url, headers=headers)
+    assert response.status_code == 401
+    assert response.headers["www-authenticate"] == "Bearer"
+    assert response.json()["error"] == "AuthenticationError"
+
+
+def test_a_revoked_token_gets_401(api: Api) -> None:
+    response = api.get("/v1/me", as_="revoked")
+    assert response.status_code == 401
+    assert "revoked" in response.json()["message"]
+
+
+def test_open_routes_need_no_token(api: Api) -> None:
+    assert api.client.get("/healthz").status_code == 200
+    assert api.client.get("/cds-services").status_code == 200
+    assert api.client.get("/openapi.json").status_code == 200
+
+
+# --- scopes ----------------------------------------------------------------------------------
+
+
+def test_me_describes_the_token(api: Api) -> None:
+    assert api.get("/v1/me").json() == {"admin": True, "patients": None, "name": "admin"}
+    assert api.get("/v1/me", as_="scoped").json() == {
+        "admin": False,
+        "patients": [DEMO_PATIENT],
+        "name": "scoped",
+    }
+
+
+def test_scoped_tokens_list_only_their_patients(api: Api) -> None:
+    assert {p["id"] for p in api.get("/v1/patients").json()} == {DEMO_PATIENT, OTHER_PATIENT}
+    assert [p["id"] for p in api.get("/v1/patients", as_="scoped").json()] == [DEMO_PATIENT]
+    assert api.get("/v1/patients?search=Satterfield", as_="scoped").json() == []
+
+
+@pytest.mark.parametrize(
+    ("method", "suffix", "body"),
+    [
+        ("get", "", None),
+        ("get", "/resources", None),
+        ("post", "/ask", {"question": "Any allergies?"}),
+        ("post", "/cds/summarize", {}),
+        ("post", "/cds/treat", {"condition": "urinary tract infection"}),
+        ("post", "/cds/differential", {"symptoms": "fever"}),
+    ],
+)
+def test_out_of_scope_and_missing_patients_get_the_same_403(
+    api: Api, method: str, suffix: str, body: dict[str, str] | None
+) -> None:
+    def call(pid: str) -> Any:
+        kwargs = {} if body is None else {"json": body}
+        return getattr(api, method)(f"/v1/patients/{pid}{suffix}", as_="scoped", **kwargs)
+
+    other, missing = call(OTHER_PATIENT), call(MISSING_PATIENT)
+    assert other.status_code == missing.status_code == 403
+    assert other.json() == missing.json()
+    assert other.json()["error"] == "PermissionDeniedError"
+    assert call(DEMO_PATIENT).status_code == 200
+
+
+def test_admins_get_404_for_a_missing_patient(api: Api) -> None:
+    response = api.get(f"/v1/patients/{MISSING_PATIENT}")
+    assert response.status_code == 404
+    assert "ehrqa patients" in response.json()["message"]
+
+
+def test_records_are_scope_checked_by_their_patient(api: Api) -> None:
+    mine = api.get(f"/v1/patients/{DEMO_PATIENT}/resources?limit=1", as_="scoped").json()[0]
+    theirs = api.get(f"/v1/patients/{OTHER_PATIENT}/resources?limit=1").json()[0]
+    assert api.get(f"/v1/records/{mine['ref']}", as_="scoped").json()["patientId"] == DEMO_PATIENT
+    other = api.get(f"/v1/records/{theirs['ref']}", as_="scoped")
+    missing = api.get("/v1/records/Observation/no-such-id", as_="scoped")
+    assert other.status_code == missing.status_code == 403
+    assert other.json() == missing.json()
+    assert api.get("/v1/records/Observation/no-such-id").status_code == 404
+
+
+def test_document_questions_about_a_patient_are_scope_checked(api: Api) -> None:
+    body = {"question": "At what eGFR should metformin be stopped?"}
+    assert api.post("/v1/cds/ask", as_="scoped", json=body).status_code == 200
+    other = api.post("/v1/cds/ask", as_="scoped", json={**body, "patient_id": OTHER_PATIENT})
+    assert other.status_code == 403
+
+
+def test_without_auth_every_request_acts_as_admin(make_api: Callable[..., Api]) -> None:
+    api = make_api(auth=None)
+    me = api.client.get("/v1/me").json()
+    assert me["admin"] is True and me["patients"] is None
+    assert len(api.client.get("/v1/patients").json()) == 2
+
+
+# --- the tokens CLI --------------------------------------------------------------------------
+
+
+def invoke(home: Path, *args: str) -> Result:
+    state = State(overrides={"home": str(home)})
+    return CliRunner().invoke(tokens_app, list(args), obj=state)
+
+
+def test_tokens_cli_creates_lists_and_revokes(tmp_path: Path) -> None:
+    created = invoke(tmp_path, "create", "--label", "ward-7", "--patient", "p1", "--json")
+    assert created.exit_code == 0, created.output
+    token = json.loads(created.stdout)["token"]
+    assert invoke(tmp_path, "create", "--label", "ops", "--admin").exit_code == 0
+    listed = invoke(tmp_path, "list", "--json")
+    rows = {row["label"]: row for row in json.loads(listed.stdout)}
+    assert rows["ward-7"]["patients"] == ["p1"] and rows["ops"]["admin"] is True
+    assert token not in listed.stdout and hash_token(token) not in listed.stdout
+    plain = invoke(tmp_path, "list").stdout
+    assert "ward-7\tp1" in plain and "never used" in plain
+    assert invoke(tmp_path, "revoke", "ward-7").exit_code == 0
+    assert TokenStore.in_home(tmp_path).resolve(token) is None
+    assert "revoked" in invoke(tmp_path, "list").stdout
+
+
+def test_tokens_cli_refuses_a_token_without_scope(tmp_path: Path) -> None:
+    result = invoke(tmp_path, "create", "--label", "x")
+    assert isinstance(result.exception, ConfigError)
