@@ -1,0 +1,541 @@
+// The ehrqa web page: sign in with a token, pick a patient, ask questions (streamed),
+// open cited records, browse the timeline and run decision support.
+// Every string from the server is put in the page as text (dom.js), never as HTML.
+import { ApiClient, ApiError, describeError } from "./api.js";
+import { lineChart } from "./chart.js";
+import { refKind, refPath, resourceValue, splitCitations } from "./cite.js";
+import { byId, h, replace } from "./dom.js";
+
+const TOKEN_KEY = "ehrqa.token";
+const DEFAULT_LAB = "4548-4"; // HbA1c
+const EVENT_LIMIT = 1000; // the most rows the API returns per request
+const EVENT_TYPES = [
+  ["Encounter", "Visits"],
+  ["Condition", "Conditions"],
+  ["MedicationRequest", "Medications"],
+  ["Immunization", "Vaccines"],
+  ["Procedure", "Procedures"],
+];
+const SOURCE_LABELS = {
+  model: "Written by the model",
+  extractive: "Composed from the record",
+  negative: "Nothing found in the record",
+  abstain: "Not answered",
+};
+
+const state = {
+  api: new ApiClient(),
+  noAuth: false,
+  patient: null,
+  patientSeq: 0,
+  asking: false,
+  opener: null,
+  searchTimer: 0,
+  searchSeq: 0,
+  options: [],
+  active: -1,
+};
+
+// ---------------------------------------------------------------- sign in and out
+
+async function boot() {
+  const saved = sessionStorage.getItem(TOKEN_KEY);
+  if (saved) {
+    state.api.token = saved;
+    try {
+      return start(await state.api.get("/v1/me"));
+    } catch (err) {
+      sessionStorage.removeItem(TOKEN_KEY);
+      state.api.token = null;
+      return showLogin(describeError(err));
+    }
+  }
+  try {
+    const me = await state.api.get("/v1/me");
+    state.noAuth = true; // the server runs with --no-auth: no sign-in needed
+    return start(me);
+  } catch (err) {
+    const unauthorised = err instanceof ApiError && err.status === 401;
+    return showLogin(unauthorised ? "" : describeError(err));
+  }
+}
+
+function showLogin(message) {
+  byId("main").hidden = true;
+  byId("picker").hidden = true;
+  byId("logout").hidden = true;
+  byId("who-label").textContent = "";
+  byId("login").hidden = false;
+  byId("login-error").textContent = message || "";
+  byId("token-input").focus();
+}
+
+async function login(event) {
+  event.preventDefault();
+  const input = byId("token-input");
+  const token = input.value.trim();
+  if (!token) return;
+  state.api.token = token;
+  try {
+    const me = await state.api.get("/v1/me");
+    sessionStorage.setItem(TOKEN_KEY, token);
+    input.value = "";
+    start(me);
+  } catch (err) {
+    state.api.token = null;
+    byId("login-error").textContent = describeError(err);
+    input.select();
+  }
+}
+
+function logout() {
+  sessionStorage.removeItem(TOKEN_KEY);
+  state.api.token = null;
+  state.patient = null;
+  resetPatientViews();
+  byId("patient-search").value = "";
+  byId("patient-summary").textContent = "";
+  showLogin("You are logged out.");
+}
+
+function start(me) {
+  byId("login").hidden = true;
+  byId("main").hidden = false;
+  byId("picker").hidden = false;
+  byId("logout").hidden = state.noAuth;
+  const scope = me.admin ? "all patients" : `${(me.patients || []).length} patient(s)`;
+  byId("who-label").textContent = state.noAuth ? "No sign-in (local)" : `${me.name || "token"} · ${scope}`;
+  resetPatientViews();
+  searchPatients("", { autoPick: true });
+}
+
+/** Run `work`; on 401 go back to the sign-in form, otherwise show the error and rethrow. */
+async function guarded(work) {
+  try {
+    return await work();
+  } catch (err) {
+    if (err instanceof ApiError && err.status === 401 && !state.noAuth) {
+      sessionStorage.removeItem(TOKEN_KEY);
+      state.api.token = null;
+      showLogin(describeError(err));
+    }
+    throw err;
+  }
+}
+
+function setStatus(text) {
+  byId("status").textContent = text;
+}
+
+// ---------------------------------------------------------------- patient picker
+
+async function searchPatients(text, { autoPick = false } = {}) {
+  const seq = ++state.searchSeq;
+  let patients;
+  try {
+    patients = await guarded(() => state.api.get(`/v1/patients?search=${encodeURIComponent(text)}`));
+  } catch (err) {
+    setStatus(describeError(err));
+    return;
+  }
+  if (seq !== state.searchSeq) return; // a newer search has started
+  if (autoPick && patients.length === 1) return selectPatient(patients[0]);
+  showOptions(patients, !autoPick);
+}
+
+function showOptions(patients, open) {
+  state.options = patients;
+  state.active = -1;
+  const list = byId("patient-list");
+  replace(list, patients.length ? patients.map(patientOption) : h("li", { class: "empty", role: "option", "aria-disabled": "true" }, "No patient matches"));
+  setListOpen(open);
+}
+
+function patientOption(p, i) {
+  const details = [p.birth_date, p.gender, `${p.resource_count} records`].filter(Boolean).join(" · ");
+  return h("li", { id: `patient-opt-${i}`, role: "option", "aria-selected": "false", onmousedown: (e) => { e.preventDefault(); selectPatient(p); } },
+    h("span", { class: "opt-name" }, p.name || p.id), h("span", { class: "opt-details" }, details));
+}
+
+function setListOpen(open) {
+  const input = byId("patient-search");
+  byId("patient-list").hidden = !open;
+  input.setAttribute("aria-expanded", String(open));
+  if (!open) input.removeAttribute("aria-activedescendant");
+}
+
+function moveActive(delta) {
+  const count = state.options.length;
+  if (!count) return;
+  if (byId("patient-list").hidden) setListOpen(true);
+  state.active = (state.active + delta + count) % count;
+  const items = byId("patient-list").querySelectorAll("[role=option]");
+  items.forEach((li, i) => li.setAttribute("aria-selected", String(i === state.active)));
+  items[state.active].scrollIntoView({ block: "nearest" });
+  byId("patient-search").setAttribute("aria-activedescendant", items[state.active].id);
+}
+
+function pickerKey(event) {
+  const keys = { ArrowDown: () => moveActive(1), ArrowUp: () => moveActive(-1), Escape: () => setListOpen(false) };
+  if (event.key === "Enter") {
+    event.preventDefault();
+    const choice = state.options[state.active >= 0 ? state.active : 0];
+    if (choice && !byId("patient-list").hidden) selectPatient(choice);
+    return;
+  }
+  if (keys[event.key]) {
+    event.preventDefault();
+    keys[event.key]();
+  }
+}
+
+function pickerInput() {
+  clearTimeout(state.searchTimer);
+  const text = byId("patient-search").value;
+  state.searchTimer = setTimeout(() => searchPatients(text), 200);
+}
+
+async function selectPatient(p) {
+  clearTimeout(state.searchTimer);
+  state.searchSeq += 1; // answers to searches still in flight no longer open the list
+  setListOpen(false);
+  state.patient = p;
+  const seq = ++state.patientSeq;
+  byId("patient-search").value = p.name || p.id;
+  byId("patient-summary").textContent = patientLine(p);
+  resetPatientViews();
+  byId("no-patient").hidden = true;
+  setStatus(`Patient ${p.name || p.id} selected.`);
+  try {
+    const detail = await guarded(() => state.api.get(`/v1/patients/${encodeURIComponent(p.id)}`));
+    if (seq === state.patientSeq) byId("patient-summary").textContent = patientLine(detail);
+  } catch (err) {
+    setStatus(describeError(err));
+  }
+  loadTimeline(p.id, seq);
+}
+
+function patientLine(p) {
+  return [p.birth_date && `born ${p.birth_date}`, p.gender, p.resource_count !== undefined && `${p.resource_count} records`]
+    .filter(Boolean).join(" · ");
+}
+
+function resetPatientViews() {
+  replace(byId("chat-log"));
+  replace(byId("selected-body"), h("p", { class: "hint" }, "Ask a question first."));
+  byId("selected-count").textContent = "";
+  replace(byId("cds-output"));
+  replace(byId("lab-select"));
+  replace(byId("lab-chart"));
+  replace(byId("lab-table"));
+  byId("lab-caption").textContent = "";
+  replace(byId("events"));
+  byId("no-patient").hidden = Boolean(state.patient);
+  closeViewer(false);
+}
+
+// ---------------------------------------------------------------- tabs
+
+function selectTab(tab, focus = true) {
+  for (const other of document.querySelectorAll("[role=tab]")) {
+    const selected = other === tab;
+    other.setAttribute("aria-selected", String(selected));
+    other.tabIndex = selected ? 0 : -1;
+    byId(other.getAttribute("aria-controls")).hidden = !selected;
+  }
+  if (focus) tab.focus();
+}
+
+function tabKey(event) {
+  const tabs = [...document.querySelectorAll("[role=tab]")];
+  const i = tabs.indexOf(event.target);
+  const next = { ArrowRight: i + 1, ArrowLeft: i - 1, Home: 0, End: tabs.length - 1 }[event.key];
+  if (next === undefined) return;
+  event.preventDefault();
+  selectTab(tabs[(next + tabs.length) % tabs.length]);
+}
+
+// ---------------------------------------------------------------- citations and the viewer
+
+/** Text with its citations turned into buttons that open the cited source. */
+function citedText(text, className = "cited") {
+  return h("span", { class: className }, splitCitations(text || "").map((seg) =>
+    seg.text !== undefined ? seg.text : h("span", { class: "cites" }, "[", seg.refs.map((ref, i) => [i ? ", " : "", citeButton(ref)]), "]")));
+}
+
+function citeButton(ref) {
+  if (!refPath(ref)) return h("span", { class: "cite-plain" }, ref);
+  return h("button", { type: "button", class: "cite", "data-ref": ref, title: ref, "aria-label": `Open source ${ref}`,
+    onclick: (e) => openRef(ref, e.currentTarget) }, shortRef(ref));
+}
+
+/** A reference short enough to read in running text: "Observation/2cf3426a…". */
+function shortRef(ref) {
+  if (refKind(ref) !== "record") return ref;
+  const [type, id] = ref.split("/");
+  return id.length > 12 ? `${type}/${id.slice(0, 8)}…` : ref;
+}
+
+/** "2024-05-06T06:42:29.94+00:00" → "2024-05-06 06:42" (as recorded, no time-zone change). */
+function shortDate(value) {
+  const match = /^(\d{4}-\d{2}-\d{2})(?:T(\d{2}:\d{2}))?/.exec(value || "");
+  if (!match) return value || "";
+  return match[2] && match[2] !== "00:00" ? `${match[1]} ${match[2]}` : match[1];
+}
+
+async function openRef(ref, opener = null) {
+  state.opener = opener;
+  const body = byId("viewer-body");
+  byId("viewer-title").textContent = ref;
+  byId("viewer-close").hidden = false;
+  replace(body, h("p", { class: "hint" }, "Loading…"));
+  byId("viewer").focus();
+  try {
+    const data = await guarded(() => state.api.get(refPath(ref)));
+    replace(body, refKind(ref) === "doc" ? chunkView(data) : recordView(data));
+  } catch (err) {
+    replace(body, h("p", { class: "error", role: "alert" }, describeError(err)));
+  }
+}
+
+function recordView(rec) {
+  const value = resourceValue(rec.resource);
+  const rows = [["Type", rec.resourceType], ["What", rec.display], ["Date", shortDate(rec.date)], ["Value", value], ["Status", rec.status]];
+  return h("div", { class: "record" },
+    h("dl", { class: "facts" }, rows.filter(([, v]) => v).map(([k, v]) => [h("dt", {}, k), h("dd", {}, String(v))])),
+    rec.text ? [h("h3", {}, "As the model reads it"), h("p", { class: "record-text" }, rec.text)] : null,
+    h("details", { class: "raw" }, h("summary", {}, "Raw FHIR JSON"), h("pre", {}, JSON.stringify(rec.resource, null, 2))));
+}
+
+function chunkView(chunk) {
+  return h("div", { class: "chunk" },
+    h("dl", { class: "facts" }, h("dt", {}, "Document"), h("dd", {}, chunk.title || chunk.id),
+      chunk.section ? [h("dt", {}, "Section"), h("dd", {}, chunk.section)] : null),
+    h("p", { class: "chunk-text" }, chunk.text));
+}
+
+function closeViewer(restoreFocus = true) {
+  byId("viewer-title").textContent = "Source";
+  byId("viewer-close").hidden = true;
+  replace(byId("viewer-body"), h("p", { class: "hint" }, "Choose a citation such as [Observation/…] to see the record it points at."));
+  if (restoreFocus && state.opener && document.contains(state.opener)) state.opener.focus();
+  state.opener = null;
+}
+
+// ---------------------------------------------------------------- asking
+
+async function ask(event) {
+  event.preventDefault();
+  const input = byId("question");
+  const question = input.value.trim();
+  if (!question || !state.patient || state.asking) return;
+  const body = { question };
+  if (byId("answer-mode").value) body.answer_mode = byId("answer-mode").value;
+  const draft = h("p", { class: "draft" });
+  const answer = h("div", { class: "msg answer", "aria-busy": "true" }, draft);
+  byId("chat-log").append(h("div", { class: "msg question" }, h("span", { class: "visually-hidden" }, "You asked: "), question), answer);
+  input.value = "";
+  setAsking(true);
+  try {
+    const path = `/v1/patients/${encodeURIComponent(state.patient.id)}/ask`;
+    const result = await guarded(() => state.api.askStream(path, body, (text) => { draft.textContent += text; answer.scrollIntoView({ block: "end" }); }));
+    showAnswer(answer, result);
+  } catch (err) {
+    replace(answer, h("p", { class: "error", role: "alert" }, describeError(err)));
+  } finally {
+    answer.removeAttribute("aria-busy");
+    setAsking(false);
+    input.focus();
+  }
+}
+
+function setAsking(busy) {
+  state.asking = busy;
+  byId("ask-button").disabled = busy;
+  byId("ask-button").textContent = busy ? "Answering…" : "Ask";
+}
+
+function showAnswer(el, result) {
+  const source = result.source || "unknown";
+  replace(el,
+    h("p", { class: "answer-text" }, h("span", { class: "visually-hidden" }, "Answer: "), citedText(result.answer)),
+    h("div", { class: "badges" },
+      h("span", { class: `badge source-${source}`, title: SOURCE_LABELS[source] || source }, source),
+      h("span", { class: `badge ${result.verified ? "ok" : "warn"}` }, result.verified ? "✓ verified" : "not verified")));
+  el.scrollIntoView({ block: "end" });
+  showSelected(result.selected || []);
+}
+
+function showSelected(selected) {
+  byId("selected-count").textContent = `(${selected.length})`;
+  if (!selected.length) return replace(byId("selected-body"), h("p", { class: "hint" }, "No records were selected."));
+  replace(byId("selected-body"), h("table", { class: "selected" },
+    h("thead", {}, h("tr", {}, h("th", { scope: "col" }, "Record"), h("th", { scope: "col" }, "Score"), h("th", { scope: "col" }, "Why"))),
+    h("tbody", {}, selected.map((item) => h("tr", {},
+      h("td", {}, citeButton(item.ref)),
+      h("td", { class: "num" }, typeof item.score === "number" ? item.score.toFixed(3) : ""),
+      h("td", {}, Array.isArray(item.reasons) ? item.reasons.join(", ") : String(item.reasons || "")))))));
+}
+
+// ---------------------------------------------------------------- timeline
+
+async function loadTimeline(patientId, seq) {
+  const base = `/v1/patients/${encodeURIComponent(patientId)}/resources`;
+  byId("lab-status").textContent = "Loading…";
+  try {
+    const [labs, ...events] = await guarded(() => Promise.all([
+      state.api.get(`${base}?type=Observation&category=laboratory&limit=1000`),
+      ...EVENT_TYPES.map(([type]) => state.api.get(`${base}?type=${type}&limit=${EVENT_LIMIT}`)),
+    ]));
+    if (seq !== state.patientSeq) return;
+    showLabs(groupLabs(labs));
+    showEvents(events.flat());
+    byId("lab-status").textContent = "";
+  } catch (err) {
+    if (seq === state.patientSeq) byId("lab-status").textContent = describeError(err);
+  }
+}
+
+/** Lab results with a numeric value, grouped by their first code: Map code → {label, unit, points}. */
+function groupLabs(rows) {
+  const groups = new Map();
+  for (const row of rows) {
+    const value = typeof row.value === "number" ? row.value : Number.parseFloat(row.value);
+    const code = (row.codes || [])[0];
+    if (!Number.isFinite(value) || !code || !row.date) continue;
+    if (!groups.has(code.code)) groups.set(code.code, { label: code.display || row.display || code.code, unit: row.unit || "", points: [] });
+    groups.get(code.code).points.push({ date: row.date, value, ref: row.ref });
+  }
+  return groups;
+}
+
+function showLabs(groups) {
+  const select = byId("lab-select");
+  const codes = [...groups.keys()].sort((a, b) => groups.get(a).label.localeCompare(groups.get(b).label));
+  replace(select, codes.map((code) => h("option", { value: code }, `${groups.get(code).label} (${groups.get(code).points.length})`)));
+  if (!codes.length) {
+    replace(byId("lab-chart"), h("p", { class: "hint" }, "No numeric lab results in this record."));
+    return;
+  }
+  const busiest = codes.reduce((a, b) => (groups.get(b).points.length > groups.get(a).points.length ? b : a));
+  select.value = groups.has(DEFAULT_LAB) ? DEFAULT_LAB : busiest;
+  select.onchange = () => drawLab(groups.get(select.value));
+  drawLab(groups.get(select.value));
+}
+
+function drawLab(group) {
+  const open = (point) => openRef(point.ref);
+  replace(byId("lab-chart"), lineChart(group.points, { label: group.label, unit: group.unit, onPick: open }));
+  byId("lab-caption").textContent = `${group.label}${group.unit ? ` (${group.unit})` : ""} over time. Choose a point to see the result.`;
+  const rows = [...group.points].sort((a, b) => b.date.localeCompare(a.date));
+  replace(byId("lab-table"), h("table", { class: "lab-values" },
+    h("thead", {}, h("tr", {}, h("th", { scope: "col" }, "Date"), h("th", { scope: "col" }, `Value${group.unit ? ` (${group.unit})` : ""}`), h("th", { scope: "col" }, "Record"))),
+    h("tbody", {}, rows.map((p) => h("tr", {}, h("td", {}, p.date.slice(0, 10)), h("td", { class: "num" }, String(p.value)), h("td", {}, citeButton(p.ref)))))));
+}
+
+function showEvents(rows) {
+  const filter = byId("event-filter");
+  const shown = new Set(EVENT_TYPES.map(([type]) => type));
+  const draw = () => drawEvents(rows.filter((r) => shown.has(r.resourceType)));
+  replace(filter, h("legend", {}, "Show"), EVENT_TYPES.map(([type, label]) => {
+    const count = rows.filter((r) => r.resourceType === type).length;
+    const box = h("input", { type: "checkbox", id: `show-${type}`, checked: true,
+      onchange: (e) => { if (e.target.checked) shown.add(type); else shown.delete(type); draw(); } });
+    const shownCount = count >= EVENT_LIMIT ? `latest ${count}` : String(count);
+    return h("label", { for: `show-${type}`, class: "check" }, box, ` ${label} (${shownCount})`);
+  }));
+  draw();
+}
+
+function drawEvents(rows) {
+  const sorted = [...rows].filter((r) => r.date).sort((a, b) => b.date.localeCompare(a.date));
+  const years = new Map();
+  for (const row of sorted) {
+    const year = row.date.slice(0, 4);
+    if (!years.has(year)) years.set(year, []);
+    years.get(year).push(row);
+  }
+  replace(byId("events"), sorted.length ? [...years].map(([year, items]) => h("section", { class: "year" },
+    h("h3", {}, year),
+    h("ul", {}, items.map((r) => h("li", { class: `event type-${r.resourceType}` },
+      h("time", { datetime: r.date.slice(0, 10) }, r.date.slice(0, 10)),
+      h("span", { class: "tag" }, r.resourceType),
+      h("button", { type: "button", class: "link", onclick: (e) => openRef(r.ref, e.currentTarget) }, r.display || r.ref),
+      r.status ? h("span", { class: "event-status" }, r.status) : null))))) : h("p", { class: "hint" }, "Nothing to show."));
+}
+
+// ---------------------------------------------------------------- decision support
+
+async function runCds(event, task, body) {
+  event.preventDefault();
+  if (!state.patient) return;
+  const output = byId("cds-output");
+  const button = event.currentTarget.querySelector("button");
+  button.disabled = true;
+  replace(output, h("p", { class: "hint" }, "Working…"));
+  try {
+    const path = `/v1/patients/${encodeURIComponent(state.patient.id)}/cds/${task}`;
+    replace(output, adviceView(await guarded(() => state.api.post(path, body))));
+  } catch (err) {
+    replace(output, h("p", { class: "error", role: "alert" }, describeError(err)));
+  } finally {
+    button.disabled = false;
+  }
+}
+
+function adviceView(advice) {
+  const source = advice.source || "unknown";
+  const items = advice.items || [];
+  const text = h("p", { class: "advice-text" }, citedText(advice.text));
+  return h("article", { class: "advice" },
+    h("p", { class: "notice", role: "note" }, advice.notice || ""),
+    h("div", { class: "badges" }, h("span", { class: `badge source-${source}`, title: SOURCE_LABELS[source] || source }, source)),
+    advice.abstained && advice.abstain_reason ? h("p", { class: "hint" }, advice.abstain_reason) : null,
+    // The items say the same as the text, in parts: show them first, keep the text at hand.
+    items.length ? [items.map(itemView), h("details", { class: "advice-full" }, h("summary", {}, "The whole answer as text"), text)] : text);
+}
+
+function itemView(item) {
+  const list = (title, statements, cls) => (statements && statements.length
+    ? h("div", { class: `stmts ${cls}` }, h("h4", {}, title),
+      h("ul", {}, statements.map((st) => h("li", {}, cls === "warnings" ? h("span", { "aria-hidden": "true" }, "⚠ ") : null, citedText(statementText(st))))))
+    : null);
+  return h("section", { class: `item${item.warnings && item.warnings.length ? " has-warnings" : ""}` },
+    h("h3", {}, item.title, typeof item.score === "number" ? h("span", { class: "score" }, ` score ${item.score.toFixed(2)}`) : null),
+    list("Warnings", item.warnings, "warnings"),
+    list("What it is", item.statements, "statements"),
+    list("For", item.evidence_for, "for"),
+    list("Against", item.evidence_against, "against"),
+    list("Next steps", item.next_steps, "next"));
+}
+
+/** A statement's text with its citations, as Statement.render() writes it. */
+function statementText(st) {
+  const text = (st.text || "").trimEnd();
+  const cited = (st.citations || []).filter((ref) => !text.includes(`[${ref}]`)).map((ref) => `[${ref}]`).join(" ");
+  return cited ? `${text} ${cited}` : text;
+}
+
+// ---------------------------------------------------------------- wiring
+
+function wire() {
+  byId("login-form").addEventListener("submit", login);
+  byId("logout").addEventListener("click", logout);
+  const search = byId("patient-search");
+  search.addEventListener("input", pickerInput);
+  search.addEventListener("keydown", pickerKey);
+  search.addEventListener("blur", () => setListOpen(false));
+  for (const tab of document.querySelectorAll("[role=tab]")) {
+    tab.addEventListener("click", () => selectTab(tab));
+    tab.addEventListener("keydown", tabKey);
+  }
+  byId("ask-form").addEventListener("submit", ask);
+  byId("viewer-close").addEventListener("click", () => closeViewer());
+  byId("viewer").addEventListener("keydown", (e) => { if (e.key === "Escape" && !byId("viewer-close").hidden) closeViewer(); });
+  byId("cds-differential").addEventListener("submit", (e) => runCds(e, "differential", { symptoms: byId("symptoms").value.trim() }));
+  byId("cds-treat").addEventListener("submit", (e) => runCds(e, "treat", { condition: byId("condition").value.trim() }));
+  byId("cds-summarize").addEventListener("submit", (e) => runCds(e, "summarize", {}));
+}
+
+wire();
+boot();
