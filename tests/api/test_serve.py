@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 from typing import Any
 
@@ -10,7 +11,7 @@ import uvicorn
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
-from ehrqa.api.app import home_app, serve
+from ehrqa.api.app import create_app, home_app, serve
 from ehrqa.api.tokens import TokenStore
 from ehrqa.config import load_config
 from ehrqa.docs import open_library
@@ -82,3 +83,21 @@ def test_home_app_opens_the_store_and_an_existing_library(tmp_path: Path) -> Non
     with home_app(config) as app:
         health = TestClient(app).get("/healthz").json()
     assert health == {"status": "ok", "store": True, "library": True}
+
+
+def test_an_unexpected_error_is_a_json_500_and_its_text_stays_out_of_the_logs(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    config = load_config(overrides={"home": str(tmp_path)})
+    app = create_app(config)
+
+    @app.get("/boom")
+    def boom() -> None:
+        raise RuntimeError("Patient Ada Lovelace asked about her HIV test")
+
+    with caplog.at_level(logging.DEBUG):
+        response = TestClient(app).get("/boom")  # re-raised errors would fail here
+    assert response.status_code == 500
+    assert response.json()["error"] == "InternalError"
+    assert "Lovelace" not in response.text
+    assert "RuntimeError" in caplog.text and "Lovelace" not in caplog.text

@@ -41,6 +41,7 @@ from ehrqa.store.base import RecordStore
 if TYPE_CHECKING:
     from fastapi import FastAPI, Request
     from fastapi.responses import JSONResponse
+    from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
     from ehrqa.cds.sources import Library
     from ehrqa.llm.base import ChatModel
@@ -171,6 +172,39 @@ def _internal_error_response(request: Request, exc: Exception) -> JSONResponse:
     return _json_error("InternalError", message, 500)
 
 
+class QuietErrorsMiddleware:
+    """Answers an unexpected exception with a JSON 500 and does not re-raise it.
+
+    Starlette re-raises after its own error handler, and the server then logs the full
+    message and traceback, which may quote a question or record text. Caught here, only
+    :func:`_internal_error_response` logs: the error type and the route template.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Run the app; on an escaped exception, answer 500 if nothing was sent yet."""
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = False
+
+        async def watched(message: Message) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, receive, watched)
+        except Exception as exc:
+            from starlette.requests import Request as StarletteRequest
+
+            response = _internal_error_response(StarletteRequest(scope), exc)
+            if not started:
+                await response(scope, receive, send)
+
+
 def validation_message(errors: Sequence[Any]) -> str:
     """One line naming every invalid field and what is wrong with it."""
     parts = []
@@ -250,6 +284,7 @@ def create_app(
             allow_methods=["GET", "POST", "OPTIONS"],
             allow_headers=["Content-Type", "Authorization", "X-Ehrqa-Now", "Accept"],
         )
+    app.add_middleware(QuietErrorsMiddleware)  # added last: the outermost of ours
 
     @app.get("/healthz", tags=["service"], summary="Liveness")
     def healthz() -> dict[str, object]:
