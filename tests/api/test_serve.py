@@ -101,3 +101,11 @@ def test_an_unexpected_error_is_a_json_500_and_its_text_stays_out_of_the_logs(
     assert response.json()["error"] == "InternalError"
     assert "Lovelace" not in response.text
     assert "RuntimeError" in caplog.text and "Lovelace" not in caplog.text
+
+
+def test_no_page_needs_a_cdn(tmp_path: Path) -> None:
+    client = TestClient(create_app(load_config(overrides={"home": str(tmp_path)})))
+    assert client.get("/openapi.json").status_code == 200
+    for path in ("/docs", "/redoc"):  # Swagger UI and ReDoc load scripts from a CDN
+        assert client.get(path).status_code == 404
+    assert "cdn" not in client.get("/").text.lower()

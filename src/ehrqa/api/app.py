@@ -159,7 +159,7 @@ def _http_error_response(request: Request, exc: Exception) -> JSONResponse:
     name = HTTP_ERROR_NAMES.get(exc.status_code, "HTTPError")
     message = str(exc.detail)
     if exc.status_code == 404 and message == "Not Found":
-        message = f"no route {request.method} {request.url.path}: GET /docs lists the routes"
+        message = f"no route {request.method} {request.url.path}: GET /openapi.json lists the routes"
     return _json_error(name, message, exc.status_code)
 
 
@@ -264,6 +264,10 @@ def create_app(
         title="ehrqa",
         version="0.1.0",
         summary="Question answering and decision support over FHIR health records, offline.",
+        # Swagger UI and ReDoc load their scripts from a CDN, which an offline hospital
+        # network cannot reach: the schema itself is served at /openapi.json.
+        docs_url=None,
+        redoc_url=None,
     )
     shared = shared_model((lambda: model) if model is not None else model_factory(config))
     limits = limits or ApiLimits()
