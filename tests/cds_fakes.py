@@ -35,6 +35,7 @@ UTI = """# Urinary tract infection protocol
 ## Cautions and contraindications
 - Nitrofurantoin: avoid if eGFR is below 45 mL/min/1.73 m2.
 - Trimethoprim: avoid with methotrexate (bone marrow suppression).
+- Ciprofloxacin: tendon rupture; use only when other antibiotics are unsuitable.
 """
 DOCS = {"dysuria": ("Dysuria pathway", DYSURIA), "uti": ("Urinary tract infection protocol", UTI)}
 

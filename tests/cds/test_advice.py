@@ -81,6 +81,9 @@ def test_treat_lists_protocol_options_with_patient_specific_warnings(
     assert any("MedicationRequest/mtx" in w.citations for w in trim.warnings), trim.warnings
     assert any(s.text.startswith("Caution: Nitrofurantoin") for s in nitro.statements)
     assert not any("methotrexate" in s.text for s in nitro.statements)
+    # A caution is about its lead ("Ciprofloxacin: … other antibiotics …"), not every
+    # antibiotic it mentions.
+    assert not any("Ciprofloxacin" in s.text for item in options for s in item.statements)
     patient = advice.items[0]
     assert any("Observation/egfr" in s.citations for s in patient.statements)
     assert_grounded(advice)

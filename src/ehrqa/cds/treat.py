@@ -35,6 +35,7 @@ from ehrqa.cds.sources import (
 from ehrqa.errors import ConfigError
 from ehrqa.llm.base import ChatModel
 
+MAX_LEAD_WORDS = 8  # a longer text before a colon is a sentence, not a drug or class name
 LEAD_RE = re.compile(r"^\*\*([^*]+)\*\*")
 TREATMENT_WORDS = ("treatment", "management", "line", "therapy", "option", "step", "prevention")
 NOT_OPTIONS = ("monitoring", "assessment", "diagnosis", "test", "referral")
@@ -107,7 +108,7 @@ def _option(
     item = AdviceItem("treatment", title, statements=[Statement(bullet.replace("**", ""), cite)])
     for drug in drugs:
         for c_block, caution in cautions:
-            if any(covers(caution, name) for name in (drug.name, *drug.classes)):
+            if any(covers(_subject(caution), name) for name in (drug.name, *drug.classes)):
                 text = f"Caution: {caution.replace('**', '')}"
                 if text not in [s.text for s in item.statements]:
                     item.statements.append(Statement(text, [f"doc:{c_block.chunk.id}"]))
@@ -120,6 +121,13 @@ def _option(
             text = f"{warning.severity.upper()}: {warning.message} {warning.basis}".strip()
             item.warnings.append(Statement(text, list(warning.refs)))
     return item
+
+
+def _subject(caution: str) -> str:
+    """What a caution is about: its lead before the colon ("**Nitrofurantoin**: avoid …"),
+    else all of it. The rest may name other drugs ("… when other antibiotics fail")."""
+    lead, colon, _ = caution.replace("**", "").partition(":")
+    return lead if colon and len(lead.split()) <= MAX_LEAD_WORDS else caution
 
 
 def _patient_item(condition: str, ctx: PatientContext, protocol: list[Block]) -> AdviceItem:
