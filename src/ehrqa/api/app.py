@@ -159,7 +159,8 @@ def _http_error_response(request: Request, exc: Exception) -> JSONResponse:
     name = HTTP_ERROR_NAMES.get(exc.status_code, "HTTPError")
     message = str(exc.detail)
     if exc.status_code == 404 and message == "Not Found":
-        message = f"no route {request.method} {request.url.path}: GET /openapi.json lists the routes"
+        path = request.url.path
+        message = f"no route {request.method} {path}: GET /openapi.json lists the routes"
     return _json_error(name, message, exc.status_code)
 
 
