@@ -6,7 +6,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 DEMO_HOME ?= .ehrqa-demo
 
-.PHONY: install install-dev wordnet chromium demo test lint bench clean
+.PHONY: install install-dev wordnet chromium postgres demo test lint bench clean
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -61,7 +61,12 @@ lint: install-dev
 	$(BIN)/ruff format --check src tests benchmarks scripts
 	$(BIN)/mypy
 
-test: lint
+# The store tests run against PostgreSQL too: start a local server (root installs Debian's
+# postgresql); without one those tests skip and say why.
+postgres:
+	@bash scripts/start_postgres.sh || echo "warning: no PostgreSQL server: its store tests will be skipped"
+
+test: lint postgres
 	$(BIN)/pytest -q
 
 bench: install

@@ -43,10 +43,19 @@ def _global(
         typer.Option("--home", help="Data directory (default: $EHRQA_HOME or the user data dir)."),
     ] = None,
     config: Annotated[str | None, typer.Option("--config", help="TOML config file.")] = None,
+    store: Annotated[
+        str | None,
+        typer.Option(
+            "--store",
+            help="Record store: a postgresql:// URL (default: $EHRQA_STORE, else the home's "
+            "SQLite file).",
+        ),
+    ] = None,
 ) -> None:
     state = _state(ctx)
     state.config_file = config
     state.overrides["home"] = home
+    state.overrides["store"] = store
 
 
 @app.command()

@@ -21,7 +21,7 @@ from ehrqa.config import EhrqaConfig, load_config
 from ehrqa.errors import ConfigError
 
 if TYPE_CHECKING:
-    from ehrqa.store.sqlite import SqliteStore
+    from ehrqa.store.base import RecordStore
 
 out = Console(highlight=False, soft_wrap=True)
 err = Console(stderr=True, highlight=False, soft_wrap=True)
@@ -44,11 +44,11 @@ def state(ctx: typer.Context) -> State:
     return ctx.ensure_object(State)
 
 
-def open_store(cfg: EhrqaConfig) -> SqliteStore:
-    """The record store in the configured data directory."""
-    from ehrqa.store import open_store as open_home_store
+def open_store(cfg: EhrqaConfig) -> RecordStore:
+    """The configured record store: ``cfg.store`` (a PostgreSQL URL) or the data directory's."""
+    from ehrqa.store import open_store as open_any_store
 
-    return open_home_store(cfg.home)
+    return open_any_store(cfg.store or cfg.home)
 
 
 def print_json(data: Any) -> None:

@@ -32,6 +32,10 @@ class EhrqaConfig:
     """Everything a question needs to be answered, with the embedded defaults."""
 
     home: str = field(default="", metadata={"help": "data directory (store, caches)"})
+    store: str = field(
+        default="",
+        metadata={"help": "record store: a postgresql:// URL; empty = <home>/ehrqa.sqlite3"},
+    )
     model: str = field(
         default="smollm2",
         metadata={

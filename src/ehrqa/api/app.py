@@ -347,7 +347,7 @@ def home_app(
     from ehrqa.docs.library import LIBRARY_FILE
     from ehrqa.store import open_store
 
-    store = open_store(config.home)
+    store = open_store(config.store or config.home)
     library = None
     if (Path(config.home) / LIBRARY_FILE).is_file():
         library = open_library(config.home, embedder=config.embedder)

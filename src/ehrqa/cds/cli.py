@@ -33,7 +33,7 @@ from ehrqa.errors import ConfigError, NotFoundError
 
 if TYPE_CHECKING:
     from ehrqa.docs import DocumentLibrary
-    from ehrqa.store.sqlite import SqliteStore
+    from ehrqa.store.base import RecordStore
 
 cds_app = typer.Typer(
     help="Clinical decision support grounded in the hospital's documents and the record.",
@@ -60,7 +60,7 @@ Json = Annotated[bool, typer.Option("--json", help="Print one JSON object.")]
 @contextmanager
 def _resources(
     cfg: EhrqaConfig, need_store: bool
-) -> Iterator[tuple[SqliteStore | None, DocumentLibrary]]:
+) -> Iterator[tuple[RecordStore | None, DocumentLibrary]]:
     """The record store (when needed) and the document library, closed afterwards."""
     from ehrqa.docs import open_library
 
@@ -225,7 +225,7 @@ def print_advice(advice: Advice) -> None:
     out.print(f"\n{advice.notice}", style="dim", markup=False)
 
 
-def demo_cds(cfg: EhrqaConfig, store: SqliteStore) -> None:
+def demo_cds(cfg: EhrqaConfig, store: RecordStore) -> None:
     """The decision-support half of ``ehrqa demo``: the demo corpus, then one of each task."""
     from ehrqa.cds.ask import ask as ask_documents
     from ehrqa.cds.context import context_from_store

@@ -1,7 +1,43 @@
-"""Record stores: where normalised resources live, behind the :class:`RecordStore` protocol."""
+"""Record stores: where normalised resources live, behind the :class:`RecordStore` protocol.
+
+:func:`open_store` picks the backend from where the store is: a data directory holds the
+embedded SQLite store; a ``postgresql://`` URL names a PostgreSQL database.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ehrqa.store.base import PatientSummary, RecordQuery, RecordStore, UpsertStats
-from ehrqa.store.sqlite import SqliteStore, open_store
+from ehrqa.store.sqlite import SqliteStore
+
+if TYPE_CHECKING:
+    from ehrqa.store.postgres import PostgresStore
+
+POSTGRES_SCHEMES = ("postgresql://", "postgres://")
+
+
+def is_postgres_url(location: str | Path) -> bool:
+    """Whether ``location`` is a PostgreSQL connection URL rather than a data directory."""
+    return isinstance(location, str) and location.strip().lower().startswith(POSTGRES_SCHEMES)
+
+
+def open_store(location: str | Path) -> SqliteStore | PostgresStore:
+    """Open (creating and migrating if needed) the store at ``location``.
+
+    ``location`` is a data directory (the SQLite store ``<dir>/ehrqa.sqlite3``) or a
+    ``postgresql://user@host:port/db`` URL (add ``?options=-csearch_path%3Dname`` for a
+    schema other than ``public``).
+    """
+    if is_postgres_url(location):
+        from ehrqa.store.postgres import PostgresStore
+
+        return PostgresStore(str(location).strip())
+    from ehrqa.store.sqlite import open_store as open_home_store
+
+    return open_home_store(location)
+
 
 __all__ = [
     "PatientSummary",
@@ -9,5 +45,6 @@ __all__ = [
     "RecordStore",
     "SqliteStore",
     "UpsertStats",
+    "is_postgres_url",
     "open_store",
 ]
