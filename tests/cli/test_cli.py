@@ -191,3 +191,27 @@ def test_make_qa_writes_a_dataset(tmp_path: Path, capsys: pytest.CaptureFixture[
     items = read_dataset(out / "qa.jsonl")
     assert code == 0 and f"{len(items)} questions over 1 patients" in text
     assert {i.patient_id for i in items} == {"85c63cf3-278e-454c-b5ba-df5889815eb7"}
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["ingest"],
+        ["ingest", "b.json", "--fhir-server", "http://127.0.0.1:9/fhir"],
+    ],
+)
+def test_ingest_takes_files_or_a_fhir_server(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], args: list[str]
+) -> None:
+    code, _, err = run(capsys, "--home", str(tmp_path), *args)
+    assert code == 2 and "--fhir-server URL (not both)" in err
+
+
+def test_ingest_from_an_unreachable_fhir_server_is_one_red_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, _, err = run(
+        capsys, "--home", str(tmp_path), "ingest", "--fhir-server", "http://127.0.0.1:9/fhir",
+        "--patient", "p1",
+    )  # fmt: skip
+    assert code == 2 and "127.0.0.1:9" in err
