@@ -260,3 +260,20 @@ def test_demo_queries_are_equal(demo_store: SqliteStore, pg_demo_store: Any) -> 
         assert pg_demo_store.query(query) == demo_store.query(query)
     assert pg_demo_store.type_counts(DEMO_PATIENT) == demo_store.type_counts(DEMO_PATIENT)
     assert pg_demo_store.patients() == demo_store.patients()
+
+
+def test_a_bulk_upsert_fits_the_servers_lock_table(pg_schemas: Any, postgres_server: str) -> None:
+    """60,000 references in one transaction: more than the default lock table holds
+    (max_locks_per_transaction 64 x 100 connections), which one lock per reference broke."""
+    store = pg.PostgresStore(postgres_server, schema=pg_schemas())
+    try:
+        records = [
+            Record(
+                f"Observation/bulk-{i}", "Observation", f"bulk-{i}", "p1", f"[Observation/bulk-{i}]"
+            )
+            for i in range(60_000)
+        ]
+        assert store.upsert(records).inserted == 60_000
+        assert store.count() == 60_000
+    finally:
+        store.close()

@@ -48,6 +48,7 @@ MAX_LEXEME_BYTES = 2046
 # Advisory-lock namespaces (first key of pg_advisory_xact_lock(int, int)).
 LOCK_MIGRATE = 0x65687271  # "ehrq"
 LOCK_REF = 0x65687272
+LOCK_BUCKETS = 256  # advisory locks an upsert takes at most (a power of two)
 
 # Each migration moves the schema one version forward; never edit a released one.
 # Text columns use the "C" collation so that ordering and comparisons are bytewise, as in
@@ -404,10 +405,14 @@ class PostgresStore:
         with self.transaction(), self._connection() as conn:
             refs = sorted({r.ref for r in batch})
             # Writers of the same references queue up instead of failing on the unique key.
+            # One lock per hash bucket, not per reference: a bulk file of 100,000 resources
+            # would overflow the server's lock table (max_locks_per_transaction). Buckets
+            # are taken in order, so two writers never wait on each other in a cycle.
             conn.execute(
-                "SELECT pg_advisory_xact_lock(%s, hashtext(ref))"
-                " FROM unnest(%s::text[]) AS ref ORDER BY ref",
-                [LOCK_REF, refs],
+                "SELECT pg_advisory_xact_lock(%s, bucket) FROM (SELECT DISTINCT"
+                " hashtext(ref) & %s AS bucket FROM unnest(%s::text[]) AS ref) AS buckets"
+                " ORDER BY bucket",
+                [LOCK_REF, LOCK_BUCKETS - 1, refs],
             )
             stored = self._stored(conn, refs)
             writes: list[tuple[Record, str, int | None]] = []
