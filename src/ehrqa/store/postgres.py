@@ -28,9 +28,15 @@ from typing import TYPE_CHECKING, Any
 import orjson
 
 from ehrqa.errors import BackendUnavailableError, NotFoundError, StoreError
-from ehrqa.fhir.record import Coding, Component, Record
+from ehrqa.fhir.record import Record
 from ehrqa.store.base import PatientSummary, RecordQuery, UpsertStats
-from ehrqa.store.sqlite import _is_newer, _patient_row, _record_fields, content_hash
+from ehrqa.store.sqlite import (
+    _is_newer,
+    _patient_row,
+    _record_fields,
+    _row_to_record,
+    content_hash,
+)
 
 if TYPE_CHECKING:
     from psycopg import Connection
@@ -194,29 +200,6 @@ def describe(conninfo: str) -> str:
 
 
 # -- rows ---------------------------------------------------------------------------
-def _row_to_record(row: dict[str, Any]) -> Record:
-    fields = orjson.loads(row["record"])
-    return Record(
-        ref=row["ref"],
-        resource_type=row["resource_type"],
-        id=row["ref"].split("/", 1)[1],
-        patient_id=row["patient_id"],
-        text=row["text"],
-        date=row["date"],
-        end_date=row["end_date"],
-        codes=tuple(Coding(*c) for c in fields["codes"]),
-        category=tuple(fields["category"]),
-        value=fields["value"],
-        value_text=fields["value_text"],
-        unit=fields["unit"],
-        components=tuple(Component(*c) for c in fields["components"]),
-        status=row["status"],
-        version=row["version"],
-        last_updated=row["last_updated"],
-        resource=orjson.loads(row["resource"]),
-    )
-
-
 def _no_nul(value: str | None) -> str | None:
     """PostgreSQL text cannot hold NUL characters; drop them."""
     return value.replace("\x00", "") if value else value

@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import sqlite3
 import threading
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -77,7 +77,8 @@ def _record_fields(record: Record) -> bytes:
     )
 
 
-def _row_to_record(row: sqlite3.Row) -> Record:
+def _row_to_record(row: sqlite3.Row | Mapping[str, Any]) -> Record:
+    """The Record a stored row holds (a SQLite row, or a PostgreSQL row as a dict)."""
     fields = orjson.loads(row["record"])
     return Record(
         ref=row["ref"],
