@@ -51,7 +51,7 @@ wordnet:
 chromium:
 	@test -x /usr/bin/chromium || { \
 	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq chromium; \
-	  else echo "the browser tests need Chromium: sudo apt-get install chromium"; exit 1; fi; }
+	  else echo "warning: no Chromium (sudo apt-get install chromium): the browser tests will be skipped"; fi; }
 
 # The FHIR-server ingestion test runs Medplum's FHIR router from npm on loopback.
 fhir-server:
