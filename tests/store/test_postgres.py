@@ -212,15 +212,22 @@ def test_search_scores_equal_the_sqlite_stores(demo_store: SqliteStore, pg_demo_
         ["glucose"],
         ["blood pressure", "glucose", "glucose"],
         ["hemoglobin", "a1c", "HbA1c"],
-        ["the", "of", "and"],
         ["diabetes mellitus type 2"],
         ["vaccine", "influenza", "2024"],
     ]
     for terms in term_sets:
         for types in ((), ("Observation",), ("Condition", "Procedure")):
-            want = [(r.ref, s) for r, s in demo_store.search(DEMO_PATIENT, terms, types=types)]
-            got = [(r.ref, s) for r, s in pg_demo_store.search(DEMO_PATIENT, terms, types=types)]
-            assert got == want, (terms, types)
+            want = demo_store.search(DEMO_PATIENT, terms, types=types)
+            got = pg_demo_store.search(DEMO_PATIENT, terms, types=types)
+            # The same records, the same best five in order, scores within 1 %: FTS5's
+            # statistics also count the records of no patient (Organization, Practitioner),
+            # the PostgreSQL store's are the patient's own (so they stay flat at 1,000
+            # patients). Stop words ("the", "of"), which selectors never search, are left
+            # out: hundreds of near-ties there reorder at the limit.
+            assert {r.ref for r, _ in got} == {r.ref for r, _ in want}, (terms, types)
+            assert [r.ref for r, _ in got[:5]] == [r.ref for r, _ in want[:5]], (terms, types)
+            by_ref = {r.ref: score for r, score in want}
+            assert [s for _, s in got] == pytest.approx([by_ref[r.ref] for r, _ in got], rel=1e-2)
 
 
 QUESTIONS = (
@@ -240,9 +247,8 @@ def test_selectors_choose_the_same_records(
     chooser = get_selector(selector)
     want = chooser.select(demo_store, DEMO_PATIENT, question, DEMO_NOW)
     got = chooser.select(pg_demo_store, DEMO_PATIENT, question, DEMO_NOW)
-    assert [(i.record.ref, i.score) for i in got.items] == [
-        (i.record.ref, i.score) for i in want.items
-    ]
+    assert [i.record.ref for i in got.items] == [i.record.ref for i in want.items]
+    assert [i.score for i in got.items] == pytest.approx([i.score for i in want.items], rel=1e-2)
     assert got.candidates == want.candidates
 
 

@@ -54,6 +54,13 @@ MAX_LEXEME_BYTES = 2046
 # Advisory-lock namespaces (first key of pg_advisory_xact_lock(int, int)).
 LOCK_MIGRATE = 0x65687271  # "ehrq"
 LOCK_REF = 0x65687272
+# The patient's rows first, then full-text matching over them alone. Left to itself the
+# planner ANDs the patient index with the GIN index, whose scan covers every patient's
+# matches (17 ms for "the" with 1,000 patients against 2 ms this way).
+PATIENT_ROWS = (
+    "WITH mine AS MATERIALIZED (SELECT id, doc_len, tsv, resource_type FROM resources"
+    " WHERE patient_id = %s)"
+)
 LOCK_BUCKETS = 256  # advisory locks an upsert takes at most (a power of two)
 
 # Each migration moves the schema one version forward; never edit a released one.
@@ -583,7 +590,14 @@ class PostgresStore:
     def search(
         self, patient_id: str, terms: Sequence[str], *, types: Sequence[str] = (), limit: int = 100
     ) -> list[tuple[Record, float]]:
-        """BM25 search over the patient's record texts; each term is matched as a phrase."""
+        """BM25 search over the patient's record texts; each term is matched as a phrase.
+
+        BM25's statistics (record count, mean length, each phrase's document frequency)
+        are the patient's own: counted over every patient's records, as FTS5 does in the
+        SQLite store, they cost a scan that grew with the store (465 ms per search with
+        1,000 patients against 5 ms with one; benchmarks/scale_run.py). With one patient
+        stored, the scores equal the SQLite store's exactly.
+        """
         phrases = [p for p in tokenize([t for t in terms if t.strip()]) if p]
         if not phrases or limit == 0:
             return []
@@ -595,10 +609,12 @@ class PostgresStore:
                 return []
             totals = conn.execute(
                 "SELECT count(*) AS n, COALESCE(sum(doc_len), 0) AS tokens FROM resources"
+                " WHERE patient_id = %s",
+                [patient_id],
             ).fetchone()
             assert totals is not None
             n_rows = int(totals["n"])
-            idfs = self._idfs(conn, queries, either, n_rows)
+            idfs = self._idfs(conn, patient_id, queries, either, n_rows)
             avgdl = float(totals["tokens"]) / float(n_rows)
             scored = sorted(
                 (
@@ -624,9 +640,8 @@ class PostgresStore:
     ) -> dict[int, tuple[int, list[float]]]:
         """Matching rows of the patient: id → (length in tokens, frequency of each phrase)."""
         sql = (
-            "SELECT r.id, r.doc_len, u.lexeme, u.positions FROM resources r,"
-            " unnest(r.tsv) AS u WHERE r.patient_id = %s AND r.tsv @@ %s::tsquery"
-            " AND u.lexeme = ANY(%s)"
+            f"{PATIENT_ROWS} SELECT r.id, r.doc_len, u.lexeme, u.positions FROM mine r,"
+            " unnest(r.tsv) AS u WHERE r.tsv @@ %s::tsquery AND u.lexeme = ANY(%s)"
         )
         params: list[Any] = [patient_id, either, sorted({lex for p in phrases for lex in p})]
         if types:
@@ -645,14 +660,16 @@ class PostgresStore:
         return hits
 
     @staticmethod
-    def _idfs(conn: Connection[Any], queries: list[str], either: str, n_rows: int) -> list[float]:
-        """FTS5's IDF of each phrase, counted over every record of every patient."""
+    def _idfs(
+        conn: Connection[Any], patient_id: str, queries: list[str], either: str, n_rows: int
+    ) -> list[float]:
+        """FTS5's IDF formula for each phrase, over the patient's records."""
         counts = ", ".join(
             f"count(*) FILTER (WHERE tsv @@ %s::tsquery) AS c{i}" for i in range(len(queries))
         )
         row = conn.execute(
-            f"SELECT {counts} FROM resources WHERE tsv @@ %s::tsquery",
-            [*queries, either],
+            f"{PATIENT_ROWS} SELECT {counts} FROM mine WHERE tsv @@ %s::tsquery",
+            [patient_id, *queries, either],
         ).fetchone()
         assert row is not None
         return [idf(n_rows, int(row[f"c{i}"])) for i in range(len(queries))]
