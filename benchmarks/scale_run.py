@@ -123,11 +123,20 @@ def latencies(store: Any, patient_id: str, now: date) -> dict[str, float]:
     }
 
 
-def size_mb(store: str) -> float | None:
-    """The store's size on disk (a data directory's files); None for a server."""
-    if "://" in store:
-        return None
-    return round(sum(f.stat().st_size for f in Path(store).glob("*.sqlite3*")) / 1e6, 1)
+def size_mb(store: str) -> float:
+    """The store's size on disk: a data directory's files, or a PostgreSQL schema's tables
+    with their indexes and TOAST."""
+    if "://" not in store:
+        return round(sum(f.stat().st_size for f in Path(store).glob("*.sqlite3*")) / 1e6, 1)
+    import psycopg
+
+    with psycopg.connect(store) as conn:
+        row = conn.execute(
+            "SELECT COALESCE(sum(pg_total_relation_size(c.oid)), 0) FROM pg_class c"
+            " JOIN pg_namespace n ON n.oid = c.relnamespace"
+            " WHERE n.nspname = current_schema() AND c.relkind = 'r'"
+        ).fetchone()
+    return round(float(row[0] if row else 0) / 1e6, 1)
 
 
 def ingest(store: Any, files: list[Path]) -> tuple[int, float]:
@@ -200,7 +209,7 @@ def write_report(result: dict[str, Any], out: Path) -> None:
     name = f"scale-{result['store']}"
     (out / f"{name}.json").write_text(json.dumps(result, indent=2) + "\n")
     one, many = result["latency_one_patient"], result["latency_all"]
-    size = f"{result['size_mb']} MB" if result["size_mb"] is not None else "—"
+    size = f"{result['size_mb']} MB" if result.get("size_mb") is not None else "not recorded"
     lines = [
         f"# Scale run: {result['patients']} patients in the {result['store']} store",
         "",
