@@ -25,6 +25,7 @@ from ehrqa.api.schemas import (
 from ehrqa.api.tokens import Principal
 from ehrqa.cds import tasks
 from ehrqa.cds.base import Advice
+from ehrqa.cds.narrate import check_mode
 
 router = APIRouter(prefix="/v1", tags=["decision support"], responses=ERROR_RESPONSES)
 Auth = Annotated[Principal, Depends(authenticate)]
@@ -52,7 +53,7 @@ async def advise(
 
 
 def _mode(state: AppState, requested: str | None) -> str:
-    return tasks.check_mode(requested or state.config.answer_mode)
+    return check_mode(requested or state.config.answer_mode)
 
 
 @router.post(

@@ -11,8 +11,8 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from ehrqa.cds.base import Advice
+from ehrqa.cds.narrate import check_mode
 from ehrqa.cds.tasks import (
-    check_mode,
     model_factory,
     run_ask,
     run_differential,

@@ -55,9 +55,7 @@ def narrate(
     (the model's text only if it passes every check) or ``model`` (the model's text, with
     the failed check in ``fallback_reason``). Abstentions are never narrated.
     """
-    if mode not in NARRATE_MODES:
-        raise ConfigError(f"answer mode {mode!r} is unknown: use one of {', '.join(NARRATE_MODES)}")
-    if mode == "extractive" or advice.abstained or not advice.sources:
+    if check_mode(mode) == "extractive" or advice.abstained or not advice.sources:
         return advice
     if model is None:
         raise ConfigError(f"answer mode {mode!r} needs a model: use --answer-mode extractive")
@@ -81,6 +79,13 @@ def narrate(
             timings=timings,
         )
     return replace(advice, draft=draft, fallback_reason=failure, model=chat.name, timings=timings)
+
+
+def check_mode(mode: str) -> str:
+    """``mode`` when it is an advice answer mode; ConfigError naming the choices otherwise."""
+    if mode not in NARRATE_MODES:
+        raise ConfigError(f"answer mode {mode!r} is unknown: use one of {', '.join(NARRATE_MODES)}")
+    return mode
 
 
 def check_narrative(

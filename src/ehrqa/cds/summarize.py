@@ -29,6 +29,8 @@ from ehrqa.answer.extractive import fact_phrase
 from ehrqa.answer.verify import age_on
 from ehrqa.cds.base import Advice, AdviceItem, Source, Statement
 from ehrqa.cds.context import SOCIAL_RE, PatientContext
+from ehrqa.cds.narrate import NARRATE_MODES
+from ehrqa.cds.sources import record_source
 from ehrqa.errors import ConfigError, NotFoundError
 from ehrqa.fhir.normalize import codings, concept_label, format_number
 from ehrqa.fhir.record import Record
@@ -39,7 +41,6 @@ from ehrqa.store.base import RecordQuery, RecordStore
 # A chat model, or a function that loads one when it is first needed.
 ModelArg = ChatModel | Callable[[], ChatModel] | None
 
-MODES = ("extractive", "hybrid", "model")
 INSTRUCTIONS = {
     "patient": (
         "Summarise this patient's record for a clinician in a few sentences: problems, "
@@ -670,8 +671,8 @@ def _sections(units: list[TextUnit], cite: Callable[[TextUnit], list[str]]) -> l
 
 
 def _check_options(mode: str, model: ModelArg, **limits: int) -> None:
-    if mode not in MODES:
-        raise ConfigError(f"unknown summary mode {mode!r}; use one of: {', '.join(MODES)}")
+    if mode not in NARRATE_MODES:
+        raise ConfigError(f"unknown summary mode {mode!r}; use one of: {', '.join(NARRATE_MODES)}")
     if mode == "model" and model is None:
         raise ConfigError(
             "summary mode 'model' needs a model; name one (--model) or use extractive mode"
@@ -682,7 +683,7 @@ def _check_options(mode: str, model: ModelArg, **limits: int) -> None:
 
 
 def _record_sources(records: Iterable[Record]) -> dict[str, Source]:
-    return {r.ref: Source(r.ref, "record", r.display, r.text) for r in records}
+    return {r.ref: record_source(r) for r in records}
 
 
 def render_items(items: Sequence[AdviceItem]) -> str:

@@ -13,22 +13,13 @@ from typing import TYPE_CHECKING
 
 from ehrqa.cds.base import Advice
 from ehrqa.cds.context import PatientContext, context_from_store
+from ehrqa.cds.narrate import check_mode
 from ehrqa.config import EhrqaConfig
-from ehrqa.errors import ConfigError
 
 if TYPE_CHECKING:
     from ehrqa.cds.sources import Library
     from ehrqa.llm.base import ChatModel
     from ehrqa.store.base import RecordStore
-
-
-def check_mode(mode: str) -> str:
-    """``mode`` when it is an advice answer mode; ConfigError naming the choices otherwise."""
-    from ehrqa.cds.narrate import NARRATE_MODES
-
-    if mode not in NARRATE_MODES:
-        raise ConfigError(f"answer mode {mode!r} is unknown: use one of {', '.join(NARRATE_MODES)}")
-    return mode
 
 
 def model_factory(cfg: EhrqaConfig) -> Callable[[], ChatModel]:
