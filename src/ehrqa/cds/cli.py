@@ -227,11 +227,6 @@ def print_advice(advice: Advice) -> None:
 
 def demo_cds(cfg: EhrqaConfig, store: RecordStore) -> None:
     """The decision-support half of ``ehrqa demo``: the demo corpus, then one of each task."""
-    from ehrqa.cds.ask import ask as ask_documents
-    from ehrqa.cds.context import context_from_store
-    from ehrqa.cds.differential import differential as rank_diagnoses
-    from ehrqa.cds.summarize import recent_encounters, summarize_patient
-    from ehrqa.cds.treat import treat as suggest_treatment
     from ehrqa.data.demo import (
         DEMO_CDS_CONDITION,
         DEMO_CDS_PATIENT,
@@ -246,30 +241,33 @@ def demo_cds(cfg: EhrqaConfig, store: RecordStore) -> None:
     try:
         library.add([demo_corpus_dir()])
         out.print(f"\nDemo corpus: {len(library.documents())} documents, {len(library)} chunks")
-        context = context_from_store(store, DEMO_CDS_PATIENT, DEMO_NOW)
+        pid, now = DEMO_CDS_PATIENT, DEMO_NOW
         chat, mode = model_factory(cfg), cfg.answer_mode
         runs: list[tuple[str, Callable[[], Advice]]] = [
             (
-                f"cds summarize --patient {DEMO_CDS_PATIENT}",
-                lambda: summarize_patient(
-                    context,
-                    model=chat,
-                    mode=mode,
-                    recent=recent_encounters(store, DEMO_CDS_PATIENT, DEMO_NOW),
-                ),
+                f"cds summarize --patient {pid}",
+                lambda: run_summarize_patient(store, pid, now, model=chat, mode=mode),
             ),
             (
                 f'cds differential --symptoms "{DEMO_CDS_SYMPTOMS}"',
-                lambda: rank_diagnoses(library, context, DEMO_CDS_SYMPTOMS, model=chat, mode=mode),
+                lambda: run_differential(
+                    library,
+                    DEMO_CDS_SYMPTOMS,
+                    now,
+                    store=store,
+                    patient_id=pid,
+                    model=chat,
+                    mode=mode,
+                ),
             ),
             (
                 f'cds treat --condition "{DEMO_CDS_CONDITION}"',
-                lambda: suggest_treatment(
-                    library, context, DEMO_CDS_CONDITION, model=chat, mode=mode
+                lambda: run_treat(
+                    library, store, pid, DEMO_CDS_CONDITION, now, model=chat, mode=mode
                 ),
             ),
             *(
-                (f'cds ask "{q}"', lambda q=q: ask_documents(library, q, model=chat, mode=mode))
+                (f'cds ask "{q}"', lambda q=q: run_ask(library, q, now, model=chat, mode=mode))
                 for q in DEMO_CDS_QUESTIONS
             ),
         ]
