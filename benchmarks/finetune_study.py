@@ -94,19 +94,18 @@ def _row(cells: list[Any]) -> str:
     return "| " + " | ".join(f"{c:.3f}" if isinstance(c, float) else str(c) for c in cells) + " |"
 
 
-def ablation(args: argparse.Namespace, models: Path, runs: Path) -> dict[int, Path]:
+def ablation(args: argparse.Namespace, models: Path, runs: Path) -> None:
     sizes = [int(s) for s in args.sizes.split(",")]
     model_flags = ("--answer-mode", "model", "--limit", str(args.eval_limit))
     zero_shot = _task2(evaluate(args.work, runs, "t2-zero-shot", *model_flags, "--adapter", "none"))
     table = {0: zero_shot}
-    adapters: dict[int, Path] = {}
     for n in sizes:
-        adapters[n] = train(
+        adapter = train(
             args.work, models, f"t2-{n}", "t2", "--max-examples", str(n), *args.train_flags
         )
-        metrics = evaluate(args.work, runs, f"t2-{n}", *model_flags, "--adapter", adapters[n])
+        metrics = evaluate(args.work, runs, f"t2-{n}", *model_flags, "--adapter", adapter)
         table[n] = _task2(metrics)
-        meta = json.loads((adapters[n] / "ehrqa_config.json").read_text(encoding="utf-8"))
+        meta = json.loads((adapter / "ehrqa_config.json").read_text(encoding="utf-8"))
         table[n]["train_seconds"] = meta["training"]["seconds"]
         table[n]["val_loss"] = meta["training"].get("val_loss")
     lines = [
@@ -127,7 +126,6 @@ def ablation(args: argparse.Namespace, models: Path, runs: Path) -> dict[int, Pa
     (args.out / "ablation.json").write_text(json.dumps(table, indent=2), encoding="utf-8")
     _plot(table, args.out / "ablation.png")
     print(f"ablation: {args.out / 'ablation.md'}", flush=True)
-    return adapters
 
 
 def _plot(table: dict[int, dict[str, float]], path: Path) -> None:
@@ -150,7 +148,14 @@ def _plot(table: dict[int, dict[str, float]], path: Path) -> None:
     plt.close(fig)
 
 
-def judge(args: argparse.Namespace, runs: Path, tuned: Path, size: int) -> None:
+def judge(args: argparse.Namespace, models: Path, runs: Path) -> None:
+    size = args.judge_size or max(int(s) for s in args.sizes.split(","))
+    tuned = train(
+        args.work, models, f"t2-{size}", "t2", "--max-examples", str(size), *args.train_flags
+    )
+    model_flags = ("--answer-mode", "model", "--limit", str(args.eval_limit))
+    evaluate(args.work, runs, "t2-zero-shot", *model_flags, "--adapter", "none")
+    evaluate(args.work, runs, f"t2-{size}", *model_flags, "--adapter", tuned)
     a, b = runs / f"t2-{size}", runs / "t2-zero-shot"
     for who, adapter, self_is in (("fine-tuned", str(tuned), "a"), ("zero-shot", "", "b")):
         out = args.out / f"judge-by-{who}"
@@ -270,6 +275,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--sizes", default="100,200,400")
     parser.add_argument("--eval-limit", type=int, default=60)
     parser.add_argument("--judge-limit", type=int, default=30)
+    parser.add_argument(
+        "--judge-size", type=int, help="the fine-tuned answerer judged (default: largest --sizes)"
+    )
     parser.add_argument("--pairwise-limit", type=int, default=12)
     parser.add_argument("--seq-examples", type=int, default=200)
     parser.add_argument("--seq-orders", default="t1,t2;t2,t1", help="';'-separated orders")
@@ -287,10 +295,10 @@ def main(argv: list[str] | None = None) -> int:
     args.out.mkdir(parents=True, exist_ok=True)
     models, runs = args.work / "models", args.work / "runs"
     steps = set(args.steps.split(","))
-    adapters = ablation(args, models, runs) if steps & {"ablation", "judge"} else {}
+    if "ablation" in steps:
+        ablation(args, models, runs)
     if "judge" in steps:
-        size = max(adapters)
-        judge(args, runs, adapters[size], size)
+        judge(args, models, runs)
     if "seq" in steps:
         sequential(args, models, runs)
     print(f"reports in {args.out}")

@@ -47,8 +47,8 @@ def _global(
         str | None,
         typer.Option(
             "--store",
-            help="Record store: a postgresql:// URL (default: $EHRQA_STORE, else the home's "
-            "SQLite file).",
+            help="Record store: a postgresql:// URL or a SQLite file (default: $EHRQA_STORE, "
+            "else the home's ehrqa.sqlite3).",
         ),
     ] = None,
 ) -> None:

@@ -34,7 +34,10 @@ class EhrqaConfig:
     home: str = field(default="", metadata={"help": "data directory (store, caches)"})
     store: str = field(
         default="",
-        metadata={"help": "record store: a postgresql:// URL; empty = <home>/ehrqa.sqlite3"},
+        metadata={
+            "help": "record store: a postgresql:// URL or a SQLite file; "
+            "empty = <home>/ehrqa.sqlite3"
+        },
     )
     model: str = field(
         default="smollm2",

@@ -99,6 +99,16 @@ def test_a_directory_opens_the_sqlite_store(tmp_path: Path) -> None:
     store.close()
 
 
+@pytest.mark.parametrize("name", ["records.sqlite3", "records.DB", "old-store"])
+def test_a_sqlite_file_path_opens_that_file(tmp_path: Path, name: str) -> None:
+    if name == "old-store":  # an existing file opens as SQLite whatever its name
+        SqliteStore(tmp_path / name).close()
+    store = open_store(str(tmp_path / name))
+    assert isinstance(store, SqliteStore) and store.path == tmp_path / name
+    store.close()
+    assert (tmp_path / name).is_file()
+
+
 def test_without_psycopg_the_error_says_what_to_install(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setitem(sys.modules, "psycopg", None)
     with pytest.raises(BackendUnavailableError, match=r"pip install 'ehrqa\[postgres\]'"):
