@@ -500,28 +500,33 @@ def train_t1_command(
         Path | None, typer.Option(help="Model folder (default $EHRQA_HOME/models/reranker).")
     ] = None,
     bundles: Annotated[list[Path] | None, typer.Option(help="Patients' FHIR files.")] = None,
-    epochs: Annotated[float, typer.Option(help="Passes over the training pairs.")] = 1.0,
-    batch_size: Annotated[int, typer.Option(help="Pairs per step.")] = 16,
+    store_path: Annotated[
+        str | None, typer.Option("--store", help="Record store to use (default: the home's).")
+    ] = None,
+    train_config: Annotated[
+        Path | None, typer.Option(help="TOML file of RerankerConfig settings; flags win.")
+    ] = None,
+    epochs: Annotated[float | None, typer.Option(help="Passes over the training pairs.")] = None,
+    batch_size: Annotated[int | None, typer.Option(help="Pairs per step.")] = None,
+    lr: Annotated[float | None, typer.Option(help="Peak learning rate.")] = None,
+    max_length: Annotated[int | None, typer.Option(help="Tokens per pair (16-512).")] = None,
     max_seconds: Annotated[
         float | None, typer.Option(help="Stop training after this long.")
     ] = None,
     max_steps: Annotated[int | None, typer.Option(help="Stop training after N steps.")] = None,
-    seed: Annotated[int, typer.Option(help="Training seed.")] = 0,
+    seed: Annotated[int | None, typer.Option(help="Training seed.")] = None,
 ) -> None:
     """Train the Task 1 cross-encoder reranker (MiniLM) and tune its cut-off on val."""
+    from ehrqa.config import load_dataclass
     from ehrqa.ingest import ingest_paths
+    from ehrqa.store import open_store as open_any_store
     from ehrqa.train.reranker import RerankerConfig, train_t1
 
+    flags = {k: v for k, v in ctx.params.items() if k in RerankerConfig.__dataclass_fields__}
+    config = load_dataclass(RerankerConfig, train_config, flags)
     cfg = _state(ctx).config()
-    config = RerankerConfig(
-        epochs=epochs,
-        batch_size=batch_size,
-        max_seconds=max_seconds,
-        max_steps=max_steps,
-        seed=seed,
-    )
     target = out or Path(cfg.home) / "models" / "reranker"
-    store = _open(cfg)
+    store = open_any_store(store_path) if store_path else _open(cfg)
     try:
         if bundles:
             ingest_paths(store, bundles, validator=cfg.validator)
@@ -547,7 +552,7 @@ def train_lora_command(
     ] = None,
     bundles: Annotated[list[Path] | None, typer.Option(help="Patients' FHIR files.")] = None,
     store_path: Annotated[
-        Path | None, typer.Option("--store", help="SQLite store to use (default: the home's).")
+        str | None, typer.Option("--store", help="Record store to use (default: the home's).")
     ] = None,
     train_config: Annotated[
         Path | None, typer.Option(help="TOML file of LoraTrainConfig settings; flags win.")
@@ -575,6 +580,7 @@ def train_lora_command(
     """
     from ehrqa.config import load_dataclass
     from ehrqa.ingest import ingest_paths
+    from ehrqa.store import open_store as open_any_store
     from ehrqa.train.lora import LoraTrainConfig
     from ehrqa.train.tasks import train_sequential, train_task
 
@@ -583,7 +589,7 @@ def train_lora_command(
     config = load_dataclass(LoraTrainConfig, train_config, flags)
     cfg = _state(ctx).config()
     target = out or Path(cfg.home) / "models" / command
-    store = SqliteStore(store_path) if store_path else _open(cfg)
+    store = open_any_store(store_path) if store_path else _open(cfg)
     try:
         if bundles:
             ingest_paths(store, bundles, validator=cfg.validator)

@@ -17,6 +17,8 @@ def test_train_t1_saves_a_model_with_its_config(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     out = tmp_path / "reranker"
+    toml = tmp_path / "t1.toml"
+    toml.write_text("lr = 5e-5\nmax_length = 128\nbatch_size = 8\n", encoding="utf-8")
     args = ["--home", str(tmp_path / "h"), "train", "t1", "--dataset", str(SAMPLE)]
     with pytest.raises(SystemExit) as exit_info:
         main(
@@ -26,6 +28,8 @@ def test_train_t1_saves_a_model_with_its_config(
                 str(demo_dir()),
                 "--out",
                 str(out),
+                "--train-config",
+                str(toml),
                 "--max-steps",
                 "2",
                 "--batch-size",
@@ -35,7 +39,9 @@ def test_train_t1_saves_a_model_with_its_config(
     assert exit_info.value.code == 0
     assert f"reranker saved to {out}" in capsys.readouterr().out
     saved = json.loads((out / "ehrqa_config.json").read_text())
-    assert saved and (out / "MODEL_CARD.md").is_file()
+    # The file's settings, with the flags winning over it.
+    assert saved["config"] | {"lr": 5e-5, "max_length": 128, "batch_size": 4} == saved["config"]
+    assert saved["training"]["steps"] == 2 and (out / "MODEL_CARD.md").is_file()
 
 
 def _run(args: list[str]) -> int:
