@@ -84,6 +84,29 @@ def test_training_saves_and_reloads_to_identical_scores(
     assert all(0.0 <= s <= 1.0 for s in after)
 
 
+def test_lora_reranker_reloads_from_its_adapter_alone(tmp_path: Path) -> None:
+    """A LoRA run saves the merged model and a small adapter; the adapter alone (what ehrqa
+    packages) plus the base MiniLM gives the same scores."""
+    pytest.importorskip("peft")
+    pairs = _pairs()
+    config = RerankerConfig(max_steps=2, batch_size=4, max_length=64, lora_rank=4, lr=1e-3)
+    model, run = fit_reranker(pairs[:8], config)
+    assert 0 < run["trainable_parameters"] < 1_000_000
+    before = score_pairs(model, [(p.query, p.document) for p in pairs])
+    path = save_reranker(model, run, pairs[:8], config, tmp_path / "m", pairs[8:])
+    adapter = path / "adapter" / "adapter_model.safetensors"
+    assert adapter.is_file() and adapter.stat().st_size < 2_000_000
+    merged = score_pairs(load_reranker(path), [(p.query, p.document) for p in pairs])
+    assert merged == pytest.approx(before, abs=1e-5)
+    packaged = tmp_path / "packaged"
+    packaged.mkdir()
+    for name in ("ehrqa_config.json", "adapter"):
+        (packaged / name).symlink_to(path / name)
+    alone = score_pairs(load_reranker(packaged), [(p.query, p.document) for p in pairs])
+    assert alone == pytest.approx(before, abs=1e-5)
+    assert len(set(map(round, before, [4] * len(before)))) > 1  # not a constant scorer
+
+
 def test_rerank_selector_on_demo_patient(tiny_model: Path, demo_store: SqliteStore) -> None:
     selector = RerankSelector(str(tiny_model), depth=8, mode="union", threshold=0.0)
     selection = selector.select(demo_store, DEMO_PATIENT, "What was my last HbA1c?", NOW)
@@ -113,6 +136,10 @@ def test_cutoff_modes_without_a_model(demo_store: SqliteStore) -> None:
 def test_missing_model_says_how_to_train(tmp_path: Path) -> None:
     with pytest.raises(NotFoundError, match="ehrqa train t1"):
         RerankSelector(str(tmp_path / "nothing"))
+    (tmp_path / "empty").mkdir()
+    (tmp_path / "empty" / "ehrqa_config.json").write_text("{}")
+    with pytest.raises(NotFoundError, match="neither the model's weights nor a LoRA"):
+        load_reranker(tmp_path / "empty")
 
 
 @pytest.mark.parametrize(

