@@ -510,6 +510,9 @@ def train_t1_command(
     batch_size: Annotated[int | None, typer.Option(help="Pairs per step.")] = None,
     lr: Annotated[float | None, typer.Option(help="Peak learning rate.")] = None,
     max_length: Annotated[int | None, typer.Option(help="Tokens per pair (16-512).")] = None,
+    lora_rank: Annotated[
+        int | None, typer.Option(help="0 = train every weight; N = LoRA of rank N.")
+    ] = None,
     max_seconds: Annotated[
         float | None, typer.Option(help="Stop training after this long.")
     ] = None,

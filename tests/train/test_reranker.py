@@ -11,6 +11,7 @@ import pytest
 
 from ehrqa.data.demo import DEMO_PATIENT
 from ehrqa.errors import ConfigError, NotFoundError
+from ehrqa.select import rerank
 from ehrqa.select.base import Selection
 from ehrqa.select.default import DefaultSelector
 from ehrqa.select.rerank import RerankSelector, Scored, apply_cutoff, micro_f1
@@ -172,3 +173,20 @@ def test_harness_does_not_hand_it_a_chat_model() -> None:
     import inspect
 
     assert "model" not in inspect.signature(RerankSelector).parameters
+
+
+def test_default_model_path_env_then_trained_in_home_then_packaged(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv(rerank.MODEL_ENV, raising=False)
+    monkeypatch.setenv("EHRQA_HOME", str(tmp_path))
+    home_model = tmp_path / "models" / "reranker"
+    monkeypatch.setattr(rerank, "packaged_model_path", lambda: None)
+    assert rerank.default_model_path() == str(home_model)  # the loader says how to train
+    monkeypatch.setattr(rerank, "packaged_model_path", lambda: tmp_path / "pkg")
+    assert rerank.default_model_path() == str(tmp_path / "pkg")
+    home_model.mkdir(parents=True)
+    (home_model / "ehrqa_config.json").write_text("{}")
+    assert rerank.default_model_path() == str(home_model)  # the user's own model wins
+    monkeypatch.setenv(rerank.MODEL_ENV, str(tmp_path / "env"))
+    assert rerank.default_model_path() == str(tmp_path / "env")

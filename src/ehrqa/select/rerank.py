@@ -52,14 +52,25 @@ class Scored:
     scores: dict[str, float]
 
 
+def packaged_model_path() -> Path | None:
+    """The reranker shipped with ehrqa (a LoRA adapter on the packaged MiniLM), if any."""
+    folder = Path(__file__).resolve().parents[1] / "models" / "reranker"
+    return folder if (folder / "ehrqa_config.json").is_file() else None
+
+
 def default_model_path() -> str:
-    """``$EHRQA_RERANKER``, else ``$EHRQA_HOME/models/reranker`` (or the default home's)."""
+    """``$EHRQA_RERANKER``; else ``$EHRQA_HOME/models/reranker`` (or the default home's) when
+    a model was trained there; else the packaged model; else that home path (whose absence
+    the loader reports with how to train one)."""
     if os.environ.get(MODEL_ENV):
         return os.environ[MODEL_ENV]
     from ehrqa.config import default_home
 
-    home = os.environ.get("EHRQA_HOME") or str(default_home())
-    return str(Path(home) / "models" / "reranker")
+    home = Path(os.environ.get("EHRQA_HOME") or str(default_home())) / "models" / "reranker"
+    packaged = packaged_model_path()
+    if (home / "ehrqa_config.json").is_file() or packaged is None:
+        return str(home)
+    return str(packaged)
 
 
 class RerankSelector:

@@ -220,7 +220,10 @@ def _train_loop(
     losses: list[float] = []
     started = time.perf_counter()
     net.train()
-    for batch in batches:
+    # A progress bar on a terminal only (tqdm comes with transformers).
+    from tqdm.auto import tqdm
+
+    for batch in tqdm(batches, desc="training the reranker", unit="step", disable=None):
         features = model.tokenizer(
             [pairs[i].query for i in batch],
             [pairs[i].document for i in batch],
