@@ -119,12 +119,13 @@ def test_rerank_selector_on_demo_patient(tiny_model: Path, demo_store: SqliteSto
 
 def _scored(store: SqliteStore, question: str, score: float) -> Scored:
     selection = DefaultSelector().select(store, DEMO_PATIENT, question, NOW)
-    records = store.get_many(selection.details["ranked"][:20])
+    records = store.get_many(selection.details["ranked"])
     return Scored(selection, records, {r.ref: score for r in records})
 
 
 def test_cutoff_modes_without_a_model(demo_store: SqliteStore) -> None:
-    scored = _scored(demo_store, "What was my last HbA1c?", 0.6)
+    scored = _scored(demo_store, "Which conditions do I have?", 0.6)
+    assert scored.selection.plan.limit is None
     base = set(scored.selection.refs)
     assert set(apply_cutoff(demo_store, DEMO_PATIENT, scored, "filter", 0.0).refs) == base
     assert apply_cutoff(demo_store, DEMO_PATIENT, scored, "filter", 0.9).items == []
@@ -132,6 +133,15 @@ def test_cutoff_modes_without_a_model(demo_store: SqliteStore) -> None:
     assert base <= union and len(union) >= len(scored.records)
     empty = apply_cutoff(demo_store, DEMO_PATIENT, scored, "threshold", 0.9)
     assert empty.items == [] and empty.empty_reason
+
+
+@pytest.mark.parametrize("mode", ["filter", "union", "threshold"])
+def test_newest_n_questions_keep_the_default_choice(demo_store: SqliteStore, mode: str) -> None:
+    """A pointwise score cannot tell which HbA1c is the latest: the default's pick stays."""
+    scored = _scored(demo_store, "What was my last HbA1c?", 0.6)
+    assert scored.selection.plan.limit is not None and scored.selection.refs
+    kept = apply_cutoff(demo_store, DEMO_PATIENT, scored, mode, 0.9)
+    assert kept.refs == scored.selection.refs
 
 
 def test_missing_model_says_how_to_train(tmp_path: Path) -> None:

@@ -8,6 +8,8 @@
    - ``filter``: the default's selection, minus items scored below ``threshold``
      (``threshold=0`` is the default selector itself). Keeps the intent-aware semantics
      ("newest match", "active only") that a pointwise scorer cannot see.
+
+   Whatever the mode, questions for the newest/oldest N records keep the default's choice.
    - ``union``: the default's selection plus every candidate scored at least ``threshold``.
    - ``threshold``: only the candidates scored at least ``threshold``.
 
@@ -124,9 +126,16 @@ class RerankSelector:
 def apply_cutoff(
     store: RecordStore, patient_id: str, scored: Scored, mode: str, threshold: float
 ) -> Selection:
-    """The selection that ``mode`` and ``threshold`` keep (a pure choice over ``scored``)."""
+    """The selection that ``mode`` and ``threshold`` keep (a pure choice over ``scored``).
+
+    Questions for the newest or oldest N records (a plan with a ``limit``) keep the default's
+    choice: which record is the latest is a comparison across records, which a pointwise
+    scorer cannot make, and dropping that one record would leave the question unanswered.
+    """
     base = scored.selection
     scores = scored.scores
+    if base.plan.limit is not None:
+        mode, threshold = "filter", 0.0
     if mode == "threshold":
         kept: list[Selected] = []
     else:
