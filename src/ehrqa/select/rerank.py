@@ -9,7 +9,8 @@
      (``threshold=0`` is the default selector itself). Keeps the intent-aware semantics
      ("newest match", "active only") that a pointwise scorer cannot see.
 
-   Whatever the mode, questions for the newest/oldest N records keep the default's choice.
+   Whatever the mode, questions for the newest/oldest N records and about drug classes keep
+   the default's choice (:func:`keeps_default`).
    - ``union``: the default's selection plus every candidate scored at least ``threshold``.
    - ``threshold``: only the candidates scored at least ``threshold``.
 
@@ -34,6 +35,7 @@ from ehrqa.select.base import Selected, Selection
 # Private helpers of the default strategy, reused so an empty or report-holding selection
 # behaves exactly as the default's. A public hook in default.py would be cleaner.
 from ehrqa.select.default import DefaultSelector, empty_reason, with_report_results
+from ehrqa.select.query import QueryPlan
 from ehrqa.store.base import RecordStore
 from ehrqa.train.data import pair_document, pair_query
 
@@ -43,6 +45,7 @@ if TYPE_CHECKING:
 MODES = ("filter", "union", "threshold")
 MODEL_ENV = "EHRQA_RERANKER"
 THRESHOLDS = tuple(round(0.05 * i, 2) for i in range(20))
+MODE_MARGIN = 0.01  # micro-F1 on val a mode other than filter must win by
 
 
 @dataclass
@@ -128,13 +131,11 @@ def apply_cutoff(
 ) -> Selection:
     """The selection that ``mode`` and ``threshold`` keep (a pure choice over ``scored``).
 
-    Questions for the newest or oldest N records (a plan with a ``limit``) keep the default's
-    choice: which record is the latest is a comparison across records, which a pointwise
-    scorer cannot make, and dropping that one record would leave the question unanswered.
+    Two kinds of question keep the default's choice (:func:`keeps_default`).
     """
     base = scored.selection
     scores = scored.scores
-    if base.plan.limit is not None:
+    if keeps_default(base.plan):
         mode, threshold = "filter", 0.0
     if mode == "threshold":
         kept: list[Selected] = []
@@ -171,6 +172,19 @@ def apply_cutoff(
     return selection
 
 
+def keeps_default(plan: QueryPlan) -> bool:
+    """Whether the reranker leaves the default's selection for ``plan`` as it is.
+
+    - Questions for the newest or oldest N records (a ``limit``): which record is the latest
+      is a comparison across records, which a pointwise scorer cannot make, and dropping
+      that one record leaves the question unanswered.
+    - Questions about a drug class ("am I on an antihypertensive?"): the lexicon's member
+      list is pharmacology the cross-encoder was never taught; on the val split it dropped
+      members (losartan, carvedilol, sertraline) and nothing else.
+    """
+    return plan.limit is not None or any(c.kind == "drug_class" for c in plan.concepts)
+
+
 def _reasons(item: Selected, scores: dict[str, float]) -> tuple[str, ...]:
     if item.record.ref not in scores:
         return item.reasons
@@ -190,7 +204,8 @@ def tune_cutoff(
 ) -> dict[str, Any]:
     """The mode and threshold with the best micro-F1 on ``items`` (scored once each).
 
-    Ties go to ``filter`` and the lowest threshold: the choice closest to the default.
+    ``filter`` wins unless another mode beats it by ``MODE_MARGIN``; within a mode, ties go
+    to the lowest threshold: the choice closest to the default.
     """
     if not items:
         raise NotFoundError("no questions to tune the reranker's cut-off on")
@@ -205,12 +220,17 @@ def tune_cutoff(
                 for i, s in zip(items, scored, strict=True)
             ]
             grid.append({"mode": mode, "threshold": threshold, "f1": micro_f1(sel, gold)})
-    best = max(grid, key=lambda g: (g["f1"], g["mode"] == "filter", -g["threshold"]))
-    default_f1 = micro_f1([set(s.selection.refs) for s in scored], gold)
     per_mode = {
         mode: max((g for g in grid if g["mode"] == mode), key=lambda g: (g["f1"], -g["threshold"]))
         for mode in MODES
     }
+    # union/threshold depart further from the default (threshold drops lists longer than
+    # `depth`): they must beat filter by a clear margin, not by a question's worth of noise.
+    best = max(
+        per_mode.values(),
+        key=lambda g: g["f1"] - (0.0 if g["mode"] == "filter" else MODE_MARGIN),
+    )
+    default_f1 = micro_f1([set(s.selection.refs) for s in scored], gold)
     return {
         **best,
         "default_f1": default_f1,
