@@ -14,7 +14,7 @@ from ehrqa.errors import ConfigError, NotFoundError
 from ehrqa.select import rerank
 from ehrqa.select.base import Selection
 from ehrqa.select.default import DefaultSelector
-from ehrqa.select.rerank import RerankSelector, Scored, apply_cutoff, micro_f1
+from ehrqa.select.rerank import RerankSelector, Scored, apply_cutoff, keeps_default, micro_f1
 from ehrqa.store import SqliteStore
 from ehrqa.train.data import Pair
 from ehrqa.train.reranker import (
@@ -136,12 +136,17 @@ def test_cutoff_modes_without_a_model(demo_store: SqliteStore) -> None:
 
 
 @pytest.mark.parametrize("mode", ["filter", "union", "threshold"])
-def test_newest_n_questions_keep_the_default_choice(demo_store: SqliteStore, mode: str) -> None:
-    """A pointwise score cannot tell which HbA1c is the latest: the default's pick stays."""
-    scored = _scored(demo_store, "What was my last HbA1c?", 0.6)
-    assert scored.selection.plan.limit is not None and scored.selection.refs
+@pytest.mark.parametrize("question", ["What was my last HbA1c?", "Am I taking a painkiller?"])
+def test_newest_and_drug_class_questions_keep_the_default_choice(
+    demo_store: SqliteStore, mode: str, question: str
+) -> None:
+    """A pointwise score cannot tell which HbA1c is the latest, nor which drugs are
+    painkillers: the default's pick stays."""
+    scored = _scored(demo_store, question, 0.6)
+    assert keeps_default(scored.selection.plan) and scored.selection.refs
     kept = apply_cutoff(demo_store, DEMO_PATIENT, scored, mode, 0.9)
     assert kept.refs == scored.selection.refs
+    assert not keeps_default(_scored(demo_store, "Which conditions do I have?", 0.6).selection.plan)
 
 
 def test_missing_model_says_how_to_train(tmp_path: Path) -> None:
@@ -200,3 +205,22 @@ def test_default_model_path_env_then_trained_in_home_then_packaged(
     assert rerank.default_model_path() == str(home_model)  # the user's own model wins
     monkeypatch.setenv(rerank.MODEL_ENV, str(tmp_path / "env"))
     assert rerank.default_model_path() == str(tmp_path / "env")
+
+
+def test_tune_cutoff_prefers_filter_unless_another_mode_wins_clearly(
+    tiny_model: Path, demo_store: SqliteStore
+) -> None:
+    from ehrqa.data.qa import read_dataset
+
+    sample = Path(__file__).parents[1] / "fixtures" / "qa_sample" / "qa.jsonl"
+    items = [i for i in read_dataset(sample) if i.split == "val"][:12]
+    tuned = rerank.tune_cutoff(tiny_model, demo_store, items, depth=10)
+    per_mode = tuned["best_per_mode"]
+    assert set(per_mode) == set(rerank.MODES) and tuned["questions"] == len(items)
+    if tuned["mode"] == "filter":
+        assert all(
+            g["f1"] < per_mode["filter"]["f1"] + rerank.MODE_MARGIN for g in per_mode.values()
+        )
+    else:
+        assert tuned["f1"] >= per_mode["filter"]["f1"] + rerank.MODE_MARGIN
+    assert 0.0 <= tuned["default_f1"] <= 1.0
