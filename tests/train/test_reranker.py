@@ -224,3 +224,29 @@ def test_tune_cutoff_prefers_filter_unless_another_mode_wins_clearly(
     else:
         assert tuned["f1"] >= per_mode["filter"]["f1"] + rerank.MODE_MARGIN
     assert 0.0 <= tuned["default_f1"] <= 1.0
+
+
+def test_auto_selector_uses_the_reranker_when_there_is_one(
+    tiny_model: Path, demo_store: SqliteStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from ehrqa.select.base import get_selector
+
+    monkeypatch.setenv(rerank.MODEL_ENV, str(tiny_model))
+    auto = get_selector("auto")
+    assert auto.name == "rerank" and isinstance(auto, rerank.AutoSelector)
+    assert auto.fallback_reason is None
+    selection = auto.select(demo_store, DEMO_PATIENT, "Which conditions do I have?", NOW)
+    assert "rerank" in selection.details
+    # Loaded once per process: a second selector shares the cross-encoder.
+    assert get_selector("auto").inner.cross_encoder is auto.inner.cross_encoder  # type: ignore[union-attr]
+
+
+def test_auto_selector_falls_back_to_the_rules_and_says_why(
+    tmp_path: Path, demo_store: SqliteStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv(rerank.MODEL_ENV, str(tmp_path / "no-model"))
+    auto = rerank.AutoSelector()
+    assert auto.name == "default" and "ehrqa train t1" in (auto.fallback_reason or "")
+    got = auto.select(demo_store, DEMO_PATIENT, "What was my last HbA1c?", NOW)
+    want = DefaultSelector().select(demo_store, DEMO_PATIENT, "What was my last HbA1c?", NOW)
+    assert got.refs == want.refs

@@ -67,6 +67,12 @@ SELECTORS.register(
 )
 
 SELECTORS.register(
+    "auto",
+    "ehrqa.select.rerank:AutoSelector",
+    "rerank when a reranker is available (trained, packaged or $EHRQA_RERANKER), else default",
+)
+
+SELECTORS.register(
     "rerank",
     "ehrqa.select.rerank:RerankSelector",
     "default candidates re-scored by a fine-tuned MiniLM cross-encoder (needs a trained model)",

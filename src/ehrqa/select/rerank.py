@@ -20,6 +20,8 @@ The mode and threshold are tuned on the val split for micro-F1 by :func:`tune_cu
 
 from __future__ import annotations
 
+import functools
+import logging
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -28,7 +30,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ehrqa.data.qa import QAItem
-from ehrqa.errors import ConfigError, NotFoundError
+from ehrqa.errors import BackendUnavailableError, ConfigError, NotFoundError
 from ehrqa.fhir.record import Record
 from ehrqa.select.base import Selected, Selection
 
@@ -92,7 +94,7 @@ class RerankSelector:
         threshold: float | None = None,
         cross_encoder: CrossEncoder | None = None,
     ) -> None:
-        from ehrqa.train.reranker import load_reranker, read_reranker_config
+        from ehrqa.train.reranker import read_reranker_config
 
         self.model_path = model_path or default_model_path()
         tuned = read_reranker_config(self.model_path).get("selector") or {}
@@ -105,7 +107,7 @@ class RerankSelector:
         self.depth = depth
         # Not named `model`: the harness hands its chat model to selectors with that parameter.
         self.cross_encoder = (
-            cross_encoder if cross_encoder is not None else load_reranker(self.model_path)
+            cross_encoder if cross_encoder is not None else _load_once(self.model_path)
         )
         self._default = DefaultSelector()
 
@@ -124,6 +126,49 @@ class RerankSelector:
         """Select the patient's resources that answer ``question`` as of ``now``."""
         scored = self.score(store, patient_id, question, now)
         return apply_cutoff(store, patient_id, scored, self.mode, self.threshold)
+
+
+def _load_once(path: str) -> CrossEncoder:
+    """The cross-encoder at ``path``, loaded once per process (and again after retraining)."""
+    from ehrqa.train.reranker import CONFIG_FILE
+
+    config = Path(path) / CONFIG_FILE
+    stamp = config.stat().st_mtime_ns if config.is_file() else 0
+    return _cached_reranker(str(Path(path).resolve()), stamp)
+
+
+@functools.lru_cache(maxsize=4)
+def _cached_reranker(path: str, stamp: int) -> CrossEncoder:
+    from ehrqa.train.reranker import load_reranker
+
+    return load_reranker(path)
+
+
+class AutoSelector:
+    """The product's Task 1 default: the fine-tuned reranker when one is available (see
+    :func:`default_model_path`) and its libraries are installed, else the rule-based
+    ``default`` selector. ``name`` says which one runs; the fallback is logged once."""
+
+    name = "auto"
+
+    def __init__(self) -> None:
+        try:
+            self.inner: RerankSelector | DefaultSelector = RerankSelector()
+            self.fallback_reason: str | None = None
+        except (NotFoundError, BackendUnavailableError) as exc:
+            self.inner = DefaultSelector()
+            self.fallback_reason = str(exc)
+            _warn_once(f"the reranker is not available ({exc}); selecting with the rules alone")
+        self.name = self.inner.name
+
+    def select(self, store: RecordStore, patient_id: str, question: str, now: date) -> Selection:
+        """Select the patient's resources that answer ``question`` as of ``now``."""
+        return self.inner.select(store, patient_id, question, now)
+
+
+@functools.lru_cache(maxsize=8)
+def _warn_once(message: str) -> None:
+    logging.getLogger(__name__).warning(message)
 
 
 def apply_cutoff(
