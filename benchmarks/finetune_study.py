@@ -1,13 +1,15 @@
 """The fine-tuning studies of issue 4, in one command, on the benchmark kit's data.
 
     python benchmarks/finetune_study.py --work data/benchmark [--sizes 100,200,400]
-        [--eval-limit 60] [--judge-limit 30] [--seq-examples 200] [--steps ablation,judge,seq]
+        [--eval-limit 60] [--judge-limit 30] [--seq-examples 200] [--steps t1,ablation,judge,seq]
 
 ``--work`` is the folder ``benchmarks/qa_benchmark.sh`` filled (``qa/qa.jsonl`` and
 ``store.sqlite3``); models go to ``--work/models``, evaluation runs to ``--work/runs``.
 Every step runs the ``ehrqa`` command a user would run and is skipped when its output
 exists, so an interrupted study resumes. Results land in ``--out`` (default ``reports/finetune``):
 
+- **t1** — ``ehrqa train t1`` for each reranker variant (full fine-tune; LoRA), each
+  compared with the rule-based selector on the whole test split: ``reranker.md``.
 - **ablation** — ``ehrqa train t2 --max-examples N`` for each size, each evaluated with
   ``--answer-mode model`` (the model's own answers, no fallback) on a seeded sample of the
   test split next to the zero-shot model: ``ablation.md``, ``ablation.json``, ``ablation.png``.
@@ -31,13 +33,13 @@ from typing import Any
 TASK2 = ("answer_accuracy", "meteor", "rouge_l", "verified_share", "citation_precision")
 
 
-def ehrqa(work: Path, *args: str | Path) -> None:
+def ehrqa(work: Path, *args: str | Path, env: dict[str, str] | None = None) -> None:
     """Run one ``ehrqa`` command with the benchmark store as home; stop on failure."""
     beside = Path(sys.executable).with_name("ehrqa")  # the ehrqa of this interpreter's venv
     binary = os.environ.get("EHRQA_BIN") or (str(beside) if beside.is_file() else "ehrqa")
     command = [binary, "--home", str(work), *map(str, args)]
     print("+", " ".join(command), flush=True)
-    subprocess.run(command, check=True)
+    subprocess.run(command, check=True, env={**os.environ, **(env or {})})
 
 
 def train(work: Path, models: Path, name: str, command: str, *flags: str) -> Path:
@@ -58,7 +60,9 @@ def train(work: Path, models: Path, name: str, command: str, *flags: str) -> Pat
     return out
 
 
-def evaluate(work: Path, runs: Path, name: str, *flags: str | Path) -> dict[str, Any]:
+def evaluate(
+    work: Path, runs: Path, name: str, *flags: str | Path, env: dict[str, str] | None = None
+) -> dict[str, Any]:
     out = runs / name
     if not (out / "metrics.json").is_file():
         ehrqa(
@@ -73,6 +77,7 @@ def evaluate(work: Path, runs: Path, name: str, *flags: str | Path) -> dict[str,
             "--out",
             out,
             *flags,
+            env=env,
         )
     data: dict[str, Any] = json.loads((out / "metrics.json").read_text(encoding="utf-8"))
     return data
@@ -268,6 +273,64 @@ def sequential(args: argparse.Namespace, models: Path, runs: Path) -> None:
     (args.out / "sequential.md").write_text("\n".join(lines) + "\n", encoding="utf-8")
 
 
+RERANKERS = {  # name → `ehrqa train t1` flags
+    "full-2ep": ("--epochs", "2", "--lr", "5e-5"),
+    "lora32-3ep": ("--lora-rank", "32", "--epochs", "3", "--lr", "5e-4"),
+}
+
+
+def rerankers(args: argparse.Namespace, models: Path, runs: Path) -> None:
+    """Train each reranker variant, then compare it with the rule-based selector on test."""
+    lines = [
+        "# Task 1: fine-tuned MiniLM reranker vs the rule-based selector (test split)",
+        "",
+        "`ehrqa eval --split test --selector default,rerank --answer-mode extractive` on all "
+        "240 test questions; the cut-off (mode, threshold) was tuned on the val split.",
+        "",
+        "| selector | P | R | micro-F1 | macro-F1 | answer acc. | select p50 / p95 ms "
+        "| train s | val AUC | cut-off |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for name, flags in RERANKERS.items():
+        model = train(args.work, models, f"reranker-{name}", "t1", *flags)
+        meta = json.loads((model / "ehrqa_config.json").read_text(encoding="utf-8"))
+        metrics = evaluate(
+            args.work,
+            runs,
+            f"t1-rerank-{name}",
+            "--selector",
+            "default,rerank",
+            "--answer-mode",
+            "extractive",
+            env={"EHRQA_RERANKER": str(model)},
+        )
+        for selector, scores in metrics["scores"].items():
+            if selector == "default" and name != next(iter(RERANKERS)):
+                continue  # the rule-based row once
+            t1, cost = scores["task1"], scores["cost"]
+            label = "default (rules)" if selector == "default" else f"rerank {name}"
+            trained = selector != "default"
+            cutoff = meta["selector"]
+            lines.append(
+                _row(
+                    [
+                        label,
+                        t1["micro_precision"],
+                        t1["micro_recall"],
+                        t1["micro_f1"],
+                        t1["macro_f1"],
+                        scores["task2"]["answer_accuracy"],
+                        f"{cost['select_ms_p50']:.1f} / {cost['select_ms_p95']:.0f}",
+                        round(meta["training"]["seconds"]) if trained else "—",
+                        meta["metrics"]["val"]["auc"] if trained else "—",
+                        f"{cutoff['mode']} {cutoff['threshold']}" if trained else "—",
+                    ]
+                )
+            )
+    (args.out / "reranker.md").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    print(f"rerankers: {args.out / 'reranker.md'}", flush=True)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--work", type=Path, default=Path("data/benchmark"))
@@ -281,7 +344,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--pairwise-limit", type=int, default=12)
     parser.add_argument("--seq-examples", type=int, default=200)
     parser.add_argument("--seq-orders", default="t1,t2;t2,t1", help="';'-separated orders")
-    parser.add_argument("--steps", default="ablation,judge,seq")
+    parser.add_argument("--steps", default="t1,ablation,judge,seq")
     parser.add_argument(
         "--train-flags",
         default="--batch-size 8 --max-length 1024",
@@ -295,6 +358,8 @@ def main(argv: list[str] | None = None) -> int:
     args.out.mkdir(parents=True, exist_ok=True)
     models, runs = args.work / "models", args.work / "runs"
     steps = set(args.steps.split(","))
+    if "t1" in steps:
+        rerankers(args, models, runs)
     if "ablation" in steps:
         ablation(args, models, runs)
     if "judge" in steps:
