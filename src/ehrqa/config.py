@@ -46,7 +46,10 @@ class EhrqaConfig:
         },
     )
     adapter: str = field(default="", metadata={"help": "LoRA adapter for the model"})
-    selector: str = field(default="default", metadata={"help": "Task 1 strategy name"})
+    selector: str = field(
+        default="auto",
+        metadata={"help": "Task 1 strategy: auto (the fine-tuned reranker if installed), …"},
+    )
     answer_mode: str = field(default="hybrid", metadata={"help": "hybrid | model | extractive"})
     validator: str = field(default="fhirkit", metadata={"help": "fhirkit | fhir.resources | none"})
     n_ctx: int = field(default=4096, metadata={"help": "model context window in tokens"})

@@ -351,7 +351,7 @@ def save_reranker(
         **(extra or {}),
     }
     write_reranker_config(out, meta)
-    (out / CARD_FILE).write_text(_model_card(meta), encoding="utf-8")
+    (out / CARD_FILE).write_text(model_card(meta), encoding="utf-8")
     return out
 
 
@@ -361,8 +361,28 @@ def write_reranker_config(path: str | Path, meta: dict[str, Any]) -> None:
     (Path(path) / CONFIG_FILE).write_bytes(orjson.dumps(clean, option=orjson.OPT_INDENT_2))
 
 
-def _model_card(meta: dict[str, Any]) -> str:
-    val = meta["metrics"]["val"]
+def _num(value: float | None) -> str:
+    return "n/a" if value is None or math.isnan(value) else f"{value:.3f}"
+
+
+def model_card(meta: dict[str, Any]) -> str:
+    """The model card of a trained reranker (from its ``ehrqa_config.json``)."""
+    val, config, run = meta["metrics"]["val"], meta["config"], meta["training"]
+    method = (
+        f"LoRA rank {config['lora_rank']} on every linear layer plus the new head "
+        f"({run.get('trainable_parameters', '?')} trainable parameters; the weights are the "
+        "base model's plus this adapter)"
+        if config.get("lora_rank")
+        else "every weight fine-tuned"
+    )
+    cutoff = meta.get("selector") or {}
+    tuned = (
+        f"- **Cut-off** (tuned on the val split's {cutoff['questions']} questions): "
+        f"{cutoff['mode']} at {cutoff['threshold']}, Task 1 micro-F1 {cutoff['f1']:.3f} "
+        f"against {cutoff['default_f1']:.3f} for the rule-based selector.\n"
+        if cutoff
+        else ""
+    )
     return f"""# ehrqa Task 1 reranker
 
 A cross-encoder that scores how relevant one FHIR resource (its one-line rendering) is to a
@@ -375,12 +395,17 @@ question about a patient's record, asked on a given date.
   synthetic QA dataset (Synthea-style patients): gold resources as positives, the default
   selector's other candidates and random same-type records as negatives
   (sha256 {meta["train_pairs_sha256"][:12]}…).
-- **Validation pairs:** AUC {val["auc"]}, accuracy {val["accuracy"]} on {int(val["pairs"])} pairs.
-- **Intended use:** re-scoring the candidates of ehrqa's default selector (`rerank` selector),
-  on the machine that holds the records. It never sees data outside that machine.
+- **Training:** {method}; {run["steps"]} steps of {config["batch_size"]} pairs
+  ({config["epochs"]} epochs, peak lr {config["lr"]}) in {run["seconds"]:.0f} s.
+- **Validation pairs:** AUC {_num(val["auc"])}, accuracy {_num(val["accuracy"])} on
+  {int(val["pairs"] or 0)} pairs.
+{tuned}- **Intended use:** re-scoring the candidates of ehrqa's rule-based selector (the `rerank`
+  and `auto` selectors), on the machine that holds the records. It never sees data outside
+  that machine.
 - **Limits:** trained on synthetic records and template questions only; it scores each
-  resource alone, so "latest"/"first" questions still need the rule-based cut-off; it is not
-  a medical device and its scores are not clinical judgements.
+  resource alone and was not taught pharmacology, so "latest"/"first" and drug-class
+  questions keep the rule-based choice; it is not a medical device and its scores are not
+  clinical judgements.
 
 Config: see `ehrqa_config.json`.
 """
@@ -421,4 +446,5 @@ def train_t1(
         meta = read_reranker_config(out)
         meta["selector"] = tune_cutoff(out, store, val_items)
         write_reranker_config(out, meta)
+        (out / CARD_FILE).write_text(model_card(meta), encoding="utf-8")
     return out
