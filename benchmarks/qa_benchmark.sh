@@ -14,7 +14,7 @@ mkdir -p "$work/runs"
 "$bin" data make-patients --out "$work/patients" --count 100 --seed 1000 --chunk 10
 "$bin" data make-qa "$work/patients" --out "$work/qa" --per-patient 12 --seed 7
 eval=("$bin" eval --dataset "$work/qa/qa.jsonl" --bundles "$work/patients" --store "$work/store.sqlite3")
-"${eval[@]}" --split test --selector default,bm25,newest-n,whole-record --answer-mode extractive \
+"${eval[@]}" --split test --selector auto,default,bm25,newest-n,whole-record --answer-mode extractive \
   --out "$work/runs/test-extractive"
 "${eval[@]}" --selector default,bm25,newest-n,whole-record --answer-mode extractive \
   --out "$work/runs/all-extractive"

@@ -16,7 +16,7 @@ from ehrqa.select.base import Selection
 from ehrqa.select.default import DefaultSelector
 from ehrqa.select.rerank import RerankSelector, Scored, apply_cutoff, keeps_default, micro_f1
 from ehrqa.store import SqliteStore
-from ehrqa.train.data import Pair
+from ehrqa.train.data import Pair, pair_document, pair_query
 from ehrqa.train.reranker import (
     CARD_FILE,
     RerankerConfig,
@@ -250,3 +250,22 @@ def test_auto_selector_falls_back_to_the_rules_and_says_why(
     got = auto.select(demo_store, DEMO_PATIENT, "What was my last HbA1c?", NOW)
     want = DefaultSelector().select(demo_store, DEMO_PATIENT, "What was my last HbA1c?", NOW)
     assert got.refs == want.refs
+
+
+def test_the_packaged_reranker_tells_active_care_plans_from_ended_ones(
+    demo_store: SqliteStore,
+) -> None:
+    pytest.importorskip("peft")
+    path = rerank.packaged_model_path()
+    assert path is not None, "ehrqa ships a reranker in ehrqa/models/reranker"
+    meta = read_reranker_config(path)
+    assert meta["config"]["lora_rank"] and meta["selector"]["mode"] in rerank.MODES
+    assert not (path / "model.safetensors").exists()  # the adapter only, on the packaged base
+    question = "Which care plans are active for this patient?"
+    selection = DefaultSelector().select(demo_store, DEMO_PATIENT, question, NOW)
+    plans = [r for r in demo_store.get_many(selection.details["ranked"]) if r.status]
+    query = pair_query(question, NOW.isoformat())
+    scores = score_pairs(load_reranker(path), [(query, pair_document(r)) for r in plans])
+    active = [s for r, s in zip(plans, scores, strict=True) if r.status == "active"]
+    ended = [s for r, s in zip(plans, scores, strict=True) if r.status != "active"]
+    assert active and ended and min(active) > 0.5 > max(ended)

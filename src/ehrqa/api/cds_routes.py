@@ -147,7 +147,6 @@ async def ask_documents(body: CdsAskRequest, request: Request, principal: Auth) 
             day,
             store=store,
             patient_id=pid,
-            selector=state.config.selector,
             model=state.model,
             mode=mode,
         ),

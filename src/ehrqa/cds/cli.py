@@ -196,7 +196,6 @@ def ask(
             day,
             store=store,
             patient_id=patient,
-            selector=cfg.selector,
             model=model_factory(cfg),
             mode=cfg.answer_mode,
         )

@@ -108,7 +108,13 @@ def run_ask(
     mode: str = "extractive",
 ) -> Advice:
     """A free question over the documents, and over the patient's selected records when
-    a store and a patient are given."""
+    a store and a patient are given.
+
+    The records are selected by the rule-based ``default`` selector, not the product's
+    ``auto``: the reranker judges whether a record *answers* a records question, and it
+    drops what is context for a guideline question (the patient's metformin prescription
+    for "At what eGFR should metformin be stopped?").
+    """
     from ehrqa.cds.ask import ask
     from ehrqa.select.base import get_selector
 
