@@ -20,6 +20,7 @@ The mode and threshold are tuned on the val split for micro-F1 by :func:`tune_cu
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import logging
 import os
@@ -116,6 +117,8 @@ class RerankSelector:
         from ehrqa.train.reranker import score_pairs
 
         selection = self._default.select(store, patient_id, question, now)
+        if keeps_default(selection.plan):
+            return Scored(selection, [], {})  # the rules decide: nothing to score
         ranked = list(selection.details.get("ranked") or selection.refs)
         records = store.get_many(ranked[: self.depth])
         query = pair_query(question, now.isoformat())
@@ -181,7 +184,8 @@ def apply_cutoff(
     base = scored.selection
     scores = scored.scores
     if keeps_default(base.plan):
-        mode, threshold = "filter", 0.0
+        rules = {"mode": "rules", "threshold": None, "scored": 0}
+        return dataclasses.replace(base, details={**base.details, "rerank": rules})
     if mode == "threshold":
         kept: list[Selected] = []
     else:
