@@ -13,11 +13,14 @@ budget exact. Heavy imports (torch, sentence-transformers) happen inside the fun
 
 from __future__ import annotations
 
+import contextlib
+import logging
 import math
 import os
 import random
 import time
-from collections.abc import Sequence
+import warnings
+from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -117,7 +120,32 @@ def _cross_encoder(path: str, **kwargs: Any) -> CrossEncoder:
         raise BackendUnavailableError(
             f"the reranker needs sentence-transformers: {INSTALL_HINT}"
         ) from exc
-    return CrossEncoder(path, **kwargs)
+    with _quiet_loading():
+        return CrossEncoder(path, **kwargs)
+
+
+@contextlib.contextmanager
+def _quiet_loading() -> Iterator[None]:
+    """Hide the libraries' load-time warnings, which describe expected steps: MiniLM read as
+    a cross-encoder, its new head "newly initialized" (trained next, or set by the adapter),
+    peft's use of a deprecated transformers attribute."""
+    from transformers.utils import logging as hf_logging
+
+    loggers = [logging.getLogger(name) for name in ("transformers", "sentence_transformers")]
+    levels = [lg.level for lg in loggers]
+    bars = hf_logging.is_progress_bar_enabled()
+    try:
+        for lg in loggers:
+            lg.setLevel(logging.ERROR)
+        hf_logging.disable_progress_bar()  # "Loading weights" of a 90 MB model
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", FutureWarning)
+            yield
+    finally:
+        for lg, level in zip(loggers, levels, strict=True):
+            lg.setLevel(level)
+        if bars:
+            hf_logging.enable_progress_bar()
 
 
 def load_reranker(path: str | Path) -> CrossEncoder:
@@ -140,7 +168,8 @@ def load_reranker(path: str | Path) -> CrossEncoder:
         base_model_path(config), num_labels=1, max_length=config.max_length, local_files_only=True
     )
     peft = _import_peft()
-    wrapped = peft.PeftModel.from_pretrained(model.model, str(folder / ADAPTER_DIR))
+    with _quiet_loading():
+        wrapped = peft.PeftModel.from_pretrained(model.model, str(folder / ADAPTER_DIR))
     _set_transformers_model(model, wrapped.merge_and_unload())
     model.eval()
     return model
