@@ -8,11 +8,11 @@
    - ``filter``: the default's selection, minus items scored below ``threshold``
      (``threshold=0`` is the default selector itself). Keeps the intent-aware semantics
      ("newest match", "active only") that a pointwise scorer cannot see.
-
-   Whatever the mode, questions for the newest/oldest N records and about drug classes keep
-   the default's choice (:func:`keeps_default`).
    - ``union``: the default's selection plus every candidate scored at least ``threshold``.
    - ``threshold``: only the candidates scored at least ``threshold``.
+
+   Whatever the mode, questions for the newest/oldest N records and about drug classes keep
+   the default's choice, unscored (:func:`keeps_default`).
 
 The mode and threshold are tuned on the val split for micro-F1 by :func:`tune_cutoff`
 (``train_t1`` does it) and stored in the model's ``ehrqa_config.json``; arguments override.
