@@ -285,7 +285,9 @@ def test_an_interrupted_run_resumes_to_the_uninterrupted_result(tmp_path: Path) 
     same weights as a run that was never stopped."""
     pytest.importorskip("peft")
     pairs = _pairs()
-    config = RerankerConfig(batch_size=4, max_length=64, lora_rank=4, lr=1e-3, checkpoint_steps=1)
+    config = RerankerConfig(
+        batch_size=4, max_length=64, lora_rank=4, lr=1e-3, checkpoint_steps=1, epochs=1
+    )
     texts = [(p.query, p.document) for p in pairs]
     whole, run = fit_reranker(pairs, config)
     assert run["steps"] == 4 and run["resumed_at_step"] == 0
