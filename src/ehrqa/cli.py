@@ -6,8 +6,9 @@ result. Errors of the library print as one red line and exit with code 2.
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.markup import escape
@@ -25,6 +26,10 @@ from ehrqa.docs.cli import docs_app
 from ehrqa.errors import ConfigError, EhrqaError
 from ehrqa.eval.mcq_cli import eval_mcq
 from ehrqa.store.sqlite import SqliteStore
+
+if TYPE_CHECKING:
+    from ehrqa.config import EhrqaConfig
+    from ehrqa.store.base import RecordStore
 
 app = typer.Typer(
     help="Private question answering over FHIR R4 health records with small local LLMs.",
@@ -492,6 +497,23 @@ train_app = typer.Typer(
 app.add_typer(train_app, name="train")
 
 
+def _training_store(
+    cfg: EhrqaConfig, store_path: str | None, bundles: list[Path] | None
+) -> RecordStore:
+    """The store a training command reads: ``--store`` over the configured one, with
+    ``--bundles`` ingested into it first."""
+    from ehrqa.ingest import ingest_paths
+
+    store = _open(dataclasses.replace(cfg, store=store_path) if store_path else cfg)
+    if bundles:
+        try:
+            ingest_paths(store, bundles, validator=cfg.validator)
+        except BaseException:
+            store.close()
+            raise
+    return store
+
+
 @train_app.command("t1")
 def train_t1_command(
     ctx: typer.Context,
@@ -521,18 +543,14 @@ def train_t1_command(
 ) -> None:
     """Train the Task 1 cross-encoder reranker (MiniLM) and tune its cut-off on val."""
     from ehrqa.config import load_dataclass
-    from ehrqa.ingest import ingest_paths
-    from ehrqa.store import open_store as open_any_store
     from ehrqa.train.reranker import RerankerConfig, train_t1
 
     flags = {k: v for k, v in ctx.params.items() if k in RerankerConfig.__dataclass_fields__}
     config = load_dataclass(RerankerConfig, train_config, flags)
     cfg = _state(ctx).config()
     target = out or Path(cfg.home) / "models" / "reranker"
-    store = open_any_store(store_path) if store_path else _open(cfg)
+    store = _training_store(cfg, store_path, bundles)
     try:
-        if bundles:
-            ingest_paths(store, bundles, validator=cfg.validator)
         path = train_t1(dataset, store, target, config)
     finally:
         store.close()
@@ -582,8 +600,6 @@ def train_lora_command(
     Resumes from the newest checkpoint in OUT/checkpoints when a run was interrupted.
     """
     from ehrqa.config import load_dataclass
-    from ehrqa.ingest import ingest_paths
-    from ehrqa.store import open_store as open_any_store
     from ehrqa.train.lora import LoraTrainConfig
     from ehrqa.train.tasks import train_sequential, train_task
 
@@ -592,10 +608,8 @@ def train_lora_command(
     config = load_dataclass(LoraTrainConfig, train_config, flags)
     cfg = _state(ctx).config()
     target = out or Path(cfg.home) / "models" / command
-    store = open_any_store(store_path) if store_path else _open(cfg)
+    store = _training_store(cfg, store_path, bundles)
     try:
-        if bundles:
-            ingest_paths(store, bundles, validator=cfg.validator)
         if command == "seq":
             steps = tuple(t.strip() for t in order.split(","))
             path = train_sequential(steps, dataset, store, target, config)
