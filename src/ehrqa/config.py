@@ -9,9 +9,10 @@ from __future__ import annotations
 import dataclasses
 import os
 import tomllib
+import types
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, TypeVar, Union, get_args, get_origin, get_type_hints
 
 import platformdirs
 
@@ -114,6 +115,29 @@ def load_config(
     return EhrqaConfig(**values)
 
 
+_TYPE_NAMES = {int: "an integer", float: "a number", str: "a string", bool: "true or false"}
+
+
+def _check_type(where: str, value: Any, hint: Any) -> None:
+    """Raise a ConfigError naming ``where`` when ``value`` is not of the plain type ``hint``.
+
+    Handles ``int``, ``float`` (an integer is accepted), ``str``, ``bool`` and their optional
+    forms; any other annotation is left to the dataclass's own validation.
+    """
+    union = get_origin(hint) in (Union, types.UnionType)
+    kinds = [k for k in (get_args(hint) if union else (hint,)) if k is not type(None)]
+    if not kinds or any(k not in _TYPE_NAMES for k in kinds):
+        return
+    for kind in kinds:
+        if isinstance(value, bool):
+            if kind is bool:
+                return
+        elif (kind is float and isinstance(value, int | float)) or isinstance(value, kind):
+            return
+    wanted = " or ".join(_TYPE_NAMES[k] for k in kinds)
+    raise ConfigError(f"{where} must be {wanted}, got {value!r}")
+
+
 def load_dataclass(
     cls: type[T], config_file: str | Path | None, overrides: dict[str, Any] | None = None
 ) -> T:
@@ -133,9 +157,11 @@ def load_dataclass(
             data = tomllib.loads(path.read_text(encoding="utf-8"))
         except tomllib.TOMLDecodeError as exc:
             raise ConfigError(f"{path}: invalid TOML ({exc})") from exc
+        hints = get_type_hints(cls)
         for key, value in data.items():
             if key not in names:
                 raise ConfigError(f"{path}: unknown setting {key!r}; known: {', '.join(names)}")
+            _check_type(f"{path}: {key}", value, hints[key])
             values[key] = value
     values.update({k: v for k, v in (overrides or {}).items() if v is not None})
     try:

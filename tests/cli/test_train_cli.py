@@ -96,3 +96,22 @@ def test_lora_command_reports_an_unknown_config_key(
     args = ["--home", str(tmp_path / "h"), "train", "t2", "--dataset", str(SAMPLE)]
     assert _run([*args, "--train-config", str(toml)]) == 2
     assert "unknown setting 'rnak'" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("line", "message"),
+    [
+        ('lr = "x"', "lr must be a number, got 'x'"),
+        ("rank = 4.5", "rank must be an integer, got 4.5"),
+        ("qlora = 1", "qlora must be true or false, got 1"),
+        ("max_steps = true", "max_steps must be an integer, got True"),
+    ],
+)
+def test_lora_command_names_a_wrongly_typed_config_value(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], line: str, message: str
+) -> None:
+    toml = tmp_path / "train.toml"
+    toml.write_text(line + "\n", encoding="utf-8")
+    args = ["--home", str(tmp_path / "h"), "train", "t2", "--dataset", str(SAMPLE)]
+    assert _run([*args, "--train-config", str(toml)]) == 2
+    assert f"{toml}: {message}" in capsys.readouterr().err
