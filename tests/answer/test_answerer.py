@@ -211,3 +211,57 @@ def test_key_facts_follow_the_question() -> None:
     count = key_facts(selection(A1C, A1C, question="How many HbA1c tests did I have in 2024?"))
     assert count == [("2",)]
     assert key_facts(Selection(analyze(QUESTION, NOW), [])) == []
+
+
+def _record(ref: str, day: str, display: str, system: str, code: str) -> Record:
+    kind, rid = ref.split("/")
+    return Record(
+        ref=ref,
+        resource_type=kind,
+        id=rid,
+        patient_id="p",
+        text=f"[{ref}] {day} {display}",
+        date=day,
+        codes=(Coding(system, code, display),),
+    )
+
+
+def test_key_facts_name_each_distinct_record_even_short_names() -> None:
+    # Two Hep B doses state one name; the short names "Hib" and "IPV" are key facts too.
+    cvx = "http://hl7.org/fhir/sid/cvx"
+    question = "Which immunizations were given in 1984?"
+    doses = [
+        _record("Immunization/i1", "1984-09-10", "Hep B, adolescent or pediatric", cvx, "08"),
+        _record("Immunization/i2", "1984-11-12", "Hep B, adolescent or pediatric", cvx, "08"),
+        _record("Immunization/i3", "1984-11-12", "Hib (PRP-OMP)", cvx, "49"),
+        _record("Immunization/i4", "1984-11-12", "IPV", cvx, "10"),
+    ]
+    chosen = selection(*doses, question=question)
+    from ehrqa.answer.extractive import key_facts
+
+    assert [fact[0] for fact in key_facts(chosen)] == ["adolescent", "hib", "ipv"]
+    partial = "Your immunizations were Hep B, adolescent or pediatric [1][2]."
+    result = answer(question, NOW, chosen, FakeChatModel([partial]), AnswerConfig())
+    assert result.source == "extractive"
+    assert result.fallback_reason == "the answer leaves out: hib, ipv"
+    complete = "In 1984 you had Hep B, adolescent or pediatric [1][2], Hib [3] and IPV [4]."
+    kept = answer(question, NOW, chosen, FakeChatModel([complete]), AnswerConfig())
+    assert kept.source == "model"
+
+
+def test_a_drug_class_answer_must_name_the_medicine() -> None:
+    rxnorm = "http://www.nlm.nih.gov/research/umls/rxnorm"
+    drug = _record(
+        "MedicationRequest/m1",
+        "2024-05-01",
+        "diphenhydrAMINE Hydrochloride 25 MG Oral Tablet",
+        rxnorm,
+        "1049630",
+    )
+    question = "Am I on an antihistamine?"
+    chosen = selection(drug, question=question)
+    vague = "You are on an antihistamine [1]."
+    result = answer(question, NOW, chosen, FakeChatModel([vague]), AnswerConfig())
+    assert result.source == "extractive" and "diphenhydramine" in (result.fallback_reason or "")
+    named = "Yes, you take diphenhydramine 25 MG [1]."
+    assert answer(question, NOW, chosen, FakeChatModel([named]), AnswerConfig()).source == "model"

@@ -13,6 +13,8 @@ from ehrqa.answer.verify import age_on
 from ehrqa.fhir.normalize import format_number
 from ehrqa.fhir.record import Record
 from ehrqa.select.base import Selection
+from ehrqa.select.lexicon import Concept
+from ehrqa.select.query import QueryPlan
 
 _AGE_RE = re.compile(r"\b(?:age|old|aged)\b", re.IGNORECASE)
 
@@ -121,9 +123,28 @@ def _groups(selection: Selection) -> list[list[Record]]:
 
 
 def _name_word(display: str) -> str | None:
-    """The longest word of a display name without its "(disorder)"-style tag, lowercased."""
-    words = re.findall(r"[A-Za-z]{4,}", re.sub(r"\([^)]*\)", " ", display))
+    """The longest word of a display name without its "(disorder)"-style tag, lowercased.
+
+    Words of four letters or more are preferred; a short name ("Hib", "IPV") is its own
+    longest word.
+    """
+    plain = re.sub(r"\([^)]*\)", " ", display)
+    words = re.findall(r"[A-Za-z]{4,}", plain) or re.findall(r"[A-Za-z][A-Za-z0-9]+", plain)
     return max(words, key=len).lower() if words else None
+
+
+def _names(concept: Concept, record: Record) -> tuple[str, ...]:
+    """The question's own names for ``record``'s concept ("HbA1c" for a haemoglobin A1c).
+
+    A drug class names many medicines, so for a class only the member named in the record
+    counts ("diphenhydramine" states the antihistamine; "an antihistamine" does not).
+    """
+    if record.resource_type not in concept.resource_types:
+        return ()
+    if concept.kind == "drug_class":
+        display = record.display.lower()
+        return tuple(term for term in concept.terms if term in display)
+    return (concept.name, *concept.synonyms, *concept.terms)
 
 
 def key_facts(selection: Selection, groups: int = 3) -> list[tuple[str, ...]]:
@@ -143,21 +164,30 @@ def key_facts(selection: Selection, groups: int = 3) -> list[tuple[str, ...]]:
     if plan.intent == "count":
         return [(str(len(selection.items)),)]
     facts: list[tuple[str, ...]] = []
-    for records in _groups(selection)[:groups]:
-        first = min(records, key=lambda r: r.date or "")
-        if word := _name_word(first.display):
-            names = [
-                term
-                for concept in plan.concepts
-                if first.resource_type in concept.resource_types
-                for term in (concept.name, *concept.synonyms, *concept.terms)
-            ]
-            facts.append((word, *names))
-        if first.value is not None:
-            facts.append((format_number(first.value),))
-        if plan.order in ("latest", "earliest") and first.day:
-            facts.append((first.day,))
-    return list(dict.fromkeys(facts))
+    taken = 0
+    for records in _groups(selection):
+        # A fact already required (a second Hep B dose) does not use up one of the groups.
+        new = [fact for fact in _group_facts(records, plan) if fact not in facts]
+        if new:
+            facts.extend(new)
+            taken += 1
+        if taken == groups:
+            break
+    return facts
+
+
+def _group_facts(records: list[Record], plan: QueryPlan) -> list[tuple[str, ...]]:
+    """The name, value and (for "latest"/"first" questions) date of one group's fact."""
+    first = min(records, key=lambda r: r.date or "")
+    facts: list[tuple[str, ...]] = []
+    if word := _name_word(first.display):
+        names = [name for concept in plan.concepts for name in _names(concept, first)]
+        facts.append(tuple(dict.fromkeys((word, *names))))
+    if first.value is not None:
+        facts.append((format_number(first.value),))
+    if plan.order in ("latest", "earliest") and first.day:
+        facts.append((first.day,))
+    return facts
 
 
 def compose(selection: Selection) -> str:
