@@ -12,7 +12,8 @@ exists, so an interrupted study resumes. Results land in ``--out`` (default ``re
   compared with the rule-based selector on the whole test split: ``reranker.md``.
 - **ablation** — ``ehrqa train t2 --max-examples N`` for each size, each evaluated with
   ``--answer-mode model`` (the model's own answers, no fallback) on a seeded sample of the
-  test split next to the zero-shot model: ``ablation.md``, ``ablation.json``, ``ablation.png``.
+  test split next to the zero-shot model, and again in the default ``hybrid`` mode (does
+  the adapter beat the default?): ``ablation.md``, ``ablation.json``, ``ablation.png``.
 - **judge** — the fine-tuned (largest size) and zero-shot answers compared by each of the
   two models as judge, blind and named: ``judge-by-<model>/report.md``.
 - **seq** — ``t1-llm``, ``t2`` and ``seq`` (T1→T2 and T2→T1) adapters trained on the same
@@ -102,14 +103,17 @@ def _row(cells: list[Any]) -> str:
 def ablation(args: argparse.Namespace, models: Path, runs: Path) -> None:
     sizes = [int(s) for s in args.sizes.split(",")]
     model_flags = ("--answer-mode", "model", "--limit", str(args.eval_limit))
+    hybrid_flags = ("--answer-mode", "hybrid", "--limit", str(args.eval_limit), "--adapter")
     zero_shot = _task2(evaluate(args.work, runs, "t2-zero-shot", *model_flags, "--adapter", "none"))
     table = {0: zero_shot}
+    hybrid = {0: _hybrid(args.work, runs, "t2-zero-shot-hybrid", *hybrid_flags, "none")}
     for n in sizes:
         adapter = train(
             args.work, models, f"t2-{n}", "t2", "--max-examples", str(n), *args.train_flags
         )
         metrics = evaluate(args.work, runs, f"t2-{n}", *model_flags, "--adapter", adapter)
         table[n] = _task2(metrics)
+        hybrid[n] = _hybrid(args.work, runs, f"t2-{n}-hybrid", *hybrid_flags, adapter)
         meta = json.loads((adapter / "ehrqa_config.json").read_text(encoding="utf-8"))
         table[n]["train_seconds"] = meta["training"]["seconds"]
         table[n]["val_loss"] = meta["training"].get("val_loss")
@@ -127,13 +131,40 @@ def ablation(args: argparse.Namespace, models: Path, runs: Path) -> None:
         cells = [n, *(row[k] for k in TASK2), round(row["answer_ms_p50"])]
         seconds = round(row["train_seconds"]) if "train_seconds" in row else "—"
         lines.append(_row([*cells, seconds, row.get("val_loss", "—")]))
+    lines += [
+        "",
+        "## In the default answer mode (hybrid)",
+        "",
+        "The same questions with `--answer-mode hybrid`: the model's answer is shown only when "
+        "it cites a selected resource, every number and date is in a cited resource and it "
+        "states the key facts; otherwise the cited extractive answer is shown.",
+        "",
+        "| train examples | answer acc. | METEOR | ROUGE-L | model answers shown | answer p50 ms |",
+        "|---|---|---|---|---|---|",
+    ]
+    for n, row in sorted(hybrid.items()):
+        shown = f"{row['model_shown']} of {row['questions']}"
+        scores = [row["answer_accuracy"], row["meteor"], row["rouge_l"]]
+        lines.append(_row([n, *scores, shown, round(row["answer_ms_p50"])]))
     (args.out / "ablation.md").write_text("\n".join(lines) + "\n", encoding="utf-8")
-    (args.out / "ablation.json").write_text(json.dumps(table, indent=2), encoding="utf-8")
-    _plot(table, args.out / "ablation.png")
+    data = {"model": table, "hybrid": hybrid}
+    (args.out / "ablation.json").write_text(json.dumps(data, indent=2), encoding="utf-8")
+    _plot(table, hybrid, args.out / "ablation.png")
     print(f"ablation: {args.out / 'ablation.md'}", flush=True)
 
 
-def _plot(table: dict[int, dict[str, float]], path: Path) -> None:
+def _hybrid(work: Path, runs: Path, name: str, *flags: str | Path) -> dict[str, Any]:
+    """Task 2 scores of a hybrid-mode run, with how many answers were the model's own."""
+    scores = _task2(evaluate(work, runs, name, *flags))
+    results = json.loads((runs / name / "results.json").read_text(encoding="utf-8"))
+    rows = next(iter(results["results"].values()))
+    shown = sum(row["source"] == "model" for row in rows)
+    return scores | {"model_shown": shown, "questions": len(rows)}
+
+
+def _plot(
+    table: dict[int, dict[str, float]], hybrid: dict[int, dict[str, Any]], path: Path
+) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -142,7 +173,9 @@ def _plot(table: dict[int, dict[str, float]], path: Path) -> None:
     sizes = sorted(table)
     fig, ax = plt.subplots(figsize=(6, 4))
     for key in ("answer_accuracy", "meteor", "verified_share"):
-        ax.plot(sizes, [table[n][key] for n in sizes], marker="o", label=key)
+        ax.plot(sizes, [table[n][key] for n in sizes], marker="o", label=f"{key} (model mode)")
+    accuracy = [hybrid[n]["answer_accuracy"] for n in sizes]
+    ax.plot(sizes, accuracy, marker="s", linestyle="--", label="answer_accuracy (hybrid)")
     ax.set_xlabel("training examples (0 = zero-shot)")
     ax.set_ylabel("score on the test sample")
     ax.set_ylim(0, 1)
