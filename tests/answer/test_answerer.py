@@ -265,3 +265,41 @@ def test_a_drug_class_answer_must_name_the_medicine() -> None:
     assert result.source == "extractive" and "diphenhydramine" in (result.fallback_reason or "")
     named = "Yes, you take diphenhydramine 25 MG [1]."
     assert answer(question, NOW, chosen, FakeChatModel([named]), AnswerConfig()).source == "model"
+
+
+def test_coded_values_and_components_are_key_facts() -> None:
+    from ehrqa.answer.extractive import key_facts
+    from ehrqa.fhir.record import Component
+
+    smoking = Record(
+        ref="Observation/s1",
+        resource_type="Observation",
+        id="s1",
+        patient_id="p",
+        text="[Observation/s1] 2024-05-17 Tobacco smoking status = Ex-smoker (finding)",
+        date="2024-05-17",
+        codes=(Coding("http://loinc.org", "72166-2", "Tobacco smoking status"),),
+        value_text="Ex-smoker (finding)",
+    )
+    question = "What is the patient's smoking status?"
+    chosen = selection(smoking, question=question)
+    assert ("ex-smoker",) in key_facts(chosen)
+    wrong = "The patient has no smoking status [1]."
+    result = answer(question, NOW, chosen, FakeChatModel([wrong]), AnswerConfig())
+    assert result.source == "extractive" and "ex-smoker" in (result.fallback_reason or "")
+
+    pressure = Record(
+        ref="Observation/bp",
+        resource_type="Observation",
+        id="bp",
+        patient_id="p",
+        text="[Observation/bp] 2024-05-17 Blood pressure panel: systolic 128 mm[Hg]; diastolic 84 mm[Hg]",
+        date="2024-05-17",
+        codes=(Coding("http://loinc.org", "85354-9", "Blood pressure panel"),),
+        components=(
+            Component("Systolic blood pressure", 128.0, unit="mm[Hg]"),
+            Component("Diastolic blood pressure", 84.0, unit="mm[Hg]"),
+        ),
+    )
+    facts = key_facts(selection(pressure, question="What was my last blood pressure?"))
+    assert ("128",) in facts and ("84",) in facts

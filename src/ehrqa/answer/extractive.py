@@ -133,6 +133,13 @@ def _name_word(display: str) -> str | None:
     return max(words, key=len).lower() if words else None
 
 
+def _coded_value(text: str) -> str | None:
+    """How an answer states a coded value: the phrase ("never smoked tobacco") when short,
+    else its longest word."""
+    phrase = " ".join(re.sub(r"\([^)]*\)", " ", text).split()).lower()
+    return phrase if len(phrase) <= 40 else _name_word(phrase)
+
+
 def _names(concept: Concept, record: Record) -> tuple[str, ...]:
     """The question's own names for ``record``'s concept ("HbA1c" for a haemoglobin A1c).
 
@@ -151,9 +158,11 @@ def key_facts(selection: Selection, groups: int = 3) -> list[tuple[str, ...]]:
     """What a complete answer states, as the extractive answer would state it.
 
     Each fact is a tuple of acceptable spellings. The age for an age question; the count
-    for a "how many" question; otherwise, for each of the first ``groups`` facts, its name
-    (the longest word of its display, or a name of the question's concept: "HbA1c"), its
-    value, and its date when the question asks for the latest or first one. The hybrid
+    for a "how many" question; otherwise, for each of the first ``groups`` distinct facts,
+    its name (the longest word of its display, or a name of the question's concept:
+    "HbA1c"; for a drug class, the member medicine), its value (a number, a coded value
+    such as "never smoked tobacco", or the first two component values of a blood
+    pressure), and its date when the question asks for the latest or first one. The hybrid
     answerer falls back to the extractive answer when a model's answer leaves one out.
     """
     if not selection.items:
@@ -185,6 +194,11 @@ def _group_facts(records: list[Record], plan: QueryPlan) -> list[tuple[str, ...]
         facts.append(tuple(dict.fromkeys((word, *names))))
     if first.value is not None:
         facts.append((format_number(first.value),))
+    elif first.value_text and (stated := _coded_value(first.value_text)):
+        facts.append((stated,))
+    for component in first.components[:2]:
+        if component.value is not None:
+            facts.append((format_number(component.value),))
     if plan.order in ("latest", "earliest") and first.day:
         facts.append((first.day,))
     return facts
