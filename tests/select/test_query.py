@@ -136,6 +136,16 @@ CASES: list[tuple[str, dict[str, Any]]] = [
         "Did I gain weight since 2020?",
         dict(concepts=["body weight"], intent="trend", window=(date(2020, 1, 1), None)),
     ),
+    # "count" after a test's name is part of the name, not a "how many".
+    (
+        "What were my last 3 white blood cell count results?",
+        dict(concepts=["white blood cells"], intent="latest_value", order="latest", limit=3),
+    ),
+    ("Platelet count?", dict(concepts=["platelets"], intent="latest_value", limit=1)),
+    (
+        "How many white blood cell counts since 2016?",
+        dict(concepts=["white blood cells"], intent="count", limit=None),
+    ),
     (
         "How many times did I have strep throat?",
         dict(types=("Condition",), concepts=["pharyngitis"], intent="count"),

@@ -136,12 +136,22 @@ def test_cutoff_modes_without_a_model(demo_store: SqliteStore) -> None:
 
 
 @pytest.mark.parametrize("mode", ["filter", "union", "threshold"])
-@pytest.mark.parametrize("question", ["What was my last HbA1c?", "Am I taking a painkiller?"])
-def test_newest_and_drug_class_questions_keep_the_default_choice(
+@pytest.mark.parametrize(
+    "question",
+    [
+        "What was my last HbA1c?",
+        "Am I taking a painkiller?",
+        "What were the results of my most recent lipid panel?",
+        "How many encounters have I had since 2015?",
+        "How has my weight changed over time?",
+    ],
+)
+def test_newest_class_panel_count_and_trend_questions_keep_the_default_choice(
     demo_store: SqliteStore, mode: str, question: str
 ) -> None:
-    """A pointwise score cannot tell which HbA1c is the latest, nor which drugs are
-    painkillers: the default's pick stays."""
+    """A pointwise score cannot tell which HbA1c is the latest, which drugs are
+    painkillers or which tests a panel holds, and a count or trend needs every record:
+    the default's pick stays."""
     scored = _scored(demo_store, question, 0.6)
     assert keeps_default(scored.selection.plan) and scored.selection.refs
     kept = apply_cutoff(demo_store, DEMO_PATIENT, scored, mode, 0.9)

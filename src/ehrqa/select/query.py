@@ -302,9 +302,17 @@ def _status(text: str, types: tuple[str, ...]) -> tuple[str, ...]:
 
 
 def _outside_concepts(rest: str, matches: list[Match]) -> str:
-    """The question's words outside concept phrases ("white count" names a test, not a count)."""
+    """The question's words outside concept phrases ("white count" names a test, not a count).
+
+    "count" right after a concept belongs to the test's name too: "white blood cell count",
+    "platelet count".
+    """
     inside = {i for m in matches if m.concepts for i in range(m.start, m.end)}
-    return " ".join(w for i, w in enumerate(words(rest)) if i not in inside)
+    tokens = words(rest)
+    for i, word in enumerate(tokens):
+        if word in ("count", "counts") and i - 1 in inside:
+            inside.add(i)
+    return " ".join(w for i, w in enumerate(tokens) if i not in inside)
 
 
 def _intent(
@@ -312,12 +320,15 @@ def _intent(
     types: tuple[str, ...],
     concepts: tuple[Concept, ...],
     status: tuple[str, ...],
-    outside: str = "",
+    outside: str,
 ) -> str:
-    """The coarse intent before ordering refines it (see :data:`INTENTS`)."""
+    """The coarse intent before ordering refines it (see :data:`INTENTS`).
+
+    A count is read from the words ``outside`` concept names only.
+    """
     if types and set(types) <= {"Patient"} and not concepts:
         return "demographics"
-    if _COUNT_RE.search(outside or text):
+    if _COUNT_RE.search(outside):
         return "count"
     if _WHEN_RE.search(text):
         return "when"

@@ -230,8 +230,20 @@ def keeps_default(plan: QueryPlan) -> bool:
     - Questions about a drug class ("am I on an antihypertensive?"): the lexicon's member
       list is pharmacology the cross-encoder was never taught; on the val split it dropped
       3 members, all of them gold, and no other item of such questions.
+    - Panels ("my most recent CBC"), for the same reason: which tests a panel holds is
+      lexicon knowledge; on unseen patients the reranker dropped CBC members.
+    - Counts and trends ("how many flu shots since 2010?", "how has my weight changed?"):
+      the answer is every record the filters keep, so dropping one makes the count or the
+      series wrong, and a pointwise score has nothing to add.
+
+    The last two were found on a development set of unseen patients
+    (``benchmarks/heldout_benchmark.sh`` with seeds 5000/11), not on the test split.
     """
-    return plan.limit is not None or any(c.kind == "drug_class" for c in plan.concepts)
+    return (
+        plan.limit is not None
+        or plan.intent in ("count", "trend")
+        or any(c.kind in ("drug_class", "panel") for c in plan.concepts)
+    )
 
 
 def _reasons(item: Selected, scores: dict[str, float]) -> tuple[str, ...]:
