@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import date
+from typing import Any
 
 import pytest
 
@@ -213,7 +214,7 @@ def test_key_facts_follow_the_question() -> None:
     assert key_facts(Selection(analyze(QUESTION, NOW), [])) == []
 
 
-def _record(ref: str, day: str, display: str, system: str, code: str) -> Record:
+def _record(ref: str, day: str, display: str, system: str, code: str, **fields: Any) -> Record:
     kind, rid = ref.split("/")
     return Record(
         ref=ref,
@@ -223,6 +224,7 @@ def _record(ref: str, day: str, display: str, system: str, code: str) -> Record:
         text=f"[{ref}] {day} {display}",
         date=day,
         codes=(Coding(system, code, display),),
+        **fields,
     )
 
 
@@ -271,14 +273,13 @@ def test_coded_values_and_components_are_key_facts() -> None:
     from ehrqa.answer.extractive import key_facts
     from ehrqa.fhir.record import Component
 
-    smoking = Record(
-        ref="Observation/s1",
-        resource_type="Observation",
-        id="s1",
-        patient_id="p",
-        text="[Observation/s1] 2024-05-17 Tobacco smoking status = Ex-smoker (finding)",
-        date="2024-05-17",
-        codes=(Coding("http://loinc.org", "72166-2", "Tobacco smoking status"),),
+    loinc = "http://loinc.org"
+    smoking = _record(
+        "Observation/s1",
+        "2024-05-17",
+        "Tobacco smoking status",
+        loinc,
+        "72166-2",
         value_text="Ex-smoker (finding)",
     )
     question = "What is the patient's smoking status?"
@@ -288,14 +289,12 @@ def test_coded_values_and_components_are_key_facts() -> None:
     result = answer(question, NOW, chosen, FakeChatModel([wrong]), AnswerConfig())
     assert result.source == "extractive" and "ex-smoker" in (result.fallback_reason or "")
 
-    pressure = Record(
-        ref="Observation/bp",
-        resource_type="Observation",
-        id="bp",
-        patient_id="p",
-        text="[Observation/bp] 2024-05-17 Blood pressure panel: systolic 128 mm[Hg]; diastolic 84 mm[Hg]",
-        date="2024-05-17",
-        codes=(Coding("http://loinc.org", "85354-9", "Blood pressure panel"),),
+    pressure = _record(
+        "Observation/bp",
+        "2024-05-17",
+        "Blood pressure panel",
+        loinc,
+        "85354-9",
         components=(
             Component("Systolic blood pressure", 128.0, unit="mm[Hg]"),
             Component("Diastolic blood pressure", 84.0, unit="mm[Hg]"),
