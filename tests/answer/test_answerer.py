@@ -302,3 +302,16 @@ def test_coded_values_and_components_are_key_facts() -> None:
     )
     facts = key_facts(selection(pressure, question="What was my last blood pressure?"))
     assert ("128",) in facts and ("84",) in facts
+
+
+def test_a_yes_no_answer_must_not_deny_what_the_record_holds() -> None:
+    snomed = "http://snomed.info/sct"
+    sprain = _record("Condition/c1", "1947-04-13", "Sprain of ankle", snomed, "44465007")
+    question = "Have I ever been diagnosed with sprain of ankle?"
+    chosen = selection(sprain, question=question)
+    denial = "No, there is no record of a sprain of ankle on your records [1]."
+    result = answer(question, NOW, chosen, FakeChatModel([denial]), AnswerConfig())
+    assert result.source == "extractive" and result.text.startswith("Yes")
+    assert result.fallback_reason == "the answer leaves out: yes"
+    agrees = "Yes, a sprain of ankle is on your record [1]."
+    assert answer(question, NOW, chosen, FakeChatModel([agrees]), AnswerConfig()).source == "model"

@@ -141,6 +141,9 @@ def test_bracketed_units_are_not_citations() -> None:
         ("The patient is 1963-04-12.", [("61",)], ["61"]),
         ("You had 4 shots; the first on 2019-01-04.", [("4",), ("2019",)], ["2019"]),
         ("Nothing here.", [], []),
+        # Words match where a word starts: "eyes" does not say "yes".
+        ("Your eyes were checked [1].", [("yes",)], ["yes"]),
+        ("You had two immunizations [1].", [("immunization",)], []),
     ],
 )
 def test_missing_facts(text: str, facts: list[tuple[str, ...]], missing: list[str]) -> None:

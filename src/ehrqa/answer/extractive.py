@@ -158,12 +158,13 @@ def key_facts(selection: Selection, groups: int = 3) -> list[tuple[str, ...]]:
     """What a complete answer states, as the extractive answer would state it.
 
     Each fact is a tuple of acceptable spellings. The age for an age question; the count
-    for a "how many" question; otherwise, for each of the first ``groups`` distinct facts,
-    its name (the longest word of its display, or a name of the question's concept:
-    "HbA1c"; for a drug class, the member medicine), its value (a number, a coded value
-    such as "never smoked tobacco", or the first two component values of a blood
-    pressure), and its date when the question asks for the latest or first one. The hybrid
-    answerer falls back to the extractive answer when a model's answer leaves one out.
+    for a "how many" question; "yes" for a yes/no question the record answers; then, for
+    each of the first ``groups`` distinct facts, its name (the longest word of its display,
+    or a name of the question's concept: "HbA1c"; for a drug class, the member medicine),
+    its value (a number, a coded value such as "never smoked tobacco", or the first two
+    component values of a blood pressure), and its date when the question asks for the
+    latest or first one. The hybrid answerer falls back to the extractive answer when a
+    model's answer leaves one out.
     """
     if not selection.items:
         return []
@@ -172,7 +173,8 @@ def key_facts(selection: Selection, groups: int = 3) -> list[tuple[str, ...]]:
     plan = selection.plan
     if plan.intent == "count":
         return [(str(len(selection.items)),)]
-    facts: list[tuple[str, ...]] = []
+    # The record holds what a yes/no question asks about: the answer must say so, not "No".
+    facts: list[tuple[str, ...]] = [("yes",)] if plan.intent == "exists" else []
     taken = 0
     for records in _groups(selection):
         # A fact already required (a second Hep B dose) does not use up one of the groups.

@@ -234,7 +234,8 @@ def _stated(fact: str, text: str, days: set[str], numbers: set[float]) -> bool:
         return fact in days
     if re.fullmatch(r"-?\d+(?:\.\d+)?", fact):
         return float(fact) in numbers
-    return fact.lower() in text
+    # Words match where a word starts: "yes" is not in "eyes"; "immunization" is in "immunizations".
+    return re.search(rf"(?<![a-z0-9]){re.escape(fact.lower())}", text) is not None
 
 
 def missing_facts(text: str, facts: Sequence[tuple[str, ...]]) -> list[str]:
@@ -242,7 +243,7 @@ def missing_facts(text: str, facts: Sequence[tuple[str, ...]]) -> list[str]:
 
     A fact is a tuple of acceptable spellings: words, numbers or ISO days. Days match in
     any date format :func:`find_dates` reads; numbers match by value ("5.80" states 5.8)
-    outside dates and ``[citations]``; words match case-insensitively.
+    outside dates and ``[citations]``; words match case-insensitively where a word starts.
     """
     plain = re.sub(r"\[[^\]]*\]", " ", text)
     dates, rest = find_dates(plain)
