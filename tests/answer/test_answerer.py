@@ -315,3 +315,40 @@ def test_a_yes_no_answer_must_not_deny_what_the_record_holds() -> None:
     assert result.fallback_reason == "the answer leaves out: yes"
     agrees = "Yes, a sprain of ankle is on your record [1]."
     assert answer(question, NOW, chosen, FakeChatModel([agrees]), AnswerConfig()).source == "model"
+
+
+def test_same_day_records_are_named_by_their_own_words() -> None:
+    snomed = "http://snomed.info/sct"
+    day = "2018-02-25"
+    anxiety = _record("Procedure/p1", day, "Assessment of anxiety (procedure)", snomed, "1")
+    needs = _record(
+        "Procedure/p2", day, "Assessment of health and social care needs (procedure)", snomed, "2"
+    )
+    question = "Last procedure performed on the patient?"
+    chosen = selection(anxiety, needs, question=question)
+    from ehrqa.answer.extractive import key_facts
+
+    assert [f[0] for f in key_facts(chosen)] == ["anxiety", day, "health"]
+    one = f"Your last procedure was Assessment of health and social care needs on {day} [2]."
+    result = answer(question, NOW, chosen, FakeChatModel([one]), AnswerConfig())
+    assert result.fallback_reason == "the answer leaves out: anxiety"
+
+
+def test_a_date_question_needs_the_date_asked_for() -> None:
+    # Onset 2020-09-08, resolved 2020-09-27: both dates are in the record, one answers.
+    snomed = "http://snomed.info/sct"
+    sore = _record(
+        "Condition/c1",
+        "2020-09-08",
+        "Acute viral pharyngitis (disorder)",
+        snomed,
+        "195662009",
+        end_date="2020-09-27",
+    )
+    question = "What is the onset date of the patient's acute viral pharyngitis?"
+    chosen = selection(sore, question=question)
+    wrong = "The patient's acute viral pharyngitis was first on 2020-09-27 [1]."
+    result = answer(question, NOW, chosen, FakeChatModel([wrong]), AnswerConfig())
+    assert result.source == "extractive" and "2020-09-08" in result.text
+    right = "Your acute viral pharyngitis began on 2020-09-08 [1]."
+    assert answer(question, NOW, chosen, FakeChatModel([right]), AnswerConfig()).source == "model"

@@ -122,15 +122,18 @@ def _groups(selection: Selection) -> list[list[Record]]:
     return list(groups.values())
 
 
-def _name_word(display: str) -> str | None:
+def _name_word(display: str, shared: frozenset[str] = frozenset()) -> str | None:
     """The longest word of a display name without its "(disorder)"-style tag, lowercased.
 
     Words of four letters or more are preferred; a short name ("Hib", "IPV") is its own
-    longest word.
+    longest word. Words in ``shared`` (those of the other facts' names) are passed over
+    when another word is left: "Assessment of anxiety" beside "Assessment of health and
+    social care needs" is named by "anxiety".
     """
     plain = re.sub(r"\([^)]*\)", " ", display)
     words = re.findall(r"[A-Za-z]{4,}", plain) or re.findall(r"[A-Za-z][A-Za-z0-9]+", plain)
-    return max(words, key=len).lower() if words else None
+    own = [w for w in words if w.lower() not in shared] or words
+    return max(own, key=len).lower() if own else None
 
 
 def _coded_value(text: str) -> str | None:
@@ -163,7 +166,8 @@ def key_facts(selection: Selection, groups: int = 3) -> list[tuple[str, ...]]:
     or a name of the question's concept: "HbA1c"; for a drug class, the member medicine),
     its value (a number, a coded value such as "never smoked tobacco", or the first two
     component values of a blood pressure), and its date when the question asks for the
-    latest or first one. The hybrid answerer falls back to the extractive answer when a
+    latest or first one, or for a date. A name is a word the other facts' names lack
+    when there is one. The hybrid answerer falls back to the extractive answer when a
     model's answer leaves one out.
     """
     if not selection.items:
@@ -176,9 +180,12 @@ def key_facts(selection: Selection, groups: int = 3) -> list[tuple[str, ...]]:
     # The record holds what a yes/no question asks about: the answer must say so, not "No".
     facts: list[tuple[str, ...]] = [("yes",)] if plan.intent == "exists" else []
     taken = 0
-    for records in _groups(selection):
+    grouped = _groups(selection)
+    names = [_display_words(min(g, key=lambda r: r.date or "").display) for g in grouped]
+    for i, records in enumerate(grouped):
+        shared = frozenset(w for j, other in enumerate(names) if j != i for w in other)
         # A fact already required (a second Hep B dose) does not use up one of the groups.
-        new = [fact for fact in _group_facts(records, plan) if fact not in facts]
+        new = [fact for fact in _group_facts(records, plan, shared) if fact not in facts]
         if new:
             facts.extend(new)
             taken += 1
@@ -187,11 +194,24 @@ def key_facts(selection: Selection, groups: int = 3) -> list[tuple[str, ...]]:
     return facts
 
 
-def _group_facts(records: list[Record], plan: QueryPlan) -> list[tuple[str, ...]]:
-    """The name, value and (for "latest"/"first" questions) date of one group's fact."""
+def _display_words(display: str) -> set[str]:
+    return {w.lower() for w in re.findall(r"[A-Za-z]+", re.sub(r"\([^)]*\)", " ", display))}
+
+
+_ASKS_DATE_RE = re.compile(r"\b(?:when|date|onset|since\s+when)\b", re.IGNORECASE)
+
+
+def _group_facts(
+    records: list[Record], plan: QueryPlan, shared: frozenset[str]
+) -> list[tuple[str, ...]]:
+    """The name, value and date of one group's fact.
+
+    The date counts for "latest"/"first" questions and for those that ask for a date
+    ("What is the onset date of my pharyngitis?": the onset, not the day it resolved).
+    """
     first = min(records, key=lambda r: r.date or "")
     facts: list[tuple[str, ...]] = []
-    if word := _name_word(first.display):
+    if word := _name_word(first.display, shared):
         names = [name for concept in plan.concepts for name in _names(concept, first)]
         facts.append(tuple(dict.fromkeys((word, *names))))
     if first.value is not None:
@@ -201,7 +221,8 @@ def _group_facts(records: list[Record], plan: QueryPlan) -> list[tuple[str, ...]
     for component in first.components[:2]:
         if component.value is not None:
             facts.append((format_number(component.value),))
-    if plan.order in ("latest", "earliest") and first.day:
+    asks_date = plan.intent == "when" or _ASKS_DATE_RE.search(plan.question)
+    if (plan.order in ("latest", "earliest") or asks_date) and first.day:
         facts.append((first.day,))
     return facts
 
