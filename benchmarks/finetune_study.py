@@ -171,7 +171,7 @@ def _plot(
     import matplotlib.pyplot as plt
 
     sizes = sorted(table)
-    fig, ax = plt.subplots(figsize=(6, 4))
+    fig, ax = plt.subplots(figsize=(7, 5))
     for key in ("answer_accuracy", "meteor", "verified_share"):
         ax.plot(sizes, [table[n][key] for n in sizes], marker="o", label=f"{key} (model mode)")
     accuracy = [hybrid[n]["answer_accuracy"] for n in sizes]
@@ -180,7 +180,7 @@ def _plot(
     ax.set_ylabel("score on the test sample")
     ax.set_ylim(0, 1.05)
     ax.set_title("SmolLM2-135M, Task 2, LoRA: score vs training size")
-    ax.legend(loc="center right")
+    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.15), ncol=2, fontsize=8)
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)
