@@ -198,7 +198,7 @@ def _display_words(display: str) -> set[str]:
     return {w.lower() for w in re.findall(r"[A-Za-z]+", re.sub(r"\([^)]*\)", " ", display))}
 
 
-_ASKS_DATE_RE = re.compile(r"\b(?:when|date|onset|since\s+when)\b", re.IGNORECASE)
+_ASKS_DATE_RE = re.compile(r"\b(?:when|date|onset)\b", re.IGNORECASE)
 
 
 def _group_facts(
