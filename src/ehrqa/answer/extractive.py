@@ -122,6 +122,16 @@ def _groups(selection: Selection) -> list[list[Record]]:
     return list(groups.values())
 
 
+def _earliest(records: list[Record]) -> Record:
+    """The group's earliest record: the one a grouped fact is stated by."""
+    return min(records, key=lambda r: r.date or "")
+
+
+def _untagged(text: str) -> str:
+    """``text`` without its "(disorder)"-style tags."""
+    return re.sub(r"\([^)]*\)", " ", text)
+
+
 def _name_word(display: str, shared: frozenset[str] = frozenset()) -> str | None:
     """The longest word of a display name without its "(disorder)"-style tag, lowercased.
 
@@ -130,7 +140,7 @@ def _name_word(display: str, shared: frozenset[str] = frozenset()) -> str | None
     when another word is left: "Assessment of anxiety" beside "Assessment of health and
     social care needs" is named by "anxiety".
     """
-    plain = re.sub(r"\([^)]*\)", " ", display)
+    plain = _untagged(display)
     words = re.findall(r"[A-Za-z]{4,}", plain) or re.findall(r"[A-Za-z][A-Za-z0-9]+", plain)
     own = [w for w in words if w.lower() not in shared] or words
     return max(own, key=len).lower() if own else None
@@ -139,7 +149,7 @@ def _name_word(display: str, shared: frozenset[str] = frozenset()) -> str | None
 def _coded_value(text: str) -> str | None:
     """How an answer states a coded value: the phrase ("never smoked tobacco") when short,
     else its longest word."""
-    phrase = " ".join(re.sub(r"\([^)]*\)", " ", text).split()).lower()
+    phrase = " ".join(_untagged(text).split()).lower()
     return phrase if len(phrase) <= 40 else _name_word(phrase)
 
 
@@ -180,12 +190,12 @@ def key_facts(selection: Selection, groups: int = 3) -> list[tuple[str, ...]]:
     # The record holds what a yes/no question asks about: the answer must say so, not "No".
     facts: list[tuple[str, ...]] = [("yes",)] if plan.intent == "exists" else []
     taken = 0
-    grouped = _groups(selection)
-    names = [_display_words(min(g, key=lambda r: r.date or "").display) for g in grouped]
-    for i, records in enumerate(grouped):
+    firsts = [_earliest(records) for records in _groups(selection)]
+    names = [_display_words(first.display) for first in firsts]
+    for i, first in enumerate(firsts):
         shared = frozenset(w for j, other in enumerate(names) if j != i for w in other)
         # A fact already required (a second Hep B dose) does not use up one of the groups.
-        new = [fact for fact in _group_facts(records, plan, shared) if fact not in facts]
+        new = [fact for fact in _group_facts(first, plan, shared) if fact not in facts]
         if new:
             facts.extend(new)
             taken += 1
@@ -195,21 +205,18 @@ def key_facts(selection: Selection, groups: int = 3) -> list[tuple[str, ...]]:
 
 
 def _display_words(display: str) -> set[str]:
-    return {w.lower() for w in re.findall(r"[A-Za-z]+", re.sub(r"\([^)]*\)", " ", display))}
+    return {w.lower() for w in re.findall(r"[A-Za-z]+", _untagged(display))}
 
 
 _ASKS_DATE_RE = re.compile(r"\b(?:when|date|onset)\b", re.IGNORECASE)
 
 
-def _group_facts(
-    records: list[Record], plan: QueryPlan, shared: frozenset[str]
-) -> list[tuple[str, ...]]:
-    """The name, value and date of one group's fact.
+def _group_facts(first: Record, plan: QueryPlan, shared: frozenset[str]) -> list[tuple[str, ...]]:
+    """The name, value and date of one group's fact, stated by its earliest record ``first``.
 
     The date counts for "latest"/"first" questions and for those that ask for a date
     ("What is the onset date of my pharyngitis?": the onset, not the day it resolved).
     """
-    first = min(records, key=lambda r: r.date or "")
     facts: list[tuple[str, ...]] = []
     if word := _name_word(first.display, shared):
         names = [name for concept in plan.concepts for name in _names(concept, first)]
@@ -240,6 +247,6 @@ def compose(selection: Selection) -> str:
     parts = []
     for records in _groups(selection):
         # A condition recorded at many visits is stated once, "since" its earliest onset.
-        first = min(records, key=lambda r: r.date or "")
+        first = _earliest(records)
         parts.append(_with_citations(fact_phrase(first), [f"[{r.ref}]" for r in records]))
     return f"{_intro(selection)} {'; '.join(parts)}."
