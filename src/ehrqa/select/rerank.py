@@ -11,8 +11,8 @@
    - ``union``: the default's selection plus every candidate scored at least ``threshold``.
    - ``threshold``: only the candidates scored at least ``threshold``.
 
-   Whatever the mode, questions for the newest/oldest N records and about drug classes keep
-   the default's choice, unscored (:func:`keeps_default`).
+   Whatever the mode, questions for the newest/oldest N records, about drug classes or
+   panels, and counts and trends keep the default's choice, unscored (:func:`keeps_default`).
 
 The mode and threshold are tuned on the val split for micro-F1 by :func:`tune_cutoff`
 (``train_t1`` does it) and stored in the model's ``ehrqa_config.json``; arguments override.

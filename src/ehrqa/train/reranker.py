@@ -503,9 +503,9 @@ question about a patient's record, asked on a given date.
   and `auto` selectors), on the machine that holds the records. It never sees data outside
   that machine.
 - **Limits:** trained on synthetic records and template questions only; it scores each
-  resource alone and was not taught pharmacology, so "latest"/"first" and drug-class
-  questions keep the rule-based choice; it is not a medical device and its scores are not
-  clinical judgements.
+  resource alone and was not taught pharmacology or panel contents, so "latest"/"first",
+  drug-class, panel, count and trend questions keep the rule-based choice; it is not a
+  medical device and its scores are not clinical judgements.
 
 Config: see `ehrqa_config.json`.
 """
