@@ -190,7 +190,7 @@ def test_hybrid_falls_back_when_the_model_leaves_out_a_key_fact() -> None:
     model = FakeChatModel(["Your most recent HbA1c was on 2024-11-02 [1]."])
     result = answer(QUESTION, NOW, selection(A1C), model, AnswerConfig())
     assert result.source == "extractive" and "7.8 %" in result.text
-    assert result.fallback_reason == "the answer leaves out: 7.8"
+    assert result.fallback_reason == "the answer leaves out: 7.8, %"
     # The model mode shows the model's text: it is supported, so it verifies.
     model = FakeChatModel(["Your most recent HbA1c was on 2024-11-02 [1]."])
     shown = answer(QUESTION, NOW, selection(A1C), model, AnswerConfig(mode="model"))
@@ -208,7 +208,7 @@ def test_key_facts_follow_the_question() -> None:
 
     latest = key_facts(selection(A1C))
     assert latest[0][0] == "hemoglobin" and "hba1c" in latest[0]
-    assert latest[1:] == [("7.8",), ("2024-11-02",)]
+    assert latest[1:] == [("7.8",), ("%", "percent", "per cent"), ("2024-11-02",)]
     count = key_facts(selection(A1C, A1C, question="How many HbA1c tests did I have in 2024?"))
     assert count == [("2",)]
     assert key_facts(Selection(analyze(QUESTION, NOW), [])) == []
@@ -229,7 +229,8 @@ def _record(ref: str, day: str, display: str, system: str, code: str, **fields: 
 
 
 def test_key_facts_name_each_distinct_record_even_short_names() -> None:
-    # Two Hep B doses state one name; the short names "Hib" and "IPV" are key facts too.
+    # Two Hep B doses state one name, told apart by their dates; the short names "Hib" and
+    # "IPV" are key facts too.
     cvx = "http://hl7.org/fhir/sid/cvx"
     question = "Which immunizations were given in 1984?"
     doses = [
@@ -241,12 +242,21 @@ def test_key_facts_name_each_distinct_record_even_short_names() -> None:
     chosen = selection(*doses, question=question)
     from ehrqa.answer.extractive import key_facts
 
-    assert [fact[0] for fact in key_facts(chosen)] == ["adolescent", "hib", "ipv"]
+    assert [fact[0] for fact in key_facts(chosen)] == [
+        "adolescent",
+        "1984-09-10",
+        "1984-11-12",
+        "hib",
+        "ipv",
+    ]
     partial = "Your immunizations were Hep B, adolescent or pediatric [1][2]."
     result = answer(question, NOW, chosen, FakeChatModel([partial]), AnswerConfig())
     assert result.source == "extractive"
-    assert result.fallback_reason == "the answer leaves out: hib, ipv"
-    complete = "In 1984 you had Hep B, adolescent or pediatric [1][2], Hib [3] and IPV [4]."
+    assert result.fallback_reason == "the answer leaves out: 1984-09-10, 1984-11-12, hib, ipv"
+    complete = (
+        "In 1984 you had Hep B, adolescent or pediatric on 1984-09-10 [1] and 1984-11-12 [2],"
+        " Hib [3] and IPV [4]."
+    )
     kept = answer(question, NOW, chosen, FakeChatModel([complete]), AnswerConfig())
     assert kept.source == "model"
 
@@ -312,8 +322,12 @@ def test_a_yes_no_answer_must_not_deny_what_the_record_holds() -> None:
     denial = "No, there is no record of a sprain of ankle on your records [1]."
     result = answer(question, NOW, chosen, FakeChatModel([denial]), AnswerConfig())
     assert result.source == "extractive" and result.text.startswith("Yes")
-    assert result.fallback_reason == "the answer leaves out: yes"
-    agrees = "Yes, a sprain of ankle is on your record [1]."
+    # "Have I ever had it?" is answered with since when.
+    assert result.fallback_reason == "the answer leaves out: yes, 1947-04-13"
+    undated = "Yes, a sprain of ankle is on your record [1]."
+    result = answer(question, NOW, chosen, FakeChatModel([undated]), AnswerConfig())
+    assert result.fallback_reason == "the answer leaves out: 1947-04-13"
+    agrees = "Yes, a sprain of ankle is on your record since 13 April 1947 [1]."
     assert answer(question, NOW, chosen, FakeChatModel([agrees]), AnswerConfig()).source == "model"
 
 
@@ -352,3 +366,115 @@ def test_a_date_question_needs_the_date_asked_for() -> None:
     assert result.source == "extractive" and "2020-09-08" in result.text
     right = "Your acute viral pharyngitis began on 2020-09-08 [1]."
     assert answer(question, NOW, chosen, FakeChatModel([right]), AnswerConfig()).source == "model"
+
+
+def _lab(ref: str, day: str, display: str, code: str, value: float, unit: str) -> Record:
+    return _record(ref, day, display, "http://loinc.org", code, value=value, unit=unit)
+
+
+@pytest.mark.parametrize(
+    ("reply", "shown"),
+    [
+        ("Your last temperature was 37.9 on 2014-04-04 [1].", False),
+        ("Your last temperature was 37.9 Cel on 2014-04-04 [1].", True),
+        ("Your last temperature was 37.9 °C on 2014-04-04 [1].", True),
+        ("Your last temperature was 37.9 degrees Celsius on 2014-04-04 [1].", True),
+    ],
+)
+def test_a_value_is_stated_with_its_unit(reply: str, shown: bool) -> None:
+    temperature = _lab("Observation/t1", "2014-04-04", "Body temperature", "8310-5", 37.9, "Cel")
+    question = "What is my most recent body temperature?"
+    chosen = selection(temperature, question=question)
+    result = answer(question, NOW, chosen, FakeChatModel([reply]), AnswerConfig())
+    assert (result.source == "model") is shown
+    if not shown:
+        assert result.fallback_reason == "the answer leaves out: cel"
+
+
+def test_units_match_after_the_number_and_keep_their_brackets() -> None:
+    from ehrqa.answer.verify import missing_facts
+
+    assert missing_facts("It was 7.8% [Observation/a1].", [("%",)]) == []
+    assert missing_facts("It was 120/80 mm[Hg] [1].", [("mm[hg]", "mmhg")]) == []
+    assert missing_facts("It was 120/80 [1].", [("mm[hg]", "mmhg")]) == ["mm[hg]"]
+
+
+def test_a_name_shared_by_two_records_does_not_say_which() -> None:
+    # "Concussion" names both records: the answer must name the one it dates.
+    snomed = "http://snomed.info/sct"
+    mild = _record(
+        "Condition/c1",
+        "2014-07-15",
+        "Concussion with no loss of consciousness (disorder)",
+        snomed,
+        "62106007",
+    )
+    injury = _record(
+        "Condition/c2", "2016-03-01", "Concussion injury of brain (disorder)", snomed, "110030002"
+    )
+    question = "When was the patient first diagnosed with concussion?"
+    chosen = selection(mild, injury, question=question)
+    from ehrqa.answer.extractive import key_facts
+
+    facts = key_facts(chosen)
+    assert facts[0] == ("consciousness",) and facts[2] == ("injury",)
+    vague = "The patient was first diagnosed with concussion injury of brain on 2014-07-15 [2]."
+    result = answer(question, NOW, chosen, FakeChatModel([vague]), AnswerConfig())
+    assert result.source == "extractive"
+    # Alone, the record is named by the question's word for it.
+    alone = key_facts(selection(mild, question=question))
+    assert "concussion" in alone[0]
+
+
+def test_every_item_of_a_list_is_a_key_fact() -> None:
+    cvx = "http://hl7.org/fhir/sid/cvx"
+    question = "Which immunizations were given in 1984?"
+    shots = [
+        _record("Immunization/i1", "1984-01-10", "Influenza, seasonal", cvx, "140"),
+        _record("Immunization/i2", "1984-02-12", "Hib (PRP-OMP)", cvx, "49"),
+        _record("Immunization/i3", "1984-03-12", "IPV", cvx, "10"),
+        _record("Immunization/i4", "1984-04-12", "Td (adult)", cvx, "113"),
+    ]
+    chosen = selection(*shots, question=question)
+    three = "In 1984 you had influenza [1], Hib [2] and IPV [3]."
+    result = answer(question, NOW, chosen, FakeChatModel([three]), AnswerConfig())
+    assert result.fallback_reason == "the answer leaves out: td"
+
+
+def test_a_demographics_answer_states_the_sex_or_birth_date_asked() -> None:
+    patient = Record(
+        ref="Patient/p",
+        resource_type="Patient",
+        id="p",
+        patient_id="p",
+        text="[Patient/p] Jere Yundt; male; born 1999-12-27",
+        resource={"resourceType": "Patient", "gender": "male", "birthDate": "1999-12-27"},
+    )
+    from ehrqa.answer.extractive import key_facts
+
+    assert key_facts(selection(patient, question="What sex is recorded for the patient?")) == [
+        ("male",)
+    ]
+    assert key_facts(selection(patient, question="When was I born?")) == [("1999-12-27",)]
+    question = "What gender is on my record?"
+    wrong = "Your record lists you as a patient [1]."
+    result = answer(
+        question, NOW, selection(patient, question=question), FakeChatModel([wrong]), AnswerConfig()
+    )
+    assert result.fallback_reason == "the answer leaves out: male"
+
+
+def test_each_fact_must_be_cited_by_one_of_its_records() -> None:
+    snomed = "http://snomed.info/sct"
+    gums = _record("Condition/c1", "1984-01-29", "Gingivitis (disorder)", snomed, "66383009")
+    pregnancy = _record(
+        "Condition/c2", "1984-12-02", "Normal pregnancy (finding)", snomed, "72892002"
+    )
+    question = "Which of my conditions resolved in 1984?"
+    chosen = selection(gums, pregnancy, question=question)
+    one_cite = "Your conditions that resolved in 1984 were pregnancy and gingivitis [1]."
+    result = answer(question, NOW, chosen, FakeChatModel([one_cite]), AnswerConfig())
+    assert result.source == "extractive"
+    assert result.fallback_reason == "the answer cites no record of: Condition/c2"
+    both = "Your conditions that resolved in 1984 were gingivitis [1] and pregnancy [2]."
+    assert answer(question, NOW, chosen, FakeChatModel([both]), AnswerConfig()).source == "model"

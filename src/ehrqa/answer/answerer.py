@@ -7,11 +7,11 @@ Modes:
 * ``extractive``: no model; the facts of the selected resources, each cited.
 * ``hybrid`` (default): the model writes; if its answer cites nothing valid, states a
   number or date that no cited resource supports, or leaves out a key fact of the
-  extractive answer (:func:`~ehrqa.answer.extractive.key_facts`: the age or count asked
-  for, or the name, value and — for "latest"/"first" questions — date of the first facts),
-  the extractive answer is returned instead and the model's draft and the reason are kept
-  in the result. Unverified or incomplete answers never reach a reader as if they were
-  facts.
+  extractive answer (:func:`~ehrqa.answer.extractive.key_facts`: the age, sex or count
+  asked for, or each fact's name, value with its unit and — when the question asks for
+  it — date) or cites no record of one of those facts, the extractive answer is returned
+  instead and the model's draft and the reason are kept in the result. Unverified or
+  incomplete answers never reach a reader as if they were facts.
 
 When nothing was selected the answer says what the record lacks and no model is called.
 """
@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import Any, Literal
 
-from ehrqa.answer.extractive import compose, key_facts
+from ehrqa.answer.extractive import compose, key_facts, uncited_facts
 from ehrqa.answer.prompt import build_prompt
 from ehrqa.answer.verify import Verification, check_facts, missing_facts, verify_answer
 from ehrqa.errors import ConfigError
@@ -122,6 +122,15 @@ def _model_failure(check: Verification) -> str | None:
     return None
 
 
+def _incomplete(result: Answer, selection: Selection) -> str | None:
+    """Why a verified model answer is not a complete one, or None."""
+    if missing := missing_facts(result.text, key_facts(selection)):
+        return f"the answer leaves out: {', '.join(missing)}"
+    if uncited := uncited_facts(selection, result.citations):
+        return f"the answer cites no record of: {', '.join(uncited)}"
+    return None
+
+
 def answer(
     question: str,
     now: date,
@@ -148,9 +157,8 @@ def answer(
         )
     chat = model if isinstance(model, ChatModel) else model()
     result = _generate(question, now, selection, chat, config, on_token)
-    missing = missing_facts(result.text, key_facts(selection)) if config.mode == "hybrid" else []
-    if missing and not result.fallback_reason:
-        result.fallback_reason = f"the answer leaves out: {', '.join(missing)}"
+    if config.mode == "hybrid" and not result.fallback_reason:
+        result.fallback_reason = _incomplete(result, selection)
     if config.mode == "hybrid" and result.fallback_reason:
         fallback = extractive_answer(selection)
         fallback.draft, fallback.fallback_reason = result.draft, result.fallback_reason

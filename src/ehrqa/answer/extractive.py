@@ -13,7 +13,7 @@ from ehrqa.answer.verify import age_on
 from ehrqa.fhir.normalize import format_number
 from ehrqa.fhir.record import Record
 from ehrqa.select.base import Selection
-from ehrqa.select.lexicon import Concept
+from ehrqa.select.default import matches_concept
 from ehrqa.select.query import QueryPlan
 
 _AGE_RE = re.compile(r"\b(?:age|old|aged)\b", re.IGNORECASE)
@@ -153,32 +153,95 @@ def _coded_value(text: str) -> str | None:
     return phrase if len(phrase) <= 40 else _name_word(phrase)
 
 
-def _names(concept: Concept, record: Record) -> tuple[str, ...]:
-    """The question's own names for ``record``'s concept ("HbA1c" for a haemoglobin A1c).
+def _names(plan: QueryPlan, firsts: list[Record], i: int) -> tuple[str, ...]:
+    """The question's own names for the fact of ``firsts[i]`` ("HbA1c" for a haemoglobin A1c).
 
-    A drug class names many medicines, so for a class only the member named in the record
-    counts ("diphenhydramine" states the antihistamine; "an antihistamine" does not).
+    A name counts only when it names this fact and no other: "concussion" names both
+    "Concussion with no loss of consciousness" and "Concussion injury of brain", so an
+    answer saying "concussion" has not said which; "HbA1c" does not name the glucose of
+    "HbA1c and glucose". A drug class names many medicines, so for a class only the
+    member named in the record counts ("diphenhydramine" states the antihistamine; "an
+    antihistamine" does not).
     """
-    if record.resource_type not in concept.resource_types:
+    record = firsts[i]
+    others = [other for j, other in enumerate(firsts) if j != i]
+    names: list[str] = []
+    for concept in plan.concepts:
+        if record.resource_type not in concept.resource_types:
+            continue
+        if concept.kind == "drug_class":
+            display = record.display.lower()
+            names.extend(
+                term
+                for term in concept.terms
+                if term in display and not any(term in o.display.lower() for o in others)
+            )
+        elif matches_concept(record, concept) and not any(
+            matches_concept(other, concept) for other in others
+        ):
+            names.extend((concept.name, *concept.synonyms, *concept.terms))
+    return tuple(names)
+
+
+# Unit spellings a reader writes for the UCUM codes records carry (lower case).
+_UNIT_SPELLINGS: dict[str, tuple[str, ...]] = {
+    "cel": ("°c", "celsius", "degrees c", "deg c"),
+    "[degf]": ("°f", "fahrenheit", "degrees f"),
+    "mm[hg]": ("mmhg", "mm hg"),
+    "/min": ("bpm", "per minute", "/ min", "a minute"),
+    "kg/m2": ("kg/m²", "kg/m^2"),
+    "%": ("percent", "per cent"),
+    "[lb_av]": ("lb", "pound"),
+    "[in_i]": ("in", "inch"),
+    "10*3/ul": ("10^3/", "x10*3/", "×10^3/", "10³/", "k/ul", "thousand"),
+    "10*6/ul": ("10^6/", "x10*6/", "×10^6/", "10⁶/", "m/ul", "million"),
+    "10*9/l": ("10^9/", "x10*9/", "×10^9/", "10⁹/"),
+    "10*12/l": ("10^12/", "x10*12/", "×10^12/", "10¹²/"),
+}
+
+
+def _unit(unit: str | None) -> tuple[str, ...]:
+    """How an answer may state ``unit``: its UCUM code or a reader's spelling.
+
+    None for no unit, a dimensionless "1" or an annotation such as "{score}".
+    """
+    if not unit or unit == "1" or unit.startswith("{"):
         return ()
-    if concept.kind == "drug_class":
-        display = record.display.lower()
-        return tuple(term for term in concept.terms if term in display)
-    return (concept.name, *concept.synonyms, *concept.terms)
+    code = unit.lower()
+    return (code, *_UNIT_SPELLINGS.get(code, ()))
 
 
-def key_facts(selection: Selection, groups: int = 3) -> list[tuple[str, ...]]:
+_SEX_RE = re.compile(r"\b(?:sex|gender|male|female)\b", re.IGNORECASE)
+_BIRTH_RE = re.compile(r"\b(?:born|birth|birthday|dob|birthdate)\b", re.IGNORECASE)
+
+
+def _patient_facts(record: Record, question: str) -> list[tuple[str, ...]]:
+    """The sex or birth date a demographics question asks for (the name is not asked)."""
+    facts: list[tuple[str, ...]] = []
+    gender = record.resource.get("gender")
+    if _SEX_RE.search(question) and isinstance(gender, str) and gender:
+        facts.append((gender.lower(),))
+    birth = record.resource.get("birthDate")
+    if _BIRTH_RE.search(question) and isinstance(birth, str) and birth:
+        facts.append((birth[:10],))
+    return facts
+
+
+def key_facts(selection: Selection) -> list[tuple[str, ...]]:
     """What a complete answer states, as the extractive answer would state it.
 
-    Each fact is a tuple of acceptable spellings. The age for an age question; the count
-    for a "how many" question; "yes" for a yes/no question the record answers; then, for
-    each of the first ``groups`` distinct facts, its name (the longest word of its display,
-    or a name of the question's concept: "HbA1c"; for a drug class, the member medicine),
-    its value (a number, a coded value such as "never smoked tobacco", or the first two
-    component values of a blood pressure), and its date when the question asks for the
-    latest or first one, or for a date. A name is a word the other facts' names lack
-    when there is one. The hybrid answerer falls back to the extractive answer when a
-    model's answer leaves one out.
+    Each fact is a tuple of acceptable spellings. The age for an age question, the sex or
+    birth date for a demographics question; the count for a "how many" question; "yes"
+    for a yes/no question the record answers; then, for every distinct fact (a list's
+    items, a trend's values, a panel's results), its name (the longest word of its
+    display, or a name of the question's concept that names this fact alone: "HbA1c";
+    for a drug class, the member medicine), its value (a number and its unit, a coded
+    value such as "never smoked tobacco", or the first two component values of a blood
+    pressure and their unit), and its date when the question asks for the latest or first
+    one, for a date, or whether a condition is on the record (since when), or when another
+    fact has the same name (two doses, a trend's values). A name is a word the other
+    facts' names lack when there is one. The hybrid answerer falls back to
+    the extractive answer when a model's answer leaves one out.
     """
     if not selection.items:
         return []
@@ -189,19 +252,42 @@ def key_facts(selection: Selection, groups: int = 3) -> list[tuple[str, ...]]:
         return [(str(len(selection.items)),)]
     # The record holds what a yes/no question asks about: the answer must say so, not "No".
     facts: list[tuple[str, ...]] = [("yes",)] if plan.intent == "exists" else []
-    taken = 0
     firsts = [_earliest(records) for records in _groups(selection)]
     names = [_display_words(first.display) for first in firsts]
+    words = [
+        _name_word(
+            first.display, frozenset(w for j, other in enumerate(names) if j != i for w in other)
+        )
+        for i, first in enumerate(firsts)
+    ]
     for i, first in enumerate(firsts):
-        shared = frozenset(w for j, other in enumerate(names) if j != i for w in other)
-        # A fact already required (a second Hep B dose) does not use up one of the groups.
-        new = [fact for fact in _group_facts(first, plan, shared) if fact not in facts]
-        if new:
-            facts.extend(new)
-            taken += 1
-        if taken == groups:
-            break
+        if first.resource_type == "Patient":
+            group = _patient_facts(first, plan.question)
+        else:
+            # Facts of one name (two Hep B doses, five weights) are told apart by their dates.
+            dated = words[i] is not None and words.count(words[i]) > 1
+            group = _group_facts(first, plan, words[i], _names(plan, firsts, i), dated)
+        # A fact already required (a second dose's name) is not required twice.
+        facts.extend(fact for fact in group if fact not in facts)
     return facts
+
+
+def uncited_facts(selection: Selection, citations: list[str]) -> list[str]:
+    """The facts of ``selection`` that no citation supports, each by its earliest record.
+
+    A complete answer cites a record of every fact it must state: naming "pregnancy"
+    while citing only the gingivitis record, or dating the concussion asked about by
+    citing the other concussion, does not ground the fact. A count is one fact (the
+    number), so a "how many" answer need not cite each record counted.
+    """
+    if selection.plan.intent == "count" or _age(selection) is not None:
+        return []
+    cited = set(citations)
+    return [
+        _earliest(records).ref
+        for records in _groups(selection)
+        if not cited.intersection(r.ref for r in records)
+    ]
 
 
 def _display_words(display: str) -> set[str]:
@@ -209,26 +295,39 @@ def _display_words(display: str) -> set[str]:
 
 
 _ASKS_DATE_RE = re.compile(r"\b(?:when|date|onset)\b", re.IGNORECASE)
+_DATED_IF_EXISTS = ("Condition", "AllergyIntolerance")
 
 
-def _group_facts(first: Record, plan: QueryPlan, shared: frozenset[str]) -> list[tuple[str, ...]]:
+def _group_facts(
+    first: Record, plan: QueryPlan, word: str | None, names: tuple[str, ...], dated: bool
+) -> list[tuple[str, ...]]:
     """The name, value and date of one group's fact, stated by its earliest record ``first``.
 
-    The date counts for "latest"/"first" questions and for those that ask for a date
-    ("What is the onset date of my pharyngitis?": the onset, not the day it resolved).
+    ``word`` names the fact, as do the question's ``names`` for it. The date counts when
+    the fact is ``dated`` (another fact has its name), for "latest"/"first" questions,
+    for those that ask for a date ("What is the onset date of my pharyngitis?": the
+    onset, not the day it resolved) and for "have I ever had" questions about a
+    condition or allergy (recorded since when).
     """
     facts: list[tuple[str, ...]] = []
-    if word := _name_word(first.display, shared):
-        names = [name for concept in plan.concepts for name in _names(concept, first)]
+    if word:
         facts.append(tuple(dict.fromkeys((word, *names))))
     if first.value is not None:
         facts.append((format_number(first.value),))
+        if unit := _unit(first.unit):
+            facts.append(unit)
     elif first.value_text and (stated := _coded_value(first.value_text)):
         facts.append((stated,))
-    for component in first.components[:2]:
-        if component.value is not None:
-            facts.append((format_number(component.value),))
-    asks_date = plan.intent == "when" or _ASKS_DATE_RE.search(plan.question)
+    shown = [c for c in first.components[:2] if c.value is not None]
+    facts.extend((format_number(c.value),) for c in shown if c.value is not None)
+    if shown and (unit := _unit(shown[0].unit)):
+        facts.append(unit)
+    asks_date = (
+        dated
+        or plan.intent == "when"
+        or _ASKS_DATE_RE.search(plan.question)
+        or (plan.intent == "exists" and first.resource_type in _DATED_IF_EXISTS)
+    )
     if (plan.order in ("latest", "earliest") or asks_date) and first.day:
         facts.append((first.day,))
     return facts

@@ -234,8 +234,9 @@ def _stated(fact: str, text: str, days: set[str], numbers: set[float]) -> bool:
         return fact in days
     if re.fullmatch(r"-?\d+(?:\.\d+)?", fact):
         return float(fact) in numbers
-    # Words match where a word starts: "yes" is not in "eyes"; "immunization" is in "immunizations".
-    return re.search(rf"(?<![a-z0-9]){re.escape(fact.lower())}", text) is not None
+    # Words match where a word starts: "yes" is not in "eyes"; "immunization" is in
+    # "immunizations"; a unit may follow its number ("36.1kg/m2", "7.8%").
+    return re.search(rf"(?<![a-z]){re.escape(fact.lower())}", text) is not None
 
 
 def missing_facts(text: str, facts: Sequence[tuple[str, ...]]) -> list[str]:
@@ -243,9 +244,11 @@ def missing_facts(text: str, facts: Sequence[tuple[str, ...]]) -> list[str]:
 
     A fact is a tuple of acceptable spellings: words, numbers or ISO days. Days match in
     any date format :func:`find_dates` reads; numbers match by value ("5.80" states 5.8)
-    outside dates and ``[citations]``; words match case-insensitively where a word starts.
+    outside dates and ``[citations]``; words and units match case-insensitively where a
+    word starts (a unit may follow its number: "7.8%").
     """
-    plain = re.sub(r"\[[^\]]*\]", " ", text)
+    # Citations go; a unit's brackets stay ("mm[Hg]").
+    plain = CITATION_RE.sub(" ", text)
     dates, rest = find_dates(plain)
     days = {day for _, day in dates}
     numbers = {float(n.replace(",", ".")) for n in NUMBER_RE.findall(rest)}

@@ -209,6 +209,9 @@ def run_selector(
             result.timings_ms = {k: round(v * 1000, 3) for k, v in qa.timings.items()}
             result.tokens = {"prompt": a.prompt_tokens, "completion": a.completion_tokens}
             result.details["fallback_reason"] = a.fallback_reason
+            if a.draft is not None and a.source != "model":
+                # The model's text that was not shown: to study the hybrid guard offline.
+                result.details["draft"] = a.draft
             results.append(result)
         if on_question is not None:
             on_question(name, item)
