@@ -478,3 +478,16 @@ def test_each_fact_must_be_cited_by_one_of_its_records() -> None:
     assert result.fallback_reason == "the answer cites no record of: Condition/c2"
     both = "Your conditions that resolved in 1984 were gingivitis [1] and pregnancy [2]."
     assert answer(question, NOW, chosen, FakeChatModel([both]), AnswerConfig()).source == "model"
+
+
+def test_a_visit_is_stated_with_its_date() -> None:
+    snomed = "http://snomed.info/sct"
+    exam = _record("Encounter/e1", "2003-09-09", "General examination of patient", snomed, "1")
+    check = _record("Encounter/e2", "2003-09-02", "Encounter for check up", snomed, "2")
+    question = "List the patient's encounters in 2003."
+    chosen = selection(exam, check, question=question)
+    undated = "Your 2003 encounters were a general examination [1] and a check up [2]."
+    result = answer(question, NOW, chosen, FakeChatModel([undated]), AnswerConfig())
+    assert result.fallback_reason == "the answer leaves out: 2003-09-09, 2003-09-02"
+    dated = "In 2003: a general examination on 2003-09-09 [1] and an encounter for check up on 2003-09-02 [2]."
+    assert answer(question, NOW, chosen, FakeChatModel([dated]), AnswerConfig()).source == "model"

@@ -239,9 +239,9 @@ def key_facts(selection: Selection) -> list[tuple[str, ...]]:
     value such as "never smoked tobacco", or the first two component values of a blood
     pressure and their unit), and its date when the question asks for the latest or first
     one, for a date, or whether a condition is on the record (since when), or when another
-    fact has the same name (two doses, a trend's values). A name is a word the other
-    facts' names lack when there is one. The hybrid answerer falls back to
-    the extractive answer when a model's answer leaves one out.
+    fact has the same name (two doses, a trend's values), and always for a visit. A name
+    is a word the other facts' names lack when there is one. The hybrid answerer falls
+    back to the extractive answer when a model's answer leaves one out.
     """
     if not selection.items:
         return []
@@ -296,6 +296,8 @@ def _display_words(display: str) -> set[str]:
 
 _ASKS_DATE_RE = re.compile(r"\b(?:when|date|onset)\b", re.IGNORECASE)
 _DATED_IF_EXISTS = ("Condition", "AllergyIntolerance")
+# A visit is told by its date: "General examination of patient" names many.
+_ALWAYS_DATED = ("Encounter",)
 
 
 def _group_facts(
@@ -304,10 +306,10 @@ def _group_facts(
     """The name, value and date of one group's fact, stated by its earliest record ``first``.
 
     ``word`` names the fact, as do the question's ``names`` for it. The date counts when
-    the fact is ``dated`` (another fact has its name), for "latest"/"first" questions,
-    for those that ask for a date ("What is the onset date of my pharyngitis?": the
-    onset, not the day it resolved) and for "have I ever had" questions about a
-    condition or allergy (recorded since when).
+    the fact is ``dated`` (another fact has its name) or a visit, for "latest"/"first"
+    questions, for those that ask for a date ("What is the onset date of my
+    pharyngitis?": the onset, not the day it resolved) and for "have I ever had"
+    questions about a condition or allergy (recorded since when).
     """
     facts: list[tuple[str, ...]] = []
     if word:
@@ -324,6 +326,7 @@ def _group_facts(
         facts.append(unit)
     asks_date = (
         dated
+        or first.resource_type in _ALWAYS_DATED
         or plan.intent == "when"
         or _ASKS_DATE_RE.search(plan.question)
         or (plan.intent == "exists" and first.resource_type in _DATED_IF_EXISTS)
