@@ -295,7 +295,7 @@ def test_coded_values_and_components_are_key_facts() -> None:
     question = "What is the patient's smoking status?"
     chosen = selection(smoking, question=question)
     assert ("ex-smoker",) in key_facts(chosen)
-    wrong = "The patient has no smoking status [1]."
+    wrong = "The patient's smoking status is unknown [1]."
     result = answer(question, NOW, chosen, FakeChatModel([wrong]), AnswerConfig())
     assert result.source == "extractive" and "ex-smoker" in (result.fallback_reason or "")
 
@@ -322,8 +322,8 @@ def test_a_yes_no_answer_must_not_deny_what_the_record_holds() -> None:
     denial = "No, there is no record of a sprain of ankle on your records [1]."
     result = answer(question, NOW, chosen, FakeChatModel([denial]), AnswerConfig())
     assert result.source == "extractive" and result.text.startswith("Yes")
+    assert result.fallback_reason == "the answer denies what the selected records show"
     # "Have I ever had it?" is answered with since when.
-    assert result.fallback_reason == "the answer leaves out: yes, 1947-04-13"
     undated = "Yes, a sprain of ankle is on your record [1]."
     result = answer(question, NOW, chosen, FakeChatModel([undated]), AnswerConfig())
     assert result.fallback_reason == "the answer leaves out: 1947-04-13"
@@ -491,3 +491,29 @@ def test_a_visit_is_stated_with_its_date() -> None:
     assert result.fallback_reason == "the answer leaves out: 2003-09-09, 2003-09-02"
     dated = "In 2003: a general examination on 2003-09-09 [1] and an encounter for check up on 2003-09-02 [2]."
     assert answer(question, NOW, chosen, FakeChatModel([dated]), AnswerConfig()).source == "model"
+
+
+@pytest.mark.parametrize(
+    "reply",
+    [
+        "No, otitis media is not an active problem for this patient [1].",
+        "There are no active problems [1].",
+        "The patient has no otitis media [1].",
+    ],
+)
+def test_an_answer_that_denies_the_selected_records_is_not_shown(reply: str) -> None:
+    snomed = "http://snomed.info/sct"
+    otitis = _record(
+        "Condition/c1", "2024-07-20", "Otitis media (disorder)", snomed, "65363002", status="active"
+    )
+    question = "Is otitis media an active problem for this patient?"
+    chosen = selection(otitis, question=question)
+    result = answer(question, NOW, chosen, FakeChatModel([reply]), AnswerConfig())
+    assert result.source == "extractive" and "Otitis media" in result.text
+    assert result.fallback_reason == "the answer denies what the selected records show"
+    # A yes/no question that found records is answered "yes", whatever its intent.
+    agrees = "Yes: otitis media has been active since 2024-07-20 [1]."
+    assert answer(question, NOW, chosen, FakeChatModel([agrees]), AnswerConfig()).source == "model"
+    unsaid = "Otitis media has been active since 2024-07-20 [1]."
+    result = answer(question, NOW, chosen, FakeChatModel([unsaid]), AnswerConfig())
+    assert result.fallback_reason == "the answer leaves out: yes"

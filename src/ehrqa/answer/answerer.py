@@ -9,15 +9,17 @@ Modes:
   number or date that no cited resource supports, or leaves out a key fact of the
   extractive answer (:func:`~ehrqa.answer.extractive.key_facts`: the age, sex or count
   asked for, or each fact's name, value with its unit and — when the question asks for
-  it — date) or cites no record of one of those facts, the extractive answer is returned
-  instead and the model's draft and the reason are kept in the result. Unverified or
-  incomplete answers never reach a reader as if they were facts.
+  it — date), cites no record of one of those facts or opens by denying them ("No, …"),
+  the extractive answer is returned instead and the model's draft and the reason are kept
+  in the result. Unverified or incomplete answers never reach a reader as if they were
+  facts.
 
 When nothing was selected the answer says what the record lacks and no model is called.
 """
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -122,8 +124,22 @@ def _model_failure(check: Verification) -> str | None:
     return None
 
 
+# An answer that opens by denying ("No, …", "There are no …", "You have no …").
+_DENIAL_RE = re.compile(
+    r"^\W*(?:no|none|nothing|there\s+(?:is|are|was|were)\s+no"
+    r"|(?:you|the\s+patient|they|he|she)\s+(?:has|have|had|do|does|did)\s+(?:no|not|n't))\b",
+    re.IGNORECASE,
+)
+
+
 def _incomplete(result: Answer, selection: Selection) -> str | None:
-    """Why a verified model answer is not a complete one, or None."""
+    """Why a verified model answer is not a complete one, or None.
+
+    Called only when records were selected, so an answer that opens with a denial
+    contradicts them ("No, otitis media is not an active problem" over the active record).
+    """
+    if _DENIAL_RE.match(result.text):
+        return "the answer denies what the selected records show"
     if missing := missing_facts(result.text, key_facts(selection)):
         return f"the answer leaves out: {', '.join(missing)}"
     if uncited := uncited_facts(selection, result.citations):

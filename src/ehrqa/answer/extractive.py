@@ -232,7 +232,8 @@ def key_facts(selection: Selection) -> list[tuple[str, ...]]:
 
     Each fact is a tuple of acceptable spellings. The age for an age question, the sex or
     birth date for a demographics question; the count for a "how many" question; "yes"
-    for a yes/no question the record answers; then, for every distinct fact (a list's
+    for a yes/no question ("Is …", "Do I …") that found records, unless it asks about a
+    change; then, for every distinct fact (a list's
     items, a trend's values, a panel's results), its name (the longest word of its
     display, or a name of the question's concept that names this fact alone: "HbA1c";
     for a drug class, the member medicine), its value (a number and its unit, a coded
@@ -251,7 +252,8 @@ def key_facts(selection: Selection) -> list[tuple[str, ...]]:
     if plan.intent == "count":
         return [(str(len(selection.items)),)]
     # The record holds what a yes/no question asks about: the answer must say so, not "No".
-    facts: list[tuple[str, ...]] = [("yes",)] if plan.intent == "exists" else []
+    yes_no = plan.intent == "exists" or (plan.intent != "trend" and _YES_NO_RE.match(plan.question))
+    facts: list[tuple[str, ...]] = [("yes",)] if yes_no else []
     firsts = [_earliest(records) for records in _groups(selection)]
     names = [_display_words(first.display) for first in firsts]
     words = [
@@ -294,6 +296,8 @@ def _display_words(display: str) -> set[str]:
     return {w.lower() for w in re.findall(r"[A-Za-z]+", _untagged(display))}
 
 
+# A question answered yes or no, whatever else it asks ("Is otitis media an active problem?").
+_YES_NO_RE = re.compile(r"^\W*(?:is|are|am|was|were|do|does|did|has|have|had)\b", re.IGNORECASE)
 _ASKS_DATE_RE = re.compile(r"\b(?:when|date|onset)\b", re.IGNORECASE)
 _DATED_IF_EXISTS = ("Condition", "AllergyIntolerance")
 # A visit is told by its date: "General examination of patient" names many.
