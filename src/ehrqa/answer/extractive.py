@@ -233,16 +233,16 @@ def key_facts(selection: Selection) -> list[tuple[str, ...]]:
     Each fact is a tuple of acceptable spellings. The age for an age question, the sex or
     birth date for a demographics question; the count for a "how many" question; "yes"
     for a yes/no question ("Is …", "Do I …") that found records, unless it asks about a
-    change; then, for every distinct fact (a list's
-    items, a trend's values, a panel's results), its name (the longest word of its
-    display, or a name of the question's concept that names this fact alone: "HbA1c";
-    for a drug class, the member medicine), its value (a number and its unit, a coded
-    value such as "never smoked tobacco", or the first two component values of a blood
-    pressure and their unit), and its date when the question asks for the latest or first
-    one, for a date, or whether a condition is on the record (since when), or when another
-    fact has the same name (two doses, a trend's values), and always for a visit. A name
-    is a word the other facts' names lack when there is one. The hybrid answerer falls
-    back to the extractive answer when a model's answer leaves one out.
+    change; then, for every distinct fact (a list's items, a trend's values, a panel's
+    results), its name (the longest word of its display, or a name of the question's
+    concept that names this fact alone: "HbA1c"; for a drug class, the member medicine),
+    its value (a number and its unit, a coded value such as "never smoked tobacco", or
+    the first two component values of a blood pressure and their unit), and its date
+    when the question asks for the latest or first one, for a date, or whether a
+    condition is on the record (since when), when another fact has the same name (two
+    doses, a trend's values), and always for a visit. A name is a word the other facts'
+    names lack when there is one. The hybrid answerer falls back to the extractive answer
+    when a model's answer leaves one out.
     """
     if not selection.items:
         return []
@@ -255,13 +255,8 @@ def key_facts(selection: Selection) -> list[tuple[str, ...]]:
     yes_no = plan.intent == "exists" or (plan.intent != "trend" and _YES_NO_RE.match(plan.question))
     facts: list[tuple[str, ...]] = [("yes",)] if yes_no else []
     firsts = [_earliest(records) for records in _groups(selection)]
-    names = [_display_words(first.display) for first in firsts]
-    words = [
-        _name_word(
-            first.display, frozenset(w for j, other in enumerate(names) if j != i for w in other)
-        )
-        for i, first in enumerate(firsts)
-    ]
+    vocab = [_display_words(first.display) for first in firsts]
+    words = [_name_word(first.display, _others(vocab, i)) for i, first in enumerate(firsts)]
     for i, first in enumerate(firsts):
         if first.resource_type == "Patient":
             group = _patient_facts(first, plan.question)
@@ -294,6 +289,11 @@ def uncited_facts(selection: Selection, citations: list[str]) -> list[str]:
 
 def _display_words(display: str) -> set[str]:
     return {w.lower() for w in re.findall(r"[A-Za-z]+", _untagged(display))}
+
+
+def _others(vocab: list[set[str]], i: int) -> frozenset[str]:
+    """The words of every fact's name but the ``i``-th's."""
+    return frozenset(w for j, words in enumerate(vocab) if j != i for w in words)
 
 
 # A question answered yes or no, whatever else it asks ("Is otitis media an active problem?").
