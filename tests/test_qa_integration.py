@@ -23,7 +23,8 @@ def system(demo_store: SqliteStore, tmp_path_factory: pytest.TempPathFactory) ->
 def test_real_model_answer_is_cited_and_verified(system: QASystem) -> None:
     result = system.ask(DEMO_PATIENT, "What was my most recent HbA1c?", now=DEMO_NOW)
     a = result.answer
-    assert a.model == "smollm2"
+    # The default adapter is the packaged fine-tuned one (--adapter auto).
+    assert a.model == "smollm2+smollm2-t2"
     assert a.prompt_tokens > 100 and a.draft  # the model really wrote something
     assert a.verified and a.citations == result.selection.refs
     assert "%" in a.text and a.citations[0] in a.text

@@ -16,7 +16,7 @@ from rich.table import Table
 
 from ehrqa.api.cli import tokens_app
 from ehrqa.cds.cli import cds_app, demo_cds
-from ehrqa.cli_support import err, out, print_sources
+from ehrqa.cli_support import ADAPTER_HELP, err, out, print_sources
 from ehrqa.cli_support import open_store as _open
 from ehrqa.cli_support import parse_day as _parse_day
 from ehrqa.cli_support import print_json as _print_json
@@ -222,9 +222,7 @@ def ask(
         str | None, typer.Option(help="smollm2 | gemma3-270m | PATH.gguf | hf:DIR | URL#name")
     ] = None,
     selector: Annotated[str | None, typer.Option(help="Task 1 strategy.")] = None,
-    adapter: Annotated[
-        str | None, typer.Option(help="LoRA adapter: an `ehrqa train` folder or a .gguf file.")
-    ] = None,
+    adapter: Annotated[str | None, typer.Option(help=ADAPTER_HELP)] = None,
     answer_mode: Annotated[str | None, typer.Option(help="hybrid | model | extractive")] = None,
     json_out: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
 ) -> None:
@@ -270,9 +268,7 @@ def demo(
     model: Annotated[
         str | None, typer.Option(help="Model for the answers (default smollm2).")
     ] = None,
-    adapter: Annotated[
-        str | None, typer.Option(help="LoRA adapter: an `ehrqa train` folder or a .gguf file.")
-    ] = None,
+    adapter: Annotated[str | None, typer.Option(help=ADAPTER_HELP)] = None,
     answer_mode: Annotated[str | None, typer.Option(help="hybrid | model | extractive")] = None,
     cds: Annotated[
         bool, typer.Option(help="Also add the demo documents and show decision support.")
@@ -382,9 +378,7 @@ def eval_command(
         str, typer.Option(help="Comma-separated selectors, run side by side.")
     ] = "default",
     model: Annotated[str | None, typer.Option(help="Chat model spec.")] = None,
-    adapter: Annotated[
-        str | None, typer.Option(help="LoRA adapter: an `ehrqa train` folder or a .gguf file.")
-    ] = None,
+    adapter: Annotated[str | None, typer.Option(help=ADAPTER_HELP)] = None,
     answer_mode: Annotated[
         str, typer.Option(help="hybrid | model | extractive | none (Task 1 only)")
     ] = "hybrid",
@@ -477,7 +471,7 @@ def eval_judge(
         str(run_a), str(run_b), judge, judge_adapter, name_a, name_b, self_is, "", limit, seed
     )
     cfg = _state(ctx).config()
-    model = load_chat_model(judge, n_ctx=cfg.n_ctx, adapter=judge_adapter or None)
+    model = load_chat_model(judge, n_ctx=cfg.n_ctx, adapter=judge_adapter or None, task="judge")
     store = SqliteStore(store_path)
     try:
         with _progress("judge") as progress:

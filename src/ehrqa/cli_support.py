@@ -23,6 +23,11 @@ from ehrqa.errors import ConfigError
 if TYPE_CHECKING:
     from ehrqa.store.base import RecordStore
 
+ADAPTER_HELP = (
+    "LoRA adapter: auto (the fine-tuned one packaged for the model and task, if any; the "
+    "default), none, an `ehrqa train` folder or a .gguf file."
+)
+
 out = Console(highlight=False, soft_wrap=True)
 err = Console(stderr=True, highlight=False, soft_wrap=True)
 

@@ -46,7 +46,13 @@ class EhrqaConfig:
             "help": "smollm2 | gemma3-270m | PATH.gguf | hf:DIR | http://host/v1#name | fake"
         },
     )
-    adapter: str = field(default="", metadata={"help": "LoRA adapter for the model"})
+    adapter: str = field(
+        default="auto",
+        metadata={
+            "help": "LoRA adapter for the model: auto (the one packaged for the model and "
+            "task, if any) | none | PATH"
+        },
+    )
     selector: str = field(
         default="auto",
         metadata={"help": "Task 1 strategy: auto (the fine-tuned reranker if installed), …"},

@@ -188,3 +188,39 @@ def test_undefined_metrics_render_as_dashes(tiny: tuple[Path, Path], tmp_path: P
     metrics["scores"]["default"]["task1"]["recall@10"] = None  # as NaN is written to JSON
     text = render_markdown(metrics["manifest"], metrics["scores"], [])
     assert "None" not in text and "| default | 1.000 | 1.000 | 1.000 | 1.000 | – |" in text
+
+
+@pytest.mark.parametrize(
+    ("adapter", "judge_adapter"), [("auto", None), ("/some/t1t2", "/some/t1t2")]
+)
+def test_a_model_judged_selector_gets_the_plain_model_under_the_packaged_adapter(
+    tiny: tuple[Path, Path],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    adapter: str,
+    judge_adapter: str | None,
+) -> None:
+    # The packaged adapter (auto) answers Task 2; a T1 judge must not run through it. An
+    # adapter named by path (a sequential T1→T2 one) serves both.
+    loaded: list[str | None] = []
+    models: list[FakeChatModel] = []
+
+    def load(spec: str, **kwargs: object) -> FakeChatModel:
+        loaded.append(kwargs.get("adapter"))  # type: ignore[arg-type]
+        models.append(FakeChatModel(["yes"] * 10))
+        return models[-1]
+
+    monkeypatch.setattr("ehrqa.eval.runner.load_chat_model", load)
+    dataset, bundles = tiny
+    config = EvalConfig(
+        dataset=str(dataset),
+        bundles=(str(bundles),),
+        selectors=("llm-pairwise",),
+        answer_mode="extractive",
+        adapter=adapter,
+    )
+    run_eval(config, SqliteStore(tmp_path / "s.sqlite3"), home=str(tmp_path))
+    assert loaded[0] == adapter
+    assert loaded[1:] == ([None] if judge_adapter is None else [])
+    # The judge (the last model loaded) was asked about the candidates.
+    assert models[-1].calls

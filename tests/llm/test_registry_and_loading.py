@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+import json
 import subprocess
 import sys
 import types
@@ -308,18 +309,29 @@ def test_auto_adapter_is_the_packaged_one_when_the_model_has_one(
     llamacpp_kwargs: dict[str, Any], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
     folder = _trained_folder(tmp_path / "smollm2-t2")
+    monkeypatch.setitem(llm.PACKAGED_ADAPTERS, ("smollm2", "records"), "smollm2-t2")
     monkeypatch.setattr(
-        llm, "packaged_adapter", lambda alias: folder if alias == "smollm2" else None
+        llm,
+        "packaged_adapter",
+        lambda alias, task: folder if llm.PACKAGED_ADAPTERS.get((alias, task)) else None,
     )
     load_chat_model("smollm2", adapter="auto")
     assert llamacpp_kwargs["lora_path"] == str(folder / "adapter.gguf")
+    # The records-QA adapter is not used for decision support or multiple choice.
+    load_chat_model("smollm2", adapter="auto", task="cds")
+    assert llamacpp_kwargs["lora_path"] is None and llamacpp_kwargs["name"] == "smollm2"
     model = tmp_path / "other.gguf"
     model.write_bytes(b"GGUF")
     load_chat_model(str(model), adapter="auto")
     assert llamacpp_kwargs["lora_path"] is None and llamacpp_kwargs["name"] == "other"
 
 
-def test_packaged_adapter_only_for_known_models() -> None:
+def test_the_records_adapter_is_packaged_for_smollm2_only() -> None:
     assert llm.packaged_adapter("gemma3-270m") is None
+    assert llm.packaged_adapter("smollm2", "cds") is None
     packaged = llm.packaged_adapter("smollm2")
-    assert packaged is None or (packaged / "adapter.gguf").is_file()
+    assert packaged is not None and (packaged / "adapter.gguf").is_file()
+    meta = json.loads((packaged / "ehrqa_config.json").read_text(encoding="utf-8"))
+    assert meta["task"] == "t2" and meta["training"]["base"]["name"] == "smollm2"
+    with pytest.raises(ConfigError, match="unknown task 'x'"):
+        llm.packaged_adapter("smollm2", "x")

@@ -20,6 +20,7 @@ from ehrqa.cds.tasks import (
     run_treat,
 )
 from ehrqa.cli_support import (
+    ADAPTER_HELP,
     err,
     open_store,
     out,
@@ -46,7 +47,7 @@ Now = Annotated[str | None, typer.Option(help="Date taken as today (YYYY-MM-DD).
 Model = Annotated[
     str | None, typer.Option(help="smollm2 | gemma3-270m | PATH.gguf | hf:DIR | URL#name")
 ]
-Adapter = Annotated[str | None, typer.Option(help="LoRA adapter for the model.")]
+Adapter = Annotated[str | None, typer.Option(help=ADAPTER_HELP)]
 Mode = Annotated[
     str | None,
     typer.Option(

@@ -34,6 +34,7 @@ def model_factory(cfg: EhrqaConfig) -> Callable[[], ChatModel]:
             n_threads=cfg.n_threads or None,
             adapter=cfg.adapter or None,
             seed=cfg.seed,
+            task="cds",
         )
 
     return load

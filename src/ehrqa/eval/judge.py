@@ -117,9 +117,11 @@ def load_results(run_dir: str | Path, selector: str = "") -> tuple[dict[str, Any
 
 def system_name(manifest: dict[str, Any], default: str) -> str:
     """A run's model, with its adapter's folder name when it had one."""
+    if loaded := manifest.get("model_name"):
+        return str(loaded)
     model = str(manifest.get("model") or default)
     adapter = (manifest.get("config") or {}).get("adapter")
-    return f"{model}+{Path(adapter).name}" if adapter else model
+    return f"{model}+{Path(adapter).name}" if adapter and adapter != "none" else model
 
 
 def parse_verdict(reply: str) -> int | None:

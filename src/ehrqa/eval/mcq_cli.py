@@ -9,7 +9,7 @@ from typing import Annotated
 
 import typer
 
-from ehrqa.cli_support import err, print_json, progress, state
+from ehrqa.cli_support import ADAPTER_HELP, err, print_json, progress, state
 from ehrqa.config import EhrqaConfig
 from ehrqa.errors import BackendUnavailableError
 from ehrqa.eval.mcq import FORMATS, METHODS, Retriever
@@ -31,9 +31,7 @@ def eval_mcq(
         int | None, typer.Option(help="Seeded sample of N questions per subset.")
     ] = None,
     model: Annotated[str | None, typer.Option(help="Chat model spec.")] = None,
-    adapter: Annotated[
-        str | None, typer.Option(help="LoRA adapter: an `ehrqa train` folder or a .gguf file.")
-    ] = None,
+    adapter: Annotated[str | None, typer.Option(help=ADAPTER_HELP)] = None,
     out: Annotated[Path | None, typer.Option(help="Report folder.")] = None,
     seed: Annotated[int, typer.Option(help="Sampling seed.")] = 0,
     method: Annotated[
@@ -67,6 +65,7 @@ def eval_mcq(
         n_threads=cfg.n_threads or None,
         adapter=cfg.adapter or None,
         seed=cfg.seed,
+        task="mcq",
     )
     with ExitStack() as stack, progress("mcq") as bar:
         retrieve = stack.enter_context(library_retriever(cfg, rag_k)) if rag else None

