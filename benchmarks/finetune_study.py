@@ -136,8 +136,9 @@ def ablation(args: argparse.Namespace, models: Path, runs: Path) -> None:
         "## In the default answer mode (hybrid)",
         "",
         "The same questions with `--answer-mode hybrid`: the model's answer is shown only when "
-        "it cites a selected resource, every number and date is in a cited resource and it "
-        "states the key facts; otherwise the cited extractive answer is shown.",
+        "it cites a selected resource, every number and date is in a cited resource, it "
+        "states the key facts, cites a record of each and does not deny them; otherwise the "
+        "cited extractive answer is shown.",
         "",
         "| train examples | answer acc. | METEOR | ROUGE-L | model answers shown | answer p50 ms |",
         "|---|---|---|---|---|---|",
