@@ -208,7 +208,7 @@ def test_key_facts_follow_the_question() -> None:
 
     latest = key_facts(selection(A1C))
     assert latest[0][0] == "hemoglobin" and "hba1c" in latest[0]
-    assert latest[1:] == [("7.8",), ("%", "percent", "per cent"), ("2024-11-02",)]
+    assert latest[1:] == [("7.8",), ("%",), ("2024-11-02",)]
     count = key_facts(selection(A1C, A1C, question="How many HbA1c tests did I have in 2024?"))
     assert count == [("2",)]
     assert key_facts(Selection(analyze(QUESTION, NOW), [])) == []
@@ -397,6 +397,8 @@ def test_units_match_after_the_number_and_keep_their_brackets() -> None:
     from ehrqa.answer.verify import missing_facts
 
     assert missing_facts("It was 7.8% [Observation/a1].", [("%",)]) == []
+    assert missing_facts("It was 7.8 percent [Observation/a1].", [("%",)]) == []
+    assert missing_facts("It was 120/80 mm Hg [1].", [("mm[hg]",)]) == []
     assert missing_facts("It was 120/80 mm[Hg] [1].", [("mm[hg]", "mmhg")]) == []
     assert missing_facts("It was 120/80 [1].", [("mm[hg]", "mmhg")]) == ["mm[hg]"]
 

@@ -183,32 +183,15 @@ def _names(plan: QueryPlan, firsts: list[Record], i: int) -> tuple[str, ...]:
     return tuple(names)
 
 
-# Unit spellings a reader writes for the UCUM codes records carry (lower case).
-_UNIT_SPELLINGS: dict[str, tuple[str, ...]] = {
-    "cel": ("°c", "celsius", "degrees c", "deg c"),
-    "[degf]": ("°f", "fahrenheit", "degrees f"),
-    "mm[hg]": ("mmhg", "mm hg"),
-    "/min": ("bpm", "per minute", "/ min", "a minute"),
-    "kg/m2": ("kg/m²", "kg/m^2"),
-    "%": ("percent", "per cent"),
-    "[lb_av]": ("lb", "pound"),
-    "[in_i]": ("in", "inch"),
-    "10*3/ul": ("10^3/", "x10*3/", "×10^3/", "10³/", "k/ul", "thousand"),
-    "10*6/ul": ("10^6/", "x10*6/", "×10^6/", "10⁶/", "m/ul", "million"),
-    "10*9/l": ("10^9/", "x10*9/", "×10^9/", "10⁹/"),
-    "10*12/l": ("10^12/", "x10*12/", "×10^12/", "10¹²/"),
-}
-
-
 def _unit(unit: str | None) -> tuple[str, ...]:
-    """How an answer may state ``unit``: its UCUM code or a reader's spelling.
+    """``unit`` as a key fact (an answer may spell it as a reader would: see
+    :func:`~ehrqa.answer.verify.missing_facts`).
 
-    None for no unit, a dimensionless "1" or an annotation such as "{score}".
+    Empty for no unit, a dimensionless "1" or an annotation such as "{score}".
     """
     if not unit or unit == "1" or unit.startswith("{"):
         return ()
-    code = unit.lower()
-    return (code, *_UNIT_SPELLINGS.get(code, ()))
+    return (unit.lower(),)
 
 
 _SEX_RE = re.compile(r"\b(?:sex|gender|male|female)\b", re.IGNORECASE)

@@ -236,7 +236,13 @@ def _stated(fact: str, text: str, days: set[str], numbers: set[float]) -> bool:
         return float(fact) in numbers
     # Words match where a word starts: "yes" is not in "eyes"; "immunization" is in
     # "immunizations"; a unit may follow its number ("36.1kg/m2", "7.8%").
-    return re.search(rf"(?<![a-z]){re.escape(fact.lower())}", text) is not None
+    if re.search(rf"(?<![a-z]){re.escape(fact.lower())}", text):
+        return True
+    # A unit in any spelling the answer-accuracy metric accepts ("°C" for Cel). Imported
+    # here: ehrqa.eval.normalize imports this module.
+    from ehrqa.eval.normalize import KNOWN_UNITS, normalize_unit, unit_present
+
+    return normalize_unit(fact) in KNOWN_UNITS and unit_present(fact, text)
 
 
 def missing_facts(text: str, facts: Sequence[tuple[str, ...]]) -> list[str]:
@@ -245,7 +251,8 @@ def missing_facts(text: str, facts: Sequence[tuple[str, ...]]) -> list[str]:
     A fact is a tuple of acceptable spellings: words, numbers or ISO days. Days match in
     any date format :func:`find_dates` reads; numbers match by value ("5.80" states 5.8)
     outside dates and ``[citations]``; words and units match case-insensitively where a
-    word starts (a unit may follow its number: "7.8%").
+    word starts (a unit may follow its number: "7.8%"), and a known unit also in the
+    spellings :func:`~ehrqa.eval.normalize.normalize_unit` merges ("°C" for "cel").
     """
     # Citations go; a unit's brackets stay ("mm[Hg]").
     plain = CITATION_RE.sub(" ", text)

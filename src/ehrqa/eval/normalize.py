@@ -223,7 +223,10 @@ _EDGE_PUNCT = " \t.,;:!?()\"'"
 _LEADING_NUMBER_RE = re.compile(r"^(?:[-+]?\d[\d.,]*(?:/(?=\d))?)+")
 
 
-def _unit_present(expected: str, answer: str) -> bool:
+def unit_present(expected: str, answer: str) -> bool:
+    """Whether ``answer`` states the unit ``expected`` in any spelling :func:`normalize_unit`
+    merges ("°C" for ``Cel``, "mmHg" for ``mm[Hg]``); ambiguous short units only after a
+    number."""
     want = normalize_unit(expected)
     raw = [t.strip(_EDGE_PUNCT) for t in answer.split()]
     tokens = [t for t in raw if t]
@@ -307,9 +310,9 @@ def value_present(expected: str, answer: str) -> bool:
     if number is not None:
         return _number_present(number, answer)
     if normalize_unit(expected) in KNOWN_UNITS:
-        return _unit_present(expected, answer)
+        return unit_present(expected, answer)
     if _UNIT_LIKE_RE.fullmatch(expected) and not NUMBER_RE.search(expected):
-        return _unit_present(expected, answer) or _name_present(expected, answer)
+        return unit_present(expected, answer) or _name_present(expected, answer)
     numbers = NUMBER_RE.findall(rest)
     if days or numbers:
         found = all(_date_present(day, answer) for day in days) and all(
