@@ -10,7 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from ehrqa.store.base import PatientSummary, RecordQuery, RecordStore, UpsertStats
+from ehrqa.store.base import CodedConcept, PatientSummary, RecordQuery, RecordStore, UpsertStats
 from ehrqa.store.sqlite import SqliteStore
 
 if TYPE_CHECKING:
@@ -46,6 +46,7 @@ def open_store(location: str | Path) -> SqliteStore | PostgresStore:
 
 
 __all__ = [
+    "CodedConcept",
     "PatientSummary",
     "RecordQuery",
     "RecordStore",

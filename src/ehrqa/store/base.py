@@ -39,6 +39,24 @@ class UpsertStats:
 
 
 @dataclass(frozen=True)
+class CodedConcept:
+    """One distinct coding in a patient's records, with the records that carry it.
+
+    A coding of a record's main code (``Condition.code``, ``Immunization.vaccineCode``, the
+    medication of a MedicationRequest, ...) keeps its ``system``; an Observation
+    component's code (the systolic part of a blood-pressure panel) has ``system`` ``""``,
+    as the code index stores it, and the component's name as ``display``. ``refs`` are the
+    ``Type/id`` references of the records, sorted.
+    """
+
+    resource_type: str
+    system: str
+    code: str
+    display: str
+    refs: tuple[str, ...]
+
+
+@dataclass(frozen=True)
 class RecordQuery:
     """A structured filter over one patient's records. Empty tuples mean "any"."""
 
@@ -93,6 +111,13 @@ class RecordStore(Protocol):
 
     def type_counts(self, patient_id: str) -> dict[str, int]:
         """Number of records of each resource type for the patient."""
+        ...
+
+    def distinct_codes(self, patient_id: str) -> list[CodedConcept]:
+        """The patient's distinct (type, system, code, display) codings, each with its records.
+
+        Sorted by resource type, display, system and code.
+        """
         ...
 
     def iter_records(self, patient_id: str | None = None) -> Iterator[Record]:

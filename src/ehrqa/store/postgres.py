@@ -29,12 +29,13 @@ import orjson
 
 from ehrqa.errors import BackendUnavailableError, NotFoundError, StoreError
 from ehrqa.fhir.record import Record
-from ehrqa.store.base import PatientSummary, RecordQuery, UpsertStats
+from ehrqa.store.base import CodedConcept, PatientSummary, RecordQuery, UpsertStats
 from ehrqa.store.sqlite import (
     _is_newer,
     _patient_row,
     _record_fields,
     _row_to_record,
+    concepts_from_rows,
     content_hash,
 )
 
@@ -104,6 +105,20 @@ MIGRATIONS: tuple[str, ...] = (
     );
     """,
 )
+
+# A patient's codings and component codes, read from the stored record fields (the code
+# index has no displays), as the SQLite store reads them.
+_DISTINCT_CODES_SQL = """
+SELECT resource_type, system, code, display, array_agg(ref) AS refs FROM (
+  SELECT r.resource_type, c ->> 0 AS system, c ->> 1 AS code, c ->> 2 AS display, r.ref
+  FROM resources r, json_array_elements(convert_from(r.record, 'UTF8')::json -> 'codes') c
+  WHERE r.patient_id = %s
+  UNION ALL
+  SELECT r.resource_type, '', c ->> 4, c ->> 0, r.ref
+  FROM resources r, json_array_elements(convert_from(r.record, 'UTF8')::json -> 'components') c
+  WHERE r.patient_id = %s AND COALESCE(c ->> 4, '') <> ''
+) t GROUP BY resource_type, system, code, display
+"""
 
 _SEARCH_PATH = re.compile(r"-c\s*search_path\s*=\s*([^\s,]+)")
 
@@ -682,6 +697,17 @@ class PostgresStore:
             [patient_id],
         )
         return {row["resource_type"]: int(row["n"]) for row in rows}
+
+    def distinct_codes(self, patient_id: str) -> list[CodedConcept]:
+        """The patient's distinct (type, system, code, display) codings, each with its records.
+
+        Component codes of Observations come with ``system`` ``""`` and the component's
+        name as display. Sorted by resource type, display, system and code.
+        """
+        rows = self._fetch(_DISTINCT_CODES_SQL, [patient_id, patient_id])
+        return concepts_from_rows(
+            (r["resource_type"], r["system"], r["code"], r["display"], r["refs"]) for r in rows
+        )
 
     def iter_records(self, patient_id: str | None = None) -> Iterator[Record]:
         """Iterate over all records, or one patient's, in reference order."""
