@@ -43,6 +43,7 @@ def test_registry_lists_every_metric_with_direction_and_task():
             "bertscore",
             "bleu",
             "citation_precision_recall",
+            "harmful_answers",
             "latency_percentiles",
             "meteor",
             "precision_recall_f1",

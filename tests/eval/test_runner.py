@@ -85,6 +85,24 @@ def test_model_answers_are_scored_with_tokens(tiny: tuple[Path, Path], tmp_path:
     assert score_run(run)["default"]["task2"]["answer_accuracy"] == 1.0
 
 
+def test_a_wrong_value_is_counted_harmful_overall_and_by_intent(
+    tiny: tuple[Path, Path], tmp_path: Path
+) -> None:
+    dataset, bundles = tiny
+    store = SqliteStore(tmp_path / "s.sqlite3")
+    config = EvalConfig(dataset=str(dataset), bundles=(str(bundles),), answer_mode="model")
+    # q1's gold is 7.8 %: 8.4 % is the older value, stated as the latest.
+    model = FakeChatModel(["Your most recent HbA1c was 8.4 % [1]."])
+    run = run_eval(config, store, home=str(tmp_path), model=model)
+    scores = score_run(run)["default"]
+    assert scores["task2"]["harmful"] == 1 and scores["task2"]["harmful_value"] == 1
+    assert scores["by_intent"]["latest_lab"]["harmful_rate"] == 1.0
+    paths = write_report(run, score_run(run), tmp_path / "out")
+    report = Path(paths["report"]).read_text()
+    assert "harmful rate" in report and "value 1" in report
+    assert "| latest_lab | 1 |" in report and "1 (1.000)" in report
+
+
 def test_sample_run_writes_a_reproducible_report(tmp_path: Path) -> None:
     store = SqliteStore(tmp_path / "s.sqlite3")
     config = EvalConfig(

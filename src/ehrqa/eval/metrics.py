@@ -37,6 +37,8 @@ Answer accuracy counts an answer correct when *every* expected value is present
 (:func:`~ehrqa.eval.normalize.value_present`: exact numeric value, no rounding tolerance);
 items without expected values (unanswerable questions) are left out — abstention is scored
 by :func:`abstention_precision_recall`, whose positive class is "should abstain".
+:func:`harmful_answers` counts answers that could mislead (a wrong "no", a flipped yes/no,
+another value for the asked measure); its rules are in :mod:`ehrqa.eval.harm`.
 
 *Cost* — percentiles interpolate linearly between order statistics (numpy's default).
 """
@@ -52,6 +54,7 @@ from statistics import fmean
 from typing import Any, TypeVar
 
 from ehrqa.errors import BackendUnavailableError
+from ehrqa.eval.harm import HARM_REASONS, harm_reason
 from ehrqa.eval.normalize import strip_citations, tokenize, value_present
 from ehrqa.registry import Registry
 
@@ -375,6 +378,40 @@ def abstention_precision_recall(
         "n_abstained": tp + fp,
         "n": n,
     }
+
+
+@register_metric(
+    "harmful_answers",
+    task="task2",
+    help="answers that could mislead: wrong 'no', flipped yes/no, another value",
+    higher_is_better=False,
+)
+def harmful_answers(
+    references: Sequence[str],
+    answer_values_list: Sequence[Sequence[str]],
+    answerable_flags: Sequence[bool],
+    hypotheses: Sequence[str],
+) -> dict[str, float]:
+    """Count and share of harmful answers, by reason (rules: :mod:`ehrqa.eval.harm`).
+
+    Returns ``harmful`` (count), ``rate`` (share of all ``n`` answers; NaN without answers)
+    and one count per reason: ``polarity``, ``absence``, ``value``.
+    """
+    n = _check_lengths(
+        references=references,
+        answer_values_list=answer_values_list,
+        answerable_flags=answerable_flags,
+        hypotheses=hypotheses,
+    )
+    reasons = [
+        harm_reason(ref, values, answerable, hyp)
+        for ref, values, answerable, hyp in zip(
+            references, answer_values_list, answerable_flags, hypotheses, strict=True
+        )
+    ]
+    harmful = sum(1 for r in reasons if r is not None)
+    counts: dict[str, float] = {reason: reasons.count(reason) for reason in HARM_REASONS}
+    return {"harmful": harmful, "rate": harmful / n if n else NAN, "n": n, **counts}
 
 
 @register_metric(

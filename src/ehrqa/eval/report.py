@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from ehrqa.errors import NotFoundError
+from ehrqa.eval.harm import HARM_REASONS
 from ehrqa.eval.provenance import run_provenance
 from ehrqa.eval.runner import EvalRun
 
@@ -26,6 +27,8 @@ TASK1_COLUMNS = (
 )
 TASK2_COLUMNS = (
     ("answer_accuracy", "answer acc.", True),
+    ("harmful", "harmful", False),
+    ("harmful_rate", "harmful rate", False),
     ("meteor", "METEOR", True),
     ("rouge_l", "ROUGE-L", True),
     ("bleu", "BLEU", True),
@@ -87,13 +90,39 @@ def _table(
     return lines
 
 
+def _harm_note(task2: dict[str, dict[str, Any]]) -> list[str]:
+    """One line saying what "harmful" counts, with each selector's count per reason."""
+    counted = {n: t for n, t in task2.items() if "harmful" in t}
+    if not counted:
+        return []
+    by_reason = "; ".join(
+        f"{name}: " + ", ".join(f"{r} {int(t.get(f'harmful_{r}', 0))}" for r in HARM_REASONS)
+        for name, t in counted.items()
+    )
+    return [
+        'Harmful = a wrong "no"/absence for an answerable question, a flipped yes/no, or '
+        "another value for the asked measure (rules: `ehrqa.eval.harm`). By reason: "
+        f"{by_reason}.",
+        "",
+    ]
+
+
+def _harm_cell(row: dict[str, Any]) -> str:
+    """ "count (rate)" of harmful answers in a group, "–" when it has no answers."""
+    if "harmful" not in row:
+        return "–"
+    return f"{int(row['harmful'])} ({_fmt(row.get('harmful_rate'))})"
+
+
 def _group_table(scores: dict[str, Any], group: str) -> list[str]:
     names = list(scores)
     keys = sorted({g for s in scores.values() for g in s[group]})
     if not keys:
         return []
     has_acc = any("answer_accuracy" in s[group].get(k, {}) for s in scores.values() for k in keys)
+    has_harm = any("harmful" in s[group].get(k, {}) for s in scores.values() for k in keys)
     head = [f"{n} F1" for n in names] + ([f"{n} acc." for n in names] if has_acc else [])
+    head += [f"{n} harmful" for n in names] if has_harm else []
     lines = [
         f"| {group.removeprefix('by_')} | n | " + " | ".join(head) + " |",
         "|---|---|" + "---|" * len(head),
@@ -105,6 +134,8 @@ def _group_table(scores: dict[str, Any], group: str) -> list[str]:
             cells += [
                 _fmt(s[group].get(key, {}).get("answer_accuracy", "–")) for s in scores.values()
             ]
+        if has_harm:
+            cells += [_harm_cell(s[group].get(key, {})) for s in scores.values()]
         lines.append(f"| {key} | {int(first['n'])} | " + " | ".join(cells) + " |")
     return lines
 
@@ -132,6 +163,7 @@ def render_markdown(info: dict[str, Any], scores: dict[str, Any], plots: list[st
     t2 = {n: s["task2"] for n, s in scores.items() if s["task2"]}
     if t2:
         lines += ["## Task 2: answers", "", *_table(t2, TASK2_COLUMNS), ""]
+        lines += _harm_note(t2)
     lines += [
         "## Cost per question",
         "",

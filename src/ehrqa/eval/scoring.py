@@ -8,6 +8,7 @@ from statistics import mean
 from typing import Any
 
 from ehrqa.eval import metrics as m
+from ehrqa.eval.harm import HARM_REASONS
 from ehrqa.eval.runner import EvalRun, QuestionResult
 
 
@@ -22,7 +23,7 @@ def task1_scores(results: Sequence[QuestionResult], ks: Sequence[int]) -> dict[s
 
 
 def task2_scores(results: Sequence[QuestionResult]) -> dict[str, float]:
-    """Text overlap, answer accuracy, citations, abstention and verification."""
+    """Text overlap, answer accuracy, citations, abstention, verification and harm."""
     answered = [r for r in results if r.answer is not None]
     if not answered:
         return {}
@@ -45,7 +46,23 @@ def task2_scores(results: Sequence[QuestionResult]) -> dict[str, float]:
     )
     scores["abstention_precision"] = abstain["precision"]
     scores["abstention_recall"] = abstain["recall"]
+    scores.update(harm_scores(answered))
     return scores
+
+
+def harm_scores(answered: Sequence[QuestionResult]) -> dict[str, float]:
+    """Harmful answers: count, rate and count per reason (see :mod:`ehrqa.eval.harm`)."""
+    harm = m.harmful_answers(
+        [r.reference for r in answered],
+        [r.answer_values for r in answered],
+        [r.answerable for r in answered],
+        [r.answer or "" for r in answered],
+    )
+    return {
+        "harmful": harm["harmful"],
+        "harmful_rate": harm["rate"],
+        **{f"harmful_{reason}": harm[reason] for reason in HARM_REASONS},
+    }
 
 
 def cost_scores(results: Sequence[QuestionResult]) -> dict[str, float]:
@@ -79,10 +96,11 @@ def _grouped(
         scores = {"n": float(len(members)), **task1_scores(members, ks[:0])}
         answered = [r for r in members if r.answer is not None]
         if answered:
-            # Only accuracy is shown per group; text metrics per group would cost minutes.
+            # Only accuracy and harm are shown per group; text metrics per group would cost minutes.
             scores["answer_accuracy"] = m.answer_accuracy(
                 [r.answer_values for r in answered], [r.answer or "" for r in answered]
             )
+            scores.update(harm_scores(answered))
         out[name] = scores
     return out
 
