@@ -1,0 +1,37 @@
+"""Clinical knowledge as reviewable data files, one typed loader and one phrase scanner.
+
+The files in this folder (TOML and CSV, described in README.md) hold the concepts a question
+can name with their codes and lay synonyms, drug classes, reference ranges, monitoring
+targets, vaccine intervals and encounter classes. :func:`load_knowledge` reads and checks
+them once; :mod:`ehrqa.knowledge.scanner` finds their phrases in text. This package sits
+below select/, answer/ and cds/ and imports none of them.
+"""
+
+from ehrqa.knowledge.loader import drug_disagreements, load_knowledge
+from ehrqa.knowledge.model import (
+    Concept,
+    Cue,
+    Drug,
+    DrugClass,
+    EncounterClass,
+    Knowledge,
+    KnowledgeError,
+    Monitor,
+    ReferenceRange,
+    VaccineInterval,
+)
+
+__all__ = [
+    "Concept",
+    "Cue",
+    "Drug",
+    "DrugClass",
+    "EncounterClass",
+    "Knowledge",
+    "KnowledgeError",
+    "Monitor",
+    "ReferenceRange",
+    "VaccineInterval",
+    "drug_disagreements",
+    "load_knowledge",
+]

@@ -1,0 +1,261 @@
+"""Typed records of the knowledge files: concepts, drugs, ranges, targets, intervals.
+
+Every record is a frozen dataclass built by :mod:`ehrqa.knowledge.loader`; the lookups on
+:class:`Knowledge` are pure functions of the loaded tables.
+"""
+
+from __future__ import annotations
+
+import operator
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+
+from ehrqa.errors import EhrqaError
+
+
+class KnowledgeError(EhrqaError):
+    """A knowledge file is missing or malformed; the message names the file and the entry."""
+
+
+@dataclass(frozen=True)
+class Concept:
+    """One clinical concept a question can name.
+
+    ``codes`` are bare codes of one ``system`` (LOINC, SNOMED, CVX or RxNorm) as they occur
+    in ``Coding.code``; ``terms`` are lower-case substrings of code displays and record
+    texts; ``synonyms`` are the phrases that name the concept in a question. ``related``
+    names concepts that stand in for this one when the question asks for another record
+    type ("medication for diabetes" → the diabetes-medicine class).
+    """
+
+    name: str
+    kind: str
+    system: str
+    codes: frozenset[str]
+    terms: tuple[str, ...]
+    synonyms: tuple[str, ...]
+    resource_types: tuple[str, ...]
+    category: str | None = None
+    related: tuple[str, ...] = ()
+
+    @property
+    def is_measurement(self) -> bool:
+        """Whether records of this concept carry values (labs, vitals, scores)."""
+        return self.kind in ("lab", "vital", "panel", "survey", "social")
+
+
+@dataclass(frozen=True)
+class Cue:
+    """A phrase that names a kind of record: resource types and observation categories."""
+
+    resource_types: tuple[str, ...]
+    categories: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class CueRule:
+    """Question phrases that all name one :class:`Cue`."""
+
+    phrases: tuple[str, ...]
+    cue: Cue
+
+
+@dataclass(frozen=True)
+class DrugClass:
+    """A drug class a question can name, with the members found in RxNorm displays."""
+
+    name: str
+    synonyms: tuple[str, ...]
+    members: tuple[str, ...]
+    covers: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Drug:
+    """One ingredient with its own pharmacological classes and other names (brands)."""
+
+    name: str
+    classes: tuple[str, ...]
+    names: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class ReferenceRange:
+    """An adult reference interval for one LOINC code: normal when ``low <= value <= high``."""
+
+    loinc: str
+    low: float | None
+    high: float | None
+    unit: str
+    label: str
+    source: str
+    sex: str | None = None
+    age_min: float | None = None
+    age_max: float | None = None
+
+    def flag(self, value: float) -> str:
+        """ "low", "high" or "normal" for ``value`` (in this range's unit)."""
+        if self.low is not None and value < self.low:
+            return "low"
+        if self.high is not None and value > self.high:
+            return "high"
+        return "normal"
+
+    def fits(self, sex: str | None, age: float | None) -> bool:
+        """Whether this row applies to a patient of ``sex`` and ``age`` (None: unknown)."""
+        if self.sex is not None and sex is not None and self.sex != sex:
+            return False
+        if age is None:
+            return True
+        low_ok = self.age_min is None or age >= self.age_min
+        return low_ok and (self.age_max is None or age <= self.age_max)
+
+
+COMPARATORS: dict[str, Callable[[float, float], bool]] = {
+    "<": operator.lt,
+    "<=": operator.le,
+    ">": operator.gt,
+    ">=": operator.ge,
+}
+
+
+@dataclass(frozen=True)
+class Monitor:
+    """A measure to follow for a condition and its usual adult target."""
+
+    condition: str
+    measure: str
+    loinc: tuple[str, ...]
+    comparator: str
+    target: float
+    unit: str
+    source: str
+    component: str | None = None
+
+    def met(self, value: float) -> bool:
+        """Whether ``value`` (in :attr:`unit`) meets the target."""
+        return COMPARATORS[self.comparator](value, self.target)
+
+    @property
+    def text(self) -> str:
+        """The target as a reader sees it: "< 7 %"."""
+        return f"{self.comparator} {self.target:g} {self.unit}"
+
+
+@dataclass(frozen=True)
+class VaccineInterval:
+    """How often a vaccine is repeated: every ``years``, yearly, or never (a series)."""
+
+    vaccine: str
+    years: float | None
+    annual: bool
+    source: str
+
+
+@dataclass(frozen=True)
+class EncounterClass:
+    """An Encounter.class code with the reader's words and the lay phrases that ask for it."""
+
+    code: str
+    label: str
+    phrases: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Knowledge:
+    """Everything in the knowledge files, checked and cross-referenced. Build with
+    :func:`ehrqa.knowledge.load_knowledge`."""
+
+    concepts: tuple[Concept, ...]
+    cues: tuple[CueRule, ...]
+    groups: Mapping[str, tuple[str, ...]]
+    concept_cues: Mapping[str, Cue]
+    drug_classes: tuple[DrugClass, ...]
+    drugs: tuple[Drug, ...]
+    brands: Mapping[str, str]
+    class_parents: Mapping[str, tuple[str, ...]]
+    not_ingredients: frozenset[str]
+    drug_indications: Mapping[str, tuple[str, ...]]
+    reference_ranges: tuple[ReferenceRange, ...]
+    monitors: tuple[Monitor, ...]
+    vaccine_intervals: tuple[VaccineInterval, ...]
+    encounter_classes: tuple[EncounterClass, ...]
+    _by_name: dict[str, Concept] = field(default_factory=dict, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        self._by_name.update((c.name, c) for c in self.concepts)
+
+    # --- concepts -------------------------------------------------------------------------
+
+    def concept(self, name: str) -> Concept | None:
+        """The concept called ``name`` (exact), or None."""
+        return self._by_name.get(name)
+
+    def concepts_of(self, kind: str) -> tuple[Concept, ...]:
+        """All concepts of one kind ("lab", "condition", "drug_class", …) in file order."""
+        return tuple(c for c in self.concepts if c.kind == kind)
+
+    def _resolve(self, key: str, kind: str) -> tuple[str, ...]:
+        """Concept names of ``kind`` that ``key`` names: a name, a synonym or a code."""
+        key = key.strip()
+        low = key.lower()
+        if (c := self._by_name.get(low)) is not None and c.kind == kind:
+            return (c.name,)
+        kinds = self.concepts_of(kind)
+        by_code = tuple(c.name for c in kinds if key in c.codes or key.lstrip("0") in c.codes)
+        if by_code:
+            return by_code
+        padded = key.zfill(2)
+        by_code = tuple(c.name for c in kinds if padded in c.codes)
+        return by_code or tuple(c.name for c in kinds if low in c.synonyms)
+
+    # --- the lookups the answer and cds layers use -----------------------------------------
+
+    def reference_range(
+        self, loinc: str, *, sex: str | None = None, age: float | None = None
+    ) -> ReferenceRange | None:
+        """The adult reference interval for ``loinc``, preferring a row for the patient's sex.
+
+        ``sex`` is "male"/"female" (FHIR ``Patient.gender``; anything else counts as unknown);
+        ``age`` in years. None when no row applies (e.g. children: rows are adult).
+        """
+        sex = sex.lower() if sex and sex.lower() in ("male", "female") else None
+        rows = [r for r in self.reference_ranges if r.loinc == loinc and r.fits(sex, age)]
+        own = [r for r in rows if sex is not None and r.sex == sex]
+        generic = [r for r in rows if r.sex is None]
+        best = own or generic or rows
+        return best[0] if best else None
+
+    def monitoring(self, condition: str) -> tuple[Monitor, ...]:
+        """Measures to follow for ``condition`` (concept name, synonym or SNOMED code)."""
+        names = self._resolve(condition, "condition")
+        return tuple(m for m in self.monitors if m.condition in names)
+
+    def indications(self, drug: str) -> tuple[str, ...]:
+        """Condition concepts ``drug`` (ingredient, synonym or brand) is commonly used for."""
+        name = drug.strip().lower()
+        name = self.brands.get(name, name)
+        if name not in self.drug_indications:
+            name = next((d.name for d in self.drugs if name in d.names), name)
+        return self.drug_indications.get(name, ())
+
+    def vaccine_interval(self, key: str) -> VaccineInterval | None:
+        """The booster interval of a vaccine: CVX code ("113", "03"), concept name or synonym."""
+        names = self._resolve(key, "vaccine")
+        return next((v for v in self.vaccine_intervals if v.vaccine in names), None)
+
+    def encounter_class(self, code: str) -> EncounterClass | None:
+        """The Encounter.class code ``code`` ("EMER", "amb"), or None when unknown."""
+        code = code.strip().upper()
+        return next((e for e in self.encounter_classes if e.code == code), None)
+
+    def class_ancestors(self, classes: tuple[str, ...]) -> tuple[str, ...]:
+        """``classes`` with every wider class of :attr:`class_parents`, in order, each once."""
+        found: list[str] = []
+        stack = list(classes)[::-1]
+        while stack:
+            cls = stack.pop()
+            if cls not in found:
+                found.append(cls)
+                stack.extend(reversed(self.class_parents.get(cls, ())))
+        return tuple(found)
