@@ -24,6 +24,7 @@ import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
+from decimal import ROUND_HALF_UP, Decimal
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -410,7 +411,9 @@ class Reading:
 
 def fmt(number: float, digits: int) -> str:
     """A number rounded to ``digits`` decimals and printed with exactly that many."""
-    return f"{round(number, digits):.{digits}f}"
+    # Half-up, as people round (Python's round() would print 38.5 as "38").
+    step = Decimal(1).scaleb(-digits)
+    return str(Decimal(repr(number)).quantize(step, rounding=ROUND_HALF_UP))
 
 
 def reading(ctx: Context, obs: Resource, spec: dict[str, Any]) -> Reading | None:
@@ -532,7 +535,7 @@ def op_trend(ctx: Context, spec: dict[str, Any]) -> Gold:
     if first.number is None or last.number is None:
         raise ctx.fail("trend needs numeric values")
     digits = int(spec.get("round", 1))
-    change = round(last.number, digits) - round(first.number, digits)
+    change = float(last.text.split("/")[0]) - float(first.text.split("/")[0])
     tolerance = float(spec.get("tolerance", 0))
     direction = "stable" if abs(change) <= tolerance else ("up" if change > 0 else "down")
     if spec.get("better") and direction != "stable":
@@ -569,7 +572,12 @@ def _component_status(ctx: Context, value: Reading, spec: dict[str, Any], key: s
             raise ctx.fail(f"{key} lists {len(bounds)} ranges for {len(numbers)} components")
         statuses = [_status(n, b, ctx) for n, b in zip(numbers, bounds, strict=True)]
         return next((s for s in statuses if s != "normal"), "normal")
-    return _status(value.number, bounds or {}, ctx)
+    # Judge the printed (rounded) value, so the verdict agrees with the number shown.
+    try:
+        number: float | None = float(value.text)
+    except ValueError:
+        number = value.number
+    return _status(number, bounds or {}, ctx)
 
 
 def op_range(ctx: Context, spec: dict[str, Any]) -> Gold:
@@ -777,7 +785,10 @@ def years_between(start: date, end: date) -> int:
 
 def _death(ctx: Context) -> date | None:
     value = ctx.record.patient.get("deceasedDateTime")
-    return date.fromisoformat(value[:10]) if isinstance(value, str) else None
+    if not isinstance(value, str):
+        return None
+    died = date.fromisoformat(value[:10])
+    return died if died <= ctx.now else None  # not yet dead when the question is asked
 
 
 def _end(ctx: Context) -> date:
@@ -900,8 +911,7 @@ def op_insurer(ctx: Context, spec: dict[str, Any]) -> Gold:
     claims = by_time(
         select(ctx, {**spec, "types": ["ExplanationOfBenefit", "Claim"]}, [], need_concept=False)
     )
-    paid = [(c, _payer(ctx, c)) for c in claims]
-    paid = [(c, p) for c, p in paid if p]
+    paid = [(c, p) for c in claims if (p := _payer(ctx, c))]
     if not paid:
         raise ctx.fail("insurer: no claim names a payer")
     if spec.get("all"):
@@ -949,7 +959,7 @@ def op_demographics(ctx: Context, spec: dict[str, Any]) -> Gold:
     }
     if field_name == "deceased":
         death = _death(ctx)
-        if death is None or death > ctx.now:
+        if death is None:
             return Gold("No, the record shows the patient alive.", ["no"], [ref(patient)])
         years = years_between(_birth(ctx), death)
         answer = f"Yes, the patient died on {death.isoformat()} at {years} years old."
