@@ -1212,6 +1212,7 @@ and this README, and fills `--bundles-dir` with symlinks to just the benchmark's
     --selector default --split val --out reports/natural-val
 ```
 
+Add `--answer-mode none` to score Task 1 (selection) only, `--limit N` for a seeded sample.
 `answer_values` are the facts a correct answer must contain (values as printed with the
 rounding of the spec, units, dates as YYYY-MM-DD, counts, yes/no, names).
 """
