@@ -183,7 +183,7 @@ DRUG_CLASSES: Final = {
     ),
     "diuretic": (("diuretic",), _names("diuretic", "a water pill|a diuretic", "a diuretic")),
     "statin": (
-        ("statin",),
+        ("lipid lowering",),
         _names(
             "cholesterol-lowering medicine",
             "cholesterol medicine|cholesterol medication",

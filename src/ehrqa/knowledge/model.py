@@ -187,6 +187,11 @@ class Knowledge:
 
     # --- concepts -------------------------------------------------------------------------
 
+    @property
+    def by_name(self) -> Mapping[str, Concept]:
+        """Concepts by name."""
+        return self._by_name
+
     def concept(self, name: str) -> Concept | None:
         """The concept called ``name`` (exact), or None."""
         return self._by_name.get(name)

@@ -1,0 +1,144 @@
+"""The phrase scanner: find the concepts and record-kind cues of the knowledge files in text.
+
+Matching is word-based and longest-first: the text is split into words, each word gets a
+light plural folding ("allergies" → "allergy", "labs" → "lab"), and at every position the
+longest known phrase wins, so "high blood pressure" is hypertension, not the blood-pressure
+vital, and "blood pressure medicine" is the antihypertensive class.
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+from dataclasses import dataclass
+
+from ehrqa.knowledge.loader import load_knowledge
+from ehrqa.knowledge.model import Concept, Cue, Knowledge, KnowledgeError
+
+_WORD_RE = re.compile(r"[^\W_]+")
+
+
+def words(text: str) -> list[str]:
+    """Lower-case words of ``text``; apostrophes vanish ("Alzheimer's" → "alzheimers")."""
+    return _WORD_RE.findall(text.lower().replace("’", "").replace("'", ""))
+
+
+def fold(word: str) -> str:
+    """Fold a plural onto its singular: "allergies" → "allergy", "labs" → "lab".
+
+    Deliberately crude and applied to both texts and phrases, so it only has to be
+    consistent, not correct ("diabetes" → "diabete" on both sides still matches).
+    """
+    if len(word) > 4 and word.endswith("ies"):
+        return word[:-3] + "y"
+    if len(word) > 3 and word.endswith("s") and not word.endswith(("ss", "us", "is")):
+        return word[:-1]
+    return word
+
+
+def phrase_key(phrase: str) -> tuple[str, ...]:
+    """The folded words of ``phrase``: the index key it is found under."""
+    return tuple(fold(w) for w in words(phrase))
+
+
+@dataclass(frozen=True)
+class Match:
+    """One recognised phrase of a text, as word positions ``[start, end)``."""
+
+    phrase: str
+    start: int
+    end: int
+    concepts: tuple[Concept, ...]
+    cue: Cue | None
+    plural: bool
+
+
+@dataclass(frozen=True)
+class _Entry:
+    concepts: tuple[str, ...] = ()
+    cue: Cue | None = None
+    # Last words as the files spell them: "diabetes" is listed, so it is not a plural.
+    forms: frozenset[str] = frozenset()
+
+
+class PhraseIndex:
+    """Every concept synonym, group phrase and cue phrase of a :class:`Knowledge`, by key."""
+
+    def __init__(self, kb: Knowledge) -> None:
+        self.kb = kb
+        self._entries: dict[tuple[str, ...], _Entry] = {}
+        for concept in kb.concepts:
+            for phrase in concept.synonyms:
+                self._merge(phrase, (concept.name,), kb.concept_cues.get(concept.name))
+        for phrase, names in kb.groups.items():
+            self._merge(phrase, names)
+        for rule in kb.cues:
+            for phrase in rule.phrases:
+                self._merge(phrase, cue=rule.cue)
+        self.max_words = max(len(key) for key in self._entries)
+
+    def _merge(self, phrase: str, concepts: tuple[str, ...] = (), cue: Cue | None = None) -> None:
+        """Add ``phrase``; two meanings for one phrase is a mistake in the files."""
+        key = phrase_key(phrase)
+        if not key:
+            raise KnowledgeError(f"phrase {phrase!r} has no words")
+        old = self._entries.get(key, _Entry())
+        if concepts and old.concepts and old.concepts != concepts:
+            raise KnowledgeError(
+                f"phrase {phrase!r} names both {list(old.concepts)} and {list(concepts)}; "
+                "keep it in one concept (or make it a [groups] phrase in cues.toml)"
+            )
+        if cue and old.cue and old.cue != cue:
+            raise KnowledgeError(f"phrase {phrase!r} is a cue for two kinds of record (cues.toml)")
+        # Keep the spelling, not the folded form: "diabetes" is not the plural of "diabete".
+        self._entries[key] = _Entry(
+            concepts or old.concepts, cue or old.cue, old.forms | {words(phrase)[-1]}
+        )
+
+    def __contains__(self, phrase: str) -> bool:
+        return phrase_key(phrase) in self._entries
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def scan(self, text: str) -> list[Match]:
+        """Every known phrase of ``text``, left to right, the longest one at each position."""
+        raw = words(text)
+        folded = [fold(w) for w in raw]
+        by_name = self.kb.by_name
+        found: list[Match] = []
+        i = 0
+        while i < len(folded):
+            for n in range(min(self.max_words, len(folded) - i), 0, -1):
+                entry = self._entries.get(tuple(folded[i : i + n]))
+                if entry is not None:
+                    concepts = tuple(by_name[c] for c in entry.concepts)
+                    last = raw[i + n - 1]
+                    plural = last != folded[i + n - 1] and last not in entry.forms
+                    phrase = " ".join(raw[i : i + n])
+                    found.append(Match(phrase, i, i + n, concepts, entry.cue, plural))
+                    i += n
+                    break
+            else:
+                i += 1
+        return found
+
+
+@functools.cache
+def default_index() -> PhraseIndex:
+    """The index over the packaged knowledge files, built once."""
+    return PhraseIndex(load_knowledge())
+
+
+def scan(text: str) -> list[Match]:
+    """Every known phrase of ``text`` (packaged knowledge), longest first at each position."""
+    return default_index().scan(text)
+
+
+def find_concepts(text: str) -> list[Concept]:
+    """Concepts named in ``text``, in order of mention, each once."""
+    seen: dict[str, Concept] = {}
+    for match in scan(text):
+        for concept in match.concepts:
+            seen.setdefault(concept.name, concept)
+    return list(seen.values())
