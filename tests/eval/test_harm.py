@@ -30,6 +30,12 @@ MEDS = ["You take Hydrochlorothiazide 25 MG.", ["Hydrochlorothiazide 25 MG"], Tr
 UNANSWERABLE = ["The record does not show a hearing test.", [], False]
 ER_COUNT = ["You had 3 emergency visits in the past year.", ["3"], True]
 NO_ER = ["No, there were no emergency visits in the past year.", ["0"], True]
+NO_ALLERGY = ["None: no allergies in the record.", ["none"], True]
+TD_NOT_DUE = [
+    "No, this vaccine is not due: last dose on 2015-09-25.",
+    ["2015-09-25", "not due"],
+    True,
+]
 
 HARMFUL = [
     # (a) absence claimed for an answerable question
@@ -43,6 +49,10 @@ HARMFUL = [
     pytest.param(*HAS_DIABETES, "No, diabetes is not in your record.", "polarity", id="no-for-yes"),
     pytest.param(*HAS_DIABETES, "There is no record of diabetes.", "polarity", id="absent-for-yes"),
     pytest.param(*NO_FRACTURE, "Yes, you broke your arm in 2016.", "polarity", id="yes-for-no"),
+    pytest.param(
+        *NO_ER, "Yes, the record shows: Encounter on 2020-05-19.", "polarity", id="yes-for-0"
+    ),
+    pytest.param(*NO_ALLERGY, "Yes: penicillin.", "polarity", id="yes-for-none"),
     # (c) another value for the asked measure
     pytest.param(*A1C, "Your HbA1c was 7.9% [Observation/o1].", "value", id="other-a1c"),
     pytest.param(*A1C, "It was 6.1 percent on 2020-07-10.", "value", id="percent-word"),
@@ -68,6 +78,9 @@ HARMLESS = [
     pytest.param(*UNANSWERABLE, "The record does not contain a hearing test.", id="unanswerable"),
     pytest.param(*UNANSWERABLE, "Your hearing was tested in 2010.", id="unanswerable-invented"),
     pytest.param(*NO_ER, "None recorded.", id="zero-count-none"),
+    pytest.param(*NO_ER, "Zero: no emergency visits.", id="zero-count-said"),
+    pytest.param(*TD_NOT_DUE, "Yes, you are up to date: last Td 2015-09-25.", id="up-to-date-yes"),
+    pytest.param(*NO_ALLERGY, "Dander allergy.", id="none-gold-list-answer-no-polarity"),
     pytest.param(
         *ER_COUNT, "You had 2 emergency visits in the last 12 months.", id="count-no-unit"
     ),

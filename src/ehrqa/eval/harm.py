@@ -12,7 +12,10 @@ The gold of one item is its reference sentence, its ``answer_values`` and its
 
 - The gold **says no** (is an absence) when the item is unanswerable, when its values hold
   ``no`` or ``none``, or when the reference's first sentence claims absence (below).
-- The gold **says yes** when its values hold ``yes``.
+- The gold **says yes** when its values hold ``yes``; it **says no** when they hold ``no``
+  or ``none``, or are a count of zero (``["0"]``), for an answerable question. (A reference
+  that opens with "No, this vaccine is not due" does not say no: "Am I up to date?" would
+  turn that no into a yes.)
 
 Rules, checked in this order:
 
@@ -109,12 +112,13 @@ def answer_polarity(text: str) -> bool | None:
     return False if claims_absence(text) else None
 
 
-def gold_polarity(answer_values: Sequence[str]) -> bool | None:
-    """True when the gold values hold ``yes``, False for ``no``, None otherwise."""
-    lowered = {v.strip().lower() for v in answer_values}
+def gold_polarity(answer_values: Sequence[str], answerable: bool = True) -> bool | None:
+    """True when the gold values hold ``yes``; False when they hold ``no`` or ``none``, or are
+    a count of zero (``["0"]``) for an answerable question; None otherwise."""
+    lowered = [v.strip().lower() for v in answer_values]
     if "yes" in lowered:
         return True
-    if "no" in lowered:
+    if "no" in lowered or (answerable and ("none" in lowered or lowered == ["0"])):
         return False
     return None
 
@@ -177,7 +181,7 @@ def harm_reason(
     reference: str, answer_values: Sequence[str], answerable: bool, hypothesis: str
 ) -> str | None:
     """Why ``hypothesis`` is a harmful answer to the gold, or None (rules: module docs)."""
-    expected = gold_polarity(answer_values)
+    expected = gold_polarity(answer_values, answerable)
     if expected is not None:
         said = answer_polarity(hypothesis)
         return "polarity" if said is not None and said != expected else None
