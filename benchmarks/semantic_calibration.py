@@ -28,7 +28,7 @@ from pathlib import Path
 from ehrqa.data.demo import DEMO_PATIENT, demo_dir
 from ehrqa.ingest import ingest_paths
 from ehrqa.llm.embed import Embedder, load_embedder
-from ehrqa.select.semantic import ConceptMatcher, clean_display
+from ehrqa.select.semantic import ConceptMatcher, concept_text
 from ehrqa.store import CodedConcept, SqliteStore
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -61,7 +61,7 @@ def calibration_files(first: int, last: int) -> list[Path]:
 
 def clinical(concepts: list[CodedConcept]) -> list[CodedConcept]:
     """The concepts worth matching: clinical types with a display left after cleaning."""
-    return [c for c in concepts if c.resource_type not in SKIP_TYPES and clean_display(c.display)]
+    return [c for c in concepts if c.resource_type not in SKIP_TYPES and concept_text(c)]
 
 
 def run_trials(
@@ -147,12 +147,12 @@ def timings(embedder_spec: str, work: Path, items: list[dict]) -> Embedder:
         cold = ConceptMatcher(embedder, empty)
         concepts = store.distinct_codes(DEMO_PATIENT)
         started = time.perf_counter()
-        cold.display_vectors([c.display for c in concepts])
+        cold.concept_vectors(concepts)
         cold_s = time.perf_counter() - started
         size = cold.cache_path.stat().st_size
         n_displays = cold.cached_displays
     warm = ConceptMatcher(embedder, work / "cache")
-    warm.display_vectors([c.display for c in concepts])
+    warm.concept_vectors(concepts)
     per_question = []
     for item in items:
         started = time.perf_counter()
