@@ -7,6 +7,7 @@ unverified spans.
 
 from __future__ import annotations
 
+import contextlib
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -14,6 +15,7 @@ from datetime import date
 
 from ehrqa.fhir.record import Record
 from ehrqa.select.timeexpr import whole_years
+from ehrqa.text.numbers import rounds_to
 
 try:
     from fhirkit import RESOURCE_TYPES as _FHIR_TYPES
@@ -134,9 +136,7 @@ def _evidence(records: list[Record], now: date | None = None) -> tuple[set[str],
         if now is not None and isinstance(birth, str):
             # An age is derived from a cited birth date and "now": supported, not invented.
             days.add(now.isoformat())
-            age = age_on(birth, now)
-            if age is not None:
-                numbers.append(str(age))
+            numbers.extend(str(age) for age in _ages(record, birth, now))
         for value in (record.date, record.end_date):
             if value:
                 days.add(value[:10])
@@ -147,6 +147,16 @@ def _evidence(records: list[Record], now: date | None = None) -> tuple[set[str],
     return days, numbers
 
 
+def _ages(record: Record, birth: str, now: date) -> list[int]:
+    """Ages a cited Patient supports: on ``now``, and at death for one who died."""
+    days = [now]
+    died = record.resource.get("deceasedDateTime")
+    if isinstance(died, str):
+        with contextlib.suppress(ValueError):
+            days.append(date.fromisoformat(died[:10]))
+    return [age for day in days if (age := age_on(birth, day)) is not None]
+
+
 def _text_evidence(text: str, days: set[str], numbers: list[str]) -> None:
     """Add the dates and numbers written in ``text`` to ``days`` and ``numbers``."""
     found, rest = find_dates(CITATION_RE.sub(" ", text))
@@ -155,16 +165,17 @@ def _text_evidence(text: str, days: set[str], numbers: list[str]) -> None:
 
 
 def _number_supported(number: str, evidence: list[str], n_cited: int) -> bool:
-    # Exact values only ("7.80" is 7.8; "14" is not 14.1): a rounded number is not the
-    # record's fact, and rounding tolerance let invented numbers through.
-    value = float(number)
+    # The value as recorded, or that value rounded to the shown decimals when the record
+    # carries noise beyond two decimals (see ehrqa.text.numbers.rounds_to): "14" is never
+    # a recorded 14.1, and rounding tolerance beyond that let invented numbers through.
     for candidate in evidence:
         try:
-            if float(candidate) == value:
+            if rounds_to(number, float(candidate)):
                 return True
         except ValueError:
             continue
     # A count of the cited items ("3 active conditions") is supported by the citations.
+    value = float(number)
     return _decimals(number) == 0 and 0 < value == n_cited
 
 

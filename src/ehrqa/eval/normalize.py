@@ -17,9 +17,10 @@ this order, and matched as follows:
   does not match an expected day.
 - **number**: some number of the answer (outside its dates) has exactly the same value:
   ``7.80`` == ``7.8``, ``1,234`` == ``1234`` (a comma before exactly-three-digit groups is a
-  thousands separator, any other comma a decimal comma), ``7.8%`` contains ``7.8``. There is
-  **no rounding tolerance**: ``16.43`` is matched by ``16.43`` and ``16.430`` but not by
-  ``16`` or ``16.4``, because an answer must state the value the record shows. A number may
+  thousands separator, any other comma a decimal comma), ``7.8%`` contains ``7.8``, or a
+  more precise statement of it: a gold ``1.9`` (a record's value rounded) is matched by
+  ``1.86`` or ``1.9``, but never by a less precise ``2``; ``16.43`` never by ``16.4``, and
+  a whole ``16`` (maybe recorded exactly) only by ``16``. A number may
   be glued to a unit (``5mg``) but not to a preceding letter (``A1c`` holds no ``1``).
   Number words zero–twenty count (``three`` == ``3``); a four-digit year (1800–2199) is
   also matched by the year of a date in the answer.
@@ -40,9 +41,10 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from decimal import Decimal, InvalidOperation
+from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 
 from ehrqa.answer.verify import CITATION_RE, FHIR_TYPES, find_dates
+from ehrqa.text.numbers import decimals
 
 # ---------------------------------------------------------------------------- citations
 
@@ -285,10 +287,31 @@ def _polarity(text: str) -> bool | None:
 
 
 def _number_present(number: str, answer: str) -> bool:
-    if number in numbers_in(answer):
+    found = numbers_in(answer)
+    if number in found:
+        return True
+    # A more precise statement of the same value: "1.86" states a gold "1.9" (the gold is
+    # the record's value rounded); a less precise one ("2" for "1.9") does not.
+    if any(_rounds_down_to(candidate, number) for candidate in found):
         return True
     is_year = number.isdigit() and len(number) == 4 and 1800 <= int(number) <= 2199
     return is_year and any(day[:4] == number for day in dates_in(answer))
+
+
+def _rounds_down_to(precise: str, number: str) -> bool:
+    """Whether ``precise``, written with more decimals than ``number``, rounds to it.
+
+    Only for a ``number`` with decimals: a whole number may be a value recorded exactly
+    ("16" breaths), which "16.43" is not.
+    """
+    places = decimals(number)
+    if places == 0 or decimals(precise) <= places:
+        return False
+    step = Decimal(1).scaleb(-places)
+    try:
+        return Decimal(precise).quantize(step, rounding=ROUND_HALF_UP) == Decimal(number)
+    except InvalidOperation:
+        return False
 
 
 def _date_present(day: str, answer: str) -> bool:

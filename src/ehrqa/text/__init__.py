@@ -1,0 +1,1 @@
+"""Text shared by answers, decision support and evaluation: numbers and units as read."""
