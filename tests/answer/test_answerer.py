@@ -57,7 +57,7 @@ def test_hybrid_falls_back_to_the_records_facts(reply: str, reason: str) -> None
     assert result.source == "extractive" and result.verified
     assert reason in (result.fallback_reason or "")
     assert result.draft == reply
-    assert "7.8 %" in result.text and "[Observation/a1]" in result.text
+    assert "7.8%" in result.text and "[Observation/a1]" in result.text
 
 
 def test_model_mode_keeps_the_unverified_answer_and_flags_it() -> None:
@@ -88,10 +88,13 @@ def test_empty_selection_abstains_without_loading_the_model() -> None:
 
 def test_extractive_mode_needs_no_model() -> None:
     result = answer(QUESTION, NOW, selection(A1C), None, AnswerConfig(mode="extractive"))
-    assert (
-        result.text
-        == "Most recent: Hemoglobin A1c/Hemoglobin.total in Blood: 7.8 % on 2024-11-02 [Observation/a1]."
+    # The first sentence answers: the value, its date and its judgement against the range
+    # of the knowledge files, whose bounds and source are not checked against records.
+    assert result.text.startswith(
+        "Hemoglobin A1c/Hemoglobin.total in Blood 7.8% on 2024-11-02 [Observation/a1]: HIGH"
     )
+    assert "normal up to 5.6%; source: ADA" in result.text
+    assert result.verified and result.unverified == []
 
 
 def test_prompt_respects_the_budget_and_tells_the_rules() -> None:
@@ -189,7 +192,7 @@ def test_hybrid_falls_back_when_the_model_leaves_out_a_key_fact() -> None:
     # Every number and date it states is supported, but the value asked for is missing.
     model = FakeChatModel(["Your most recent HbA1c was on 2024-11-02 [1]."])
     result = answer(QUESTION, NOW, selection(A1C), model, AnswerConfig())
-    assert result.source == "extractive" and "7.8 %" in result.text
+    assert result.source == "extractive" and "7.8%" in result.text
     assert result.fallback_reason == "the answer leaves out: 7.8, %"
     # The model mode shows the model's text: it is supported, so it verifies.
     model = FakeChatModel(["Your most recent HbA1c was on 2024-11-02 [1]."])

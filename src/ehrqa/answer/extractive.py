@@ -8,30 +8,48 @@ model-free strategy of its own (``--answer-mode extractive``).
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
+from datetime import date
 
+from ehrqa.answer.judgements import Judgement, age_years, control, range_judgement, trend
 from ehrqa.answer.verify import age_on
-from ehrqa.fhir.normalize import format_number
 from ehrqa.fhir.record import Record
+from ehrqa.knowledge import Knowledge, Monitor, load_knowledge
 from ehrqa.select.base import Selection
 from ehrqa.select.default import matches_concept
-from ehrqa.select.query import QueryPlan
+from ehrqa.select.query import JUDGE_RE, TREND_RE, QueryPlan
+
+# Values are rounded only where the record carries noise beyond two decimals: the
+# verifier accepts exactly that rounding of a cited value (ehrqa.text.numbers.rounds_to).
+from ehrqa.text.numbers import exact_number
+from ehrqa.text.units import readable_unit, show_number, show_value, with_unit
 
 _AGE_RE = re.compile(r"\b(?:age|old|aged)\b", re.IGNORECASE)
 
 
-def _number(value: float) -> str:
-    # Exactly as the record shows it: a rounded value would not be the record's fact.
-    return format_number(value)
+_SYSTOLIC, _DIASTOLIC = "8480-6", "8462-4"
+
+
+def _blood_pressure(record: Record) -> str | None:
+    """ "120/80 mmHg" for a blood-pressure panel with both components, else None."""
+    by_code = {c.code: c for c in record.components if c.value is not None}
+    sys_, dia = by_code.get(_SYSTOLIC), by_code.get(_DIASTOLIC)
+    if sys_ is None or dia is None or sys_.value is None or dia.value is None:
+        return None
+    pair = f"{show_number(sys_.value, sys_.unit)}/{show_number(dia.value, dia.unit)}"
+    return with_unit(pair, sys_.unit)
 
 
 def _value(record: Record) -> str:
     if record.value is not None:
-        return f"{_number(record.value)} {record.unit or ''}".strip()
+        return show_value(record.value, record.unit)
     if record.components:
+        if (pressure := _blood_pressure(record)) is not None:
+            return pressure
         parts = []
         for c in record.components:
-            shown = _number(c.value) if c.value is not None else (c.value_text or "")
-            parts.append(f"{c.name} {shown} {c.unit or ''}".strip())
+            shown = show_value(c.value, c.unit) if c.value is not None else (c.value_text or "")
+            parts.append(f"{c.name} {shown}".strip())
         return "; ".join(parts)
     return record.value_text or ""
 
@@ -91,17 +109,31 @@ def _with_citations(phrase: str, cites: list[str], shown: int = 2) -> str:
 
 
 def _age(selection: Selection) -> tuple[int, str, Record] | None:
-    """The patient's age, birth date and Patient record when the question asks for the age."""
+    """The patient's age, birth date and Patient record when the question asks for the age.
+
+    For a patient who died before ``now`` the age is the age at death.
+    """
     plan = selection.plan
     if plan.intent != "demographics" or not _AGE_RE.search(plan.question):
         return None
     for item in selection.items:
         birth = item.record.resource.get("birthDate")
         if item.record.resource_type == "Patient" and isinstance(birth, str):
-            age = age_on(birth, plan.now)
+            age = age_on(birth, _death_day(item.record) or plan.now)
             if age is not None:
                 return age, birth[:10], item.record
     return None
+
+
+def _death_day(record: Record) -> date | None:
+    """The day a Patient record says the patient died, if any."""
+    died = record.resource.get("deceasedDateTime")
+    if not isinstance(died, str):
+        return None
+    try:
+        return date.fromisoformat(died[:10])
+    except ValueError:
+        return None
 
 
 def _age_phrase(selection: Selection) -> str | None:
@@ -109,7 +141,39 @@ def _age_phrase(selection: Selection) -> str | None:
     if found is None:
         return None
     age, birth, record = found
+    died = _death_day(record)
+    if died is not None and died <= selection.plan.now:
+        return f"Died on {died.isoformat()} at age {age} (born {birth}) [{record.ref}]."
     return f"Age {age} on {selection.plan.now.isoformat()} (born {birth}) [{record.ref}]."
+
+
+# One fact however many records state it: a condition seen at many visits, a medicine
+# ordered at every refill (one line per medicine, with its first and last order).
+_GROUPED_TYPES = ("Condition", "AllergyIntolerance", "MedicationRequest", "MedicationStatement")
+_MEDICATION_TYPES = ("MedicationRequest", "MedicationStatement")
+_REASON_RE = re.compile(r"; reason ([^;]+)")
+
+
+def reason_of(record: Record) -> str | None:
+    """Why a medicine (or procedure, visit) was ordered, as its rendering names it."""
+    found = _REASON_RE.search(record.text)
+    return " ".join(_untagged(found.group(1)).split()) if found else None
+
+
+def _group_phrase(records: list[Record]) -> str:
+    """One group's fact: a medicine with its first and last order and its reason."""
+    first = _earliest(records)
+    if first.resource_type not in _MEDICATION_TYPES:
+        return fact_phrase(first)
+    last = max(records, key=lambda r: r.date or "")
+    status = f", {last.status}" if last.status else ""
+    if last.day and first.day and last.day != first.day:
+        when = f"first ordered {first.day}, last {last.day}{status}"
+    else:
+        when = f"prescribed {first.day}{status}" if first.day else status[2:]
+    reasons = dict.fromkeys(r for r in map(reason_of, records) if r)
+    why = f" for {', '.join(reasons)}" if reasons else ""
+    return f"{first.display} ({when}){why}" if when else f"{first.display}{why}"
 
 
 def _groups(selection: Selection) -> list[list[Record]]:
@@ -117,7 +181,7 @@ def _groups(selection: Selection) -> list[list[Record]]:
     groups: dict[str, list[Record]] = {}
     for item in selection.items:
         record = item.record
-        grouped = record.resource_type in ("Condition", "AllergyIntolerance")
+        grouped = record.resource_type in _GROUPED_TYPES
         groups.setdefault(record.display if grouped else fact_phrase(record), []).append(record)
     return list(groups.values())
 
@@ -191,7 +255,7 @@ def _unit(unit: str | None) -> tuple[str, ...]:
     """
     if not unit or unit == "1" or unit.startswith("{"):
         return ()
-    return (unit.lower(),)
+    return tuple(dict.fromkeys(u.lower() for u in (unit, readable_unit(unit)) if u))
 
 
 _SEX_RE = re.compile(r"\b(?:sex|gender|male|female)\b", re.IGNORECASE)
@@ -302,13 +366,18 @@ def _group_facts(
     if word:
         facts.append(tuple(dict.fromkeys((word, *names))))
     if first.value is not None:
-        facts.append((format_number(first.value),))
+        shown_value = show_number(first.value, first.unit)
+        facts.append(tuple(dict.fromkeys((shown_value, exact_number(first.value)))))
         if unit := _unit(first.unit):
             facts.append(unit)
     elif first.value_text and (stated := _coded_value(first.value_text)):
         facts.append((stated,))
     shown = [c for c in first.components[:2] if c.value is not None]
-    facts.extend((format_number(c.value),) for c in shown if c.value is not None)
+    facts.extend(
+        tuple(dict.fromkeys((show_number(c.value, c.unit), exact_number(c.value))))
+        for c in shown
+        if c.value is not None
+    )
     if shown and (unit := _unit(shown[0].unit)):
         facts.append(unit)
     asks_date = (
@@ -324,18 +393,93 @@ def _group_facts(
 
 
 def compose(selection: Selection) -> str:
-    """The extractive answer for a non-empty selection (abstention text when empty).
+    """The extractive answer for a non-empty selection (abstention text when empty)."""
+    return compose_parts(selection)[0]
 
-    Records that state the same fact (the same condition recorded at several visits) are
-    listed once, with every record cited.
+
+def compose_parts(selection: Selection) -> tuple[str, tuple[str, ...]]:
+    """The extractive answer and the spans it takes from the knowledge files, not records.
+
+    The first sentence answers when code can judge (a trend's direction, a condition's
+    control against its target, a value against its reference range: see
+    :mod:`ehrqa.answer.judgements`); then the facts, each cited. Records that state the
+    same fact (a condition seen at many visits, a medicine at every refill) are listed once,
+    with every record cited.
     """
     if not selection.items:
-        return selection.empty_reason or "The record does not contain this information."
+        text = selection.empty_reason or "The record does not contain this information."
+        return text, ()
     if (age := _age_phrase(selection)) is not None:
-        return age
-    parts = []
-    for records in _groups(selection):
-        # A condition recorded at many visits is stated once, "since" its earliest onset.
-        first = _earliest(records)
-        parts.append(_with_citations(fact_phrase(first), [f"[{r.ref}]" for r in records]))
-    return f"{_intro(selection)} {'; '.join(parts)}."
+        return age, ()
+    parts = [
+        _with_citations(_group_phrase(records), [f"[{r.ref}]" for r in records])
+        for records in _groups(selection)
+    ]
+    body = f"{_intro(selection)} {'; '.join(parts)}."
+    leads = lead_judgements(selection)
+    if not leads:
+        return body, ()
+    spans = tuple(span for j in leads for span in j.knowledge)
+    covered = {ref for j in leads for ref in j.refs}
+    if all(item.record.ref in covered for item in selection.items):
+        return " ".join(j.sentence for j in leads), spans  # the verdicts state every fact
+    return " ".join([*(j.sentence for j in leads), body]), spans
+
+
+def lead_judgements(selection: Selection) -> list[Judgement]:
+    """The computed verdicts that open an answer: control, trend, or a value's range."""
+    plan = selection.plan
+    records = [item.record for item in selection.items]
+    patient = selection.details.get("patient") or {}
+    kb = load_knowledge()
+    found: list[Judgement] = []
+    if JUDGE_RE.search(plan.question):
+        measures = [r for r in records if r.resource_type == "Observation"]
+        for condition in _newest_per_display(r for r in records if r.resource_type == "Condition"):
+            monitors = _monitors_of(kb, condition)
+            if monitors and (verdict := control(condition, measures, monitors)) is not None:
+                found.append(verdict)
+        if found:
+            return found
+    series = _series(records)
+    if TREND_RE.search(plan.question) or plan.intent == "trend":
+        found = [t for group in series for t in [trend(group)] if t is not None]
+        if found:
+            return found
+    if JUDGE_RE.search(plan.question) or plan.order == "latest":
+        age = age_years(patient.get("birth_date"), plan.now)
+        for group in series[:3]:
+            newest = max(group, key=lambda r: r.date or "")
+            verdict = range_judgement(newest, kb, sex=patient.get("gender"), age=age)
+            if verdict is not None:
+                found.append(verdict)
+    return found
+
+
+def _newest_per_display(records: Iterable[Record]) -> list[Record]:
+    newest: dict[str, Record] = {}
+    for record in records:
+        if record.display not in newest or (record.date or "") > (
+            newest[record.display].date or ""
+        ):
+            newest[record.display] = record
+    return list(newest.values())
+
+
+def _monitors_of(kb: Knowledge, condition: Record) -> tuple[Monitor, ...]:
+    for coding in condition.codes:
+        if monitors := kb.monitoring(coding.code):
+            return monitors
+    return ()
+
+
+def _series(records: list[Record]) -> list[list[Record]]:
+    """Measurements with a number, one list per code (blood pressures by their panel)."""
+    groups: dict[str, list[Record]] = {}
+    for record in records:
+        if record.resource_type != "Observation" or not record.codes:
+            continue
+        if record.value is None and not any(c.value is not None for c in record.components):
+            continue
+        groups.setdefault(record.codes[0].code, []).append(record)
+    return list(groups.values())

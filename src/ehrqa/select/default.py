@@ -13,14 +13,17 @@ No model is called, so a patient with thousands of resources costs a few SQL que
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date
 
+from ehrqa.errors import NotFoundError
 from ehrqa.fhir.record import Record
+from ehrqa.knowledge import load_knowledge
 from ehrqa.select.base import Selected, Selection
 from ehrqa.select.lexicon import Concept
-from ehrqa.select.query import QueryPlan, analyze
+from ehrqa.select.query import JUDGE_RE, QueryPlan, analyze
 from ehrqa.store.base import RecordQuery, RecordStore
 
 # Administrative and billing types: stored and citable, but not answers to clinical questions.
@@ -111,8 +114,9 @@ class DefaultSelector:
             _lexical_candidates(ctx)
         _score_common(plan, ctx.pool)
         ranked = sorted(ctx.pool.values(), key=_newest_first)
-        items = with_report_results(store, _cut_off(plan, ctx.pool))
+        items = with_links(store, patient_id, plan, _cut_off(plan, ctx.pool))
         selection = Selection(plan, items, candidates=len(ctx.pool))
+        selection.details["patient"] = _patient_facts(store, patient_id)
         # The candidate stage's ranking, best first: the harness scores its recall@k.
         selection.details["ranked"] = [c.record.ref for c in ranked]
         if not items:
@@ -271,6 +275,88 @@ def _per_group(cands: Iterable[_Candidate], order: str, n: int) -> list[_Candida
         days = sorted({c.record.day or "" for c in best}, reverse=(order == "latest"))[:n]
         chosen.extend(c for c in best if (c.record.day or "") in days)
     return sorted(chosen, key=lambda c: (-c.score, _invert(c.record.date or "")))
+
+
+# Questions that ask why a medicine (or procedure) was given.
+WHY_RE = re.compile(
+    r"\b(?:why|reason\w*|purpose|what\b.{0,40}\bfor\b|prescribed\s+for|taking\s+.{0,40}\bfor)",
+    re.IGNORECASE,
+)
+# Records linked to a selected one: kept by the reranker as the rules chose them.
+LINK_REASONS = ("result of ", "reason for ", "monitoring of ")
+_REFERENCE_ID_RE = re.compile(r"(?:urn:uuid:|^[A-Za-z]+/)([A-Za-z0-9\-.]{1,64})$")
+
+
+def with_links(
+    store: RecordStore, patient_id: str, plan: QueryPlan, items: list[Selected]
+) -> list[Selected]:
+    """``items`` plus the records the record graph links to them for this question.
+
+    - a DiagnosticReport's result Observations (they hold its values);
+    - for "why" questions, the Conditions a medicine or procedure names as its reason
+      (``reasonReference``);
+    - for "is my X under control / normal" questions about a condition, the newest reading
+      of each measure the knowledge files monitor it by (diabetes → HbA1c).
+    """
+    items = with_report_results(store, items)
+    if WHY_RE.search(plan.question):
+        items = items + _reason_records(store, items)
+    if JUDGE_RE.search(plan.question):
+        items = items + _monitoring_records(store, patient_id, plan, items)
+    return items
+
+
+def _reason_records(store: RecordStore, items: list[Selected]) -> list[Selected]:
+    chosen = {item.record.ref for item in items}
+    extra: list[Selected] = []
+    for item in items:
+        for reference in item.record.resource.get("reasonReference") or []:
+            ref = reference.get("reference") if isinstance(reference, dict) else None
+            found = _REFERENCE_ID_RE.search(ref) if isinstance(ref, str) else None
+            if found is None:
+                continue
+            target = ref if "/" in ref and not ref.startswith("urn:") else f"Condition/{found[1]}"
+            if target in chosen:
+                continue
+            for record in store.get_many([target]):
+                chosen.add(record.ref)
+                extra.append(Selected(record, item.score, (f"reason for {item.record.ref}",)))
+    return extra
+
+
+def _monitoring_records(
+    store: RecordStore, patient_id: str, plan: QueryPlan, items: list[Selected]
+) -> list[Selected]:
+    kb = load_knowledge()
+    chosen = {item.record.ref for item in items}
+    conditions = [c for c in plan.concepts if c.kind == "condition"]
+    if not any(item.record.resource_type == "Condition" for item in items):
+        return []
+    extra: list[Selected] = []
+    for concept in conditions:
+        for monitor in kb.monitoring(concept.name):
+            query = RecordQuery(
+                patient_id, types=("Observation",), codes=monitor.loinc, end=plan.now.isoformat()
+            )
+            found = store.query(query)
+            if not found:
+                continue
+            newest = max(r.day or "" for r in found)
+            for record in found:
+                if record.day == newest and record.ref not in chosen:
+                    chosen.add(record.ref)
+                    reason = f"monitoring of {concept.name}: {monitor.measure}"
+                    extra.append(Selected(record, 0.9, (reason,)))
+    return extra
+
+
+def _patient_facts(store: RecordStore, patient_id: str) -> dict[str, str | None]:
+    """The sex and birth date judgements need (reference ranges differ by sex and age)."""
+    try:
+        summary = store.patient(patient_id)
+    except NotFoundError:
+        return {}
+    return {"gender": summary.gender, "birth_date": summary.birth_date}
 
 
 def with_report_results(store: RecordStore, items: list[Selected]) -> list[Selected]:

@@ -69,6 +69,22 @@ ENDED_STATUSES = {
 }
 
 
+# Questions that ask for a direction rather than a list of values.
+TREND_RE = re.compile(
+    r"\b(?:trend\w*|(?:gone|go|going|went|come|coming|came)\s+(?:up|down)|up\s+or\s+down"
+    r"|getting\s+(?:better|worse|higher|lower)|improv\w*|worse\w*|better|chang\w*|over\s+time"
+    r"|increas\w*|decreas\w*|ris(?:en|ing|e)|drop\w*|fall\w*|fell|trajectory|progress\w*)\b",
+    re.IGNORECASE,
+)
+# Questions that ask for a judgement of a value or a condition.
+JUDGE_RE = re.compile(
+    r"\b(?:normal|okay|ok|fine|good|bad|high|low|healthy|in\s+range|out\s+of\s+range"
+    r"|worry|concern\w*|abnormal|elevated|controlled|under\s+control|control|managed"
+    r"|well|at\s+target|on\s+target|target|goal)\b",
+    re.IGNORECASE,
+)
+
+
 def _word_set(text: str) -> frozenset[str]:
     """The whitespace-separated words of ``text`` (keeps long word lists readable)."""
     return frozenset(text.split())

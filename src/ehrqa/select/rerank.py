@@ -37,7 +37,12 @@ from ehrqa.select.base import Selected, Selection
 
 # Private helpers of the default strategy, reused so an empty or report-holding selection
 # behaves exactly as the default's. A public hook in default.py would be cleaner.
-from ehrqa.select.default import DefaultSelector, empty_reason, with_report_results
+from ehrqa.select.default import (
+    LINK_REASONS,
+    DefaultSelector,
+    empty_reason,
+    with_report_results,
+)
 from ehrqa.select.query import QueryPlan
 from ehrqa.store.base import RecordStore
 from ehrqa.train.data import pair_document, pair_query
@@ -190,7 +195,13 @@ def apply_cutoff(
         kept: list[Selected] = []
     else:
         # Items the model did not score (beyond depth, report results) keep the default's say.
-        kept = [s for s in base.items if scores.get(s.record.ref, 1.0) >= threshold]
+        kept = [
+            s
+            for s in base.items
+            if scores.get(s.record.ref, 1.0) >= threshold
+            or any(r.startswith(LINK_REASONS) for r in s.reasons)
+        ]
+    kept += _sole_matches(base, kept, scores)
     if mode in ("union", "threshold"):
         chosen = {s.record.ref for s in kept}
         extra = [
@@ -219,6 +230,36 @@ def apply_cutoff(
                 store, patient_id, base.plan, types
             )
     return selection
+
+
+def _sole_matches(
+    base: Selection, kept: Sequence[Selected], scores: dict[str, float]
+) -> list[Selected]:
+    """The rules' items the cut-off would leave a recognised concept (or the question) without.
+
+    The reranker may reorder or trim, never empty: when every item the rules chose for a
+    concept of the question is scored below the cut-off, that concept's best-scored item
+    stays, and when the rules chose something and the cut-off keeps nothing, the rules'
+    best-scored item stays. An emptied selection would read as "No: the record has no …"
+    for something the record holds.
+    """
+    kept_refs = {s.record.ref for s in kept}
+    groups: dict[str, list[Selected]] = {}
+    for item in base.items:
+        for concept in base.plan.concepts:
+            if any(reason.startswith(f"{concept.name}: ") for reason in item.reasons):
+                groups.setdefault(concept.name, []).append(item)
+    if not groups and base.items:
+        groups[""] = list(base.items)
+    rescued: list[Selected] = []
+    for members in groups.values():
+        if any(m.record.ref in kept_refs for m in members):
+            continue
+        best = max(members, key=lambda m: scores.get(m.record.ref, m.score))
+        if best.record.ref not in kept_refs:
+            kept_refs.add(best.record.ref)
+            rescued.append(best)
+    return rescued
 
 
 def keeps_default(plan: QueryPlan) -> bool:
