@@ -11,7 +11,15 @@ import re
 from collections.abc import Iterable
 from datetime import date
 
-from ehrqa.answer.judgements import Judgement, age_years, control, range_judgement, trend
+from ehrqa.answer.judgements import (
+    INSURANCE_RE,
+    Judgement,
+    age_years,
+    control,
+    payer_judgement,
+    range_judgement,
+    trend,
+)
 from ehrqa.answer.verify import age_on
 from ehrqa.fhir.record import Record
 from ehrqa.knowledge import Knowledge, Monitor, load_knowledge
@@ -82,12 +90,25 @@ def _is_current(record: Record) -> bool:
     return record.status in ("active", "on-hold", "intended", "recurrence", "relapse")
 
 
-def _intro(selection: Selection) -> str:
+def _intro(selection: Selection, judged: bool = False) -> str:
+    """The words before the facts: what kind of answer the list is.
+
+    A yes/no question that found records opens with "Yes" (with "No" when only ended
+    records were found for a "still"/"currently" question); after a computed verdict the
+    facts are only its records.
+    """
     plan = selection.plan
     records = [item.record for item in selection.items]
     many = len(records) > 1
+    yes_no = bool(_YES_NO_RE.match(plan.question) or _EVER_RE.search(plan.question))
     if "active" in plan.status and not any(_is_current(r) for r in records):
+        if yes_no:
+            return "No, nothing current is recorded; earlier entries:"
         return "Nothing current is recorded; earlier entries:"
+    if judged:
+        return "Records:"
+    if yes_no and plan.intent not in ("count", "trend", "demographics"):
+        return "Yes, the record shows:"
     if plan.intent == "count":
         return f"{len(records)} found:"
     if plan.order == "latest":
@@ -344,7 +365,10 @@ def _others(vocab: list[set[str]], i: int) -> frozenset[str]:
 
 
 # A question answered yes or no, whatever else it asks ("Is otitis media an active problem?").
-_YES_NO_RE = re.compile(r"^\W*(?:is|are|am|was|were|do|does|did|has|have|had)\b", re.IGNORECASE)
+_YES_NO_RE = re.compile(
+    r"^\W*(?:is|are|am|was|were|do|does|did|has|have|had|can|could|should|will)\b", re.IGNORECASE
+)
+_EVER_RE = re.compile(r"\bever\b", re.IGNORECASE)
 _ASKS_DATE_RE = re.compile(r"\b(?:when|date|onset)\b", re.IGNORECASE)
 _DATED_IF_EXISTS = ("Condition", "AllergyIntolerance")
 # A visit is told by its date: "General examination of patient" names many.
@@ -415,8 +439,8 @@ def compose_parts(selection: Selection) -> tuple[str, tuple[str, ...]]:
         _with_citations(_group_phrase(records), [f"[{r.ref}]" for r in records])
         for records in _groups(selection)
     ]
-    body = f"{_intro(selection)} {'; '.join(parts)}."
     leads = lead_judgements(selection)
+    body = f"{_intro(selection, judged=bool(leads))} {'; '.join(parts)}."
     if not leads:
         return body, ()
     spans = tuple(span for j in leads for span in j.knowledge)
@@ -441,6 +465,8 @@ def lead_judgements(selection: Selection) -> list[Judgement]:
                 found.append(verdict)
         if found:
             return found
+    if INSURANCE_RE.search(plan.question) and (payers := payer_judgement(records)) is not None:
+        return [payers]
     series = _series(records)
     if TREND_RE.search(plan.question) or plan.intent == "trend":
         found = [t for group in series for t in [trend(group)] if t is not None]

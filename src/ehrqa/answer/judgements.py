@@ -15,8 +15,8 @@ from dataclasses import dataclass, field
 from datetime import date
 
 from ehrqa.fhir.record import Record
+from ehrqa.fhir.render import insurers
 from ehrqa.knowledge import Knowledge, Monitor, ReferenceRange
-from ehrqa.select.query import JUDGE_RE, TREND_RE
 from ehrqa.text.numbers import display_number
 from ehrqa.text.units import show_number, show_value, with_unit
 
@@ -192,6 +192,43 @@ def control(
     return Judgement(sentence, tuple(refs), tuple(spans))
 
 
+# Questions about who pays: answered from the insurers that claims name.
+INSURANCE_RE = re.compile(
+    r"\b(?:insur\w*|coverage|covered|payer|payor|medicare|medicaid|health\s+plan)\b",
+    re.IGNORECASE,
+)
+_CLAIM_TYPES = ("Claim", "ExplanationOfBenefit")
+
+
+def payer_judgement(records: Sequence[Record]) -> Judgement | None:
+    """Who pays, by the insurers the selected claims name, newest first, with their dates.
+
+    "Insurance named on your claims: Medicare (2019-01-02 to 2024-03-01) [Claim/…][Claim/…];
+    private (…)." None when no selected claim names an insurer.
+    """
+    by_payer: dict[str, list[Record]] = {}
+    for record in records:
+        if record.resource_type in _CLAIM_TYPES:
+            for name in insurers(record.resource):
+                by_payer.setdefault(name, []).append(record)
+    if not by_payer:
+        return None
+    clauses = []
+    refs: list[str] = []
+    ordered = sorted(
+        by_payer.items(), key=lambda kv: max(r.date or "" for r in kv[1]), reverse=True
+    )
+    for name, claims in ordered:
+        claims.sort(key=lambda r: r.date or "")
+        first, last = claims[0], claims[-1]
+        span = first.day if first.day == last.day else f"{first.day} to {last.day}"
+        ends = [first] if first is last else [first, last]
+        clauses.append(f"{name} ({span}) {_cite(ends)}")
+        refs.extend(r.ref for r in ends)
+    sentence = f"Insurance named on your claims, newest first: {'; '.join(clauses)}."
+    return Judgement(sentence, tuple(refs))
+
+
 def age_years(birth_date: str | None, on: date) -> float | None:
     """Whole years from ``birth_date`` (ISO) to ``on``, or None when unknown."""
     if not birth_date:
@@ -204,11 +241,11 @@ def age_years(birth_date: str | None, on: date) -> float | None:
 
 
 __all__ = [
-    "JUDGE_RE",
-    "TREND_RE",
+    "INSURANCE_RE",
     "Judgement",
     "age_years",
     "control",
+    "payer_judgement",
     "range_judgement",
     "trend",
 ]

@@ -506,7 +506,54 @@ def _patient(resource: dict[str, Any], resolve: Resolver | None) -> str:
         _text(resource.get("gender")),
         _labelled("born", _day(resource.get("birthDate"))),
         deceased,
+        _labelled("marital status", _marital(resource.get("maritalStatus"))),
+        _labelled("lives in", _address(resource.get("address"))),
+        _labelled("language", _language(resource.get("communication"))),
     )
+
+
+# HL7 v3 MaritalStatus codes, for records that carry the code without a display or text.
+_MARITAL = {
+    "A": "annulled",
+    "D": "divorced",
+    "I": "interlocutory",
+    "L": "legally separated",
+    "M": "married",
+    "P": "polygamous",
+    "S": "never married",
+    "T": "domestic partner",
+    "U": "unmarried",
+    "W": "widowed",
+}
+
+
+def _marital(concept: Any) -> str:
+    """Marital status in words: the text or display, else the v3 code's meaning."""
+    concept = _dict(concept)
+    if isinstance(concept.get("text"), str) and len(concept["text"]) > 1:
+        return str(concept["text"])
+    for coding in codings(concept):
+        if coding.display and len(coding.display) > 1:
+            return coding.display
+        if coding.code in _MARITAL:
+            return _MARITAL[coding.code]
+    return ""
+
+
+def _address(addresses: Any) -> str:
+    """The first address's city, state and country."""
+    for address in _items(addresses):
+        address = _dict(address)
+        parts = [address.get(k) for k in ("city", "state", "country")]
+        text = ", ".join(p for p in parts if isinstance(p, str) and p)
+        if text:
+            return text
+    return ""
+
+
+def _language(communication: Any) -> str:
+    labels = [concept_label(_dict(c).get("language")) for c in _items(communication)]
+    return _distinct([label for label in labels if label])
 
 
 def _goal(resource: dict[str, Any], resolve: Resolver | None) -> str:
@@ -591,11 +638,21 @@ def _claim(resource: dict[str, Any], resolve: Resolver | None) -> str:
     return _line(
         _day_of(resource),
         f"{kind} {concept_label(resource.get('type'))}".strip(),
+        _labelled("insurer", _distinct(insurers(resource))),
         _labelled("items", _distinct(items)),
         _claim_total(resource.get("total")),
         _labelled("outcome", _text(resource.get("outcome"))),
         _status(resource),
     )
+
+
+def insurers(resource: dict[str, Any]) -> list[str]:
+    """Who pays a Claim or ExplanationOfBenefit: its insurer, else its coverages' names."""
+    names = [_text(_dict(resource.get("insurer")).get("display"))]
+    for entry in _items(resource.get("insurance")):
+        names.append(_text(_dict(_dict(entry).get("coverage")).get("display")))
+    named = [n for n in names if n]
+    return list(dict.fromkeys(named))
 
 
 def _claim_total(total: Any) -> str:

@@ -21,9 +21,11 @@ from datetime import date
 from ehrqa.errors import NotFoundError
 from ehrqa.fhir.record import Record
 from ehrqa.knowledge import load_knowledge
+from ehrqa.knowledge.scanner import fold, words
 from ehrqa.select.base import Selected, Selection
 from ehrqa.select.lexicon import Concept
 from ehrqa.select.query import JUDGE_RE, QueryPlan, analyze
+from ehrqa.select.semantic import DEFAULT_MIN_SCORE, ConceptMatcher, LazyConceptMatcher
 from ehrqa.store.base import RecordQuery, RecordStore
 
 # Administrative and billing types: stored and citable, but not answers to clinical questions.
@@ -93,9 +95,19 @@ def matches_concept(record: Record, concept: Concept) -> str | None:
 
 
 class DefaultSelector:
-    """Question understanding + structured and lexical retrieval + intent-aware cut-off."""
+    """Question understanding + structured and lexical retrieval + intent-aware cut-off.
+
+    With a ``matcher`` (:class:`~ehrqa.select.semantic.ConceptMatcher`), a question whose
+    rules select nothing is matched against the patient's own coded concepts by meaning
+    ("broken a bone" → "Fracture of forearm") before the record is said to lack it; a
+    near miss is named instead of a "No". Without one (the rules-only ``default``), no
+    model is loaded.
+    """
 
     name = "default"
+
+    def __init__(self, matcher: ConceptMatcher | LazyConceptMatcher | None = None) -> None:
+        self.matcher = matcher
 
     def select(self, store: RecordStore, patient_id: str, question: str, now: date) -> Selection:
         """Select the patient's resources that answer ``question`` as of ``now``."""
@@ -112,6 +124,7 @@ class DefaultSelector:
             _type_candidates(ctx)
         if plan.keywords and not plan.concepts:
             _lexical_candidates(ctx)
+        _encounter_class_candidates(ctx)
         _score_common(plan, ctx.pool)
         ranked = sorted(ctx.pool.values(), key=_newest_first)
         items = with_links(store, patient_id, plan, _cut_off(plan, ctx.pool))
@@ -119,7 +132,9 @@ class DefaultSelector:
         selection.details["patient"] = _patient_facts(store, patient_id)
         # The candidate stage's ranking, best first: the harness scores its recall@k.
         selection.details["ranked"] = [c.record.ref for c in ranked]
-        if not items:
+        if not items and self.matcher is not None:
+            semantic_fallback(self.matcher, store, patient_id, plan, selection)
+        if not selection.items and selection.empty_reason is None:
             selection.empty_reason, selection.negative = empty_reason(
                 store, patient_id, plan, ctx.types
             )
@@ -167,6 +182,44 @@ def _concept_candidates(ctx: _Search) -> None:
             cand.concept = cand.concept or concept.name
             points = 3.0 if why.startswith(("code", "component")) else 2.0
             cand.add(points, f"{concept.name}: {why}")
+
+
+# Outpatient phrases ("physical", "appointment") name too much else to select by class.
+_CLASS_SKIP = frozenset({"AMB"})
+
+
+def asked_encounter_classes(question: str) -> tuple[str, ...]:
+    """Encounter.class codes the question names by a lay phrase ("ER" → EMER, "admitted" → IMP)."""
+    asked = f" {' '.join(fold(w) for w in words(question))} "
+    found = []
+    for cls in load_knowledge().encounter_classes:
+        if cls.code in _CLASS_SKIP:
+            continue
+        phrases = (" ".join(fold(w) for w in words(phrase)) for phrase in cls.phrases)
+        if any(phrase and f" {phrase} " in asked for phrase in phrases):
+            found.append(cls.code)
+    return tuple(found)
+
+
+def _encounter_class_candidates(ctx: _Search) -> None:
+    """Visits of the class the question names, whatever their type code says: an emergency
+    visit is often coded "Encounter for problem" with class EMER."""
+    if ctx.types and "Encounter" not in ctx.types:
+        return
+    classes = asked_encounter_classes(ctx.plan.question)
+    if not classes:
+        return
+    query = RecordQuery(
+        ctx.patient_id,
+        types=("Encounter",),
+        categories=tuple(c.lower() for c in classes),
+        start=ctx.start,
+        end=ctx.end,
+    )
+    for record in ctx.store.query(query):
+        cand = ctx.candidate(record)
+        cand.concept = cand.concept or f"class {classes[0]}"
+        cand.add(3.0, f"encounter class {'/'.join(classes)}")
 
 
 def _type_candidates(ctx: _Search) -> None:
@@ -312,10 +365,10 @@ def _reason_records(store: RecordStore, items: list[Selected]) -> list[Selected]
     for item in items:
         for reference in item.record.resource.get("reasonReference") or []:
             ref = reference.get("reference") if isinstance(reference, dict) else None
-            found = _REFERENCE_ID_RE.search(ref) if isinstance(ref, str) else None
-            if found is None:
+            if not isinstance(ref, str) or (found := _REFERENCE_ID_RE.search(ref)) is None:
                 continue
-            target = ref if "/" in ref and not ref.startswith("urn:") else f"Condition/{found[1]}"
+            # Bundles refer by urn:uuid: the reason is a Condition stored under that id.
+            target = f"Condition/{found[1]}" if ref.startswith("urn:") else ref
             if target in chosen:
                 continue
             for record in store.get_many([target]):
@@ -348,6 +401,72 @@ def _monitoring_records(
                     reason = f"monitoring of {concept.name}: {monitor.measure}"
                     extra.append(Selected(record, 0.9, (reason,)))
     return extra
+
+
+# Cosine below the matcher's threshold at which a concept is still named as the closest
+# record instead of answering "No" (calibrated near-misses: another vaccine, another X-ray).
+NEAR_MISS_SCORE = 0.45
+SEMANTIC_LIMIT = 3  # concepts a semantic fallback selects
+
+
+def semantic_fallback(
+    matcher: ConceptMatcher | LazyConceptMatcher,
+    store: RecordStore,
+    patient_id: str,
+    plan: QueryPlan,
+    selection: Selection,
+) -> None:
+    """Fill an empty ``selection`` with the patient's concepts the question means.
+
+    Matches at the calibrated threshold select their records (newest first, capped per
+    concept like any list); a near miss leaves the selection empty but names the closest
+    record, so the answer says what was searched rather than "No".
+    """
+    concepts = [
+        c
+        for c in store.distinct_codes(patient_id)
+        if c.resource_type not in ADMIN_TYPES
+        and (not plan.target_types or c.resource_type in plan.target_types)
+    ]
+    if not concepts:
+        return
+    matches = matcher.match(plan.question, concepts, min_score=NEAR_MISS_SCORE, limit=5)
+    sure = [m for m in matches if m.score >= DEFAULT_MIN_SCORE][:SEMANTIC_LIMIT]
+    if not sure:
+        if matches:
+            best = matches[0]
+            what = ", ".join(c.name for c in plan.concepts) or "that"
+            selection.empty_reason = (
+                f"I found no record of {what}. The closest recorded concept is "
+                f'"{best.concept.display}" ({best.concept.resource_type}).'
+            )
+            selection.negative = False
+        return
+    start, end = _window(plan)
+    refs = [ref for m in sure for ref in m.concept.refs]
+    records = [r for r in store.get_many(refs) if _in_window(r, start, end)]
+    scores = {ref: m.score for m in sure for ref in m.concept.refs}
+    phrases = {ref: m.phrase for m in sure for ref in m.concept.refs}
+    records.sort(key=lambda r: r.date or "", reverse=True)
+    if plan.order in ("latest", "earliest") and records:
+        records = _semantic_per_group(records, plan.order)
+    items = [
+        Selected(r, scores[r.ref], (f"semantic match {phrases[r.ref]!r} ({scores[r.ref]:.2f})",))
+        for r in records[:MAX_LIST]
+    ]
+    selection.items = with_links(store, patient_id, plan, items)
+
+
+def _semantic_per_group(records: list[Record], order: str) -> list[Record]:
+    """The newest (or oldest) day's records of each display."""
+    by_display: dict[str, list[Record]] = {}
+    for record in records:
+        by_display.setdefault(record.display, []).append(record)
+    chosen: list[Record] = []
+    for members in by_display.values():
+        days = sorted({r.day or "" for r in members}, reverse=(order == "latest"))
+        chosen.extend(r for r in members if (r.day or "") == days[0])
+    return chosen
 
 
 def _patient_facts(store: RecordStore, patient_id: str) -> dict[str, str | None]:

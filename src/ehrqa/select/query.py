@@ -69,18 +69,11 @@ ENDED_STATUSES = {
 }
 
 
-# Questions that ask for a direction rather than a list of values.
-TREND_RE = re.compile(
-    r"\b(?:trend\w*|(?:gone|go|going|went|come|coming|came)\s+(?:up|down)|up\s+or\s+down"
-    r"|getting\s+(?:better|worse|higher|lower)|improv\w*|worse\w*|better|chang\w*|over\s+time"
-    r"|increas\w*|decreas\w*|ris(?:en|ing|e)|drop\w*|fall\w*|fell|trajectory|progress\w*)\b",
-    re.IGNORECASE,
-)
 # Questions that ask for a judgement of a value or a condition.
 JUDGE_RE = re.compile(
-    r"\b(?:normal|okay|ok|fine|good|bad|high|low|healthy|in\s+range|out\s+of\s+range"
+    r"\b(?:normal|okay|ok|healthy|in\s+range|out\s+of\s+range"
     r"|worry|concern\w*|abnormal|elevated|controlled|under\s+control|control|managed"
-    r"|well|at\s+target|on\s+target|target|goal)\b",
+    r"|at\s+target|on\s+target|target|goal|too\s+high|too\s+low|how\s+high|how\s+low)\b",
     re.IGNORECASE,
 )
 
@@ -141,12 +134,14 @@ _WHEN_RE = re.compile(
 _COUNT_RE = re.compile(
     r"\b(?:how\s+many|count|number\s+of|how\s+often|how\s+frequently|total\s+number)\b", _F
 )
-_TREND_RE = re.compile(
+# Questions that ask for a direction rather than a list of values.
+TREND_RE = re.compile(
     r"\b(?:trend(?:s|ing|ed)?|chang(?:e|ed|es|ing)|over\s+time|over\s+the\s+years"
     r"|history\s+of|hx\s+of|progress(?:ed|ion|ing)?|improv(?:e|ed|es|ing|ement)"
     r"|worse(?:n|ned|ning)?|better|(?:gone|go|going|went|come|came)\s+(?:up|down)"
     r"|compar(?:e|ed|es|ing|ison)|graph|plot|fluctuat\w*|increas\w*|decreas\w*"
-    r"|ris(?:en|ing)|dropp?(?:ed|ing)?|trajectory|gain(?:ed)?|lost|los(?:e|ing)|evolv\w*)\b",
+    r"|ris(?:en|ing)|dropp?(?:ed|ing)?|trajectory|gain(?:ed)?|lost|los(?:e|ing)|evolv\w*"
+    r"|up\s+or\s+down|right\s+(?:way|direction)|heading|doing)\b",
     _F,
 )
 _EXPLAIN_RE = re.compile(
@@ -348,7 +343,7 @@ def _intent(
         return "count"
     if _WHEN_RE.search(text):
         return "when"
-    trend = bool(_TREND_RE.search(text))
+    trend = bool(TREND_RE.search(text))
     if _EXISTS_RE.search(text):
         # "Did I gain weight?" asks about a change; "Do I have a history of asthma?" does not.
         return "trend" if trend and any(c.is_measurement for c in concepts) else "exists"

@@ -44,6 +44,7 @@ from ehrqa.select.default import (
     with_report_results,
 )
 from ehrqa.select.query import QueryPlan
+from ehrqa.select.semantic import LazyConceptMatcher
 from ehrqa.store.base import RecordStore
 from ehrqa.train.data import pair_document, pair_query
 
@@ -115,7 +116,7 @@ class RerankSelector:
         self.cross_encoder = (
             cross_encoder if cross_encoder is not None else _load_once(self.model_path)
         )
-        self._default = DefaultSelector()
+        self._default = DefaultSelector(matcher=shared_matcher())
 
     def score(self, store: RecordStore, patient_id: str, question: str, now: date) -> Scored:
         """Run the default selector and score its top ``depth`` candidates."""
@@ -134,6 +135,14 @@ class RerankSelector:
         """Select the patient's resources that answer ``question`` as of ``now``."""
         scored = self.score(store, patient_id, question, now)
         return apply_cutoff(store, patient_id, scored, self.mode, self.threshold)
+
+
+@functools.cache
+def shared_matcher() -> LazyConceptMatcher:
+    """The process's semantic matcher (MiniLM, display vectors cached in the data dir)."""
+    from ehrqa.config import default_home
+
+    return LazyConceptMatcher("minilm", default_home() / "cache" / "semantic")
 
 
 def _load_once(path: str) -> CrossEncoder:

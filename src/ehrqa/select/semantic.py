@@ -347,3 +347,52 @@ class ConceptMatcher:
         except BaseException:
             Path(temp).unlink(missing_ok=True)
             raise
+
+
+class LazyConceptMatcher:
+    """A :class:`ConceptMatcher` built on first use: loading the embedder costs seconds, and
+    most questions never need it (it serves only selections the rules left empty).
+
+    When the embedder cannot be loaded (sentence-transformers or the MiniLM package
+    missing), :meth:`match` finds nothing and the reason is logged once.
+    """
+
+    def __init__(self, embedder_spec: str, cache_dir: str | Path) -> None:
+        self.embedder_spec = embedder_spec
+        self.cache_dir = Path(cache_dir)
+        self._matcher: ConceptMatcher | None = None
+        self.unavailable: str | None = None
+        self._lock = threading.Lock()
+
+    def _get(self) -> ConceptMatcher | None:
+        with self._lock:
+            if self._matcher is None and self.unavailable is None:
+                from ehrqa.errors import BackendUnavailableError, NotFoundError
+                from ehrqa.llm.embed import load_embedder
+
+                try:
+                    self._matcher = ConceptMatcher(
+                        load_embedder(self.embedder_spec), self.cache_dir
+                    )
+                except (BackendUnavailableError, NotFoundError) as exc:
+                    self.unavailable = str(exc)
+                    import logging
+
+                    logging.getLogger(__name__).warning(
+                        "semantic matching is off (%s); selecting with the rules alone", exc
+                    )
+            return self._matcher
+
+    def match(
+        self,
+        question: str,
+        concepts: Sequence[CodedConcept],
+        *,
+        min_score: float = DEFAULT_MIN_SCORE,
+        limit: int | None = 5,
+    ) -> list[SemanticMatch]:
+        """As :meth:`ConceptMatcher.match`; nothing when the embedder is unavailable."""
+        matcher = self._get()
+        if matcher is None:
+            return []
+        return matcher.match(question, concepts, min_score=min_score, limit=limit)

@@ -1,0 +1,161 @@
+"""Judgements computed by code: trend direction, reference ranges, control, insurers; and the
+answers that open with them."""
+
+from __future__ import annotations
+
+from datetime import date
+
+from ehrqa.answer.answerer import AnswerConfig, answer
+from ehrqa.answer.judgements import control, payer_judgement, range_judgement, trend
+from ehrqa.fhir.record import Coding, Component, Record
+from ehrqa.knowledge import load_knowledge
+from ehrqa.select.base import Selected, Selection
+from ehrqa.select.query import analyze
+
+NOW = date(2025, 1, 1)
+LOINC = "http://loinc.org"
+
+
+def obs(ref: str, day: str, code: str, name: str, value: float, unit: str) -> Record:
+    return Record(
+        ref=f"Observation/{ref}",
+        resource_type="Observation",
+        id=ref,
+        patient_id="p",
+        text=f"[Observation/{ref}] {day} {name} (LOINC {code}) = {value} {unit}",
+        date=day,
+        codes=(Coding(LOINC, code, name),),
+        value=value,
+        unit=unit,
+    )
+
+
+def weight(ref: str, day: str, value: float) -> Record:
+    return obs(ref, day, "29463-7", "Body Weight", value, "kg")
+
+
+def bp(ref: str, day: str, systolic: float, diastolic: float) -> Record:
+    return Record(
+        ref=f"Observation/{ref}",
+        resource_type="Observation",
+        id=ref,
+        patient_id="p",
+        text=f"[Observation/{ref}] {day} Blood Pressure: {systolic} / {diastolic} mm[Hg]",
+        date=day,
+        codes=(Coding(LOINC, "85354-9", "Blood pressure panel"),),
+        components=(
+            Component("Systolic Blood Pressure", systolic, None, "mm[Hg]", "8480-6"),
+            Component("Diastolic Blood Pressure", diastolic, None, "mm[Hg]", "8462-4"),
+        ),
+    )
+
+
+def condition(ref: str, code: str, name: str) -> Record:
+    return Record(
+        ref=f"Condition/{ref}",
+        resource_type="Condition",
+        id=ref,
+        patient_id="p",
+        text=f"[Condition/{ref}] 2010-01-01 {name} (SNOMED {code}); status active",
+        date="2010-01-01",
+        codes=(Coding("http://snomed.info/sct", code, name),),
+        status="active",
+    )
+
+
+def test_trend_names_direction_and_first_and_last_values() -> None:
+    verdict = trend([weight("w2", "2024-01-01", 88.04123), weight("w1", "2020-01-01", 80.0)])
+    assert verdict is not None
+    assert verdict.sentence.startswith("Body Weight went up: 80 kg on 2020-01-01")
+    assert "88 kg on 2024-01-01 [Observation/w2]" in verdict.sentence
+    flat = trend([weight("a", "2020-01-01", 80.0), weight("b", "2024-01-01", 80.5)])
+    assert flat is not None and "stayed about the same" in flat.sentence
+    assert trend([weight("a", "2020-01-01", 80.0)]) is None  # one reading is no trend
+
+
+def test_range_judgement_flags_high_and_names_its_source() -> None:
+    kb = load_knowledge()
+    high = range_judgement(obs("g", "2024-05-01", "4548-4", "HbA1c", 7.8, "%"), kb)
+    assert high is not None and "HIGH" in high.sentence and "source:" in high.sentence
+    assert all(span in high.sentence for span in high.knowledge)
+    normal = range_judgement(bp("b", "2024-05-01", 110.2345, 70.4321), kb)
+    assert normal is not None and "110/70 mmHg" in normal.sentence
+    assert "within the normal range" in normal.sentence
+    assert range_judgement(obs("x", "2024-05-01", "0000-0", "Unknown", 1.0, "1"), kb) is None
+
+
+def test_control_compares_the_newest_measure_with_the_target() -> None:
+    kb = load_knowledge()
+    diabetes = condition("d", "44054006", "Diabetes mellitus type 2 (disorder)")
+    monitors = kb.monitoring("44054006")
+    assert monitors
+    readings = [
+        obs("old", "2020-01-01", "4548-4", "HbA1c", 8.1, "%"),
+        obs("new", "2024-01-01", "4548-4", "HbA1c", 6.4, "%"),
+    ]
+    verdict = control(diabetes, readings, monitors)
+    assert verdict is not None
+    assert "6.4% on 2024-01-01 [Observation/new] is at target" in verdict.sentence
+    assert "Observation/old" not in verdict.sentence
+
+
+def test_payers_are_named_with_their_claim_dates() -> None:
+    def claim(ref: str, day: str, payer: str) -> Record:
+        resource = {"resourceType": "Claim", "insurance": [{"coverage": {"display": payer}}]}
+        return Record(
+            ref=f"Claim/{ref}", resource_type="Claim", id=ref, patient_id="p",
+            text=f"[Claim/{ref}] {day} claim", date=day, resource=resource,
+        )  # fmt: skip
+
+    verdict = payer_judgement(
+        [claim("a", "2010-01-01", "Medicaid"), claim("b", "2020-01-01", "Medicare"),
+         claim("c", "2021-01-01", "Medicare")]
+    )  # fmt: skip
+    assert verdict is not None
+    assert verdict.sentence.index("Medicare") < verdict.sentence.index("Medicaid")
+    assert "Medicare (2020-01-01 to 2021-01-01)" in verdict.sentence
+
+
+def test_trend_question_opens_with_the_direction_and_verifies() -> None:
+    question = "Has my weight gone up or down?"
+    records = [weight("w1", "2020-01-01", 80.0), weight("w2", "2024-01-01", 88.04123)]
+    selection = Selection(analyze(question, NOW), [Selected(r, 1.0) for r in records])
+    result = answer(question, NOW, selection, None, AnswerConfig(mode="extractive"))
+    assert result.text.startswith("Body Weight went up")
+    assert result.verified, result.unverified
+
+
+def test_age_of_a_deceased_patient_is_the_age_at_death() -> None:
+    question = "How old am I?"
+    patient = Record(
+        ref="Patient/p", resource_type="Patient", id="p", patient_id="p",
+        text="[Patient/p] Ann; female; born 1941-08-06; deceased 2012-10-11",
+        resource={"resourceType": "Patient", "birthDate": "1941-08-06",
+                  "deceasedDateTime": "2012-10-11T00:00:00Z"},
+    )  # fmt: skip
+    selection = Selection(analyze(question, NOW), [Selected(patient, 1.0)])
+    result = answer(question, NOW, selection, None, AnswerConfig(mode="extractive"))
+    assert result.text.startswith("Died on 2012-10-11 at age 71")
+    assert result.verified, result.unverified
+
+
+def test_a_medicine_is_one_line_with_its_orders_and_reason() -> None:
+    question = "Why am I taking metformin?"
+
+    def order(ref: str, day: str) -> Record:
+        return Record(
+            ref=f"MedicationRequest/{ref}", resource_type="MedicationRequest", id=ref,
+            patient_id="p", date=day, status="active",
+            text=f"[MedicationRequest/{ref}] {day} metformin 500 MG (RxNorm 860975); status "
+            "active; reason Diabetes mellitus type 2 (disorder)",
+            codes=(Coding("http://www.nlm.nih.gov/research/umls/rxnorm", "860975",
+                          "metformin 500 MG"),),
+        )  # fmt: skip
+
+    records = [order("m1", "2020-01-01"), order("m2", "2023-01-01")]
+    selection = Selection(analyze(question, NOW), [Selected(r, 1.0) for r in records])
+    result = answer(question, NOW, selection, None, AnswerConfig(mode="extractive"))
+    assert result.text.count("metformin 500 MG") == 1
+    assert "first ordered 2020-01-01, last 2023-01-01" in result.text
+    assert "for Diabetes mellitus type 2" in result.text
+    assert result.verified, result.unverified

@@ -1,0 +1,71 @@
+"""The record graph the selector follows, encounter classes, the semantic fallback, and the
+reranker's rule that it never empties what the rules found."""
+
+from __future__ import annotations
+
+from datetime import date
+
+from ehrqa.data.demo import DEMO_NOW, DEMO_PATIENT
+from ehrqa.fhir.record import Coding, Record
+from ehrqa.select.base import Selected, Selection
+from ehrqa.select.default import DefaultSelector, asked_encounter_classes
+from ehrqa.select.query import analyze
+from ehrqa.select.rerank import Scored, apply_cutoff
+from ehrqa.select.semantic import SemanticMatch
+from ehrqa.store import RecordQuery, SqliteStore
+from ehrqa.store.base import CodedConcept
+
+
+def test_lay_phrases_name_encounter_classes() -> None:
+    assert asked_encounter_classes("How many times did I go to the ER last year?") == ("EMER",)
+    assert "IMP" in asked_encounter_classes("Was I ever admitted to the hospital?")
+    assert asked_encounter_classes("What was my last physical?") == ()  # outpatient: too broad
+
+
+def test_emergency_visits_are_found_by_their_class(demo_store: SqliteStore) -> None:
+    query = RecordQuery(DEMO_PATIENT, types=("Encounter",), categories=("emer",))
+    emergency = {r.ref for r in demo_store.query(query) if (r.day or "") <= DEMO_NOW.isoformat()}
+    selection = DefaultSelector().select(
+        demo_store, DEMO_PATIENT, "How many times have I been to the emergency room?", DEMO_NOW
+    )
+    assert emergency and emergency <= set(selection.refs)
+
+
+def _record(ref: str, display: str) -> Record:
+    rtype, rid = ref.split("/")
+    return Record(ref, rtype, rid, "p", f"[{ref}] 2020-01-01 {display}", date="2020-01-01",
+                  codes=(Coding("http://snomed.info/sct", "1", display),))  # fmt: skip
+
+
+def test_reranker_never_empties_a_recognised_concepts_matches() -> None:
+    plan = analyze("Have I ever had asthma?", date(2025, 1, 1))
+    concept = plan.concepts[0].name
+    item = Selected(_record("Condition/a", "Asthma"), 1.0, (f"{concept}: code SNOMED 1",))
+    base = Selection(plan, [item])
+    scored = Scored(base, [item.record], {"Condition/a": 0.01})
+    kept = apply_cutoff(None, "p", scored, "filter", 0.5)  # type: ignore[arg-type]
+    assert kept.refs == ["Condition/a"]
+
+
+class _FakeMatcher:
+    """Matches the question to the patient's first concept with a given score."""
+
+    def __init__(self, score: float) -> None:
+        self.score = score
+
+    def match(self, question, concepts, *, min_score=0.55, limit=5):  # type: ignore[no-untyped-def]
+        best = concepts[0]
+        return [SemanticMatch(best, self.score, question)] if self.score >= min_score else []
+
+
+def test_semantic_fallback_selects_or_names_the_closest(demo_store: SqliteStore) -> None:
+    question = "Have I ever had a zorblax?"  # a word no lexicon knows
+    concepts: list[CodedConcept] = demo_store.distinct_codes(DEMO_PATIENT)
+    assert concepts
+    sure = DefaultSelector(matcher=_FakeMatcher(0.8))  # type: ignore[arg-type]
+    found = sure.select(demo_store, DEMO_PATIENT, question, DEMO_NOW)
+    assert found.items and all("semantic match" in i.reasons[0] for i in found.items)
+    near = DefaultSelector(matcher=_FakeMatcher(0.5))  # type: ignore[arg-type]
+    missed = near.select(demo_store, DEMO_PATIENT, question, DEMO_NOW)
+    assert not missed.items and not missed.negative
+    assert "closest recorded concept" in (missed.empty_reason or "")
