@@ -6,7 +6,15 @@ from __future__ import annotations
 from datetime import date
 
 from ehrqa.answer.answerer import AnswerConfig, answer
-from ehrqa.answer.judgements import control, payer_judgement, range_judgement, trend
+from ehrqa.answer.judgements import (
+    control,
+    death,
+    duration,
+    payer_judgement,
+    range_judgement,
+    trend,
+    vaccine_due,
+)
 from ehrqa.fhir.record import Coding, Component, Record
 from ehrqa.knowledge import load_knowledge
 from ehrqa.select.base import Selected, Selection
@@ -159,3 +167,40 @@ def test_a_medicine_is_one_line_with_its_orders_and_reason() -> None:
     assert "first ordered 2020-01-01, last 2023-01-01" in result.text
     assert "for Diabetes mellitus type 2" in result.text
     assert result.verified, result.unverified
+
+
+def _shot(ref: str, day: str, cvx: str, name: str) -> Record:
+    return Record(
+        ref=f"Immunization/{ref}", resource_type="Immunization", id=ref, patient_id="p",
+        text=f"[Immunization/{ref}] {day} {name} (CVX {cvx})", date=day,
+        codes=(Coding("http://hl7.org/fhir/sid/cvx", cvx, name),),
+    )  # fmt: skip
+
+
+def test_a_vaccine_is_due_by_its_interval() -> None:
+    kb = load_knowledge()
+    td = _shot("t", "2019-10-19", "113", "Td (adult) preservative free")
+    [verdict] = vaccine_due([td], kb, date(2025, 1, 1))
+    assert verdict.sentence.startswith("Not due: last Td (adult) preservative free on 2019-10-19")
+    assert "next due 2029-10-19" in verdict.sentence
+    flu = _shot("f", "2023-10-01", "140", "Influenza, seasonal")
+    [due] = vaccine_due([flu], kb, date(2025, 1, 1))
+    assert due.sentence.startswith("Due now") and "next due 2024-10-01" in due.sentence
+
+
+def test_duration_runs_from_onset_to_resolution_or_now() -> None:
+    ongoing = condition("h", "38341003", "Hypertension")
+    [verdict] = duration([ongoing], date(2025, 1, 1))
+    assert verdict.sentence.startswith("Hypertension: 15 years, since 2010-01-01")
+
+
+def test_death_is_answered_either_way_round() -> None:
+    dead = Record(
+        ref="Patient/p", resource_type="Patient", id="p", patient_id="p", text="[Patient/p]",
+        resource={"deceasedDateTime": "2012-10-11T08:00:00Z"},
+    )  # fmt: skip
+    assert death(dead, "Is he still alive?", 71).sentence.startswith("No: died on 2012-10-11")
+    assert death(dead, "Has he died?", 71).sentence.startswith("Yes: died on 2012-10-11 at age 71")
+    assert death(dead, "When did he pass away?", None).sentence.startswith("Died on 2012-10-11")
+    alive = Record("Patient/q", "Patient", "q", "q", "[Patient/q]", resource={})
+    assert death(alive, "Is she alive?", None).sentence.startswith("Yes: the record shows no")

@@ -68,7 +68,7 @@ def test_ask_json_has_the_documented_keys(home: str, capsys: pytest.CaptureFixtu
     assert (
         result["selected"][0]["ref"] == "Observation/a1" and result["selected"][0]["score"] == 1.0
     )
-    assert result["verified"] is True and "7.8 %" in result["answer"]
+    assert result["verified"] is True and "7.8%" in result["answer"]
     assert set(result["timings"]) == {"select", "answer", "total"}
 
 

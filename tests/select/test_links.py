@@ -65,7 +65,22 @@ def test_semantic_fallback_selects_or_names_the_closest(demo_store: SqliteStore)
     sure = DefaultSelector(matcher=_FakeMatcher(0.8))  # type: ignore[arg-type]
     found = sure.select(demo_store, DEMO_PATIENT, question, DEMO_NOW)
     assert found.items and all("semantic match" in i.reasons[0] for i in found.items)
-    near = DefaultSelector(matcher=_FakeMatcher(0.5))  # type: ignore[arg-type]
+    near = DefaultSelector(matcher=_FakeMatcher(0.52))  # type: ignore[arg-type]
     missed = near.select(demo_store, DEMO_PATIENT, question, DEMO_NOW)
-    assert not missed.items and not missed.negative
+    assert not missed.items and not missed.negative  # a near miss is never a "No"
     assert "closest recorded concept" in (missed.empty_reason or "")
+    far = DefaultSelector(matcher=_FakeMatcher(0.2))  # type: ignore[arg-type]
+    nothing = far.select(demo_store, DEMO_PATIENT, question, DEMO_NOW)
+    assert not nothing.items and "closest" not in (nothing.empty_reason or "")
+
+
+def test_findings_of_a_procedure_come_from_its_visit(demo_store: SqliteStore) -> None:
+    selection = DefaultSelector().select(
+        demo_store, DEMO_PATIENT, "What did they find at my last checkup?", DEMO_NOW
+    )
+    linked = [i for i in selection.items if any(r.startswith("same visit as ") for r in i.reasons)]
+    assert linked  # the checkup's vitals and screening results
+    for item in linked:
+        anchor = next(r for r in item.reasons if r.startswith("same visit as "))
+        anchor_day = demo_store.get(anchor.removeprefix("same visit as ")).day
+        assert item.record.day == anchor_day

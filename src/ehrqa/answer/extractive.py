@@ -12,19 +12,25 @@ from collections.abc import Iterable
 from datetime import date
 
 from ehrqa.answer.judgements import (
+    DEATH_RE,
+    DUE_RE,
+    HOW_LONG_RE,
     INSURANCE_RE,
     Judgement,
     age_years,
     control,
+    death,
+    duration,
     payer_judgement,
     range_judgement,
     trend,
+    vaccine_due,
 )
 from ehrqa.answer.verify import age_on
 from ehrqa.fhir.record import Record
 from ehrqa.knowledge import Knowledge, Monitor, load_knowledge
 from ehrqa.select.base import Selection
-from ehrqa.select.default import matches_concept
+from ehrqa.select.default import FINDINGS_RE, matches_concept
 from ehrqa.select.query import JUDGE_RE, TREND_RE, QueryPlan
 
 # Values are rounded only where the record carries noise beyond two decimals: the
@@ -467,6 +473,18 @@ def lead_judgements(selection: Selection) -> list[Judgement]:
             return found
     if INSURANCE_RE.search(plan.question) and (payers := payer_judgement(records)) is not None:
         return [payers]
+    # For a patient who died, nothing is due and nothing lasts after the day of death.
+    until = min(plan.now, _iso_day(patient.get("deceased")) or plan.now)
+    if DUE_RE.search(plan.question) and (due := vaccine_due(records, kb, until)):
+        return due
+    if HOW_LONG_RE.search(plan.question) and (lengths := duration(records, until)):
+        return lengths
+    if FINDINGS_RE.search(plan.question) and (visit := _visit_findings(selection)) is not None:
+        return [visit]
+    patients = [r for r in records if r.resource_type == "Patient"]
+    if DEATH_RE.search(plan.question) and patients:
+        found_age = _age_at_death(patients[0])
+        return [death(patients[0], plan.question, found_age)]
     series = _series(records)
     if TREND_RE.search(plan.question) or plan.intent == "trend":
         found = [t for group in series for t in [trend(group)] if t is not None]
@@ -480,6 +498,48 @@ def lead_judgements(selection: Selection) -> list[Judgement]:
             if verdict is not None:
                 found.append(verdict)
     return found
+
+
+def _visit_findings(selection: Selection) -> Judgement | None:
+    """What the newest selected procedure's (or visit's) visit recorded, or that it recorded
+    nothing else: the selector adds those records as "same visit as" the anchor."""
+    linked: dict[str, list[Record]] = {}
+    for item in selection.items:
+        for reason in item.reasons:
+            if reason.startswith("same visit as "):
+                linked.setdefault(reason.removeprefix("same visit as "), []).append(item.record)
+    anchors = [
+        item.record
+        for item in selection.items
+        if item.record.resource_type in ("Procedure", "Encounter", "DiagnosticReport")
+        and not any(r.startswith("same visit as ") for r in item.reasons)
+    ]
+    if not anchors:
+        return None
+    anchor = max(anchors, key=lambda r: r.date or "")
+    found = linked.get(anchor.ref, [])
+    head = f"At the {_untagged(anchor.display).strip()} on {anchor.day} [{anchor.ref}]"
+    if not found:
+        return Judgement(f"{head}, the record holds no other findings from that visit.", ())
+    facts = "; ".join(f"{fact_phrase(r)} [{r.ref}]" for r in found)
+    return Judgement(f"{head}: {facts}.", (anchor.ref, *(r.ref for r in found)))
+
+
+def _iso_day(text: object) -> date | None:
+    if not isinstance(text, str):
+        return None
+    try:
+        return date.fromisoformat(text[:10])
+    except ValueError:
+        return None
+
+
+def _age_at_death(patient: Record) -> int | None:
+    birth = patient.resource.get("birthDate")
+    died = _death_day(patient)
+    if not isinstance(birth, str) or died is None:
+        return None
+    return age_on(birth, died)
 
 
 def _newest_per_display(records: Iterable[Record]) -> list[Record]:

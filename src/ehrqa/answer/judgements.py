@@ -229,6 +229,111 @@ def payer_judgement(records: Sequence[Record]) -> Judgement | None:
     return Judgement(sentence, tuple(refs))
 
 
+# Questions about whether a vaccine is due.
+DUE_RE = re.compile(
+    r"\b(?:due|overdue|up\s+to\s+date|booster|need\s+(?:a|an|my|another|the)\b"
+    r"|need\s+\w+\s+(?:shot|jab|vaccine))",
+    re.IGNORECASE,
+)
+# "How long have I had …": a duration from the onset.
+HOW_LONG_RE = re.compile(r"\bhow\s+long\b|\bhow\s+many\s+years\b", re.IGNORECASE)
+# Questions about death or being alive.
+DEATH_RE = re.compile(
+    r"\b(?:die[ds]?|dead|deceased|death|pass(?:ed)?\s+away|alive|living)\b", re.IGNORECASE
+)
+_ALIVE_RE = re.compile(r"\b(?:alive|living)\b", re.IGNORECASE)
+_YES_NO_RE = re.compile(r"^\W*(?:is|are|was|were|did|does|do|has|have|had)\b", re.IGNORECASE)
+
+
+def _add_years(day: date, years: float) -> date:
+    whole = int(years)
+    try:
+        return day.replace(year=day.year + whole)
+    except ValueError:  # 29 February in a non-leap year
+        return day.replace(year=day.year + whole, day=28)
+
+
+def vaccine_due(records: Sequence[Record], kb: Knowledge, now: date) -> list[Judgement]:
+    """For each vaccine with a known interval, its last dose and whether a dose is due now.
+
+    "Not due: last Td (adult) on 2019-10-19 [Immunization/…]; next due 2029-10-19 (every 10
+    years; source: CDC …)." A series without a booster says so.
+    """
+    groups: dict[str, list[Record]] = {}
+    intervals = {}
+    for record in records:
+        if record.resource_type != "Immunization":
+            continue
+        for coding in record.codes:
+            if (interval := kb.vaccine_interval(coding.code)) is not None:
+                groups.setdefault(interval.vaccine, []).append(record)
+                intervals[interval.vaccine] = interval
+                break
+    found = []
+    for vaccine, doses in groups.items():
+        interval = intervals[vaccine]
+        last = max(doses, key=lambda r: r.date or "")
+        if not last.day:
+            continue
+        given = date.fromisoformat(last.day)
+        head = f"last {last.display} on {last.day} {_cite([last])}"
+        if interval.annual or interval.years:
+            every = "every year" if interval.annual else f"every {interval.years:g} years"
+            next_due = _add_years(given, 1 if interval.annual else interval.years or 0)
+            verdict = "Due now" if next_due <= now else "Not due"
+            rule = f"next due {next_due.isoformat()} ({every}; source: {interval.source})"
+            found.append(Judgement(f"{verdict}: {head}; {rule}.", (last.ref,), (rule,)))
+        else:
+            rule = f"no routine booster (source: {interval.source})"
+            found.append(Judgement(f"Series recorded: {head}; {rule}.", (last.ref,), (rule,)))
+    return found
+
+
+def duration(records: Sequence[Record], now: date) -> list[Judgement]:
+    """How long each condition has been recorded: from its earliest onset to its end or now."""
+    by_name: dict[str, list[Record]] = {}
+    for record in records:
+        if record.resource_type in ("Condition", "AllergyIntolerance") and record.day:
+            by_name.setdefault(record.display, []).append(record)
+    found = []
+    for name, group in by_name.items():
+        first = min(group, key=lambda r: r.date or "")
+        ended = next((r.end_date[:10] for r in group if r.end_date), None)
+        until = date.fromisoformat(ended) if ended else now
+        years = age_years(first.day, until)
+        if years is None or first.day is None:
+            continue
+        span = f"{years} years" if years != 1 else "1 year"
+        tail = f" until it resolved on {ended}" if ended else ""
+        sentence = f"{_plain(name)}: {span}, since {first.day}{tail} {_cite([first])}."
+        found.append(Judgement(sentence, (first.ref,), (span,)))
+    return found
+
+
+def death(patient: Record, question: str, age_at_death: int | None) -> Judgement:
+    """Whether the patient died (and when, at what age), asked either way round."""
+    died = patient.resource.get("deceasedDateTime")
+    alive_asked = bool(_ALIVE_RE.search(question))
+    cite = _cite([patient])
+    if isinstance(died, str) and died:
+        age = f" at age {age_at_death}" if age_at_death is not None else ""
+        if not _YES_NO_RE.match(question):  # "When did she pass away?"
+            return Judgement(f"Died on {died[:10]}{age} {cite}.", (patient.ref,))
+        answer = "No" if alive_asked else "Yes"
+        return Judgement(f"{answer}: died on {died[:10]}{age} {cite}.", (patient.ref,))
+    if patient.resource.get("deceasedBoolean") is True:
+        answer = "No" if alive_asked else "Yes"
+        return Judgement(
+            f"{answer}: the record marks the patient as deceased {cite}.", (patient.ref,)
+        )
+    answer = "Yes" if alive_asked else "No"
+    return Judgement(f"{answer}: the record shows no date of death {cite}.", (patient.ref,))
+
+
+def _plain(display: str) -> str:
+    return re.sub(r"\s*\([^)]*\)", "", display).strip()
+
+
 def age_years(birth_date: str | None, on: date) -> float | None:
     """Whole years from ``birth_date`` (ISO) to ``on``, or None when unknown."""
     if not birth_date:
@@ -241,11 +346,17 @@ def age_years(birth_date: str | None, on: date) -> float | None:
 
 
 __all__ = [
+    "DEATH_RE",
+    "DUE_RE",
+    "HOW_LONG_RE",
     "INSURANCE_RE",
     "Judgement",
     "age_years",
     "control",
+    "death",
+    "duration",
     "payer_judgement",
     "range_judgement",
     "trend",
+    "vaccine_due",
 ]

@@ -132,12 +132,12 @@ class DefaultSelector:
         selection.details["patient"] = _patient_facts(store, patient_id)
         # The candidate stage's ranking, best first: the harness scores its recall@k.
         selection.details["ranked"] = [c.record.ref for c in ranked]
-        if not items and self.matcher is not None:
-            semantic_fallback(self.matcher, store, patient_id, plan, selection)
-        if not selection.items and selection.empty_reason is None:
+        if not items:
             selection.empty_reason, selection.negative = empty_reason(
                 store, patient_id, plan, ctx.types
             )
+        if not items and self.matcher is not None:
+            semantic_fallback(self.matcher, store, patient_id, plan, selection)
         return selection
 
 
@@ -335,8 +335,18 @@ WHY_RE = re.compile(
     r"\b(?:why|reason\w*|purpose|what\b.{0,40}\bfor\b|prescribed\s+for|taking\s+.{0,40}\bfor)",
     re.IGNORECASE,
 )
+# Questions that ask what a test, procedure or visit found.
+FINDINGS_RE = re.compile(
+    r"\b(?:find|found|show(?:ed|n)|did\s+.{0,40}\s+show|result\w*|outcome|what\s+happened"
+    r"|diagnos\w*"
+    r"|how\s+did\s+.{0,40}\s+go|what\s+did\s+.{0,40}\s+(?:say|see))\b",
+    re.IGNORECASE,
+)
 # Records linked to a selected one: kept by the reranker as the rules chose them.
-LINK_REASONS = ("result of ", "reason for ", "monitoring of ")
+LINK_REASONS = ("result of ", "reason for ", "monitoring of ", "same visit as ")
+# What a visit's findings are: its observations, reports, diagnoses and procedures.
+FINDING_TYPES = ("Observation", "DiagnosticReport", "Condition", "Procedure")
+MAX_VISITS = 3  # visits whose findings a question brings in (the newest)
 _REFERENCE_ID_RE = re.compile(r"(?:urn:uuid:|^[A-Za-z]+/)([A-Za-z0-9\-.]{1,64})$")
 
 
@@ -354,6 +364,8 @@ def with_links(
     items = with_report_results(store, items)
     if WHY_RE.search(plan.question):
         items = items + _reason_records(store, items)
+    if FINDINGS_RE.search(plan.question):
+        items = items + _same_visit_records(store, patient_id, items)
     if JUDGE_RE.search(plan.question):
         items = items + _monitoring_records(store, patient_id, plan, items)
     return items
@@ -374,6 +386,40 @@ def _reason_records(store: RecordStore, items: list[Selected]) -> list[Selected]
             for record in store.get_many([target]):
                 chosen.add(record.ref)
                 extra.append(Selected(record, item.score, (f"reason for {item.record.ref}",)))
+    return extra
+
+
+def _encounter_id(record: Record) -> str | None:
+    """The id of the visit a record belongs to (an Encounter is its own visit)."""
+    if record.resource_type == "Encounter":
+        return record.id
+    ref = record.resource.get("encounter")
+    ref = ref.get("reference") if isinstance(ref, dict) else None
+    found = _REFERENCE_ID_RE.search(ref) if isinstance(ref, str) else None
+    return found[1] if found else None
+
+
+def _same_visit_records(
+    store: RecordStore, patient_id: str, items: list[Selected]
+) -> list[Selected]:
+    """What the visits of the selected procedures, reports and visits recorded that day."""
+    chosen = {item.record.ref for item in items}
+    anchors = [
+        item
+        for item in items
+        if item.record.resource_type in ("Procedure", "Encounter", "DiagnosticReport")
+    ]
+    anchors.sort(key=lambda item: item.record.date or "", reverse=True)
+    extra: list[Selected] = []
+    for item in anchors[:MAX_VISITS]:
+        visit, day = _encounter_id(item.record), item.record.day
+        if visit is None or day is None:
+            continue
+        query = RecordQuery(patient_id, types=FINDING_TYPES, start=day, end=f"{day}T23:59:59")
+        for record in store.query(query):
+            if record.ref not in chosen and _encounter_id(record) == visit:
+                chosen.add(record.ref)
+                extra.append(Selected(record, item.score, (f"same visit as {item.record.ref}",)))
     return extra
 
 
@@ -405,7 +451,7 @@ def _monitoring_records(
 
 # Cosine below the matcher's threshold at which a concept is still named as the closest
 # record instead of answering "No" (calibrated near-misses: another vaccine, another X-ray).
-NEAR_MISS_SCORE = 0.45
+NEAR_MISS_SCORE = 0.5
 SEMANTIC_LIMIT = 3  # concepts a semantic fallback selects
 
 
@@ -434,14 +480,21 @@ def semantic_fallback(
     sure = [m for m in matches if m.score >= DEFAULT_MIN_SCORE][:SEMANTIC_LIMIT]
     if not sure:
         if matches:
+            # Not sure enough to select, too close to deny: say what was searched and the
+            # closest record, never a bare "No".
             best = matches[0]
             what = ", ".join(c.name for c in plan.concepts) or "that"
-            selection.empty_reason = (
-                f"I found no record of {what}. The closest recorded concept is "
-                f'"{best.concept.display}" ({best.concept.resource_type}).'
-            )
+            closest = f'The closest recorded concept is "{best.concept.display}".'
+            if selection.negative and selection.empty_reason:
+                selection.empty_reason = (
+                    f"I found no record of {what}, but the record may name it differently. "
+                    f"{closest}"
+                )
+            else:
+                selection.empty_reason = f"{selection.empty_reason or ''} {closest}".strip()
             selection.negative = False
         return
+    selection.empty_reason, selection.negative = None, False
     start, end = _window(plan)
     refs = [ref for m in sure for ref in m.concept.refs]
     records = [r for r in store.get_many(refs) if _in_window(r, start, end)]
@@ -470,12 +523,19 @@ def _semantic_per_group(records: list[Record], order: str) -> list[Record]:
 
 
 def _patient_facts(store: RecordStore, patient_id: str) -> dict[str, str | None]:
-    """The sex and birth date judgements need (reference ranges differ by sex and age)."""
+    """The sex, birth date and death date judgements need (ranges differ by sex and age;
+    nothing is due, and nothing lasts, after death)."""
     try:
         summary = store.patient(patient_id)
+        resource = store.get(f"Patient/{summary.id}").resource
     except NotFoundError:
         return {}
-    return {"gender": summary.gender, "birth_date": summary.birth_date}
+    died = resource.get("deceasedDateTime")
+    return {
+        "gender": summary.gender,
+        "birth_date": summary.birth_date,
+        "deceased": died[:10] if isinstance(died, str) else None,
+    }
 
 
 def with_report_results(store: RecordStore, items: list[Selected]) -> list[Selected]:
