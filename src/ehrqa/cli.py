@@ -225,8 +225,18 @@ def ask(
     adapter: Annotated[str | None, typer.Option(help=ADAPTER_HELP)] = None,
     answer_mode: Annotated[str | None, typer.Option(help="hybrid | model | extractive")] = None,
     json_out: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+    conversation: Annotated[
+        str | None,
+        typer.Option(
+            "--conversation",
+            "-c",
+            help="Conversation id: a follow-up ('Is it getting better?') borrows the subject "
+            "of this conversation's earlier questions.",
+        ),
+    ] = None,
 ) -> None:
     """Answer a question about one patient, citing the resources it comes from."""
+    from ehrqa.conversation import FileConversations
     from ehrqa.qa import QASystem
 
     cfg = _state(ctx).config(
@@ -234,7 +244,12 @@ def ask(
     )
     store = _open(cfg)
     try:
-        result = QASystem(cfg, store).ask(patient, question, now=_parse_day(now))
+        system, day = QASystem(cfg, store), _parse_day(now)
+        if conversation is None:
+            result = system.ask(patient, question, now=day)
+        else:
+            turns = FileConversations(Path(cfg.home) / "conversations")
+            result = system.ask_in(turns, conversation, patient, question, now=day)
     finally:
         store.close()
     if json_out:

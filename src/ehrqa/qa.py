@@ -8,16 +8,18 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
 from ehrqa.answer.answerer import Answer, AnswerConfig, answer
 from ehrqa.config import EhrqaConfig
+from ehrqa.conversation import Conversations
 from ehrqa.errors import ConfigError
 from ehrqa.llm.base import ChatModel
 from ehrqa.select.base import Selection, Selector, get_selector
+from ehrqa.select.followup import resolve_followup
 from ehrqa.store.base import RecordStore
 
 
@@ -32,12 +34,18 @@ class QAResult:
     answer: Answer
     selector: str
     timings: dict[str, float] = field(default_factory=dict)
+    # The question as understood: a follow-up with the subject it borrowed from the
+    # conversation ("Is it getting better? (about: hba1c)"); else the question itself.
+    resolved_question: str | None = None
+    conversation: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON form printed by ``ehrqa ask --json`` and returned by the API."""
         plan = self.selection.plan
         return {
             "question": self.question,
+            "resolved_question": self.resolved_question or self.question,
+            "conversation": self.conversation,
             "patient_id": self.patient_id,
             "now": self.now.isoformat(),
             **self.answer.to_dict(),
@@ -116,18 +124,24 @@ class QASystem:
         *,
         now: date | None = None,
         on_token: Callable[[str], None] | None = None,
+        history: Sequence[str] = (),
     ) -> QAResult:
-        """Answer ``question`` about the patient as of ``now`` (default: today)."""
+        """Answer ``question`` about the patient as of ``now`` (default: today).
+
+        ``history`` holds the conversation's earlier questions (as resolved, oldest
+        first): a follow-up borrows its subject from them (:func:`resolve_followup`).
+        """
         if not question or not question.strip():
             raise ConfigError("the question is empty")
         now = now or date.today()
         patient = self.store.patient(patient_id)
         started = time.perf_counter()
-        selection = self.selector.select(self.store, patient.id, question, now)
+        resolved = resolve_followup(question, history, now)
+        selection = self.selector.select(self.store, patient.id, resolved, now)
         selected_at = time.perf_counter()
         with self._generation_lock:
             result = answer(
-                question, now, selection, self.model, self.answer_config, on_token=on_token
+                resolved, now, selection, self.model, self.answer_config, on_token=on_token
             )
         done = time.perf_counter()
         timings = {
@@ -135,4 +149,28 @@ class QASystem:
             "answer": done - selected_at,
             "total": done - started,
         }
-        return QAResult(question, patient.id, now, selection, result, self.selector.name, timings)
+        return QAResult(
+            question,
+            patient.id,
+            now,
+            selection,
+            result,
+            self.selector.name,
+            timings,
+            resolved_question=resolved,
+        )
+
+    def ask_in(
+        self,
+        conversations: Conversations,
+        conversation: str,
+        patient_id: str,
+        question: str,
+        **options: Any,
+    ) -> QAResult:
+        """:meth:`ask` as a turn of ``conversation``, which then remembers the question."""
+        history = conversations.history(patient_id, conversation)
+        result = self.ask(patient_id, question, history=history, **options)
+        conversations.add(patient_id, conversation, result.resolved_question or question)
+        result.conversation = conversation
+        return result

@@ -142,3 +142,21 @@ def test_one_generation_at_a_time_across_qa_and_advice(make_api: Callable[..., A
     for thread in threads:
         thread.join()
     assert len(model.calls) == 3 and model.most_at_once == 1
+
+
+def test_a_follow_up_borrows_the_subject_of_its_conversation(api: Api) -> None:
+    def ask(question: str, conversation: str) -> dict[str, Any]:
+        body = {"question": question, "now": "2025-01-01", "answer_mode": "extractive",
+                "conversation_id": conversation}  # fmt: skip
+        response = api.post(ASK, as_="scoped", json=body)
+        assert response.status_code == 200, response.text
+        return response.json()
+
+    ask(QUESTION, "talk-1")
+    follow = ask("Is it getting better?", "talk-1")
+    assert follow["resolved_question"] == "Is it getting better? (about: hba1c)"
+    assert "HbA1c" in follow["answer"] or "A1c" in follow["answer"]
+    alone = ask("Is it getting better?", "talk-2")  # another conversation knows nothing
+    assert alone["resolved_question"] == "Is it getting better?"
+    bad = api.post(ASK, as_="scoped", json={"question": "Hi?", "conversation_id": "../x"})
+    assert bad.status_code == 422

@@ -215,3 +215,24 @@ def test_ingest_from_an_unreachable_fhir_server_is_one_red_line(
         "--patient", "p1",
     )  # fmt: skip
     assert code == 2 and "127.0.0.1:9" in err
+
+
+def test_ask_follow_up_in_a_conversation(home: str, capsys: pytest.CaptureFixture[str]) -> None:
+    def ask(question: str) -> dict:  # type: ignore[type-arg]
+        code, out, err = run(
+            capsys, "--home", home, "ask", "--patient", "p1", "--now", "2025-01-01",
+            "--answer-mode", "extractive", "--conversation", "c1", "--json", question,
+        )  # fmt: skip
+        assert code == 0, err
+        return json.loads(out)
+
+    first = ask("What was my most recent HbA1c?")
+    assert first["conversation"] == "c1"
+    second = ask("Is it getting better?")
+    assert second["resolved_question"] == "Is it getting better? (about: hba1c)"
+    assert second["answer"].startswith("Hemoglobin A1c") and "went down" in second["answer"]
+    assert set(second["citations"]) == {"Observation/a0", "Observation/a1"}
+    code, _, err = run(
+        capsys, "--home", home, "ask", "--patient", "p1", "--conversation", "../x", "Hi?"
+    )
+    assert code == 2 and "conversation id" in err

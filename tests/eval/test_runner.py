@@ -242,3 +242,25 @@ def test_a_model_judged_selector_gets_the_plain_model_under_the_packaged_adapter
     assert loaded[1:] == ([None] if judge_adapter is None else [])
     # The judge (the last model loaded) was asked about the candidates.
     assert models[-1].calls
+
+
+def test_a_conversations_follow_up_is_asked_after_its_first_turn(tmp_path: Path) -> None:
+    data = bundle(
+        patient(), observation("a1", "2024-11-02", 7.8), observation("a0", "2023-01-05", 8.4)
+    )
+    bundles = write_json(tmp_path / "p.json", data)
+    # The follow-up comes first in the file: turn order, not file order, decides.
+    follow = item(
+        "q2", "Is it getting better?", ["Observation/a0", "Observation/a1"],
+        ["8.4", "7.8"], intent="trend", extra={"conversation": "c", "turn": 2},
+    )  # fmt: skip
+    first = item("q1", "What was my most recent HbA1c?", ["Observation/a1"], ["7.8"],
+                 extra={"conversation": "c", "turn": 1})  # fmt: skip
+    dataset = tmp_path / "qa.jsonl"
+    write_dataset([follow, first], dataset)
+    config = EvalConfig(dataset=str(dataset), bundles=(str(bundles),), answer_mode="extractive")
+    run = run_eval(config, SqliteStore(tmp_path / "s.sqlite3"), home=str(tmp_path))
+    results = {r.id: r for r in run.results["default"]}
+    assert results["q2"].details["resolved_question"] == "Is it getting better? (about: hba1c)"
+    assert "resolved_question" not in results["q1"].details
+    assert score_run(run)["default"]["task2"]["answer_accuracy"] == 1.0

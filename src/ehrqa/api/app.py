@@ -29,6 +29,7 @@ from ehrqa.api.limits import ApiLimits
 from ehrqa.api.tokens import TokenStore
 from ehrqa.cds.hooks import CdsRequestError, FeedbackStore
 from ehrqa.config import EhrqaConfig
+from ehrqa.conversation import MemoryConversations
 from ehrqa.errors import (
     BackendUnavailableError,
     ConfigError,
@@ -89,6 +90,12 @@ class AppState:
     model: ChatModel | None = None
     _qa: dict[str, QASystem] = field(default_factory=dict, repr=False)
     _qa_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+    _conversations: dict[str, MemoryConversations] = field(default_factory=dict, repr=False)
+
+    def conversations(self, user: str) -> MemoryConversations:
+        """The conversations of one signed-in user (kept in memory, never shared)."""
+        with self._qa_lock:
+            return self._conversations.setdefault(user, MemoryConversations())
 
     def today(self) -> date:
         """The date the decision support reasons at: the fixed ``now`` or today."""

@@ -55,7 +55,13 @@ async def ask(
     entry = note(request.scope, principal.label, patient=pid, question=body.question)
 
     def run(on_token: OnToken | None = None) -> dict[str, Any]:
-        result = qa.ask(pid, body.question, now=day, on_token=on_token).to_dict()
+        if body.conversation_id is None:
+            asked = qa.ask(pid, body.question, now=day, on_token=on_token)
+        else:
+            # Per signed-in user and patient: one user's conversation never resolves another's.
+            turns, key = state.conversations(principal.label), body.conversation_id
+            asked = qa.ask_in(turns, key, pid, body.question, now=day, on_token=on_token)
+        result = asked.to_dict()
         entry.refs.extend(result.get("citations") or [])
         entry.answer = result.get("answer")
         return result

@@ -39,6 +39,12 @@ class AskRequest(_Request):
     """A question about one patient's record."""
 
     question: str = Field(min_length=1, max_length=MAX_QUESTION_CHARS, examples=["Latest HbA1c?"])
+    conversation_id: str | None = Field(
+        default=None,
+        pattern=r"^[A-Za-z0-9_.-]{1,64}$",
+        description="A follow-up borrows the subject of this conversation's earlier questions.",
+        examples=["c1"],
+    )
 
     _check_question = field_validator("question")(_not_blank)
 

@@ -25,6 +25,7 @@ from ehrqa.llm import load_chat_model
 from ehrqa.llm.base import ChatModel
 from ehrqa.qa import QASystem
 from ehrqa.select.base import SELECTORS, Selection, Selector
+from ehrqa.select.followup import resolve_followup
 from ehrqa.store.base import RecordStore
 
 
@@ -195,16 +196,23 @@ def run_selector(
 ) -> list[QuestionResult]:
     """Every question through one selector (and the answerer unless ``answer_mode`` is none)."""
     results: list[QuestionResult] = []
-    for item in items:
+    # A dataset's conversations (extra keys "conversation" and "turn"): each follow-up is
+    # asked after its earlier turns, as resolved, like a person asking in one chat.
+    asked: dict[str, list[str]] = {}
+    for item in sorted(items, key=_turn_order):
+        thread = item.extra.get("conversation")
+        history = asked.setdefault(f"{item.patient_id}/{thread or item.id}", [])
+        question = resolve_followup(item.question, history, item.now_date)
+        history.append(question)
         if answer_mode == "none":
             started = time.perf_counter()
             selection = system.selector.select(
-                system.store, item.patient_id, item.question, item.now_date
+                system.store, item.patient_id, question, item.now_date
             )
             elapsed = time.perf_counter() - started
             results.append(_result(item, name, selection, elapsed, keep_ranked))
         else:
-            qa = system.ask(item.patient_id, item.question, now=item.now_date)
+            qa = system.ask(item.patient_id, question, now=item.now_date)
             result = _result(item, name, qa.selection, qa.timings["select"], keep_ranked)
             a = qa.answer
             result.answer, result.citations = a.text, list(a.citations)
@@ -216,9 +224,18 @@ def run_selector(
                 # The model's text that was not shown: to study the hybrid guard offline.
                 result.details["draft"] = a.draft
             results.append(result)
+        if question != item.question:
+            results[-1].details["resolved_question"] = question
         if on_question is not None:
             on_question(name, item)
-    return results
+    order = {item.id: i for i, item in enumerate(items)}
+    return sorted(results, key=lambda r: order[r.id])
+
+
+def _turn_order(item: QAItem) -> int:
+    """A stable sort key that puts every conversation's turns in turn order."""
+    turn = item.extra.get("turn")
+    return turn if isinstance(turn, int) else 0
 
 
 def run_eval(

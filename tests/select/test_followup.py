@@ -1,0 +1,73 @@
+"""Follow-up questions borrow the subject of the conversation's earlier questions."""
+
+from __future__ import annotations
+
+import os
+import stat
+from datetime import date
+from pathlib import Path
+
+import pytest
+
+from ehrqa.conversation import FileConversations, MemoryConversations
+from ehrqa.errors import ConfigError
+from ehrqa.select.followup import resolve_followup
+from ehrqa.select.query import analyze
+
+NOW = date(2025, 1, 1)
+
+
+@pytest.mark.parametrize(
+    ("question", "previous", "resolved"),
+    [
+        ("Is it getting better?", ["What was my last HbA1c?"], "Is it getting better? (about: hba1c)"),
+        ("When was that?", ["Have I ever broken a bone?"], "When was that? (about: fracture)"),
+        # a chain of follow-ups keeps the subject; a question with its own subject keeps it
+        ("Is it normal?", ["What was my last HbA1c?", "Is it getting better? (about: hba1c)"],
+         "Is it normal? (about: hba1c)"),
+        ("What was my last LDL?", ["What was my last HbA1c?"], "What was my last LDL?"),
+        ("Is it getting better?", [], "Is it getting better?"),
+        ("Is it getting better?", ["Hello there"], "Is it getting better?"),
+    ],
+)  # fmt: skip
+def test_follow_ups_are_resolved(question: str, previous: list[str], resolved: str) -> None:
+    assert resolve_followup(question, previous, NOW) == resolved
+
+
+def test_a_resolved_follow_up_is_understood_as_a_trend_of_the_borrowed_concept() -> None:
+    plan = analyze(resolve_followup("Is it getting better?", ["My last HbA1c?"], NOW), NOW)
+    assert [c.name for c in plan.concepts] == ["hba1c"] and plan.intent == "trend"
+
+
+def test_file_conversations_are_private_and_bounded(tmp_path: Path) -> None:
+    turns = FileConversations(tmp_path / "conversations")
+    assert turns.history("p1", "c1") == []
+    for i in range(25):
+        turns.add("p1", "c1", f"question {i}")
+    history = turns.history("p1", "c1")
+    assert len(history) == 20 and history[-1] == "question 24"
+    assert turns.history("p2", "c1") == []  # per patient
+    [path] = (tmp_path / "conversations").iterdir()
+    assert stat.S_IMODE(os.stat(path).st_mode) == 0o600
+    assert stat.S_IMODE(os.stat(path.parent).st_mode) == 0o700
+
+
+@pytest.mark.parametrize("bad", ["", "../x", "a/b", "x" * 65, "..", "a b"])
+def test_conversation_ids_are_checked(tmp_path: Path, bad: str) -> None:
+    with pytest.raises(ConfigError, match="conversation id"):
+        FileConversations(tmp_path).history("p", bad)
+    with pytest.raises(ConfigError, match="conversation id"):
+        MemoryConversations().add("p", bad, "q")
+
+
+def test_a_corrupt_conversation_file_is_a_clear_error(tmp_path: Path) -> None:
+    (tmp_path / "p--c.json").write_text("{not json", encoding="utf-8")
+    with pytest.raises(ConfigError, match="delete it"):
+        FileConversations(tmp_path).history("p", "c")
+
+
+def test_memory_conversations_forget_the_least_recent() -> None:
+    turns = MemoryConversations(limit=2)
+    for name in ("a", "b", "c"):
+        turns.add("p", name, f"q-{name}")
+    assert turns.history("p", "a") == [] and turns.history("p", "c") == ["q-c"]
