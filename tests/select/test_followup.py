@@ -11,7 +11,7 @@ import pytest
 
 from ehrqa.conversation import FileConversations, MemoryConversations
 from ehrqa.errors import ConfigError
-from ehrqa.select.followup import resolve_followup
+from ehrqa.select.followup import resolve_followup, split_parts
 from ehrqa.select.query import analyze
 
 NOW = date(2025, 1, 1)
@@ -71,3 +71,20 @@ def test_memory_conversations_forget_the_least_recent() -> None:
     for name in ("a", "b", "c"):
         turns.add("p", name, f"q-{name}")
     assert turns.history("p", "a") == [] and turns.history("p", "c") == ["q-c"]
+
+
+@pytest.mark.parametrize(
+    ("question", "parts"),
+    [
+        ("Do I have diabetes and how well is it controlled?",
+         ["Do I have diabetes", "how well is it controlled? (about: diabetes)"]),
+        ("Am I anemic? What was my last hemoglobin?", ["Am I anemic?", "What was my last hemoglobin?"]),
+        ("Do I have osteoporosis and what am I taking for it?",
+         ["Do I have osteoporosis", "what am I taking for it? (about: osteoporosis)"]),
+        # one subject of two concepts, and one question: not divided
+        ("Do I have diabetes and high blood pressure?", ["Do I have diabetes and high blood pressure?"]),
+        ("What was my last HbA1c?", ["What was my last HbA1c?"]),
+    ],
+)  # fmt: skip
+def test_questions_of_several_parts_are_divided(question: str, parts: list[str]) -> None:
+    assert split_parts(question, NOW) == parts

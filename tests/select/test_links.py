@@ -84,3 +84,26 @@ def test_findings_of_a_procedure_come_from_its_visit(demo_store: SqliteStore) ->
         anchor = next(r for r in item.reasons if r.startswith("same visit as "))
         anchor_day = demo_store.get(anchor.removeprefix("same visit as ")).day
         assert item.record.day == anchor_day
+
+
+def _order(ref: str, display: str, reason: str = "") -> Record:
+    rid = ref.split("/")[1]
+    text = f"[{ref}] 2020-01-01 {display}; status active" + (f"; reason {reason}" if reason else "")
+    return Record(ref, "MedicationRequest", rid, "p", text, date="2020-01-01", status="active",
+                  codes=(Coding("http://www.nlm.nih.gov/research/umls/rxnorm", "1", display),))  # fmt: skip
+
+
+def test_medicines_for_a_condition_by_reason_or_indication() -> None:
+    from ehrqa.select.default import NOT_FOR_REASON, _for_condition
+
+    orders = [
+        Selected(_order("MedicationRequest/a", "Alendronic acid 10 MG Oral Tablet"), 1.0),
+        Selected(_order("MedicationRequest/f", "ferrous sulfate 325 MG Oral Tablet"), 1.0),
+        Selected(_order("MedicationRequest/s", "Sertraline 100MG", "Osteoporosis (disorder)"), 1.0),
+    ]
+    plan = analyze("What am I taking for my osteoporosis?", date(2025, 1, 1))
+    kept = [i.record.ref for i in _for_condition(plan, orders)]
+    assert kept == ["MedicationRequest/a", "MedicationRequest/s"]  # indication; named reason
+    plan = analyze("What do I take for my migraines?", date(2025, 1, 1))
+    none_for = _for_condition(plan, orders)
+    assert len(none_for) == 3 and all(NOT_FOR_REASON in i.reasons for i in none_for)

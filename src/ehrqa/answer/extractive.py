@@ -30,7 +30,7 @@ from ehrqa.answer.verify import age_on
 from ehrqa.fhir.record import Record
 from ehrqa.knowledge import Knowledge, Monitor, load_knowledge
 from ehrqa.select.base import Selection
-from ehrqa.select.default import FINDINGS_RE, matches_concept
+from ehrqa.select.default import FINDINGS_RE, NOT_FOR_REASON, matches_concept
 from ehrqa.select.query import JUDGE_RE, TREND_RE, QueryPlan
 
 # Values are rounded only where the record carries noise beyond two decimals: the
@@ -107,6 +107,9 @@ def _intro(selection: Selection, judged: bool = False) -> str:
     records = [item.record for item in selection.items]
     many = len(records) > 1
     yes_no = bool(_YES_NO_RE.match(plan.question) or _EVER_RE.search(plan.question))
+    if all(NOT_FOR_REASON in item.reasons for item in selection.items):
+        asked = " or ".join(c.name for c in plan.concepts if c.kind == "condition") or "it"
+        return f"No medicine in the record is recorded as being for {asked}. All of them:"
     if "active" in plan.status and not any(_is_current(r) for r in records):
         if yes_no:
             return "No, nothing current is recorded; earlier entries:"
@@ -439,6 +442,9 @@ def compose_parts(selection: Selection) -> tuple[str, tuple[str, ...]]:
     if not selection.items:
         text = selection.empty_reason or "The record does not contain this information."
         return text, ()
+    if selection.facets:  # a question of several parts: each part answered in turn
+        answered = [compose_parts(facet) for facet in selection.facets]
+        return " ".join(text for text, _ in answered), tuple(s for _, ss in answered for s in ss)
     if (age := _age_phrase(selection)) is not None:
         return age, ()
     parts = [

@@ -42,6 +42,9 @@ class Selection:
     # than leaving it open ("the record does not contain this information").
     negative: bool = False
     details: dict[str, Any] = field(default_factory=dict)
+    # A question of several parts ("Do I have diabetes and how well is it controlled?"):
+    # one selection per part, each answered in turn; ``items`` is their union.
+    facets: list[Selection] = field(default_factory=list)
 
     @property
     def refs(self) -> list[str]:

@@ -23,6 +23,7 @@ from ehrqa.fhir.record import Record
 from ehrqa.knowledge import load_knowledge
 from ehrqa.knowledge.scanner import fold, words
 from ehrqa.select.base import Selected, Selection
+from ehrqa.select.followup import split_parts
 from ehrqa.select.lexicon import Concept
 from ehrqa.select.query import JUDGE_RE, QueryPlan, analyze
 from ehrqa.select.semantic import DEFAULT_MIN_SCORE, ConceptMatcher, LazyConceptMatcher
@@ -110,9 +111,16 @@ class DefaultSelector:
         self.matcher = matcher
 
     def select(self, store: RecordStore, patient_id: str, question: str, now: date) -> Selection:
-        """Select the patient's resources that answer ``question`` as of ``now``."""
+        """Select the patient's resources that answer ``question`` as of ``now``.
+
+        A question of several parts is selected part by part (:func:`split_parts`).
+        """
         plan = analyze(question, now)
-        return self.select_plan(store, patient_id, plan)
+        parts = split_parts(question, now)
+        if len(parts) == 1:
+            return self.select_plan(store, patient_id, plan)
+        facets = [self.select_plan(store, patient_id, analyze(part, now)) for part in parts]
+        return merge_facets(plan, facets)
 
     def select_plan(self, store: RecordStore, patient_id: str, plan: QueryPlan) -> Selection:
         """Select for an already analysed question."""
@@ -120,6 +128,9 @@ class DefaultSelector:
         ctx = _Search(store, patient_id, plan, plan.target_types, start, end)
         if plan.concepts:
             _concept_candidates(ctx)
+            if not ctx.pool and _asks_medicines_for_condition(plan):
+                _type_candidates(ctx)  # "what do I take for my anemia": every medicine, then
+                # the ones for anemia (_for_condition)
         elif ctx.types:
             _type_candidates(ctx)
         if plan.keywords and not plan.concepts:
@@ -127,7 +138,7 @@ class DefaultSelector:
         _encounter_class_candidates(ctx)
         _score_common(plan, ctx.pool)
         ranked = sorted(ctx.pool.values(), key=_newest_first)
-        items = with_links(store, patient_id, plan, _cut_off(plan, ctx.pool))
+        items = with_links(store, patient_id, plan, _for_condition(plan, _cut_off(plan, ctx.pool)))
         selection = Selection(plan, items, candidates=len(ctx.pool))
         selection.details["patient"] = _patient_facts(store, patient_id)
         # The candidate stage's ranking, best first: the harness scores its recall@k.
@@ -387,6 +398,65 @@ def _reason_records(store: RecordStore, items: list[Selected]) -> list[Selected]
                 chosen.add(record.ref)
                 extra.append(Selected(record, item.score, (f"reason for {item.record.ref}",)))
     return extra
+
+
+MEDICATION_TYPES = ("MedicationRequest", "MedicationStatement")
+# The reason on items of a medicine list none of which is recorded for the asked condition.
+NOT_FOR_REASON = "not recorded as for the condition asked about"
+
+
+def _asks_medicines_for_condition(plan: QueryPlan) -> bool:
+    return bool(set(plan.resource_types) & set(MEDICATION_TYPES)) and any(
+        c.kind == "condition" for c in plan.concepts
+    )
+
+
+def _for_condition(plan: QueryPlan, items: list[Selected]) -> list[Selected]:
+    """For "what do I take for X" the medicines for X: those whose order names X as its
+    reason, or whose ingredient the knowledge files list for X. All of them when none is
+    (the record may simply not say)."""
+    if not _asks_medicines_for_condition(plan):
+        return items
+    conditions = [c for c in plan.concepts if c.kind == "condition"]
+    kb = load_knowledge()
+    names = {c.name for c in conditions}
+    terms = [t for c in conditions for t in (*c.terms, *c.synonyms)]
+
+    def treats(record: Record) -> bool:
+        if record.resource_type not in MEDICATION_TYPES:
+            return True
+        reason = record.text.lower().partition("; reason ")[2]
+        if reason and any(term in reason for term in terms):
+            return True
+        display = record.display.lower()
+        return any(
+            names & set(conditions_for)
+            for drug, conditions_for in kb.drug_indications.items()
+            # "alendronate" is spelt "Alendronic acid" in some records: a long name's stem
+            if drug in display or (len(drug) >= 8 and drug[:-3] in display)
+        )
+
+    kept = [item for item in items if treats(item.record)]
+    if any(i.record.resource_type in MEDICATION_TYPES for i in kept):
+        return kept
+    # None is recorded as being for it: the whole list, said so (never an implied match).
+    return [Selected(i.record, i.score, (*i.reasons, NOT_FOR_REASON)) for i in items]
+
+
+def merge_facets(plan: QueryPlan, facets: list[Selection]) -> Selection:
+    """One selection for a question of several parts: the union of the parts' items."""
+    items: dict[str, Selected] = {}
+    for facet in facets:
+        for item in facet.items:
+            items.setdefault(item.record.ref, item)
+    merged = Selection(plan, list(items.values()), sum(f.candidates for f in facets))
+    merged.facets = facets
+    merged.details["patient"] = facets[0].details.get("patient", {})
+    merged.details["ranked"] = [ref for f in facets for ref in f.details.get("ranked", [])]
+    if not merged.items:
+        merged.empty_reason = " ".join(f.empty_reason or "" for f in facets).strip() or None
+        merged.negative = all(f.negative for f in facets)
+    return merged
 
 
 def _encounter_id(record: Record) -> str | None:

@@ -1,4 +1,6 @@
-"""Follow-up questions: "Is it getting better?" after "What was my last HbA1c?".
+"""Follow-up questions and questions of several parts.
+
+A follow-up: "Is it getting better?" after "What was my last HbA1c?".
 
 A follow-up names no clinical concept and no kind of record of its own; it borrows them
 from the conversation's most recent question that had some. Resolution rewrites the
@@ -19,6 +21,8 @@ from ehrqa.select.query import QueryPlan, analyze
 
 _CONTINUATION_RE = re.compile(r"^\W*(?:and|what\s+about|how\s+about|also|same\s+for)\b", re.I)
 _ORDER_WORDS = {"latest": "latest", "earliest": "first"}
+# Words that point back at an earlier subject.
+_PRONOUN_RE = re.compile(r"\b(?:it|its|that|this|these|those|they|them|one|ones)\b", re.I)
 
 
 def _has_subject(plan: QueryPlan) -> bool:
@@ -28,6 +32,9 @@ def _has_subject(plan: QueryPlan) -> bool:
 def resolve_followup(question: str, previous: Sequence[str], now: date) -> str:
     """``question`` made self-contained with the subject of the latest earlier question.
 
+    Borrowed when the question names no concept and either points back ("it", "that":
+    "What am I taking for it?") or names nothing at all ("How about last year?").
+
     ``previous`` holds the conversation's earlier questions, oldest first (as resolved
     before, so a chain of follow-ups keeps its subject). Returns ``question`` unchanged
     when it has a subject of its own or nothing earlier has one.
@@ -35,17 +42,51 @@ def resolve_followup(question: str, previous: Sequence[str], now: date) -> str:
     if not previous:
         return question
     plan = analyze(question, now)
+    if not _has_subject(plan) and plan.keywords and not _PRONOUN_RE.search(question):
+        return question  # words of its own the lexicon does not know ("ejection fraction")
     earlier = next(
         (p for p in (analyze(q, now) for q in reversed(previous)) if _has_subject(p)), None
     )
     if earlier is None:
         return question
-    if _has_subject(plan):
+    if plan.concepts:
         order = _ORDER_WORDS.get(earlier.order)
         if _CONTINUATION_RE.match(question) and plan.order == "all" and order:
             return f"{question} ({order})"
         return question
+    if _has_subject(plan) and not _PRONOUN_RE.search(question):
+        return question  # a kind of record of its own ("And my vaccines?")
     about = [c.name for c in earlier.concepts] or [
         t for t in earlier.resource_types if t != "Patient"
     ]
     return f"{question} (about: {' and '.join(about)})"
+
+
+# Where a question of several parts divides: a new sentence, a semicolon, or "and" before a
+# new question ("… diabetes and how well is it controlled?"), never "and" inside one
+# subject ("diabetes and high blood pressure" stays one part).
+_PART_RE = re.compile(
+    r"(?<=[?!.])\s+|;\s*|,?\s+and\s+(?=(?:what|when|where|which|who|how|is|are|was|were"
+    r"|do|does|did|has|have|had|am|can|should|will|my|the|any|whether)\b)",
+    re.IGNORECASE,
+)
+MAX_PARTS = 4
+
+
+def split_parts(question: str, now: date) -> list[str]:
+    """The parts of a question that asks several things, each made self-contained.
+
+    "Do I have diabetes and how well is it controlled?" → ["Do I have diabetes",
+    "how well is it controlled? (about: diabetes)"]. A part without a subject of its own
+    borrows the earlier parts' (:func:`resolve_followup`). One part (the question itself)
+    when it asks one thing, or when fewer than two parts would have a subject.
+    """
+    pieces = [p.strip(" ,") for p in _PART_RE.split(question) if p and p.strip(" ,?.!")]
+    if len(pieces) < 2 or len(pieces) > MAX_PARTS:
+        return [question]
+    parts: list[str] = []
+    for piece in pieces:
+        parts.append(resolve_followup(piece, parts, now))
+    if sum(1 for part in parts if _has_subject(analyze(part, now))) < 2:
+        return [question]
+    return parts

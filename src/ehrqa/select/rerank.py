@@ -123,7 +123,7 @@ class RerankSelector:
         from ehrqa.train.reranker import score_pairs
 
         selection = self._default.select(store, patient_id, question, now)
-        if keeps_default(selection.plan):
+        if keeps_default(selection.plan) or selection.facets:
             return Scored(selection, [], {})  # the rules decide: nothing to score
         ranked = list(selection.details.get("ranked") or selection.refs)
         records = store.get_many(ranked[: self.depth])
@@ -197,7 +197,7 @@ def apply_cutoff(
     """
     base = scored.selection
     scores = scored.scores
-    if keeps_default(base.plan):
+    if keeps_default(base.plan) or base.facets:  # several parts: each the rules' choice
         rules = {"mode": "rules", "threshold": None, "scored": 0}
         return dataclasses.replace(base, details={**base.details, "rerank": rules})
     if mode == "threshold":
