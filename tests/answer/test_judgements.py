@@ -204,3 +204,14 @@ def test_death_is_answered_either_way_round() -> None:
     assert death(dead, "When did he pass away?", None).sentence.startswith("Died on 2012-10-11")
     alive = Record("Patient/q", "Patient", "q", "q", "[Patient/q]", resource={})
     assert death(alive, "Is she alive?", None).sentence.startswith("Yes: the record shows no")
+
+
+def test_hybrid_mode_leaves_an_asked_judgement_to_code() -> None:
+    def no_model() -> None:
+        raise AssertionError("a judgement is computed, not written by the model")
+
+    question = "Is my HbA1c normal?"
+    a1c = obs("g", "2024-05-01", "4548-4", "Hemoglobin A1c", 7.8, "%")
+    selection = Selection(analyze(question, NOW), [Selected(a1c, 1.0)])
+    result = answer(question, NOW, selection, no_model, AnswerConfig(mode="hybrid"))  # type: ignore[arg-type]
+    assert result.source == "extractive" and "HIGH" in result.text and result.verified

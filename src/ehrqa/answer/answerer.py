@@ -5,7 +5,9 @@ Modes:
 * ``model``: the chat model writes the answer; citations and facts are checked and the
   result says whether it verified.
 * ``extractive``: no model; the facts of the selected resources, each cited.
-* ``hybrid`` (default): the model writes; if its answer cites nothing valid, states a
+* ``hybrid`` (default): the model writes, except where code judges (a trend, a value
+  against its range, a condition's control, a vaccine due date) or the question has
+  several parts: those are composed answers. If the model's answer cites nothing valid, states a
   number or date that no cited resource supports, or leaves out a key fact of the
   extractive answer (:func:`~ehrqa.answer.extractive.key_facts`: the age, sex or count
   asked for, or each fact's name, value with its unit and — when the question asks for
@@ -26,7 +28,7 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import Any, Literal
 
-from ehrqa.answer.extractive import compose_parts, key_facts, uncited_facts
+from ehrqa.answer.extractive import compose_parts, key_facts, lead_judgements, uncited_facts
 from ehrqa.answer.prompt import build_prompt
 from ehrqa.answer.verify import Verification, check_facts, missing_facts, verify_answer
 from ehrqa.errors import ConfigError
@@ -167,7 +169,12 @@ def answer(
     ``on_token`` receives the model's text as it streams.
     """
     started = time.perf_counter()
-    if not selection.items or config.mode == "extractive":
+    # Judgements (a trend, a range, control, a due date) and questions of several parts are
+    # computed by code: in hybrid mode no model rewrites them.
+    composed_only = config.mode == "hybrid" and (
+        bool(selection.facets) or bool(lead_judgements(selection, asked_only=True))
+    )
+    if not selection.items or config.mode == "extractive" or composed_only:
         result = extractive_answer(selection)
         result.seconds = time.perf_counter() - started
         return result

@@ -462,8 +462,12 @@ def compose_parts(selection: Selection) -> tuple[str, tuple[str, ...]]:
     return " ".join([*(j.sentence for j in leads), body]), spans
 
 
-def lead_judgements(selection: Selection) -> list[Judgement]:
-    """The computed verdicts that open an answer: control, trend, or a value's range."""
+def lead_judgements(selection: Selection, *, asked_only: bool = False) -> list[Judgement]:
+    """The computed verdicts that open an answer: control, trend, or a value's range.
+
+    With ``asked_only``, only verdicts the question asks for: a latest value's range flag
+    is added to answers unasked, but it does not make the question a judgement.
+    """
     plan = selection.plan
     records = [item.record for item in selection.items]
     patient = selection.details.get("patient") or {}
@@ -496,7 +500,7 @@ def lead_judgements(selection: Selection) -> list[Judgement]:
         found = [t for group in series for t in [trend(group)] if t is not None]
         if found:
             return found
-    if JUDGE_RE.search(plan.question) or plan.order == "latest":
+    if JUDGE_RE.search(plan.question) or (plan.order == "latest" and not asked_only):
         age = age_years(patient.get("birth_date"), plan.now)
         for group in series[:3]:
             newest = max(group, key=lambda r: r.date or "")

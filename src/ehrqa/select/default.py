@@ -547,7 +547,11 @@ def semantic_fallback(
     if not concepts:
         return
     matches = matcher.match(plan.question, concepts, min_score=NEAR_MISS_SCORE, limit=5)
-    sure = [m for m in matches if m.score >= DEFAULT_MIN_SCORE][:SEMANTIC_LIMIT]
+    # A concept the knowledge files recognise is found by its codes and terms or not at all:
+    # "diabetes" is not the patient's "Prediabetes", however close their meanings. Only
+    # words the files do not know are matched by meaning.
+    sure = [] if plan.concepts else [m for m in matches if m.score >= DEFAULT_MIN_SCORE]
+    sure = sure[:SEMANTIC_LIMIT]
     if not sure:
         if matches:
             # Not sure enough to select, too close to deny: say what was searched and the

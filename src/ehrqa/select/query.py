@@ -381,10 +381,10 @@ def _order(
     """Newest first for last/latest/current values, oldest first for first/initial."""
     if intent in ("trend", "count", "demographics"):
         return "all"
-    latest = bool(_LATEST_RE.search(text) or _RECENT_RE.search(text)) or _is_current_value(
-        text, types, concepts, window
-    )
+    explicit = bool(_LATEST_RE.search(text) or _RECENT_RE.search(text))
     earliest = bool(_EARLIEST_RE.search(text))
+    # "What is the earliest weight?": an explicit "earliest" beats the present tense.
+    latest = explicit or (not earliest and _is_current_value(text, types, concepts, window))
     if not latest and not earliest and _asks_bare_value(intent, concepts, window, plural):
         return "latest"
     if latest == earliest:  # neither, or "first and last"

@@ -211,6 +211,7 @@ def apply_cutoff(
             or any(r.startswith(LINK_REASONS) for r in s.reasons)
         ]
     kept += _sole_matches(base, kept, scores)
+    kept += _same_facts(base, kept)
     if mode in ("union", "threshold"):
         chosen = {s.record.ref for s in kept}
         extra = [
@@ -269,6 +270,20 @@ def _sole_matches(
             kept_refs.add(best.record.ref)
             rescued.append(best)
     return rescued
+
+
+def _same_facts(base: Selection, kept: Sequence[Selected]) -> list[Selected]:
+    """The rules' items that state a kept item's fact on another day (the same code): the
+    reranker judges whether a fact is relevant, and a second zoster dose is as relevant as
+    the first."""
+    kept_refs = {s.record.ref for s in kept}
+    codes = {(c.system, c.code) for s in kept for c in s.record.codes[:1]}
+    return [
+        item
+        for item in base.items
+        if item.record.ref not in kept_refs
+        and any((c.system, c.code) in codes for c in item.record.codes[:1])
+    ]
 
 
 def keeps_default(plan: QueryPlan) -> bool:
