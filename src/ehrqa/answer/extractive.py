@@ -96,6 +96,23 @@ def _is_current(record: Record) -> bool:
     return record.status in ("active", "on-hold", "intended", "recurrence", "relapse")
 
 
+# Records whose presence answers "have I / do I / did I": a diagnosis, a procedure, a shot.
+# An observation answers by its value ("Do I smoke?" over "Former smoker" is not "Yes").
+_EXISTENCE_TYPES = frozenset(
+    {
+        "Condition",
+        "AllergyIntolerance",
+        "Procedure",
+        "Immunization",
+        "MedicationRequest",
+        "MedicationStatement",
+        "Encounter",
+        "CarePlan",
+        "Device",
+    }
+)
+
+
 def _intro(selection: Selection, judged: bool = False) -> str:
     """The words before the facts: what kind of answer the list is.
 
@@ -116,7 +133,11 @@ def _intro(selection: Selection, judged: bool = False) -> str:
         return "Nothing current is recorded; earlier entries:"
     if judged:
         return "Records:"
-    if yes_no and plan.intent not in ("count", "trend", "demographics"):
+    if (
+        yes_no
+        and plan.intent not in ("count", "trend", "demographics")
+        and all(r.resource_type in _EXISTENCE_TYPES for r in records)
+    ):
         return "Yes, the record shows:"
     if plan.intent == "count":
         return f"{len(records)} found:"
@@ -447,12 +468,21 @@ def compose_parts(selection: Selection) -> tuple[str, tuple[str, ...]]:
         return " ".join(text for text, _ in answered), tuple(s for _, ss in answered for s in ss)
     if (age := _age_phrase(selection)) is not None:
         return age, ()
+    groups = _groups(selection)
+    social = _social_groups(groups) if len(groups) > 1 else []
     parts = [
         _with_citations(_group_phrase(records), [f"[{r.ref}]" for r in records])
-        for records in _groups(selection)
+        for records in groups
+        if records not in social
     ]
     leads = lead_judgements(selection)
     body = f"{_intro(selection, judged=bool(leads))} {'; '.join(parts)}."
+    if social:  # circumstances (employment, stress) apart from the problem list
+        apart = [
+            _with_citations(_group_phrase(records), [f"[{r.ref}]" for r in records])
+            for records in social
+        ]
+        body = f"{body} Social and other findings: {'; '.join(apart)}."
     if not leads:
         return body, ()
     spans = tuple(span for j in leads for span in j.knowledge)
@@ -508,6 +538,17 @@ def lead_judgements(selection: Selection, *, asked_only: bool = False) -> list[J
             if verdict is not None:
                 found.append(verdict)
     return found
+
+
+def _social_groups(groups: list[list[Record]]) -> list[list[Record]]:
+    """The Condition groups that record circumstances, when others are diseases."""
+    kb = load_knowledge()
+    social = [
+        g
+        for g in groups
+        if g[0].resource_type == "Condition" and kb.is_social_finding(g[0].display)
+    ]
+    return social if len(social) < len(groups) else []
 
 
 def _visit_findings(selection: Selection) -> Judgement | None:

@@ -361,6 +361,14 @@ def _vaccine_intervals(directory: Path) -> list[VaccineInterval]:
     return intervals
 
 
+def _social_findings(directory: Path) -> tuple[str, ...]:
+    top = _read_toml(directory, "social_findings")
+    top.only("social")
+    table = top.table("social")
+    table.only("phrases")
+    return table.texts("phrases", lower=True)
+
+
 def _encounter_classes(directory: Path) -> list[EncounterClass]:
     top = _read_toml(directory, "encounter_classes")
     top.only("class")
@@ -471,6 +479,7 @@ def load_knowledge(directory: Path | None = None) -> Knowledge:
         monitors=tuple(_monitors(directory)),
         vaccine_intervals=tuple(_vaccine_intervals(directory)),
         encounter_classes=tuple(_encounter_classes(directory)),
+        social_findings=_social_findings(directory),
     )
     _check(kb)
     return kb

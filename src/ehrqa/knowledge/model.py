@@ -180,6 +180,7 @@ class Knowledge:
     monitors: tuple[Monitor, ...]
     vaccine_intervals: tuple[VaccineInterval, ...]
     encounter_classes: tuple[EncounterClass, ...]
+    social_findings: tuple[str, ...] = ()
     _by_name: dict[str, Concept] = field(default_factory=dict, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -248,6 +249,14 @@ class Knowledge:
         """The booster interval of a vaccine: CVX code ("113", "03"), concept name or synonym."""
         names = self._resolve(key, "vaccine")
         return next((v for v in self.vaccine_intervals if v.vaccine in names), None)
+
+    def is_social_finding(self, display: str) -> bool:
+        """Whether a Condition's display records circumstances (employment, stress…), not a
+        disease (``social_findings.toml``)."""
+        text = display.lower()
+        if "disorder" in text:  # "Post-traumatic stress disorder" is a disease
+            return False
+        return any(phrase in text for phrase in self.social_findings)
 
     def encounter_class(self, code: str) -> EncounterClass | None:
         """The Encounter.class code ``code`` ("EMER", "amb"), or None when unknown."""

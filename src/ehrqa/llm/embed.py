@@ -14,12 +14,15 @@ similarity. torch and sentence-transformers are imported only when a model is lo
 
 from __future__ import annotations
 
+import contextlib
 import difflib
 import hashlib
 import itertools
+import logging
 import os
 import re
-from collections.abc import Callable, Sequence
+import warnings
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
@@ -186,6 +189,31 @@ class SentenceTransformerEmbedder:
         return np.asarray(vectors, dtype=np.float32)
 
 
+@contextlib.contextmanager
+def quiet_loading() -> Iterator[None]:
+    """Hide the libraries' load-time warnings and progress bars, which describe expected
+    steps: "Loading weights", MiniLM read as a cross-encoder, its new head "newly
+    initialized" (trained next, or set by the adapter), peft's use of a deprecated
+    transformers attribute. Shared by every sentence-transformers loader."""
+    from transformers.utils import logging as hf_logging
+
+    loggers = [logging.getLogger(name) for name in ("transformers", "sentence_transformers")]
+    levels = [lg.level for lg in loggers]
+    bars = hf_logging.is_progress_bar_enabled()
+    try:
+        for lg in loggers:
+            lg.setLevel(logging.ERROR)
+        hf_logging.disable_progress_bar()  # "Loading weights" of a 90 MB model
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", FutureWarning)
+            yield
+    finally:
+        for lg, level in zip(loggers, levels, strict=True):
+            lg.setLevel(level)
+        if bars:
+            hf_logging.enable_progress_bar()
+
+
 def _load_sentence_transformer(folder: Path) -> Any:
     os.environ.setdefault("HF_HUB_OFFLINE", "1")  # never reach for the hub: all is local
     os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
@@ -197,7 +225,8 @@ def _load_sentence_transformer(folder: Path) -> Any:
             "(or use --embedder hash for lexical-only vectors)"
         ) from exc
     try:
-        return SentenceTransformer(str(folder), device="cpu")
+        with quiet_loading():
+            return SentenceTransformer(str(folder), device="cpu")
     except (OSError, ValueError) as exc:
         raise NotFoundError(
             f"{folder} is not a loadable sentence-transformers model ({exc}): give a model "

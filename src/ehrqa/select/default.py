@@ -227,10 +227,18 @@ def _encounter_class_candidates(ctx: _Search) -> None:
         start=ctx.start,
         end=ctx.end,
     )
+    in_class = set()
     for record in ctx.store.query(query):
         cand = ctx.candidate(record)
         cand.concept = cand.concept or f"class {classes[0]}"
         cand.add(3.0, f"encounter class {'/'.join(classes)}")
+        in_class.add(record.ref)
+    # "How many times was I in the hospital?": visits of that class, not every visit the
+    # word "visit" brought in (a visit whose own code the question names stays).
+    for ref, cand in list(ctx.pool.items()):
+        named = any(not r.startswith(("type ", "lexical", "encounter class")) for r in cand.reasons)
+        if cand.record.resource_type == "Encounter" and ref not in in_class and not named:
+            del ctx.pool[ref]
 
 
 def _type_candidates(ctx: _Search) -> None:

@@ -13,14 +13,11 @@ budget exact. Heavy imports (torch, sentence-transformers) happen inside the fun
 
 from __future__ import annotations
 
-import contextlib
-import logging
 import math
 import os
 import random
 import time
-import warnings
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -28,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 import orjson
 
 from ehrqa.errors import BackendUnavailableError, ConfigError, NotFoundError
+from ehrqa.llm.embed import quiet_loading
 from ehrqa.train.data import Pair, pairs_hash
 
 if TYPE_CHECKING:
@@ -125,32 +123,8 @@ def _cross_encoder(path: str, **kwargs: Any) -> CrossEncoder:
         raise BackendUnavailableError(
             f"the reranker needs sentence-transformers: {INSTALL_HINT}"
         ) from exc
-    with _quiet_loading():
+    with quiet_loading():
         return CrossEncoder(path, **kwargs)
-
-
-@contextlib.contextmanager
-def _quiet_loading() -> Iterator[None]:
-    """Hide the libraries' load-time warnings, which describe expected steps: MiniLM read as
-    a cross-encoder, its new head "newly initialized" (trained next, or set by the adapter),
-    peft's use of a deprecated transformers attribute."""
-    from transformers.utils import logging as hf_logging
-
-    loggers = [logging.getLogger(name) for name in ("transformers", "sentence_transformers")]
-    levels = [lg.level for lg in loggers]
-    bars = hf_logging.is_progress_bar_enabled()
-    try:
-        for lg in loggers:
-            lg.setLevel(logging.ERROR)
-        hf_logging.disable_progress_bar()  # "Loading weights" of a 90 MB model
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", FutureWarning)
-            yield
-    finally:
-        for lg, level in zip(loggers, levels, strict=True):
-            lg.setLevel(level)
-        if bars:
-            hf_logging.enable_progress_bar()
 
 
 def load_reranker(path: str | Path) -> CrossEncoder:
@@ -173,7 +147,7 @@ def load_reranker(path: str | Path) -> CrossEncoder:
         base_model_path(config), num_labels=1, max_length=config.max_length, local_files_only=True
     )
     peft = _import_peft()
-    with _quiet_loading():
+    with quiet_loading():
         wrapped = peft.PeftModel.from_pretrained(model.model, str(folder / ADAPTER_DIR))
     _set_transformers_model(model, wrapped.merge_and_unload())
     model.eval()
