@@ -230,3 +230,20 @@ def test_tokenize_keeps_numbers_whole():
         "steps",
         ".",
     ]
+
+
+@pytest.mark.parametrize(
+    ("gold", "answer", "present"),
+    [
+        ("37.30773577693237", "Body temperature 37.3 °C", True),
+        ("37.30773577693237", "Body temperature 37.31 °C", True),
+        ("37.30773577693237", "Body temperature 37 °C", False),  # too coarse
+        ("37.30773577693237", "Body temperature 37.4 °C", False),  # wrongly rounded
+        ("1.9", "creatinine 1.86 mg/dL", True),  # more precise than a rounded gold
+        ("1.9", "creatinine 2 mg/dL", False),
+        ("16", "16.43 breaths", False),  # a whole gold may be exact
+        ("42.9", "42.9%", True),
+    ],
+)
+def test_rounded_statements_of_values(gold: str, answer: str, present: bool) -> None:
+    assert value_present(gold, answer) is present

@@ -76,11 +76,14 @@ def test_memory_conversations_forget_the_least_recent() -> None:
 @pytest.mark.parametrize(
     ("question", "parts"),
     [
+        # one subject asked two ways stays one question (the control judgement answers it)
         ("Do I have diabetes and how well is it controlled?",
-         ["Do I have diabetes", "how well is it controlled? (about: diabetes)"]),
+         ["Do I have diabetes and how well is it controlled?"]),
+        ("When was my LDL first checked, and what was it?",
+         ["When was my LDL first checked, and what was it?"]),
         ("Am I anemic? What was my last hemoglobin?", ["Am I anemic?", "What was my last hemoglobin?"]),
-        ("Do I have osteoporosis and what am I taking for it?",
-         ["Do I have osteoporosis", "what am I taking for it? (about: osteoporosis)"]),
+        ("Do I have osteoporosis and what medicines am I taking for it?",
+         ["Do I have osteoporosis", "what medicines am I taking for it? (about: osteoporosis)"]),
         # one subject of two concepts, and one question: not divided
         ("Do I have diabetes and high blood pressure?", ["Do I have diabetes and high blood pressure?"]),
         ("What was my last HbA1c?", ["What was my last HbA1c?"]),

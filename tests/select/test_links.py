@@ -68,7 +68,7 @@ def test_semantic_fallback_selects_or_names_the_closest(demo_store: SqliteStore)
     near = DefaultSelector(matcher=_FakeMatcher(0.52))  # type: ignore[arg-type]
     missed = near.select(demo_store, DEMO_PATIENT, question, DEMO_NOW)
     assert not missed.items and not missed.negative  # a near miss is never a "No"
-    assert "closest recorded concept" in (missed.empty_reason or "")
+    assert (missed.empty_reason or "").startswith("The closest entry in the record is")
     far = DefaultSelector(matcher=_FakeMatcher(0.2))  # type: ignore[arg-type]
     nothing = far.select(demo_store, DEMO_PATIENT, question, DEMO_NOW)
     assert not nothing.items and "closest" not in (nothing.empty_reason or "")
@@ -107,3 +107,11 @@ def test_medicines_for_a_condition_by_reason_or_indication() -> None:
     plan = analyze("What do I take for my migraines?", date(2025, 1, 1))
     none_for = _for_condition(plan, orders)
     assert len(none_for) == 3 and all(NOT_FOR_REASON in i.reasons for i in none_for)
+
+
+def test_reranker_may_drop_what_only_shared_words_found(demo_store: SqliteStore) -> None:
+    plan = analyze("What color are my eyes?", date(2025, 1, 1))
+    item = Selected(_record("Observation/u", "Color of Urine"), 1.0, ("lexical match",))
+    scored = Scored(Selection(plan, [item]), [item.record], {"Observation/u": 0.01})
+    dropped = apply_cutoff(demo_store, DEMO_PATIENT, scored, "filter", 0.5)
+    assert dropped.items == [] and dropped.empty_reason

@@ -30,7 +30,7 @@ from ehrqa.answer.verify import age_on
 from ehrqa.fhir.record import Record
 from ehrqa.knowledge import Knowledge, Monitor, load_knowledge
 from ehrqa.select.base import Selection
-from ehrqa.select.default import FINDINGS_RE, NOT_FOR_REASON, matches_concept
+from ehrqa.select.default import FINDINGS_RE, NOT_FOR_REASON, VISIT_ANCHORS, matches_concept
 from ehrqa.select.query import JUDGE_RE, TREND_RE, QueryPlan
 
 # Values are rounded only where the record carries noise beyond two decimals: the
@@ -562,7 +562,7 @@ def _visit_findings(selection: Selection) -> Judgement | None:
     anchors = [
         item.record
         for item in selection.items
-        if item.record.resource_type in ("Procedure", "Encounter", "DiagnosticReport")
+        if item.record.resource_type in VISIT_ANCHORS
         and not any(r.startswith("same visit as ") for r in item.reasons)
     ]
     if not anchors:

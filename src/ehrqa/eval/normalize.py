@@ -20,7 +20,10 @@ this order, and matched as follows:
   thousands separator, any other comma a decimal comma), ``7.8%`` contains ``7.8``, or a
   more precise statement of it: a gold ``1.9`` (a record's value rounded) is matched by
   ``1.86`` or ``1.9``, but never by a less precise ``2``; ``16.43`` never by ``16.4``, and
-  a whole ``16`` (maybe recorded exactly) only by ``16``. A number may
+  a whole ``16`` (maybe recorded exactly) only by ``16``. A gold value with measurement
+  noise (more than two decimals: ``37.30773577693237``) is also matched by that value
+  correctly rounded to one decimal or more (``37.3``, ``37.31``; not ``37`` or ``37.4``),
+  the rounding answers show (:func:`ehrqa.text.numbers.rounds_to`). A number may
   be glued to a unit (``5mg``) but not to a preceding letter (``A1c`` holds no ``1``).
   Number words zero–twenty count (``three`` == ``3``); a four-digit year (1800–2199) is
   also matched by the year of a date in the answer.
@@ -44,7 +47,7 @@ import unicodedata
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 
 from ehrqa.answer.verify import CITATION_RE, FHIR_TYPES, find_dates
-from ehrqa.text.numbers import decimals
+from ehrqa.text.numbers import NOISY_DECIMALS, decimals, rounds_to
 
 # ---------------------------------------------------------------------------- citations
 
@@ -211,10 +214,12 @@ def normalize_unit(unit: str) -> str:
     """Canonical spelling of a unit: lower case, no spaces, brackets or braces, synonyms merged.
 
     ``"mm[Hg]"``, ``"mmHg"`` and ``"mm Hg"`` → ``"mmhg"``; ``"kg/m²"`` → ``"kg/m2"``;
-    ``"percent"`` → ``"%"``; ``"{score}"`` → ``"score"``; ``"×10^3/µL"`` → ``"10*3/ul"``.
+    ``"percent"`` → ``"%"``; ``"{score}"`` → ``"score"``; ``"×10^3/µL"`` and ``"×10³/µL"``
+    → ``"10*3/ul"``.
     Unknown units are returned in that normal form.
     """
-    text = unit.strip().lower().translate(_SUPERSCRIPTS)
+    # "×10³/µL" is 10*3/uL: a superscript after 10 is its exponent.
+    text = re.sub(r"10([²³⁶⁹])", r"10*\1", unit.strip().lower()).translate(_SUPERSCRIPTS)
     text = re.sub(r"(?<=\d)\^", "*", text).replace("^", "")
     text = re.sub(r"[\s\[\]{}]", "", text)
     text = re.sub(r"^[x×]\s*(?=10\*)", "", text)
@@ -293,6 +298,12 @@ def _number_present(number: str, answer: str) -> bool:
     # A more precise statement of the same value: "1.86" states a gold "1.9" (the gold is
     # the record's value rounded); a less precise one ("2" for "1.9") does not.
     if any(_rounds_down_to(candidate, number) for candidate in found):
+        return True
+    # A gold value with measurement noise ("37.30773577693237") is stated by that value
+    # correctly rounded ("37.3"): the one rule the verifier accepts (text.numbers.rounds_to).
+    if decimals(number) > NOISY_DECIMALS and any(
+        decimals(c) >= 1 and rounds_to(c, float(number)) for c in found
+    ):
         return True
     is_year = number.isdigit() and len(number) == 4 and 1800 <= int(number) <= 2199
     return is_year and any(day[:4] == number for day in dates_in(answer))

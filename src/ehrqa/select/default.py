@@ -26,7 +26,7 @@ from ehrqa.select.base import Selected, Selection
 from ehrqa.select.followup import split_parts
 from ehrqa.select.lexicon import Concept
 from ehrqa.select.query import JUDGE_RE, QueryPlan, analyze
-from ehrqa.select.semantic import DEFAULT_MIN_SCORE, ConceptMatcher, LazyConceptMatcher
+from ehrqa.select.semantic import ConceptMatcher, LazyConceptMatcher
 from ehrqa.store.base import RecordQuery, RecordStore
 
 # Administrative and billing types: stored and citable, but not answers to clinical questions.
@@ -139,11 +139,15 @@ class DefaultSelector:
         _score_common(plan, ctx.pool)
         ranked = sorted(ctx.pool.values(), key=_newest_first)
         items = with_links(store, patient_id, plan, _for_condition(plan, _cut_off(plan, ctx.pool)))
+        if (missing := _missing_patient_field(plan, items)) is not None:
+            items = []  # the Patient record is there, the asked field is not
         selection = Selection(plan, items, candidates=len(ctx.pool))
         selection.details["patient"] = _patient_facts(store, patient_id)
         # The candidate stage's ranking, best first: the harness scores its recall@k.
         selection.details["ranked"] = [c.record.ref for c in ranked]
-        if not items:
+        if missing is not None:
+            selection.empty_reason = f"The record does not list {missing}."
+        elif not items:
             selection.empty_reason, selection.negative = empty_reason(
                 store, patient_id, plan, ctx.types
             )
@@ -202,6 +206,8 @@ _CLASS_SKIP = frozenset({"AMB"})
 def asked_encounter_classes(question: str) -> tuple[str, ...]:
     """Encounter.class codes the question names by a lay phrase ("ER" → EMER, "admitted" → IMP)."""
     asked = f" {' '.join(fold(w) for w in words(question))} "
+    # "emergency contact", "emergency number": not a visit.
+    asked = re.sub(r" emergency (?=(?:contact|number|plan|kit|card) )", " ", asked)
     found = []
     for cls in load_knowledge().encounter_classes:
         if cls.code in _CLASS_SKIP:
@@ -366,6 +372,7 @@ LINK_REASONS = ("result of ", "reason for ", "monitoring of ", "same visit as ")
 # What a visit's findings are: its observations, reports, diagnoses and procedures.
 FINDING_TYPES = ("Observation", "DiagnosticReport", "Condition", "Procedure")
 MAX_VISITS = 3  # visits whose findings a question brings in (the newest)
+VISIT_ANCHORS = ("Procedure", "Encounter")  # records whose visit holds their findings
 _REFERENCE_ID_RE = re.compile(r"(?:urn:uuid:|^[A-Za-z]+/)([A-Za-z0-9\-.]{1,64})$")
 
 
@@ -411,6 +418,31 @@ def _reason_records(store: RecordStore, items: list[Selected]) -> list[Selected]
 MEDICATION_TYPES = ("MedicationRequest", "MedicationStatement")
 # The reason on items of a medicine list none of which is recorded for the asked condition.
 NOT_FOR_REASON = "not recorded as for the condition asked about"
+
+
+# Patient fields a demographics question may ask for: (words, FHIR elements, what to call it).
+_PATIENT_FIELDS = (
+    (re.compile(r"\b(?:emergency\s+contact|next\s+of\s+kin|contact\s+person)\b", re.I),
+     ("contact",), "an emergency contact"),
+    (re.compile(r"\b(?:phone|telephone|email|e-mail)\b", re.I), ("telecom",), "a phone number"),
+    (re.compile(r"\b(?:language|speak)\b", re.I), ("communication",), "a language"),
+    (re.compile(r"\b(?:married|marital|spouse|wife|husband|divorced|widowed)\b", re.I),
+     ("maritalStatus",), "a marital status"),
+    (re.compile(r"\b(?:address|live|lives|living\s+in|city|town)\b", re.I), ("address",),
+     "an address"),
+)  # fmt: skip
+
+
+def _missing_patient_field(plan: QueryPlan, items: list[Selected]) -> str | None:
+    """What a demographics question asks for that the selected Patient record lacks."""
+    patients = [i.record for i in items if i.record.resource_type == "Patient"]
+    if len(patients) != len(items) or not patients:
+        return None
+    resource = patients[0].resource
+    for pattern, elements, name in _PATIENT_FIELDS:
+        if pattern.search(plan.question) and not any(resource.get(e) for e in elements):
+            return name
+    return None
 
 
 def _asks_medicines_for_condition(plan: QueryPlan) -> bool:
@@ -482,11 +514,8 @@ def _same_visit_records(
 ) -> list[Selected]:
     """What the visits of the selected procedures, reports and visits recorded that day."""
     chosen = {item.record.ref for item in items}
-    anchors = [
-        item
-        for item in items
-        if item.record.resource_type in ("Procedure", "Encounter", "DiagnosticReport")
-    ]
+    # A report's findings are its results (with_report_results), not the rest of its visit.
+    anchors = [item for item in items if item.record.resource_type in VISIT_ANCHORS]
     anchors.sort(key=lambda item: item.record.date or "", reverse=True)
     extra: list[Selected] = []
     for item in anchors[:MAX_VISITS]:
@@ -530,6 +559,10 @@ def _monitoring_records(
 # Cosine below the matcher's threshold at which a concept is still named as the closest
 # record instead of answering "No" (calibrated near-misses: another vaccine, another X-ray).
 NEAR_MISS_SCORE = 0.5
+# Cosine at which a semantic match is selected: above the matcher's calibrated default
+# (0.55: precision 0.77, recall 0.61 on lay phrases; 0.60: 0.80 / 0.49) because a wrong
+# pick answers with an unrelated record ("eye colour" → "Color of Urine").
+SEMANTIC_SELECT_SCORE = 0.6
 SEMANTIC_LIMIT = 3  # concepts a semantic fallback selects
 
 
@@ -558,22 +591,28 @@ def semantic_fallback(
     # A concept the knowledge files recognise is found by its codes and terms or not at all:
     # "diabetes" is not the patient's "Prediabetes", however close their meanings. Only
     # words the files do not know are matched by meaning.
-    sure = [] if plan.concepts else [m for m in matches if m.score >= DEFAULT_MIN_SCORE]
+    sure = [] if plan.concepts else [m for m in matches if m.score >= SEMANTIC_SELECT_SCORE]
     sure = sure[:SEMANTIC_LIMIT]
     if not sure:
         if matches:
             # Not sure enough to select, too close to deny: say what was searched and the
             # closest record, never a bare "No".
+            # The closest record first: it may well be the answer under another name
+            # ("Has my heart ever stopped?" → "Cardiac Arrest"), and it is not a denial.
             best = matches[0]
-            what = ", ".join(c.name for c in plan.concepts) or "that"
-            closest = f'The closest recorded concept is "{best.concept.display}".'
-            if selection.negative and selection.empty_reason:
+            closest = f'"{best.concept.display}" ({best.concept.resource_type})'
+            if plan.concepts:  # a named concept not found: say so, then what is close
+                what = ", ".join(c.name for c in plan.concepts)
                 selection.empty_reason = (
-                    f"I found no record of {what}, but the record may name it differently. "
-                    f"{closest}"
+                    f"I found no record of {what}; the closest entry in the record is {closest}."
+                    if selection.negative
+                    else f"{selection.empty_reason} The closest entry in the record is {closest}."
                 )
             else:
-                selection.empty_reason = f"{selection.empty_reason or ''} {closest}".strip()
+                selection.empty_reason = (
+                    f"The closest entry in the record is {closest}; "
+                    "I found no record of exactly that."
+                )
             selection.negative = False
         return
     selection.empty_reason, selection.negative = None, False

@@ -76,17 +76,19 @@ MAX_PARTS = 4
 def split_parts(question: str, now: date) -> list[str]:
     """The parts of a question that asks several things, each made self-contained.
 
-    "Do I have diabetes and how well is it controlled?" → ["Do I have diabetes",
-    "how well is it controlled? (about: diabetes)"]. A part without a subject of its own
-    borrows the earlier parts' (:func:`resolve_followup`). One part (the question itself)
-    when it asks one thing, or when fewer than two parts would have a subject.
+    "Am I anemic? What was my last hemoglobin?" → two parts. A part without a subject of
+    its own borrows the earlier parts' (:func:`resolve_followup`). One part (the question
+    itself) unless at least two parts name subjects of their own: "Do I have diabetes and
+    how well is it controlled?" stays one question about diabetes.
     """
     pieces = [p.strip(" ,") for p in _PART_RE.split(question) if p and p.strip(" ,?.!")]
     if len(pieces) < 2 or len(pieces) > MAX_PARTS:
         return [question]
+    # Divided only when two parts name subjects of their own: "When was my LDL first checked,
+    # and what was it?" is one question about one thing.
+    if sum(1 for piece in pieces if _has_subject(analyze(piece, now))) < 2:
+        return [question]
     parts: list[str] = []
     for piece in pieces:
         parts.append(resolve_followup(piece, parts, now))
-    if sum(1 for part in parts if _has_subject(analyze(part, now))) < 2:
-        return [question]
     return parts

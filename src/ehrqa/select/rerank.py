@@ -247,11 +247,13 @@ def _sole_matches(
 ) -> list[Selected]:
     """The rules' items the cut-off would leave a recognised concept (or the question) without.
 
-    The reranker may reorder or trim, never empty: when every item the rules chose for a
-    concept of the question is scored below the cut-off, that concept's best-scored item
-    stays, and when the rules chose something and the cut-off keeps nothing, the rules'
-    best-scored item stays. An emptied selection would read as "No: the record has no …"
-    for something the record holds.
+    The reranker may reorder or trim, never empty what a recognised concept found: when
+    every item the rules chose for a concept of the question is scored below the cut-off,
+    that concept's best-scored item stays, and so does the best record of an asked-for kind
+    (the Patient record for "how old was she when she died?"). An emptied selection would
+    read as "No: the record has no …" for something the record holds. Items found only by
+    shared words (BM25) are the reranker's to drop: "What color are my eyes?" is not about
+    "Color of Urine".
     """
     kept_refs = {s.record.ref for s in kept}
     groups: dict[str, list[Selected]] = {}
@@ -259,8 +261,11 @@ def _sole_matches(
         for concept in base.plan.concepts:
             if any(reason.startswith(f"{concept.name}: ") for reason in item.reasons):
                 groups.setdefault(concept.name, []).append(item)
-    if not groups and base.items:
-        groups[""] = list(base.items)
+    # Records of an asked-for kind (the Patient for "how old was she", visits of a class)
+    # count as found by a path; records that only share words with the question do not.
+    structured = [i for i in base.items if i not in _in_groups(groups) and not _lexical(i)]
+    if structured:
+        groups[""] = structured
     rescued: list[Selected] = []
     for members in groups.values():
         if any(m.record.ref in kept_refs for m in members):
@@ -284,6 +289,15 @@ def _same_facts(base: Selection, kept: Sequence[Selected]) -> list[Selected]:
         if item.record.ref not in kept_refs
         and any((c.system, c.code) in codes for c in item.record.codes[:1])
     ]
+
+
+def _in_groups(groups: dict[str, list[Selected]]) -> list[Selected]:
+    return [item for members in groups.values() for item in members]
+
+
+def _lexical(item: Selected) -> bool:
+    """Whether only shared words (BM25) brought the item in."""
+    return all(r.startswith(("lexical", "reranker", "status ", "category ")) for r in item.reasons)
 
 
 def keeps_default(plan: QueryPlan) -> bool:
