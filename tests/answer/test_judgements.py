@@ -77,7 +77,9 @@ def test_trend_names_direction_and_first_and_last_values() -> None:
     assert verdict.sentence.startswith("Body Weight went up: 80 kg on 2020-01-01")
     assert "88 kg on 2024-01-01 [Observation/w2]" in verdict.sentence
     flat = trend([weight("a", "2020-01-01", 80.0), weight("b", "2024-01-01", 80.5)])
-    assert flat is not None and "stayed about the same" in flat.sentence
+    assert flat is not None and "was stable" in flat.sentence
+    worse = trend([weight("a", "2020-01-01", 80.0), weight("b", "2024-01-01", 90.0)], "lower")
+    assert worse is not None and "went up (worse)" in worse.sentence
     assert trend([weight("a", "2020-01-01", 80.0)]) is None  # one reading is no trend
 
 
@@ -103,7 +105,7 @@ def test_control_compares_the_newest_measure_with_the_target() -> None:
     ]
     verdict = control(diabetes, readings, monitors)
     assert verdict is not None
-    assert "6.4% on 2024-01-01 [Observation/new] is at target" in verdict.sentence
+    assert "6.4% on 2024-01-01 [Observation/new] is at target (controlled)" in verdict.sentence
     assert "Observation/old" not in verdict.sentence
 
 
@@ -215,3 +217,12 @@ def test_hybrid_mode_leaves_an_asked_judgement_to_code() -> None:
     selection = Selection(analyze(question, NOW), [Selected(a1c, 1.0)])
     result = answer(question, NOW, selection, no_model, AnswerConfig(mode="hybrid"))  # type: ignore[arg-type]
     assert result.source == "extractive" and "HIGH" in result.text and result.verified
+
+
+def test_a_measure_asked_about_control_is_judged_by_its_target() -> None:
+    question = "Is my blood pressure under control?"
+    reading = bp("b", "2024-05-01", 186.2345, 108.4321)
+    selection = Selection(analyze(question, NOW), [Selected(reading, 1.0)])
+    result = answer(question, NOW, selection, None, AnswerConfig(mode="extractive"))
+    assert "186/108 mmHg" in result.text and "not controlled" in result.text
+    assert result.verified, result.unverified

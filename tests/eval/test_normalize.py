@@ -242,6 +242,8 @@ def test_tokenize_keeps_numbers_whole():
         ("1.9", "creatinine 1.86 mg/dL", True),  # more precise than a rounded gold
         ("1.9", "creatinine 2 mg/dL", False),
         ("16", "16.43 breaths", False),  # a whole gold may be exact
+        ("61", "HDL 60.7 mg/dL", True),  # one decimal rounding to a whole gold
+        ("61", "HDL 60.4 mg/dL", False),
         ("42.9", "42.9%", True),
     ],
 )

@@ -12,12 +12,14 @@ from collections.abc import Iterable
 from datetime import date
 
 from ehrqa.answer.judgements import (
+    CONTROL_RE,
     DEATH_RE,
     DUE_RE,
     HOW_LONG_RE,
     INSURANCE_RE,
     Judgement,
     age_years,
+    better_direction,
     control,
     death,
     duration,
@@ -509,6 +511,12 @@ def lead_judgements(selection: Selection, *, asked_only: bool = False) -> list[J
             monitors = _monitors_of(kb, condition)
             if monitors and (verdict := control(condition, measures, monitors)) is not None:
                 found.append(verdict)
+        if not found and CONTROL_RE.search(plan.question):
+            # "Is my blood pressure under control?": the measure against its target.
+            codes = {c.code for r in measures for c in r.codes}
+            monitors = tuple(m for m in kb.monitors if codes & set(m.loinc))
+            if monitors and (verdict := control(None, measures, monitors)) is not None:
+                found.append(verdict)
         if found:
             return found
     if INSURANCE_RE.search(plan.question) and (payers := payer_judgement(records)) is not None:
@@ -527,7 +535,12 @@ def lead_judgements(selection: Selection, *, asked_only: bool = False) -> list[J
         return [death(patients[0], plan.question, found_age)]
     series = _series(records)
     if TREND_RE.search(plan.question) or plan.intent == "trend":
-        found = [t for group in series for t in [trend(group)] if t is not None]
+        found = [
+            t
+            for group in series
+            for t in [trend(group, better_direction(kb, group[0].codes[0].code))]
+            if t is not None
+        ]
         if found:
             return found
     if JUDGE_RE.search(plan.question) or (plan.order == "latest" and not asked_only):

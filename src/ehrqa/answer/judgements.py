@@ -66,11 +66,20 @@ def _shown(record: Record) -> str:
     return show_value(found[0], found[1])
 
 
-def trend(records: Sequence[Record]) -> Judgement | None:
+def better_direction(kb: Knowledge, code: str) -> str | None:
+    """ "lower" or "higher" when a monitoring target says which way is better for ``code``."""
+    for monitor in kb.monitors:
+        if code in monitor.loinc:
+            return "lower" if "<" in monitor.comparator else "higher"
+    return None
+
+
+def trend(records: Sequence[Record], better: str | None = None) -> Judgement | None:
     """The direction of one measure's series, first → last, or None for fewer than 2 values.
 
     Records of one day are one reading (the newest of them counts); the direction is "up",
-    "down" or "about the same" (a relative change under :data:`STABLE_SHARE`).
+    "down" or "stable" (a relative change under :data:`STABLE_SHARE`), and "better" or
+    "worse" when ``better`` says which way is better ("lower" for HbA1c, "higher" for eGFR).
     """
     by_day: dict[str, Record] = {}
     for record in sorted(records, key=lambda r: r.date or ""):
@@ -85,9 +94,12 @@ def trend(records: Sequence[Record]) -> Judgement | None:
     assert a is not None and b is not None  # filtered above
     change = (b[0] - a[0]) / abs(a[0]) if a[0] else (b[0] - a[0])
     if abs(change) < STABLE_SHARE:
-        direction = "stayed about the same"
+        direction = "was stable"
     else:
         direction = "went up" if change > 0 else "went down"
+        if better is not None:  # which way is better comes from a monitoring target
+            improved = (change < 0) == (better == "lower")
+            direction += " (better)" if improved else " (worse)"
     name = first.display
     sentence = (
         f"{name} {direction}: {_shown(first)} on {first.day} {_cite([first])} → "
@@ -151,16 +163,18 @@ def _monitor_value(record: Record, monitor: Monitor) -> float | None:
 
 
 def control(
-    condition: Record, measures: Sequence[Record], monitors: Sequence[Monitor]
+    condition: Record | None, measures: Sequence[Record], monitors: Sequence[Monitor]
 ) -> Judgement | None:
     """Whether a condition is at its monitoring targets by the newest measurement of each.
 
     "Diabetes: latest Hemoglobin A1c 6.2 % on 2024-01-02 is at target (< 7 %, ADA …)."
-    None when no measure of the condition's monitors was selected.
+    Without a condition, the measure itself is judged ("Is my blood pressure under
+    control?"). None when no measure of the monitors was selected.
     """
     clauses: list[str] = []
     spans: list[str] = []
-    refs = [condition.ref]
+    refs = [condition.ref] if condition is not None else []
+    seen: set[str] = set()
     for monitor in monitors:
         found = [
             (r, v)
@@ -170,9 +184,17 @@ def control(
         if not found:
             continue
         record, value = max(found, key=lambda rv: rv[0].date or "")
+        key = f"{monitor.measure}/{monitor.component}"
+        if key in seen:  # one target per measure (the first listed)
+            continue
+        seen.add(key)
         met = monitor.met(float(show_number(value, record.unit)))
         verdict = (
-            "at target" if met else "above target" if "<" in monitor.comparator else "below target"
+            "at target (controlled)"
+            if met
+            else "above target (not controlled)"
+            if "<" in monitor.comparator
+            else "below target (not controlled)"
         )
         shown = _shown(record) if monitor.component else show_value(value, record.unit)
         target = (
@@ -187,6 +209,9 @@ def control(
         refs.append(record.ref)
     if not clauses:
         return None
+    if condition is None:
+        return Judgement(f"{'; '.join(c[0].upper() + c[1:] for c in clauses)}.", tuple(refs),
+                         tuple(spans))  # fmt: skip
     name = re.sub(r"\s*\([^)]*\)", "", condition.display)
     sentence = f"{name} {_cite([condition])}: {'; '.join(clauses)}."
     return Judgement(sentence, tuple(refs), tuple(spans))
@@ -229,6 +254,11 @@ def payer_judgement(records: Sequence[Record]) -> Judgement | None:
     return Judgement(sentence, tuple(refs))
 
 
+# Questions about a condition's or a measure's control against its target.
+CONTROL_RE = re.compile(
+    r"\b(?:controlled|under\s+control|control|managed|at\s+target|on\s+target|target|goal)\b",
+    re.IGNORECASE,
+)
 # Questions about whether a vaccine is due.
 DUE_RE = re.compile(
     r"\b(?:due|overdue|up\s+to\s+date|booster|need\s+(?:a|an|my|another|the)\b"
@@ -346,12 +376,14 @@ def age_years(birth_date: str | None, on: date) -> float | None:
 
 
 __all__ = [
+    "CONTROL_RE",
     "DEATH_RE",
     "DUE_RE",
     "HOW_LONG_RE",
     "INSURANCE_RE",
     "Judgement",
     "age_years",
+    "better_direction",
     "control",
     "death",
     "duration",

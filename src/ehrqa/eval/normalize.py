@@ -20,7 +20,7 @@ this order, and matched as follows:
   thousands separator, any other comma a decimal comma), ``7.8%`` contains ``7.8``, or a
   more precise statement of it: a gold ``1.9`` (a record's value rounded) is matched by
   ``1.86`` or ``1.9``, but never by a less precise ``2``; ``16.43`` never by ``16.4``, and
-  a whole ``16`` (maybe recorded exactly) only by ``16``. A gold value with measurement
+  a whole ``61`` by ``61`` or one decimal (``60.7``), not ``60.73``. A gold value with measurement
   noise (more than two decimals: ``37.30773577693237``) is also matched by that value
   correctly rounded to one decimal or more (``37.3``, ``37.31``; not ``37`` or ``37.4``),
   the rounding answers show (:func:`ehrqa.text.numbers.rounds_to`). A number may
@@ -312,11 +312,12 @@ def _number_present(number: str, answer: str) -> bool:
 def _rounds_down_to(precise: str, number: str) -> bool:
     """Whether ``precise``, written with more decimals than ``number``, rounds to it.
 
-    Only for a ``number`` with decimals: a whole number may be a value recorded exactly
-    ("16" breaths), which "16.43" is not.
+    A whole ``number`` is stated only by a one-decimal value ("60.7" for a gold "61", a
+    value shown to one decimal where the gold rounds to units), never by a long one: a
+    whole number may be a value recorded exactly ("16" breaths), which "16.43" is not.
     """
     places = decimals(number)
-    if places == 0 or decimals(precise) <= places:
+    if decimals(precise) <= places or (places == 0 and decimals(precise) != 1):
         return False
     step = Decimal(1).scaleb(-places)
     try:
