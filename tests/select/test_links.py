@@ -115,3 +115,26 @@ def test_reranker_may_drop_what_only_shared_words_found(demo_store: SqliteStore)
     scored = Scored(Selection(plan, [item]), [item.record], {"Observation/u": 0.01})
     dropped = apply_cutoff(demo_store, DEMO_PATIENT, scored, "filter", 0.5)
     assert dropped.items == [] and dropped.empty_reason
+
+
+def test_risk_factors_are_the_active_conditions_the_knowledge_files_list(
+    demo_store: SqliteStore,
+) -> None:
+    from ehrqa.knowledge import load_knowledge
+    from ehrqa.select.default import risk_factor_selection
+
+    plan = analyze("What are my risk factors for heart disease?", DEMO_NOW)
+    selection = risk_factor_selection(demo_store, DEMO_PATIENT, plan)
+    assert selection is not None and selection.details["risk"]["source"]
+    factors = load_knowledge().risk_factors("coronary heart disease")
+    assert factors is not None
+    for item in selection.items:
+        assert item.reasons[0].removeprefix("risk factor: ") in factors.factors
+        assert item.record.resource_type in ("Condition", "Observation")
+    if not selection.items:
+        assert selection.negative and "None of the usual risk factors" in (
+            selection.empty_reason or ""
+        )
+    assert (
+        risk_factor_selection(demo_store, DEMO_PATIENT, analyze("My last HbA1c?", DEMO_NOW)) is None
+    )

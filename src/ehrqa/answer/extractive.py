@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 from datetime import date
+from typing import Any
 
 from ehrqa.answer.judgements import (
     CONTROL_RE,
@@ -519,6 +520,8 @@ def lead_judgements(selection: Selection, *, asked_only: bool = False) -> list[J
                 found.append(verdict)
         if found:
             return found
+    if (risk := selection.details.get("risk")) is not None:
+        return [_risk_factors(risk, selection)]
     if INSURANCE_RE.search(plan.question) and (payers := payer_judgement(records)) is not None:
         return [payers]
     # For a patient who died, nothing is due and nothing lasts after the day of death.
@@ -562,6 +565,17 @@ def _social_groups(groups: list[list[Record]]) -> list[list[Record]]:
         if g[0].resource_type == "Condition" and kb.is_social_finding(g[0].display)
     ]
     return social if len(social) < len(groups) else []
+
+
+def _risk_factors(risk: dict[str, Any], selection: Selection) -> Judgement:
+    """The risk factors of a disease the record holds, with where the list comes from."""
+    facts = [
+        f"{_group_phrase(records)} {''.join(f'[{r.ref}]' for r in records)}"
+        for records in _groups(selection)
+    ]
+    source = f"risk factors as listed by {risk['source']}"
+    sentence = f"Risk factors for {risk['disease']} in the record: {'; '.join(facts)} ({source})."
+    return Judgement(sentence, tuple(selection.refs), (source,))
 
 
 def _visit_findings(selection: Selection) -> Judgement | None:

@@ -18,6 +18,7 @@ from ehrqa.knowledge.model import (
     KnowledgeError,
     Monitor,
     ReferenceRange,
+    RiskFactors,
     VaccineInterval,
 )
 
@@ -31,6 +32,7 @@ __all__ = [
     "KnowledgeError",
     "Monitor",
     "ReferenceRange",
+    "RiskFactors",
     "VaccineInterval",
     "drug_disagreements",
     "load_knowledge",

@@ -27,6 +27,7 @@ from ehrqa.knowledge.model import (
     KnowledgeError,
     Monitor,
     ReferenceRange,
+    RiskFactors,
     VaccineInterval,
 )
 
@@ -361,6 +362,23 @@ def _vaccine_intervals(directory: Path) -> list[VaccineInterval]:
     return intervals
 
 
+def _risk_factors(directory: Path) -> list[RiskFactors]:
+    top = _read_toml(directory, "risk_factors")
+    top.only("risk")
+    risks = []
+    for row in top.rows("risk"):
+        row.only("disease", "also", "factors", "source")
+        risks.append(
+            RiskFactors(
+                row.text("disease"),
+                row.texts("also", lower=True),
+                row.texts("factors", lower=True),
+                row.text("source"),
+            )
+        )
+    return risks
+
+
 def _social_findings(directory: Path) -> tuple[str, ...]:
     top = _read_toml(directory, "social_findings")
     top.only("social")
@@ -405,6 +423,12 @@ def _check(kb: Knowledge) -> None:
         known, (("cues.toml [groups] " + p, n) for p, g in kb.groups.items() for n in g), "concept"
     )
     _require(known, (("cues.toml [concept_cues]", n) for n in kb.concept_cues), "concept")
+    risk_names = (
+        (f"risk_factors.toml {r.disease}", n)
+        for r in kb.risks
+        for n in (r.disease, *r.also, *r.factors)
+    )
+    _require(known, risk_names, "concept")
     _require(
         known, (("drug_classes.toml [brands] " + b, i) for b, i in kb.brands.items()), "concept"
     )
@@ -480,6 +504,7 @@ def load_knowledge(directory: Path | None = None) -> Knowledge:
         vaccine_intervals=tuple(_vaccine_intervals(directory)),
         encounter_classes=tuple(_encounter_classes(directory)),
         social_findings=_social_findings(directory),
+        risks=tuple(_risk_factors(directory)),
     )
     _check(kb)
     return kb

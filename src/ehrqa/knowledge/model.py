@@ -153,6 +153,16 @@ class VaccineInterval:
 
 
 @dataclass(frozen=True)
+class RiskFactors:
+    """What raises the risk of a disease: condition concepts (and smoking), with a source."""
+
+    disease: str
+    also: tuple[str, ...]
+    factors: tuple[str, ...]
+    source: str
+
+
+@dataclass(frozen=True)
 class EncounterClass:
     """An Encounter.class code with the reader's words and the lay phrases that ask for it."""
 
@@ -181,6 +191,7 @@ class Knowledge:
     vaccine_intervals: tuple[VaccineInterval, ...]
     encounter_classes: tuple[EncounterClass, ...]
     social_findings: tuple[str, ...] = ()
+    risks: tuple[RiskFactors, ...] = ()
     _by_name: dict[str, Concept] = field(default_factory=dict, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -249,6 +260,10 @@ class Knowledge:
         """The booster interval of a vaccine: CVX code ("113", "03"), concept name or synonym."""
         names = self._resolve(key, "vaccine")
         return next((v for v in self.vaccine_intervals if v.vaccine in names), None)
+
+    def risk_factors(self, disease: str) -> RiskFactors | None:
+        """The risk factors of ``disease`` (a condition concept name, or one of its ``also``)."""
+        return next((r for r in self.risks if disease == r.disease or disease in r.also), None)
 
     def is_social_finding(self, display: str) -> bool:
         """Whether a Condition's display records circumstances (employment, stress…), not a

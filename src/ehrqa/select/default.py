@@ -124,6 +124,10 @@ class DefaultSelector:
 
     def select_plan(self, store: RecordStore, patient_id: str, plan: QueryPlan) -> Selection:
         """Select for an already analysed question."""
+        if RISK_RE.search(plan.question) and (
+            risk := risk_factor_selection(store, patient_id, plan)
+        ):
+            return risk
         start, end = _window(plan)
         ctx = _Search(store, patient_id, plan, plan.target_types, start, end)
         if plan.concepts:
@@ -443,6 +447,57 @@ def _missing_patient_field(plan: QueryPlan, items: list[Selected]) -> str | None
         if pattern.search(plan.question) and not any(resource.get(e) for e in elements):
             return name
     return None
+
+
+# "What are my risk factors for heart disease?", "Am I at risk of a stroke?"
+RISK_RE = re.compile(r"\brisk\s+factors?\b|\bat\s+risk\b|\brisks?\s+(?:of|for)\b", re.I)
+# Smoking statuses that count as a risk factor (current use), by words of the coded value.
+_CURRENT_SMOKER_RE = re.compile(r"\b(?:current|every\s+day|some\s+days|smokes|heavy|light)\b", re.I)
+
+
+def risk_factor_selection(store: RecordStore, patient_id: str, plan: QueryPlan) -> Selection | None:
+    """For a risk-factor question about a disease the knowledge files know, the patient's
+    active conditions among its risk factors and a current-smoker status; None otherwise.
+
+    ``details["risk"]`` names the disease, every factor looked for and the source, so the
+    answer can say what was checked when none is recorded.
+    """
+    kb = load_knowledge()
+    risk = next((r for c in plan.concepts if (r := kb.risk_factors(c.name))), None)
+    if risk is None:
+        return None
+    end = plan.now.isoformat()
+    conditions = store.query(RecordQuery(patient_id, types=("Condition",), end=end))
+    items: list[Selected] = []
+    for name in risk.factors:
+        factor = kb.concept(name)
+        if factor is None:
+            continue
+        if factor.kind == "social":  # smoking: the newest status, when it says current use
+            found = store.query(
+                RecordQuery(patient_id, codes=tuple(factor.codes), end=end, limit=1)
+            )
+            if found and _CURRENT_SMOKER_RE.search(found[0].value_text or found[0].display):
+                items.append(Selected(found[0], 1.0, (f"risk factor: {name}",)))
+            continue
+        for record in conditions:
+            active = record.status in ACTIVE_STATUSES["Condition"] or record.status is None
+            if active and matches_concept(record, factor):
+                items.append(Selected(record, 1.0, (f"risk factor: {name}",)))
+    selection = Selection(plan, items, candidates=len(conditions))
+    selection.details["risk"] = {
+        "disease": risk.disease,
+        "factors": list(risk.factors),
+        "source": risk.source,
+    }
+    if not items:
+        looked = ", ".join(risk.factors)
+        selection.empty_reason = (
+            f"None of the usual risk factors for {risk.disease} ({looked}) is recorded as "
+            f"active (source: {risk.source})."
+        )
+        selection.negative = True  # every factor was looked for: that is the answer
+    return selection
 
 
 def _asks_medicines_for_condition(plan: QueryPlan) -> bool:

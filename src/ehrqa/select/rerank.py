@@ -123,7 +123,7 @@ class RerankSelector:
         from ehrqa.train.reranker import score_pairs
 
         selection = self._default.select(store, patient_id, question, now)
-        if keeps_default(selection.plan) or selection.facets:
+        if keeps_default(selection.plan) or selection.facets or "risk" in selection.details:
             return Scored(selection, [], {})  # the rules decide: nothing to score
         ranked = list(selection.details.get("ranked") or selection.refs)
         records = store.get_many(ranked[: self.depth])
@@ -197,7 +197,8 @@ def apply_cutoff(
     """
     base = scored.selection
     scores = scored.scores
-    if keeps_default(base.plan) or base.facets:  # several parts: each the rules' choice
+    # Several parts, or a disease's risk factors (knowledge): each is the rules' choice.
+    if keeps_default(base.plan) or base.facets or "risk" in base.details:
         rules = {"mode": "rules", "threshold": None, "scored": 0}
         return dataclasses.replace(base, details={**base.details, "rerank": rules})
     if mode == "threshold":
