@@ -116,6 +116,9 @@ _EXISTENCE_TYPES = frozenset(
 )
 
 
+_COUNTED_TYPES = frozenset({"Encounter", "Immunization", "Procedure"})
+
+
 def _intro(selection: Selection, judged: bool = False) -> str:
     """The words before the facts: what kind of answer the list is.
 
@@ -141,6 +144,10 @@ def _intro(selection: Selection, judged: bool = False) -> str:
         and plan.intent not in ("count", "trend", "demographics")
         and all(r.resource_type in _EXISTENCE_TYPES for r in records)
     ):
+        # Visits and shots are counted ("Have I ever been to the ER?": how often is part of
+        # the answer); the count is of the cited records, one per visit or dose.
+        if all(r.resource_type in _COUNTED_TYPES for r in records):
+            return f"Yes, {len(records)} in the record:"
         return "Yes, the record shows:"
     if plan.intent == "count":
         return f"{len(records)} found:"
