@@ -188,13 +188,7 @@ def _age(selection: Selection) -> tuple[int, str, Record] | None:
 
 def _death_day(record: Record) -> date | None:
     """The day a Patient record says the patient died, if any."""
-    died = record.resource.get("deceasedDateTime")
-    if not isinstance(died, str):
-        return None
-    try:
-        return date.fromisoformat(died[:10])
-    except ValueError:
-        return None
+    return _iso_day(record.resource.get("deceasedDateTime"))
 
 
 def _age_phrase(selection: Selection) -> str | None:
@@ -611,6 +605,7 @@ def _visit_findings(selection: Selection) -> Judgement | None:
 
 
 def _iso_day(text: object) -> date | None:
+    """The day an ISO date or dateTime string names, or None."""
     if not isinstance(text, str):
         return None
     try:
