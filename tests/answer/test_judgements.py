@@ -122,8 +122,8 @@ def test_payers_are_named_with_their_claim_dates() -> None:
          claim("c", "2021-01-01", "Medicare")]
     )  # fmt: skip
     assert verdict is not None
-    assert verdict.sentence.index("Medicare") < verdict.sentence.index("Medicaid")
-    assert "Medicare (2020-01-01 to 2021-01-01)" in verdict.sentence
+    assert verdict.sentence.startswith("On your latest claim (2021-01-01) the insurer is Medicare")
+    assert "earlier: Medicaid (last claim 2010-01-01) [Claim/a]" in verdict.sentence
 
 
 def test_trend_question_opens_with_the_direction_and_verifies() -> None:

@@ -138,3 +138,22 @@ def test_risk_factors_are_the_active_conditions_the_knowledge_files_list(
     assert (
         risk_factor_selection(demo_store, DEMO_PATIENT, analyze("My last HbA1c?", DEMO_NOW)) is None
     )
+
+
+def test_an_insurance_question_keeps_the_newest_claims_and_each_earlier_insurer() -> None:
+    from ehrqa.select.default import _current_payer
+
+    def claim(ref: str, day: str, payer: str) -> Selected:
+        resource = {"resourceType": "Claim", "insurance": [{"coverage": {"display": payer}}]}
+        record = Record(f"Claim/{ref}", "Claim", ref, "p", f"[Claim/{ref}] {day} claim",
+                        date=day, resource=resource)  # fmt: skip
+        return Selected(record, 1.0, ("type Claim",))
+
+    claims = [claim("a", "2010-01-01", "Medicaid"), claim("b", "2011-01-01", "Medicaid"),
+              claim("c", "2020-01-01", "Medicare"), claim("d", "2021-01-01", "Medicare"),
+              claim("e", "2021-01-01", "Medicare")]  # fmt: skip
+    plan = analyze("Who is my insurance with?", date(2025, 1, 1))
+    kept = sorted(i.record.ref for i in _current_payer(plan, claims))
+    assert kept == ["Claim/b", "Claim/d", "Claim/e"]
+    listing = analyze("Show my claims", date(2025, 1, 1))
+    assert len(_current_payer(listing, claims)) == 5  # not an insurance question

@@ -17,7 +17,6 @@ from ehrqa.answer.judgements import (
     DEATH_RE,
     DUE_RE,
     HOW_LONG_RE,
-    INSURANCE_RE,
     Judgement,
     age_years,
     better_direction,
@@ -34,7 +33,7 @@ from ehrqa.fhir.record import Record
 from ehrqa.knowledge import Knowledge, Monitor, load_knowledge
 from ehrqa.select.base import Selection
 from ehrqa.select.default import FINDINGS_RE, NOT_FOR_REASON, VISIT_ANCHORS, matches_concept
-from ehrqa.select.query import JUDGE_RE, TREND_RE, QueryPlan
+from ehrqa.select.query import INSURANCE_RE, JUDGE_RE, TREND_RE, QueryPlan
 
 # Values are rounded only where the record carries noise beyond two decimals: the
 # verifier accepts exactly that rounding of a cited value (ehrqa.text.numbers.rounds_to).

@@ -217,19 +217,14 @@ def control(
     return Judgement(sentence, tuple(refs), tuple(spans))
 
 
-# Questions about who pays: answered from the insurers that claims name.
-INSURANCE_RE = re.compile(
-    r"\b(?:insur\w*|coverage|covered|payer|payor|medicare|medicaid|health\s+plan)\b",
-    re.IGNORECASE,
-)
 _CLAIM_TYPES = ("Claim", "ExplanationOfBenefit")
 
 
 def payer_judgement(records: Sequence[Record]) -> Judgement | None:
-    """Who pays, by the insurers the selected claims name, newest first, with their dates.
+    """Who pays: the insurer of the newest selected claim, then earlier insurers.
 
-    "Insurance named on your claims: Medicare (2019-01-02 to 2024-03-01) [Claim/…][Claim/…];
-    private (…)." None when no selected claim names an insurer.
+    "On your latest claim (2024-03-01) the insurer is Medicare [Claim/…]; earlier:
+    private (last claim 2012-05-02) [Claim/…]." None when no selected claim names one.
     """
     by_payer: dict[str, list[Record]] = {}
     for record in records:
@@ -238,20 +233,15 @@ def payer_judgement(records: Sequence[Record]) -> Judgement | None:
                 by_payer.setdefault(name, []).append(record)
     if not by_payer:
         return None
-    clauses = []
-    refs: list[str] = []
-    ordered = sorted(
-        by_payer.items(), key=lambda kv: max(r.date or "" for r in kv[1]), reverse=True
-    )
-    for name, claims in ordered:
-        claims.sort(key=lambda r: r.date or "")
-        first, last = claims[0], claims[-1]
-        span = first.day if first.day == last.day else f"{first.day} to {last.day}"
-        ends = [first] if first is last else [first, last]
-        clauses.append(f"{name} ({span}) {_cite(ends)}")
-        refs.extend(r.ref for r in ends)
-    sentence = f"Insurance named on your claims, newest first: {'; '.join(clauses)}."
-    return Judgement(sentence, tuple(refs))
+    newest = {name: max(claims, key=lambda r: r.date or "") for name, claims in by_payer.items()}
+    ordered = sorted(newest.items(), key=lambda kv: kv[1].date or "", reverse=True)
+    (name, last), earlier = ordered[0], ordered[1:]
+    sentence = f"On your latest claim ({last.day}) the insurer is {name} {_cite([last])}"
+    if earlier:
+        before = [f"{n} (last claim {r.day}) {_cite([r])}" for n, r in earlier]
+        sentence += f"; earlier: {'; '.join(before)}"
+    refs = tuple(r.ref for _, r in ordered)
+    return Judgement(f"{sentence}.", refs)
 
 
 # Questions about a condition's or a measure's control against its target.
@@ -380,7 +370,6 @@ __all__ = [
     "DEATH_RE",
     "DUE_RE",
     "HOW_LONG_RE",
-    "INSURANCE_RE",
     "Judgement",
     "age_years",
     "better_direction",

@@ -20,12 +20,13 @@ from datetime import date
 
 from ehrqa.errors import NotFoundError
 from ehrqa.fhir.record import Record
+from ehrqa.fhir.render import insurers
 from ehrqa.knowledge import load_knowledge
 from ehrqa.knowledge.scanner import fold, words
 from ehrqa.select.base import Selected, Selection
 from ehrqa.select.followup import split_parts
 from ehrqa.select.lexicon import Concept
-from ehrqa.select.query import JUDGE_RE, QueryPlan, analyze
+from ehrqa.select.query import INSURANCE_RE, JUDGE_RE, QueryPlan, analyze
 from ehrqa.select.semantic import ConceptMatcher, LazyConceptMatcher
 from ehrqa.store.base import RecordQuery, RecordStore
 
@@ -142,7 +143,8 @@ class DefaultSelector:
         _encounter_class_candidates(ctx)
         _score_common(plan, ctx.pool)
         ranked = sorted(ctx.pool.values(), key=_newest_first)
-        items = with_links(store, patient_id, plan, _for_condition(plan, _cut_off(plan, ctx.pool)))
+        items = _for_condition(plan, _current_payer(plan, _cut_off(plan, ctx.pool)))
+        items = with_links(store, patient_id, plan, items)
         if (missing := _missing_patient_field(plan, items)) is not None:
             items = []  # the Patient record is there, the asked field is not
         selection = Selection(plan, items, candidates=len(ctx.pool))
@@ -498,6 +500,27 @@ def risk_factor_selection(store: RecordStore, patient_id: str, plan: QueryPlan) 
         )
         selection.negative = True  # every factor was looked for: that is the answer
     return selection
+
+
+CLAIM_TYPES = ("Claim", "ExplanationOfBenefit", "Coverage")
+
+
+def _current_payer(plan: QueryPlan, items: list[Selected]) -> list[Selected]:
+    """For "who is my insurance with?", the newest claims (the current insurer) and the
+    newest claim of each earlier insurer, not every claim of a lifetime."""
+    if plan.concepts or not INSURANCE_RE.search(plan.question) or not items:
+        return items
+    if not all(item.record.resource_type in CLAIM_TYPES for item in items):
+        return items
+    newest_day = max(item.record.day or "" for item in items)
+    kept = [item for item in items if (item.record.day or "") == newest_day]
+    seen = {name for item in kept for name in insurers(item.record.resource)}
+    for item in sorted(items, key=lambda i: i.record.date or "", reverse=True):
+        names = set(insurers(item.record.resource))
+        if names and not names <= seen:
+            seen |= names
+            kept.append(item)
+    return kept
 
 
 def _asks_medicines_for_condition(plan: QueryPlan) -> bool:

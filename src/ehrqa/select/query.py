@@ -69,6 +69,11 @@ ENDED_STATUSES = {
 }
 
 
+# Questions about who pays: answered from the insurers that claims name.
+INSURANCE_RE = re.compile(
+    r"\b(?:insur\w*|coverage|covered|payer|payor|medicare|medicaid|health\s+plan)\b",
+    re.IGNORECASE,
+)
 # Questions that ask for a judgement of a value or a condition.
 JUDGE_RE = re.compile(
     r"\b(?:normal|okay|ok|healthy|in\s+range|out\s+of\s+range"
