@@ -79,8 +79,9 @@ def test_findings_of_a_procedure_come_from_its_visit(demo_store: SqliteStore) ->
         demo_store, DEMO_PATIENT, "What did they find at my last checkup?", DEMO_NOW
     )
     linked = [i for i in selection.items if any(r.startswith("same visit as ") for r in i.reasons)]
-    assert linked  # the checkup's vitals and screening results
+    assert linked  # the checkup's results, not its routine vitals or questionnaires
     for item in linked:
+        assert not {"vital-signs", "social-history", "survey"} & set(item.record.category)
         anchor = next(r for r in item.reasons if r.startswith("same visit as "))
         anchor_day = demo_store.get(anchor.removeprefix("same visit as ")).day
         assert item.record.day == anchor_day

@@ -379,6 +379,8 @@ LINK_REASONS = ("result of ", "reason for ", "monitoring of ", "same visit as ")
 FINDING_TYPES = ("Observation", "DiagnosticReport", "Condition", "Procedure")
 MAX_VISITS = 3  # visits whose findings a question brings in (the newest)
 VISIT_ANCHORS = ("Procedure", "Encounter")  # records whose visit holds their findings
+# What every visit records (weight, blood pressure, smoking, questionnaires): not findings.
+ROUTINE_CATEGORIES = frozenset({"vital-signs", "social-history", "survey"})
 _REFERENCE_ID_RE = re.compile(r"(?:urn:uuid:|^[A-Za-z]+/)([A-Za-z0-9\-.]{1,64})$")
 
 
@@ -602,7 +604,8 @@ def _same_visit_records(
             continue
         query = RecordQuery(patient_id, types=FINDING_TYPES, start=day, end=f"{day}T23:59:59")
         for record in store.query(query):
-            if record.ref not in chosen and _encounter_id(record) == visit:
+            routine = set(record.category) & ROUTINE_CATEGORIES
+            if record.ref not in chosen and _encounter_id(record) == visit and not routine:
                 chosen.add(record.ref)
                 extra.append(Selected(record, item.score, (f"same visit as {item.record.ref}",)))
     return extra
