@@ -163,12 +163,21 @@ def test_a_medicine_is_one_line_with_its_orders_and_reason() -> None:
         )  # fmt: skip
 
     records = [order("m1", "2020-01-01"), order("m2", "2023-01-01")]
-    selection = Selection(analyze(question, NOW), [Selected(r, 1.0) for r in records])
-    result = answer(question, NOW, selection, None, AnswerConfig(mode="extractive"))
+    why = Selection(analyze(question, NOW), [Selected(r, 1.0) for r in records])
+    result = answer(question, NOW, why, None, AnswerConfig(mode="extractive"))
+    assert result.text.startswith("metformin 500 MG was prescribed for Diabetes mellitus type 2")
+    assert result.verified, result.unverified
+    listing = "What medicines am I on?"
+    selection = Selection(analyze(listing, NOW), [Selected(r, 1.0) for r in records])
+    result = answer(listing, NOW, selection, None, AnswerConfig(mode="extractive"))
     assert result.text.count("metformin 500 MG") == 1
     assert "first ordered 2020-01-01, last 2023-01-01" in result.text
-    assert "for Diabetes mellitus type 2" in result.text
-    assert result.verified, result.unverified
+    assert "for Diabetes mellitus type 2" in result.text and result.verified
+    unexplained = order("x", "2021-01-01")
+    unexplained.text = unexplained.text.partition("; reason")[0]
+    bare = Selection(analyze(question, NOW), [Selected(unexplained, 1.0)])
+    said = answer(question, NOW, bare, None, AnswerConfig(mode="extractive")).text
+    assert said.startswith("The record gives no reason for metformin 500 MG")
 
 
 def _shot(ref: str, day: str, cvx: str, name: str) -> Record:

@@ -32,7 +32,13 @@ from ehrqa.answer.verify import age_on
 from ehrqa.fhir.record import Record
 from ehrqa.knowledge import Knowledge, Monitor, load_knowledge
 from ehrqa.select.base import Selection
-from ehrqa.select.default import FINDINGS_RE, NOT_FOR_REASON, VISIT_ANCHORS, matches_concept
+from ehrqa.select.default import (
+    FINDINGS_RE,
+    NOT_FOR_REASON,
+    VISIT_ANCHORS,
+    WHY_RE,
+    matches_concept,
+)
 from ehrqa.select.query import INSURANCE_RE, JUDGE_RE, TREND_RE, QueryPlan
 
 # Values are rounded only where the record carries noise beyond two decimals: the
@@ -522,6 +528,8 @@ def lead_judgements(selection: Selection, *, asked_only: bool = False) -> list[J
             return found
     if (risk := selection.details.get("risk")) is not None:
         return [_risk_factors(risk, selection)]
+    if WHY_RE.search(plan.question) and (reasons := _medicine_reasons(selection)):
+        return reasons
     if INSURANCE_RE.search(plan.question) and (payers := payer_judgement(records)) is not None:
         return [payers]
     # For a patient who died, nothing is due and nothing lasts after the day of death.
@@ -565,6 +573,23 @@ def _social_groups(groups: list[list[Record]]) -> list[list[Record]]:
         if g[0].resource_type == "Condition" and kb.is_social_finding(g[0].display)
     ]
     return social if len(social) < len(groups) else []
+
+
+def _medicine_reasons(selection: Selection) -> list[Judgement]:
+    """Why each selected medicine was ordered, as its orders say, or that they do not."""
+    found = []
+    for records in _groups(selection):
+        first = _earliest(records)
+        if first.resource_type not in _MEDICATION_TYPES:
+            continue
+        reasons = list(dict.fromkeys(r for r in map(reason_of, records) if r))
+        cites = "".join(f"[{r.ref}]" for r in records[:2])
+        if reasons:
+            sentence = f"{first.display} was prescribed for {', '.join(reasons)} {cites}."
+        else:
+            sentence = f"The record gives no reason for {first.display} {cites}."
+        found.append(Judgement(sentence, tuple(r.ref for r in records)))
+    return found
 
 
 def _risk_factors(risk: dict[str, Any], selection: Selection) -> Judgement:

@@ -27,7 +27,7 @@ from ehrqa.select.base import Selected, Selection
 from ehrqa.select.followup import split_parts
 from ehrqa.select.lexicon import Concept
 from ehrqa.select.query import INSURANCE_RE, JUDGE_RE, QueryPlan, analyze
-from ehrqa.select.semantic import ConceptMatcher, LazyConceptMatcher
+from ehrqa.select.semantic import DEFAULT_MIN_SCORE, ConceptMatcher, LazyConceptMatcher
 from ehrqa.store.base import RecordQuery, RecordStore
 
 # Administrative and billing types: stored and citable, but not answers to clinical questions.
@@ -640,10 +640,11 @@ def _monitoring_records(
 # Cosine below the matcher's threshold at which a concept is still named as the closest
 # record instead of answering "No" (calibrated near-misses: another vaccine, another X-ray).
 NEAR_MISS_SCORE = 0.5
-# Cosine at which a semantic match is selected: above the matcher's calibrated default
-# (0.55: precision 0.77, recall 0.61 on lay phrases; 0.60: 0.80 / 0.49) because a wrong
-# pick answers with an unrelated record ("eye colour" → "Color of Urine").
-SEMANTIC_SELECT_SCORE = 0.6
+# Cosine at which a semantic match is selected: the matcher's calibrated default (0.55:
+# precision 0.77, recall 0.61 on lay phrases, benchmarks/semantic_calibration.py). Wrong and
+# right matches mix near it ("heart stopped" → "Cardiac Arrest" 0.554, "autopsy" → "Death
+# Certification" 0.557): a wrong pick is named as what it is, a missed one would be a "No".
+SEMANTIC_SELECT_SCORE = DEFAULT_MIN_SCORE
 SEMANTIC_LIMIT = 3  # concepts a semantic fallback selects
 
 
