@@ -235,3 +235,13 @@ def test_a_measure_asked_about_control_is_judged_by_its_target() -> None:
     result = answer(question, NOW, selection, None, AnswerConfig(mode="extractive"))
     assert "186/108 mmHg" in result.text and "not controlled" in result.text
     assert result.verified, result.unverified
+
+
+def test_age_at_an_event_is_computed_from_the_birth_date() -> None:
+    question = "How old was he when he broke his arm?"
+    fracture = condition("f", "65966004", "Fracture of forearm (disorder)")
+    selection = Selection(analyze(question, NOW), [Selected(fracture, 1.0)])
+    selection.details["patient"] = {"birth_date": "2000-06-01", "gender": "male"}
+    result = answer(question, NOW, selection, None, AnswerConfig(mode="extractive"))
+    assert result.text.startswith("At Fracture of forearm on 2010-01-01 [Condition/f]: age 9")
+    assert result.verified, result.unverified

@@ -530,6 +530,8 @@ def lead_judgements(selection: Selection, *, asked_only: bool = False) -> list[J
         return [_risk_factors(risk, selection)]
     if WHY_RE.search(plan.question) and (reasons := _medicine_reasons(selection)):
         return reasons
+    if AGE_AT_RE.search(plan.question) and (at := _age_at_event(selection)) is not None:
+        return [at]
     if INSURANCE_RE.search(plan.question) and (payers := payer_judgement(records)) is not None:
         return [payers]
     # For a patient who died, nothing is due and nothing lasts after the day of death.
@@ -573,6 +575,30 @@ def _social_groups(groups: list[list[Record]]) -> list[list[Record]]:
         if g[0].resource_type == "Condition" and kb.is_social_finding(g[0].display)
     ]
     return social if len(social) < len(groups) else []
+
+
+# "How old was he when he broke his arm?", "At what age was I diagnosed?"
+AGE_AT_RE = re.compile(
+    r"\bhow\s+old\b.{0,40}\bwhen\b|\bat\s+what\s+age\b|\bage\b.{0,20}\bwhen\b", re.I
+)
+
+
+def _age_at_event(selection: Selection) -> Judgement | None:
+    """The patient's age at the first selected event (birth date from the Patient record)."""
+    birth = (selection.details.get("patient") or {}).get("birth_date")
+    events = [
+        i.record for i in selection.items if i.record.resource_type != "Patient" and i.record.day
+    ]
+    if not isinstance(birth, str) or not events:
+        return None
+    first = min(events, key=lambda r: r.date or "")
+    age = age_on(birth, date.fromisoformat(first.day or ""))
+    if age is None:
+        return None
+    # Computed from the Patient's birth date, which the answer names: checked by code here.
+    span = f"age {age} (born {birth[:10]})"
+    sentence = f"At {_untagged(first.display).strip()} on {first.day} [{first.ref}]: {span}."
+    return Judgement(sentence, (first.ref,), (span,))
 
 
 def _medicine_reasons(selection: Selection) -> list[Judgement]:
