@@ -158,3 +158,18 @@ def test_an_insurance_question_keeps_the_newest_claims_and_each_earlier_insurer(
     assert kept == ["Claim/b", "Claim/d", "Claim/e"]
     listing = analyze("Show my claims", date(2025, 1, 1))
     assert len(_current_payer(listing, claims)) == 5  # not an insurance question
+
+
+def test_every_record_of_a_kind_is_narrowed_by_meaning(demo_store: SqliteStore) -> None:
+    question = "Did I have a procedure on my zorblax?"  # a kind, and a word no concept knows
+    wide = DefaultSelector().select(demo_store, DEMO_PATIENT, question, DEMO_NOW)
+    assert len(wide.items) > 20  # rules alone: every procedure
+    narrowed = DefaultSelector(matcher=_FakeMatcher(0.8)).select(  # type: ignore[arg-type]
+        demo_store, DEMO_PATIENT, question, DEMO_NOW
+    )
+    assert 0 < len(narrowed.items) < len(wide.items)
+    assert all("semantic match" in i.reasons[0] for i in narrowed.items)
+    unsure = DefaultSelector(matcher=_FakeMatcher(0.3)).select(  # type: ignore[arg-type]
+        demo_store, DEMO_PATIENT, question, DEMO_NOW
+    )
+    assert len(unsure.items) == len(wide.items)  # nothing sure: the rules' list stays

@@ -159,6 +159,11 @@ class DefaultSelector:
             )
         if not items and self.matcher is not None:
             semantic_fallback(self.matcher, store, patient_id, plan, selection)
+        elif self.matcher is not None and _unnamed_thing_of_a_kind(plan, items):
+            narrowed = Selection(plan, [], candidates=selection.candidates)
+            semantic_fallback(self.matcher, store, patient_id, plan, narrowed)
+            if narrowed.items:  # the procedures the words mean, not every procedure
+                selection.items = narrowed.items
         return selection
 
 
@@ -646,6 +651,23 @@ NEAR_MISS_SCORE = 0.5
 # Certification" 0.557): a wrong pick is named as what it is, a missed one would be a "No".
 SEMANTIC_SELECT_SCORE = DEFAULT_MIN_SCORE
 SEMANTIC_LIMIT = 3  # concepts a semantic fallback selects
+
+
+# A yes/no question about a kind of record that selects more than this many records of it
+# when no concept narrowed them ("Did she have surgery on her bowel?": 67 procedures).
+WIDE_KIND = 20
+
+
+def _unnamed_thing_of_a_kind(plan: QueryPlan, items: list[Selected]) -> bool:
+    """Whether the selection is every record of a kind for a yes/no question that also names
+    something no concept covers: the semantic matcher should narrow it."""
+    return (
+        plan.intent == "exists"
+        and not plan.concepts
+        and bool(plan.keywords)
+        and len(items) > WIDE_KIND
+        and all(any(r.startswith("type ") for r in i.reasons) for i in items)
+    )
 
 
 def semantic_fallback(
