@@ -173,3 +173,16 @@ def test_every_record_of_a_kind_is_narrowed_by_meaning(demo_store: SqliteStore) 
         demo_store, DEMO_PATIENT, question, DEMO_NOW
     )
     assert len(unsure.items) == len(wide.items)  # nothing sure: the rules' list stays
+
+
+def test_every_coded_match_answers_a_have_i_ever_question() -> None:
+    plan = analyze("Has she ever broken a bone?", date(2025, 1, 1))
+    concept = plan.concepts[0].name
+    bone = Selected(_record("Condition/a", "Fracture of bone"), 1.0, (f"{concept}: code SNOMED 1",))
+    clavicle = Selected(
+        _record("Condition/b", "Fracture of clavicle"), 1.0, (f"{concept}: code SNOMED 2",)
+    )
+    scored = Scored(Selection(plan, [bone, clavicle]), [bone.record, clavicle.record],
+                    {"Condition/a": 0.9, "Condition/b": 0.01})  # fmt: skip
+    kept = apply_cutoff(None, "p", scored, "filter", 0.5)  # type: ignore[arg-type]
+    assert sorted(kept.refs) == ["Condition/a", "Condition/b"]

@@ -210,6 +210,7 @@ def apply_cutoff(
             for s in base.items
             if scores.get(s.record.ref, 1.0) >= threshold
             or any(r.startswith(LINK_REASONS) for r in s.reasons)
+            or _coded_answer_to_yes_no(s, base.plan)
         ]
     kept += _sole_matches(base, kept, scores)
     kept += _same_facts(base, kept)
@@ -290,6 +291,15 @@ def _same_facts(base: Selection, kept: Sequence[Selected]) -> list[Selected]:
         if item.record.ref not in kept_refs
         and any((c.system, c.code) in codes for c in item.record.codes[:1])
     ]
+
+
+def _coded_answer_to_yes_no(item: Selected, plan: QueryPlan) -> bool:
+    """Whether the item answers a "have I ever" question by a code of its concept: every
+    fracture the code list names answers "Have I ever broken a bone?", whatever its score."""
+    return plan.intent == "exists" and any(
+        ": code " in r and r.split(": code ", 1)[0] in {c.name for c in plan.concepts}
+        for r in item.reasons
+    )
 
 
 def _in_groups(groups: dict[str, list[Selected]]) -> list[Selected]:
