@@ -186,3 +186,10 @@ def test_every_coded_match_answers_a_have_i_ever_question() -> None:
                     {"Condition/a": 0.9, "Condition/b": 0.01})  # fmt: skip
     kept = apply_cutoff(None, "p", scored, "filter", 0.5)  # type: ignore[arg-type]
     assert sorted(kept.refs) == ["Condition/a", "Condition/b"]
+
+
+def test_a_count_of_nothing_is_zero(demo_store: SqliteStore) -> None:
+    question = "How many flu shots did I get in 1990?"
+    selection = DefaultSelector().select(demo_store, DEMO_PATIENT, question, DEMO_NOW)
+    assert not selection.items and selection.negative
+    assert (selection.empty_reason or "").startswith("0: the record has no influenza vaccine")

@@ -798,4 +798,14 @@ def empty_reason(
     when = f" {plan.window.phrase}" if plan.window else ""
     if plan.intent == "exists" and plan.concepts:
         return f"No: the record has no {what}{when}.", True
+    classes = asked_encounter_classes(plan.question) if plan.intent == "count" else ()
+    if plan.intent == "count" and (plan.concepts or classes):
+        # "How many times have I been to the ER this year?" over none: the count is 0.
+        named = what if plan.concepts else " or ".join(_class_label(c) for c in classes)
+        return f"0: the record has no {named}{when}.", True
     return f"The record does not contain information about {what}{when}.", False
+
+
+def _class_label(code: str) -> str:
+    found = load_knowledge().encounter_class(code)
+    return found.label if found is not None else f"{code} visit"
