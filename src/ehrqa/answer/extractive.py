@@ -18,8 +18,8 @@ from ehrqa.answer.judgements import (
     DUE_RE,
     HOW_LONG_RE,
     Judgement,
-    age_years,
     better_direction,
+    blood_pressure,
     control,
     death,
     duration,
@@ -39,34 +39,23 @@ from ehrqa.select.default import (
     WHY_RE,
     matches_concept,
 )
+from ehrqa.select.lexicon import MEDICATION_TYPES
 from ehrqa.select.query import INSURANCE_RE, JUDGE_RE, TREND_RE, QueryPlan
 
 # Values are rounded only where the record carries noise beyond two decimals: the
 # verifier accepts exactly that rounding of a cited value (ehrqa.text.numbers.rounds_to).
+from ehrqa.text.dates import iso_day
 from ehrqa.text.numbers import exact_number
-from ehrqa.text.units import readable_unit, show_number, show_value, with_unit
+from ehrqa.text.units import readable_unit, show_number, show_value
 
 _AGE_RE = re.compile(r"\b(?:age|old|aged)\b", re.IGNORECASE)
-
-
-_SYSTOLIC, _DIASTOLIC = "8480-6", "8462-4"
-
-
-def _blood_pressure(record: Record) -> str | None:
-    """ "120/80 mmHg" for a blood-pressure panel with both components, else None."""
-    by_code = {c.code: c for c in record.components if c.value is not None}
-    sys_, dia = by_code.get(_SYSTOLIC), by_code.get(_DIASTOLIC)
-    if sys_ is None or dia is None or sys_.value is None or dia.value is None:
-        return None
-    pair = f"{show_number(sys_.value, sys_.unit)}/{show_number(dia.value, dia.unit)}"
-    return with_unit(pair, sys_.unit)
 
 
 def _value(record: Record) -> str:
     if record.value is not None:
         return show_value(record.value, record.unit)
     if record.components:
-        if (pressure := _blood_pressure(record)) is not None:
+        if (pressure := blood_pressure(record)) is not None:
             return pressure
         parts = []
         for c in record.components:
@@ -193,7 +182,7 @@ def _age(selection: Selection) -> tuple[int, str, Record] | None:
 
 def _death_day(record: Record) -> date | None:
     """The day a Patient record says the patient died, if any."""
-    return _iso_day(record.resource.get("deceasedDateTime"))
+    return iso_day(record.resource.get("deceasedDateTime"))
 
 
 def _age_phrase(selection: Selection) -> str | None:
@@ -210,7 +199,6 @@ def _age_phrase(selection: Selection) -> str | None:
 # One fact however many records state it: a condition seen at many visits, a medicine
 # ordered at every refill (one line per medicine, with its first and last order).
 _GROUPED_TYPES = ("Condition", "AllergyIntolerance", "MedicationRequest", "MedicationStatement")
-_MEDICATION_TYPES = ("MedicationRequest", "MedicationStatement")
 _REASON_RE = re.compile(r"; reason ([^;]+)")
 
 
@@ -220,10 +208,15 @@ def reason_of(record: Record) -> str | None:
     return " ".join(_untagged(found.group(1)).split()) if found else None
 
 
+def _reasons(records: list[Record]) -> list[str]:
+    """The distinct reasons a group's orders name, in order."""
+    return list(dict.fromkeys(r for r in map(reason_of, records) if r))
+
+
 def _group_phrase(records: list[Record]) -> str:
     """One group's fact: a medicine with its first and last order and its reason."""
     first = _earliest(records)
-    if first.resource_type not in _MEDICATION_TYPES:
+    if first.resource_type not in MEDICATION_TYPES:
         return fact_phrase(first)
     last = max(records, key=lambda r: r.date or "")
     status = f", {last.status}" if last.status else ""
@@ -231,7 +224,7 @@ def _group_phrase(records: list[Record]) -> str:
         when = f"first ordered {first.day}, last {last.day}{status}"
     else:
         when = f"prescribed {first.day}{status}" if first.day else status[2:]
-    reasons = dict.fromkeys(r for r in map(reason_of, records) if r)
+    reasons = _reasons(records)
     why = f" for {', '.join(reasons)}" if reasons else ""
     return f"{first.display} ({when}){why}" if when else f"{first.display}{why}"
 
@@ -535,7 +528,7 @@ def lead_judgements(selection: Selection, *, asked_only: bool = False) -> list[J
     if INSURANCE_RE.search(plan.question) and (payers := payer_judgement(records)) is not None:
         return [payers]
     # For a patient who died, nothing is due and nothing lasts after the day of death.
-    until = min(plan.now, _iso_day(patient.get("deceased")) or plan.now)
+    until = min(plan.now, iso_day(patient.get("deceased")) or plan.now)
     if DUE_RE.search(plan.question) and (due := vaccine_due(records, kb, until)):
         return due
     if HOW_LONG_RE.search(plan.question) and (lengths := duration(records, until)):
@@ -557,7 +550,8 @@ def lead_judgements(selection: Selection, *, asked_only: bool = False) -> list[J
         if found:
             return found
     if JUDGE_RE.search(plan.question) or (plan.order == "latest" and not asked_only):
-        age = age_years(patient.get("birth_date"), plan.now)
+        birth = patient.get("birth_date")
+        age = age_on(birth, plan.now) if birth else None
         for group in series[:3]:
             newest = max(group, key=lambda r: r.date or "")
             verdict = range_judgement(newest, kb, sex=patient.get("gender"), age=age)
@@ -606,9 +600,9 @@ def _medicine_reasons(selection: Selection) -> list[Judgement]:
     found = []
     for records in _groups(selection):
         first = _earliest(records)
-        if first.resource_type not in _MEDICATION_TYPES:
+        if first.resource_type not in MEDICATION_TYPES:
             continue
-        reasons = list(dict.fromkeys(r for r in map(reason_of, records) if r))
+        reasons = _reasons(records)
         cites = "".join(f"[{r.ref}]" for r in records[:2])
         if reasons:
             sentence = f"{first.display} was prescribed for {', '.join(reasons)} {cites}."
@@ -654,16 +648,6 @@ def _visit_findings(selection: Selection) -> Judgement | None:
     return Judgement(f"{head}: {facts}.", (anchor.ref, *(r.ref for r in found)))
 
 
-def _iso_day(text: object) -> date | None:
-    """The day an ISO date or dateTime string names, or None."""
-    if not isinstance(text, str):
-        return None
-    try:
-        return date.fromisoformat(text[:10])
-    except ValueError:
-        return None
-
-
 def _age_at_death(patient: Record) -> int | None:
     birth = patient.resource.get("birthDate")
     died = _death_day(patient)
@@ -675,9 +659,8 @@ def _age_at_death(patient: Record) -> int | None:
 def _newest_per_display(records: Iterable[Record]) -> list[Record]:
     newest: dict[str, Record] = {}
     for record in records:
-        if record.display not in newest or (record.date or "") > (
-            newest[record.display].date or ""
-        ):
+        known = newest.get(record.display)
+        if known is None or (record.date or "") > (known.date or ""):
             newest[record.display] = record
     return list(newest.values())
 

@@ -14,9 +14,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date
 
+from ehrqa.answer.verify import age_on
 from ehrqa.fhir.record import Record
 from ehrqa.fhir.render import insurers
 from ehrqa.knowledge import Knowledge, Monitor, ReferenceRange
+from ehrqa.select.default import CLAIM_TYPES
 from ehrqa.text.numbers import display_number
 from ehrqa.text.units import show_number, show_value, with_unit
 
@@ -53,13 +55,20 @@ def _series_value(record: Record) -> tuple[float, str | None] | None:
     return None
 
 
-def _shown(record: Record) -> str:
-    """The record's value as an answer shows it (blood pressure as systolic/diastolic)."""
+def blood_pressure(record: Record) -> str | None:
+    """ "120/80 mmHg" for a blood-pressure panel with both components, else None."""
     by_code = {c.code: c for c in record.components if c.value is not None}
     sys_, dia = by_code.get(_SYSTOLIC), by_code.get(_DIASTOLIC)
-    if sys_ is not None and dia is not None and sys_.value is not None and dia.value is not None:
-        pair = f"{show_number(sys_.value, sys_.unit)}/{show_number(dia.value, dia.unit)}"
-        return with_unit(pair, sys_.unit)
+    if sys_ is None or dia is None or sys_.value is None or dia.value is None:
+        return None
+    pair = f"{show_number(sys_.value, sys_.unit)}/{show_number(dia.value, dia.unit)}"
+    return with_unit(pair, sys_.unit)
+
+
+def _shown(record: Record) -> str:
+    """The record's value as an answer shows it (blood pressure as systolic/diastolic)."""
+    if (pressure := blood_pressure(record)) is not None:
+        return pressure
     found = _series_value(record)
     if found is None:
         return record.value_text or ""
@@ -212,12 +221,8 @@ def control(
     if condition is None:
         return Judgement(f"{'; '.join(c[0].upper() + c[1:] for c in clauses)}.", tuple(refs),
                          tuple(spans))  # fmt: skip
-    name = re.sub(r"\s*\([^)]*\)", "", condition.display)
-    sentence = f"{name} {_cite([condition])}: {'; '.join(clauses)}."
+    sentence = f"{_plain(condition.display)} {_cite([condition])}: {'; '.join(clauses)}."
     return Judgement(sentence, tuple(refs), tuple(spans))
-
-
-_CLAIM_TYPES = ("Claim", "ExplanationOfBenefit")
 
 
 def payer_judgement(records: Sequence[Record]) -> Judgement | None:
@@ -228,7 +233,7 @@ def payer_judgement(records: Sequence[Record]) -> Judgement | None:
     """
     by_payer: dict[str, list[Record]] = {}
     for record in records:
-        if record.resource_type in _CLAIM_TYPES:
+        if record.resource_type in CLAIM_TYPES:
             for name in insurers(record.resource):
                 by_payer.setdefault(name, []).append(record)
     if not by_payer:
@@ -320,8 +325,8 @@ def duration(records: Sequence[Record], now: date) -> list[Judgement]:
         first = min(group, key=lambda r: r.date or "")
         ended = next((r.end_date[:10] for r in group if r.end_date), None)
         until = date.fromisoformat(ended) if ended else now
-        years = age_years(first.day, until)
-        if years is None or first.day is None:
+        years = age_on(first.day or "", until)
+        if years is None:
             continue
         span = f"{years} years" if years != 1 else "1 year"
         tail = f" until it resolved on {ended}" if ended else ""
@@ -354,25 +359,14 @@ def _plain(display: str) -> str:
     return re.sub(r"\s*\([^)]*\)", "", display).strip()
 
 
-def age_years(birth_date: str | None, on: date) -> float | None:
-    """Whole years from ``birth_date`` (ISO) to ``on``, or None when unknown."""
-    if not birth_date:
-        return None
-    try:
-        born = date.fromisoformat(birth_date[:10])
-    except ValueError:
-        return None
-    return on.year - born.year - ((on.month, on.day) < (born.month, born.day))
-
-
 __all__ = [
     "CONTROL_RE",
     "DEATH_RE",
     "DUE_RE",
     "HOW_LONG_RE",
     "Judgement",
-    "age_years",
     "better_direction",
+    "blood_pressure",
     "control",
     "death",
     "duration",

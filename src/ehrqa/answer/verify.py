@@ -7,7 +7,6 @@ unverified spans.
 
 from __future__ import annotations
 
-import contextlib
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -15,6 +14,7 @@ from datetime import date
 
 from ehrqa.fhir.record import Record
 from ehrqa.select.timeexpr import whole_years
+from ehrqa.text.dates import iso_day
 from ehrqa.text.numbers import rounds_to
 
 try:
@@ -149,11 +149,8 @@ def _evidence(records: list[Record], now: date | None = None) -> tuple[set[str],
 
 def _ages(record: Record, birth: str, now: date) -> list[int]:
     """Ages a cited Patient supports: on ``now``, and at death for one who died."""
-    days = [now]
-    died = record.resource.get("deceasedDateTime")
-    if isinstance(died, str):
-        with contextlib.suppress(ValueError):
-            days.append(date.fromisoformat(died[:10]))
+    died = iso_day(record.resource.get("deceasedDateTime"))
+    days = [now] if died is None else [now, died]
     return [age for day in days if (age := age_on(birth, day)) is not None]
 
 

@@ -137,9 +137,14 @@ def resource_identity(resource: Any) -> tuple[str, str]:
 
 
 def patient_ref_id(reference: str | None) -> str | None:
-    """Return the Patient id a reference points at, or ``None``.
+    """Return the Patient id a reference points at, or ``None`` (see :func:`reference_id`)."""
+    return reference_id(reference, "Patient")
 
-    Accepts ``Patient/abc``, absolute URLs (``http://x/fhir/Patient/abc/_history/2``) and
+
+def reference_id(reference: Any, resource_type: str) -> str | None:
+    """Return the id of the ``resource_type`` resource a reference points at, or ``None``.
+
+    Accepts ``Type/abc``, absolute URLs (``http://x/fhir/Type/abc/_history/2``) and
     ``urn:uuid:abc``, which in a transaction bundle stands for the entry's own id. A
     reference to any other type returns ``None``.
     """
@@ -151,7 +156,7 @@ def patient_ref_id(reference: str | None) -> str | None:
     parts = reference.split("/")
     if "_history" in parts:
         parts = parts[: parts.index("_history")]
-    if len(parts) >= 2 and parts[-2] == "Patient" and parts[-1]:
+    if len(parts) >= 2 and parts[-2] == resource_type and parts[-1]:
         return parts[-1]
     return None
 

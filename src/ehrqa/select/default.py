@@ -19,16 +19,18 @@ from dataclasses import dataclass, field
 from datetime import date
 
 from ehrqa.errors import NotFoundError
+from ehrqa.fhir.normalize import reference_id
 from ehrqa.fhir.record import Record
 from ehrqa.fhir.render import insurers
 from ehrqa.knowledge import load_knowledge
 from ehrqa.knowledge.scanner import fold, words
 from ehrqa.select.base import Selected, Selection
 from ehrqa.select.followup import split_parts
-from ehrqa.select.lexicon import Concept
+from ehrqa.select.lexicon import MEDICATION_TYPES, Concept
 from ehrqa.select.query import INSURANCE_RE, JUDGE_RE, QueryPlan, analyze
 from ehrqa.select.semantic import DEFAULT_MIN_SCORE, ConceptMatcher, LazyConceptMatcher
 from ehrqa.store.base import RecordQuery, RecordStore
+from ehrqa.text.dates import iso_day
 
 # Administrative and billing types: stored and citable, but not answers to clinical questions.
 ADMIN_TYPES = (
@@ -119,9 +121,15 @@ class DefaultSelector:
         plan = analyze(question, now)
         parts = split_parts(question, now)
         if len(parts) == 1:
-            return self.select_plan(store, patient_id, plan)
-        facets = [self.select_plan(store, patient_id, analyze(part, now)) for part in parts]
-        return merge_facets(plan, facets)
+            selection = self.select_plan(store, patient_id, plan)
+        else:
+            facets = [self.select_plan(store, patient_id, analyze(part, now)) for part in parts]
+            selection = merge_facets(plan, facets)
+        # Read once per question, for every part: the judgements' patient facts.
+        patient = _patient_facts(store, patient_id)
+        for part in (selection, *selection.facets):
+            part.details["patient"] = patient
+        return selection
 
     def select_plan(self, store: RecordStore, patient_id: str, plan: QueryPlan) -> Selection:
         """Select for an already analysed question."""
@@ -148,7 +156,6 @@ class DefaultSelector:
         if (missing := _missing_patient_field(plan, items)) is not None:
             items = []  # the Patient record is there, the asked field is not
         selection = Selection(plan, items, candidates=len(ctx.pool))
-        selection.details["patient"] = _patient_facts(store, patient_id)
         # The candidate stage's ranking, best first: the harness scores its recall@k.
         selection.details["ranked"] = [c.record.ref for c in ranked]
         if missing is not None:
@@ -386,7 +393,6 @@ MAX_VISITS = 3  # visits whose findings a question brings in (the newest)
 VISIT_ANCHORS = ("Procedure", "Encounter")  # records whose visit holds their findings
 # What every visit records (weight, blood pressure, smoking, questionnaires): not findings.
 ROUTINE_CATEGORIES = frozenset({"vital-signs", "social-history", "survey"})
-_REFERENCE_ID_RE = re.compile(r"(?:urn:uuid:|^[A-Za-z]+/)([A-Za-z0-9\-.]{1,64})$")
 
 
 def with_links(
@@ -416,10 +422,11 @@ def _reason_records(store: RecordStore, items: list[Selected]) -> list[Selected]
     for item in items:
         for reference in item.record.resource.get("reasonReference") or []:
             ref = reference.get("reference") if isinstance(reference, dict) else None
-            if not isinstance(ref, str) or (found := _REFERENCE_ID_RE.search(ref)) is None:
+            if not isinstance(ref, str) or ("/" not in ref and not ref.startswith("urn:")):
                 continue
-            # Bundles refer by urn:uuid: the reason is a Condition stored under that id.
-            target = f"Condition/{found[1]}" if ref.startswith("urn:") else ref
+            # Ingest rewrote bundle references to Type/id; a reason is mostly a Condition.
+            condition = reference_id(ref, "Condition")
+            target = f"Condition/{condition}" if condition else ref
             if target in chosen:
                 continue
             for record in store.get_many([target]):
@@ -428,7 +435,6 @@ def _reason_records(store: RecordStore, items: list[Selected]) -> list[Selected]
     return extra
 
 
-MEDICATION_TYPES = ("MedicationRequest", "MedicationStatement")
 # The reason on items of a medicine list none of which is recorded for the asked condition.
 NOT_FOR_REASON = "not recorded as for the condition asked about"
 
@@ -576,7 +582,6 @@ def merge_facets(plan: QueryPlan, facets: list[Selection]) -> Selection:
             items.setdefault(item.record.ref, item)
     merged = Selection(plan, list(items.values()), sum(f.candidates for f in facets))
     merged.facets = facets
-    merged.details["patient"] = facets[0].details.get("patient", {})
     merged.details["ranked"] = [ref for f in facets for ref in f.details.get("ranked", [])]
     if not merged.items:
         merged.empty_reason = " ".join(f.empty_reason or "" for f in facets).strip() or None
@@ -589,9 +594,7 @@ def _encounter_id(record: Record) -> str | None:
     if record.resource_type == "Encounter":
         return record.id
     ref = record.resource.get("encounter")
-    ref = ref.get("reference") if isinstance(ref, dict) else None
-    found = _REFERENCE_ID_RE.search(ref) if isinstance(ref, str) else None
-    return found[1] if found else None
+    return reference_id(ref.get("reference") if isinstance(ref, dict) else None, "Encounter")
 
 
 def _same_visit_records(
@@ -699,10 +702,9 @@ def semantic_fallback(
     sure = sure[:SEMANTIC_LIMIT]
     if not sure:
         if matches:
-            # Not sure enough to select, too close to deny: say what was searched and the
-            # closest record, never a bare "No".
-            # The closest record first: it may well be the answer under another name
-            # ("Has my heart ever stopped?" → "Cardiac Arrest"), and it is not a denial.
+            # Not sure enough to select, too close to deny: name the closest entry, which may
+            # be the answer under another name ("Has my heart ever stopped?" → "Cardiac
+            # Arrest"), never a bare "No".
             best = matches[0]
             closest = f'"{best.concept.display}" ({best.concept.resource_type})'
             if plan.concepts:  # a named concept not found: say so, then what is close
@@ -751,15 +753,14 @@ def _patient_facts(store: RecordStore, patient_id: str) -> dict[str, str | None]
     """The sex, birth date and death date judgements need (ranges differ by sex and age;
     nothing is due, and nothing lasts, after death)."""
     try:
-        summary = store.patient(patient_id)
-        resource = store.get(f"Patient/{summary.id}").resource
+        resource = store.get(f"Patient/{patient_id}").resource
     except NotFoundError:
         return {}
-    died = resource.get("deceasedDateTime")
+    died = iso_day(resource.get("deceasedDateTime"))
     return {
-        "gender": summary.gender,
-        "birth_date": summary.birth_date,
-        "deceased": died[:10] if isinstance(died, str) else None,
+        "gender": resource.get("gender"),
+        "birth_date": resource.get("birthDate"),
+        "deceased": died.isoformat() if died else None,
     }
 
 
