@@ -123,7 +123,7 @@ class RerankSelector:
         from ehrqa.train.reranker import score_pairs
 
         selection = self._default.select(store, patient_id, question, now)
-        if keeps_default(selection.plan) or selection.facets or "risk" in selection.details:
+        if rules_decide(selection):
             return Scored(selection, [], {})  # the rules decide: nothing to score
         ranked = list(selection.details.get("ranked") or selection.refs)
         records = store.get_many(ranked[: self.depth])
@@ -197,8 +197,7 @@ def apply_cutoff(
     """
     base = scored.selection
     scores = scored.scores
-    # Several parts, or a disease's risk factors (knowledge): each is the rules' choice.
-    if keeps_default(base.plan) or base.facets or "risk" in base.details:
+    if rules_decide(base):
         rules = {"mode": "rules", "threshold": None, "scored": 0}
         return dataclasses.replace(base, details={**base.details, "rerank": rules})
     if mode == "threshold":
@@ -265,7 +264,8 @@ def _sole_matches(
                 groups.setdefault(concept.name, []).append(item)
     # Records of an asked-for kind (the Patient for "how old was she", visits of a class)
     # count as found by a path; records that only share words with the question do not.
-    structured = [i for i in base.items if i not in _in_groups(groups) and not _lexical(i)]
+    grouped = {item.record.ref for members in groups.values() for item in members}
+    structured = [i for i in base.items if i.record.ref not in grouped and not _lexical(i)]
     if structured:
         groups[""] = structured
     rescued: list[Selected] = []
@@ -302,13 +302,16 @@ def _coded_answer_to_yes_no(item: Selected, plan: QueryPlan) -> bool:
     )
 
 
-def _in_groups(groups: dict[str, list[Selected]]) -> list[Selected]:
-    return [item for members in groups.values() for item in members]
-
-
 def _lexical(item: Selected) -> bool:
     """Whether only shared words (BM25) brought the item in."""
     return all(r.startswith(("lexical", "reranker", "status ", "category ")) for r in item.reasons)
+
+
+def rules_decide(selection: Selection) -> bool:
+    """Whether the rules' selection stands unscored: :func:`keeps_default` for its plan, a
+    question of several parts (each part the rules' choice), or a disease's risk factors
+    (knowledge the cross-encoder never saw)."""
+    return keeps_default(selection.plan) or bool(selection.facets) or "risk" in selection.details
 
 
 def keeps_default(plan: QueryPlan) -> bool:
