@@ -31,10 +31,11 @@ from ehrqa.answer.judgements import (
 from ehrqa.answer.verify import age_on
 from ehrqa.fhir.record import Record
 from ehrqa.knowledge import Knowledge, Monitor, load_knowledge
-from ehrqa.select.base import Selection
+from ehrqa.select.base import Selected, Selection
 from ehrqa.select.default import (
     FINDINGS_RE,
     NOT_FOR_REASON,
+    TYPE_LABELS,
     VISIT_ANCHORS,
     WHY_RE,
     matches_concept,
@@ -113,6 +114,11 @@ _EXISTENCE_TYPES = frozenset(
 _COUNTED_TYPES = frozenset({"Encounter", "Immunization", "Procedure"})
 
 
+def _by_kind_only(item: Selected) -> bool:
+    """Whether only its kind of record brought the item in (no concept, word or meaning)."""
+    return all(r.startswith(("type ", "reranker", "status ", "category ")) for r in item.reasons)
+
+
 def _intro(selection: Selection, judged: bool = False) -> str:
     """The words before the facts: what kind of answer the list is.
 
@@ -127,6 +133,13 @@ def _intro(selection: Selection, judged: bool = False) -> str:
     if all(NOT_FOR_REASON in item.reasons for item in selection.items):
         asked = " or ".join(c.name for c in plan.concepts if c.kind == "condition") or "it"
         return f"No medicine in the record is recorded as being for {asked}. All of them:"
+    if yes_no and plan.keywords and not plan.concepts and all(map(_by_kind_only, selection.items)):
+        # "Do I have any heart problems?" with "heart problems" known to nothing: these are
+        # the record's conditions, not an answer, and never a "Yes".
+        labels = sorted({TYPE_LABELS.get(r.resource_type, r.resource_type) for r in records})
+        words = " ".join(plan.keywords)
+        return f'I could not match "{words}" to a record; the {" and ".join(labels)} on record:'
+
     if "active" in plan.status and not any(_is_current(r) for r in records):
         if yes_no:
             return "No, nothing current is recorded; earlier entries:"
