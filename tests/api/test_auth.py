@@ -118,12 +118,53 @@ def test_open_routes_need_no_token(api: Api) -> None:
 
 
 def test_me_describes_the_token(api: Api) -> None:
-    assert api.get("/v1/me").json() == {"admin": True, "patients": None, "name": "admin"}
+    assert api.get("/v1/me").json() == {
+        "admin": True,
+        "patients": None,
+        "name": "admin",
+        "role": "clinician",
+    }
     assert api.get("/v1/me", as_="scoped").json() == {
         "admin": False,
         "patients": [DEMO_PATIENT],
         "name": "scoped",
+        "role": "patient",
     }
+    add_clinician(api)
+    assert api.get("/v1/me", as_="clinician").json()["role"] == "clinician"
+
+
+def add_clinician(api: Api) -> None:
+    """A token scoped to the demo patient with the clinician role, as ``clinician``."""
+    api.secrets["clinician"] = api.tokens.create(
+        "clinician", patients=[DEMO_PATIENT], role="clinician"
+    )
+
+
+CDS_CALLS = [
+    ("/v1/patients/{pid}/cds/summarize", {}),
+    ("/v1/patients/{pid}/cds/treat", {"condition": "urinary tract infection"}),
+    ("/v1/patients/{pid}/cds/differential", {"symptoms": "fever"}),
+    ("/v1/cds/ask", {"question": "At what eGFR should metformin be stopped?"}),
+    ("/cds-services/ehrqa-patient-view", {}),
+    ("/cds-services/ehrqa-patient-view/feedback", {"feedback": []}),
+]
+
+
+@pytest.mark.parametrize(("url", "body"), CDS_CALLS)
+def test_decision_support_refuses_a_patients_token(api: Api, url: str, body: dict[str, Any]):
+    response = api.post(url.format(pid=DEMO_PATIENT), as_="scoped", json=body)
+    assert response.status_code == 403
+    assert response.json()["error"] == "PermissionDeniedError"
+    assert "clinician" in response.json()["message"]
+
+
+def test_a_clinicians_scoped_token_may_use_decision_support(api: Api) -> None:
+    add_clinician(api)
+    url = f"/v1/patients/{DEMO_PATIENT}/cds/summarize"
+    assert api.post(url, as_="clinician", json={}).status_code == 200
+    other = api.post(f"/v1/patients/{OTHER_PATIENT}/cds/summarize", as_="clinician", json={})
+    assert other.status_code == 403
 
 
 def test_scoped_tokens_list_only_their_patients(api: Api) -> None:
@@ -146,9 +187,11 @@ def test_scoped_tokens_list_only_their_patients(api: Api) -> None:
 def test_out_of_scope_and_missing_patients_get_the_same_403(
     api: Api, method: str, suffix: str, body: dict[str, str] | None
 ) -> None:
+    add_clinician(api)  # decision support needs the clinician role
+
     def call(pid: str) -> Any:
         kwargs = {} if body is None else {"json": body}
-        return getattr(api, method)(f"/v1/patients/{pid}{suffix}", as_="scoped", **kwargs)
+        return getattr(api, method)(f"/v1/patients/{pid}{suffix}", as_="clinician", **kwargs)
 
     other, missing = call(OTHER_PATIENT), call(MISSING_PATIENT)
     assert other.status_code == missing.status_code == 403
@@ -175,9 +218,10 @@ def test_records_are_scope_checked_by_their_patient(api: Api) -> None:
 
 
 def test_document_questions_about_a_patient_are_scope_checked(api: Api) -> None:
+    add_clinician(api)
     body = {"question": "At what eGFR should metformin be stopped?"}
-    assert api.post("/v1/cds/ask", as_="scoped", json=body).status_code == 200
-    other = api.post("/v1/cds/ask", as_="scoped", json={**body, "patient_id": OTHER_PATIENT})
+    assert api.post("/v1/cds/ask", as_="clinician", json=body).status_code == 200
+    other = api.post("/v1/cds/ask", as_="clinician", json={**body, "patient_id": OTHER_PATIENT})
     assert other.status_code == 403
 
 
@@ -210,6 +254,63 @@ def test_tokens_cli_creates_lists_and_revokes(tmp_path: Path) -> None:
     assert invoke(tmp_path, "revoke", "ward-7").exit_code == 0
     assert TokenStore.in_home(tmp_path).resolve(token) is None
     assert "revoked" in invoke(tmp_path, "list").stdout
+
+
+def test_tokens_cli_sets_the_role(tmp_path: Path) -> None:
+    made = invoke(tmp_path, "create", "--label", "dr", "-p", "p1", "--role", "clinician", "--json")
+    assert made.exit_code == 0, made.output
+    principal = TokenStore.in_home(tmp_path).resolve(json.loads(made.stdout)["token"])
+    assert principal is not None and principal.role == "clinician" and principal.clinician
+    assert "dr\tp1\tclinician" in invoke(tmp_path, "list").stdout
+    bad = invoke(tmp_path, "create", "--label", "x", "--admin", "--role", "patient")
+    assert isinstance(bad.exception, ConfigError)
+
+
+@pytest.mark.parametrize(
+    ("admin", "patients", "role", "expected"),
+    [
+        (True, [], None, "clinician"),
+        (False, ["p1"], None, "patient"),
+        (False, ["p1"], "clinician", "clinician"),
+        (False, ["p1"], "patient", "patient"),
+        (True, [], "clinician", "clinician"),
+    ],
+)
+def test_token_roles_default_from_the_scope(
+    tmp_path: Path, admin: bool, patients: list[str], role: str | None, expected: str
+) -> None:
+    tokens = TokenStore.in_home(tmp_path)
+    principal = tokens.resolve(tokens.create("t", admin=admin, patients=patients, role=role))
+    assert principal is not None and principal.role == expected
+    assert tokens.list()[0].role == expected
+
+
+@pytest.mark.parametrize(
+    ("admin", "role", "message"),
+    [(True, "patient", "clinician's"), (False, "nurse", "unknown role")],
+)
+def test_bad_roles_are_refused(tmp_path: Path, admin: bool, role: str, message: str) -> None:
+    patients = [] if admin else ["p1"]
+    with pytest.raises(ConfigError, match=message):
+        TokenStore.in_home(tmp_path).create("t", admin=admin, patients=patients, role=role)
+
+
+def test_a_token_store_from_before_roles_keeps_working(tmp_path: Path) -> None:
+    old = sqlite3.connect(tmp_path / "auth.sqlite3")
+    old.execute(
+        "CREATE TABLE tokens (label TEXT PRIMARY KEY, hash TEXT NOT NULL UNIQUE, admin INTEGER"
+        " NOT NULL, patients TEXT NOT NULL, created TEXT NOT NULL, last_used TEXT, revoked TEXT)"
+    )
+    rows = [("ops", hash_token("old-admin"), 1, "[]"), ("ward", hash_token("old-p"), 0, '["p1"]')]
+    old.executemany("INSERT INTO tokens VALUES (?, ?, ?, ?, '2026-01-01', NULL, NULL)", rows)
+    old.commit()
+    old.close()
+    tokens = TokenStore.in_home(tmp_path)
+    assert tokens.resolve("old-admin") == Principal("ops", True, None, "clinician")
+    assert tokens.resolve("old-p") == Principal("ward", False, frozenset({"p1"}), "patient")
+    new = tokens.create("dr", patients=["p1"], role="clinician")
+    assert tokens.resolve(new) == Principal("dr", False, frozenset({"p1"}), "clinician")
+    assert [info.role for info in tokens.list()] == ["clinician", "patient", "clinician"]
 
 
 def test_tokens_cli_refuses_a_token_without_scope(tmp_path: Path) -> None:

@@ -84,6 +84,31 @@ def require_admin(principal: Principal, what: str) -> None:
         )
 
 
+def require_clinician(request: Request, principal: Principal, what: str) -> None:
+    """403 unless ``principal`` has the clinician role; ``what`` names the tool refused.
+
+    Decision support is for clinicians: a patient's token (the default for a token scoped
+    to patients) may read and ask about its records but not call these routes.
+    """
+    if not principal.clinician:
+        note(request.scope, principal.label)
+        raise PermissionDeniedError(
+            f"{what} is for clinicians; token {principal.label!r} has the patient role "
+            "(an administrator creates clinician tokens with `ehrqa tokens create --role "
+            "clinician`)"
+        )
+
+
+def authenticate_clinician(request: Request) -> Principal:
+    """The principal of a clinician's token (a FastAPI dependency for decision support).
+
+    401 as :func:`authenticate`; 403 for a token with the patient role.
+    """
+    principal = authenticate(request)
+    require_clinician(request, principal, "decision support")
+    return principal
+
+
 def visible(principal: Principal, patients: list[PatientSummary]) -> list[PatientSummary]:
     """The patients of a list that ``principal`` may see."""
     return [p for p in patients if principal.may_see(p.id)]

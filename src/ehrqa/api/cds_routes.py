@@ -13,7 +13,7 @@ from fastapi import APIRouter, Depends, Request
 
 from ehrqa.api.app import AppState, app_state
 from ehrqa.api.audit import note
-from ehrqa.api.auth import authenticate, require_patient
+from ehrqa.api.auth import authenticate_clinician, require_patient
 from ehrqa.api.limits import in_worker
 from ehrqa.api.schemas import (
     ERROR_RESPONSES,
@@ -28,7 +28,7 @@ from ehrqa.cds.base import Advice
 from ehrqa.cds.narrate import check_mode
 
 router = APIRouter(prefix="/v1", tags=["decision support"], responses=ERROR_RESPONSES)
-Auth = Annotated[Principal, Depends(authenticate)]
+Auth = Annotated[Principal, Depends(authenticate_clinician)]  # patients' tokens: 403
 NO_LIBRARY: dict[int | str, dict[str, Any]] = {
     503: {"description": "The document library is missing or empty"}
 }

@@ -28,12 +28,19 @@ def create(
         list[str] | None, typer.Option("--patient", "-p", help="A patient id (repeatable).")
     ] = None,
     admin: Annotated[bool, typer.Option("--admin", help="All patients, and ingest.")] = False,
+    role: Annotated[
+        str | None,
+        typer.Option(
+            help="clinician (every tool) or patient (no decision support); "
+            "default: clinician for --admin, patient for --patient."
+        ),
+    ] = None,
     json_out: Json = False,
 ) -> None:
     """Create a token and print it once: only its hash is kept."""
     store = _store(ctx)
     try:
-        token = store.create(label, admin=admin, patients=patient or ())
+        token = store.create(label, admin=admin, patients=patient or (), role=role)
     finally:
         store.close()
     if json_out:
@@ -63,7 +70,9 @@ def list_tokens(ctx: typer.Context, json_out: Json = False) -> None:
     for info in found:
         status = f"revoked {info.revoked}" if info.revoked else "active"
         used = info.last_used or "never used"
-        typer.echo(f"{info.label}\t{info.scope}\tcreated {info.created}\t{used}\t{status}")
+        typer.echo(
+            f"{info.label}\t{info.scope}\t{info.role}\tcreated {info.created}\t{used}\t{status}"
+        )
 
 
 @tokens_app.command()

@@ -10,14 +10,14 @@ from fastapi import APIRouter, Depends, Request
 from starlette.concurrency import run_in_threadpool
 
 from ehrqa.api.app import AppState, app_state
-from ehrqa.api.auth import authenticate, require_patient
+from ehrqa.api.auth import authenticate_clinician, require_patient
 from ehrqa.api.tokens import Principal
 from ehrqa.cds import hooks
 from ehrqa.cds.hooks import CdsRequestError, HookRequest
 
 router = APIRouter(tags=["cds-hooks"])
 NOW_HEADER = "X-Ehrqa-Now"
-Auth = Annotated[Principal, Depends(authenticate)]
+Auth = Annotated[Principal, Depends(authenticate_clinician)]  # patients' tokens: 403
 
 
 async def json_body(request: Request) -> Any:

@@ -11,14 +11,15 @@ from ehrqa.api.limits import MAX_QUESTION_CHARS
 from ehrqa.fhir.record import Record
 from ehrqa.store.base import PatientSummary
 
-AnswerMode = Literal["hybrid", "model", "extractive"]
+AnswerMode = Literal["extractive", "hybrid", "model"]
 MAX_TEXT_CHARS = MAX_QUESTION_CHARS
 
 _NOW = Field(None, description="The date taken as today (YYYY-MM-DD); default: today.")
 _MODE = Field(
     None,
-    description="hybrid (model text only when it checks out) | model | extractive (no model); "
-    "default: the server's configured mode.",
+    description="extractive (composed by code, no model) | hybrid (the composed answer "
+    "first; a model rewrite replaces it only when it passes every check) | model (the "
+    "model's text, unchecked spans marked); default: the server's configured mode.",
 )
 
 
@@ -84,6 +85,9 @@ class Me(BaseModel):
     admin: bool
     patients: list[str] | None
     name: str
+    role: Literal["clinician", "patient"] = Field(
+        description="clinician: every tool; patient: the record and questions, no decision support."
+    )
 
 
 class PatientOut(BaseModel):

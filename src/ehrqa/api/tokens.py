@@ -2,8 +2,12 @@
 
 Tokens live in ``<home>/auth.sqlite3``. Only the SHA-256 of each token is stored, with a
 label (the name shown in ``ehrqa tokens list`` and the audit log), its scope (admin, or a
-list of patient ids), and when it was created, last used and revoked. The token itself is
-shown once, when it is created.
+list of patient ids), its role (``clinician`` or ``patient``: what the web page shows and
+whether decision support may be called), and when it was created, last used and revoked.
+The token itself is shown once, when it is created.
+
+Stores made before roles existed have no ``role`` column: it is added on open, and a token
+without a stored role keeps the role its scope implies (admin: clinician; patients: patient).
 """
 
 from __future__ import annotations
@@ -18,7 +22,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal, cast
 
 from ehrqa.errors import ConfigError, NotFoundError, StoreError
 
@@ -32,18 +36,48 @@ CREATE TABLE IF NOT EXISTS tokens (
     patients TEXT NOT NULL,
     created TEXT NOT NULL,
     last_used TEXT,
-    revoked TEXT
+    revoked TEXT,
+    role TEXT
 )
 """
+Role = Literal["clinician", "patient"]
+ROLES: tuple[Role, ...] = ("clinician", "patient")
+
+
+def default_role(admin: bool) -> Role:
+    """The role of a token that names none: admin tokens are clinicians', scoped ones patients'."""
+    return "clinician" if admin else "patient"
+
+
+def check_role(role: str | None, admin: bool) -> Role:
+    """``role`` checked (None: the scope's default); ConfigError for an unknown or admin patient."""
+    if role is None:
+        return default_role(admin)
+    if role not in ROLES:
+        raise ConfigError(f"unknown role {role!r}: choose --role clinician or --role patient")
+    if admin and role == "patient":
+        raise ConfigError("an --admin token is a clinician's: leave out --role patient")
+    return cast(Role, role)
 
 
 @dataclass(frozen=True)
 class Principal:
-    """Who a request acts for: the token's label and scope (``patients`` is None for admin)."""
+    """Who a request acts for: the token's label, scope (``patients`` is None for admin) and
+    role (None: the scope's default, see :func:`default_role`)."""
 
     label: str
     admin: bool
     patients: frozenset[str] | None = None
+    role: Role | None = None
+
+    def __post_init__(self) -> None:
+        if self.role is None:
+            object.__setattr__(self, "role", default_role(self.admin))
+
+    @property
+    def clinician(self) -> bool:
+        """Whether this principal may use clinician tools (decision support)."""
+        return self.role == "clinician"
 
     def may_see(self, patient_id: str) -> bool:
         """Whether this principal may read (and ask about) the patient."""
@@ -52,7 +86,7 @@ class Principal:
     def to_dict(self) -> dict[str, Any]:
         """The JSON of ``GET /v1/me``."""
         patients = None if self.patients is None else sorted(self.patients)
-        return {"admin": self.admin, "patients": patients, "name": self.label}
+        return {"admin": self.admin, "patients": patients, "name": self.label, "role": self.role}
 
 
 # What every request acts as when the service runs without access control (loopback only).
@@ -69,6 +103,7 @@ class TokenInfo:
     created: str
     last_used: str | None
     revoked: str | None
+    role: Role = "clinician"
 
     @property
     def scope(self) -> str:
@@ -81,6 +116,7 @@ class TokenInfo:
             "label": self.label,
             "admin": self.admin,
             "patients": None if self.admin else list(self.patients),
+            "role": self.role,
             "created": self.created,
             "last_used": self.last_used,
             "revoked": self.revoked,
@@ -105,6 +141,11 @@ def _scope(admin: bool, patients: Iterable[str]) -> tuple[str, ...]:
     return ids
 
 
+def _stored_role(value: str | None, admin: bool) -> Role:
+    """A stored role; a token from before roles (NULL) or an unknown value gets the default."""
+    return cast(Role, value) if value in ROLES else default_role(admin)
+
+
 class TokenStore:
     """The token table in one SQLite file; safe to share between threads."""
 
@@ -114,32 +155,48 @@ class TokenStore:
         try:
             self._db = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None)
             self._db.execute(SCHEMA)
+            self._migrate()
         except sqlite3.Error as exc:
             raise StoreError(f"cannot open the token store at {path}: {exc}") from exc
         self._lock = threading.Lock()
+
+    def _migrate(self) -> None:
+        """Add the ``role`` column to a store made before roles (its tokens keep working)."""
+        columns = {row[1] for row in self._db.execute("PRAGMA table_info(tokens)")}
+        if "role" not in columns:
+            self._db.execute("ALTER TABLE tokens ADD COLUMN role TEXT")
 
     @classmethod
     def in_home(cls, home: str | Path) -> TokenStore:
         """The token store of a data directory (``<home>/auth.sqlite3``)."""
         return cls(Path(home) / AUTH_FILE)
 
-    def create(self, label: str, *, admin: bool = False, patients: Iterable[str] = ()) -> str:
+    def create(
+        self,
+        label: str,
+        *,
+        admin: bool = False,
+        patients: Iterable[str] = (),
+        role: str | None = None,
+    ) -> str:
         """Store a new token and return it; it cannot be shown again.
 
-        ConfigError for an empty or already used label, or a scope that is neither admin
-        nor a non-empty list of patient ids.
+        ``role`` is ``clinician`` or ``patient`` (None: clinician for admin, patient for a
+        scoped token). ConfigError for an empty or already used label, a scope that is
+        neither admin nor a non-empty list of patient ids, or an unknown or admin patient role.
         """
         label = label.strip()
         if not label:
             raise ConfigError("a token needs a --label, e.g. --label ward-7-tablet")
         ids = _scope(admin, patients)
+        checked = check_role(role, admin)
         token = secrets.token_urlsafe(TOKEN_BYTES)
-        row = (label, hash_token(token), int(admin), json.dumps(list(ids)), _now())
+        row = (label, hash_token(token), int(admin), json.dumps(list(ids)), _now(), checked)
         with self._lock:
             try:
                 self._db.execute(
-                    "INSERT INTO tokens (label, hash, admin, patients, created)"
-                    " VALUES (?, ?, ?, ?, ?)",
+                    "INSERT INTO tokens (label, hash, admin, patients, created, role)"
+                    " VALUES (?, ?, ?, ?, ?, ?)",
                     row,
                 )
             except sqlite3.IntegrityError as exc:
@@ -154,7 +211,7 @@ class TokenStore:
         digest = hash_token(token)
         with self._lock:
             row = self._db.execute(
-                "SELECT label, hash, admin, patients, revoked FROM tokens WHERE hash = ?",
+                "SELECT label, hash, admin, patients, revoked, role FROM tokens WHERE hash = ?",
                 (digest,),
             ).fetchone()
             # The lookup is by a hash of a 256-bit secret, so its timing leaks nothing
@@ -163,19 +220,29 @@ class TokenStore:
             if row is None or not hmac.compare_digest(row[1], digest) or row[4] is not None:
                 return None
             self._db.execute("UPDATE tokens SET last_used = ? WHERE label = ?", (_now(), row[0]))
+        role = _stored_role(row[5], bool(row[2]))
         if row[2]:
-            return Principal(row[0], admin=True)
-        return Principal(row[0], admin=False, patients=frozenset(json.loads(row[3])))
+            return Principal(row[0], admin=True, role=role)
+        return Principal(row[0], admin=False, patients=frozenset(json.loads(row[3])), role=role)
 
     def list(self) -> list[TokenInfo]:
         """Every token, revoked ones included, oldest first."""
         with self._lock:
             rows = self._db.execute(
-                "SELECT label, admin, patients, created, last_used, revoked FROM tokens"
+                "SELECT label, admin, patients, created, last_used, revoked, role FROM tokens"
                 " ORDER BY created, label"
             ).fetchall()
         return [
-            TokenInfo(r[0], bool(r[1]), tuple(json.loads(r[2])), r[3], r[4], r[5]) for r in rows
+            TokenInfo(
+                r[0],
+                bool(r[1]),
+                tuple(json.loads(r[2])),
+                r[3],
+                r[4],
+                r[5],
+                _stored_role(r[6], bool(r[1])),
+            )
+            for r in rows
         ]
 
     def revoke(self, label: str) -> None:
