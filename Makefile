@@ -6,7 +6,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 DEMO_HOME ?= .ehrqa-demo
 
-.PHONY: install install-dev wordnet chromium fhir-server postgres demo test lint bench clean
+.PHONY: install install-dev wordnet chromium fhir-server axe postgres demo test lint bench clean
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -37,7 +37,7 @@ install: $(BIN)/python
 
 # torch first, pinned, so pip takes the CPU build rather than gigabytes of CUDA packages;
 # the train extra lets the transformers backend tests run instead of skipping.
-install-dev: install wordnet chromium fhir-server
+install-dev: install wordnet chromium fhir-server axe
 	$(BIN)/pip install -q -e '.[dev,train,gemma,eval,rag,serve]'
 
 # METEOR needs WordNet; nltk cannot download it here, Debian ships it (index.sense is in
@@ -57,6 +57,11 @@ chromium:
 fhir-server:
 	@command -v npm >/dev/null && bash scripts/fhir_server/install.sh || \
 	  echo "warning: no npm: the FHIR-server ingestion test will be skipped"
+
+# The browser tests check accessibility with axe-core from npm (injected into the page).
+axe:
+	@command -v npm >/dev/null && (cd tests/browser/axe && npm ci --no-audit --no-fund --loglevel=error) || \
+	  echo "warning: no npm: the accessibility browser tests will be skipped"
 
 demo: install
 	$(BIN)/ehrqa --home $(DEMO_HOME) demo
