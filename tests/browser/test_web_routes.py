@@ -101,3 +101,10 @@ def test_every_page_asset_is_served() -> None:
     for module in ("api.js", "chart.js", "cite.js", "dom.js"):
         assert f'"./{module}"' in (STATIC_DIR / "app.js").read_text()
         static_path(module)
+
+
+def test_the_readable_units_come_from_the_one_table(client: TestClient) -> None:
+    response = client.get("/static/units.json")
+    assert response.status_code == 200
+    assert response.json()["mm[Hg]"] == "mmHg"
+    assert "Content-Security-Policy" in response.headers

@@ -1,9 +1,10 @@
-"""Who am I, the patient list, one patient, and a patient's records (thin over the store)."""
+"""Who am I, the patient list, one patient, a patient's records and lab series (thin over
+the store)."""
 
 from __future__ import annotations
 
 from datetime import date
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request
 
@@ -11,7 +12,11 @@ from ehrqa.api.app import app_state
 from ehrqa.api.auth import authenticate, require_patient, visible
 from ehrqa.api.schemas import ERROR_RESPONSES, Me, PatientDetail, PatientOut, ResourceOut
 from ehrqa.api.tokens import Principal
+from ehrqa.fhir.record import Record
+from ehrqa.knowledge import load_knowledge
+from ehrqa.knowledge.model import ReferenceRange
 from ehrqa.store.base import RecordQuery
+from ehrqa.text.units import readable_unit
 
 router = APIRouter(prefix="/v1", tags=["patients"], responses=ERROR_RESPONSES)
 Auth = Annotated[Principal, Depends(authenticate)]
@@ -19,9 +24,9 @@ DEFAULT_LIMIT = 200
 MAX_LIMIT = 1000
 
 
-@router.get("/me", summary="The token's name and scope", response_model=Me)
+@router.get("/me", summary="The token's name, scope and role", response_model=Me)
 def me(principal: Auth) -> Me:
-    """The token's label, whether it is admin, and its patients (null for admin)."""
+    """The token's label, whether it is admin, its patients (null for admin) and its role."""
     return Me.model_validate(principal.to_dict())
 
 
@@ -74,3 +79,56 @@ def list_resources(
         limit=limit,
     )
     return [ResourceOut.of(record) for record in store.query(query)]
+
+
+def quantity_value(record: Record) -> float | None:
+    """The number of a record's ``valueQuantity``, else None (text, codes, questionnaire
+    answers such as an address or a yes/no are never plotted)."""
+    quantity = record.resource.get("valueQuantity")
+    value = quantity.get("value") if isinstance(quantity, dict) else None
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    return float(value)
+
+
+def lab_series(records: list[Record], sex: str | None) -> list[dict[str, Any]]:
+    """Numeric Quantity results grouped by their first code, oldest point first: each with
+    its name, recorded and readable unit, reference interval and a high/low/normal flag."""
+    knowledge = load_knowledge()
+    groups: dict[str, dict[str, Any]] = {}
+    ranges: dict[str, ReferenceRange | None] = {}
+    for record in records:
+        value = quantity_value(record)
+        if value is None or not record.codes or not record.date:
+            continue
+        code = record.codes[0].code
+        if code not in groups:
+            bounds = ranges[code] = knowledge.reference_range(code, sex=sex)
+            groups[code] = {
+                "code": code,
+                "name": record.codes[0].display or record.display,
+                "unit": record.unit or "",
+                "reader_unit": readable_unit(record.unit),
+                "range": None if bounds is None else {"low": bounds.low, "high": bounds.high},
+                "points": [],
+            }
+        bounds = ranges[code]
+        flag = bounds.flag(value) if bounds is not None else None
+        groups[code]["points"].append(
+            {"date": record.date, "value": value, "ref": record.ref, "flag": flag}
+        )
+    for group in groups.values():
+        group["points"].sort(key=lambda point: point["date"])
+    return sorted(groups.values(), key=lambda group: str(group["name"]).lower())
+
+
+@router.get("/patients/{patient_id}/labs", summary="A patient's numeric lab results by test")
+def list_labs(patient_id: str, request: Request, principal: Auth) -> list[dict[str, Any]]:
+    """Lab results whose value is a number with a unit (``valueQuantity``), grouped by code,
+    with readable units and high/low flags against the reference intervals."""
+    store = app_state(request).require_store()
+    found = store.patient(require_patient(request, principal, patient_id))
+    query = RecordQuery(
+        found.id, types=("Observation",), categories=("laboratory",), limit=MAX_LIMIT * 5
+    )
+    return lab_series(list(store.query(query)), found.gender)

@@ -15,8 +15,10 @@ from functools import lru_cache
 from pathlib import Path
 
 from fastapi import APIRouter, Request, Response
+from fastapi.responses import JSONResponse
 
 from ehrqa.errors import NotFoundError
+from ehrqa.text.units import readable_units
 
 STATIC_DIR = Path(__file__).parent / "static"
 CONTENT_TYPES: dict[str, str] = {
@@ -78,6 +80,13 @@ def _etags(header: str) -> set[str]:
 def index(request: Request) -> Response:
     """The web page."""
     return file_response(static_path("index.html"), request)
+
+
+@router.get("/static/units.json")
+def units() -> Response:
+    """UCUM codes and how a reader writes them (``mm[Hg]`` → ``mmHg``), from the one table
+    the answers use, for the patient view of a record."""
+    return JSONResponse(readable_units(), headers={"Cache-Control": "no-cache", **SECURITY_HEADERS})
 
 
 @router.get("/static/{name:path}")

@@ -30,6 +30,11 @@ def _table() -> dict[str, str]:
     return {code: reader for code, (reader, _) in _rows().items()}
 
 
+def readable_units() -> dict[str, str]:
+    """Every listed UCUM code and its reader's spelling (for the web page's patient view)."""
+    return dict(_table())
+
+
 def unit_decimals(unit: str | None) -> int | None:
     """How many decimals a noisy value in ``unit`` is shown with (None: by its size)."""
     return _rows().get(unit or "", ("", None))[1]
