@@ -21,6 +21,25 @@ NOTICE = (
 )
 
 SourceKind = Literal["document", "record", "file"]
+ItemKind = Literal["diagnosis", "excluded", "treatment", "summary", "answer"]
+# The heading of each statement list of an item, by the item's kind: what the list holds.
+HEADINGS: dict[str, dict[str, str]] = {
+    "diagnosis": {
+        "statements": "Why it is considered",
+        "evidence_for": "Findings for",
+        "evidence_against": "Findings against",
+        "warnings": "Red flags",
+        "next_steps": "Suggested tests",
+    },
+    "excluded": {"statements": "Why it was excluded"},
+    "treatment": {
+        "statements": "Protocol option and cautions",
+        "warnings": "Safety checks for this patient",
+        "next_steps": "Next steps",
+    },
+    "summary": {"warnings": "Warnings", "next_steps": "Next steps"},
+    "answer": {"statements": "Answer", "warnings": "Warnings", "next_steps": "Next steps"},
+}
 # A citation as it appears in text: [doc:diabetes-type-2#3], [Observation/abc], [file:note.txt#2].
 # A bracketed Type/id counts only when Type is a FHIR resource type: LOINC names such as
 # "Creatinine [Mass/volume] in Serum" are not citations.
@@ -69,10 +88,13 @@ class AdviceItem:
 
     ``statements`` say what the item is; ``evidence_for`` and ``evidence_against`` weigh it
     (differential diagnosis); ``warnings`` flag safety problems for this patient (allergy,
-    interaction, renal function); ``next_steps`` are suggested tests or actions.
+    interaction, renal function); ``next_steps`` are suggested tests or actions. An
+    ``excluded`` item is a diagnosis ruled out by the patient's sex or age, and why.
+    ``headings`` names what each list holds ("Findings for", "Safety checks for this
+    patient"), for every reader of the item.
     """
 
-    kind: Literal["diagnosis", "treatment", "summary", "answer"]
+    kind: ItemKind
     title: str
     statements: list[Statement] = field(default_factory=list)
     evidence_for: list[Statement] = field(default_factory=list)
@@ -80,6 +102,15 @@ class AdviceItem:
     warnings: list[Statement] = field(default_factory=list)
     next_steps: list[Statement] = field(default_factory=list)
     score: float | None = None
+    headings: dict[str, str] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        # What each list holds, named for a reader (the CLI, the API's JSON, the web page):
+        # a summary section's statements are headed by the section's own title.
+        defaults = dict(HEADINGS[self.kind])
+        if self.kind == "summary":
+            defaults["statements"] = self.title
+        self.headings = {**defaults, **self.headings}
 
     def all_statements(self) -> list[Statement]:
         """Every statement of the item, in display order."""

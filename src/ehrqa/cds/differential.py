@@ -20,7 +20,7 @@ import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal
 
 from ehrqa.cds.base import Advice, AdviceItem, Source, Statement
 from ehrqa.cds.context import PatientContext, results_named
@@ -37,6 +37,7 @@ from ehrqa.cds.sources import (
 )
 from ehrqa.errors import ConfigError
 from ehrqa.fhir.record import Record
+from ehrqa.knowledge.exclusions import excluded
 from ehrqa.llm.base import ChatModel
 
 if TYPE_CHECKING:
@@ -91,12 +92,12 @@ def differential(
     doc_rank = {h.chunk.doc_id: i for i, h in reversed(list(enumerate(hits)))}
     glossary = _glossary(pathway_blocks)
     candidates = [_weigh(b, phrases, context, glossary) for b in pathway_blocks]
+    fitting, excluded = split_excluded([c for c in candidates if c.matched], context)
     ranked = sorted(
-        (c for c in candidates if c.matched),
-        key=lambda c: (-c.score, doc_rank.get(c.block.chunk.doc_id, SEARCH_K)),
+        fitting, key=lambda c: (-c.score, doc_rank.get(c.block.chunk.doc_id, SEARCH_K))
     )[:max_diagnoses]
     flags = _red_flags(hits, phrases)
-    advice = _advice(symptoms, context, ranked, flags)
+    advice = _advice(symptoms, context, ranked, flags, excluded)
     advice.timings["retrieve"] = time.perf_counter() - started
     return narrate(
         advice,
@@ -104,7 +105,43 @@ def differential(
         mode=mode,
         instruction=INSTRUCTION,
         required=[c.name for c in ranked[:3]],
+        forbidden=_forbidden(context),
     )
+
+
+def split_excluded(
+    candidates: list[Candidate], ctx: PatientContext | None
+) -> tuple[list[Candidate], list[tuple[Candidate, str]]]:
+    """The candidates the patient's sex and age allow, and the others with the reason.
+
+    The rules live in ``knowledge/exclusions.toml``; without a patient nothing is excluded.
+    """
+    if ctx is None:
+        return candidates, []
+    kept: list[Candidate] = []
+    dropped: list[tuple[Candidate, str]] = []
+    for cand in candidates:
+        found = excluded(cand.name, ctx.gender, ctx.age)
+        if found is None:
+            kept.append(cand)
+        else:
+            dropped.append((cand, f"{cand.name} {found[1]}"))
+    return kept, dropped
+
+
+def _forbidden(ctx: PatientContext | None) -> Callable[[str], str | None]:
+    """A check a model's text must pass: it names no diagnosis excluded for the patient."""
+
+    def check(text: str) -> str | None:
+        if ctx is None:
+            return None
+        for sentence in re.split(r"(?<=[.;:\n])\s*", text):
+            found = excluded(sentence, ctx.gender, ctx.age)
+            if found is not None:
+                return f"it names a diagnosis excluded for this patient ({found[1]})"
+        return None
+
+    return check
 
 
 def _diagnosis_blocks(library: Library, doc_ids: list[str]) -> list[Block]:
@@ -165,28 +202,74 @@ def _weigh(
     typical = _glossed(block.labelled.get("features for", []), glossary)
     against = _glossed(block.labelled.get("features against", []), glossary)
     for phrase, denied in phrases:
-        feature = next((f for f in typical if mentions(f, phrase)), None)
-        contra = next((f for f in against if mentions(f, phrase)), None)
-        if feature and not denied:
-            cand.score += SYMPTOM_FOR
-            cand.matched.append(phrase)
-            cand.evidence_for.append(Statement(f"{phrase}: a typical feature", cite))
-        elif feature and denied:
-            cand.score -= DENIED_TYPICAL
-            cand.evidence_against.append(Statement(f"no {phrase}, a typical feature", cite))
-        if contra and not denied:
-            cand.score -= SYMPTOM_AGAINST
-            cand.evidence_against.append(Statement(f"{phrase} argues against it", cite))
-        elif contra and denied:
-            cand.evidence_for.append(Statement(f"no {phrase}, which would argue against it", cite))
+        found = [f for f in (_typical(phrase, denied, i) for i in typical) if f]
+        found += [f for f in (_contrary(phrase, denied, i) for i in against) if f]
+        side = _side(found, denied)
+        if side is None:
+            continue
+        # One statement per fact, on one side only, weighed once: the strongest reason.
+        weight, text = max(((w, t) for s, w, t in found if s == side), key=lambda wt: wt[0])
+        if side == "for":
+            cand.score += weight
+            cand.evidence_for.append(Statement(text, cite))
+            if not denied:
+                cand.matched.append(phrase)
+        else:
+            cand.score -= weight
+            cand.evidence_against.append(Statement(text, cite))
     for risk in block.labelled.get("risk factors", []):
-        found = _risk_on_record(risk, ctx)
-        if found:  # one statement and one weight per risk factor, however many records
-            refs = list(dict.fromkeys(r for _, rs in found for r in rs))[:MAX_RISK_REFS]
-            text = f"risk factor on record: {risk} ({found[0][0]})"
+        on_record = _risk_on_record(risk, ctx)
+        if on_record:  # one statement and one weight per risk factor, however many records
+            refs = list(dict.fromkeys(r for _, rs in on_record for r in rs))[:MAX_RISK_REFS]
+            text = f"risk factor on record: {risk} ({on_record[0][0]})"
             cand.score += RISK_FACTOR
             cand.evidence_for.append(Statement(text, [*refs, *cite]))
     return cand
+
+
+Side = Literal["for", "against"]
+Finding = tuple[Side, float, str]  # the side a finding supports, its weight, the statement
+
+
+def _polarity(item: str) -> tuple[str, bool]:
+    """A pathway item and whether it states an absence ("no fever and no loin pain")."""
+    return negation(item)
+
+
+def _typical(phrase: str, denied: bool, item: str) -> Finding | None:
+    """How a typical feature ``item`` weighs the patient's ``phrase`` (None: unrelated)."""
+    text, absent = _polarity(item)
+    if not mentions(text, phrase):
+        return None
+    if denied == absent:  # the item holds: "fever" and fever, "no urgency" and no urgency
+        shown = f"no {phrase}" if denied else phrase
+        return "for", SYMPTOM_FOR, f"{shown}: a typical feature"
+    if denied:
+        return "against", DENIED_TYPICAL, f"no {phrase}, though it is a typical feature"
+    return "against", DENIED_TYPICAL, f"{phrase}, though it is typically absent"
+
+
+def _contrary(phrase: str, denied: bool, item: str) -> Finding | None:
+    """How a feature against, ``item``, weighs the patient's ``phrase`` (None: unrelated)."""
+    text, absent = _polarity(item)
+    if not mentions(text, phrase):
+        return None
+    shown = f"no {phrase}" if denied else phrase
+    if denied == absent:  # the item holds: the patient has what argues against it
+        return "against", SYMPTOM_AGAINST, f"{shown} argues against it (pathway: “{item}”)"
+    # The patient lacks what would argue against it: weak support, no weight.
+    return "for", 0.0, f"{shown} (the pathway lists “{item}” against it)"
+
+
+def _side(found: list[Finding], denied: bool) -> Side | None:
+    """The one side a fact is listed on. When a pathway's items pull it both ways, an
+    absent finding counts only against and a present one only for."""
+    sides = {side for side, _, _ in found}
+    if not sides:
+        return None
+    if len(sides) == 1:
+        return next(iter(sides))
+    return "against" if denied else "for"
 
 
 def _risk_on_record(risk: str, ctx: PatientContext | None) -> list[tuple[str, list[str]]]:
@@ -248,6 +331,7 @@ def _advice(
     ctx: PatientContext | None,
     ranked: list[Candidate],
     flags: list[Statement],
+    dropped: list[tuple[Candidate, str]],
 ) -> Advice:
     sources: dict[str, Source] = {}
     items: list[AdviceItem] = []
@@ -276,41 +360,60 @@ def _advice(
     for flag in flags:
         for ref in flag.citations:
             sources.setdefault(ref, Source(ref, "document", "Red flags", flag.text))
+    patient = [ctx.patient.ref] if ctx is not None and ctx.patient is not None else []
+    for cand, reason in dropped:
+        chunk_ref = f"doc:{cand.block.chunk.id}"
+        sources[chunk_ref] = chunk_source(cand.block.chunk)
+        statement = Statement(f"Excluded: {reason}", [*patient, chunk_ref])
+        items.append(AdviceItem("excluded", cand.name, statements=[statement]))
     if ctx is not None:
         for record in [*ctx.conditions, *ctx.medications, *ctx.labs, *ctx.vitals]:
             sources[record.ref] = record_source(record)
         if ctx.patient is not None:
             sources[ctx.patient.ref] = record_source(ctx.patient)
-    if not items:
-        return Advice(
+    patient_id = ctx.patient_id if ctx else None
+    if not ranked:
+        advice = Advice(
             "differential",
             symptoms,
             "The documents describe no diagnosis with these symptoms among its features.",
-            [],
+            items,
             {},
             "abstain",
-            patient_id=ctx.patient_id if ctx else None,
+            patient_id=patient_id,
             abstain_reason="no pathway in the library lists these symptoms",
         )
-    advice = Advice("differential", symptoms, "", items, sources, "extractive")
-    advice.patient_id = ctx.patient_id if ctx else None
+        if dropped:
+            advice.abstain_reason = "every diagnosis the pathways list for these symptoms is "
+            advice.abstain_reason += "excluded by the patient's sex or age"
+    else:
+        advice = Advice("differential", symptoms, "", items, sources, "extractive")
+        advice.patient_id = patient_id
     advice.sources = {r: sources[r] for r in advice.citations() if r in sources}
     advice.text = render_differential(advice)
     return advice
 
 
 def render_differential(advice: Advice) -> str:
-    """The ranked differential as text: one paragraph per diagnosis, all cited."""
-    lines = [f"Differential diagnosis for: {advice.query}"]
-    for flag in advice.items[0].warnings if advice.items else []:
+    """The ranked differential as text: one paragraph per diagnosis, then the diagnoses
+    excluded for the patient and why; every statement cited, every list headed."""
+    diagnoses = [i for i in advice.items if i.kind == "diagnosis"]
+    excluded_items = [i for i in advice.items if i.kind == "excluded"]
+    if not diagnoses:
+        lines = [advice.text or "The documents describe no diagnosis with these symptoms."]
+    else:
+        lines = [f"Possible diagnoses for: {advice.query}"]
+    for flag in diagnoses[0].warnings if diagnoses else []:
         lines.append(flag.render())
-    for n, item in enumerate(advice.items, 1):
+    for n, item in enumerate(diagnoses, 1):
         parts = [f"{n}. {item.title}."]
-        if item.evidence_for:
-            parts.append("For: " + "; ".join(s.render() for s in item.evidence_for) + ".")
-        if item.evidence_against:
-            parts.append("Against: " + "; ".join(s.render() for s in item.evidence_against) + ".")
-        if item.next_steps:
-            parts.append("Tests: " + "; ".join(s.render() for s in item.next_steps) + ".")
+        for key in ("evidence_for", "evidence_against", "next_steps"):
+            statements: list[Statement] = getattr(item, key)
+            if statements:
+                body = "; ".join(s.render().rstrip(".") for s in statements)
+                parts.append(f"{item.headings[key]}: {body}.")
         lines.append(" ".join(parts))
+    if excluded_items:
+        lines.append("Excluded for this patient (by sex or age):")
+        lines += [f"- {s.render()}" for i in excluded_items for s in i.statements]
     return "\n".join(lines)

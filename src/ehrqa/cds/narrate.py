@@ -7,7 +7,9 @@ text only when
 
 * it cites at least one source and only sources it was shown,
 * every number and date it states appears in a source it cites, and
-* it names every ``required`` term (the diagnoses ranked, the drugs warned about),
+* it names every ``required`` term (the diagnoses ranked, the drugs warned about), and
+* it passes the task's ``forbidden`` check (a differential: it names no diagnosis that
+  the patient's sex or age excludes),
 
 so a small model can make the text read better but can never add a fact, drop a warning
 or cite something it was not given. In ``model`` mode the model's text is shown anyway and
@@ -46,6 +48,7 @@ def narrate(
     mode: str,
     instruction: str,
     required: Sequence[str] = (),
+    forbidden: Callable[[str], str | None] | None = None,
     max_tokens: int = 200,
     prompt_budget: int = 1500,
 ) -> Advice:
@@ -66,7 +69,7 @@ def narrate(
     messages = _messages(advice, aliases, instruction, chat, prompt_budget)
     options = GenerationOptions(max_tokens=max_tokens, repeat_penalty=1.15, stop=("\n\n\n",))
     draft = "".join(chat.generate(messages, options)).strip()
-    text, failure = check_narrative(draft, aliases, advice.sources, required)
+    text, failure = check_narrative(draft, aliases, advice.sources, required, forbidden)
     timings = {**advice.timings, "narrate": time.perf_counter() - started}
     if failure is None or mode == "model":
         return replace(
@@ -89,9 +92,16 @@ def check_mode(mode: str) -> str:
 
 
 def check_narrative(
-    draft: str, aliases: dict[str, str], sources: dict[str, Source], required: Sequence[str] = ()
+    draft: str,
+    aliases: dict[str, str],
+    sources: dict[str, Source],
+    required: Sequence[str] = (),
+    forbidden: Callable[[str], str | None] | None = None,
 ) -> tuple[str, str | None]:
-    """The draft with aliases rewritten to references, and why it fails (None if it passes)."""
+    """The draft with aliases rewritten to references, and why it fails (None if it passes).
+
+    ``forbidden`` returns why a text must not be shown (None when it may be).
+    """
     text, valid, invalid = resolve_citations(draft, aliases)
     cited = [r for r in dict.fromkeys([*valid, *_cited(text)]) if r in sources]
     if invalid:
@@ -105,6 +115,8 @@ def check_narrative(
     missing = [term for term in required if term.lower() not in lowered]
     if missing:
         return text, f"the text leaves out: {', '.join(missing)}"
+    if forbidden is not None and (why := forbidden(CITATION_RE.sub(" ", text))) is not None:
+        return text, why
     return text, None
 
 

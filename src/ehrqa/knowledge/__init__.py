@@ -7,6 +7,7 @@ them once; :mod:`ehrqa.knowledge.scanner` finds their phrases in text. This pack
 below select/, answer/ and cds/ and imports none of them.
 """
 
+from ehrqa.knowledge.exclusions import Exclusion, excluded, load_exclusions
 from ehrqa.knowledge.loader import drug_disagreements, load_knowledge
 from ehrqa.knowledge.model import (
     Concept,
@@ -28,6 +29,7 @@ __all__ = [
     "Drug",
     "DrugClass",
     "EncounterClass",
+    "Exclusion",
     "Knowledge",
     "KnowledgeError",
     "Monitor",
@@ -35,5 +37,7 @@ __all__ = [
     "RiskFactors",
     "VaccineInterval",
     "drug_disagreements",
+    "excluded",
+    "load_exclusions",
     "load_knowledge",
 ]
