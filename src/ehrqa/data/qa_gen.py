@@ -10,20 +10,20 @@ Rules for the gold labels
 
 * **Nothing after ``now``.** Every intent sees only records whose day is on or before the
   item's ``now``; relative time phrases ("last year", "since 2019", "in the past 6
-  months") are resolved against it with the conventions of :mod:`ehrqa.select.timeexpr`
-  (bare "last year" is the previous calendar year, "the past year" is 365 days, a month is
-  a calendar month). A record is in a window when its day is; a window that an Encounter or
-  Procedure straddles (started before, ended inside) is not used, as it has no single
-  reading.
+  months") are resolved against it with the conventions the selector's time parser also
+  follows (bare "last year" is the previous calendar year, "the past year" is 365 days, a
+  month is a calendar month; a test checks that the two agree). A record is in a window
+  when its day is; a window that an Encounter or Procedure straddles (started before, ended
+  inside) is not used, as it has no single reading.
 * **A reading is a day.** "Latest", "first" and "last N" take whole days: every record of
   the concept on that day is relevant, and a day whose records disagree (two eGFR values
   at the same minute) is never used for a value. Records without any value (Synthea's
   BMI percentile) are no readings. Counting questions are only asked when every counted
   thing is exactly one record, so the count equals ``len(relevant_ids)``.
-* **Blood pressure** is the panel Observation (LOINC 85354-9) of the day plus the same-day
-  systolic (8480-6) and diastolic (8462-4) Observations that carry the panel's values; the
-  DiagnosticReport that groups them holds no values and is not relevant. A day whose
-  separate observations disagree with its panel is not used.
+* **Blood pressure** is the panel Observation (LOINC 85354-9, or Java-Synthea's 55284-4) of
+  the day plus the same-day systolic (8480-6) and diastolic (8462-4) Observations that carry
+  the panel's values; the DiagnosticReport that groups them holds no values and is not
+  relevant. A day whose separate observations disagree with its panel is not used.
 * **Lists are every record that asserts the fact.** Synthea records a condition again at
   each visit, so "active conditions" is every active Condition record, not one per
   diagnosis; ``answer_values`` then hold at most five short names, disorders first.
@@ -32,15 +32,23 @@ Rules for the gold labels
   says so as of the export. Questions about *current* medications, care plans and drug
   classes are therefore only asked when ``now`` is on or after the patient's last record.
 * **"No" needs absence.** "Do I have asthma?" is answered "No" only when no Condition of
-  the patient matches the concept's codes, terms or synonyms at any date; "Am I on a blood
-  thinner?" only when no medication record of the class exists at all. Such items and
-  "none recorded" items are answerable with empty ``relevant_ids``.
+  the patient has one of the value set's codes or names one of its guard words at any date;
+  "Am I on a blood thinner?" only when no medication record of the class exists at all.
+  Such items and "none recorded" items are answerable with empty ``relevant_ids``.
 * **Unanswerable** questions ask for facts Synthea never records (eye colour, shoe size)
   or that this record lacks (blood type, a lab never done), checked against the record.
-* **Concepts come from the lexicon.** A condition such as diabetes is every Condition
-  with one of the lexicon concept's codes (so diabetic kidney disease counts for both
-  diabetes and kidney disease); other disorders are grouped by their own code. A drug
-  class is the lexicon's member list, matched as whole words in the medication display.
+* **Concepts come from the generator's own value sets** (``value_sets.toml``, read by
+  :mod:`ehrqa.data.value_sets`), never from the selector: nothing under :mod:`ehrqa.data`
+  imports ``select/``, ``answer/``, ``cds/`` or ``knowledge/``. A condition such as diabetes
+  is every Condition with one of the value set's SNOMED codes (so diabetic kidney disease
+  counts for both diabetes and kidney disease); other disorders are grouped by their own
+  code. A lab or vital sign is every Observation with one of its LOINC codes, a vaccine kind
+  every Immunization with one of its CVX codes, a procedure or report kind every record
+  with one of its codes. A drug class is its listed RxNorm product codes plus its
+  ingredient names as whole words of the medication display. An encounter kind is its
+  SNOMED type codes or its Encounter.class codes (an "Encounter for problem" of class EMER
+  is an emergency visit). Questions name each concept with the value set's own everyday
+  phrasings, so words the selector does not know show up as its errors.
 * **A diagnostic report** is the DiagnosticReport plus the result Observations it lists.
 
 Determinism: patients are sorted, each gets ``random.Random(seed ^ crc32(patient id))``,
