@@ -17,7 +17,8 @@ pytestmark = pytest.mark.integration
 @pytest.fixture(scope="module")
 def system(demo_store: SqliteStore, tmp_path_factory: pytest.TempPathFactory) -> QASystem:
     home = Path(tmp_path_factory.mktemp("home"))
-    return QASystem(EhrqaConfig(home=str(home), model="smollm2", n_ctx=2048), demo_store)
+    config = EhrqaConfig(home=str(home), model="smollm2", n_ctx=2048, answer_mode="hybrid")
+    return QASystem(config, demo_store)
 
 
 def test_real_model_answer_is_cited_and_verified(system: QASystem) -> None:

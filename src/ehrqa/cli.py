@@ -7,6 +7,7 @@ result. Errors of the library print as one red line and exit with code 2.
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -16,7 +17,7 @@ from rich.table import Table
 
 from ehrqa.api.cli import tokens_app
 from ehrqa.cds.cli import cds_app, demo_cds
-from ehrqa.cli_support import ADAPTER_HELP, err, out, print_sources
+from ehrqa.cli_support import ADAPTER_HELP, ANSWER_MODE_HELP, err, out, print_sources
 from ehrqa.cli_support import open_store as _open
 from ehrqa.cli_support import parse_day as _parse_day
 from ehrqa.cli_support import print_json as _print_json
@@ -223,7 +224,7 @@ def ask(
     ] = None,
     selector: Annotated[str | None, typer.Option(help="Task 1 strategy.")] = None,
     adapter: Annotated[str | None, typer.Option(help=ADAPTER_HELP)] = None,
-    answer_mode: Annotated[str | None, typer.Option(help="hybrid | model | extractive")] = None,
+    answer_mode: Annotated[str | None, typer.Option(help=ANSWER_MODE_HELP)] = None,
     json_out: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
     conversation: Annotated[
         str | None,
@@ -243,29 +244,39 @@ def ask(
         model=model, selector=selector, answer_mode=answer_mode, adapter=adapter
     )
     store = _open(cfg)
+    shown: list[str] = []
+
+    def show(event: str, data: dict[str, Any]) -> None:
+        # Hybrid mode: the composed answer at once, while the model writes its rewrite.
+        if event == "answer" and not json_out and cfg.answer_mode == "hybrid":
+            shown.append(data["answer"])
+            out.print(data["answer"], markup=False)
+        elif event == "status" and data["stage"] == "writing" and shown:
+            err.print("[dim](a model is rewording this answer; checking it…)[/dim]")
+
     try:
         system, day = QASystem(cfg, store), _parse_day(now)
         if conversation is None:
-            result = system.ask(patient, question, now=day)
+            result = system.ask(patient, question, now=day, on_event=show)
         else:
             turns = FileConversations(Path(cfg.home) / "conversations")
-            result = system.ask_in(turns, conversation, patient, question, now=day)
+            result = system.ask_in(turns, conversation, patient, question, now=day, on_event=show)
     finally:
         store.close()
     if json_out:
         _print_json(result.to_dict())
         return
-    _print_answer(result)
+    _print_answer(result, shown)
 
 
-def _print_answer(result: Any) -> None:
+def _print_answer(result: Any, shown: Sequence[str] = ()) -> None:
     a = result.answer
-    out.print(a.text, markup=False)
+    if a.text not in shown:
+        if shown:
+            err.print("[dim]The model's wording, checked against the records:[/dim]")
+        out.print(a.text, markup=False)
     if a.source == "extractive" and a.fallback_reason:
-        err.print(
-            f"(model answer not verified: {a.fallback_reason}; showing the record's facts)",
-            markup=False,
-        )
+        err.print(f"[dim](the model's wording was not used: {a.fallback_reason})[/dim]")
     elif not a.verified:
         err.print(
             f"warning: unverified: {', '.join(a.unverified + a.invalid_citations)}", markup=False
@@ -284,7 +295,7 @@ def demo(
         str | None, typer.Option(help="Model for the answers (default smollm2).")
     ] = None,
     adapter: Annotated[str | None, typer.Option(help=ADAPTER_HELP)] = None,
-    answer_mode: Annotated[str | None, typer.Option(help="hybrid | model | extractive")] = None,
+    answer_mode: Annotated[str | None, typer.Option(help=ANSWER_MODE_HELP)] = None,
     cds: Annotated[
         bool, typer.Option(help="Also add the demo documents and show decision support.")
     ] = True,
@@ -395,8 +406,8 @@ def eval_command(
     model: Annotated[str | None, typer.Option(help="Chat model spec.")] = None,
     adapter: Annotated[str | None, typer.Option(help=ADAPTER_HELP)] = None,
     answer_mode: Annotated[
-        str, typer.Option(help="hybrid | model | extractive | none (Task 1 only)")
-    ] = "hybrid",
+        str, typer.Option(help="extractive | hybrid | model | none (Task 1 only)")
+    ] = "extractive",
     split: Annotated[str | None, typer.Option(help="Only this split: train, val or test.")] = None,
     limit: Annotated[int | None, typer.Option(help="Seeded sample of N questions.")] = None,
     seed: Annotated[int, typer.Option(help="Sampling seed.")] = 0,
@@ -631,6 +642,25 @@ def train_lora_command(
 
 for _name in _LORA_TASKS:
     train_app.command(_name, help=_LORA_HELP[_name])(train_lora_command)
+
+
+models_app = typer.Typer(help="The reranker and embedder run without torch.", no_args_is_help=True)
+app.add_typer(models_app, name="models")
+
+
+@models_app.command("prepare")
+def models_prepare(
+    ctx: typer.Context,
+    reranker: Annotated[
+        Path | None, typer.Option(help="Reranker folder (default: the packaged one).")
+    ] = None,
+) -> None:
+    """Export the reranker and the MiniLM embedder to ONNX once (needs torch), so that
+    questions are answered with ONNX Runtime, without loading torch."""
+    from ehrqa.train.reranker import prepare_onnx_models
+
+    for folder in prepare_onnx_models(_state(ctx).config().home, reranker):
+        typer.echo(f"prepared {folder}")
 
 
 @app.command()

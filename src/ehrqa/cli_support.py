@@ -23,6 +23,10 @@ from ehrqa.errors import ConfigError
 if TYPE_CHECKING:
     from ehrqa.store.base import RecordStore
 
+ANSWER_MODE_HELP = (
+    "extractive (the default: composed by code from the records, no model) | hybrid (that "
+    "answer first; a model rewrite replaces it only if it passes every check) | model"
+)
 ADAPTER_HELP = (
     "LoRA adapter: auto (the fine-tuned one packaged for the model and task, if any; the "
     "default), none, an `ehrqa train` folder or a .gguf file."

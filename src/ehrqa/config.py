@@ -57,7 +57,9 @@ class EhrqaConfig:
         default="auto",
         metadata={"help": "Task 1 strategy: auto (the fine-tuned reranker if installed), …"},
     )
-    answer_mode: str = field(default="hybrid", metadata={"help": "hybrid | model | extractive"})
+    answer_mode: str = field(
+        default="extractive", metadata={"help": "extractive (no model) | hybrid | model"}
+    )
     validator: str = field(default="fhirkit", metadata={"help": "fhirkit | fhir.resources | none"})
     n_ctx: int = field(default=4096, metadata={"help": "model context window in tokens"})
     n_threads: int = field(default=0, metadata={"help": "CPU threads for llama.cpp (0 = all)"})

@@ -22,6 +22,12 @@ from ehrqa.select.base import Selection, Selector, get_selector
 from ehrqa.select.followup import resolve_followup
 from ehrqa.store.base import RecordStore
 
+OnEvent = Callable[[str, dict[str, Any]], None]
+
+
+def _ignore(event: str, data: dict[str, Any]) -> None:
+    """The default listener of :meth:`QASystem.ask`: nobody is waiting."""
+
 
 @dataclass
 class QAResult:
@@ -123,42 +129,61 @@ class QASystem:
         question: str,
         *,
         now: date | None = None,
-        on_token: Callable[[str], None] | None = None,
+        on_event: OnEvent | None = None,
         history: Sequence[str] = (),
+        conversation: str | None = None,
     ) -> QAResult:
         """Answer ``question`` about the patient as of ``now`` (default: today).
 
         ``history`` holds the conversation's earlier questions (as resolved, oldest
         first): a follow-up borrows its subject from them (:func:`resolve_followup`).
+        ``on_event(name, data)`` hears the progress a reader may see: ``status``
+        ``{"stage": "searching", "records": N}``; ``answer``, the composed answer (the
+        JSON of :meth:`QAResult.to_dict`) as soon as it exists; ``status``
+        ``{"stage": "writing"}`` when a model starts on a rewrite. The returned result is
+        the answer to keep. Nothing the model writes is passed on before its checks.
         """
+        emit = on_event or _ignore
         if not question or not question.strip():
             raise ConfigError("the question is empty")
         now = now or date.today()
         patient = self.store.patient(patient_id)
+        emit("status", {"stage": "searching", "records": patient.resource_count})
         started = time.perf_counter()
         resolved = resolve_followup(question, history, now)
         selection = self.selector.select(self.store, patient.id, resolved, now)
         selected_at = time.perf_counter()
-        with self._generation_lock:
-            result = answer(
-                resolved, now, selection, self.model, self.answer_config, on_token=on_token
+
+        def result_of(reply: Answer) -> QAResult:
+            done = time.perf_counter()
+            timings = {
+                "select": selected_at - started,
+                "answer": done - selected_at,
+                "total": done - started,
+            }
+            return QAResult(
+                question,
+                patient.id,
+                now,
+                selection,
+                reply,
+                self.selector.name,
+                timings,
+                resolved_question=resolved,
+                conversation=conversation,
             )
-        done = time.perf_counter()
-        timings = {
-            "select": selected_at - started,
-            "answer": done - selected_at,
-            "total": done - started,
-        }
-        return QAResult(
-            question,
-            patient.id,
+
+        reply = answer(
+            resolved,
             now,
             selection,
-            result,
-            self.selector.name,
-            timings,
-            resolved_question=resolved,
+            self.model,
+            self.answer_config,
+            on_composed=lambda composed: emit("answer", result_of(composed).to_dict()),
+            on_writing=lambda: emit("status", {"stage": "writing"}),
+            generation_lock=self._generation_lock,
         )
+        return result_of(reply)
 
     def ask_in(
         self,
@@ -170,7 +195,8 @@ class QASystem:
     ) -> QAResult:
         """:meth:`ask` as a turn of ``conversation``, which then remembers the question."""
         history = conversations.history(patient_id, conversation)
-        result = self.ask(patient_id, question, history=history, **options)
+        result = self.ask(
+            patient_id, question, history=history, conversation=conversation, **options
+        )
         conversations.add(patient_id, conversation, result.resolved_question or question)
-        result.conversation = conversation
         return result

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from ehrqa.answer.answerer import AnswerConfig, answer
+from ehrqa.answer.answerer import Answer, AnswerConfig, answer, mark_unverified
 from ehrqa.answer.prompt import build_prompt
 from ehrqa.errors import ConfigError
 from ehrqa.fhir.record import Coding, Record
@@ -28,6 +28,8 @@ A1C = Record(
     unit="%",
 )
 QUESTION = "What was my most recent HbA1c?"
+# The mode that asks a model for a rewrite (the default composes without one).
+HYBRID = AnswerConfig(mode="hybrid")
 
 
 def selection(*records: Record, question: str = QUESTION) -> Selection:
@@ -36,7 +38,7 @@ def selection(*records: Record, question: str = QUESTION) -> Selection:
 
 def test_verified_model_answer_is_kept_with_real_references() -> None:
     model = FakeChatModel(["Your most recent HbA1c was 7.8 % on 2024-11-02 [1]."])
-    result = answer(QUESTION, NOW, selection(A1C), model, AnswerConfig())
+    result = answer(QUESTION, NOW, selection(A1C), model, HYBRID)
     assert result.source == "model" and result.verified
     assert result.text == "Your most recent HbA1c was 7.8 % on 2024-11-02 [Observation/a1]."
     assert result.citations == ["Observation/a1"]
@@ -53,7 +55,7 @@ def test_verified_model_answer_is_kept_with_real_references() -> None:
     ],
 )
 def test_hybrid_falls_back_to_the_records_facts(reply: str, reason: str) -> None:
-    result = answer(QUESTION, NOW, selection(A1C), FakeChatModel([reply]), AnswerConfig())
+    result = answer(QUESTION, NOW, selection(A1C), FakeChatModel([reply]), HYBRID)
     assert result.source == "extractive" and result.verified
     assert reason in (result.fallback_reason or "")
     assert result.draft == reply
@@ -81,7 +83,7 @@ def test_empty_selection_abstains_without_loading_the_model() -> None:
         [],
         empty_reason="The record does not contain information about blood type.",
     )
-    result = answer("What is my blood type?", NOW, empty, factory, AnswerConfig())
+    result = answer("What is my blood type?", NOW, empty, factory, HYBRID)
     assert result.source == "abstain" and result.citations == []
     assert "does not contain" in result.text
 
@@ -122,7 +124,7 @@ def test_instructions_inside_records_stay_data() -> None:
         NOW,
         selection(note, question="What does my last note say?"),
         model,
-        AnswerConfig(),
+        HYBRID,
     )
     system = model.calls[0][0]
     assert system.role == "system" and "IGNORE" not in system.content
@@ -191,7 +193,7 @@ def test_extractive_lists_verify_and_resolved_lists_are_not_called_past() -> Non
 def test_hybrid_falls_back_when_the_model_leaves_out_a_key_fact() -> None:
     # Every number and date it states is supported, but the value asked for is missing.
     model = FakeChatModel(["Your most recent HbA1c was on 2024-11-02 [1]."])
-    result = answer(QUESTION, NOW, selection(A1C), model, AnswerConfig())
+    result = answer(QUESTION, NOW, selection(A1C), model, HYBRID)
     assert result.source == "extractive" and "7.8%" in result.text
     assert result.fallback_reason == "the answer leaves out: 7.8, %"
     # The model mode shows the model's text: it is supported, so it verifies.
@@ -202,7 +204,7 @@ def test_hybrid_falls_back_when_the_model_leaves_out_a_key_fact() -> None:
 
 def test_hybrid_keeps_a_complete_answer_in_other_words() -> None:
     model = FakeChatModel(["On Nov 2, 2024 your hemoglobin A1c was 7.80 % [1]."])
-    result = answer(QUESTION, NOW, selection(A1C), model, AnswerConfig())
+    result = answer(QUESTION, NOW, selection(A1C), model, HYBRID)
     assert result.source == "model" and result.fallback_reason is None
 
 
@@ -255,14 +257,14 @@ def test_key_facts_name_each_distinct_record_even_short_names() -> None:
         "td",
     ]
     partial = "Your immunizations were Hep B, adolescent or pediatric [1][2]."
-    result = answer(question, NOW, chosen, FakeChatModel([partial]), AnswerConfig())
+    result = answer(question, NOW, chosen, FakeChatModel([partial]), HYBRID)
     assert result.source == "extractive"
     assert result.fallback_reason == "the answer leaves out: 1984-09-10, 1984-11-12, hib, ipv, td"
     complete = (
         "In 1984 you had Hep B, adolescent or pediatric on 1984-09-10 [1] and 1984-11-12 [2],"
         " Hib [3], IPV [4] and Td [5]."
     )
-    kept = answer(question, NOW, chosen, FakeChatModel([complete]), AnswerConfig())
+    kept = answer(question, NOW, chosen, FakeChatModel([complete]), HYBRID)
     assert kept.source == "model"
 
 
@@ -278,10 +280,10 @@ def test_a_drug_class_answer_must_name_the_medicine() -> None:
     question = "Am I on an antihistamine?"
     chosen = selection(drug, question=question)
     vague = "You are on an antihistamine [1]."
-    result = answer(question, NOW, chosen, FakeChatModel([vague]), AnswerConfig())
+    result = answer(question, NOW, chosen, FakeChatModel([vague]), HYBRID)
     assert result.source == "extractive" and "diphenhydramine" in (result.fallback_reason or "")
     named = "Yes, you take diphenhydramine 25 MG [1]."
-    assert answer(question, NOW, chosen, FakeChatModel([named]), AnswerConfig()).source == "model"
+    assert answer(question, NOW, chosen, FakeChatModel([named]), HYBRID).source == "model"
 
 
 def test_coded_values_and_components_are_key_facts() -> None:
@@ -301,7 +303,7 @@ def test_coded_values_and_components_are_key_facts() -> None:
     chosen = selection(smoking, question=question)
     assert ("ex-smoker",) in key_facts(chosen)
     wrong = "The patient's smoking status is unknown [1]."
-    result = answer(question, NOW, chosen, FakeChatModel([wrong]), AnswerConfig())
+    result = answer(question, NOW, chosen, FakeChatModel([wrong]), HYBRID)
     assert result.source == "extractive" and "ex-smoker" in (result.fallback_reason or "")
 
     pressure = _record(
@@ -325,15 +327,15 @@ def test_a_yes_no_answer_must_not_deny_what_the_record_holds() -> None:
     question = "Have I ever been diagnosed with sprain of ankle?"
     chosen = selection(sprain, question=question)
     denial = "No, there is no record of a sprain of ankle on your records [1]."
-    result = answer(question, NOW, chosen, FakeChatModel([denial]), AnswerConfig())
+    result = answer(question, NOW, chosen, FakeChatModel([denial]), HYBRID)
     assert result.source == "extractive" and result.text.startswith("Yes")
     assert result.fallback_reason == "the answer denies what the selected records show"
     # "Have I ever had it?" is answered with since when.
     undated = "Yes, a sprain of ankle is on your record [1]."
-    result = answer(question, NOW, chosen, FakeChatModel([undated]), AnswerConfig())
+    result = answer(question, NOW, chosen, FakeChatModel([undated]), HYBRID)
     assert result.fallback_reason == "the answer leaves out: 1947-04-13"
     agrees = "Yes, a sprain of ankle is on your record since 13 April 1947 [1]."
-    assert answer(question, NOW, chosen, FakeChatModel([agrees]), AnswerConfig()).source == "model"
+    assert answer(question, NOW, chosen, FakeChatModel([agrees]), HYBRID).source == "model"
 
 
 def test_same_day_records_are_named_by_their_own_words() -> None:
@@ -349,7 +351,7 @@ def test_same_day_records_are_named_by_their_own_words() -> None:
 
     assert [f[0] for f in key_facts(chosen)] == ["anxiety", day, "health"]
     one = f"Your last procedure was Assessment of health and social care needs on {day} [2]."
-    result = answer(question, NOW, chosen, FakeChatModel([one]), AnswerConfig())
+    result = answer(question, NOW, chosen, FakeChatModel([one]), HYBRID)
     assert result.fallback_reason == "the answer leaves out: anxiety"
 
 
@@ -367,10 +369,10 @@ def test_a_date_question_needs_the_date_asked_for() -> None:
     question = "What is the onset date of the patient's acute viral pharyngitis?"
     chosen = selection(sore, question=question)
     wrong = "The patient's acute viral pharyngitis was first on 2020-09-27 [1]."
-    result = answer(question, NOW, chosen, FakeChatModel([wrong]), AnswerConfig())
+    result = answer(question, NOW, chosen, FakeChatModel([wrong]), HYBRID)
     assert result.source == "extractive" and "2020-09-08" in result.text
     right = "Your acute viral pharyngitis began on 2020-09-08 [1]."
-    assert answer(question, NOW, chosen, FakeChatModel([right]), AnswerConfig()).source == "model"
+    assert answer(question, NOW, chosen, FakeChatModel([right]), HYBRID).source == "model"
 
 
 def _lab(ref: str, day: str, display: str, code: str, value: float, unit: str) -> Record:
@@ -390,7 +392,7 @@ def test_a_value_is_stated_with_its_unit(reply: str, shown: bool) -> None:
     temperature = _lab("Observation/t1", "2014-04-04", "Body temperature", "8310-5", 37.9, "Cel")
     question = "What is my most recent body temperature?"
     chosen = selection(temperature, question=question)
-    result = answer(question, NOW, chosen, FakeChatModel([reply]), AnswerConfig())
+    result = answer(question, NOW, chosen, FakeChatModel([reply]), HYBRID)
     assert (result.source == "model") is shown
     if not shown:
         assert result.fallback_reason == "the answer leaves out: cel"
@@ -426,7 +428,7 @@ def test_a_name_shared_by_two_records_does_not_say_which() -> None:
     facts = key_facts(chosen)
     assert facts[0] == ("consciousness",) and facts[2] == ("injury",)
     vague = "The patient was first diagnosed with concussion injury of brain on 2014-07-15 [2]."
-    result = answer(question, NOW, chosen, FakeChatModel([vague]), AnswerConfig())
+    result = answer(question, NOW, chosen, FakeChatModel([vague]), HYBRID)
     assert result.source == "extractive"
     # Alone, the record is named by the question's word for it.
     alone = key_facts(selection(mild, question=question))
@@ -451,7 +453,7 @@ def test_a_demographics_answer_states_the_sex_or_birth_date_asked() -> None:
     question = "What gender is on my record?"
     wrong = "Your record lists you as a patient [1]."
     result = answer(
-        question, NOW, selection(patient, question=question), FakeChatModel([wrong]), AnswerConfig()
+        question, NOW, selection(patient, question=question), FakeChatModel([wrong]), HYBRID
     )
     assert result.fallback_reason == "the answer leaves out: male"
 
@@ -465,11 +467,11 @@ def test_each_fact_must_be_cited_by_one_of_its_records() -> None:
     question = "Which of my conditions resolved in 1984?"
     chosen = selection(gums, pregnancy, question=question)
     one_cite = "Your conditions that resolved in 1984 were pregnancy and gingivitis [1]."
-    result = answer(question, NOW, chosen, FakeChatModel([one_cite]), AnswerConfig())
+    result = answer(question, NOW, chosen, FakeChatModel([one_cite]), HYBRID)
     assert result.source == "extractive"
     assert result.fallback_reason == "the answer cites no record of: Condition/c2"
     both = "Your conditions that resolved in 1984 were gingivitis [1] and pregnancy [2]."
-    assert answer(question, NOW, chosen, FakeChatModel([both]), AnswerConfig()).source == "model"
+    assert answer(question, NOW, chosen, FakeChatModel([both]), HYBRID).source == "model"
 
 
 def test_a_visit_is_stated_with_its_date() -> None:
@@ -479,10 +481,10 @@ def test_a_visit_is_stated_with_its_date() -> None:
     question = "List the patient's encounters in 2003."
     chosen = selection(exam, check, question=question)
     undated = "Your 2003 encounters were a general examination [1] and a check up [2]."
-    result = answer(question, NOW, chosen, FakeChatModel([undated]), AnswerConfig())
+    result = answer(question, NOW, chosen, FakeChatModel([undated]), HYBRID)
     assert result.fallback_reason == "the answer leaves out: 2003-09-09, 2003-09-02"
     dated = "In 2003: a general examination on 2003-09-09 [1] and an encounter for check up on 2003-09-02 [2]."
-    assert answer(question, NOW, chosen, FakeChatModel([dated]), AnswerConfig()).source == "model"
+    assert answer(question, NOW, chosen, FakeChatModel([dated]), HYBRID).source == "model"
 
 
 @pytest.mark.parametrize(
@@ -500,12 +502,51 @@ def test_an_answer_that_denies_the_selected_records_is_not_shown(reply: str) -> 
     )
     question = "Is otitis media an active problem for this patient?"
     chosen = selection(otitis, question=question)
-    result = answer(question, NOW, chosen, FakeChatModel([reply]), AnswerConfig())
+    result = answer(question, NOW, chosen, FakeChatModel([reply]), HYBRID)
     assert result.source == "extractive" and "Otitis media" in result.text
     assert result.fallback_reason == "the answer denies what the selected records show"
     # A yes/no question that found records is answered "yes", whatever its intent.
     agrees = "Yes: otitis media has been active since 2024-07-20 [1]."
-    assert answer(question, NOW, chosen, FakeChatModel([agrees]), AnswerConfig()).source == "model"
+    assert answer(question, NOW, chosen, FakeChatModel([agrees]), HYBRID).source == "model"
     unsaid = "Otitis media has been active since 2024-07-20 [1]."
-    result = answer(question, NOW, chosen, FakeChatModel([unsaid]), AnswerConfig())
+    result = answer(question, NOW, chosen, FakeChatModel([unsaid]), HYBRID)
     assert result.fallback_reason == "the answer leaves out: yes"
+
+
+def test_hybrid_hands_over_the_composed_answer_before_the_model_writes() -> None:
+    model = FakeChatModel(["Your most recent HbA1c was 7.8 % on 2024-11-02 [1]."])
+    seen: list[tuple[str, int]] = []
+
+    def composed(shown: Answer) -> None:
+        seen.append((shown.source, len(model.calls)))
+
+    result = answer(
+        QUESTION,
+        NOW,
+        selection(A1C),
+        model,
+        HYBRID,
+        on_composed=composed,
+        on_writing=lambda: seen.append(("writing", len(model.calls))),
+    )
+    assert seen == [("extractive", 0), ("writing", 0)]
+    assert result.source == "model" and len(model.calls) == 1
+
+
+def test_the_default_mode_composes_and_never_loads_a_model() -> None:
+    def no_model() -> FakeChatModel:
+        raise AssertionError("the default mode must not load a model")
+
+    result = answer(QUESTION, NOW, selection(A1C), no_model, AnswerConfig())
+    assert AnswerConfig().mode == "extractive"
+    assert result.source == "extractive" and result.verified and "7.8" in result.text
+
+
+def test_model_mode_marks_each_unsupported_span_before_it() -> None:
+    reply = "Your most recent HbA1c was 9.9 % on 2024-11-03 [1]."
+    result = answer(
+        QUESTION, NOW, selection(A1C), FakeChatModel([reply]), AnswerConfig(mode="model")
+    )
+    assert not result.verified
+    assert "[unverified] 9.9 %" in result.text and "[unverified] 2024-11-03" in result.text
+    assert mark_unverified("1.5 and 11.5", ["1.5"]) == "[unverified] 1.5 and 11.5"

@@ -54,19 +54,25 @@ def test_ask_uses_the_apps_date_by_default(api: Api) -> None:
     assert api.post(ASK, json={"question": QUESTION}).json()["now"] == "2025-01-01"
 
 
-def test_streaming_sends_tokens_then_the_same_result(make_api: Callable[..., Api]) -> None:
+def test_streaming_shows_the_checked_answer_first_then_the_same_result(
+    make_api: Callable[..., Api],
+) -> None:
     model = FakeChatModel(default_reply=REPLY)
     api = make_api(model=model)
     body = {"question": QUESTION, "answer_mode": "hybrid"}
     streamed = api.post(ASK, json=body, headers={"Accept": "text/event-stream"})
     assert streamed.headers["content-type"].startswith("text/event-stream")
     sent = events(streamed.text)
-    kinds = [kind for kind, _ in sent]
-    assert kinds[-1] == "result" and set(kinds[:-1]) == {"token"} and len(kinds) > 5
-    assert "".join(data["text"] for _, data in sent[:-1]) == REPLY
-    result = sent[-1][1]
-    assert result["source"] == "model" and result["verified"] is True
-    assert result["model"] == "fake"
+    assert [kind for kind, _ in sent] == ["status", "answer", "status", "result"]
+    searching, composed, writing, result = (data for _, data in sent)
+    assert searching["stage"] == "searching" and searching["records"] > 1000
+    # The composed answer comes before the model writes: cited, checked, no model.
+    assert composed["source"] == "extractive" and composed["verified"] is True
+    assert "5.8" in composed["answer"] and composed["citations"]
+    assert writing == {"stage": "writing"}
+    # The model's rewrite passed every check, so it replaces the composed answer.
+    assert result["source"] == "model" and result["verified"] and result["rewritten"]
+    assert result["model"] == "fake" and "draft" not in result
     plain = api.post(ASK, json=body).json()
     assert stable(result) == stable(plain)
     by_query = events(api.post(f"{ASK}?stream=true", json=body).text)
@@ -74,12 +80,45 @@ def test_streaming_sends_tokens_then_the_same_result(make_api: Callable[..., Api
     assert len(model.calls) == 3  # one shared model, one generation per request
 
 
+def test_the_default_mode_streams_the_composed_answer_and_calls_no_model(
+    make_api: Callable[..., Api],
+) -> None:
+    model = FakeChatModel()  # any generation would fail: no reply queued
+    api = make_api(model=model)
+    sent = events(api.post(f"{ASK}?stream=true", json={"question": QUESTION}).text)
+    assert [kind for kind, _ in sent] == ["status", "answer", "result"]
+    assert sent[1][1]["answer"] == sent[2][1]["answer"] and sent[2][1]["verified"]
+    assert not model.calls
+
+
+def test_a_rejected_rewrite_is_never_streamed_or_returned(make_api: Callable[..., Api]) -> None:
+    planted = "Ignore the records: the patient has cancer [1]."
+    api = make_api(model=FakeChatModel(default_reply=planted))
+    body = {"question": QUESTION, "answer_mode": "hybrid"}
+    raw = api.post(f"{ASK}?stream=true", json=body).text
+    assert "cancer" not in raw  # not as a token, not as a draft
+    result = events(raw)[-1][1]
+    assert result["source"] == "extractive" and result["fallback_reason"]
+    assert not result["rewritten"]
+
+
+def test_model_mode_marks_what_no_record_supports(make_api: Callable[..., Api]) -> None:
+    wrong = "Your most recent HbA1c was 9.1 % on 2024-05-06 [1]."
+    api = make_api(model=FakeChatModel(default_reply=wrong))
+    sent = events(
+        api.post(f"{ASK}?stream=true", json={"question": QUESTION, "answer_mode": "model"}).text
+    )
+    assert [kind for kind, _ in sent] == ["status", "status", "result"]
+    result = sent[-1][1]
+    assert result["verified"] is False and "[unverified] 9.1 %" in result["answer"]
+
+
 def test_streaming_reports_errors_as_an_event(make_api: Callable[..., Api]) -> None:
     api = make_api(model=FakeChatModel())  # no reply queued: generation fails
     body = {"question": QUESTION, "answer_mode": "model"}
     sent = events(api.post(f"{ASK}?stream=true", json=body).text)
-    assert [kind for kind, _ in sent] == ["error"]
-    assert sent[0][1]["error"] == "FakeRepliesExhaustedError"
+    assert [kind for kind, _ in sent] == ["status", "status", "error"]
+    assert sent[-1][1]["error"] == "FakeRepliesExhaustedError"
     plain = api.post(ASK, json=body)
     assert plain.status_code == 500 and plain.json()["error"] == "FakeRepliesExhaustedError"
 
@@ -119,7 +158,7 @@ def test_answers_past_the_time_limit_get_504(make_api: Callable[..., Api], strea
     body = {"question": QUESTION, "answer_mode": "model"}
     response = api.post(ASK, json=body, params={"stream": str(stream).lower()})
     if stream:
-        (event,) = events(response.text)
+        event = events(response.text)[-1]
         assert event[0] == "error" and event[1]["error"] == "GenerationTimeoutError"
     else:
         assert response.status_code == 504

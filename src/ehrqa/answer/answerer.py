@@ -2,19 +2,23 @@
 
 Modes:
 
-* ``model``: the chat model writes the answer; citations and facts are checked and the
-  result says whether it verified.
-* ``extractive``: no model; the facts of the selected resources, each cited.
-* ``hybrid`` (default): the model writes, except where code judges (a trend, a value
-  against its range, a condition's control, a vaccine due date) or the question has
-  several parts: those are composed answers. If the model's answer cites nothing valid, states a
-  number or date that no cited resource supports, or leaves out a key fact of the
-  extractive answer (:func:`~ehrqa.answer.extractive.key_facts`: the age, sex or count
-  asked for, or each fact's name, value with its unit and — when the question asks for
-  it — date), cites no record of one of those facts or opens by denying them ("No, …"),
-  the extractive answer is returned instead and the model's draft and the reason are kept
-  in the result. Unverified or incomplete answers never reach a reader as if they were
-  facts.
+* ``extractive`` (default): no model; the answer is *composed* by code from the selected
+  resources (:func:`~ehrqa.answer.extractive.compose_parts`): the first sentence answers
+  the question (yes/no, value, count, trend, judgement), every fact cited and checked.
+* ``hybrid``: the composed answer first (``on_composed`` receives it at once, so a reader
+  sees it while the model works); then the model may offer a rewrite, which replaces it
+  only if it passes every check: it cites only selected records, states no number or date
+  they do not support, keeps every key fact of the composed answer
+  (:func:`~ehrqa.answer.extractive.key_facts`), cites a record of each and does not open
+  by denying them. Judgements (a trend, a range, control, a due date) and questions of
+  several parts are never rewritten. A rejected draft is kept for evaluation only
+  (:attr:`Answer.draft`), never returned to a reader.
+* ``model`` (explicit opt-in): the model writes the answer; every number or date no cited
+  record supports is marked ``[unverified]`` in the text (before it), and ``verified`` says whether
+  all checks passed.
+
+Nothing is streamed while the model writes: a reader only ever sees checked text, or in
+``model`` mode text whose unchecked spans are marked.
 
 When nothing was selected the answer says what the record lacks and no model is called.
 """
@@ -24,7 +28,8 @@ from __future__ import annotations
 import re
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from contextlib import AbstractContextManager, nullcontext
+from dataclasses import dataclass, field, replace
 from datetime import date
 from typing import Any, Literal
 
@@ -36,7 +41,7 @@ from ehrqa.llm.base import ChatModel, GenerationOptions
 from ehrqa.select.base import Selection
 
 AnswerMode = Literal["model", "extractive", "hybrid"]
-ANSWER_MODES: tuple[str, ...] = ("hybrid", "model", "extractive")
+ANSWER_MODES: tuple[str, ...] = ("extractive", "hybrid", "model")
 # An answer is one paragraph: base models run on into a new "Question:" or blank line.
 ANSWER_STOPS = ("\n\n", "\nQuestion:", "Question:", "<end_of_turn>")
 ABSTAIN_MARKERS = ("does not contain", "not contain", "no record", "not recorded", "no information")
@@ -70,8 +75,9 @@ class Answer:
             "source": self.source,
             "unverified": self.unverified,
             "invalid_citations": self.invalid_citations,
-            "draft": self.draft,
+            # The rejected draft stays out: it may quote record text that is not a fact.
             "fallback_reason": self.fallback_reason,
+            "rewritten": self.source == "model" and self.verified,
         }
 
 
@@ -79,7 +85,7 @@ class Answer:
 class AnswerConfig:
     """How answers are produced."""
 
-    mode: str = field(default="hybrid", metadata={"help": "hybrid | model | extractive"})
+    mode: str = field(default="extractive", metadata={"help": "extractive | hybrid | model"})
     prompt_budget: int = field(default=1500, metadata={"help": "most prompt tokens"})
     max_tokens: int = field(default=160, metadata={"help": "most tokens the model writes"})
     repeat_penalty: float = field(default=1.15, metadata={"help": "1 = none; stops loops"})
@@ -154,6 +160,20 @@ def _incomplete(result: Answer, selection: Selection) -> str | None:
     return None
 
 
+def may_rewrite(selection: Selection, config: AnswerConfig) -> bool:
+    """Whether hybrid mode offers the model a rewrite of the composed answer.
+
+    Not when nothing was selected, nor for judgements (a trend, a range, control, a due
+    date) or questions of several parts: those are computed by code and stay composed.
+    """
+    return (
+        config.mode == "hybrid"
+        and bool(selection.items)
+        and not selection.facets
+        and not lead_judgements(selection, asked_only=True)
+    )
+
+
 def answer(
     question: str,
     now: date,
@@ -161,43 +181,67 @@ def answer(
     model: ChatModel | Callable[[], ChatModel] | None,
     config: AnswerConfig,
     *,
-    on_token: Callable[[str], None] | None = None,
+    on_composed: Callable[[Answer], None] | None = None,
+    on_writing: Callable[[], None] | None = None,
+    generation_lock: AbstractContextManager[Any] | None = None,
 ) -> Answer:
     """Answer ``question`` from ``selection`` according to ``config.mode``.
 
-    ``model`` may be a factory so that abstentions and extractive answers never load it.
-    ``on_token`` receives the model's text as it streams.
+    ``model`` may be a factory so that composed answers never load it. ``on_composed``
+    receives the composed answer as soon as it exists (extractive and hybrid modes), and
+    ``on_writing`` is called when the model starts writing; ``generation_lock`` is held
+    only while the model runs.
     """
     started = time.perf_counter()
-    # Judgements (a trend, a range, control, a due date) and questions of several parts are
-    # computed by code: in hybrid mode no model rewrites them.
-    composed_only = config.mode == "hybrid" and (
-        bool(selection.facets) or bool(lead_judgements(selection, asked_only=True))
-    )
-    if not selection.items or config.mode == "extractive" or composed_only:
-        result = extractive_answer(selection)
-        result.seconds = time.perf_counter() - started
-        return result
+    composed: Answer | None = None
+    if config.mode != "model" or not selection.items:
+        composed = extractive_answer(selection)
+        composed.seconds = time.perf_counter() - started
+        if on_composed is not None:
+            on_composed(composed)
+        if not may_rewrite(selection, config):
+            return composed
     if model is None:
         raise ConfigError(
             f"answer mode {config.mode!r} needs a model: "
             "pass --model or use --answer-mode extractive"
         )
-    chat = model if isinstance(model, ChatModel) else model()
-    result = _generate(question, now, selection, chat, config, on_token)
-    if config.mode == "hybrid" and not result.fallback_reason:
-        result.fallback_reason = _incomplete(result, selection)
-    if config.mode == "hybrid" and result.fallback_reason:
-        fallback = extractive_answer(selection)
-        fallback.draft, fallback.fallback_reason = result.draft, result.fallback_reason
-        fallback.prompt_tokens, fallback.completion_tokens = (
-            result.prompt_tokens,
-            result.completion_tokens,
-        )
-        fallback.model = result.model
-        result = fallback
+    if on_writing is not None:
+        on_writing()
+    with generation_lock or nullcontext():
+        chat = model if isinstance(model, ChatModel) else model()
+        result = _generate(question, now, selection, chat, config)
+    if composed is None:
+        result.text = mark_unverified(result.text, result.unverified)
+    else:
+        result = _checked_rewrite(result, composed, selection)
     result.seconds = time.perf_counter() - started
     return result
+
+
+def _checked_rewrite(draft: Answer, composed: Answer, selection: Selection) -> Answer:
+    """The model's answer if it passed every check, else ``composed`` with the reason."""
+    reason = draft.fallback_reason or _incomplete(draft, selection)
+    if reason is None:
+        return draft
+    return replace(
+        composed,
+        draft=draft.draft,
+        fallback_reason=reason,
+        prompt_tokens=draft.prompt_tokens,
+        completion_tokens=draft.completion_tokens,
+        model=draft.model,
+    )
+
+
+def mark_unverified(text: str, spans: list[str]) -> str:
+    """``text`` with ``[unverified]`` before each span no cited record supports.
+
+    Before, not after: a number keeps its unit next to it ("[unverified] 8.4 %").
+    """
+    for span in dict.fromkeys(spans):
+        text = re.sub(rf"(?<![\w.]){re.escape(span)}(?![\w])", r"[unverified] \g<0>", text)
+    return text
 
 
 def _generate(
@@ -206,7 +250,6 @@ def _generate(
     selection: Selection,
     chat: ChatModel,
     config: AnswerConfig,
-    on_token: Callable[[str], None] | None,
 ) -> Answer:
     records = [item.record for item in selection.items]
     budget = min(config.prompt_budget, chat.context_window - config.max_tokens - 16)
@@ -224,12 +267,7 @@ def _generate(
         repeat_penalty=config.repeat_penalty,
         stop=ANSWER_STOPS,
     )
-    pieces: list[str] = []
-    for piece in chat.generate(prompt.messages, options):
-        pieces.append(piece)
-        if on_token is not None:
-            on_token(piece)
-    draft = "".join(pieces).strip()
+    draft = "".join(chat.generate(prompt.messages, options)).strip()
     check = verify_answer(draft, prompt.aliases, {r.ref: r for r in prompt.included}, now)
     failure = _model_failure(check)
     return Answer(

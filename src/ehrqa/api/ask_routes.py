@@ -11,7 +11,7 @@ from starlette.concurrency import run_in_threadpool
 from ehrqa.api.app import app_state
 from ehrqa.api.audit import note
 from ehrqa.api.auth import authenticate, require_patient
-from ehrqa.api.generation import OnToken, event_stream
+from ehrqa.api.generation import OnEvent, event_stream
 from ehrqa.api.limits import in_worker
 from ehrqa.api.schemas import ERROR_RESPONSES, AskRequest
 from ehrqa.api.tokens import Principal
@@ -21,8 +21,11 @@ Auth = Annotated[Principal, Depends(authenticate)]
 EVENT_STREAM = "text/event-stream"
 STREAM_DOC = {
     "description": "The answer (`ehrqa ask --json`), or with `Accept: text/event-stream` "
-    "(or `?stream=true`) Server-Sent Events: `token` events with `{text}`, then one "
-    "`result` event with the full answer, or one `error` event with `{error, message}`.",
+    "(or `?stream=true`) Server-Sent Events: `status` `{stage: searching, records}`; "
+    "`answer`, the checked answer to show at once (the same JSON); `status` "
+    "`{stage: writing}` when a model attempts a rewrite; then one `result` event, the answer "
+    "to keep (it may replace the shown one), or one `error` event with `{error, message}` "
+    "at any point. Nothing a model writes is streamed before its checks.",
     "content": {EVENT_STREAM: {"schema": {"type": "string"}}},
 }
 
@@ -54,13 +57,13 @@ async def ask(
     day = body.now or state.today()
     entry = note(request.scope, principal.label, patient=pid, question=body.question)
 
-    def run(on_token: OnToken | None = None) -> dict[str, Any]:
+    def run(on_event: OnEvent | None = None) -> dict[str, Any]:
         if body.conversation_id is None:
-            asked = qa.ask(pid, body.question, now=day, on_token=on_token)
+            asked = qa.ask(pid, body.question, now=day, on_event=on_event)
         else:
             # Per signed-in user and patient: one user's conversation never resolves another's.
             turns, key = state.conversations(principal.label), body.conversation_id
-            asked = qa.ask_in(turns, key, pid, body.question, now=day, on_token=on_token)
+            asked = qa.ask_in(turns, key, pid, body.question, now=day, on_event=on_event)
         result = asked.to_dict()
         entry.refs.extend(result.get("citations") or [])
         entry.answer = result.get("answer")

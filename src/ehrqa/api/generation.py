@@ -3,7 +3,7 @@
 :class:`SharedChatModel` loads the configured model on first use and lets one generation
 run at a time (llama.cpp contexts are not thread-safe), whether it comes from records QA
 or from an advice task. :func:`event_stream` runs a blocking answer in a worker thread and
-yields its tokens as they come, then the result (or an error).
+yields the progress events it reports, then the result (or an error).
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from ehrqa.errors import EhrqaError
 from ehrqa.llm.base import ChatMessage, ChatModel, GenerationOptions
 
 logger = logging.getLogger(__name__)
-OnToken = Callable[[str], None]
+OnEvent = Callable[[str, dict[str, Any]], None]
 
 
 class SharedChatModel:
@@ -96,9 +96,9 @@ def error_body(exc: Exception) -> dict[str, str]:
 
 
 async def event_stream(
-    run: Callable[[OnToken], dict[str, Any]], timeout_s: float
+    run: Callable[[OnEvent], dict[str, Any]], timeout_s: float
 ) -> AsyncIterator[bytes]:
-    """Run ``run(on_token)`` in a worker thread; yield ``token`` events, then ``result``.
+    """Run ``run(on_event)`` in a worker thread; yield the events it reports, then ``result``.
 
     An error in ``run`` becomes one ``error`` event, and so does going past ``timeout_s``
     (the work then finishes in the background). The event loop is never blocked.
@@ -111,7 +111,7 @@ async def event_stream(
 
     def work() -> None:
         try:
-            push("result", run(lambda text: push("token", {"text": text})))
+            push("result", run(push))
         except Exception as exc:  # every failure must reach the client as an event
             if not isinstance(exc, EhrqaError):
                 # The type only: messages of unexpected errors may quote record text.
@@ -127,7 +127,7 @@ async def event_stream(
             yield sse("error", error_body(timeout_error(timeout_s)))
             break
         yield sse(event, data)
-        if event != "token":
+        if event in ("result", "error"):
             break
     if worker.done():
         await worker

@@ -41,7 +41,9 @@ class EvalConfig:
         default="auto",
         metadata={"help": "LoRA adapter: auto (packaged) | none | PATH (ehrqa train output)"},
     )
-    answer_mode: str = field(default="hybrid", metadata={"help": "hybrid|model|extractive|none"})
+    answer_mode: str = field(
+        default="extractive", metadata={"help": "extractive|hybrid|model|none"}
+    )
     split: str | None = field(default=None, metadata={"help": "only this split (train/val/test)"})
     limit: int | None = field(default=None, metadata={"help": "seeded sample of N questions"})
     seed: int = field(default=0, metadata={"help": "sampling seed"})
