@@ -169,12 +169,16 @@ def test_patient_summary_has_the_sections_in_order(context: PatientContext) -> N
     assert advice.task == "summarize"
     assert advice.patient_id == PATIENT_ID
     assert [item.title for item in advice.items] == [
-        "Patient",
+        "Patient details",
         "Active problems",
         "Current medications",
-        "Allergies",
-        "Latest laboratory results",
+        "Allergies and intolerances",
+        "Latest laboratory results (last 2 years)",
         "Latest vital signs",
+    ]
+    # Each section's list is headed by what it holds, never a generic "What it is".
+    assert [item.headings["statements"] for item in advice.items] == [
+        item.title for item in advice.items
     ]
     assert advice.items[0].statements[0].text == "54-year-old female (born 1970-05-01)."
     problems = [s.citations[0] for s in advice.items[1].statements]
@@ -190,22 +194,25 @@ def test_patient_summary_statements_are_grounded(
 
 def test_patient_summary_states_values_flags_and_dates(context: PatientContext) -> None:
     by_title = {item.title: item for item in summarize_patient(context).items}
-    labs = [s.text for s in by_title["Latest laboratory results"].statements]
+    labs = [s.text for s in by_title["Latest laboratory results (last 2 years)"].statements]
     assert labs == [
-        "Hemoglobin A1c/Hemoglobin.total in Blood: 8.1 % (high) on 2024-11-01.",
-        "Glomerular filtration rate/1.73 sq M.predicted: 48 mL/min/{1.73_m2} (low) on 2024-11-01.",
+        "Hemoglobin A1c/Hemoglobin.total: 8.1% on 2024-11-01 (High).",
+        "Glomerular filtration rate/1.73 sq M.predicted: 48 mL/min/1.73 m² on 2024-11-01 (Low).",
         "Potassium: 4.6 mmol/L on 2024-11-01.",
     ]
     vitals = [s.text for s in by_title["Latest vital signs"].statements]
-    assert vitals[0].startswith("Blood pressure panel: Systolic blood pressure 152 mm[Hg]")
-    assert "(Systolic blood pressure high)" in vitals[0]
-    assert not any("temperature" in v for v in vitals)  # a normal non-key vital
+    # The BMI has no range of its own: it is flagged against knowledge/reference_ranges.csv.
+    assert vitals == [
+        "Blood pressure: 152/84 mmHg on 2024-11-01 (systolic High).",
+        "Body mass index: 31.2 kg/m² on 2024-11-01 (High).",
+        "Heart rate: 72 /min on 2024-11-01.",
+    ]
     meds = by_title["Current medications"].statements
     assert (
         meds[0].text
         == "Lisinopril 10 MG Oral Tablet (dosage 10 mg once daily), prescribed 2023-09-01."
     )
-    assert by_title["Allergies"].statements[0].text == (
+    assert by_title["Allergies and intolerances"].statements[0].text == (
         "Allergy to Penicillin G (criticality high; reactions Hives)."
     )
 
@@ -344,11 +351,11 @@ def test_report_summary_puts_abnormal_results_first(report_store: SqliteStore) -
     assert advice.query == "DiagnosticReport/r1"
     assert advice.patient_id == PATIENT_ID
     titles = [item.title for item in advice.items]
-    assert titles == ["Report", "Results", "Conclusion", "Report text"]
+    assert titles == ["Report details", "Report results", "Conclusion", "Report text"]
     assert advice.items[0].statements[0].text == "Metabolic panel on 2024-11-01, final: 3 results."
     results = [s.text for s in advice.items[1].statements]
     assert results == [
-        "Potassium: 5.9 mmol/L (high) on 2024-11-01.",
+        "Potassium: 5.9 mmol/L on 2024-11-01 (High).",
         "Sodium: 139 mmol/L on 2024-11-01.",
         "Creatinine: 1.1 mg/dL on 2024-11-01.",
     ]
@@ -364,7 +371,7 @@ def test_report_summary_statements_are_grounded(report_store: SqliteStore) -> No
 
 def test_report_summary_leaves_out_results_after_now(report_store: SqliteStore) -> None:
     advice = summarize_report(report_store, "DiagnosticReport/r1", date(2024, 10, 1))
-    assert "Results" not in [item.title for item in advice.items]
+    assert "Report results" not in [item.title for item in advice.items]
 
 
 def test_report_with_only_a_conclusion_is_summarised(report_store: SqliteStore) -> None:
@@ -535,7 +542,11 @@ def test_demo_patient_summary_cites_real_records(demo_store: SqliteStore) -> Non
     assert set(records) == set(refs) == set(advice.sources)
     assert all(r.patient_id == DEMO_PATIENT for r in records.values())
     titles = [item.title for item in advice.items]
-    assert titles[:2] == ["Patient", "Active problems"]
-    assert {"Latest laboratory results", "Latest vital signs", "Recent encounters"} <= set(titles)
+    assert titles[:2] == ["Patient details", "Active problems"]
+    assert {
+        "Latest laboratory results (last 2 years)",
+        "Latest vital signs",
+        "Recent encounters",
+    } <= set(titles)
     assert "Hemoglobin A1c" in advice.text
     assert_grounded(advice, records, DEMO_NOW)

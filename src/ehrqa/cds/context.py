@@ -64,14 +64,18 @@ class PatientContext:
 
     @property
     def age(self) -> int | None:
-        """Age in whole years at ``now``, when the birth date is known."""
-        born = (self.patient.resource.get("birthDate") if self.patient else None) or ""
+        """Age in whole years at ``now`` (at death, for a patient who died before ``now``),
+        when the birth date is known."""
+        resource = self.patient.resource if self.patient else {}
+        born = resource.get("birthDate") or ""
+        died = resource.get("deceasedDateTime")
         try:
             birth = date.fromisoformat(born[:10])
-        except ValueError:
+            end = min(self.now, date.fromisoformat(died[:10])) if died else self.now
+        except (ValueError, TypeError):
             return None
-        before_birthday = (self.now.month, self.now.day) < (birth.month, birth.day)
-        return self.now.year - birth.year - before_birthday
+        before_birthday = (end.month, end.day) < (birth.month, birth.day)
+        return end.year - birth.year - before_birthday
 
     @property
     def gender(self) -> str | None:
@@ -147,8 +151,8 @@ def context_from_records(records: Iterable[Record], patient_id: str, now: date) 
             context.allergies.append(record)
         elif kind == "Observation":
             observations.append(record)
-    context.labs = _latest_per_code(observations, "laboratory", lab_start)
-    context.vitals = _latest_per_code(observations, "vital-signs", vital_start)
+    context.labs = latest_per_code(observations, "laboratory", lab_start)
+    context.vitals = latest_per_code(observations, "vital-signs", vital_start)
     for group in (context.conditions, context.medications, context.allergies, context.social):
         group.sort(key=lambda r: r.date or "", reverse=True)
     context.medications = _one_per_code(context.medications)  # repeat prescriptions
@@ -156,7 +160,8 @@ def context_from_records(records: Iterable[Record], patient_id: str, now: date) 
     return context
 
 
-def _latest_per_code(observations: list[Record], category: str, start: str) -> list[Record]:
+def latest_per_code(observations: list[Record], category: str, start: str) -> list[Record]:
+    """The newest observation of each code in ``category`` dated ``start`` or later."""
     newest = sorted(
         (o for o in observations if category in o.category and (o.day or "") >= start),
         key=lambda r: r.date or "",

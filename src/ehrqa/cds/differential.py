@@ -345,7 +345,7 @@ def _advice(
                 cand.name,
                 statements=[
                     Statement(f"{cand.name} fits {', '.join(cand.matched)}", cite),
-                    *(Statement(f"recent result: {result_phrase(r)}", [r.ref]) for r in results),
+                    *(Statement(f"recent result: {_phrase(r, ctx)}", [r.ref]) for r in results),
                 ],
                 evidence_for=cand.evidence_for,
                 evidence_against=cand.evidence_against,
@@ -417,3 +417,8 @@ def render_differential(advice: Advice) -> str:
         lines.append("Excluded for this patient (by sex or age):")
         lines += [f"- {s.render()}" for i in excluded_items for s in i.statements]
     return "\n".join(lines)
+
+
+def _phrase(record: Record, ctx: PatientContext | None) -> str:
+    """A result as the differential states it, flagged for the patient's sex and age."""
+    return result_phrase(record, ctx.gender if ctx else None, ctx.age if ctx else None)

@@ -62,13 +62,12 @@ def record_source(record: Record) -> Source:
     return Source(record.ref, "record", record.display, record.text)
 
 
-def result_phrase(record: Record) -> str:
-    """A result as a phrase with its value, date and flag: "eGFR …: 38 mL/min on … (low)"."""
-    from ehrqa.answer.extractive import fact_phrase
-    from ehrqa.cds.summarize import flag
+def result_phrase(record: Record, sex: str | None = None, age: int | None = None) -> str:
+    """A result with its rounded value, readable unit, date and High/Low flag:
+    "Glomerular filtration rate/1.73 sq M.predicted: 38 mL/min/1.73 m² on … (Low; …)"."""
+    from ehrqa.cds.summarize import result_text
 
-    found = flag(record)
-    return f"{fact_phrase(record)} ({found})" if found else fact_phrase(record)
+    return result_text(record, sex, age)
 
 
 def document_chunks(library: Library, doc_id: str) -> list[Chunk]:

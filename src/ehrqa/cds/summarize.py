@@ -15,6 +15,7 @@ Every function here is pure over its inputs except :func:`summarize_report` and
 
 from __future__ import annotations
 
+import functools
 import math
 import re
 import time
@@ -26,17 +27,20 @@ from pathlib import PurePath
 from typing import Any
 
 from ehrqa.answer.extractive import fact_phrase
+from ehrqa.answer.judgements import blood_pressure
 from ehrqa.answer.verify import age_on
 from ehrqa.cds.base import Advice, AdviceItem, Source, Statement
-from ehrqa.cds.context import SOCIAL_RE, PatientContext
+from ehrqa.cds.context import SOCIAL_RE, PatientContext, latest_per_code
 from ehrqa.cds.narrate import NARRATE_MODES
 from ehrqa.cds.sources import record_source
 from ehrqa.errors import ConfigError, NotFoundError
-from ehrqa.fhir.normalize import codings, concept_label, format_number
+from ehrqa.fhir.normalize import codings, concept_label
 from ehrqa.fhir.record import Record
 from ehrqa.fhir.render import note_text
+from ehrqa.knowledge import Knowledge, load_knowledge
 from ehrqa.llm.base import ChatModel
 from ehrqa.store.base import RecordQuery, RecordStore
+from ehrqa.text.units import readable_unit, show_number, show_value
 
 # A chat model, or a function that loads one when it is first needed.
 ModelArg = ChatModel | Callable[[], ChatModel] | None
@@ -110,27 +114,34 @@ def summarize_patient(
     mode: str = "extractive",
     max_items: int = 8,
     recent: Sequence[Record] = (),
+    vitals: Sequence[Record] | None = None,
 ) -> Advice:
     """A cited summary of a patient's record as of ``context.now``.
 
     Sections: age and gender, active problems (newest first), current medications,
-    allergies, the latest key laboratory results (with "high"/"low" flags from the
-    interpretation or reference range), the latest vital signs, and the ``recent``
-    encounters the caller passes (see :func:`recent_encounters`). Each list is cut to
-    ``max_items`` with an "and N more" statement citing the rest. Abstains when the context
-    holds neither a Patient nor any record.
+    allergies and intolerances ("none recorded" when there are none), the latest
+    laboratory results of the last two years (key results first, one per test, then
+    abnormal ones), the latest vital signs, and the ``recent`` encounters the caller passes
+    (see :func:`recent_encounters`). Results carry their date and a High/Low flag from the
+    record's interpretation or reference range, else from ``knowledge/reference_ranges.csv``
+    for the patient's sex and age; values are rounded and units written for a reader.
+    ``vitals`` are the newest vital signs per code (see :func:`latest_vitals`); without them
+    the context's (last year's) are used. Each list is cut to ``max_items`` with an "and N
+    more" statement citing the rest. Abstains when the context holds neither a Patient nor
+    any record.
     """
     _check_options(mode, model, max_items=max_items)
     started = time.perf_counter()
     query = f"Patient/{context.patient_id}"
-    items = _patient_items(context, max_items, recent)
+    shown_vitals = list(context.vitals if vitals is None else vitals)
+    items = _patient_items(context, max_items, recent, shown_vitals)
     if not items:
         reason = (
             f"No record of patient {context.patient_id} as of {context.now.isoformat()}: "
             "nothing to summarise. Ingest the patient's records first (ehrqa ingest)."
         )
         return _abstain(query, reason, context.patient_id)
-    sources = _record_sources([*context.records(), *recent])
+    sources = _record_sources([*context.records(), *recent, *shown_vitals])
     if context.patient is not None:
         sources[context.patient.ref] = _patient_source(context.patient, context)
     advice = _advice(query, items, sources)
@@ -223,6 +234,18 @@ def recent_encounters(
     return store.query(query)
 
 
+def latest_vitals(store: RecordStore, patient_id: str, now: date) -> list[Record]:
+    """The patient's newest vital sign of each code up to ``now``, however old, newest first.
+
+    The summary shows them with their dates: an old blood pressure is still the latest one,
+    and its date tells the reader how old it is.
+    """
+    query = RecordQuery(
+        patient_id, types=("Observation",), categories=("vital-signs",), end=now.isoformat()
+    )
+    return latest_per_code(store.query(query), "vital-signs", "")
+
+
 # --- the patient summary ---------------------------------------------------------------
 
 
@@ -235,24 +258,44 @@ def _patient_source(patient: Record, context: PatientContext) -> Source:
 
 
 def _patient_items(
-    context: PatientContext, max_items: int, recent: Sequence[Record]
+    context: PatientContext, max_items: int, recent: Sequence[Record], vitals: Sequence[Record]
 ) -> list[AdviceItem]:
+    if context.patient is None and not context.records() and not recent and not vitals:
+        return []
+    sex, age = context.gender, context.age
+
+    def result(record: Record) -> str:
+        return result_text(record, sex, age)
+
     sections = [
-        ("Patient", _demographics(context)),
+        ("Patient details", _demographics(context)),
         ("Active problems", _capped(context.conditions, _condition, max_items, "active problems")),
         (
             "Current medications",
             _capped(context.medications, _medication, max_items, "medications"),
         ),
-        ("Allergies", [_cite(_allergy(r), r) for r in context.allergies]),
+        ("Allergies and intolerances", _allergies(context)),
         (
-            "Latest laboratory results",
-            _capped(key_labs(context.labs), _result, max_items, "results"),
+            "Latest laboratory results (last 2 years)",
+            _capped(key_labs(context.labs, sex, age), result, max_items, "results")
+            or _none(context, "No laboratory result in the last 2 years."),
         ),
-        ("Latest vital signs", [_cite(_result(r), r) for r in key_vitals(context.vitals)]),
+        ("Latest vital signs", [_cite(result(r), r) for r in key_vitals(vitals, sex, age)]),
         ("Recent encounters", [_cite(_encounter(r), r) for r in recent]),
     ]
     return [AdviceItem("summary", title, found) for title, found in sections if found]
+
+
+def _allergies(context: PatientContext) -> list[Statement]:
+    """One statement per allergy; "none recorded" (citing the patient) when there is none."""
+    if context.allergies:
+        return [_cite(_allergy(r), r) for r in context.allergies]
+    return _none(context, "No allergy or intolerance recorded.")
+
+
+def _none(context: PatientContext, text: str) -> list[Statement]:
+    """A statement of absence, citing the patient whose record holds nothing of the kind."""
+    return [Statement(text, [context.patient.ref])] if context.patient is not None else []
 
 
 def _demographics(context: PatientContext) -> list[Statement]:
@@ -261,11 +304,15 @@ def _demographics(context: PatientContext) -> list[Statement]:
         return []
     birth = patient.resource.get("birthDate")
     born = birth[:10] if isinstance(birth, str) else ""
-    age = age_on(born, context.now) if born else None
+    deceased = patient.resource.get("deceasedDateTime")
+    died = _day(deceased[:10]) if isinstance(deceased, str) else None
+    # The age of a patient who has died is the age at death, not at "now".
+    age = age_on(born, min(context.now, died) if died else context.now) if born else None
     gender = context.gender or "gender unknown"
     who = f"{age}-year-old {gender}" if age is not None else gender.capitalize()
+    if died is not None and age is not None:
+        who = f"{gender.capitalize()}, died aged {age}"
     facts = [f"born {born}"] if born else []
-    deceased = patient.resource.get("deceasedDateTime")
     if isinstance(deceased, str):
         facts.append(f"deceased {deceased[:10]}")
     elif patient.resource.get("deceasedBoolean") is True:
@@ -274,37 +321,49 @@ def _demographics(context: PatientContext) -> list[Statement]:
     return [Statement(f"{who}{details}.", [patient.ref])]
 
 
-def key_labs(labs: Sequence[Record]) -> list[Record]:
-    """The labs worth a summary: key LOINC codes in priority order, then other measured
-    results (abnormal ones first, then newest). Questionnaire answers and scores filed as
+def _day(text: str) -> date | None:
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        return None
+
+
+def key_labs(
+    labs: Sequence[Record], sex: str | None = None, age: int | None = None
+) -> list[Record]:
+    """The labs worth a summary: key LOINC codes in priority order, one per test (the
+    newest: "creatinine in blood" and "in serum" are one test), then other measured results
+    (abnormal ones first, then newest). Questionnaire answers and scores filed as
     laboratory results, and blood pressures (shown with the vital signs), are left out.
     """
     newest = sorted(labs, key=lambda r: r.date or "", reverse=True)
-    # sorted() is stable: within a rank (or among the flagged), the newest stays first.
-    ranked = sorted((r for r in newest if _rank(r, KEY_LABS) is not None), key=_key_lab_rank)
+    ranked: dict[int, Record] = {}
+    for record in newest:
+        rank = _rank(record, KEY_LABS)
+        if rank is not None:
+            ranked.setdefault(rank, record)
     others = [r for r in newest if _rank(r, KEY_LABS) is None and _is_measurement(r)]
-    return ranked + sorted(others, key=lambda r: flag(r) is None)
+    flagged = sorted(others, key=lambda r: result_flag(r, sex, age) is None)
+    return [ranked[rank] for rank in sorted(ranked)] + flagged
 
 
-def key_vitals(vitals: Sequence[Record]) -> list[Record]:
+def key_vitals(
+    vitals: Sequence[Record], sex: str | None = None, age: int | None = None
+) -> list[Record]:
     """Blood pressure, BMI, weight and heart rate, then any other vital flagged abnormal."""
     newest = sorted(vitals, key=lambda r: r.date or "", reverse=True)
-    ranked = sorted((r for r in newest if _rank(r, KEY_VITALS) is not None), key=_key_vital_rank)
-    flagged = [r for r in newest if _rank(r, KEY_VITALS) is None and flag(r)]
-    return ranked + flagged
+    ranked: dict[int, Record] = {}
+    for record in newest:
+        rank = _rank(record, KEY_VITALS)
+        if rank is not None:
+            ranked.setdefault(rank, record)
+    flagged = [r for r in newest if _rank(r, KEY_VITALS) is None and result_flag(r, sex, age)]
+    return [ranked[rank] for rank in sorted(ranked)] + flagged
 
 
 def _rank(record: Record, table: tuple[tuple[str, ...], ...]) -> int | None:
     codes = {c.code for c in record.codes}
     return next((i for i, group in enumerate(table) if codes.intersection(group)), None)
-
-
-def _key_lab_rank(record: Record) -> int:
-    return _rank(record, KEY_LABS) or 0
-
-
-def _key_vital_rank(record: Record) -> int:
-    return _rank(record, KEY_VITALS) or 0
 
 
 def _is_measurement(record: Record) -> bool:
@@ -361,25 +420,92 @@ def _encounter(record: Record) -> str:
     return f"{record.day or 'Undated'} {what}{f' ({reason})' if reason else ''}"
 
 
-def _result(record: Record) -> str:
-    """``Name: value unit (flag) on YYYY-MM-DD``, exactly as the record states it."""
+def result_text(record: Record, sex: str | None = None, age: int | None = None) -> str:
+    """``Name: value unit on YYYY-MM-DD (High)`` for a reader.
+
+    The name drops the LOINC qualifiers ("Creatinine [Mass/volume] in Serum or Plasma" is
+    "Creatinine"), the value is rounded as :mod:`ehrqa.text.numbers` rounds it, the unit is
+    written as :mod:`ehrqa.text.units` writes it, and the flag comes from
+    :func:`result_flag`. Only the record's own numbers appear, so each can be checked
+    against the cited record.
+    """
     if record.value is None and not record.components and record.value_text is None:
         return fact_phrase(record)
-    found = flag(record)
-    flagged = f" ({found})" if found else ""
+    word = result_flag(record, sex, age)
     day = f" on {record.day}" if record.day else ""
-    return f"{record.display}: {_value(record)}{flagged}{day}"
+    flagged = f" ({word})" if word else ""
+    name = "Blood pressure" if blood_pressure(record) else short_name(record.display)
+    return f"{name}: {_value(record)}{day}{flagged}"
+
+
+# LOINC long names qualify the analyte: "[Mass/volume]", "in Serum or Plasma", "by …".
+_QUALIFIER_RE = re.compile(
+    r"\s*\[[^\]]*\]|\s+(?:in|by)\s+(?:Serum|Plasma|Blood|Urine|Arterial)\b.*$"
+)
+
+
+def short_name(display: str) -> str:
+    """A result's name without its LOINC qualifiers (the display itself when nothing is left)."""
+    return _QUALIFIER_RE.sub("", display).strip() or display
 
 
 def _value(record: Record) -> str:
-    if record.value_text is not None or record.value is not None:
-        shown = record.value_text or format_number(record.value or 0.0)
-        return f"{shown} {record.unit or ''}".strip()
+    if record.value_text is not None:
+        return f"{record.value_text} {readable_unit(record.unit)}".strip()
+    if record.value is not None:
+        return show_value(record.value, record.unit)
+    if (pressure := blood_pressure(record)) is not None:
+        return pressure
     parts = []
     for part in record.components:
-        shown = format_number(part.value) if part.value is not None else part.value_text or ""
-        parts.append(f"{part.name} {shown} {part.unit or ''}".strip())
+        shown = show_value(part.value, part.unit) if part.value is not None else part.value_text
+        parts.append(f"{part.name} {shown or ''}".strip())
     return "; ".join(parts)
+
+
+def result_flag(record: Record, sex: str | None = None, age: int | None = None) -> str | None:
+    """ "High", "Low" (or another abnormal word), or None when normal or unknown.
+
+    The record's own interpretation or reference range decides first (:func:`flag`); else
+    the value, rounded as shown, is compared with the range of
+    ``knowledge/reference_ranges.csv`` for its LOINC code, unit, and the patient's sex and
+    age. Blood-pressure components are flagged one by one ("systolic High").
+    """
+    elements = [c for c in record.resource.get("component") or () if isinstance(c, dict)]
+    targets: list[tuple[str, dict[str, Any], float | None, str | None, str]] = [
+        ("", record.resource, record.value, record.unit, _first_code(record))
+    ]
+    targets += [
+        (c.name, element, c.value, c.unit, c.code or "")
+        for element, c in zip(elements, record.components, strict=False)
+    ]
+    words: list[str] = []
+    for name, element, value, unit, code in targets:
+        word = _element_flag(element, value)
+        # The record's own verdict (even "normal") wins over the knowledge file's range.
+        own = element.get("interpretation") or element.get("referenceRange")
+        if word is None and not own and value is not None:
+            rng = _knowledge().reference_range(code, sex=sex, age=age)
+            if rng is not None and (not unit or rng.unit == unit):
+                verdict = rng.flag(float(show_number(value, unit)))
+                word = None if verdict == "normal" else verdict
+        if word:
+            words.append(f"{_component_word(name)} {word[:1].upper()}{word[1:]}".strip())
+    return ", ".join(words) or None
+
+
+def _first_code(record: Record) -> str:
+    return record.codes[0].code if record.codes else ""
+
+
+def _component_word(name: str) -> str:
+    lowered = name.lower()
+    return next((w for w in ("systolic", "diastolic") if w in lowered), lowered)
+
+
+@functools.cache
+def _knowledge() -> Knowledge:
+    return load_knowledge()
 
 
 def rendered_part(record: Record, label: str) -> str:
@@ -495,7 +621,7 @@ def _report_header(report: Record) -> AdviceItem:
     day = f" on {report.day}" if report.day else ""
     count = _count_part(report)
     text = f"{report.display}{day}{status}{f': {count}' if count else ''}"
-    return AdviceItem("summary", "Report", [_cite(text, report)])
+    return AdviceItem("summary", "Report details", [_cite(text, report)])
 
 
 def _count_part(report: Record) -> str:
@@ -505,10 +631,11 @@ def _count_part(report: Record) -> str:
 
 def _report_items(report: Record, results: list[Record]) -> list[AdviceItem]:
     # Abnormal results first; sorted() is stable, so the report's order holds within each.
-    ordered = sorted(results, key=lambda r: flag(r) is None)
+    ordered = sorted(results, key=lambda r: result_flag(r) is None)
     items = []
     if ordered:
-        items.append(AdviceItem("summary", "Results", [_cite(_result(r), r) for r in ordered]))
+        statements = [_cite(result_text(r), r) for r in ordered]
+        items.append(AdviceItem("summary", "Report results", statements))
     if conclusions := _conclusions(report):
         statements = [Statement(f"Conclusion: {c.rstrip('.')}.", [report.ref]) for c in conclusions]
         items.append(AdviceItem("summary", "Conclusion", statements))
@@ -660,7 +787,7 @@ def _sections(units: list[TextUnit], cite: Callable[[TextUnit], list[str]]) -> l
     """Picked units grouped under their headings, in document order."""
     items: list[AdviceItem] = []
     for unit in units:
-        title = unit.heading or "Summary"
+        title = unit.heading or "Key sentences"
         if not items or items[-1].title != title:
             items.append(AdviceItem("summary", title))
         items[-1].statements.append(Statement(unit.text, cite(unit)))

@@ -89,12 +89,16 @@ def run_summarize_patient(
     model: ChatModel | Callable[[], ChatModel] | None = None,
     mode: str = "extractive",
 ) -> Advice:
-    """A cited summary of the patient's record, with the recent encounters."""
-    from ehrqa.cds.summarize import recent_encounters, summarize_patient
+    """A cited summary of the patient's record, with the latest vital signs (however old)
+    and the recent encounters."""
+    from ehrqa.cds.summarize import latest_vitals, recent_encounters, summarize_patient
 
     context = patient_context(store, patient_id, now)
     recent = recent_encounters(store, context.patient_id, now)
-    return summarize_patient(context, model=model, mode=check_mode(mode), recent=recent)
+    vitals = latest_vitals(store, context.patient_id, now)
+    return summarize_patient(
+        context, model=model, mode=check_mode(mode), recent=recent, vitals=vitals
+    )
 
 
 def run_ask(

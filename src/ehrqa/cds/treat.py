@@ -138,7 +138,9 @@ def _patient_item(condition: str, ctx: PatientContext, protocol: list[Block]) ->
             since = f" since {record.day}" if record.day else ""
             item.statements.append(Statement(f"{record.display} recorded{since}", [record.ref]))
     for result in results_named(ctx, " ".join(b.chunk.text for b in protocol)):
-        item.statements.append(Statement(f"Latest result: {result_phrase(result)}", [result.ref]))
+        item.statements.append(
+            Statement(f"Latest result: {result_phrase(result, ctx.gender, ctx.age)}", [result.ref])
+        )
     return item
 
 
