@@ -18,6 +18,7 @@ from __future__ import annotations
 import re
 import time
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from ehrqa.cds.base import Advice, AdviceItem, Source, Statement
 from ehrqa.cds.context import PatientContext, results_named
@@ -34,11 +35,19 @@ from ehrqa.cds.sources import (
 )
 from ehrqa.errors import ConfigError
 from ehrqa.llm.base import ChatModel
+from ehrqa.text.units import show_value
+
+if TYPE_CHECKING:
+    from ehrqa.cds.safety import Drug, SafetyWarning
 
 MAX_LEAD_WORDS = 8  # a longer text before a colon is a sentence, not a drug or class name
 LEAD_RE = re.compile(r"^\*\*([^*]+)\*\*")
 TREATMENT_WORDS = ("treatment", "management", "line", "therapy", "option", "step", "prevention")
 NOT_OPTIONS = ("monitoring", "assessment", "diagnosis", "test", "referral")
+# Ages (inclusive) at which a woman's pregnancy status matters before a drug harmful in
+# pregnancy: a prompt to check, not an exclusion.
+FERTILE_AGES = (12, 55)
+_SEVERITY_ORDER = ("CRITICAL", "WARNING", "INFO")
 CAUTION_WORDS = ("caution", "contraindication", "interaction", "avoid", "safety")
 INSTRUCTION = (
     "Summarise the treatment options for this patient in the protocol's order. Keep every "
@@ -106,6 +115,7 @@ def _option(
     names = ", ".join(d.name for d in drugs)
     title = f"{block.heading}: {names}" if names else block.heading
     item = AdviceItem("treatment", title, statements=[Statement(bullet.replace("**", ""), cite)])
+    passed: list[Statement] = []
     for drug in drugs:
         for c_block, caution in cautions:
             if any(covers(_subject(caution), name) for name in (drug.name, *drug.classes)):
@@ -117,10 +127,62 @@ def _option(
                 day = f" since {record.day}" if record.day else ""
                 text = f"Already prescribed: {record.display}{day}"
                 item.statements.append(Statement(text, [record.ref]))
-        for warning in check_medication(drug, ctx):
+        warnings = check_medication(drug, ctx)
+        for warning in warnings:
             text = f"{warning.severity.upper()}: {warning.message} {warning.basis}".strip()
             item.warnings.append(Statement(text, list(warning.refs)))
+        passed += checks_passed(drug, ctx, warnings)
+    # Problems first (for every drug of the option), then what was checked and found clear.
+    item.warnings.sort(key=lambda w: _SEVERITY_ORDER.index(w.text.split(":", 1)[0]))
+    item.warnings += list({s.text: s for s in passed}.values())
     return item
+
+
+def checks_passed(
+    drug: Drug, ctx: PatientContext, warnings: list[SafetyWarning]
+) -> list[Statement]:
+    """What was checked for ``drug`` and found no problem, each citing what it rests on, so
+    the reader sees that allergies, interactions, kidney function and pregnancy were
+    looked at (and what could not be checked), not only the problems found."""
+    from ehrqa.cds.drugs import CONDITION_RULES
+    from ehrqa.cds.safety import latest_egfr, matches
+
+    kinds = {w.kind for w in warnings}
+    patient = [ctx.patient.ref] if ctx.patient is not None else []
+    found: list[Statement] = []
+    if "allergy" not in kinds:
+        if ctx.allergies:
+            text = f"Allergies checked: no recorded allergy concerns {drug.name}"
+            found.append(Statement(text, [a.ref for a in ctx.allergies]))
+        else:
+            found.append(Statement("Allergies checked: no allergy recorded", patient))
+    if not kinds & {"interaction", "duplicate"}:
+        if ctx.medications:
+            text = f"Interactions checked: none known between {drug.name} and the current medicines"
+            found.append(Statement(text, [m.ref for m in ctx.medications]))
+        else:
+            found.append(Statement("Interactions checked: no current medicine recorded", patient))
+    egfr = latest_egfr(ctx)
+    if egfr is None or egfr.value is None:
+        text = "Kidney function not checked: no eGFR result in the last 2 years"
+        found.append(Statement(text, patient))
+    elif "renal" not in kinds:
+        shown = show_value(egfr.value, egfr.unit)
+        text = (
+            f"Kidney function checked: eGFR {shown} on {egfr.day} needs no change for {drug.name}"
+        )
+        found.append(Statement(text, [egfr.ref]))
+    risky = [r for r in CONDITION_RULES if "pregnan" in r[1] and matches(drug, r[0])]
+    pregnant = any("pregnan" in w.message.lower() for w in warnings)
+    could_be = (
+        ctx.gender == "female"
+        and ctx.age is not None
+        and FERTILE_AGES[0] <= ctx.age <= FERTILE_AGES[1]
+    )
+    if risky and not pregnant and could_be:
+        text = f"Pregnancy: no pregnancy recorded, but {drug.name} {risky[0][3]}: check first"
+        found.append(Statement(text, patient))
+    return found
 
 
 def _subject(caution: str) -> str:
@@ -132,7 +194,7 @@ def _subject(caution: str) -> str:
 
 def _patient_item(condition: str, ctx: PatientContext, protocol: list[Block]) -> AdviceItem:
     """The condition as recorded and the latest results the protocol mentions."""
-    item = AdviceItem("summary", "This patient")
+    item = AdviceItem("summary", "This patient's condition and latest results")
     for record in ctx.conditions:
         if covers(record.display, condition) or covers(condition, record.display.split("(")[0]):
             since = f" since {record.day}" if record.day else ""
@@ -172,10 +234,14 @@ def _abstain(condition: str, ctx: PatientContext) -> Advice:
 
 
 def render_treatment(advice: Advice) -> str:
-    """The options as text: one paragraph each, warnings first, all cited."""
+    """The options as text: one paragraph each, the protocol's words, then the safety
+    checks for this patient under their heading; all cited."""
     lines = [f"Treatment options for {advice.query}:"]
     for n, item in enumerate(advice.items):
-        body = [s.render() for s in [*item.warnings, *item.statements]]
         prefix = f"{n}. {item.title}" if item.kind == "treatment" else item.title
-        lines.append(f"{prefix}: " + " ".join(body))
+        body = " ".join(s.render() for s in item.statements)
+        if item.warnings:
+            checks = " ".join(s.render() for s in item.warnings)
+            body += f" {item.headings['warnings']}: {checks}"
+        lines.append(f"{prefix}: {body.strip()}")
     return "\n".join(lines)
