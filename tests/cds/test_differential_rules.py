@@ -241,3 +241,12 @@ def test_a_present_finding_listed_both_ways_counts_only_for() -> None:
     ]
     assert not odd.evidence_against
     assert odd.score == 4.0
+
+
+def test_the_json_keeps_its_keys_and_adds_the_headings(pathway: FakeLibrary) -> None:
+    data = differential(pathway, patient("female", "1960-05-26"), "dysuria, fever").to_dict()
+    first = data["items"][0]
+    assert {"kind", "title", "statements", "evidence_for", "evidence_against"} <= set(first)
+    assert first["headings"]["evidence_for"] == "Findings for"
+    assert first["headings"]["evidence_against"] == "Findings against"
+    assert "What it is" not in str(data)

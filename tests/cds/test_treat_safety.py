@@ -102,3 +102,17 @@ def test_a_recorded_pregnancy_is_a_critical_warning_not_a_prompt() -> None:
     assert found[0].startswith("CRITICAL: Normal pregnancy recorded: atorvastatin")
     assert not any(t.startswith("Pregnancy: no pregnancy recorded") for t in found)
     assert option(advice, "atorvastatin").warnings[0].citations == ["Condition/preg"]
+
+
+def test_hook_cards_head_their_detail_with_what_it_holds(ckd_context: PatientContext) -> None:
+    from ehrqa.cds.hooks import SERVICES, HookRequest, cards
+
+    request = HookRequest(
+        SERVICES[0], "d1577c69-dfbe-44ad-ba6d-3e05e953b2ea", "p1", "Practitioner/1", {}
+    )
+    found = cards(request, ckd_context)
+    assert found
+    for card in found:
+        detail = card["detail"]
+        assert "**Why it matters:**" in detail and "**Records behind this warning:**" in detail
+        assert " check.**" in detail.splitlines()[0]

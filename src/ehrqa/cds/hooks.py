@@ -367,6 +367,16 @@ def _record_line(ref: str, records: dict[str, Record]) -> str:
     return f"- `{ref}`: {record.display}{value}{day}"
 
 
+# The heading of a warning card's detail: what kind of safety check raised it.
+KIND_HEADINGS = {
+    "allergy": "allergy check",
+    "interaction": "interaction check",
+    "renal": "kidney-function (renal dose) check",
+    "condition": "condition check",
+    "duplicate": "duplicate-therapy check",
+}
+
+
 def warning_card(
     request: HookRequest,
     warning: SafetyWarning,
@@ -377,11 +387,11 @@ def warning_card(
 ) -> dict[str, Any]:
     """One safety warning as a card; ``order_ref`` adds a "remove this order" suggestion."""
     lines = [
-        f"**{warning.severity.capitalize()} ({warning.kind}).** {warning.message}",
+        f"**{warning.severity.capitalize()} {KIND_HEADINGS[warning.kind]}.** {warning.message}",
         "",
-        f"*Why:* {warning.basis}",
+        f"**Why it matters:** {warning.basis}",
         "",
-        "*Records:*",
+        "**Records behind this warning:**",
         *(_record_line(ref, records) for ref in warning.refs),
     ]
     card: dict[str, Any] = {
@@ -439,7 +449,7 @@ def protocol_card(
         "uuid": _card_uuid(request, "doc", chunk.id, about),
         "summary": shorten(f"{lead} {about}: {title}"),
         "indicator": "info",
-        "detail": f"**{title}** (`doc:{chunk.id}`)\n\n{excerpt}",
+        "detail": f"**{lead} {about}:** {title} (`doc:{chunk.id}`)\n\n{excerpt}",
         "source": {"label": PROTOCOL_LABEL, "url": url},
         "links": [{"label": shorten(f"Protocol: {title}", 80), "url": url, "type": "absolute"}],
     }
