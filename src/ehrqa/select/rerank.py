@@ -51,6 +51,8 @@ from ehrqa.train.data import pair_document, pair_query
 if TYPE_CHECKING:
     from sentence_transformers import CrossEncoder
 
+    from ehrqa.llm.onnx_encoder import PairScorer
+
 MODES = ("filter", "union", "threshold")
 MODEL_ENV = "EHRQA_RERANKER"
 THRESHOLDS = tuple(round(0.05 * i, 2) for i in range(20))
@@ -99,7 +101,7 @@ class RerankSelector:
         depth: int = 50,
         mode: str | None = None,
         threshold: float | None = None,
-        cross_encoder: CrossEncoder | None = None,
+        cross_encoder: CrossEncoder | PairScorer | None = None,
     ) -> None:
         from ehrqa.train.reranker import read_reranker_config
 
@@ -113,10 +115,19 @@ class RerankSelector:
             raise ConfigError(f"depth must be at least 1, got {depth}")
         self.depth = depth
         # Not named `model`: the harness hands its chat model to selectors with that parameter.
-        self.cross_encoder = (
-            cross_encoder if cross_encoder is not None else _load_once(self.model_path)
-        )
+        self._cross_encoder = cross_encoder
+        if cross_encoder is None:
+            # Checked now (so AutoSelector can fall back), loaded on the first question the
+            # rules leave to it: most questions are decided by the rules and never need it.
+            _check_loadable(self.model_path)
         self._default = DefaultSelector(matcher=shared_matcher())
+
+    @property
+    def cross_encoder(self) -> CrossEncoder | PairScorer:
+        """The cross-encoder, loaded on first use (once per process, see :func:`_load_once`)."""
+        if self._cross_encoder is None:
+            self._cross_encoder = _load_once(self.model_path)
+        return self._cross_encoder
 
     def score(self, store: RecordStore, patient_id: str, question: str, now: date) -> Scored:
         """Run the default selector and score its top ``depth`` candidates."""
@@ -145,20 +156,33 @@ def shared_matcher() -> LazyConceptMatcher:
     return LazyConceptMatcher("minilm", default_home() / "cache" / "semantic")
 
 
-def _load_once(path: str) -> CrossEncoder:
-    """The cross-encoder at ``path``, loaded once per process (and again after retraining)."""
+def _check_loadable(path: str) -> None:
+    """Raise what loading the reranker at ``path`` would, without loading it."""
+    from ehrqa.config import default_home
+    from ehrqa.train.reranker import check_onnx_reranker
+
+    check_onnx_reranker(path, default_home())
+
+
+def _load_once(path: str) -> PairScorer:
+    """The cross-encoder at ``path`` run by ONNX Runtime (no torch), loaded once per process
+    (and again after retraining). Its ONNX form is prepared on first use where torch is
+    installed; elsewhere a missing one is a :class:`BackendUnavailableError` naming
+    ``ehrqa models prepare``, on which :class:`AutoSelector` falls back to the rules."""
+    from ehrqa.config import default_home
     from ehrqa.train.reranker import CONFIG_FILE
 
     config = Path(path) / CONFIG_FILE
     stamp = config.stat().st_mtime_ns if config.is_file() else 0
-    return _cached_reranker(str(Path(path).resolve()), stamp)
+    return _cached_reranker(str(Path(path).resolve()), stamp, str(default_home()))
 
 
 @functools.lru_cache(maxsize=4)
-def _cached_reranker(path: str, stamp: int) -> CrossEncoder:
-    from ehrqa.train.reranker import load_reranker
+def _cached_reranker(path: str, stamp: int, home: str) -> PairScorer:
+    from ehrqa.train.reranker import load_onnx_reranker, read_reranker_config
 
-    return load_reranker(path)
+    read_reranker_config(path)  # a folder that is no reranker says how to train one
+    return load_onnx_reranker(path, home)
 
 
 class AutoSelector:

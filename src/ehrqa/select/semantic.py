@@ -350,16 +350,21 @@ class ConceptMatcher:
 
 
 class LazyConceptMatcher:
-    """A :class:`ConceptMatcher` built on first use: loading the embedder costs seconds, and
+    """A :class:`ConceptMatcher` built on first use: loading the embedder costs ~0.5 s, and
     most questions never need it (it serves only selections the rules left empty).
 
-    When the embedder cannot be loaded (sentence-transformers or the MiniLM package
+    ``minilm`` runs on ONNX Runtime without torch (:func:`load_matcher_embedder`), from
+    ``<home>/cache/onnx`` (``home`` defaults to the data directory). When the embedder
+    cannot be loaded (not prepared and no torch to prepare it, or the MiniLM package
     missing), :meth:`match` finds nothing and the reason is logged once.
     """
 
-    def __init__(self, embedder_spec: str, cache_dir: str | Path) -> None:
+    def __init__(
+        self, embedder_spec: str, cache_dir: str | Path, *, home: str | Path | None = None
+    ) -> None:
         self.embedder_spec = embedder_spec
         self.cache_dir = Path(cache_dir)
+        self.home = home
         self._matcher: ConceptMatcher | None = None
         self.unavailable: str | None = None
         self._lock = threading.Lock()
@@ -368,12 +373,10 @@ class LazyConceptMatcher:
         with self._lock:
             if self._matcher is None and self.unavailable is None:
                 from ehrqa.errors import BackendUnavailableError, NotFoundError
-                from ehrqa.llm.embed import load_embedder
 
                 try:
-                    self._matcher = ConceptMatcher(
-                        load_embedder(self.embedder_spec), self.cache_dir
-                    )
+                    embedder = load_matcher_embedder(self.embedder_spec, self.home)
+                    self._matcher = ConceptMatcher(embedder, self.cache_dir)
                 except (BackendUnavailableError, NotFoundError) as exc:
                     self.unavailable = str(exc)
                     import logging
@@ -396,3 +399,22 @@ class LazyConceptMatcher:
         if matcher is None:
             return []
         return matcher.match(question, concepts, min_score=min_score, limit=limit)
+
+
+def load_matcher_embedder(spec: str, home: str | Path | None = None) -> Embedder:
+    """The embedder ``spec`` names, with ``minilm`` run by ONNX Runtime (no torch import).
+
+    Its vectors equal the sentence-transformers ones to ~1e-6 (tests/llm/test_onnx_parity),
+    so it keeps the name ``minilm`` and shares the cached display vectors. The ONNX model
+    is prepared under ``home`` on first use where torch is installed, or by
+    ``ehrqa models prepare``. Other specs load as :func:`ehrqa.llm.embed.load_embedder`.
+    """
+    if spec.strip() != "minilm":
+        from ehrqa.llm.embed import load_embedder
+
+        return load_embedder(spec)
+    from ehrqa.config import default_home
+    from ehrqa.llm.onnx_encoder import OnnxBiEncoder
+    from ehrqa.llm.onnx_export import ensure_minilm_onnx
+
+    return OnnxBiEncoder(ensure_minilm_onnx(home or default_home()), name="minilm")

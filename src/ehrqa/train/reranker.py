@@ -13,6 +13,8 @@ budget exact. Heavy imports (torch, sentence-transformers) happen inside the fun
 
 from __future__ import annotations
 
+import hashlib
+import importlib.util
 import math
 import os
 import random
@@ -26,6 +28,18 @@ import orjson
 
 from ehrqa.errors import BackendUnavailableError, ConfigError, NotFoundError
 from ehrqa.llm.embed import quiet_loading
+from ehrqa.llm.onnx_encoder import INSTALL as ONNX_INSTALL
+from ehrqa.llm.onnx_encoder import OnnxCrossEncoder, PairScorer, is_prepared
+from ehrqa.llm.onnx_encoder import read_meta as read_onnx_meta
+from ehrqa.llm.onnx_export import (
+    EXPORT_INSTALL,
+    MINILM_PACKAGE,
+    PREPARE_COMMAND,
+    ensure_minilm_onnx,
+    export_cross_encoder,
+    note_once,
+    torch_available,
+)
 from ehrqa.train.data import Pair, pairs_hash
 
 if TYPE_CHECKING:
@@ -154,6 +168,98 @@ def load_reranker(path: str | Path) -> CrossEncoder:
     return model
 
 
+def onnx_model_dir(path: str | Path, home: str | Path) -> Path:
+    """Where the ONNX form of the reranker at ``path`` lives.
+
+    A trained folder with its full weights holds its own ``model.onnx`` (training writes
+    it). A folder with only a LoRA adapter (the packaged model) is prepared into
+    ``<home>/cache/onnx/reranker-<sha256 of the adapter and its base>``.
+    """
+    folder = Path(path)
+    if (folder / "config.json").is_file():
+        return folder
+    digest = hashlib.sha256()
+    for name in ("adapter_config.json", "adapter_model.safetensors"):
+        file = folder / ADAPTER_DIR / name
+        if not file.is_file():
+            raise NotFoundError(
+                f"{folder} holds neither the model's weights nor a LoRA {ADAPTER_DIR}/"
+            )
+        digest.update(file.read_bytes())
+    base = read_reranker_config(folder)["config"].get("base_model") or MINILM_PACKAGE
+    digest.update(str(base).encode())
+    return Path(home) / "cache" / "onnx" / f"reranker-{digest.hexdigest()[:16]}"
+
+
+def prepare_onnx_reranker(path: str | Path, home: str | Path) -> Path:
+    """The ONNX folder of the reranker at ``path``, exported now (with torch) when missing.
+
+    Without torch and without an exported model, raises :class:`BackendUnavailableError`
+    naming the command that prepares it.
+    """
+    folder = onnx_model_dir(path, home)
+    if is_prepared(folder) and _onnx_is_current(path, folder):
+        return folder
+    if not torch_available():
+        raise _unprepared(path)
+    note_once("preparing the reranker for ONNX Runtime (once, about 20 s)")
+    export_cross_encoder(load_reranker(path), folder, _onnx_source(path))
+    return folder
+
+
+def check_onnx_reranker(path: str | Path, home: str | Path) -> None:
+    """Raise what :func:`load_onnx_reranker` would for a missing model or runtime, without
+    loading anything: no reranker at ``path``, onnxruntime or tokenizers not installed, or
+    no ONNX form and no torch to export one."""
+    read_reranker_config(path)
+    missing = [m for m in ("onnxruntime", "tokenizers") if importlib.util.find_spec(m) is None]
+    if missing:
+        raise BackendUnavailableError(f"the reranker needs {' and '.join(missing)}: {ONNX_INSTALL}")
+    folder = onnx_model_dir(path, home)
+    if not (is_prepared(folder) or torch_available()):
+        raise _unprepared(path)
+
+
+def _unprepared(path: str | Path) -> BackendUnavailableError:
+    return BackendUnavailableError(
+        f"the reranker at {path} is not prepared for ONNX Runtime: run `{PREPARE_COMMAND}` "
+        f"where torch is installed ({EXPORT_INSTALL})"
+    )
+
+
+def load_onnx_reranker(path: str | Path, home: str | Path) -> OnnxCrossEncoder:
+    """The reranker at ``path`` run by ONNX Runtime (prepared first when it must be)."""
+    return OnnxCrossEncoder(prepare_onnx_reranker(path, home))
+
+
+def _onnx_source(path: str | Path) -> dict[str, Any]:
+    """What an export records of its source: the weights' size and time (a retrained model
+    in the same folder has others)."""
+    weights = Path(path) / "model.safetensors"
+    if not weights.is_file():
+        return {"reranker": str(Path(path).resolve())}
+    info = weights.stat()
+    return {"weights_size": info.st_size, "weights_mtime_ns": info.st_mtime_ns}
+
+
+def _onnx_is_current(path: str | Path, folder: Path) -> bool:
+    if not (Path(path) / "model.safetensors").is_file():
+        return True  # the cache folder's name holds the adapter's hash
+    source = read_onnx_meta(folder).get("source") or {}
+    return bool(source == _onnx_source(path))
+
+
+def prepare_onnx_models(home: str | Path, reranker: str | Path | None = None) -> list[Path]:
+    """Export the reranker (``reranker``, else the packaged one) and the MiniLM embedder of
+    the semantic matcher to ONNX, so that questions are answered without torch. Returns
+    the prepared folders; already prepared ones are kept."""
+    from ehrqa.select.rerank import packaged_model_path
+
+    path = reranker or packaged_model_path()
+    folders = [prepare_onnx_reranker(path, home)] if path is not None else []
+    return [*folders, ensure_minilm_onnx(home)]
+
+
 def _set_transformers_model(model: CrossEncoder, net: Any) -> None:
     """Put ``net`` in place of the cross-encoder's transformers model."""
     from sentence_transformers.base.modules.transformer import Transformer
@@ -175,11 +281,13 @@ def read_reranker_config(path: str | Path) -> dict[str, Any]:
 
 
 def score_pairs(
-    model: CrossEncoder, pairs: Sequence[tuple[str, str]], batch_size: int = 64
+    model: CrossEncoder | PairScorer, pairs: Sequence[tuple[str, str]], batch_size: int = 64
 ) -> list[float]:
     """Relevance probabilities (sigmoid of the logit) of ``(query, document)`` pairs."""
     if not pairs:
         return []
+    if isinstance(model, PairScorer):
+        return model.score(pairs)
     scores = model.predict(list(pairs), batch_size=batch_size, show_progress_bar=False)
     return [float(s) for s in scores]
 
@@ -412,6 +520,8 @@ def save_reranker(
         adapter_config.save_pretrained(str(out / ADAPTER_DIR))
         save_file(state, str(out / ADAPTER_DIR / "adapter_model.safetensors"))
     model.save_pretrained(str(out))
+    # The ONNX form next to the weights: what `ehrqa ask` loads, without torch.
+    export_cross_encoder(model, out, _onnx_source(out))
     scores = score_pairs(model, [(p.query, p.document) for p in val_pairs])
     meta = {
         "kind": "ehrqa-reranker",
