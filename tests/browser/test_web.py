@@ -5,13 +5,12 @@ Run with ``pytest tests/browser -q``; the tests skip when playwright or Chromium
 
 from __future__ import annotations
 
-import itertools
 import json
 from typing import Any
 
 import pytest
 
-from browser.live import FAKE_REPLY, DemoHome, demo_app, live_server
+from browser.live import DemoHome, demo_app, live_server
 from ehrqa.data.demo import DEMO_PATIENT
 
 pytest.importorskip("playwright", reason="the browser tests need: pip install playwright")
@@ -39,7 +38,7 @@ def test_ask_cite_and_read_the_record(page: Page, base_url: str, demo: DemoHome)
     sign_in(page, base_url, demo.admin_token)
     pick_patient(page, "Myron", "Myron Schuster")
     page.get_by_label("Question about the record").fill("What was my most recent HbA1c?")
-    page.get_by_role("button", name="Ask").click()
+    page.get_by_role("button", name="Ask", exact=True).click()
     answer = page.locator(".msg.answer").last
     expect(answer.locator(".answer-text")).to_be_visible(timeout=TIMEOUT_MS)
     expect(answer.locator(".badge").first).to_have_text("extractive")
@@ -172,20 +171,19 @@ WATCH_DRAFTS = """() => {
 }"""
 
 
-def test_model_answers_stream_token_by_token(page: Page, base_url: str, demo: DemoHome) -> None:
+def test_model_answers_show_no_unchecked_draft(page: Page, base_url: str, demo: DemoHome) -> None:
+    # The stream sends the checked answer, then the kept result: no draft text is ever shown
+    # (the page used to type the model's tokens before the checks threw them away).
     sign_in(page, base_url, demo.admin_token)
     pick_patient(page, "Myron", "Myron Schuster")
     page.evaluate(WATCH_DRAFTS)
     page.get_by_label("Answer mode").select_option("model")
     page.get_by_label("Question about the record").fill("What was my most recent HbA1c?")
-    page.get_by_role("button", name="Ask").click()
+    page.get_by_role("button", name="Ask", exact=True).click()
     answer = page.locator(".msg.answer").last
     expect(answer.locator(".answer-text")).to_be_visible(timeout=TIMEOUT_MS)
-    drafts = page.evaluate("window.drafts")
-    assert len(drafts) >= 3, drafts
-    assert all(b.startswith(a) for a, b in itertools.pairwise(drafts))
-    assert drafts[-1].strip() == FAKE_REPLY
-    expect(answer.locator(".badge").first).to_have_text("model")
+    assert page.evaluate("window.drafts") == []
+    expect(answer.locator(".badge").first).to_be_visible()
     expect(answer).not_to_have_attribute("aria-busy", "true")
 
 
@@ -213,7 +211,7 @@ def test_the_streamed_draft_is_replaced_by_the_checked_answer(
     sign_in(page, base_url, demo.admin_token)
     pick_patient(page, "Myron", "Myron Schuster")
     page.get_by_label("Question about the record").fill("HbA1c?")
-    page.get_by_role("button", name="Ask").click()
+    page.get_by_role("button", name="Ask", exact=True).click()
     answer = page.locator(".msg.answer").last
     expect(answer.locator(".answer-text")).to_have_text(
         "Answer: Your HbA1c was 7.1 % [Observation/abc]."
@@ -240,7 +238,7 @@ def test_ask_errors_are_explained(
     sign_in(page, base_url, demo.admin_token)
     pick_patient(page, "Myron", "Myron Schuster")
     page.get_by_label("Question about the record").fill("HbA1c?")
-    page.get_by_role("button", name="Ask").click()
+    page.get_by_role("button", name="Ask", exact=True).click()
     expect(page.locator(".msg.answer .error")).to_contain_text(shown)
 
 
@@ -270,7 +268,7 @@ def test_record_text_is_shown_as_text_never_as_markup(
     sign_in(page, base_url, demo.admin_token)
     pick_patient(page, "Myron", "Myron Schuster")
     page.get_by_label("Question about the record").fill("anything")
-    page.get_by_role("button", name="Ask").click()
+    page.get_by_role("button", name="Ask", exact=True).click()
     page.locator("button.cite[data-ref='Observation/evil']").click()
     expect(page.locator("#viewer .record-text")).to_have_text(evil)
     assert page.locator("img, b").count() == 0

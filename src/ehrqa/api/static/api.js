@@ -12,6 +12,7 @@ export class ApiError extends Error {
 
 /** What to tell the user for an API error (401/403 get their own wording). */
 export function describeError(err) {
+  if (err && err.name === "AbortError") return "Stopped.";
   if (!(err instanceof ApiError)) {
     return `The service could not be reached (${err && err.message ? err.message : err}).`;
   }
@@ -19,6 +20,7 @@ export function describeError(err) {
     return "The token was not accepted: it is unknown, mistyped or revoked. Sign in again.";
   }
   if (err.status === 403) {
+    if (/clinician/.test(err.message)) return "Decision support is for clinicians' tokens.";
     return "This token is not allowed to see that patient. Ask for a token that covers it.";
   }
   return `${err.message} (HTTP ${err.status})`;
@@ -70,11 +72,13 @@ export class ApiClient {
   }
 
   /**
-   * POST a question with `Accept: text/event-stream`, calling onToken(text) for each
-   * streamed piece; resolves to the final result. A server that answers with plain JSON
-   * is accepted too (then no tokens are seen).
+   * POST a question with `Accept: text/event-stream` and resolve to the final result.
+   * `on.status({stage, records})` is called for progress ("searching", "writing") and
+   * `on.answer(answer)` with the checked answer to show at once (the `result` may replace
+   * it). `token` events of older servers are ignored: nothing unchecked is shown. A server
+   * that answers with plain JSON is accepted too.
    */
-  async askStream(path, body, onToken, signal) {
+  async askStream(path, body, on = {}, signal) {
     const response = await this.fetch(path, {
       method: "POST",
       headers: this.headers({ "Content-Type": "application/json", Accept: "text/event-stream" }),
@@ -84,40 +88,45 @@ export class ApiClient {
     if (!response.ok) throw await errorFrom(response);
     const type = response.headers.get("content-type") || "";
     if (!type.includes("text/event-stream") || !response.body) return response.json();
-    return readEvents(response.body, onToken, response.status);
+    return readEvents(response.body, on, response.status);
   }
 }
 
-async function readEvents(stream, onToken, status) {
+async function readEvents(stream, on, status) {
   const reader = stream.getReader();
   const decoder = new TextDecoder();
   const parser = new SseParser();
-  for (;;) {
-    const { value, done } = await reader.read();
-    const events = parser.push(done ? decoder.decode() : decoder.decode(value, { stream: true }));
-    if (done) events.push(...parser.finish());
-    for (const event of events) {
-      const outcome = handleEvent(event, onToken, status);
-      if (outcome) {
-        reader.cancel().catch(() => {});
-        return outcome.result;
+  try {
+    for (;;) {
+      const { value, done } = await reader.read();
+      const events = parser.push(done ? decoder.decode() : decoder.decode(value, { stream: true }));
+      if (done) events.push(...parser.finish());
+      for (const event of events) {
+        const outcome = handleEvent(event, on, status);
+        if (outcome) return outcome.result;
       }
+      if (done) throw new ApiError(status, "StreamError", "the answer stream ended without a result");
     }
-    if (done) throw new ApiError(status, "StreamError", "the answer stream ended without a result");
+  } finally {
+    reader.cancel().catch(() => {});
   }
 }
 
-function handleEvent(event, onToken, status) {
+function handleEvent(event, on, status) {
   const data = JSON.parse(event.data);
-  if (event.event === "token") {
-    onToken(typeof data.text === "string" ? data.text : "");
+  if (event.event === "status") {
+    if (on.status) on.status(data);
+    return null;
+  }
+  if (event.event === "answer") {
+    if (on.answer) on.answer(data);
     return null;
   }
   if (event.event === "result") return { result: data };
   if (event.event === "error") {
     throw new ApiError(status, data.error || "StreamError", data.message || "the answer failed");
   }
-  return null; // unknown events are ignored, as the SSE standard asks
+  return null; // token (older servers) and unknown events are ignored
 }
 
 /**

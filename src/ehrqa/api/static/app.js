@@ -1,6 +1,9 @@
 // The ehrqa web page: sign in with a token, pick a patient, ask questions (streamed),
 // open cited records, browse the timeline and run decision support.
 // Every string from the server is put in the page as text (dom.js), never as HTML.
+// Two views, chosen by the token's role (GET /v1/me): the clinician view shows every tool;
+// the patient view has no decision support, scores, answer modes or badges, and shows lay
+// names, readable units, High/Low flags and plain dates.
 import { ApiClient, ApiError, describeError } from "./api.js";
 import { lineChart } from "./chart.js";
 import { refKind, refPath, resourceValue, splitCitations } from "./cite.js";
@@ -23,9 +26,18 @@ const SOURCE_LABELS = {
   abstain: "Not answered",
 };
 
+const SEMANTIC_TAG = / \((procedure|finding|disorder|situation|regime\/therapy|observable entity|morphologic abnormality|body structure|qualifier value|physical object|substance|product|event|person|environment|record artifact|assessment scale)\)$/i;
+const PATIENT_TYPES = { Encounter: "Visit", Condition: "Condition", MedicationRequest: "Medicine", Immunization: "Vaccine", Procedure: "Procedure", Observation: "Result" };
+
 const state = {
   api: new ApiClient(),
   noAuth: false,
+  role: "clinician",
+  units: {},
+  suggestions: [],
+  conversation: null,
+  abort: null,
+  cdsAbort: null,
   patient: null,
   patientSeq: 0,
   asking: false,
@@ -104,9 +116,43 @@ function start(me) {
   byId("picker").hidden = false;
   byId("logout").hidden = state.noAuth;
   const scope = me.admin ? "all patients" : `${(me.patients || []).length} patient(s)`;
-  byId("who-label").textContent = state.noAuth ? "No sign-in (local)" : `${me.name || "token"} · ${scope}`;
+  setRole(me.role || (me.admin ? "clinician" : "patient"));
+  const who = isPatient() ? "patient view" : "clinician view";
+  byId("who-label").textContent = state.noAuth ? `No sign-in (local) · ${who}` : `${me.name || "token"} · ${scope} · ${who}`;
   resetPatientViews();
   searchPatients("", { autoPick: true });
+}
+
+function setRole(role) {
+  state.role = role === "patient" ? "patient" : "clinician";
+  document.body.classList.toggle("view-patient", state.role === "patient");
+  document.body.classList.toggle("view-clinician", state.role === "clinician");
+  if (state.role === "patient" && !byId("panel-cds").hidden) selectTab(byId("tab-ask"), false);
+}
+
+function isPatient() {
+  return state.role === "patient";
+}
+
+/** "2024-05-06…" → "6 May 2024" in the patient view, "2024-05-06" for clinicians. */
+function showDate(value) {
+  const day = /^(\d{4})-(\d{2})-(\d{2})/.exec(value || "");
+  if (!day) return value || "";
+  if (!isPatient()) return day[0];
+  const date = new Date(Date.UTC(Number(day[1]), Number(day[2]) - 1, Number(day[3])));
+  return date.toLocaleDateString("en-GB", { day: "numeric", month: "long", year: "numeric", timeZone: "UTC" });
+}
+
+/** A code's display as a patient reads it: no "(procedure)" tags or "[Mass/volume]" parts. */
+function plainName(text) {
+  if (!isPatient() || !text) return text || "";
+  return text.replace(SEMANTIC_TAG, "").replace(/\s*\[[^\]]*\]/g, "").replace(/ in (Serum or Plasma|Blood|Serum|Plasma|Urine)\b/g, "").trim();
+}
+
+function readableUnit(unit) {
+  if (!unit || unit === "1") return "";
+  if (state.units[unit] !== undefined) return state.units[unit];
+  return /^\{.*\}$/.test(unit) ? "" : unit;
 }
 
 /** Run `work`; on 401 go back to the sign-in form, otherwise show the error and rethrow. */
@@ -205,6 +251,7 @@ async function selectPatient(p) {
   byId("patient-summary").textContent = patientLine(p);
   resetPatientViews();
   byId("no-patient").hidden = true;
+  showSuggestions();
   setStatus(`Patient ${p.name || p.id} selected.`);
   try {
     const detail = await guarded(() => state.api.get(`/v1/patients/${encodeURIComponent(p.id)}`));
@@ -221,6 +268,10 @@ function patientLine(p) {
 }
 
 function resetPatientViews() {
+  stopAsking();
+  if (state.cdsAbort) state.cdsAbort.abort();
+  state.conversation = newConversationId();
+  byId("suggestions").hidden = true;
   replace(byId("chat-log"));
   replace(byId("selected-body"), h("p", { class: "hint" }, "Ask a question first."));
   byId("selected-count").textContent = "";
@@ -231,7 +282,25 @@ function resetPatientViews() {
   byId("lab-caption").textContent = "";
   replace(byId("events"));
   byId("no-patient").hidden = Boolean(state.patient);
+  byId("no-patient").textContent = "Choose a patient above to start.";
+  byId("no-patient").removeAttribute("role");
   closeViewer(false);
+}
+
+function newConversationId() {
+  const bytes = crypto.getRandomValues(new Uint8Array(8));
+  return `c${[...bytes].map((b) => b.toString(16).padStart(2, "0")).join("")}`;
+}
+
+function showSuggestions() {
+  const box = byId("suggestions");
+  if (!state.suggestions.length || byId("chat-log").childElementCount) {
+    box.hidden = true;
+    return;
+  }
+  replace(box.querySelector("ul"), state.suggestions.map((q) => h("li", {},
+    h("button", { type: "button", class: "suggestion secondary", onclick: () => askQuestion(q) }, q))));
+  box.hidden = false;
 }
 
 // ---------------------------------------------------------------- tabs
@@ -259,14 +328,17 @@ function tabKey(event) {
 
 /** Text with its citations turned into buttons that open the cited source. */
 function citedText(text, className = "cited") {
+  const numbers = new Map();
+  const number = (ref) => { if (!numbers.has(ref)) numbers.set(ref, numbers.size + 1); return numbers.get(ref); };
   return h("span", { class: className }, splitCitations(text || "").map((seg) =>
-    seg.text !== undefined ? seg.text : h("span", { class: "cites" }, "[", seg.refs.map((ref, i) => [i ? ", " : "", citeButton(ref)]), "]")));
+    seg.text !== undefined ? seg.text : h("span", { class: "cites" }, "[", seg.refs.map((ref, i) => [i ? ", " : "", citeButton(ref, number(ref))]), "]")));
 }
 
-function citeButton(ref) {
-  if (!refPath(ref)) return h("span", { class: "cite-plain" }, ref);
-  return h("button", { type: "button", class: "cite", "data-ref": ref, title: ref, "aria-label": `Open source ${ref}`,
-    onclick: (e) => openRef(ref, e.currentTarget) }, shortRef(ref));
+function citeButton(ref, n = null) {
+  if (!refPath(ref)) return h("span", { class: "cite-plain" }, isPatient() ? "document" : ref);
+  const label = isPatient() ? `source ${n || ""}`.trim() : shortRef(ref);
+  return h("button", { type: "button", class: "cite", "data-ref": ref, title: isPatient() ? "Open this source" : ref,
+    "aria-label": isPatient() ? `Open ${label}` : `Open source ${ref}`, onclick: (e) => openRef(ref, e.currentTarget) }, label);
 }
 
 /** A reference short enough to read in running text: "Observation/2cf3426a…". */
@@ -286,12 +358,14 @@ function shortDate(value) {
 async function openRef(ref, opener = null) {
   state.opener = opener;
   const body = byId("viewer-body");
-  byId("viewer-title").textContent = ref;
+  byId("viewer-title").textContent = isPatient() ? "Source" : ref;
   byId("viewer-close").hidden = false;
+  byId("viewer").dataset.open = "true";
   replace(body, h("p", { class: "hint" }, "Loading…"));
   byId("viewer").focus();
   try {
     const data = await guarded(() => state.api.get(refPath(ref)));
+    if (isPatient() && refKind(ref) !== "doc") byId("viewer-title").textContent = plainName(data.display) || "Source";
     replace(body, refKind(ref) === "doc" ? chunkView(data) : recordView(data));
   } catch (err) {
     replace(body, h("p", { class: "error", role: "alert" }, describeError(err)));
@@ -299,6 +373,11 @@ async function openRef(ref, opener = null) {
 }
 
 function recordView(rec) {
+  if (isPatient()) {
+    const value = resourceValue(rec.resource, readableUnit);
+    const rows = [["What", plainName(rec.display)], ["Kind", PATIENT_TYPES[rec.resourceType] || rec.resourceType], ["Date", showDate(rec.date)], ["Value", value]];
+    return h("div", { class: "record" }, h("dl", { class: "facts" }, rows.filter(([, v]) => v).map(([k, v]) => [h("dt", {}, k), h("dd", {}, String(v))])));
+  }
   const value = resourceValue(rec.resource);
   const rows = [["Type", rec.resourceType], ["What", rec.display], ["Date", shortDate(rec.date)], ["Value", value], ["Status", rec.status]];
   return h("div", { class: "record" },
@@ -317,6 +396,7 @@ function chunkView(chunk) {
 function closeViewer(restoreFocus = true) {
   byId("viewer-title").textContent = "Source";
   byId("viewer-close").hidden = true;
+  byId("viewer").dataset.open = "false";
   replace(byId("viewer-body"), h("p", { class: "hint" }, "Choose a citation such as [Observation/…] to see the record it points at."));
   if (restoreFocus && state.opener && document.contains(state.opener)) state.opener.focus();
   state.opener = null;
@@ -324,51 +404,151 @@ function closeViewer(restoreFocus = true) {
 
 // ---------------------------------------------------------------- asking
 
-async function ask(event) {
+function ask(event) {
   event.preventDefault();
+  askQuestion(byId("question").value.trim());
+}
+
+/** Ask `question` about the chosen patient in this conversation (a follow-up may lean on it). */
+async function askQuestion(question, bubble = null) {
   const input = byId("question");
-  const question = input.value.trim();
-  if (!question || !state.patient || state.asking) return;
-  const body = { question };
-  if (byId("answer-mode").value) body.answer_mode = byId("answer-mode").value;
-  const draft = h("p", { class: "draft" });
-  const answer = h("div", { class: "msg answer", "aria-busy": "true" }, draft);
-  byId("chat-log").append(h("div", { class: "msg question" }, h("span", { class: "visually-hidden" }, "You asked: "), question), answer);
+  if (state.asking) return;
+  if (!state.patient) {
+    const hint = byId("no-patient");
+    hint.hidden = false;
+    hint.textContent = "Choose a patient first: search by name above, then ask your question.";
+    hint.setAttribute("role", "alert");
+    byId("patient-search").focus();
+    return;
+  }
+  if (!question) {
+    setStatus("Type a question first.");
+    input.focus();
+    return;
+  }
+  byId("suggestions").hidden = true;
+  const body = { question, conversation_id: state.conversation };
+  if (!isPatient() && byId("answer-mode").value) body.answer_mode = byId("answer-mode").value;
+  const progress = h("p", { class: "progress" }, "Sending…");
+  const answer = bubble || h("div", { class: "msg answer" });
+  answer.setAttribute("aria-busy", "true");
+  replace(answer, progress);
+  if (!bubble) {
+    byId("chat-log").append(h("div", { class: "msg question" }, h("span", { class: "visually-hidden" }, "You asked: "), question), answer);
+  }
   input.value = "";
+  const controller = new AbortController();
+  state.abort = controller;
   setAsking(true);
+  const patient = state.patient;
+  let shown = null;
   try {
-    const path = `/v1/patients/${encodeURIComponent(state.patient.id)}/ask`;
-    const result = await guarded(() => state.api.askStream(path, body, (text) => { draft.textContent += text; answer.scrollIntoView({ block: "end" }); }));
-    showAnswer(answer, result);
+    const path = `/v1/patients/${encodeURIComponent(patient.id)}/ask`;
+    const on = {
+      status: (data) => { progress.textContent = progressText(data); },
+      answer: (data) => { shown = data; showAnswer(answer, data, question, { pending: progress }); },
+    };
+    const result = await guarded(() => state.api.askStream(path, body, on, controller.signal));
+    if (state.patient !== patient) return;
+    showAnswer(answer, result, question);
   } catch (err) {
-    replace(answer, h("p", { class: "error", role: "alert" }, describeError(err)));
+    if (state.patient !== patient) return;
+    if (shown && err && err.name === "AbortError") showAnswer(answer, shown, question); // keep the checked answer
+    else showFailure(answer, question, err);
   } finally {
     answer.removeAttribute("aria-busy");
-    setAsking(false);
-    input.focus();
+    if (state.abort === controller) {
+      state.abort = null;
+      setAsking(false);
+    }
   }
+}
+
+function progressText(data) {
+  if (data.stage === "searching") {
+    const count = typeof data.records === "number" ? `${data.records.toLocaleString("en-US")} records` : "the record";
+    return `Searching ${count}…`;
+  }
+  if (data.stage === "writing") return "Writing…";
+  return "Working…";
+}
+
+/** An error or a stop, with Retry (asks the same question again); the text goes back in the box. */
+function showFailure(el, question, err) {
+  const input = byId("question");
+  if (!input.value) input.value = question;
+  replace(el,
+    h("p", { class: "error", role: "alert" }, describeError(err)),
+    h("button", { type: "button", class: "retry secondary", onclick: () => { input.value = ""; askQuestion(question, el); } }, "Retry"));
+}
+
+function stopAsking() {
+  if (state.abort) state.abort.abort();
 }
 
 function setAsking(busy) {
   state.asking = busy;
   byId("ask-button").disabled = busy;
   byId("ask-button").textContent = busy ? "Answering…" : "Ask";
+  byId("stop-button").hidden = !busy;
+  if (!busy && document.activeElement === document.body) byId("question").focus();
 }
 
-function showAnswer(el, result) {
+function showAnswer(el, result, question, { pending = null } = {}) {
   const source = result.source || "unknown";
+  const resolved = result.resolved_question && result.resolved_question !== question
+    ? h("p", { class: "resolved hint" }, `Understood as: ${result.resolved_question}`) : null;
+  const badges = isPatient() ? null : h("div", { class: "badges" },
+    h("span", { class: `badge source-${source}`, title: SOURCE_LABELS[source] || source }, source),
+    h("span", { class: `badge ${result.verified ? "ok" : "warn"}` }, result.verified ? "✓ verified" : "not verified"));
+  const actions = pending ? pending : h("div", { class: "answer-actions" },
+    h("button", { type: "button", class: "secondary small", onclick: (e) => copyAnswer(result, question, e.currentTarget) }, "Copy"),
+    h("button", { type: "button", class: "secondary small", onclick: () => printAnswer(el) }, "Print"));
   replace(el,
+    resolved,
     h("p", { class: "answer-text" }, h("span", { class: "visually-hidden" }, "Answer: "), citedText(result.answer)),
-    h("div", { class: "badges" },
-      h("span", { class: `badge source-${source}`, title: SOURCE_LABELS[source] || source }, source),
-      h("span", { class: `badge ${result.verified ? "ok" : "warn"}` }, result.verified ? "✓ verified" : "not verified")));
-  el.scrollIntoView({ block: "end" });
+    badges, actions, sourceList(result));
+  el.scrollIntoView({ block: "nearest" });
   showSelected(result.selected || []);
+}
+
+/** The cited sources under an answer (for reading, copying and printing). */
+function sourceList(result) {
+  const refs = result.citations || [];
+  if (!refs.length) return null;
+  return h("details", { class: "answer-sources" }, h("summary", {}, `Sources (${refs.length})`),
+    h("ol", {}, refs.map((ref, i) => h("li", {}, citeButton(ref, i + 1)))));
+}
+
+async function copyAnswer(result, question, button) {
+  const refs = result.citations || [];
+  const text = [`Q: ${question}`, `A: ${result.answer}`, refs.length ? `Sources:\n${refs.map((r, i) => `${i + 1}. ${r}`).join("\n")}` : ""]
+    .filter(Boolean).join("\n");
+  try {
+    await navigator.clipboard.writeText(text);
+    button.textContent = "Copied";
+  } catch (_) {
+    setStatus("The browser did not allow copying: select the text instead.");
+  }
+}
+
+function printAnswer(el) {
+  const sources = el.querySelector(".answer-sources");
+  if (sources) sources.open = true;
+  document.body.classList.add("printing");
+  el.classList.add("print-me");
+  const done = () => { document.body.classList.remove("printing"); el.classList.remove("print-me"); };
+  window.addEventListener("afterprint", done, { once: true });
+  window.print();
+  setTimeout(done, 1000);
 }
 
 function showSelected(selected) {
   byId("selected-count").textContent = `(${selected.length})`;
   if (!selected.length) return replace(byId("selected-body"), h("p", { class: "hint" }, "No records were selected."));
+  if (isPatient()) {
+    return replace(byId("selected-body"), h("ol", { class: "selected" }, selected.map((item, i) => h("li", {}, citeButton(item.ref, i + 1)))));
+  }
   replace(byId("selected-body"), h("table", { class: "selected" },
     h("thead", {}, h("tr", {}, h("th", { scope: "col" }, "Record"), h("th", { scope: "col" }, "Score"), h("th", { scope: "col" }, "Why"))),
     h("tbody", {}, selected.map((item) => h("tr", {},
@@ -380,15 +560,15 @@ function showSelected(selected) {
 // ---------------------------------------------------------------- timeline
 
 async function loadTimeline(patientId, seq) {
-  const base = `/v1/patients/${encodeURIComponent(patientId)}/resources`;
+  const base = `/v1/patients/${encodeURIComponent(patientId)}`;
   byId("lab-status").textContent = "Loading…";
   try {
     const [labs, ...events] = await guarded(() => Promise.all([
-      state.api.get(`${base}?type=Observation&category=laboratory&limit=1000`),
-      ...EVENT_TYPES.map(([type]) => state.api.get(`${base}?type=${type}&limit=${EVENT_LIMIT}`)),
+      state.api.get(`${base}/labs`),
+      ...EVENT_TYPES.map(([type]) => state.api.get(`${base}/resources?type=${type}&limit=${EVENT_LIMIT}`)),
     ]));
     if (seq !== state.patientSeq) return;
-    showLabs(groupLabs(labs));
+    showLabs(labs);
     showEvents(events.flat());
     byId("lab-status").textContent = "";
   } catch (err) {
@@ -396,41 +576,48 @@ async function loadTimeline(patientId, seq) {
   }
 }
 
-/** Lab results with a numeric value, grouped by their first code: Map code → {label, unit, points}. */
-function groupLabs(rows) {
-  const groups = new Map();
-  for (const row of rows) {
-    const value = typeof row.value === "number" ? row.value : Number.parseFloat(row.value);
-    const code = (row.codes || [])[0];
-    if (!Number.isFinite(value) || !code || !row.date) continue;
-    if (!groups.has(code.code)) groups.set(code.code, { label: code.display || row.display || code.code, unit: row.unit || "", points: [] });
-    groups.get(code.code).points.push({ date: row.date, value, ref: row.ref });
-  }
-  return groups;
-}
-
-function showLabs(groups) {
+/** Lab series from GET /labs (numeric Quantity values only, by code) in the select box. */
+function showLabs(series) {
   const select = byId("lab-select");
-  const codes = [...groups.keys()].sort((a, b) => groups.get(a).label.localeCompare(groups.get(b).label));
-  replace(select, codes.map((code) => h("option", { value: code }, `${groups.get(code).label} (${groups.get(code).points.length})`)));
-  if (!codes.length) {
+  const groups = new Map(series.map((group) => [group.code, group]));
+  replace(select, series.map((g) => h("option", { value: g.code }, `${plainName(g.name)} (${g.points.length})`)));
+  if (!series.length) {
     replace(byId("lab-chart"), h("p", { class: "hint" }, "No numeric lab results in this record."));
     return;
   }
-  const busiest = codes.reduce((a, b) => (groups.get(b).points.length > groups.get(a).points.length ? b : a));
-  select.value = groups.has(DEFAULT_LAB) ? DEFAULT_LAB : busiest;
+  const busiest = series.reduce((a, b) => (b.points.length > a.points.length ? b : a));
+  select.value = groups.has(DEFAULT_LAB) ? DEFAULT_LAB : busiest.code;
   select.onchange = () => drawLab(groups.get(select.value));
   drawLab(groups.get(select.value));
 }
 
+const FLAG_WORDS = { high: "High", low: "Low" };
+
 function drawLab(group) {
-  const open = (point) => openRef(point.ref);
-  replace(byId("lab-chart"), lineChart(group.points, { label: group.label, unit: group.unit, onPick: open }));
-  byId("lab-caption").textContent = `${group.label}${group.unit ? ` (${group.unit})` : ""} over time. Choose a point to see the result.`;
+  const unit = isPatient() ? group.reader_unit : group.unit;
+  const name = plainName(group.name);
+  const say = (p) => `${showDate(p.date)}: ${p.value} ${unit}${FLAG_WORDS[p.flag] ? `, ${FLAG_WORDS[p.flag]}` : ""}`.replace(/ +,/, ",").trim();
+  const open = (point, element) => openRef(point.ref, element);
+  replace(byId("lab-chart"), lineChart(group.points, { label: name, unit, onPick: open, describe: say }));
+  const range = group.range ? rangeText(group.range, unit) : "";
+  byId("lab-caption").textContent = `${name}${unit ? ` (${unit})` : ""} over time${range ? `; normal range ${range}` : ""}. Choose a point, or a row below, to see the result.`;
   const rows = [...group.points].sort((a, b) => b.date.localeCompare(a.date));
   replace(byId("lab-table"), h("table", { class: "lab-values" },
-    h("thead", {}, h("tr", {}, h("th", { scope: "col" }, "Date"), h("th", { scope: "col" }, `Value${group.unit ? ` (${group.unit})` : ""}`), h("th", { scope: "col" }, "Record"))),
-    h("tbody", {}, rows.map((p) => h("tr", {}, h("td", {}, p.date.slice(0, 10)), h("td", { class: "num" }, String(p.value)), h("td", {}, citeButton(p.ref)))))));
+    h("caption", { class: "visually-hidden" }, `${name} results, newest first`),
+    h("thead", {}, h("tr", {}, h("th", { scope: "col" }, "Date"), h("th", { scope: "col" }, `Value${unit ? ` (${unit})` : ""}`), h("th", { scope: "col" }, "Flag"), h("th", { scope: "col" }, "Record"))),
+    h("tbody", {}, rows.map((p, i) => h("tr", {},
+      h("td", {}, showDate(p.date)),
+      h("td", { class: "num" }, String(p.value)),
+      h("td", {}, FLAG_WORDS[p.flag] ? h("span", { class: `flag flag-${p.flag}` }, FLAG_WORDS[p.flag]) : ""),
+      h("td", {}, isPatient() ? h("button", { type: "button", class: "link", onclick: (e) => openRef(p.ref, e.currentTarget) }, `Open result ${i + 1}`) : citeButton(p.ref)))))));
+}
+
+function rangeText(range, unit) {
+  const u = unit ? ` ${unit}` : "";
+  if (range.low !== null && range.high !== null) return `${range.low}–${range.high}${u}`;
+  if (range.high !== null) return `up to ${range.high}${u}`;
+  if (range.low !== null) return `from ${range.low}${u}`;
+  return "";
 }
 
 function showEvents(rows) {
@@ -455,31 +642,41 @@ function drawEvents(rows) {
     if (!years.has(year)) years.set(year, []);
     years.get(year).push(row);
   }
+  const kind = (r) => (isPatient() ? PATIENT_TYPES[r.resourceType] || r.resourceType : r.resourceType);
   replace(byId("events"), sorted.length ? [...years].map(([year, items]) => h("section", { class: "year" },
     h("h3", {}, year),
     h("ul", {}, items.map((r) => h("li", { class: `event type-${r.resourceType}` },
-      h("time", { datetime: r.date.slice(0, 10) }, r.date.slice(0, 10)),
-      h("span", { class: "tag" }, r.resourceType),
-      h("button", { type: "button", class: "link", onclick: (e) => openRef(r.ref, e.currentTarget) }, r.display || r.ref),
-      r.status ? h("span", { class: "event-status" }, r.status) : null))))) : h("p", { class: "hint" }, "Nothing to show."));
+      h("time", { datetime: r.date.slice(0, 10) }, showDate(r.date)),
+      h("span", { class: "tag" }, kind(r)),
+      h("button", { type: "button", class: "link", onclick: (e) => openRef(r.ref, e.currentTarget) }, plainName(r.display) || r.ref),
+      r.status && !isPatient() ? h("span", { class: "event-status" }, r.status) : null))))) : h("p", { class: "hint" }, "Nothing to show."));
 }
 
 // ---------------------------------------------------------------- decision support
 
 async function runCds(event, task, body) {
   event.preventDefault();
-  if (!state.patient) return;
+  if (!state.patient) {
+    replace(byId("cds-output"), h("p", { class: "error", role: "alert" }, "Choose a patient first."));
+    return;
+  }
+  if (state.cdsAbort) return;
   const output = byId("cds-output");
   const button = event.currentTarget.querySelector("button");
+  const controller = new AbortController();
+  state.cdsAbort = controller;
   button.disabled = true;
-  replace(output, h("p", { class: "hint" }, "Working…"));
+  byId("cds-stop").hidden = false;
+  replace(output, h("p", { class: "hint progress" }, "Working… (Stop cancels)"));
   try {
     const path = `/v1/patients/${encodeURIComponent(state.patient.id)}/cds/${task}`;
-    replace(output, adviceView(await guarded(() => state.api.post(path, body))));
+    replace(output, adviceView(await guarded(() => state.api.post(path, body, controller.signal))));
   } catch (err) {
     replace(output, h("p", { class: "error", role: "alert" }, describeError(err)));
   } finally {
     button.disabled = false;
+    byId("cds-stop").hidden = true;
+    if (state.cdsAbort === controller) state.cdsAbort = null;
   }
 }
 
@@ -530,6 +727,8 @@ function wire() {
     tab.addEventListener("keydown", tabKey);
   }
   byId("ask-form").addEventListener("submit", ask);
+  byId("stop-button").addEventListener("click", stopAsking);
+  byId("cds-stop").addEventListener("click", () => { if (state.cdsAbort) state.cdsAbort.abort(); });
   byId("viewer-close").addEventListener("click", () => closeViewer());
   byId("viewer").addEventListener("keydown", (e) => { if (e.key === "Escape" && !byId("viewer-close").hidden) closeViewer(); });
   byId("cds-differential").addEventListener("submit", (e) => runCds(e, "differential", { symptoms: byId("symptoms").value.trim() }));
@@ -537,5 +736,13 @@ function wire() {
   byId("cds-summarize").addEventListener("submit", (e) => runCds(e, "summarize", {}));
 }
 
+/** The reader's unit spellings and the suggested questions (static files; optional). */
+async function loadStatic() {
+  const [units, suggestions] = await Promise.all(["/static/units.json", "/static/suggestions.json"].map((path) =>
+    fetch(path).then((r) => (r.ok ? r.json() : null)).catch(() => null)));
+  state.units = units || {};
+  state.suggestions = (suggestions && suggestions.questions) || [];
+}
+
 wire();
-boot();
+loadStatic().then(boot);

@@ -60,29 +60,35 @@ function round(v) {
 }
 
 /**
- * An <svg> line chart of `points`; onPick(point) is called when a dot is chosen (by a click). `label` and `unit` name the lab for the accessible description.
+ * An <svg> line chart of `points` ({date, value, ref, flag}); onPick(point, element) is
+ * called when a dot is chosen by a click or with Enter/Space (each dot is a focusable
+ * button). `label` and `unit` name the lab; `describe(point)` gives a dot's spoken text.
  */
-export function lineChart(points, { label, unit = "", onPick = null, width = 640, height = 240 } = {}) {
+export function lineChart(points, { label, unit = "", onPick = null, describe = null, width = 640, height = 240 } = {}) {
   const pad = 40;
   const geo = chartGeometry(points, { width, height, pad });
   const latest = geo.dots.length ? geo.dots[geo.dots.length - 1].point : null;
-  const summary = latest
-    ? `${label}: ${geo.dots.length} results; latest ${latest.value} ${unit} on ${latest.date.slice(0, 10)}`
-    : `${label}: no numeric results`;
-  return s("svg", { viewBox: `0 0 ${width} ${height}`, class: "chart", role: "img", "aria-label": summary },
+  const say = describe || ((p) => `${p.date.slice(0, 10)}: ${p.value} ${unit}`.trim());
+  const summary = latest ? `${label}: ${geo.dots.length} results; latest ${say(latest)}` : `${label}: no numeric results`;
+  return s("svg", { viewBox: `0 0 ${width} ${height}`, class: "chart", role: "group", "aria-label": summary },
     s("title", {}, summary),
-    geo.yTicks.map((t) => s("g", { class: "tick" },
+    geo.yTicks.map((t) => s("g", { class: "tick", "aria-hidden": "true" },
       s("line", { x1: pad, x2: width - pad, y1: t.y, y2: t.y }),
       s("text", { x: pad - 6, y: t.y + 4, "text-anchor": "end" }, String(t.value)))),
-    geo.xTicks.map((t) => s("text", { class: "xtick", x: t.x, y: height - pad + 18, "text-anchor": "middle" }, t.label)),
-    s("path", { class: "line", d: geo.path, fill: "none" }),
-    geo.dots.map((d) => dot(d, unit, onPick)));
+    geo.xTicks.map((t) => s("text", { class: "xtick", x: t.x, y: height - pad + 18, "text-anchor": "middle", "aria-hidden": "true" }, t.label)),
+    s("path", { class: "line", d: geo.path, fill: "none", "aria-hidden": "true" }),
+    geo.dots.map((d) => dot(d, say(d.point), onPick)));
 }
 
-function dot(d, unit, onPick) {
-  const text = `${d.point.date.slice(0, 10)}: ${d.point.value} ${unit}`;
-  const attrs = { class: "dot", cx: d.x, cy: d.y, r: 4 };
-  // Mouse shortcut only: keyboard users open the same records from the table below the chart.
-  if (onPick) Object.assign(attrs, { class: "dot pickable", onclick: () => onPick(d.point) });
+function dot(d, text, onPick) {
+  const flag = d.point.flag === "high" || d.point.flag === "low" ? ` ${d.point.flag}` : "";
+  const attrs = { class: `dot${flag}`, cx: d.x, cy: d.y, r: 5 };
+  if (onPick) {
+    const pick = (event) => onPick(d.point, event.currentTarget);
+    Object.assign(attrs, {
+      class: `dot pickable${flag}`, tabindex: "0", role: "button", "aria-label": text, onclick: pick,
+      onkeydown: (event) => { if (event.key === "Enter" || event.key === " ") { event.preventDefault(); pick(event); } },
+    });
+  }
   return s("circle", attrs, s("title", {}, text));
 }

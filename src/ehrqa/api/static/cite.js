@@ -72,12 +72,15 @@ export function refPath(ref) {
   return null;
 }
 
-/** A readable value of a FHIR resource ("7.1 %", "Positive", "120/80 mm[Hg]"), or "". */
-export function resourceValue(resource) {
+/**
+ * A readable value of a FHIR resource ("7.1 %", "Positive", "120 mm[Hg] / 80 mm[Hg]"), or "";
+ * `unitText` rewrites each unit (the patient view passes the reader's spelling: "mmHg").
+ */
+export function resourceValue(resource, unitText = (unit) => unit) {
   if (!resource || typeof resource !== "object") return "";
   const quantity = resource.valueQuantity;
   if (quantity && quantity.value !== undefined) {
-    return [quantity.value, quantity.unit || quantity.code].filter((v) => v !== undefined).join(" ");
+    return [quantity.value, unitText(quantity.unit || quantity.code)].filter((v) => v !== undefined && v !== "").join(" ");
   }
   const concept = resource.valueCodeableConcept;
   if (concept) return concept.text || ((concept.coding || [])[0] || {}).display || "";
@@ -85,7 +88,7 @@ export function resourceValue(resource) {
     if (resource[key] !== undefined) return String(resource[key]);
   }
   if (Array.isArray(resource.component)) {
-    return resource.component.map(resourceValue).filter(Boolean).join(" / ");
+    return resource.component.map((part) => resourceValue(part, unitText)).filter(Boolean).join(" / ");
   }
   return "";
 }
