@@ -263,7 +263,7 @@ async function selectPatient(p) {
 }
 
 function patientLine(p) {
-  return [p.birth_date && `born ${p.birth_date}`, p.gender, p.resource_count !== undefined && `${p.resource_count} records`]
+  return [p.birth_date && `born ${showDate(p.birth_date)}`, p.gender, p.resource_count !== undefined && `${p.resource_count} records`]
     .filter(Boolean).join(" · ");
 }
 
