@@ -164,7 +164,7 @@ def test_conditions_recorded_at_many_visits_are_stated_once_since_the_first() ->
     ).text
     assert (
         text
-        == "Current: Prediabetes (finding) (active, since 2000-09-18) [Condition/c3][Condition/c1] (and more records)."
+        == "Current: Prediabetes (active, since 2000-09-18) [Condition/c3][Condition/c1] (and more records)."
     )
 
 

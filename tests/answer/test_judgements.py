@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from datetime import date
 
+import pytest
+
 from ehrqa.answer.answerer import AnswerConfig, answer
 from ehrqa.answer.judgements import (
     control,
@@ -259,3 +261,63 @@ def test_a_kind_of_record_without_the_asked_thing_is_never_a_yes() -> None:
     assert answer(question, NOW, named, None, AnswerConfig(mode="extractive")).text.startswith(
         "Yes"
     )
+
+
+def test_a_visit_of_a_kind_the_record_does_not_name_is_never_given_as_the_answer() -> None:
+    question = "When was my last dental visit?"  # no visit says "dental"
+    plan = analyze(question, NOW)
+    assert plan.keywords == ("dental",) and not plan.concepts
+    visit = Record(
+        ref="Encounter/v",
+        resource_type="Encounter",
+        id="v",
+        patient_id="p",
+        text="[Encounter/v] 2020-12-02 Prenatal visit",
+        date="2020-12-02",
+        codes=(Coding("http://snomed.info/sct", "424619006", "Prenatal visit"),),
+    )
+    chosen = Selection(plan, [Selected(visit, 1.0, ("type Encounter", "newest match"))])
+    text = answer(question, NOW, chosen, None, AnswerConfig(mode="extractive")).text
+    assert text.startswith('I could not match "dental" to a record; the most recent encounters')
+
+
+def smoking_status(ref: str, day: str, value: str) -> Record:
+    return Record(
+        ref=f"Observation/{ref}",
+        resource_type="Observation",
+        id=ref,
+        patient_id="p",
+        text=f"[Observation/{ref}] {day} Tobacco smoking status = {value}",
+        date=day,
+        codes=(Coding(LOINC, "72166-2", "Tobacco smoking status"),),
+        value_text=value,
+    )
+
+
+@pytest.mark.parametrize(
+    ("question", "latest", "opens"),
+    [
+        ("Do I smoke?", "Never smoker", "No:"),
+        ("Am I a smoker?", "Current every day smoker", "Yes:"),
+        ("Does he still smoke?", "Former smoker", "No, not now:"),
+        ("Have I ever smoked?", "Former smoker", "Yes:"),
+        ("Did she smoke?", "Ex-smoker (finding)", "Yes:"),
+        ("Have I ever smoked?", "Never smoked tobacco (finding)", "No:"),
+    ],
+)
+def test_smoking_is_answered_from_the_latest_status(question: str, latest: str, opens: str) -> None:
+    older = smoking_status("old", "2015-01-01", "Current every day smoker")
+    newest = smoking_status("new", "2020-01-01", latest)
+    plan = analyze(question, NOW)
+    chosen = Selection(plan, [Selected(newest, 1.0), Selected(older, 1.0)])
+    text = answer(question, NOW, chosen, None, AnswerConfig(mode="extractive")).text
+    assert text.startswith(opens) and "on 2020-01-01" in text and "[Observation/new]" in text
+    assert "(finding)" not in text
+
+
+def test_a_smoking_status_nobody_asked_yes_or_no_about_is_listed() -> None:
+    question = "What is my smoking status?"
+    plan = analyze(question, NOW)
+    chosen = Selection(plan, [Selected(smoking_status("s", "2020-01-01", "Never smoker"), 1.0)])
+    text = answer(question, NOW, chosen, None, AnswerConfig(mode="extractive")).text
+    assert not text.startswith(("Yes", "No")) and "Never smoker" in text

@@ -110,6 +110,7 @@ RANGE_ROWS = [
         r"line \d+: source is empty",
     ),
     ("2085-9,40,,mg/dL,male", "2085-9,40,,mg/dL,men", r"line \d+: sex 'men'"),
+    ("2085-9,40,,mg/dL,male", "2085-9,40,,mg/dL|,male", r"line \d+: unit 'mg/dL\|' has an empty"),
 ]
 
 
@@ -256,3 +257,9 @@ def test_knowledge_sits_below_the_layers_that_use_it() -> None:
     for path in KNOWLEDGE_DIR.glob("*.py"):
         imports = [line for line in path.read_text().splitlines() if "import" in line]
         assert not [line for line in imports if any(u in line for u in upper)], path.name
+
+
+def test_a_range_reads_values_in_any_listed_spelling_of_its_unit() -> None:
+    egfr = KB.reference_range("33914-3", age=60)
+    assert egfr is not None and egfr.unit == "mL/min/{1.73_m2}"
+    assert egfr.measures("mL/min") and egfr.measures(None) and not egfr.measures("mg/dL")

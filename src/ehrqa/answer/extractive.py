@@ -7,6 +7,7 @@ model-free strategy of its own (``--answer-mode extractive``).
 
 from __future__ import annotations
 
+import itertools
 import re
 from collections.abc import Iterable
 from datetime import date
@@ -17,6 +18,7 @@ from ehrqa.answer.judgements import (
     DEATH_RE,
     DUE_RE,
     HOW_LONG_RE,
+    YES_NO_RE,
     Judgement,
     better_direction,
     blood_pressure,
@@ -25,6 +27,7 @@ from ehrqa.answer.judgements import (
     duration,
     payer_judgement,
     range_judgement,
+    smoking,
     trend,
     vaccine_due,
 )
@@ -46,6 +49,7 @@ from ehrqa.select.query import INSURANCE_RE, JUDGE_RE, TREND_RE, QueryPlan
 # Values are rounded only where the record carries noise beyond two decimals: the
 # verifier accepts exactly that rounding of a cited value (ehrqa.text.numbers.rounds_to).
 from ehrqa.text.dates import iso_day
+from ehrqa.text.names import plain_name
 from ehrqa.text.numbers import exact_number
 from ehrqa.text.units import readable_unit, show_number, show_value
 
@@ -68,7 +72,7 @@ def _value(record: Record) -> str:
 
 def fact_phrase(record: Record) -> str:
     """A short phrase stating one record's main fact, with its date."""
-    name = record.display
+    name = plain_name(record.display)
     day = record.day
     rtype = record.resource_type
     if rtype == "Observation":
@@ -116,7 +120,27 @@ _COUNTED_TYPES = frozenset({"Encounter", "Immunization", "Procedure"})
 
 def _by_kind_only(item: Selected) -> bool:
     """Whether only its kind of record brought the item in (no concept, word or meaning)."""
-    return all(r.startswith(("type ", "reranker", "status ", "category ")) for r in item.reasons)
+    kind = ("type ", "reranker", "status ", "category ", "newest match")
+    return all(r.startswith(kind) for r in item.reasons)
+
+
+def _unmatched_qualifier(plan: QueryPlan) -> bool:
+    """Whether a word nothing matched qualifies the asked kind of record.
+
+    "dental visit", "heart problems": the word names which visits or problems, so records of
+    the kind alone do not answer. "What meds am I on right now?": "right" qualifies nothing.
+    (A yes/no question is never answered by the kind alone, qualified or not.)
+    """
+    if plan.concepts or not plan.keywords:
+        return False
+    # The head noun of each phrase that names a kind: "visit", "problem", "doctor", "test".
+    kinds = {phrase.split()[-1] for rule in load_knowledge().cues for phrase in rule.phrases}
+    words = re.findall(r"[a-z]+", plan.question.lower())
+    return any(
+        nxt in kinds or nxt.removesuffix("s") in kinds
+        for word, nxt in itertools.pairwise(words)
+        if word in plan.keywords
+    )
 
 
 def _intro(selection: Selection, judged: bool = False) -> str:
@@ -129,16 +153,22 @@ def _intro(selection: Selection, judged: bool = False) -> str:
     plan = selection.plan
     records = [item.record for item in selection.items]
     many = len(records) > 1
-    yes_no = bool(_YES_NO_RE.match(plan.question) or _EVER_RE.search(plan.question))
+    yes_no = bool(YES_NO_RE.match(plan.question) or _EVER_RE.search(plan.question))
     if all(NOT_FOR_REASON in item.reasons for item in selection.items):
         asked = " or ".join(c.name for c in plan.concepts if c.kind == "condition") or "it"
         return f"No medicine in the record is recorded as being for {asked}. All of them:"
-    if yes_no and plan.keywords and not plan.concepts and all(map(_by_kind_only, selection.items)):
-        # "Do I have any heart problems?" with "heart problems" known to nothing: these are
-        # the record's conditions, not an answer, and never a "Yes".
+    unmatched = (yes_no and plan.keywords and not plan.concepts) or _unmatched_qualifier(plan)
+    if unmatched and all(map(_by_kind_only, selection.items)):
+        # "Do I have any heart problems?", "When was my last dental visit?" with the asked
+        # words known to nothing: these are the record's entries of that kind, not an
+        # answer, and never a "Yes" (nor "your last dental visit was …").
         labels = sorted({TYPE_LABELS.get(r.resource_type, r.resource_type) for r in records})
         words = " ".join(plan.keywords)
-        return f'I could not match "{words}" to a record; the {" and ".join(labels)} on record:'
+        newest = "most recent " if plan.order == "latest" and not yes_no else ""
+        return (
+            f'I could not match "{words}" to a record; the {newest}{" and ".join(labels)} '
+            "on record:"
+        )
 
     if "active" in plan.status and not any(_is_current(r) for r in records):
         if yes_no:
@@ -223,7 +253,7 @@ def reason_of(record: Record) -> str | None:
 
 def _reasons(records: list[Record]) -> list[str]:
     """The distinct reasons a group's orders name, in order."""
-    return list(dict.fromkeys(r for r in map(reason_of, records) if r))
+    return list(dict.fromkeys(plain_name(r) for r in map(reason_of, records) if r))
 
 
 def _group_phrase(records: list[Record]) -> str:
@@ -239,7 +269,8 @@ def _group_phrase(records: list[Record]) -> str:
         when = f"prescribed {first.day}{status}" if first.day else status[2:]
     reasons = _reasons(records)
     why = f" for {', '.join(reasons)}" if reasons else ""
-    return f"{first.display} ({when}){why}" if when else f"{first.display}{why}"
+    name = plain_name(first.display)
+    return f"{name} ({when}){why}" if when else f"{name}{why}"
 
 
 def _groups(selection: Selection) -> list[list[Record]]:
@@ -365,7 +396,7 @@ def key_facts(selection: Selection) -> list[tuple[str, ...]]:
     if plan.intent == "count":
         return [(str(len(selection.items)),)]
     # The record holds what a yes/no question asks about: the answer must say so, not "No".
-    yes_no = plan.intent == "exists" or (plan.intent != "trend" and _YES_NO_RE.match(plan.question))
+    yes_no = plan.intent == "exists" or (plan.intent != "trend" and YES_NO_RE.match(plan.question))
     facts: list[tuple[str, ...]] = [("yes",)] if yes_no else []
     firsts = [_earliest(records) for records in _groups(selection)]
     vocab = [_display_words(first.display) for first in firsts]
@@ -410,9 +441,6 @@ def _others(vocab: list[set[str]], i: int) -> frozenset[str]:
 
 
 # A question answered yes or no, whatever else it asks ("Is otitis media an active problem?").
-_YES_NO_RE = re.compile(
-    r"^\W*(?:is|are|am|was|were|do|does|did|has|have|had|can|could|should|will)\b", re.IGNORECASE
-)
 _EVER_RE = re.compile(r"\bever\b", re.IGNORECASE)
 _ASKS_DATE_RE = re.compile(r"\b(?:when|date|onset)\b", re.IGNORECASE)
 _DATED_IF_EXISTS = ("Condition", "AllergyIntolerance")
@@ -483,14 +511,19 @@ def compose_parts(selection: Selection) -> tuple[str, tuple[str, ...]]:
         return " ".join(text for text, _ in answered), tuple(s for _, ss in answered for s in ss)
     if (age := _age_phrase(selection)) is not None:
         return age, ()
-    groups = _groups(selection)
+    leads = lead_judgements(selection)
+    covered = {ref for j in leads for ref in j.refs}
+    # A fact a verdict already states (with one of its records) is not listed again.
+    groups = [g for g in _groups(selection) if not any(r.ref in covered for r in g)]
+    spans = tuple(span for j in leads for span in j.knowledge)
+    if leads and not groups:
+        return " ".join(j.sentence for j in leads), spans  # the verdicts state every fact
     social = _social_groups(groups) if len(groups) > 1 else []
     parts = [
         _with_citations(_group_phrase(records), [f"[{r.ref}]" for r in records])
         for records in groups
         if records not in social
     ]
-    leads = lead_judgements(selection)
     body = f"{_intro(selection, judged=bool(leads))} {'; '.join(parts)}."
     if social:  # circumstances (employment, stress) apart from the problem list
         apart = [
@@ -500,10 +533,6 @@ def compose_parts(selection: Selection) -> tuple[str, tuple[str, ...]]:
         body = f"{body} Social and other findings: {'; '.join(apart)}."
     if not leads:
         return body, ()
-    spans = tuple(span for j in leads for span in j.knowledge)
-    covered = {ref for j in leads for ref in j.refs}
-    if all(item.record.ref in covered for item in selection.items):
-        return " ".join(j.sentence for j in leads), spans  # the verdicts state every fact
     return " ".join([*(j.sentence for j in leads), body]), spans
 
 
@@ -548,6 +577,8 @@ def lead_judgements(selection: Selection, *, asked_only: bool = False) -> list[J
         return lengths
     if FINDINGS_RE.search(plan.question) and (visit := _visit_findings(selection)) is not None:
         return [visit]
+    if (smokes := smoking(records, plan.question, kb)) is not None:
+        return [smokes]
     patients = [r for r in records if r.resource_type == "Patient"]
     if DEATH_RE.search(plan.question) and patients:
         found_age = _age_at_death(patients[0])
@@ -616,11 +647,11 @@ def _medicine_reasons(selection: Selection) -> list[Judgement]:
         if first.resource_type not in MEDICATION_TYPES:
             continue
         reasons = _reasons(records)
-        cites = "".join(f"[{r.ref}]" for r in records[:2])
+        cites, name = "".join(f"[{r.ref}]" for r in records[:2]), plain_name(first.display)
         if reasons:
-            sentence = f"{first.display} was prescribed for {', '.join(reasons)} {cites}."
+            sentence = f"{name} was prescribed for {', '.join(reasons)} {cites}."
         else:
-            sentence = f"The record gives no reason for {first.display} {cites}."
+            sentence = f"The record gives no reason for {name} {cites}."
         found.append(Judgement(sentence, tuple(r.ref for r in records)))
     return found
 

@@ -19,6 +19,7 @@ from ehrqa.fhir.record import Record
 from ehrqa.fhir.render import insurers
 from ehrqa.knowledge import Knowledge, Monitor, ReferenceRange
 from ehrqa.select.default import CLAIM_TYPES
+from ehrqa.text.names import plain_name
 from ehrqa.text.numbers import display_number
 from ehrqa.text.units import show_number, show_value, with_unit
 
@@ -109,7 +110,7 @@ def trend(records: Sequence[Record], better: str | None = None) -> Judgement | N
         if better is not None:  # which way is better comes from a monitoring target
             improved = (change < 0) == (better == "lower")
             direction += " (better)" if improved else " (worse)"
-    name = first.display
+    name = plain_name(first.display)
     sentence = (
         f"{name} {direction}: {_shown(first)} on {first.day} {_cite([first])} → "
         f"{_shown(last)} on {last.day} {_cite([last])}."
@@ -146,7 +147,7 @@ def range_judgement(
         if value is None or code is None:
             continue
         rng = kb.reference_range(code, sex=sex, age=age)
-        if rng is None or (unit and rng.unit and unit != rng.unit):
+        if rng is None or not rng.measures(unit):
             continue
         flags.append(rng.flag(float(show_number(value, unit))))
         text = _range_text(rng)
@@ -156,7 +157,7 @@ def range_judgement(
     worst = "high" if "high" in flags else "low" if "low" in flags else "normal"
     verdict = {"high": "HIGH", "low": "LOW", "normal": "within the normal range"}[worst]
     sentence = (
-        f"{record.display} {_shown(record)} on {record.day} {_cite([record])}: "
+        f"{plain_name(record.display)} {_shown(record)} on {record.day} {_cite([record])}: "
         f"{verdict} ({' / '.join(spans)})."
     )
     return Judgement(sentence, (record.ref,), tuple(spans))
@@ -211,7 +212,8 @@ def control(
             f"; source: {monitor.source}"
         )
         clauses.append(
-            f"latest {record.display} {shown} on {record.day} {_cite([record])} is {verdict} "
+            f"latest {plain_name(record.display)} {shown} on {record.day} {_cite([record])} "
+            f"is {verdict} "
             f"({target})"
         )
         spans.append(target)
@@ -267,7 +269,10 @@ DEATH_RE = re.compile(
     r"\b(?:die[ds]?|dead|deceased|death|pass(?:ed)?\s+away|alive|living)\b", re.IGNORECASE
 )
 _ALIVE_RE = re.compile(r"\b(?:alive|living)\b", re.IGNORECASE)
-_YES_NO_RE = re.compile(r"^\W*(?:is|are|was|were|did|does|do|has|have|had)\b", re.IGNORECASE)
+# A question answered "yes" or "no" ("Am I a smoker?", "Has she had a stroke?").
+YES_NO_RE = re.compile(
+    r"^\W*(?:is|are|am|was|were|do|does|did|has|have|had|can|could|should|will)\b", re.IGNORECASE
+)
 
 
 def _add_years(day: date, years: float) -> date:
@@ -301,7 +306,7 @@ def vaccine_due(records: Sequence[Record], kb: Knowledge, now: date) -> list[Jud
         if not last.day:
             continue
         given = date.fromisoformat(last.day)
-        head = f"last {last.display} on {last.day} {_cite([last])}"
+        head = f"last {plain_name(last.display)} on {last.day} {_cite([last])}"
         if interval.annual or interval.years:
             every = "every year" if interval.annual else f"every {interval.years:g} years"
             next_due = _add_years(given, 1 if interval.annual else interval.years or 0)
@@ -342,7 +347,7 @@ def death(patient: Record, question: str, age_at_death: int | None) -> Judgement
     cite = _cite([patient])
     if isinstance(died, str) and died:
         age = f" at age {age_at_death}" if age_at_death is not None else ""
-        if not _YES_NO_RE.match(question):  # "When did she pass away?"
+        if not YES_NO_RE.match(question):  # "When did she pass away?"
             return Judgement(f"Died on {died[:10]}{age} {cite}.", (patient.ref,))
         answer = "No" if alive_asked else "Yes"
         return Judgement(f"{answer}: died on {died[:10]}{age} {cite}.", (patient.ref,))
@@ -355,6 +360,42 @@ def death(patient: Record, question: str, age_at_death: int | None) -> Judgement
     return Judgement(f"{answer}: the record shows no date of death {cite}.", (patient.ref,))
 
 
+# "Have you ever smoked?", "Did he use to smoke?": a former smoker answers "Yes".
+_EVER_SMOKED_RE = re.compile(
+    r"\b(?:ever|used\s+to|use\s+to|in\s+the\s+past|previously|history)\b", re.IGNORECASE
+)
+_PAST_RE = re.compile(r"^\W*(?:did|was|were|had)\b", re.IGNORECASE)
+SMOKING_STATUS_LOINC = "72166-2"
+
+
+def smoking(records: Sequence[Record], question: str, kb: Knowledge) -> Judgement | None:
+    """Whether the patient smokes (or ever smoked), from the latest smoking-status value.
+
+    None when the question is not a yes/no one or no smoking status with a known value
+    (``social_findings.toml``) is among ``records``.
+    """
+    if not YES_NO_RE.match(question):
+        return None
+    statuses = [
+        (r, state)
+        for r in records
+        if SMOKING_STATUS_LOINC in {c.code for c in r.codes}
+        and (state := kb.smoking_state(r.value_text or "")) is not None
+    ]
+    if not statuses:
+        return None
+    record, state = max(statuses, key=lambda pair: pair[0].date or "")
+    # "Did he smoke?" asks about the past too: a former smoker did.
+    ever = bool(_EVER_SMOKED_RE.search(question) or _PAST_RE.match(question))
+    if state == "current" or (ever and state == "former"):
+        lead = "Yes"
+    else:
+        lead = "No, not now" if state == "former" else "No"
+    value = plain_name(record.value_text or "")
+    sentence = f"{lead}: the latest smoking status, on {record.day}, is {value} {_cite([record])}."
+    return Judgement(sentence, (record.ref,))
+
+
 def _plain(display: str) -> str:
     return re.sub(r"\s*\([^)]*\)", "", display).strip()
 
@@ -364,6 +405,8 @@ __all__ = [
     "DEATH_RE",
     "DUE_RE",
     "HOW_LONG_RE",
+    "SMOKING_STATUS_LOINC",
+    "YES_NO_RE",
     "Judgement",
     "better_direction",
     "blood_pressure",
@@ -372,6 +415,7 @@ __all__ = [
     "duration",
     "payer_judgement",
     "range_judgement",
+    "smoking",
     "trend",
     "vaccine_due",
 ]

@@ -17,6 +17,7 @@ from typing import Any
 
 from ehrqa.knowledge.model import (
     COMPARATORS,
+    SMOKING_STATES,
     Concept,
     Cue,
     CueRule,
@@ -303,16 +304,20 @@ def _range_row(cells: dict[str, str], file: str, line: int) -> ReferenceRange:
     for column in ("unit", "label", "source"):
         if not cells[column].strip():
             raise fail(f"{column} is empty; every row needs a {column}")
+    unit, *also = (u.strip() for u in cells["unit"].split("|"))
+    if not unit or not all(also):
+        raise fail(f"unit {cells['unit']!r} has an empty spelling")
     return ReferenceRange(
         loinc,
         low,
         high,
-        cells["unit"].strip(),
+        unit,
         cells["label"].strip(),
         cells["source"].strip(),
         sex,
         num("age_min"),
         num("age_max"),
+        tuple(also),
     )
 
 
@@ -379,12 +384,15 @@ def _risk_factors(directory: Path) -> list[RiskFactors]:
     return risks
 
 
-def _social_findings(directory: Path) -> tuple[str, ...]:
+def _social_findings(directory: Path) -> tuple[tuple[str, ...], dict[str, tuple[str, ...]]]:
     top = _read_toml(directory, "social_findings")
-    top.only("social")
+    top.only("social", "smoking")
     table = top.table("social")
     table.only("phrases")
-    return table.texts("phrases", lower=True)
+    smoking = top.table("smoking")
+    smoking.only(*SMOKING_STATES)
+    states = {state: smoking.texts(state, lower=True) for state in SMOKING_STATES}
+    return table.texts("phrases", lower=True), states
 
 
 def _encounter_classes(directory: Path) -> list[EncounterClass]:
@@ -488,6 +496,7 @@ def load_knowledge(directory: Path | None = None) -> Knowledge:
     classes, drugs, brands, parents, not_ingredients, indications = _drug_file(directory)
     concepts += _drug_concepts(classes, brands, not_ingredients)
     rules, groups, concept_cues = _cue_file(directory)
+    social, smoking = _social_findings(directory)
     kb = Knowledge(
         concepts=tuple(concepts),
         cues=tuple(rules),
@@ -503,7 +512,8 @@ def load_knowledge(directory: Path | None = None) -> Knowledge:
         monitors=tuple(_monitors(directory)),
         vaccine_intervals=tuple(_vaccine_intervals(directory)),
         encounter_classes=tuple(_encounter_classes(directory)),
-        social_findings=_social_findings(directory),
+        social_findings=social,
+        smoking_states=smoking,
         risks=tuple(_risk_factors(directory)),
     )
     _check(kb)

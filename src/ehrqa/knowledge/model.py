@@ -92,6 +92,12 @@ class ReferenceRange:
     sex: str | None = None
     age_min: float | None = None
     age_max: float | None = None
+    # Other spellings records use for the same measure (Java-Synthea writes eGFR in "mL/min").
+    also_units: tuple[str, ...] = ()
+
+    def measures(self, unit: str | None) -> bool:
+        """Whether a value recorded in ``unit`` can be read against this range (no unit: yes)."""
+        return not unit or unit == self.unit or unit in self.also_units
 
     def flag(self, value: float) -> str:
         """ "low", "high" or "normal" for ``value`` (in this range's unit)."""
@@ -111,6 +117,8 @@ class ReferenceRange:
         return low_ok and (self.age_max is None or age <= self.age_max)
 
 
+# The states a smoking-status value answers with, in the order they are checked.
+SMOKING_STATES = ("never", "former", "current")
 COMPARATORS: dict[str, Callable[[float, float], bool]] = {
     "<": operator.lt,
     "<=": operator.le,
@@ -191,6 +199,8 @@ class Knowledge:
     vaccine_intervals: tuple[VaccineInterval, ...]
     encounter_classes: tuple[EncounterClass, ...]
     social_findings: tuple[str, ...] = ()
+    # never / former / current: display phrases of smoking-status values, checked in order.
+    smoking_states: dict[str, tuple[str, ...]] = field(default_factory=dict)
     risks: tuple[RiskFactors, ...] = ()
     _by_name: dict[str, Concept] = field(default_factory=dict, repr=False, compare=False)
 
@@ -272,6 +282,14 @@ class Knowledge:
         if "disorder" in text:  # "Post-traumatic stress disorder" is a disease
             return False
         return any(phrase in text for phrase in self.social_findings)
+
+    def smoking_state(self, value: str) -> str | None:
+        """ "never", "former" or "current" for a smoking-status value's display, else None."""
+        text = value.lower()
+        for state in SMOKING_STATES:
+            if any(phrase in text for phrase in self.smoking_states.get(state, ())):
+                return state
+        return None
 
     def encounter_class(self, code: str) -> EncounterClass | None:
         """The Encounter.class code ``code`` ("EMER", "amb"), or None when unknown."""
