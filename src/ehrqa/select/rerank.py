@@ -24,6 +24,7 @@ import dataclasses
 import functools
 import logging
 import os
+import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
@@ -174,7 +175,11 @@ def _load_once(path: str) -> PairScorer:
 
     config = Path(path) / CONFIG_FILE
     stamp = config.stat().st_mtime_ns if config.is_file() else 0
-    return _cached_reranker(str(Path(path).resolve()), stamp, str(default_home()))
+    with _LOADING:  # concurrent first questions (the service) load and export it once
+        return _cached_reranker(str(Path(path).resolve()), stamp, str(default_home()))
+
+
+_LOADING = threading.Lock()
 
 
 @functools.lru_cache(maxsize=4)
