@@ -85,6 +85,9 @@ def test_decision_support_shows_the_notice(page: Page, base_url: str, demo: Demo
     notice = page.locator("#cds-output .notice")
     expect(notice).to_contain_text("not a diagnosis", timeout=TIMEOUT_MS)
     expect(page.locator("#cds-output .item").first).to_be_visible()
+    # Each list is headed by what it holds, as the server names it.
+    headings = page.locator("#cds-output .item h4").all_inner_texts()
+    assert "Findings for" in headings and "What it is" not in headings
     doc_cite = page.locator("#cds-output button.cite[data-ref^='doc:']").first
     doc_cite.click()
     expect(page.locator("#viewer .chunk-text")).not_to_be_empty()

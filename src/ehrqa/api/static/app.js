@@ -692,18 +692,26 @@ function adviceView(advice) {
     items.length ? [items.map(itemView), h("details", { class: "advice-full" }, h("summary", {}, "The whole answer as text"), text)] : text);
 }
 
+// A safety check that found nothing ("Allergies checked: no allergy recorded") is no warning.
+const CHECKED_CLEAR = /^\w[\w ]* checked: (no|none)\b/i;
+
 function itemView(item) {
   const list = (title, statements, cls) => (statements && statements.length
     ? h("div", { class: `stmts ${cls}` }, h("h4", {}, title),
-      h("ul", {}, statements.map((st) => h("li", {}, cls === "warnings" ? h("span", { "aria-hidden": "true" }, "⚠ ") : null, citedText(statementText(st))))))
+      h("ul", {}, statements.map((st) => h("li", {}, cls === "warnings" && !CHECKED_CLEAR.test(st.text || "") ? h("span", { "aria-hidden": "true" }, "⚠ ") : null, citedText(statementText(st))))))
     : null);
   return h("section", { class: `item${item.warnings && item.warnings.length ? " has-warnings" : ""}` },
     h("h3", {}, item.title, typeof item.score === "number" ? h("span", { class: "score" }, ` score ${item.score.toFixed(2)}`) : null),
-    list("Warnings", item.warnings, "warnings"),
-    list("What it is", item.statements, "statements"),
-    list("For", item.evidence_for, "for"),
-    list("Against", item.evidence_against, "against"),
-    list("Next steps", item.next_steps, "next"));
+    list(heading(item, "warnings", "Warnings"), item.warnings, "warnings"),
+    list(heading(item, "statements", "Details"), item.statements, "statements"),
+    list(heading(item, "evidence_for", "Findings for"), item.evidence_for, "for"),
+    list(heading(item, "evidence_against", "Findings against"), item.evidence_against, "against"),
+    list(heading(item, "next_steps", "Next steps"), item.next_steps, "next"));
+}
+
+/** What one list of an item holds, as the server names it ("Findings for", "Safety checks"). */
+function heading(item, key, fallback) {
+  return (item.headings && item.headings[key]) || fallback;
 }
 
 /** A statement's text with its citations, as Statement.render() writes it. */
