@@ -245,7 +245,9 @@ def test_age_at_an_event_is_computed_from_the_birth_date() -> None:
     selection = Selection(analyze(question, NOW), [Selected(fracture, 1.0)])
     selection.details["patient"] = {"birth_date": "2000-06-01", "gender": "male"}
     result = answer(question, NOW, selection, None, AnswerConfig(mode="extractive"))
-    assert result.text.startswith("At Fracture of forearm on 2010-01-01 [Condition/f]: age 9")
+    assert result.text.startswith(
+        "Fracture of forearm: first recorded 2010-01-01 [Condition/f], at age 9"
+    )
     assert result.verified, result.unverified
 
 

@@ -44,7 +44,8 @@ def test_concept_is_well_formed(concept: Concept) -> None:
 
 def test_coded_kinds_have_codes() -> None:
     uncoded = [c.name for c in CONCEPTS if c.kind not in ("drug", "drug_class") and not c.codes]
-    assert uncoded == []
+    # "surgery" is told by word-parts of procedure displays ("-ectomy"), not by a code list.
+    assert uncoded == ["surgery"]
 
 
 def test_vocabulary_size() -> None:

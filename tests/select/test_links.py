@@ -4,6 +4,7 @@ reranker's rule that it never empties what the rules found."""
 from __future__ import annotations
 
 from datetime import date
+from pathlib import Path
 
 from ehrqa.data.demo import DEMO_NOW, DEMO_PATIENT
 from ehrqa.fhir.record import Coding, Record
@@ -193,3 +194,18 @@ def test_a_count_of_nothing_is_zero(demo_store: SqliteStore) -> None:
     selection = DefaultSelector().select(demo_store, DEMO_PATIENT, question, DEMO_NOW)
     assert not selection.items and selection.negative
     assert (selection.empty_reason or "").startswith("0: the record has no influenza vaccine")
+
+
+def test_surgery_is_found_by_the_word_parts_of_its_display(tmp_path: Path) -> None:
+    store = SqliteStore(tmp_path / "s.sqlite3")
+    store.upsert(
+        [
+            _record("Procedure/a", "Rectal polypectomy"),
+            _record("Procedure/b", "Documentation of current medications"),
+            _record("Procedure/c", "Colonoscopy"),
+            _record("Procedure/d", "Partial resection of colon"),
+        ]
+    )
+    for question in ("What surgeries have I had?", "Was she ever operated on?"):
+        selection = DefaultSelector().select(store, "p", question, date(2025, 1, 1))
+        assert sorted(selection.refs) == ["Procedure/a", "Procedure/d"], question

@@ -634,8 +634,13 @@ def _age_at_event(selection: Selection) -> Judgement | None:
     if age is None:
         return None
     # Computed from the Patient's birth date, which the answer names: checked by code here.
-    span = f"age {age} (born {birth[:10]})"
-    sentence = f"At {_untagged(first.display).strip()} on {first.day} [{first.ref}]: {span}."
+    span = f"at age {age} (born {birth[:10]})"
+    what = {"Condition": "first recorded", "Immunization": "given", "Encounter": "on"}.get(
+        first.resource_type, "done"
+    )
+    if first.resource_type in MEDICATION_TYPES:
+        what = "first prescribed"
+    sentence = f"{plain_name(first.display)}: {what} {first.day} [{first.ref}], {span}."
     return Judgement(sentence, (first.ref,), (span,))
 
 

@@ -200,6 +200,12 @@ def _concept_candidates(ctx: _Search) -> None:
             ctx.patient_id, types=ctx.types, codes=codes, start=ctx.start, end=ctx.end
         )
         found += ctx.store.query(query)
+    if ctx.types and any(not c.codes for c in plan.concepts):
+        # A concept told by word-parts of its displays alone ("surgery": "-ectomy",
+        # "resection"), which full-text search cannot find inside words: every record of
+        # the asked kinds is read and matched.
+        query = RecordQuery(ctx.patient_id, types=ctx.types, start=ctx.start, end=ctx.end)
+        found += ctx.store.query(query)
     terms = [t for c in plan.concepts for t in c.terms]
     for record, _ in ctx.store.search(ctx.patient_id, terms, types=ctx.types, limit=400):
         if _in_window(record, ctx.start, ctx.end):
