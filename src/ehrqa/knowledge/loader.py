@@ -36,6 +36,7 @@ KNOWLEDGE_DIR = Path(__file__).parent
 # Concept files in the order their concepts are listed (the scanner's tie order).
 CONCEPT_FILES = (
     "labs",
+    "findings",
     "panels",
     "vitals",
     "surveys",

@@ -387,7 +387,8 @@ WHY_RE = re.compile(
 # Questions that ask what a test, procedure or visit found.
 FINDINGS_RE = re.compile(
     r"\b(?:find|found|show(?:ed|n)|did\s+.{0,40}\s+show|result\w*|outcome|what\s+happened"
-    r"|diagnos\w*"
+    r"|diagnos\w*|what\s+was\s+wrong"
+    r"|what\s+(?:was|were)\s+the\s+(?:injur\w*|problem|matter|trouble)"
     r"|how\s+did\s+.{0,40}\s+go|what\s+did\s+.{0,40}\s+(?:say|see))\b",
     re.IGNORECASE,
 )
@@ -801,8 +802,11 @@ def empty_reason(
     labels = sorted({TYPE_LABELS.get(t, t) for t in types})
     if types and not any(counts.get(t) for t in types):
         return f"None recorded: the record has no {' or '.join(labels)}.", True
-    what = ", ".join(c.name for c in plan.concepts) or " or ".join(labels) or "this"
-    when = f" {plan.window.phrase}" if plan.window else ""
+    # The thing asked for, not the context it is asked in ("the whooping cough shot this
+    # pregnancy" asks for a vaccine; the pregnancy only dates it).
+    asked = [c for c in plan.concepts if not types or set(c.resource_types) & set(types)]
+    what = ", ".join(c.name for c in asked) or " or ".join(labels) or "this"
+    when = _window_words(plan)
     if plan.intent == "exists" and plan.concepts:
         return f"No: the record has no {what}{when}.", True
     classes = asked_encounter_classes(plan.question) if plan.intent == "count" else ()
@@ -811,6 +815,18 @@ def empty_reason(
         named = what if plan.concepts else " or ".join(_class_label(c) for c in classes)
         return f"0: the record has no {named}{when}.", True
     return f"The record does not contain information about {what}{when}.", False
+
+
+def _window_words(plan: QueryPlan) -> str:
+    """The asked time window as the answer says it: " in the past year (since 2023-10-21)"."""
+    window = plan.window
+    if window is None:
+        return ""
+    if window.start and window.end and window.end < plan.now:
+        return f" {window.phrase} ({window.start.isoformat()} to {window.end.isoformat()})"
+    if window.start:
+        return f" {window.phrase} (since {window.start.isoformat()})"
+    return f" {window.phrase}"
 
 
 def _class_label(code: str) -> str:

@@ -128,6 +128,13 @@ def resolve_types(matches: Sequence[Match]) -> tuple[str, ...]:
         return concept_types
     if all(t in CONTEXT_TYPES for t in cue_types):
         return _ordered_union((cue_types, concept_types))
+    if (
+        set(cue_types) == {"Immunization"}
+        and concept_types
+        and set(concept_types) <= set(MEDICATION_TYPES)
+    ):
+        # "B12 shots", "insulin injections": a medicine given as a shot is a prescription.
+        return concept_types
     fitting = [
         c.resource_types
         for m in matches
