@@ -209,3 +209,16 @@ def test_surgery_is_found_by_the_word_parts_of_its_display(tmp_path: Path) -> No
     for question in ("What surgeries have I had?", "Was she ever operated on?"):
         selection = DefaultSelector().select(store, "p", question, date(2025, 1, 1))
         assert sorted(selection.refs) == ["Procedure/a", "Procedure/d"], question
+
+
+def test_an_absence_names_the_asked_thing_and_the_window_dates(tmp_path: Path) -> None:
+    store = SqliteStore(tmp_path / "s.sqlite3")
+    store.upsert(
+        [_record("Encounter/v", "Encounter for check up"), _record("Condition/c", "Asthma")]
+    )
+    now = date(2020, 5, 16)
+    selection = DefaultSelector().select(store, "p", "Any ER visits in the past 12 months?", now)
+    assert selection.items == [] and selection.negative
+    assert selection.empty_reason == (
+        "No: the record has no emergency visit in the past 12 months (since 2019-05-16)."
+    )

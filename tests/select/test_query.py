@@ -240,6 +240,18 @@ CASES: list[tuple[str, dict[str, Any]]] = [
         dict(types=(), concepts=[], keywords=("cardiologist",), intent="exists"),
     ),
     ("Tell me a joke", dict(types=(), concepts=[], intent="other", keywords=("joke",))),
+    # Lay words for things the record codes (knowledge files).
+    ("What did he die of?", dict(types=("Observation",), concepts=["cause of death"])),
+    (
+        "What was her heart pumping at on the echo?",
+        dict(concepts=["ejection fraction", "echocardiogram"]),
+    ),
+    ("Why am I getting B12 shots?", dict(types=MEDICATION_TYPES, concepts=["cyanocobalamin"])),
+    ("What chemo drugs was she given?", dict(types=MEDICATION_TYPES, concepts=["chemotherapy"])),
+    ("Has my heart ever stopped?", dict(types=("Condition",), concepts=["cardiac arrest"])),
+    ("What were my cholesterol numbers last time?", dict(concepts=["lipid panel"])),
+    ("What surgeries have I had?", dict(types=("Procedure",), concepts=["surgery"])),
+    ("Do I have a blood pressure problem?", dict(concepts=["hypertension"], intent="exists")),
 ]
 
 
