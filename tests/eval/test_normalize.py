@@ -249,3 +249,24 @@ def test_tokenize_keeps_numbers_whole():
 )
 def test_rounded_statements_of_values(gold: str, answer: str, present: bool) -> None:
     assert value_present(gold, answer) is present
+
+
+@pytest.mark.parametrize(
+    ("gold", "answer", "stated"),
+    [
+        # The product's display rule: one decimal, its trailing zero dropped.
+        ("4.0258963584616305", "Erythrocytes 4 ×10⁶/µL on 2015-03-09", True),
+        ("117.99317539641194", "eGFR 118 mL/min/1.73 m² on 2020-05-17", True),
+        ("4.4258963584616305", "Erythrocytes 4 ×10⁶/µL on 2015-03-09", False),
+        # Whole units where the unit says so (text/units.csv): blood pressure in mmHg.
+        ("131.30914177710738", "Blood Pressure 131/80 mmHg on 2020-10-02", True),
+        ("80.31140449635255", "Blood Pressure 131/80 mmHg on 2020-10-02", True),
+        ("131.60914177710738", "Blood Pressure 131/80 mmHg on 2020-10-02", False),
+        # A whole number in another unit is not a rounding of a noisy value.
+        ("95.4123456", "Glucose: 95 mg/dL on 2011-11-25", False),
+    ],
+)
+def test_noisy_values_are_stated_as_the_product_rounds_them(
+    gold: str, answer: str, stated: bool
+) -> None:
+    assert value_present(gold, answer) is stated

@@ -47,7 +47,8 @@ import unicodedata
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 
 from ehrqa.answer.verify import CITATION_RE, FHIR_TYPES, find_dates
-from ehrqa.text.numbers import NOISY_DECIMALS, decimals, rounds_to
+from ehrqa.text.numbers import NOISY_DECIMALS, decimals, display_number, rounds_to
+from ehrqa.text.units import readable_units, unit_decimals
 
 # ---------------------------------------------------------------------------- citations
 
@@ -302,11 +303,31 @@ def _number_present(number: str, answer: str) -> bool:
     # A gold value with measurement noise ("37.30773577693237") is stated by that value
     # correctly rounded ("37.3"): the one rule the verifier accepts (text.numbers.rounds_to).
     if decimals(number) > NOISY_DECIMALS and any(
-        decimals(c) >= 1 and rounds_to(c, float(number)) for c in found
+        (decimals(c) >= 1 or _shown_whole(c, float(number), answer)) and rounds_to(c, float(number))
+        for c in found
     ):
         return True
     is_year = number.isdigit() and len(number) == 4 and 1800 <= int(number) <= 2199
     return is_year and any(day[:4] == number for day in dates_in(answer))
+
+
+def _shown_whole(shown: str, recorded: float, answer: str) -> bool:
+    """Whether a whole ``shown`` is how the product writes the noisy ``recorded`` value.
+
+    That is its display rule (text.numbers): one decimal whose trailing zero is dropped
+    ("4" for 4.0259, "118" for 117.993), or whole units where the unit says so ("131/80
+    mmHg" for 131.31/80.31: text/units.csv).
+    """
+    if display_number(recorded) == shown:
+        return True
+    after = re.search(rf"(?<![\d.]){re.escape(shown)}(?:/\d+)?\s*([^\s\d\[(.,;:]+)", answer)
+    return after is not None and after.group(1) in _WHOLE_UNITS
+
+
+# Readers' spellings of the units whose values are shown in whole numbers (mmHg, /min).
+_WHOLE_UNITS = frozenset(
+    reader for code, reader in readable_units().items() if unit_decimals(code) == 0
+)
 
 
 def _rounds_down_to(precise: str, number: str) -> bool:
