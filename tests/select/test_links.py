@@ -222,3 +222,18 @@ def test_an_absence_names_the_asked_thing_and_the_window_dates(tmp_path: Path) -
     assert selection.empty_reason == (
         "No: the record has no emergency visit in the past 12 months (since 2019-05-16)."
     )
+
+
+def test_no_current_medicine_is_a_none_current_answer(tmp_path: Path) -> None:
+    store = SqliteStore(tmp_path / "s.sqlite3")
+    ended = Record(
+        "MedicationRequest/m", "MedicationRequest", "m", "p",
+        "[MedicationRequest/m] 2015-01-01 Amoxicillin 250 MG; status stopped", date="2015-01-01",
+        codes=(Coding("http://www.nlm.nih.gov/research/umls/rxnorm", "1", "Amoxicillin 250 MG"),),
+        status="stopped",
+    )  # fmt: skip
+    store.upsert([ended])
+    question = "What medications am I currently taking?"
+    selection = DefaultSelector().select(store, "p", question, date(2025, 1, 1))
+    assert selection.items == [] and selection.negative
+    assert selection.empty_reason == "None current: the record has no current medications."

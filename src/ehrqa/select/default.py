@@ -809,6 +809,9 @@ def empty_reason(
     when = _window_words(plan)
     if plan.intent == "exists" and plan.concepts:
         return f"No: the record has no {what}{when}.", True
+    if "active" in plan.status and not plan.concepts and types:
+        # "What medicines am I taking?" over a record whose orders all ended: none current.
+        return f"None current: the record has no current {' or '.join(labels)}{when}.", True
     classes = asked_encounter_classes(plan.question) if plan.intent == "count" else ()
     if plan.intent == "count" and (plan.concepts or classes):
         # "How many times have I been to the ER this year?" over none: the count is 0.
