@@ -33,6 +33,7 @@ from dataclasses import dataclass, field, replace
 from datetime import date
 from typing import Any, Literal
 
+from ehrqa.answer.claims import quote_instructions
 from ehrqa.answer.extractive import compose_parts, key_facts, lead_judgements, uncited_facts
 from ehrqa.answer.prompt import build_prompt
 from ehrqa.answer.verify import Verification, check_facts, missing_facts, verify_answer
@@ -108,12 +109,14 @@ def extractive_answer(selection: Selection) -> Answer:
     if not selection.items:
         return Answer(text, [], True, "negative" if selection.negative else "abstain")
     records = [item.record for item in selection.items]
+    # Record text that reads as an instruction is quoted as the record's words, unverified.
+    text, quoted = quote_instructions(text, records)
     # A range's bounds or a target come from the knowledge files, whose source is named:
     # they are checked there (tests/knowledge), so only the rest is checked against records.
     checked = text
     for span in knowledge:
         checked = checked.replace(span, " ")
-    unverified = check_facts(checked, records, selection.plan.now)
+    unverified = quoted + check_facts(checked, records, selection.plan.now)
     return Answer(
         text,
         [r.ref for r in records],
@@ -132,9 +135,14 @@ def _model_failure(check: Verification) -> str | None:
         if any(marker in lowered for marker in ABSTAIN_MARKERS):
             return "the model abstained although resources were selected"
         return "the answer cites no selected resource"
-    if check.unverified:
-        return f"unsupported numbers or dates: {', '.join(check.unverified)}"
+    claims = {claim.span for claim in check.claims}
+    if numbers := [span for span in check.unverified if span not in claims]:
+        return f"unsupported numbers or dates: {', '.join(numbers)}"
     return None
+
+
+# Claims are never quoted in a reason: one may be an instruction planted in a record.
+CLAIMS_REASON = "the answer names, denies or permits what no cited record states"
 
 
 # An answer that opens by denying ("No, …", "There are no …", "You have no …").
@@ -213,6 +221,8 @@ def answer(
         result = _generate(question, now, selection, chat, config)
     if composed is None:
         result.text = mark_unverified(result.text, result.unverified)
+        if not result.verified:
+            result.fallback_reason = result.fallback_reason or CLAIMS_REASON
     else:
         result = _checked_rewrite(result, composed, selection)
     result.seconds = time.perf_counter() - started
@@ -221,7 +231,9 @@ def answer(
 
 def _checked_rewrite(draft: Answer, composed: Answer, selection: Selection) -> Answer:
     """The model's answer if it passed every check, else ``composed`` with the reason."""
+    # Unverified with no reason yet: only a claim failed, told after the specific checks.
     reason = draft.fallback_reason or _incomplete(draft, selection)
+    reason = reason or (None if draft.verified else CLAIMS_REASON)
     if reason is None:
         return draft
     return replace(
@@ -273,7 +285,7 @@ def _generate(
     return Answer(
         check.text,
         check.citations,
-        failure is None,
+        failure is None and not check.claims,
         "model",
         unverified=check.unverified,
         invalid_citations=check.invalid_citations,

@@ -1,8 +1,10 @@
 """Citation checking and fact verification of generated answers.
 
 Citations to resources that were not in the prompt are removed and reported. Numbers and
-dates in the answer must appear in a cited resource; those that do not are reported as
-unverified spans.
+dates in the answer must appear in a cited resource, and the clinical claims it makes
+(conditions, allergies, medicines, procedures, vaccines, denials and permissions; see
+:mod:`ehrqa.answer.claims`) must be stated by a cited resource's codes; those that are not
+are reported as unverified spans.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 
+from ehrqa.answer.claims import Claim, find_claims
 from ehrqa.fhir.record import Record
 from ehrqa.select.timeexpr import whole_years
 from ehrqa.text.dates import iso_day
@@ -51,10 +54,13 @@ class Verification:
     citations: list[str] = field(default_factory=list)
     invalid_citations: list[str] = field(default_factory=list)
     unverified: list[str] = field(default_factory=list)
+    # The spans of ``unverified`` that are clinical claims (names, denials, permissions),
+    # not numbers or dates: model text that must never be echoed in a reason.
+    claims: list[Claim] = field(default_factory=list)
 
     @property
     def verified(self) -> bool:
-        """True when every citation was valid and every number and date is supported."""
+        """True when every citation was valid and every number, date and claim is supported."""
         return not self.invalid_citations and not self.unverified
 
 
@@ -228,10 +234,16 @@ def verify_answer(
     records: Mapping[str, Record],
     now: date | None = None,
 ) -> Verification:
-    """Resolve citations against ``allowed`` and check facts against the cited records."""
+    """Resolve citations against ``allowed`` and check facts and claims against the records.
+
+    Numbers, dates and named clinical concepts must be stated by a cited record; a denial
+    must not contradict any of ``records`` (all the writer was shown).
+    """
     rewritten, valid, invalid = resolve_citations(text, allowed)
     cited = [records[ref] for ref in valid if ref in records]
-    return Verification(rewritten, valid, invalid, check_facts(rewritten, cited, now))
+    claims = find_claims(rewritten, cited, list(records.values()))
+    unverified = check_facts(rewritten, cited, now) + [claim.span for claim in claims]
+    return Verification(rewritten, valid, invalid, unverified, claims)
 
 
 _ISO_DAY_RE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
