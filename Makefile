@@ -63,7 +63,9 @@ axe:
 	@command -v npm >/dev/null && (cd tests/browser/axe && npm ci --no-audit --no-fund --loglevel=error) || \
 	  echo "warning: no npm: the accessibility browser tests will be skipped"
 
+# The reranker and the semantic matcher run on ONNX Runtime: export them once, with torch.
 demo: install
+	$(BIN)/ehrqa --home $(DEMO_HOME) models prepare
 	$(BIN)/ehrqa --home $(DEMO_HOME) demo
 
 lint: install-dev

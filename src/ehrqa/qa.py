@@ -97,7 +97,7 @@ class QASystem:
     ) -> None:
         self.config = config
         self.store = store
-        self.selector = selector or get_selector(config.selector)
+        self.selector = selector or get_selector(config.selector, config)
         self.answer_config = AnswerConfig(
             mode=config.answer_mode,
             prompt_budget=config.prompt_budget,
@@ -107,6 +107,12 @@ class QASystem:
         self._model_lock = threading.Lock()
         # One generation at a time per system: llama.cpp contexts are not thread-safe.
         self._generation_lock = threading.Lock()
+
+    def warm(self) -> None:
+        """Load what the selector needs (its reranker, its matcher) before the first question."""
+        warm = getattr(self.selector, "warm", None)
+        if callable(warm):
+            warm()
 
     def model(self) -> ChatModel:
         """The chat model, loaded on first use."""

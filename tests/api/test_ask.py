@@ -6,6 +6,7 @@ import json
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pytest
@@ -199,3 +200,23 @@ def test_a_follow_up_borrows_the_subject_of_its_conversation(api: Api) -> None:
     assert alone["resolved_question"] == "Is it getting better?"
     bad = api.post(ASK, as_="scoped", json={"question": "Hi?", "conversation_id": "../x"})
     assert bad.status_code == 422
+
+
+def test_the_service_loads_the_selectors_models_before_the_first_question(
+    make_api: Callable[..., Api], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from ehrqa.errors import BackendUnavailableError
+    from ehrqa.select.rerank import RerankSelector
+
+    warmed: list[Path] = []
+    monkeypatch.setattr(RerankSelector, "warm", lambda self: warmed.append(self.home))
+    api = make_api()
+    state = api.client.app.state.ehrqa  # type: ignore[attr-defined]
+    state.warm()
+    assert warmed == [api.home]  # the configured data directory's models
+
+    def unavailable(self: RerankSelector) -> None:
+        raise BackendUnavailableError("no ONNX model: run `ehrqa models prepare`")
+
+    monkeypatch.setattr(RerankSelector, "warm", unavailable)
+    state.warm()  # logged, not raised

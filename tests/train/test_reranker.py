@@ -315,3 +315,31 @@ def test_an_interrupted_run_resumes_to_the_uninterrupted_result(tmp_path: Path) 
     # Other settings do not resume from it: a fresh run.
     other = RerankerConfig(**{**config.to_dict(), "lr": 5e-4})
     assert fit_reranker(pairs, other, checkpoint)[1]["resumed_at_step"] == 0
+
+
+def test_the_configured_home_picks_the_reranker_trained_there(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # `ehrqa --home D train t1` writes D/models/reranker; `ehrqa --home D ask` must use it,
+    # whatever $EHRQA_HOME says.
+    from ehrqa.config import EhrqaConfig
+    from ehrqa.select.base import get_selector
+
+    monkeypatch.delenv(rerank.MODEL_ENV, raising=False)
+    monkeypatch.setenv("EHRQA_HOME", str(tmp_path / "elsewhere"))
+    monkeypatch.setattr(rerank, "_check_loadable", lambda path, home: None)
+    trained = tmp_path / "d" / "models" / "reranker"
+    trained.mkdir(parents=True)
+    packaged = rerank.packaged_model_path()
+    assert packaged is not None
+    (trained / "ehrqa_config.json").write_text((packaged / "ehrqa_config.json").read_text())
+    config = EhrqaConfig(home=str(tmp_path / "d"))
+    chosen = get_selector("rerank", config)
+    assert isinstance(chosen, RerankSelector)
+    assert chosen.model_path == str(trained) and chosen.home == tmp_path / "d"
+    auto = get_selector("auto", config)
+    assert isinstance(auto, rerank.AutoSelector) and auto.inner.model_path == str(trained)  # type: ignore[union-attr]
+    assert (
+        rerank.shared_matcher(str(tmp_path / "d")).cache_dir
+        == tmp_path / "d" / "cache" / "semantic"
+    )

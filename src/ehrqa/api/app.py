@@ -133,6 +133,17 @@ class AppState:
                 self._qa[mode] = QASystem(config, store, model=self.model)
             return self._qa[mode]
 
+    def warm(self) -> None:
+        """Load the records-QA models of the configured mode (the reranker and the semantic
+        matcher) before the first question; a failure is logged, and questions then load
+        or fall back as they would have."""
+        if self.store is None:
+            return
+        try:
+            self.qa_system(self.config.answer_mode).warm()
+        except EhrqaError as exc:
+            logger.warning("the selector's models were not loaded at start: %s", exc)
+
 
 def app_state(request: Request) -> AppState:
     """The :class:`AppState` of the app serving ``request``."""
@@ -417,6 +428,8 @@ def serve(
     log = AuditLog.in_home(config.home, include_text=audit_text) if audit else None
     try:
         with home_app(config, cors_origins=cors_origins, auth=tokens, audit=log) as app:
+            # Models load while the server starts taking requests (no first question waits).
+            threading.Thread(target=app.state.ehrqa.warm, name="ehrqa-warm", daemon=True).start()
             uvicorn.run(app, host=host, port=port, access_log=False, log_level="warning")
     finally:
         if tokens is not None:

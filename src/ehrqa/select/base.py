@@ -4,12 +4,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import date
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol, cast
 
 from ehrqa.fhir.record import Record
 from ehrqa.registry import Registry
 from ehrqa.select.query import QueryPlan
 from ehrqa.store.base import RecordStore
+
+if TYPE_CHECKING:
+    from ehrqa.config import EhrqaConfig
 
 
 @dataclass(frozen=True)
@@ -82,6 +85,11 @@ SELECTORS.register(
 )
 
 
-def get_selector(name: str = "default") -> Selector:
-    """Instantiate a selector by registry name."""
-    return SELECTORS.get(name)()
+def get_selector(name: str = "default", config: EhrqaConfig | None = None) -> Selector:
+    """Instantiate a selector by registry name, from ``config`` when it has ``from_config``
+    (so ``ehrqa --home D`` selects with the reranker trained in ``D``)."""
+    factory = SELECTORS.get(name)
+    from_config = getattr(factory, "from_config", None)
+    if config is not None and from_config is not None:
+        return cast("Selector", from_config(config))
+    return factory()

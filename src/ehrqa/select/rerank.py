@@ -52,6 +52,7 @@ from ehrqa.train.data import pair_document, pair_query
 if TYPE_CHECKING:
     from sentence_transformers import CrossEncoder
 
+    from ehrqa.config import EhrqaConfig
     from ehrqa.llm.onnx_encoder import PairScorer
 
 MODES = ("filter", "union", "threshold")
@@ -75,19 +76,24 @@ def packaged_model_path() -> Path | None:
     return folder if (folder / "ehrqa_config.json").is_file() else None
 
 
-def default_model_path() -> str:
-    """``$EHRQA_RERANKER``; else ``$EHRQA_HOME/models/reranker`` (or the default home's) when
-    a model was trained there; else the packaged model; else that home path (whose absence
-    the loader reports with how to train one)."""
+def default_model_path(home: str | Path | None = None) -> str:
+    """``$EHRQA_RERANKER``; else ``<home>/models/reranker`` when a model was trained there
+    (``home``: the configured data directory, else the default one); else the packaged
+    model; else that home path (whose absence the loader reports with how to train one)."""
     if os.environ.get(MODEL_ENV):
         return os.environ[MODEL_ENV]
+    trained = _home(home) / "models" / "reranker"
+    packaged = packaged_model_path()
+    if (trained / "ehrqa_config.json").is_file() or packaged is None:
+        return str(trained)
+    return str(packaged)
+
+
+def _home(home: str | Path | None) -> Path:
+    """The data directory the models are kept in: ``home`` as configured, else the default."""
     from ehrqa.config import default_home
 
-    home = Path(os.environ.get("EHRQA_HOME") or str(default_home())) / "models" / "reranker"
-    packaged = packaged_model_path()
-    if (home / "ehrqa_config.json").is_file() or packaged is None:
-        return str(home)
-    return str(packaged)
+    return Path(home) if home else default_home()
 
 
 class RerankSelector:
@@ -103,10 +109,12 @@ class RerankSelector:
         mode: str | None = None,
         threshold: float | None = None,
         cross_encoder: CrossEncoder | PairScorer | None = None,
+        home: str | Path | None = None,
     ) -> None:
         from ehrqa.train.reranker import read_reranker_config
 
-        self.model_path = model_path or default_model_path()
+        self.home = _home(home)
+        self.model_path = model_path or default_model_path(self.home)
         tuned = read_reranker_config(self.model_path).get("selector") or {}
         self.mode = mode or tuned.get("mode", "filter")
         self.threshold = tuned.get("threshold", 0.5) if threshold is None else threshold
@@ -120,63 +128,87 @@ class RerankSelector:
         if cross_encoder is None:
             # Checked now (so AutoSelector can fall back), loaded on the first question the
             # rules leave to it: most questions are decided by the rules and never need it.
-            _check_loadable(self.model_path)
-        self._default = DefaultSelector(matcher=shared_matcher())
+            _check_loadable(self.model_path, self.home)
+        self._default = DefaultSelector(matcher=shared_matcher(str(self.home)))
+
+    def warm(self) -> None:
+        """Load the cross-encoder and the semantic matcher now, not on a first question
+        (the service does this at start, so no reader waits on a model load)."""
+        _ = self.cross_encoder
+        shared_matcher(str(self.home)).warm()
+
+    @classmethod
+    def from_config(cls, config: EhrqaConfig) -> RerankSelector:
+        """The selector for ``config``: its models and caches in ``config.home``."""
+        return cls(home=config.home or None)
 
     @property
     def cross_encoder(self) -> CrossEncoder | PairScorer:
         """The cross-encoder, loaded on first use (once per process, see :func:`_load_once`)."""
         if self._cross_encoder is None:
-            self._cross_encoder = _load_once(self.model_path)
+            self._cross_encoder = _load_once(self.model_path, self.home)
         return self._cross_encoder
 
-    def score(self, store: RecordStore, patient_id: str, question: str, now: date) -> Scored:
-        """Run the default selector and score its top ``depth`` candidates."""
+    def score(
+        self,
+        store: RecordStore,
+        patient_id: str,
+        question: str,
+        now: date,
+        *,
+        chosen_only: bool = False,
+    ) -> Scored:
+        """Run the default selector and score its top ``depth`` candidates (with
+        ``chosen_only``, only those of them the rules chose: all that ``filter`` mode reads)."""
         from ehrqa.train.reranker import score_pairs
 
         selection = self._default.select(store, patient_id, question, now)
         if rules_decide(selection):
             return Scored(selection, [], {})  # the rules decide: nothing to score
-        ranked = list(selection.details.get("ranked") or selection.refs)
-        records = store.get_many(ranked[: self.depth])
+        ranked = list(selection.details.get("ranked") or selection.refs)[: self.depth]
+        if chosen_only:
+            chosen = set(selection.refs)
+            ranked = [ref for ref in ranked if ref in chosen]
+        records = store.get_many(ranked)
         query = pair_query(question, now.isoformat())
         probs = score_pairs(self.cross_encoder, [(query, pair_document(r)) for r in records])
         return Scored(selection, records, {r.ref: p for r, p in zip(records, probs, strict=True)})
 
     def select(self, store: RecordStore, patient_id: str, question: str, now: date) -> Selection:
         """Select the patient's resources that answer ``question`` as of ``now``."""
-        scored = self.score(store, patient_id, question, now)
+        # "filter" keeps or drops the rules' own choices: scoring the other candidates would
+        # change nothing it selects (it orders the ranking's head only), so they are skipped.
+        only = self.mode == "filter"
+        scored = self.score(store, patient_id, question, now, chosen_only=only)
         return apply_cutoff(store, patient_id, scored, self.mode, self.threshold)
 
 
 @functools.cache
-def shared_matcher() -> LazyConceptMatcher:
-    """The process's semantic matcher (MiniLM, display vectors cached in the data dir)."""
-    from ehrqa.config import default_home
+def shared_matcher(home: str | None = None) -> LazyConceptMatcher:
+    """The process's semantic matcher for a data directory (MiniLM on ONNX Runtime, display
+    vectors cached in ``<home>/cache/semantic``)."""
+    folder = _home(home)
+    return LazyConceptMatcher("minilm", folder / "cache" / "semantic", home=folder)
 
-    return LazyConceptMatcher("minilm", default_home() / "cache" / "semantic")
 
-
-def _check_loadable(path: str) -> None:
+def _check_loadable(path: str, home: Path) -> None:
     """Raise what loading the reranker at ``path`` would, without loading it."""
-    from ehrqa.config import default_home
     from ehrqa.train.reranker import check_onnx_reranker
 
-    check_onnx_reranker(path, default_home())
+    check_onnx_reranker(path, home)
 
 
-def _load_once(path: str) -> PairScorer:
+def _load_once(path: str, home: Path) -> PairScorer:
     """The cross-encoder at ``path`` run by ONNX Runtime (no torch), loaded once per process
     (and again after retraining). Its ONNX form is prepared on first use where torch is
     installed; elsewhere a missing one is a :class:`BackendUnavailableError` naming
     ``ehrqa models prepare``, on which :class:`AutoSelector` falls back to the rules."""
-    from ehrqa.config import default_home
     from ehrqa.train.reranker import CONFIG_FILE
 
     config = Path(path) / CONFIG_FILE
     stamp = config.stat().st_mtime_ns if config.is_file() else 0
     with _LOADING:  # concurrent first questions (the service) load and export it once
-        return _cached_reranker(str(Path(path).resolve()), stamp, str(default_home()))
+        return _cached_reranker(str(Path(path).resolve()), stamp, str(home))
 
 
 _LOADING = threading.Lock()
@@ -197,15 +229,25 @@ class AutoSelector:
 
     name = "auto"
 
-    def __init__(self) -> None:
+    def __init__(self, home: str | Path | None = None) -> None:
         try:
-            self.inner: RerankSelector | DefaultSelector = RerankSelector()
+            self.inner: RerankSelector | DefaultSelector = RerankSelector(home=home)
             self.fallback_reason: str | None = None
         except (NotFoundError, BackendUnavailableError) as exc:
             self.inner = DefaultSelector()
             self.fallback_reason = str(exc)
             _warn_once(f"the reranker is not available ({exc}); selecting with the rules alone")
         self.name = self.inner.name
+
+    def warm(self) -> None:
+        """Load the reranker's models now (see :meth:`RerankSelector.warm`)."""
+        if isinstance(self.inner, RerankSelector):
+            self.inner.warm()
+
+    @classmethod
+    def from_config(cls, config: EhrqaConfig) -> AutoSelector:
+        """The selector for ``config``: the reranker and caches of ``config.home``."""
+        return cls(home=config.home or None)
 
     def select(self, store: RecordStore, patient_id: str, question: str, now: date) -> Selection:
         """Select the patient's resources that answer ``question`` as of ``now``."""

@@ -369,6 +369,10 @@ class LazyConceptMatcher:
         self.unavailable: str | None = None
         self._lock = threading.Lock()
 
+    def warm(self) -> None:
+        """Load the embedder now (or note why it cannot be), not on the first question."""
+        self._get()
+
     def _get(self) -> ConceptMatcher | None:
         with self._lock:
             if self._matcher is None and self.unavailable is None:

@@ -253,10 +253,11 @@ def prepare_onnx_models(home: str | Path, reranker: str | Path | None = None) ->
     """Export the reranker (``reranker``, else the packaged one) and the MiniLM embedder of
     the semantic matcher to ONNX, so that questions are answered without torch. Returns
     the prepared folders; already prepared ones are kept."""
-    from ehrqa.select.rerank import packaged_model_path
+    from ehrqa.select.rerank import default_model_path
 
-    path = reranker or packaged_model_path()
-    folders = [prepare_onnx_reranker(path, home)] if path is not None else []
+    # The reranker `ehrqa --home HOME ask` would use: one trained in HOME, else the packaged one.
+    path = Path(reranker or default_model_path(home))
+    folders = [prepare_onnx_reranker(path, home)] if (path / CONFIG_FILE).is_file() else []
     return [*folders, ensure_minilm_onnx(home)]
 
 
