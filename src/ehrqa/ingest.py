@@ -1,28 +1,58 @@
 """Ingestion: FHIR files → validated, normalised records in a store.
 
-Each file is written in one transaction: an interrupted ingest leaves every file either
-fully stored or not at all. Invalid entries are reported (file, entry, type, element path)
-and skipped; with ``strict=True`` a file with any invalid entry is rejected whole.
+Each file is written in one transaction: an interrupted ingest, or a file that turns out to
+be broken half-way (invalid JSON at byte 150,000,000, past the size cap), leaves every file
+either fully stored or not at all. Invalid entries are reported (file, entry, type, element
+path) and skipped; with ``strict=True`` a file with any invalid entry is rejected whole.
+
+A file is read twice, entry by entry, and never held whole (see :mod:`ehrqa.fhir.parse`):
+the first pass maps ``fullUrl``s and finds the file's patients, the second validates,
+normalises and stores. Reported besides invalid entries: two entries with the same id and
+different content (the first is kept), and records of patients that are neither in the
+ingested files nor in the store (checked once every file is in, so a bulk export's
+``Observation.ndjson`` may come before its ``Patient.ndjson``).
 """
 
 from __future__ import annotations
 
+import hashlib
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
+from itertools import islice
 from pathlib import Path
 from typing import Any
 
-from ehrqa.errors import FhirValidationError
-from ehrqa.fhir.normalize import normalize
-from ehrqa.fhir.parse import RawEntry, SourceUnit, find_files, read_unit, rewrite_references
+import orjson
+
+from ehrqa.errors import FhirValidationError, NotFoundError
+from ehrqa.fhir.normalize import PATIENT_FIELDS, normalize
+from ehrqa.fhir.parse import (
+    DEFAULT_MAX_BYTES,
+    FileEntries,
+    RawEntry,
+    SourceUnit,
+    find_files,
+    open_unit,
+    rewrite_references,
+)
 from ehrqa.fhir.record import Record
 from ehrqa.fhir.render import note_text
-from ehrqa.fhir.validate import Validator, get_validator
+from ehrqa.fhir.validate import REFERENCE_PATTERN, Validator, get_validator, grammar_issues
 from ehrqa.store.base import RecordStore, UpsertStats
 
 # How many validation problems of one entry are reported before "and N more".
 MAX_ISSUES_PER_ENTRY = 5
+# How many problems of one file are kept (a garbage file must not fill memory with them).
+MAX_ISSUES_PER_FILE = 200
+# Records handed to the store at a time, inside the file's one transaction.
+UPSERT_BATCH = 500
+# In a file too large to hold, only these types are kept for resolving references (a
+# MedicationRequest's Medication, a reason Condition): they are few, and they are what
+# rendering looks up. A file held in memory resolves references to any type.
+RESOLVED_TYPES = frozenset(
+    {"Medication", "Condition", "Procedure", "DiagnosticReport", "AllergyIntolerance"}
+)
 
 
 @dataclass(frozen=True)
@@ -49,6 +79,8 @@ class IngestReport:
     issues: list[IngestIssue] = field(default_factory=list)
     rejected_files: list[str] = field(default_factory=list)
     skipped_entries: int = 0
+    duplicates: int = 0
+    unknown_patients: list[str] = field(default_factory=list)
     seconds: float = 0.0
 
     @property
@@ -66,10 +98,16 @@ class IngestReport:
             "unchanged": self.stats.unchanged,
             "stale": self.stats.stale,
             "invalid": self.skipped_entries,
+            "duplicates": self.duplicates,
+            "unknown_patients": self.unknown_patients,
             "rejected_files": self.rejected_files,
             "issues": [str(i) for i in self.issues],
             "seconds": round(self.seconds, 3),
         }
+
+
+# Patient id → (number of records that refer to it, where the first one is).
+PatientRefs = dict[str, tuple[int, str]]
 
 
 def ingest_paths(
@@ -79,76 +117,213 @@ def ingest_paths(
     validator: str | Validator = "fhirkit",
     strict: bool = False,
     on_file: Callable[[Path, int], None] | None = None,
+    max_bytes: int = DEFAULT_MAX_BYTES,
 ) -> IngestReport:
     """Ingest files and folders of FHIR R4 Bundles and ndjson into ``store``.
 
-    ``on_file(path, n_entries)`` is called after each file (for progress bars).
+    ``max_bytes`` caps what one file may hold once decompressed (a larger file is
+    rejected, naming the cap). ``on_file(path, n_entries)`` is called after each file
+    (for progress bars).
     """
     check = get_validator(validator) if isinstance(validator, str) else validator
     report = IngestReport()
     started = time.perf_counter()
+    pending: PatientRefs = {}
     for path in find_files(paths):
-        unit = read_unit(path)
         report.files += 1
-        ingest_unit(store, unit, check, strict, report)
+        n = ingest_unit(store, open_unit(path, max_bytes), check, strict, report, pending)
         if on_file is not None:
-            on_file(path, len(unit.entries))
+            on_file(path, n)
+    report_unknown_patients(store, pending, report)
     report.seconds = time.perf_counter() - started
     return report
 
 
+class _Rejected(Exception):
+    """Raised inside a file's transaction to roll it back (``--strict``)."""
+
+
+@dataclass
+class _UnitIndex:
+    """What the first pass over a unit learns."""
+
+    entries: int = 0
+    full_urls: dict[str, str] = field(default_factory=dict)
+    by_ref: dict[str, dict[str, Any]] = field(default_factory=dict)
+    patients: set[str] = field(default_factory=set)
+
+
+@dataclass
+class _FileOutcome:
+    """One unit's counts and problems, added to the report only once it is decided."""
+
+    location: str
+    stats: UpsertStats = field(default_factory=UpsertStats)
+    issues: list[IngestIssue] = field(default_factory=list)
+    more_issues: int = 0
+    invalid: int = 0
+    duplicates: int = 0
+    patient_refs: PatientRefs = field(default_factory=dict)
+
+    def problem(self, issues: list[IngestIssue]) -> None:
+        """Count one invalid entry and keep its issues (up to the file's limit)."""
+        self.invalid += 1
+        room = max(MAX_ISSUES_PER_FILE - len(self.issues), 0)
+        self.issues.extend(issues[:room])
+        self.more_issues += len(issues) - min(room, len(issues))
+
+    def all_issues(self) -> list[IngestIssue]:
+        """The kept issues, and a line counting the rest."""
+        more = [IngestIssue(self.location, "", "", f"and {self.more_issues} more problems")]
+        return self.issues + (more if self.more_issues else [])
+
+
 def ingest_unit(
-    store: RecordStore, unit: SourceUnit, check: Validator, strict: bool, report: IngestReport
-) -> None:
+    store: RecordStore,
+    unit: SourceUnit,
+    check: Validator,
+    strict: bool,
+    report: IngestReport,
+    pending: PatientRefs | None = None,
+) -> int:
     """Validate, normalise and store one unit in one transaction, adding to ``report``.
 
     The step shared by file ingestion and server ingestion (one unit = one file or one
-    patient fetched from a FHIR server).
+    patient fetched from a FHIR server). References to patients outside the unit are
+    added to ``pending`` for the caller to check once everything is in; without
+    ``pending`` they are checked against the store at once. Returns the number of entries.
     """
+    location = str(unit.path)
     if unit.error is not None:
-        err = unit.error
-        report.issues.append(IngestIssue(err.location or str(unit.path), "", err.path, err.message))
-        report.rejected_files.append(str(unit.path))
-        return
-    report.resources_read += len(unit.entries)
-    by_ref = _index_unit(unit)
-    records: list[Record] = []
-    invalid = 0
+        _reject(report, location, [_file_issue(unit.error, location)])
+        return 0
+    outcome = _FileOutcome(location)
+    index = _UnitIndex()
+    try:
+        index = _index_unit(unit)
+        with store.transaction():
+            records = _records(unit, index, check, outcome)
+            while batch := list(islice(records, UPSERT_BATCH)):
+                outcome.stats.add(store.upsert(batch))
+            if strict and outcome.invalid:
+                raise _Rejected
+    except _Rejected:
+        report.resources_read += index.entries
+        report.skipped_entries += index.entries
+        _reject(report, location, outcome.all_issues())
+        return index.entries
+    except FhirValidationError as exc:  # the file broke off: nothing of it was stored
+        _reject(report, location, [_file_issue(exc, location)])
+        return index.entries
+    report.resources_read += index.entries
+    report.skipped_entries += outcome.invalid
+    report.duplicates += outcome.duplicates
+    report.issues.extend(outcome.all_issues())
+    report.stats.add(outcome.stats)
+    if pending is None:
+        report_unknown_patients(store, outcome.patient_refs, report)
+    else:
+        _merge_refs(pending, outcome.patient_refs)
+    return index.entries
+
+
+def report_unknown_patients(store: RecordStore, refs: PatientRefs, report: IngestReport) -> None:
+    """Report each patient that records refer to but that is not in the store."""
+    for pid, (count, first) in sorted(refs.items()):
+        try:
+            store.get(f"Patient/{pid}")
+        except NotFoundError:
+            report.unknown_patients.append(pid)
+            what = "1 record refers" if count == 1 else f"{count} records refer"
+            report.issues.append(
+                IngestIssue(
+                    first,
+                    "",
+                    "",
+                    f"{what} to Patient/{pid}, which is neither in the ingested files nor "
+                    "in the store (stored; ingest the patient to link them)",
+                )
+            )
+
+
+def _reject(report: IngestReport, location: str, issues: list[IngestIssue]) -> None:
+    report.issues.extend(issues)
+    report.rejected_files.append(location)
+
+
+def _file_issue(exc: FhirValidationError, location: str) -> IngestIssue:
+    return IngestIssue(exc.location or location, exc.resource_type, exc.path, exc.message)
+
+
+def _merge_refs(into: PatientRefs, refs: PatientRefs) -> None:
+    for pid, (count, first) in refs.items():
+        before = into.get(pid)
+        into[pid] = (count, first) if before is None else (before[0] + count, before[1])
+
+
+def _index_unit(unit: SourceUnit) -> _UnitIndex:
+    """First pass: ``fullUrl`` → ``Type/id``, the unit's patients, resources to resolve."""
+    index = _UnitIndex(full_urls=dict(unit.full_urls))
+    held: list[tuple[str, dict[str, Any]]] = []
+    for entry in unit.entries:
+        index.entries += 1
+        res = entry.resource
+        if not isinstance(res, dict):
+            continue
+        rtype, rid = res.get("resourceType"), res.get("id")
+        if not isinstance(rtype, str) or not isinstance(rid, str):
+            continue
+        ref = f"{rtype}/{rid}"
+        if entry.full_url:
+            index.full_urls[entry.full_url] = ref
+        if rtype == "Patient":
+            index.patients.add(rid)
+        if rtype in RESOLVED_TYPES:
+            index.by_ref[ref] = res
+        elif _in_memory(unit):
+            held.append((ref, res))
+    index.by_ref.update(held)
+    for full_url, ref in index.full_urls.items():
+        if ref in index.by_ref:
+            index.by_ref[full_url] = index.by_ref[ref]
+    return index
+
+
+def _in_memory(unit: SourceUnit) -> bool:
+    """Whether the unit's entries are held in memory (every reference can be resolved)."""
+    entries = unit.entries
+    return entries.in_memory if isinstance(entries, FileEntries) else True
+
+
+def _records(
+    unit: SourceUnit, index: _UnitIndex, check: Validator, outcome: _FileOutcome
+) -> Iterator[Record]:
+    """Second pass: the unit's valid records; problems go to ``outcome``."""
+    seen: dict[str, tuple[bytes, str]] = {}
     for entry in unit.entries:
         problems = _entry_problems(entry, check)
+        if not problems:
+            try:
+                record = _to_record(entry.resource, index)
+            except FhirValidationError as exc:
+                problems = [IngestIssue(entry.location, exc.resource_type, exc.path, exc.message)]
+            else:
+                problems = _patient_link_problems(entry, record) or _duplicate_problems(
+                    entry, record, seen, outcome
+                )
         if problems:
-            invalid += 1
-            report.issues.extend(problems)
+            outcome.problem(problems)
             continue
-        try:
-            records.append(_to_record(entry.resource, unit, by_ref))
-        except FhirValidationError as exc:
-            invalid += 1
-            report.issues.append(
-                IngestIssue(entry.location, exc.resource_type, exc.path, exc.message)
-            )
-    if strict and invalid:
-        report.rejected_files.append(str(unit.path))
-        report.skipped_entries += len(unit.entries)
-        return
-    report.skipped_entries += invalid
-    report.stats.add(store.upsert(records))
-
-
-def _index_unit(unit: SourceUnit) -> dict[str, dict[str, Any]]:
-    """Map ``Type/id`` and ``fullUrl`` to the unit's resources, for resolving references."""
-    by_ref: dict[str, dict[str, Any]] = {}
-    for entry in unit.entries:
-        res = entry.resource
-        if isinstance(res, dict) and isinstance(res.get("id"), str):
-            by_ref[f"{res.get('resourceType')}/{res['id']}"] = res
-    for full_url, ref in unit.full_urls.items():
-        if ref in by_ref:
-            by_ref[full_url] = by_ref[ref]
-    return by_ref
+        pid = record.patient_id
+        if pid is not None and pid not in index.patients:
+            count, first = outcome.patient_refs.get(pid, (0, entry.location))
+            outcome.patient_refs[pid] = (count + 1, first)
+        yield record
 
 
 def _entry_problems(entry: RawEntry, check: Validator) -> list[IngestIssue]:
+    if entry.error is not None:
+        return [IngestIssue(entry.location, "", "", entry.error)]
     res = entry.resource
     if not isinstance(res, dict):
         return [IngestIssue(entry.location, "", "", "entry has no resource object")]
@@ -170,7 +345,7 @@ def _entry_problems(entry: RawEntry, check: Validator) -> list[IngestIssue]:
                 "missing id (ehrqa needs resource ids to cite them)",
             )
         ]
-    issues = check.validate(res)
+    issues = grammar_issues(res) + check.validate(res)
     found = [
         IngestIssue(entry.location, rtype, i.path, i.message) for i in issues[:MAX_ISSUES_PER_ENTRY]
     ]
@@ -183,10 +358,66 @@ def _entry_problems(entry: RawEntry, check: Validator) -> list[IngestIssue]:
     return found
 
 
-def _to_record(
-    resource: dict[str, Any], unit: SourceUnit, by_ref: dict[str, dict[str, Any]]
-) -> Record:
-    rewrite_references(resource, unit.full_urls)
-    record = normalize(resource, resolve=by_ref.get)
+def _patient_link_problems(entry: RawEntry, record: Record) -> list[IngestIssue]:
+    """A record that names a patient it cannot be linked to is invalid, never unowned.
+
+    A subject that is another kind of resource (a Group, a Device, a Location) is fine.
+    """
+    if record.patient_id is not None:
+        return []
+    for name in PATIENT_FIELDS:
+        ref = record.resource.get(name)
+        if not isinstance(ref, dict):
+            continue
+        reference = ref.get("reference")
+        target = _reference_type(reference)
+        if target is None or target == "Patient":
+            shown = f'"{reference}"' if isinstance(reference, str) else "no reference"
+            return [
+                IngestIssue(
+                    entry.location,
+                    record.resource_type,
+                    f"{record.resource_type}.{name}",
+                    f"{shown}: cannot tell which patient this record belongs to "
+                    "(give a literal reference such as Patient/<id>)",
+                )
+            ]
+    return []
+
+
+def _reference_type(reference: Any) -> str | None:
+    """The resource type a well-formed ``Type/id`` or URL reference points at."""
+    if not isinstance(reference, str) or not REFERENCE_PATTERN.fullmatch(reference):
+        return None
+    parts = reference.split("/")
+    if "_history" in parts:
+        parts = parts[: parts.index("_history")]
+    return parts[-2] if len(parts) >= 2 else None
+
+
+def _duplicate_problems(
+    entry: RawEntry, record: Record, seen: dict[str, tuple[bytes, str]], outcome: _FileOutcome
+) -> list[IngestIssue]:
+    """Two entries of one file with the same id and different content: keep the first."""
+    digest = hashlib.blake2b(
+        orjson.dumps(record.resource, option=orjson.OPT_SORT_KEYS), digest_size=16
+    ).digest()
+    first = seen.setdefault(record.ref, (digest, entry.location))
+    if first[0] == digest:
+        return []
+    outcome.duplicates += 1
+    return [
+        IngestIssue(
+            entry.location,
+            record.resource_type,
+            f"{record.resource_type}.id",
+            f"{record.ref} is also at {first[1]}, with different content: the first is kept",
+        )
+    ]
+
+
+def _to_record(resource: dict[str, Any], index: _UnitIndex) -> Record:
+    rewrite_references(resource, index.full_urls)
+    record = normalize(resource, resolve=index.by_ref.get)
     record.search_text = note_text(resource) or ""
     return record

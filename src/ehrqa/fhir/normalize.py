@@ -110,7 +110,8 @@ _DEFAULT_CODE_PATHS: tuple[Path, ...] = (("code",), ("type",))
 _MEDICATION_TYPES = frozenset(
     {"MedicationRequest", "MedicationStatement", "MedicationAdministration", "MedicationDispense"}
 )
-_PATIENT_FIELDS = ("subject", "patient", "beneficiary", "individual")
+# The elements that name the patient a resource belongs to.
+PATIENT_FIELDS = ("subject", "patient", "beneficiary", "individual")
 
 
 def resource_identity(resource: Any) -> tuple[str, str]:
@@ -166,7 +167,7 @@ def patient_id_of(resource: dict[str, Any]) -> str | None:
     if resource.get("resourceType") == "Patient":
         rid = resource.get("id")
         return rid if isinstance(rid, str) else None
-    for name in _PATIENT_FIELDS:
+    for name in PATIENT_FIELDS:
         ref = resource.get(name)
         if isinstance(ref, dict) and (pid := patient_ref_id(ref.get("reference"))):
             return pid

@@ -11,7 +11,9 @@ Two implementations:
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import datetime as dt
+import re
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -115,3 +117,78 @@ VALIDATORS.register("none", NoValidator, "no validation beyond resourceType and 
 def get_validator(name: str = "fhirkit") -> Validator:
     """Return a validator instance by registry name."""
     return VALIDATORS.get(name)()
+
+
+# FHIR R4 id (https://hl7.org/fhir/R4/datatypes.html#id), less ids of dots only ("..")
+# that the grammar allows but that read as path steps wherever an id names a file or URL.
+_ID = r"(?!\.+(?![A-Za-z0-9\-.]))[A-Za-z0-9\-.]{1,64}"
+ID_PATTERN = re.compile(_ID)
+_TYPED_ID = rf"[A-Z][A-Za-z]{{1,63}}/{_ID}(?:/_history/{_ID})?"
+REFERENCE_PATTERN = re.compile(
+    rf"{_TYPED_ID}"  # Patient/abc, Patient/abc/_history/2
+    rf"|[a-z][a-z0-9+.\-]*://[^\s/]+(?:/[^\s/]+)*?/{_TYPED_ID}"  # http://host/fhir/Patient/abc
+    r"|urn:uuid:[A-Za-z0-9\-]{1,64}|urn:oid:[0-9.]{1,64}"
+    rf"|#(?:{_ID})?"  # a contained resource
+)
+# A date with a day: 2024-02-30, 2024-02-30T10:00:00Z (fhirkit checks the form, not the day).
+_DATED = re.compile(r"(\d{4})-(\d{2})-(\d{2})(?:T[0-9:.]+(?:Z|[+-]\d{2}:\d{2})?)?")
+
+
+def grammar_issues(resource: dict[str, Any]) -> list[Issue]:
+    """Problems no schema validator reports, found in every ingested resource.
+
+    The resource id follows the FHIR id grammar (no ``/``, ``%`` or ``..``: ids become
+    references and citations); every ``reference`` is one ehrqa can resolve (``Type/id``,
+    an absolute URL ending in ``Type/id``, ``urn:uuid:``, ``urn:oid:``, ``#id``); every
+    date with a day is a real calendar date (``2024-02-30`` is not).
+    """
+    rtype = str(resource.get("resourceType") or "Resource")
+    issues: list[Issue] = []
+    rid = resource.get("id")
+    if isinstance(rid, str) and not ID_PATTERN.fullmatch(rid):
+        issues.append(
+            Issue(
+                f"{rtype}.id",
+                f"{_clip(rid)} is not a FHIR id (1-64 of A-Z a-z 0-9 - ., not only dots)",
+            )
+        )
+    for path, key, value in _strings(resource, rtype):
+        if key == "reference" and not REFERENCE_PATTERN.fullmatch(value):
+            issues.append(
+                Issue(
+                    path,
+                    f"{_clip(value)} is not a reference ehrqa can resolve "
+                    "(Type/id, a URL ending in Type/id, urn:uuid:…, or #id)",
+                )
+            )
+        elif (found := _DATED.fullmatch(value)) and not _real_date(*found.groups()):
+            issues.append(Issue(path, f"{_clip(value)} is not a real calendar date"))
+    return issues
+
+
+def _strings(node: Any, path: str) -> Iterator[tuple[str, str, str]]:
+    """(element path, key, value) of every string under ``node``."""
+    if isinstance(node, dict):
+        for key, value in node.items():
+            if isinstance(value, str):
+                yield f"{path}.{key}", key, value
+            elif isinstance(value, dict | list):
+                yield from _strings(value, f"{path}.{key}")
+    elif isinstance(node, list):
+        for item in node:
+            if isinstance(item, dict | list):
+                yield from _strings(item, path)
+
+
+def _real_date(year: str, month: str, day: str) -> bool:
+    try:
+        dt.date(int(year), int(month), int(day))
+    except ValueError:
+        return False
+    return True
+
+
+def _clip(value: str, limit: int = 80) -> str:
+    """A value quoted for a message, cut to ``limit`` characters."""
+    text = value if len(value) <= limit else value[:limit] + "…"
+    return f'"{text}"'
