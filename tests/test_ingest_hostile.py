@@ -334,3 +334,35 @@ def test_a_garbage_file_keeps_a_bounded_number_of_issues(
 
     assert report.skipped_entries == 1000 and len(report.issues) == 201
     assert str(report.issues[-1]) == f"{path}: and 800 more problems"
+
+
+def test_a_patient_whose_entry_is_invalid_is_unknown_to_its_records(
+    store: SqliteStore, tmp_path: Path
+) -> None:
+    path = write_json(
+        tmp_path / "b.json",
+        bundle(patient(birthDate="1999-02-30"), observation("o1", "2024-01-01", 1.0)),
+    )
+
+    report = ingest_paths(store, [path])
+
+    assert report.unknown_patients == [PATIENT_ID] and _refs(store) == ["Observation/o1"]
+
+
+def test_the_cli_cap_and_duplicates(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from ehrqa.cli import main
+
+    dup = (observation("o1", "2024-01-01", 1.0), observation("o1", "2024-01-01", 2.0))
+    path = write_json(tmp_path / "b.json", bundle(patient(), *dup))
+    bomb = tmp_path / "bomb.json.gz"
+    bomb.write_bytes(gzip.compress(b" " * (3 * MIB)))
+    home = str(tmp_path / "home")
+
+    with pytest.raises(SystemExit) as exit_info:
+        main(["--home", home, "ingest", "--max-file-mb", "2", str(path), str(bomb)])
+
+    out, err = capsys.readouterr()
+    assert exit_info.value.code == 1
+    assert "2 new, 0 updated" in out and "1 invalid (1 duplicate ids)" in out
+    assert f"invalid: {bomb}: larger than the 2 MiB limit per file" in err
+    assert "Traceback" not in out + err

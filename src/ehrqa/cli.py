@@ -102,6 +102,14 @@ def ingest(
     validator: Annotated[
         str | None, typer.Option(help="fhirkit (default) | fhir.resources | none")
     ] = None,
+    max_file_mb: Annotated[
+        int,
+        typer.Option(
+            min=1,
+            envvar="EHRQA_MAX_FILE_MB",
+            help="Refuse a file that holds more than this many MiB once decompressed.",
+        ),
+    ] = 1024,
     json_out: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
 ) -> None:
     """Validate, normalise and store FHIR resources from files or a FHIR server.
@@ -148,6 +156,7 @@ def ingest(
                     validator=cfg.validator,
                     strict=strict,
                     on_file=lambda path, n: progress.update(task, advance=1, name=path.name),
+                    max_bytes=max_file_mb * 1024 * 1024,
                 )
     finally:
         store.close()
@@ -168,6 +177,7 @@ def _print_ingest_report(report: Any) -> None:
         f"{report.files} files, {report.resources_read} resources read in {report.seconds:.1f}s "
         f"({rate:,.0f}/s): {s.inserted} new, {s.updated} updated, {s.unchanged} unchanged, "
         f"{s.stale} older than stored, {report.skipped_entries} invalid"
+        + (f" ({report.duplicates} duplicate ids)" if report.duplicates else "")
     )
     for issue in report.issues[:20]:
         err.print(f"invalid: {issue}", markup=False)

@@ -150,7 +150,6 @@ class _UnitIndex:
     entries: int = 0
     full_urls: dict[str, str] = field(default_factory=dict)
     by_ref: dict[str, dict[str, Any]] = field(default_factory=dict)
-    patients: set[str] = field(default_factory=set)
 
 
 @dataclass
@@ -163,6 +162,7 @@ class _FileOutcome:
     more_issues: int = 0
     invalid: int = 0
     duplicates: int = 0
+    patients: set[str] = field(default_factory=set)
     patient_refs: PatientRefs = field(default_factory=dict)
 
     def problem(self, issues: list[IngestIssue]) -> None:
@@ -220,10 +220,11 @@ def ingest_unit(
     report.duplicates += outcome.duplicates
     report.issues.extend(outcome.all_issues())
     report.stats.add(outcome.stats)
+    refs = {p: ref for p, ref in outcome.patient_refs.items() if p not in outcome.patients}
     if pending is None:
-        report_unknown_patients(store, outcome.patient_refs, report)
+        report_unknown_patients(store, refs, report)
     else:
-        _merge_refs(pending, outcome.patient_refs)
+        _merge_refs(pending, refs)
     return index.entries
 
 
@@ -262,7 +263,7 @@ def _merge_refs(into: PatientRefs, refs: PatientRefs) -> None:
 
 
 def _index_unit(unit: SourceUnit) -> _UnitIndex:
-    """First pass: ``fullUrl`` → ``Type/id``, the unit's patients, resources to resolve."""
+    """First pass: ``fullUrl`` → ``Type/id`` and the resources to resolve references to."""
     index = _UnitIndex(full_urls=dict(unit.full_urls))
     held: list[tuple[str, dict[str, Any]]] = []
     for entry in unit.entries:
@@ -276,8 +277,6 @@ def _index_unit(unit: SourceUnit) -> _UnitIndex:
         ref = f"{rtype}/{rid}"
         if entry.full_url:
             index.full_urls[entry.full_url] = ref
-        if rtype == "Patient":
-            index.patients.add(rid)
         if rtype in RESOLVED_TYPES:
             index.by_ref[ref] = res
         elif _in_memory(unit):
@@ -315,7 +314,9 @@ def _records(
             outcome.problem(problems)
             continue
         pid = record.patient_id
-        if pid is not None and pid not in index.patients:
+        if record.resource_type == "Patient":
+            outcome.patients.add(record.id)
+        elif pid is not None:
             count, first = outcome.patient_refs.get(pid, (0, entry.location))
             outcome.patient_refs[pid] = (count + 1, first)
         yield record
