@@ -10,6 +10,7 @@ from __future__ import annotations
 import sys
 from dataclasses import dataclass, field
 from datetime import date
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import orjson
@@ -17,7 +18,7 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from ehrqa.config import EhrqaConfig, load_config
+from ehrqa.config import EhrqaConfig, check_day, load_config
 from ehrqa.errors import ConfigError
 
 if TYPE_CHECKING:
@@ -54,9 +55,21 @@ def state(ctx: typer.Context) -> State:
 
 
 def open_store(cfg: EhrqaConfig) -> RecordStore:
-    """The configured record store: ``cfg.store`` (a PostgreSQL URL) or the data directory's."""
+    """The configured record store: ``cfg.store`` (a PostgreSQL URL) or the data directory's.
+
+    A ``--store`` whose folder does not exist is an error (a typo must not create an
+    empty store somewhere); the data directory itself is created when missing.
+    """
+    from ehrqa.store import is_postgres_url
     from ehrqa.store import open_store as open_any_store
 
+    if cfg.store and not is_postgres_url(cfg.store):
+        path = Path(cfg.store).expanduser()
+        if not path.exists() and not path.parent.is_dir():
+            raise ConfigError(
+                f"--store {cfg.store}: the folder {path.parent} does not exist: create it "
+                "first, or give an existing store, folder or postgresql:// URL"
+            )
     return open_any_store(cfg.store or cfg.home)
 
 
@@ -66,13 +79,14 @@ def print_json(data: Any) -> None:
 
 
 def parse_day(value: str | None, flag: str = "--now") -> date | None:
-    """A ``YYYY-MM-DD`` flag value as a date; ``None`` stays ``None``."""
+    """A ``YYYY-MM-DD`` flag value as a date between 1900 and 2200; ``None`` stays ``None``."""
     if value is None:
         return None
     try:
-        return date.fromisoformat(value)
+        day = date.fromisoformat(value)
     except ValueError as exc:
         raise ConfigError(f"{flag} must be a date like 2024-11-02, got {value!r}") from exc
+    return check_day(day, flag)
 
 
 def progress(label: str, disable: bool = False) -> Progress:

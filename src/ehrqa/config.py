@@ -7,10 +7,14 @@ environment (``EHRQA_*``) < command-line flags.
 from __future__ import annotations
 
 import dataclasses
+import functools
+import logging
 import os
+import stat
 import tomllib
 import types
 from dataclasses import dataclass, field
+from datetime import date
 from pathlib import Path
 from typing import Any, TypeVar, Union, get_args, get_origin, get_type_hints
 
@@ -20,6 +24,13 @@ from ehrqa.errors import ConfigError
 
 ENV_PREFIX = "EHRQA_"
 T = TypeVar("T")
+# The dates a question may be asked at ("today"): records span about a century, and a date
+# outside these bounds is a typo, not a question ("Age 8039 on 9999-12-31").
+EARLIEST_DAY = date(1900, 1, 1)
+LATEST_DAY = date(2200, 12, 31)
+PRIVATE_DIR_MODE = 0o700
+PRIVATE_FILE_MODE = 0o600
+logger = logging.getLogger(__name__)
 
 
 def default_home() -> Path:
@@ -70,6 +81,13 @@ class EhrqaConfig:
         default="minilm",
         metadata={"help": "document embedder: minilm | PATH (sentence-transformers) | hash"},
     )
+    allowed_hosts: str = field(
+        default="",
+        metadata={
+            "help": "comma-separated Host names `ehrqa serve` answers to besides loopback "
+            "(127.0.0.1, localhost, ::1); without tokens it refuses every other Host"
+        },
+    )
 
     def __post_init__(self) -> None:
         if not self.home:
@@ -83,6 +101,82 @@ class EhrqaConfig:
     def to_dict(self) -> dict[str, Any]:
         """The resolved configuration as a plain dict (stored in reports)."""
         return dataclasses.asdict(self)
+
+    def host_names(self) -> tuple[str, ...]:
+        """The extra Host names of :attr:`allowed_hosts`, lower-cased, blanks dropped."""
+        return tuple(h.strip().lower() for h in self.allowed_hosts.split(",") if h.strip())
+
+
+def check_day(day: date, where: str = "--now") -> date:
+    """``day`` when it lies between :data:`EARLIEST_DAY` and :data:`LATEST_DAY`.
+
+    ConfigError naming ``where`` (the flag or header it came from) otherwise.
+    """
+    if not EARLIEST_DAY <= day <= LATEST_DAY:
+        raise ConfigError(
+            f"{where} must be a date between {EARLIEST_DAY} and {LATEST_DAY}, got {day}"
+        )
+    return day
+
+
+def private_dir(path: str | Path) -> Path:
+    """The folder ``path``, created readable by its owner only (0700) when missing.
+
+    An existing folder that other local users may enter is kept as it is, with one warning
+    naming the ``chmod`` that fixes it: patient data must not be readable by them.
+    """
+    path = Path(path)
+    path.mkdir(parents=True, exist_ok=True, mode=PRIVATE_DIR_MODE)
+    warn_if_shared(path)
+    return path
+
+
+def private_file(path: str | Path) -> bool:
+    """Create ``path`` empty and readable by its owner only (0600) unless it exists.
+
+    Returns whether it was created. SQLite gives a database's ``-wal`` and ``-shm`` files
+    the database file's mode, so creating the file first keeps those private too. An
+    existing file is left as it is: callers warn about a looser one (:func:`warn_if_shared`)
+    once they know it is theirs.
+    """
+    try:
+        handle = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, PRIVATE_FILE_MODE)
+    except FileExistsError:
+        return False
+    os.close(handle)
+    os.chmod(path, PRIVATE_FILE_MODE)  # the umask may have removed bits, never added them
+    return True
+
+
+def warn_if_shared(path: str | Path) -> bool:
+    """Warn (once per path and mode) when group or others have any access to ``path``.
+
+    Returns whether it is shared. The warning is one line naming the path and the
+    ``chmod`` to run; a path that cannot be inspected is not warned about.
+    """
+    try:
+        info = Path(path).stat()
+    except OSError:
+        return False
+    mode = stat.S_IMODE(info.st_mode)
+    if not mode & 0o077:
+        return False
+    _warn_shared(str(path), mode, stat.S_ISDIR(info.st_mode))
+    return True
+
+
+@functools.lru_cache(maxsize=64)
+def _warn_shared(path: str, mode: int, is_dir: bool) -> None:
+    wanted = PRIVATE_DIR_MODE if is_dir else PRIVATE_FILE_MODE
+    kind = "folder" if is_dir else "file"
+    logger.warning(
+        "%s %s is open to other local users (mode %o): run `chmod %o %s`",
+        kind,
+        path,
+        mode,
+        wanted,
+        path,
+    )
 
 
 def _coerce(name: str, raw: Any, kind: Any) -> Any:

@@ -10,6 +10,7 @@ been sent, so the status is the one the client got.
 
 from __future__ import annotations
 
+import os
 import threading
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -19,6 +20,8 @@ from typing import Any
 
 import orjson
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from ehrqa.config import private_dir, private_file, warn_if_shared
 
 AUDIT_FILE = "audit.jsonl"
 SCOPE_KEY = "ehrqa.audit"
@@ -40,7 +43,9 @@ class AuditLog:
 
     def __init__(self, path: str | Path, *, include_text: bool = False) -> None:
         self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        private_dir(self.path.parent)
+        if not private_file(self.path):  # 0600: it names patients and what was asked
+            warn_if_shared(self.path)
         self.include_text = include_text
         self._lock = threading.Lock()
 
@@ -68,9 +73,13 @@ class AuditLog:
     def write(self, entry: AuditEntry, *, method: str, route: str, status: int) -> None:
         """Append one line and flush it to the file."""
         raw = orjson.dumps(self.line(entry, method=method, route=route, status=status))
-        with self._lock, self.path.open("ab") as handle:
-            handle.write(raw + b"\n")
-            handle.flush()
+        with self._lock:
+            # 0600 even when the file was removed while the service runs.
+            handle = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+            try:
+                os.write(handle, raw + b"\n")
+            finally:
+                os.close(handle)
 
 
 def note(

@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from pathlib import Path
 from typing import Annotated
 
 import typer
 
-from ehrqa.api.tokens import TokenStore
-from ehrqa.cli_support import err, out, print_json, state
+from ehrqa.api.tokens import TokenStore, unknown_patients
+from ehrqa.cli_support import err, open_store, out, print_json, state
+from ehrqa.config import EhrqaConfig
+from ehrqa.errors import ConfigError
+from ehrqa.store.sqlite import HOME_STORE_FILE
 
 tokens_app = typer.Typer(
     help="Bearer tokens for the HTTP service: admin, or scoped to some patients.",
@@ -18,6 +23,29 @@ Json = Annotated[bool, typer.Option("--json", help="Print JSON.")]
 
 def _store(ctx: typer.Context) -> TokenStore:
     return TokenStore.in_home(state(ctx).config().home)
+
+
+def _check_patients(cfg: EhrqaConfig, patients: Sequence[str]) -> None:
+    """ConfigError naming the patient ids the configured record store does not hold.
+
+    Without a store yet (no ``--store`` and no store in the data directory) the ids cannot
+    be checked: a note says so, and the token is created.
+    """
+    if not patients:
+        return
+    if not cfg.store and not (Path(cfg.home) / HOME_STORE_FILE).is_file():
+        err.print("note: there is no record store yet, so the patient ids were not checked")
+        return
+    store = open_store(cfg)
+    try:
+        missing = unknown_patients(store, patients)
+    finally:
+        store.close()
+    if missing:
+        raise ConfigError(
+            f"no patient {', '.join(repr(m) for m in missing)} in the record store: "
+            "`ehrqa patients` lists the ids (ingest the records first)"
+        )
 
 
 @tokens_app.command()
@@ -37,7 +65,11 @@ def create(
     ] = None,
     json_out: Json = False,
 ) -> None:
-    """Create a token and print it once: only its hash is kept."""
+    """Create a token and print it once: only its hash is kept.
+
+    Each --patient must be in the record store, when there is one.
+    """
+    _check_patients(state(ctx).config(), patient or ())
     store = _store(ctx)
     try:
         token = store.create(label, admin=admin, patients=patient or (), role=role)

@@ -22,9 +22,13 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Literal, cast
+from typing import TYPE_CHECKING, Any, Literal, cast
 
+from ehrqa.config import private_dir, private_file, warn_if_shared
 from ehrqa.errors import ConfigError, NotFoundError, StoreError
+
+if TYPE_CHECKING:
+    from ehrqa.store.base import RecordStore
 
 AUTH_FILE = "auth.sqlite3"
 TOKEN_BYTES = 32
@@ -141,6 +145,18 @@ def _scope(admin: bool, patients: Iterable[str]) -> tuple[str, ...]:
     return ids
 
 
+def unknown_patients(store: RecordStore, patients: Iterable[str]) -> list[str]:
+    """The ids among ``patients`` (with or without ``Patient/``) that ``store`` does not hold."""
+    missing = []
+    for patient in patients:
+        pid = patient.strip().removeprefix("Patient/")
+        try:
+            store.patient(pid)
+        except NotFoundError:
+            missing.append(pid)
+    return missing
+
+
 def _stored_role(value: str | None, admin: bool) -> Role:
     """A stored role; a token from before roles (NULL) or an unknown value gets the default."""
     return cast(Role, value) if value in ROLES else default_role(admin)
@@ -151,13 +167,22 @@ class TokenStore:
 
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
         try:
+            private_dir(self.path.parent)
+            private_file(self.path)  # 0600 before SQLite creates it (and its -wal, -shm)
             self._db = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None)
+        except (OSError, sqlite3.Error) as exc:
+            raise StoreError(f"cannot open the token store at {path}: {exc}") from exc
+        try:
             self._db.execute(SCHEMA)
             self._migrate()
         except sqlite3.Error as exc:
-            raise StoreError(f"cannot open the token store at {path}: {exc}") from exc
+            self._db.close()
+            raise StoreError(
+                f"cannot open the token store at {path} ({exc}): move the damaged file away "
+                "and create the tokens again with `ehrqa tokens create`"
+            ) from exc
+        warn_if_shared(self.path)
         self._lock = threading.Lock()
 
     def _migrate(self) -> None:
@@ -188,6 +213,11 @@ class TokenStore:
         label = label.strip()
         if not label:
             raise ConfigError("a token needs a --label, e.g. --label ward-7-tablet")
+        if label.startswith("("):
+            raise ConfigError(
+                f"label {label!r}: labels starting with '(' name refused requests in the "
+                "audit log; choose another --label"
+            )
         ids = _scope(admin, patients)
         checked = check_role(role, admin)
         token = secrets.token_urlsafe(TOKEN_BYTES)

@@ -37,7 +37,8 @@ from ehrqa.cds.safety import (
     drugs_of,
 )
 from ehrqa.cds.sources import Library
-from ehrqa.errors import EhrqaError, FhirValidationError, NotFoundError
+from ehrqa.config import private_dir, private_file, warn_if_shared
+from ehrqa.errors import EhrqaError, FhirValidationError, NotFoundError, StoreError
 from ehrqa.fhir.normalize import normalize
 from ehrqa.fhir.record import Record
 from ehrqa.store.base import RecordStore
@@ -546,9 +547,73 @@ def cards(
     """
     links = CardLinks(base_url.rstrip("/"), frozenset(linkable))
     build = patient_view_cards if request.service.hook == "patient-view" else order_select_cards
-    unique = {card["uuid"]: card for card in build(request, context, library, links)}
+    unique = {card["uuid"]: safe_card(card) for card in build(request, context, library, links)}
     rank = {"critical": 0, "warning": 1, "info": 2}
     return sorted(unique.values(), key=lambda card: rank[card["indicator"]])
+
+
+# --- text from requests and records, made safe for an EHR to render -------------------------
+
+_TAG = re.compile(r"<[A-Za-z/!?][^<>]*>")  # what HTML reads as a tag: "<" then a letter
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
+LINK_SCHEMES = ("http://", "https://")
+
+
+def plain_text(text: str) -> str:
+    """``text`` without markup tags or control characters (summaries, labels: plain text).
+
+    Drug names, displays and ids come from the request and the records, and an EHR may
+    render card text as HTML: ``<img onerror=…>`` must never reach it.
+    """
+    return _CONTROL.sub("", _TAG.sub("", text))
+
+
+def markdown_text(text: str) -> str:
+    """A card ``detail`` (markdown) that renders as text: tags removed, and ``<``, ``>``,
+    ``[`` and ``]`` escaped, so no HTML and no link (``[x](javascript:…)``) can form.
+
+    The details this module writes use bold, lists and code spans only, never brackets.
+    """
+    text = plain_text(text).replace("\\", "\\\\")
+    text = text.replace("[", "\\[").replace("]", "\\]")
+    return text.replace("<", "&lt;").replace(">", "&gt;")
+
+
+def safe_url(url: Any) -> str | None:
+    """``url`` when it is an http(s) URL without markup or spaces, else None."""
+    if not isinstance(url, str) or not url.lower().startswith(LINK_SCHEMES):
+        return None
+    if any(c in url for c in "<>\"' ") or _CONTROL.search(url):
+        return None
+    return url
+
+
+def safe_card(card: dict[str, Any]) -> dict[str, Any]:
+    """``card`` with its texts made safe (:func:`plain_text`, :func:`markdown_text`) and
+    only http(s) links kept."""
+    card = {**card, "summary": plain_text(card["summary"]), "detail": markdown_text(card["detail"])}
+    source = dict(card["source"])
+    if "url" in source and safe_url(source["url"]) is None:
+        del source["url"]
+    card["source"] = source
+    card["links"] = [
+        {**link, "label": plain_text(link["label"])}
+        for link in card.get("links", [])
+        if safe_url(link.get("url")) is not None
+    ]
+    if "suggestions" in card:
+        card["suggestions"] = [
+            {
+                **suggestion,
+                "label": plain_text(suggestion["label"]),
+                "actions": [
+                    {**action, "description": plain_text(action["description"])}
+                    for action in suggestion.get("actions", [])
+                ],
+            }
+            for suggestion in card["suggestions"]
+        ]
+    return card
 
 
 # --- feedback --------------------------------------------------------------------------------
@@ -610,16 +675,29 @@ class FeedbackStore:
 
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
         self._lock = threading.Lock()
-        self._db = sqlite3.connect(str(self.path), check_same_thread=False)
-        with self._db:
-            self._db.execute(
-                "CREATE TABLE IF NOT EXISTS feedback ("
-                " id INTEGER PRIMARY KEY, service TEXT NOT NULL, card TEXT NOT NULL,"
-                " outcome TEXT NOT NULL, outcome_timestamp TEXT NOT NULL,"
-                " received TEXT NOT NULL, item TEXT NOT NULL)"
-            )
+        try:
+            private_dir(self.path.parent)
+            created = private_file(self.path)  # 0600 before SQLite opens it
+            self._db = sqlite3.connect(str(self.path), check_same_thread=False)
+        except (OSError, sqlite3.Error) as exc:
+            raise StoreError(f"cannot open the card feedback store at {path}: {exc}") from exc
+        try:
+            with self._db:
+                self._db.execute(
+                    "CREATE TABLE IF NOT EXISTS feedback ("
+                    " id INTEGER PRIMARY KEY, service TEXT NOT NULL, card TEXT NOT NULL,"
+                    " outcome TEXT NOT NULL, outcome_timestamp TEXT NOT NULL,"
+                    " received TEXT NOT NULL, item TEXT NOT NULL)"
+                )
+        except sqlite3.Error as exc:
+            self._db.close()
+            raise StoreError(
+                f"cannot open the card feedback store at {path} ({exc}): move the damaged "
+                "file away (a new one is made)"
+            ) from exc
+        if not created:
+            warn_if_shared(self.path)
 
     @classmethod
     def in_home(cls, home: str | Path) -> FeedbackStore:

@@ -12,10 +12,12 @@ from typing import Any
 
 import orjson
 
+from ehrqa.config import private_dir, private_file, warn_if_shared
 from ehrqa.errors import NotFoundError, StoreError
 from ehrqa.fhir.record import Coding, Component, Record
 from ehrqa.store.base import CodedConcept, PatientSummary, RecordQuery, UpsertStats
 
+HOME_STORE_FILE = "ehrqa.sqlite3"  # the store of a data directory
 # Each migration moves the schema one version forward; never edit a released one.
 MIGRATIONS: tuple[str, ...] = (
     """
@@ -169,7 +171,7 @@ class SqliteStore:
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
         if str(path) != ":memory:":
-            self.path.parent.mkdir(parents=True, exist_ok=True)
+            _prepare_file(self.path)
         try:
             self._db = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None)
         except sqlite3.Error as exc:
@@ -177,10 +179,55 @@ class SqliteStore:
         self._db.row_factory = sqlite3.Row
         self._lock = threading.RLock()
         self._depth = 0
-        self._db.execute("PRAGMA foreign_keys = ON")
-        self._db.execute("PRAGMA journal_mode = WAL")
-        self._db.execute("PRAGMA synchronous = NORMAL")
-        self._migrate()
+        try:
+            # Checked before anything is written: a foreign file is never changed.
+            self._check_is_record_store()
+            self._db.execute("PRAGMA foreign_keys = ON")
+            self._db.execute("PRAGMA journal_mode = WAL")
+            self._db.execute("PRAGMA synchronous = NORMAL")
+            self._migrate()
+        except sqlite3.DatabaseError as exc:
+            self._db.close()
+            raise StoreError(
+                f"{path} is not an ehrqa record store ({exc}): give --store an ehrqa store, "
+                "a data directory or a new .sqlite3 path"
+            ) from exc
+        except StoreError:
+            self._db.close()
+            raise
+        if str(path) != ":memory:":
+            warn_if_shared(self.path)
+
+    def _check_is_record_store(self) -> None:
+        """StoreError for a SQLite file of another program (reading it raises for a non-SQLite
+        file): a new file has no tables, an ehrqa store has a schema version and ``resources``."""
+        version = int(self._db.execute("PRAGMA user_version").fetchone()[0])
+        tables = {
+            row[0]
+            for row in self._db.execute(
+                "SELECT name FROM sqlite_master WHERE type IN ('table', 'view')"
+            )
+        }
+        if (version == 0 and tables) or (version > 0 and "resources" not in tables):
+            shown = ", ".join(sorted(tables)[:5]) or "none"
+            raise StoreError(
+                f"{self.path} is a SQLite database of another program (tables: {shown}), not "
+                "an ehrqa record store: give --store a new .sqlite3 path or a data directory"
+            )
+
+    @contextmanager
+    def _locked(self) -> Iterator[None]:
+        """Hold the lock; a damaged or vanished file raises StoreError, not sqlite3's error."""
+        with self._lock:
+            try:
+                yield
+            except sqlite3.DatabaseError as exc:
+                if isinstance(exc, sqlite3.IntegrityError | sqlite3.ProgrammingError):
+                    raise
+                raise StoreError(
+                    f"the store at {self.path} cannot be read ({exc}): restore it from a "
+                    "backup, or ingest the records again into a new store"
+                ) from exc
 
     # -- schema -----------------------------------------------------------------
     def _migrate(self) -> None:
@@ -206,7 +253,7 @@ class SqliteStore:
     @contextmanager
     def transaction(self) -> Iterator[None]:
         """All writes inside commit together, or roll back together on an exception."""
-        with self._lock:
+        with self._locked():
             outer = self._depth == 0
             if outer:
                 self._db.execute("BEGIN IMMEDIATE")
@@ -308,7 +355,7 @@ class SqliteStore:
         if not refs:
             return []
         marks = ",".join("?" * len(refs))
-        with self._lock:
+        with self._locked():
             rows = self._db.execute(
                 f"SELECT * FROM resources WHERE ref IN ({marks})", list(refs)
             ).fetchall()
@@ -326,7 +373,7 @@ class SqliteStore:
         if search:
             sql += " WHERE p.name LIKE ? OR p.id LIKE ?"
             params = [f"%{search}%", f"%{search}%"]
-        with self._lock:
+        with self._locked():
             rows = self._db.execute(sql + " ORDER BY p.name, p.id", params).fetchall()
         return [
             PatientSummary(r["id"], r["name"], r["birth_date"], r["gender"], r["n"]) for r in rows
@@ -335,7 +382,7 @@ class SqliteStore:
     def patient(self, patient_id: str) -> PatientSummary:
         """Return one patient; raise NotFoundError (naming how to list them) when absent."""
         patient_id = patient_id.removeprefix("Patient/")
-        with self._lock:
+        with self._locked():
             row = self._db.execute(
                 "SELECT p.id, p.name, p.birth_date, p.gender,"
                 " (SELECT COUNT(*) FROM resources r WHERE r.patient_id = p.id) AS n"
@@ -381,7 +428,7 @@ class SqliteStore:
         if query.limit is not None:
             sql.append("LIMIT ?")
             params.append(query.limit)
-        with self._lock:
+        with self._locked():
             rows = self._db.execute(" ".join(sql), params).fetchall()
         return [_row_to_record(row) for row in rows]
 
@@ -403,13 +450,13 @@ class SqliteStore:
             params.extend(types)
         sql += " ORDER BY score DESC LIMIT ?"
         params.append(limit)
-        with self._lock:
+        with self._locked():
             rows = self._db.execute(sql, params).fetchall()
         return [(_row_to_record(row), float(row["score"])) for row in rows]
 
     def type_counts(self, patient_id: str) -> dict[str, int]:
         """Number of records of each resource type for the patient."""
-        with self._lock:
+        with self._locked():
             rows = self._db.execute(
                 "SELECT resource_type, COUNT(*) FROM resources WHERE patient_id = ?"
                 " GROUP BY resource_type",
@@ -423,7 +470,7 @@ class SqliteStore:
         Component codes of Observations come with ``system`` ``""`` and the component's
         name as display. Sorted by resource type, display, system and code.
         """
-        with self._lock:
+        with self._locked():
             rows = self._db.execute(_DISTINCT_CODES_SQL, (patient_id, patient_id)).fetchall()
         return concepts_from_rows(
             (row["resource_type"], *orjson.loads(row["coding"]), row["refs"].split("\x1f"))
@@ -435,14 +482,14 @@ class SqliteStore:
         sql, params = "SELECT * FROM resources", []
         if patient_id is not None:
             sql, params = sql + " WHERE patient_id = ?", [patient_id]
-        with self._lock:
+        with self._locked():
             rows = self._db.execute(sql + " ORDER BY ref", params).fetchall()
         for row in rows:
             yield _row_to_record(row)
 
     def count(self) -> int:
         """Total number of stored resources."""
-        with self._lock:
+        with self._locked():
             return int(self._db.execute("SELECT COUNT(*) FROM resources").fetchone()[0])
 
     def close(self) -> None:
@@ -451,6 +498,33 @@ class SqliteStore:
             self._db.close()
 
 
+def _prepare_file(path: Path) -> None:
+    """Check that the store's folder exists and create the file private (0600) if new.
+
+    A missing folder is an error, not created: a mistyped ``--store`` must not leave an
+    empty store somewhere unexpected.
+    """
+    folder = path.parent
+    if not folder.is_dir():
+        raise StoreError(
+            f"the folder {folder} of the store {path} does not exist: create it first "
+            f"(mkdir -p {folder}) or give --store an existing folder"
+        )
+    if path.is_dir():
+        raise StoreError(f"the store {path} is a folder: give --store a .sqlite3 file in it")
+    try:
+        private_file(path)
+    except OSError as exc:
+        raise StoreError(f"cannot create the store at {path}: {exc.strerror or exc}") from exc
+
+
 def open_store(home: str | Path) -> SqliteStore:
-    """Open (creating if needed) the SQLite store in the data directory ``home``."""
-    return SqliteStore(Path(home) / "ehrqa.sqlite3")
+    """Open (creating if needed) the SQLite store in the data directory ``home``.
+
+    A new data directory is created readable by its owner only (0700).
+    """
+    try:
+        folder = private_dir(home)
+    except OSError as exc:
+        raise StoreError(f"cannot create the data directory {home}: {exc.strerror or exc}") from exc
+    return SqliteStore(folder / HOME_STORE_FILE)
