@@ -88,7 +88,8 @@ def make_api(demo_home: DemoHome, tmp_path: Path) -> Callable[..., Api]:
         kwargs.setdefault("auth", tokens)
         config = EhrqaConfig(home=str(tmp_path), embedder="hash", answer_mode="extractive")
         app = create_app(config, **kwargs)
-        return Api(TestClient(app), tokens, tmp_path, secrets)
+        # Loopback: without tokens the app refuses other Host names (DNS rebinding).
+        return Api(TestClient(app, base_url="http://127.0.0.1"), tokens, tmp_path, secrets)
 
     return make
 

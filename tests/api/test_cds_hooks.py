@@ -43,7 +43,8 @@ def resources(request: dict[str, Any]) -> list[dict[str, Any]]:
 def make_client(tmp_path: Path) -> Callable[..., TestClient]:
     def make(**kwargs: Any) -> TestClient:
         kwargs.setdefault("now", NOW)
-        return TestClient(create_app(EhrqaConfig(home=str(tmp_path)), **kwargs))
+        app = create_app(EhrqaConfig(home=str(tmp_path)), **kwargs)
+        return TestClient(app, base_url="http://127.0.0.1")  # loopback: no tokens here
 
     return make
 
@@ -67,7 +68,7 @@ def check_cards(cards: list[dict[str, Any]]) -> None:
         assert card["source"]["label"]
         assert card["uuid"] and card["detail"]
         for link in card["links"]:
-            assert link["url"].startswith("http://testserver/") and link["type"] == "absolute"
+            assert link["url"].startswith("http://127.0.0.1/") and link["type"] == "absolute"
 
 
 def test_healthz_and_discovery(client: TestClient):
@@ -108,9 +109,9 @@ def test_store_only_request_links_to_records_that_resolve(
     cards = client.post(PATIENT_VIEW, json=body).json()["cards"]
     check_cards(cards)
     urls = [link["url"] for card in cards for link in card["links"]]
-    assert "http://testserver/v1/records/MedicationRequest/cds-ibuprofen" in urls
+    assert "http://127.0.0.1/v1/records/MedicationRequest/cds-ibuprofen" in urls
     for url in urls:
-        record = client.get(url.removeprefix("http://testserver"))
+        record = client.get(url.removeprefix("http://127.0.0.1"))
         assert record.status_code == 200
         assert record.json()["ref"] == url.split("/v1/records/")[1]
 

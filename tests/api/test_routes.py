@@ -192,7 +192,7 @@ def test_admins_ingest_bundles_and_ndjson(fresh: Api) -> None:
 @pytest.mark.parametrize(
     ("content", "content_type", "status", "message"),
     [
-        (b"{}", "text/plain", 400, "cannot ingest Content-Type 'text/plain'"),
+        (b"{}", "text/plain", 415, "takes application/json or application/x-ndjson"),
         (b"  ", "application/json", 400, "the request body is empty"),
         (b"{nope", "application/json", 400, "invalid JSON"),
         (b"[1, 2]", "application/json", 400, "expected a JSON object"),

@@ -17,6 +17,8 @@ from ehrqa.config import load_config
 from ehrqa.docs import open_library
 from ehrqa.errors import ConfigError
 
+LOCAL = "http://127.0.0.1"  # without tokens the app answers loopback Host names only
+
 
 @pytest.mark.parametrize("host", ["0.0.0.0", "10.1.2.3", "example.org", "::"])
 def test_serve_refuses_no_auth_off_the_machine(tmp_path: Path, host: str) -> None:
@@ -44,7 +46,7 @@ def served(monkeypatch: pytest.MonkeyPatch) -> list[dict[str, Any]]:
     calls: list[dict[str, Any]] = []
 
     def run(app: FastAPI, **options: Any) -> None:
-        client = TestClient(app)
+        client = TestClient(app, base_url=LOCAL)
         calls.append({**options, "me": client.get("/v1/me").status_code, "app": app})
 
     monkeypatch.setattr(uvicorn, "run", run)
@@ -73,7 +75,7 @@ def test_serve_without_auth_on_loopback_acts_as_admin(
 def test_home_app_opens_the_store_and_an_existing_library(tmp_path: Path) -> None:
     config = load_config(overrides={"home": str(tmp_path), "embedder": "hash"})
     with home_app(config) as app:
-        assert TestClient(app).get("/healthz").json()["library"] is False
+        assert TestClient(app, base_url=LOCAL).get("/healthz").json()["library"] is False
     (tmp_path / "p.md").write_text(
         "# Sepsis\n\n## Treatment\n\nGive antibiotics within one hour.\n"
     )
@@ -81,7 +83,7 @@ def test_home_app_opens_the_store_and_an_existing_library(tmp_path: Path) -> Non
     library.add([tmp_path / "p.md"])
     library.close()
     with home_app(config) as app:
-        health = TestClient(app).get("/healthz").json()
+        health = TestClient(app, base_url=LOCAL).get("/healthz").json()
     assert health == {"status": "ok", "store": True, "library": True}
 
 
@@ -96,7 +98,7 @@ def test_an_unexpected_error_is_a_json_500_and_its_text_stays_out_of_the_logs(
         raise RuntimeError("Patient Ada Lovelace asked about her HIV test")
 
     with caplog.at_level(logging.DEBUG):
-        response = TestClient(app).get("/boom")  # re-raised errors would fail here
+        response = TestClient(app, base_url=LOCAL).get("/boom")  # re-raised errors would fail here
     assert response.status_code == 500
     assert response.json()["error"] == "InternalError"
     assert "Lovelace" not in response.text
@@ -104,7 +106,7 @@ def test_an_unexpected_error_is_a_json_500_and_its_text_stays_out_of_the_logs(
 
 
 def test_no_page_needs_a_cdn(tmp_path: Path) -> None:
-    client = TestClient(create_app(load_config(overrides={"home": str(tmp_path)})))
+    client = TestClient(create_app(load_config(overrides={"home": str(tmp_path)})), base_url=LOCAL)
     assert client.get("/openapi.json").status_code == 200
     for path in ("/docs", "/redoc"):  # Swagger UI and ReDoc load scripts from a CDN
         assert client.get(path).status_code == 404

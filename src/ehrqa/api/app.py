@@ -25,6 +25,7 @@ from ehrqa.api.errors import (
     PermissionDeniedError,
 )
 from ehrqa.api.generation import shared_model
+from ehrqa.api.guard import LOOPBACK_HOSTS
 from ehrqa.api.limits import ApiLimits
 from ehrqa.api.tokens import TokenStore
 from ehrqa.cds.hooks import CdsRequestError, FeedbackStore
@@ -36,6 +37,7 @@ from ehrqa.errors import (
     EhrqaError,
     FhirValidationError,
     NotFoundError,
+    StoreError,
 )
 from ehrqa.store.base import RecordStore
 
@@ -59,6 +61,7 @@ ERROR_STATUS: tuple[tuple[type[EhrqaError], int], ...] = (
     (ConfigError, 400),
     (FhirValidationError, 400),
     (BackendUnavailableError, 503),
+    (StoreError, 503),
     (GenerationTimeoutError, 504),
 )
 # The error name of a plain HTTP error (an unknown route, a wrong method…).
@@ -68,6 +71,7 @@ HTTP_ERROR_NAMES: dict[int, str] = {
     404: "NotFoundError",
     405: "MethodNotAllowedError",
     413: "PayloadTooLargeError",
+    415: "UnsupportedMediaTypeError",
 }
 
 
@@ -254,6 +258,7 @@ def create_app(
     audit: AuditLog | None = None,
     limits: ApiLimits | None = None,
     model: ChatModel | None = None,
+    allowed_hosts: Sequence[str] | None = None,
 ) -> FastAPI:
     """Build the HTTP app: ``/healthz``, the ``/v1`` API, CDS Hooks and the web page.
 
@@ -264,7 +269,10 @@ def create_app(
     is the token store (``None``: no access control, every request acts as admin);
     ``audit`` the audit log (``None``: none kept); ``limits`` the request limits;
     ``model`` a chat model to use instead of loading ``config.model`` (tests). Card
-    feedback is stored in ``<config.home>/cds_feedback.sqlite3``.
+    feedback is stored in ``<config.home>/cds_feedback.sqlite3``. ``allowed_hosts`` (default:
+    ``config.allowed_hosts``) are the Host names answered besides loopback: without ``auth``
+    every other Host is refused, and state changes from foreign web pages too (see
+    :mod:`ehrqa.api.guard`).
     """
     try:
         from fastapi import FastAPI
@@ -276,6 +284,7 @@ def create_app(
             "the HTTP service needs FastAPI: pip install 'ehrqa[serve]'"
         ) from exc
     from ehrqa.api.audit import AuditMiddleware
+    from ehrqa.api.guard import RequestGuard, RequestGuardMiddleware
     from ehrqa.api.limits import BodyLimitMiddleware
     from ehrqa.cds.tasks import model_factory
 
@@ -307,6 +316,12 @@ def create_app(
             allow_methods=["GET", "POST", "OPTIONS"],
             allow_headers=["Content-Type", "Authorization", "X-Ehrqa-Now", "Accept"],
         )
+    guard = RequestGuard.build(
+        no_auth=auth is None,
+        allowed_hosts=config.host_names() if allowed_hosts is None else allowed_hosts,
+        cors_origins=cors_origins,
+    )
+    app.add_middleware(RequestGuardMiddleware, guard=guard)
     app.add_middleware(QuietErrorsMiddleware)  # added last: the outermost of ours
 
     @app.get("/healthz", tags=["service"], summary="Liveness")
@@ -344,9 +359,6 @@ def _include_routers(app: FastAPI) -> None:
         web_routes,
     ):
         app.include_router(module.router)
-
-
-LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")
 
 
 @contextmanager

@@ -18,6 +18,9 @@ from ehrqa.api.tokens import LOCAL_ADMIN, Principal
 from ehrqa.store.base import PatientSummary
 
 BEARER = "bearer"
+# The audit log's ``token`` of a refused request (labels of real tokens are never these).
+NO_TOKEN = "(no token)"
+UNKNOWN_TOKEN = "(unknown or revoked token)"
 
 
 def bearer_token(header: str | None) -> str | None:
@@ -35,19 +38,22 @@ def authenticate(request: Request) -> Principal:
     """The principal a request acts for (a FastAPI dependency).
 
     Without a token store every request acts as the local admin (``--no-auth``, loopback
-    only). Raises AuthenticationError (401) for a missing, unknown or revoked token.
+    only). Raises AuthenticationError (401) for a missing, unknown or revoked token, and
+    notes the refusal for the audit log (without the token).
     """
     tokens = app_state(request).auth
     if tokens is None:
         return LOCAL_ADMIN
     token = bearer_token(request.headers.get("authorization"))
     if token is None:
+        note(request.scope, NO_TOKEN)  # audited as a failed sign-in, like a wrong token
         raise AuthenticationError(
             "this route needs a token: send the header 'Authorization: Bearer TOKEN' "
             "(an administrator creates one with `ehrqa tokens create`)"
         )
     principal = tokens.resolve(token)
     if principal is None:
+        note(request.scope, UNKNOWN_TOKEN)  # never the token itself: it may be a real one
         raise AuthenticationError(
             "the token is unknown or has been revoked: ask an administrator for a new one "
             "(`ehrqa tokens create`)"

@@ -14,6 +14,7 @@ from ehrqa.api.auth import authenticate_clinician, require_patient
 from ehrqa.api.tokens import Principal
 from ehrqa.cds import hooks
 from ehrqa.cds.hooks import CdsRequestError, HookRequest
+from ehrqa.config import check_day
 
 router = APIRouter(tags=["cds-hooks"])
 NOW_HEADER = "X-Ehrqa-Now"
@@ -32,14 +33,15 @@ async def json_body(request: Request) -> Any:
 
 
 def request_day(request: Request, state: AppState) -> date:
-    """The date to reason at: the ``X-Ehrqa-Now`` header, else the app's date."""
+    """The date to reason at: the ``X-Ehrqa-Now`` header (1900-2200), else the app's date."""
     header = request.headers.get(NOW_HEADER)
     if not header:
         return state.today()
     try:
-        return date.fromisoformat(header)
+        day = date.fromisoformat(header)
     except ValueError as exc:
         raise CdsRequestError(f"{NOW_HEADER} must be a YYYY-MM-DD date, got {header!r}") from exc
+    return check_day(day, NOW_HEADER)
 
 
 @router.get("/cds-services", summary="CDS Hooks discovery (no token needed)")

@@ -8,13 +8,19 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from ehrqa.api.limits import MAX_QUESTION_CHARS
+from ehrqa.config import EARLIEST_DAY, LATEST_DAY
 from ehrqa.fhir.record import Record
 from ehrqa.store.base import PatientSummary
 
 AnswerMode = Literal["extractive", "hybrid", "model"]
 MAX_TEXT_CHARS = MAX_QUESTION_CHARS
 
-_NOW = Field(None, description="The date taken as today (YYYY-MM-DD); default: today.")
+_NOW = Field(
+    None,
+    ge=EARLIEST_DAY,
+    le=LATEST_DAY,
+    description="The date taken as today (YYYY-MM-DD, 1900-2200); default: today.",
+)
 _MODE = Field(
     None,
     description="extractive (composed by code, no model) | hybrid (the composed answer "

@@ -42,18 +42,29 @@ SECURITY_HEADERS: dict[str, str] = {
 }
 
 router = APIRouter(tags=["web"], include_in_schema=False)
+MAX_NAME_CHARS = 200
 
 
 def static_path(name: str, root: Path = STATIC_DIR) -> Path:
     """The file ``name`` under ``root``, refusing anything outside it or of an unknown type.
 
     Raises :class:`NotFoundError` for a missing file, a path that leaves ``root`` (``..``,
-    absolute paths, links out) and suffixes not in :data:`CONTENT_TYPES`.
+    absolute paths, links out), a name with control characters (``%00``) and suffixes not
+    in :data:`CONTENT_TYPES`. The message never names ``root``: where ehrqa is installed
+    is nobody's business.
     """
+    missing = NotFoundError(f"no web page file {name[:80]!r}: GET / serves the page")
+    if any(ord(c) < 32 or ord(c) == 127 for c in name) or len(name) > MAX_NAME_CHARS:
+        raise missing
     base = root.resolve()
-    path = (base / name).resolve()
-    if not path.is_relative_to(base) or path.suffix not in CONTENT_TYPES or not path.is_file():
-        raise NotFoundError(f"no web page file {name!r}: the page's files are listed under {root}")
+    try:
+        path = (base / name).resolve()
+        if not path.is_relative_to(base) or path.suffix not in CONTENT_TYPES:
+            raise missing
+        if not path.is_file():
+            raise missing
+    except (OSError, ValueError) as exc:  # names the file system cannot hold
+        raise missing from exc
     return path
 
 
