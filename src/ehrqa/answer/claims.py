@@ -47,6 +47,10 @@ _TOKEN_RE = re.compile(r"[^\W_]+(?:['’][^\W_]+)*")
 # Clauses end at sentence punctuation, a citation or a contrast ("…, but you have …").
 _CLAUSE_END_RE = re.compile(r"[.;:!?\n]+(?:\s|$)|\[[^\]]*\]|\b(?:but|however|although)\b", re.I)
 CLAIM_FILE = "claims"
+# Said after record text that reads as an instruction, quoted in a composed answer.
+QUOTED_NOTICE = "(the record's words, not a finding)"
+# How a rendering names the reason of an order or a visit ("; reason Rheumatoid arthritis").
+_REASON_RE = re.compile(r"; reason ([^;]+)")
 
 
 @dataclass(frozen=True)
@@ -54,6 +58,8 @@ class ClaimWords:
     """The phrase lists of ``knowledge/claims.toml``, as folded word tuples."""
 
     negation: frozenset[tuple[str, ...]]
+    pseudo_negation: frozenset[tuple[str, ...]]
+    exposure: frozenset[tuple[str, ...]]
     permission: frozenset[tuple[str, ...]]
     allergy_context: frozenset[tuple[str, ...]]
     instructions: frozenset[tuple[str, ...]]
@@ -82,6 +88,8 @@ def claim_words() -> ClaimWords:
 
     return ClaimWords(
         negation=keys("negation"),
+        pseudo_negation=keys("pseudo_negation"),
+        exposure=keys("exposure"),
         permission=keys("permission"),
         allergy_context=keys("allergy_context"),
         instructions=keys("instructions"),
@@ -158,6 +166,8 @@ def record_labels(record: Record) -> str:
     """The lower-case coded labels of ``record`` (never its free text), one per line."""
     labels = [plain_name(c.display) for c in record_codings(record) if c.display]
     labels += [c.name for c in record.components if c.name]
+    # A reason given by reference is rendered from the referenced Condition's code.
+    labels += _REASON_RE.findall(record.text)
     return "\n".join(labels).lower()
 
 
@@ -202,6 +212,7 @@ class _Mention:
     clause: tuple[int, int]
     negated: bool
     allergy_context: bool
+    exposure: bool
 
 
 def _mentions(text: str, words: ClaimWords) -> Iterable[_Mention]:
@@ -210,11 +221,16 @@ def _mentions(text: str, words: ClaimWords) -> Iterable[_Mention]:
         tokens = _tokens(text[c_start:c_end])
         clause_words = [t.word for t in tokens]
         allergy = _has_phrase(clause_words, words.allergy_context)
+        exposure = _has_phrase(clause_words, words.exposure)
+        pseudo = set(_phrase_starts(clause_words, words.pseudo_negation))
         for match in default_index().scan(" ".join(clause_words)):
             first = max(0, match.start - NEGATION_WINDOW)
             # "No, you have …": an answer particle before a comma negates nothing.
+            # "The record gives no reason for …" denies no name either.
             negated = any(
-                text[c_start + tokens[first + i].end : c_start + tokens[first + i].end + 1] != ","
+                first + i not in pseudo
+                and text[c_start + tokens[first + i].end : c_start + tokens[first + i].end + 1]
+                != ","
                 for i in _phrase_starts(clause_words[first : match.start], words.negation)
             )
             yield _Mention(
@@ -224,6 +240,7 @@ def _mentions(text: str, words: ClaimWords) -> Iterable[_Mention]:
                 (c_start, c_end),
                 negated,
                 allergy,
+                exposure,
             )
 
 
@@ -237,9 +254,9 @@ def _supported(mention: _Mention, cited: Sequence[Record]) -> bool:
     for record in cited:
         if not any(states(record, c, mention.match.phrase) for c in concepts):
             continue
-        # An allergy record states a drug or food only as an allergy: "you take
-        # penicillin" or "you can eat peanut butter" over "Allergy to peanuts" is not it.
-        if record.resource_type == ALLERGY and not mention.allergy_context:
+        # An allergy record states a drug or food as an allergy, never as an exposure:
+        # "you take penicillin" over "Allergy to penicillin" is not what it says.
+        if record.resource_type == ALLERGY and mention.exposure and not mention.allergy_context:
             continue
         return True
     return False
@@ -337,7 +354,7 @@ def quote_instructions(text: str, records: Sequence[Record]) -> tuple[str, list[
             {c.strip() for c in candidates if c.strip()}, key=len, reverse=True
         ):
             if candidate in text and carries_instructions(candidate):
-                shown = f"“{candidate}” (the record's words, not a finding)"
+                shown = f"“{candidate}” {QUOTED_NOTICE}"
                 text = text.replace(candidate, shown)
                 quoted.append(shown)
                 break
