@@ -252,6 +252,7 @@ CASES: list[tuple[str, dict[str, Any]]] = [
     ("What were my cholesterol numbers last time?", dict(concepts=["lipid panel"])),
     ("What surgeries have I had?", dict(types=("Procedure",), concepts=["surgery"])),
     ("Do I have a blood pressure problem?", dict(concepts=["hypertension"], intent="exists")),
+    ("What is on my problem list?", dict(types=("Condition",), status=("active",))),
 ]
 
 

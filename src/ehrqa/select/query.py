@@ -181,7 +181,9 @@ _LIMIT_RE = re.compile(
 )
 _ACTIVE_RE = re.compile(
     r"\b(?:active|current(?:ly)?|ongoing|on-going|still|now|present(?:ly)?|existing"
-    r"|right\s+now|at\s+the\s+moment|these\s+days|nowadays|unresolved)\b",
+    r"|right\s+now|at\s+the\s+moment|these\s+days|nowadays|unresolved"
+    # A problem list is, by definition, of the problems that are still open.
+    r"|problem\s+list)\b",
     _F,
 )
 # "am I on", "is the patient taking", "what do I take": the brief reads these as current.
