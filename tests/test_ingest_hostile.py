@@ -366,3 +366,12 @@ def test_the_cli_cap_and_duplicates(tmp_path: Path, capsys: pytest.CaptureFixtur
     assert "2 new, 0 updated" in out and "1 invalid (1 duplicate ids)" in out
     assert f"invalid: {bomb}: larger than the 2 MiB limit per file" in err
     assert "Traceback" not in out + err
+
+
+def test_an_issue_is_one_line_whatever_the_file_holds(store: SqliteStore, tmp_path: Path) -> None:
+    # Found by benchmarks/fuzz_ingest.py: a key with a newline in it forged a second line.
+    bad = patient(**{"x\ninvalid: forged\x1b[31m": 1})
+    report = ingest_paths(store, [write_json(tmp_path / "b.json", bundle(bad))])
+
+    text = str(report.issues[0])
+    assert "\n" not in text and "\x1b" not in text and "x\\ninvalid: forged\\x1b[31m" in text

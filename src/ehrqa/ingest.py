@@ -16,6 +16,7 @@ ingested files nor in the store (checked once every file is in, so a bulk export
 from __future__ import annotations
 
 import hashlib
+import re
 import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
@@ -41,6 +42,7 @@ from ehrqa.fhir.render import note_text
 from ehrqa.fhir.validate import REFERENCE_PATTERN, Validator, get_validator, grammar_issues
 from ehrqa.store.base import RecordStore, UpsertStats
 
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 # How many validation problems of one entry are reported before "and N more".
 MAX_ISSUES_PER_ENTRY = 5
 # How many problems of one file are kept (a garbage file must not fill memory with them).
@@ -66,7 +68,9 @@ class IngestIssue:
 
     def __str__(self) -> str:
         what = " ".join(p for p in (self.resource_type, self.path) if p)
-        return f"{self.location}: {what + ': ' if what else ''}{self.message}"
+        text = f"{self.location}: {what + ': ' if what else ''}{self.message}"
+        # Paths and values come from the file: a newline in a key must not forge a line.
+        return _CONTROL.sub(lambda m: repr(m.group())[1:-1], text)
 
 
 @dataclass
