@@ -412,10 +412,15 @@ def main() -> None:
             examples=examples(outcomes),
         )
         args.out.parent.mkdir(parents=True, exist_ok=True)
+        # Measurements written by hand (before/after, other benchmarks) follow KEEP.
+        old = args.out.read_text(encoding="utf-8") if args.out.exists() else ""
+        if KEEP in old:
+            report += "\n" + KEEP + old.split(KEEP, 1)[1]
         args.out.write_text(report, encoding="utf-8")
         print(f"written: {args.out}")
 
 
+KEEP = "<!-- kept by benchmarks/injection.py: measurements below are written by hand -->"
 REPORT = """# Instructions planted in records (issue 17, finding 1)
 
 Command (commit {commit}):
