@@ -197,7 +197,8 @@ def test_two_entries_with_one_id_and_different_content_are_reported(
     assert (report.stats.inserted, report.stats.updated, report.skipped_entries) == (2, 0, 1)
     assert report.duplicates == 1
     assert "Observation/o1 is also at" in str(report.issues[0])
-    assert f"{path} entry[2]" in str(report.issues[0])
+    assert str(report.issues[0]).startswith(f"{path} entry[2]: Observation Observation.id: ")
+    assert "also at entry[1], with different content" in str(report.issues[0])
     assert store.get("Observation/o1").value == 1.0
 
 

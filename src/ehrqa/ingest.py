@@ -31,6 +31,7 @@ from ehrqa.fhir.normalize import PATIENT_FIELDS, normalize
 from ehrqa.fhir.parse import (
     DEFAULT_MAX_BYTES,
     FileEntries,
+    FullUrls,
     RawEntry,
     SourceUnit,
     find_files,
@@ -152,7 +153,7 @@ class _UnitIndex:
     """What the first pass over a unit learns."""
 
     entries: int = 0
-    full_urls: dict[str, str] = field(default_factory=dict)
+    full_urls: FullUrls = field(default_factory=FullUrls)
     by_ref: dict[str, dict[str, Any]] = field(default_factory=dict)
 
 
@@ -268,7 +269,7 @@ def _merge_refs(into: PatientRefs, refs: PatientRefs) -> None:
 
 def _index_unit(unit: SourceUnit) -> _UnitIndex:
     """First pass: ``fullUrl`` → ``Type/id`` and the resources to resolve references to."""
-    index = _UnitIndex(full_urls=dict(unit.full_urls))
+    index = _UnitIndex(full_urls=FullUrls(unit.full_urls))
     held: list[tuple[str, dict[str, Any]]] = []
     for entry in unit.entries:
         index.entries += 1
@@ -280,15 +281,13 @@ def _index_unit(unit: SourceUnit) -> _UnitIndex:
             continue
         ref = f"{rtype}/{rid}"
         if entry.full_url:
-            index.full_urls[entry.full_url] = ref
-        if rtype in RESOLVED_TYPES:
-            index.by_ref[ref] = res
-        elif _in_memory(unit):
+            index.full_urls.add(entry.full_url, rtype, rid)
+        if _in_memory(unit):
             held.append((ref, res))
+        elif rtype in RESOLVED_TYPES:
+            # Rendering reads only a referenced resource's code: keep no more of it.
+            index.by_ref[ref] = {k: res[k] for k in ("resourceType", "id", "code") if k in res}
     index.by_ref.update(held)
-    for full_url, ref in index.full_urls.items():
-        if ref in index.by_ref:
-            index.by_ref[full_url] = index.by_ref[ref]
     return index
 
 
@@ -302,7 +301,7 @@ def _records(
     unit: SourceUnit, index: _UnitIndex, check: Validator, outcome: _FileOutcome
 ) -> Iterator[Record]:
     """Second pass: the unit's valid records; problems go to ``outcome``."""
-    seen: dict[str, tuple[bytes, str]] = {}
+    seen: dict[str, tuple[bytes, int]] = {}
     for entry in unit.entries:
         problems = _entry_problems(entry, check)
         if not problems:
@@ -401,22 +400,24 @@ def _reference_type(reference: Any) -> str | None:
 
 
 def _duplicate_problems(
-    entry: RawEntry, record: Record, seen: dict[str, tuple[bytes, str]], outcome: _FileOutcome
+    entry: RawEntry, record: Record, seen: dict[str, tuple[bytes, int]], outcome: _FileOutcome
 ) -> list[IngestIssue]:
     """Two entries of one file with the same id and different content: keep the first."""
     digest = hashlib.blake2b(
         orjson.dumps(record.resource, option=orjson.OPT_SORT_KEYS), digest_size=16
     ).digest()
-    first = seen.setdefault(record.ref, (digest, entry.location))
+    first = seen.setdefault(record.ref, (digest, entry.index))
     if first[0] == digest:
         return []
     outcome.duplicates += 1
+    # The first one's location, told by its index (kept as an int: a file has 100,000s).
+    where = f"entry[{first[1]}]" if entry.location.endswith("]") else f"line {first[1]}"
     return [
         IngestIssue(
             entry.location,
             record.resource_type,
             f"{record.resource_type}.id",
-            f"{record.ref} is also at {first[1]}, with different content: the first is kept",
+            f"{record.ref} is also at {where}, with different content: the first is kept",
         )
     ]
 

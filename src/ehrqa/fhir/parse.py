@@ -18,8 +18,9 @@ from __future__ import annotations
 
 import gzip
 import io
+import sys
 import zlib
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
@@ -198,12 +199,20 @@ class _Prefixed:
     """A reader that gives ``head`` first, then the rest of ``reader`` (for ijson)."""
 
     def __init__(self, head: bytes, reader: LimitedReader) -> None:
-        self._head = io.BytesIO(head)
+        self._head: io.BytesIO | None = io.BytesIO(head)
         self._reader = reader
 
     def read(self, size: int = -1) -> bytes:
-        data = self._head.read(size)
-        return data if data else self._reader.read(size)
+        if self._head is not None:
+            if (data := self._head.read(size)) or size == 0:  # ijson first reads 0 bytes
+                return data
+            self._head = None  # up to 32 MiB: not kept for the rest of the file
+        return self._reader.read(size)
+
+    @property
+    def count(self) -> int:
+        """Bytes read from the file so far."""
+        return self._reader.count
 
 
 class FileEntries:
@@ -244,7 +253,10 @@ class FileEntries:
                 self._cached = _json_entries(self.path, head)
                 yield from self._cached
                 return
-            yield from _streamed_entries(self.path, head, reader)
+            rtype = _top_level_type(self.path, head)
+            stream = _Prefixed(head, reader)
+            del head
+            yield from _streamed_entries(self.path, rtype, stream)
 
 
 def open_unit(path: Path, max_bytes: int = DEFAULT_MAX_BYTES) -> SourceUnit:
@@ -318,10 +330,8 @@ def _bundle_entry(path: Path, index: int, entry: Any) -> RawEntry:
     )
 
 
-def _streamed_entries(path: Path, head: bytes, reader: LimitedReader) -> Iterator[RawEntry]:
+def _streamed_entries(path: Path, rtype: str | None, stream: _Prefixed) -> Iterator[RawEntry]:
     """Entries of a large file, parsed one at a time with ijson."""
-    rtype = _top_level_type(path, head)
-    stream = _Prefixed(head, reader)
     try:
         if rtype not in (None, "Bundle"):
             # One large resource (a Binary, a DocumentReference with an attachment).
@@ -333,7 +343,7 @@ def _streamed_entries(path: Path, head: bytes, reader: LimitedReader) -> Iterato
             yield _bundle_entry(path, index, entry)
     except ijson.JSONError as exc:
         lines = str(exc).strip().splitlines() or ["truncated"]
-        reason = f"{lines[0]}, after {size_text(reader.count)}"
+        reason = f"{lines[0]}, after {size_text(stream.count)}"
         raise FhirValidationError(f"invalid JSON ({reason})", location=str(path)) from exc
 
 
@@ -364,7 +374,46 @@ def _top_level_type(path: Path, head: bytes) -> str | None:
     return rtype
 
 
-def rewrite_references(node: Any, full_urls: dict[str, str]) -> Any:
+class FullUrls(Mapping[str, str]):
+    """``fullUrl`` → ``Type/id``, compact for the usual ``urn:uuid:<id>`` (a large bundle
+    has hundreds of thousands: only the id's type is kept for those)."""
+
+    def __init__(self, initial: Mapping[str, str] | None = None) -> None:
+        self._uuid_types: dict[str, str] = {}
+        self._other: dict[str, str] = dict(initial or {})
+
+    def add(self, full_url: str, rtype: str, rid: str) -> None:
+        """Map ``full_url`` to ``rtype/rid``."""
+        if full_url.startswith(_URN) and full_url[len(_URN) :] == rid:
+            self._uuid_types[rid] = sys.intern(rtype)
+        else:
+            self._other[full_url] = f"{rtype}/{rid}"
+
+    def __getitem__(self, key: str) -> str:
+        found = self._other.get(key)
+        if found is not None:
+            return found
+        if key.startswith(_URN) and (rtype := self._uuid_types.get(key[len(_URN) :])):
+            return f"{rtype}/{key[len(_URN) :]}"
+        raise KeyError(key)
+
+    def __contains__(self, key: object) -> bool:
+        if not isinstance(key, str):
+            return False
+        return key in self._other or (key.startswith(_URN) and key[len(_URN) :] in self._uuid_types)
+
+    def __iter__(self) -> Iterator[str]:
+        yield from self._other
+        yield from (_URN + rid for rid in self._uuid_types)
+
+    def __len__(self) -> int:
+        return len(self._other) + len(self._uuid_types)
+
+
+_URN = "urn:uuid:"
+
+
+def rewrite_references(node: Any, full_urls: Mapping[str, str]) -> Any:
     """Replace ``urn:uuid:`` references with ``Type/id``, as a FHIR server does on a transaction.
 
     Works in place on dicts and lists and returns ``node``.
