@@ -108,7 +108,7 @@ def injected() -> Iterator[SqliteStore]:
 
 def ask(store: SqliteStore, reply: str, mode: str = "hybrid") -> tuple[dict[str, Any], list]:
     model = FakeChatModel(default_reply=reply)
-    config = EhrqaConfig(home="unused", answer_mode=mode)
+    config = EhrqaConfig(home="unused", answer_mode=mode, selector="default")
     result = QASystem(config, store, model=model).ask("p1", QUESTION, now=NOW)
     return result.to_dict(), model.calls[-1]
 

@@ -39,6 +39,13 @@ def default_home() -> Path:
     return Path(env) if env else Path(platformdirs.user_data_dir("ehrqa"))
 
 
+def shared_model_home() -> Path:
+    """Where the ONNX forms of packaged models are kept (``<it>/cache/onnx``): the default
+    data directory, shared by every ``--home``. They are named by the sha256 of the weights
+    they come from, so one export serves every data directory."""
+    return default_home()
+
+
 @dataclass
 class EhrqaConfig:
     """Everything a question needs to be answered, with the embedded defaults."""

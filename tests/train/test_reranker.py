@@ -327,7 +327,7 @@ def test_the_configured_home_picks_the_reranker_trained_there(
 
     monkeypatch.delenv(rerank.MODEL_ENV, raising=False)
     monkeypatch.setenv("EHRQA_HOME", str(tmp_path / "elsewhere"))
-    monkeypatch.setattr(rerank, "_check_loadable", lambda path, home: None)
+    monkeypatch.setattr(rerank, "_check_loadable", lambda path: None)
     trained = tmp_path / "d" / "models" / "reranker"
     trained.mkdir(parents=True)
     packaged = rerank.packaged_model_path()

@@ -128,7 +128,7 @@ class RerankSelector:
         if cross_encoder is None:
             # Checked now (so AutoSelector can fall back), loaded on the first question the
             # rules leave to it: most questions are decided by the rules and never need it.
-            _check_loadable(self.model_path, self.home)
+            _check_loadable(self.model_path)
         self._default = DefaultSelector(matcher=shared_matcher(str(self.home)))
 
     def warm(self) -> None:
@@ -146,7 +146,7 @@ class RerankSelector:
     def cross_encoder(self) -> CrossEncoder | PairScorer:
         """The cross-encoder, loaded on first use (once per process, see :func:`_load_once`)."""
         if self._cross_encoder is None:
-            self._cross_encoder = _load_once(self.model_path, self.home)
+            self._cross_encoder = _load_once(self.model_path)
         return self._cross_encoder
 
     def score(
@@ -185,30 +185,34 @@ class RerankSelector:
 
 @functools.cache
 def shared_matcher(home: str | None = None) -> LazyConceptMatcher:
-    """The process's semantic matcher for a data directory (MiniLM on ONNX Runtime, display
-    vectors cached in ``<home>/cache/semantic``)."""
-    folder = _home(home)
-    return LazyConceptMatcher("minilm", folder / "cache" / "semantic", home=folder)
+    """The process's semantic matcher for a data directory (MiniLM on ONNX Runtime from the
+    shared model cache, display vectors cached in ``<home>/cache/semantic``)."""
+    from ehrqa.config import shared_model_home
+
+    cache = _home(home) / "cache" / "semantic"
+    return LazyConceptMatcher("minilm", cache, home=shared_model_home())
 
 
-def _check_loadable(path: str, home: Path) -> None:
+def _check_loadable(path: str) -> None:
     """Raise what loading the reranker at ``path`` would, without loading it."""
+    from ehrqa.config import shared_model_home
     from ehrqa.train.reranker import check_onnx_reranker
 
-    check_onnx_reranker(path, home)
+    check_onnx_reranker(path, shared_model_home())
 
 
-def _load_once(path: str, home: Path) -> PairScorer:
+def _load_once(path: str) -> PairScorer:
     """The cross-encoder at ``path`` run by ONNX Runtime (no torch), loaded once per process
     (and again after retraining). Its ONNX form is prepared on first use where torch is
     installed; elsewhere a missing one is a :class:`BackendUnavailableError` naming
     ``ehrqa models prepare``, on which :class:`AutoSelector` falls back to the rules."""
+    from ehrqa.config import shared_model_home
     from ehrqa.train.reranker import CONFIG_FILE
 
     config = Path(path) / CONFIG_FILE
     stamp = config.stat().st_mtime_ns if config.is_file() else 0
     with _LOADING:  # concurrent first questions (the service) load and export it once
-        return _cached_reranker(str(Path(path).resolve()), stamp, str(home))
+        return _cached_reranker(str(Path(path).resolve()), stamp, str(shared_model_home()))
 
 
 _LOADING = threading.Lock()

@@ -249,16 +249,21 @@ def _onnx_is_current(path: str | Path, folder: Path) -> bool:
     return bool(source == _onnx_source(path))
 
 
-def prepare_onnx_models(home: str | Path, reranker: str | Path | None = None) -> list[Path]:
-    """Export the reranker (``reranker``, else the packaged one) and the MiniLM embedder of
-    the semantic matcher to ONNX, so that questions are answered without torch. Returns
-    the prepared folders; already prepared ones are kept."""
+def prepare_onnx_models(
+    home: str | Path, reranker: str | Path | None = None, *, cache: str | Path | None = None
+) -> list[Path]:
+    """Export the reranker (``reranker``, else the one ``ehrqa --home HOME ask`` would use:
+    trained in ``home``, else the packaged one) and the MiniLM embedder of the semantic
+    matcher to ONNX, so that questions are answered without torch. Packaged weights go to
+    ``cache`` (default: the shared model cache). Returns the prepared folders; already
+    prepared ones are kept."""
+    from ehrqa.config import shared_model_home
     from ehrqa.select.rerank import default_model_path
 
-    # The reranker `ehrqa --home HOME ask` would use: one trained in HOME, else the packaged one.
     path = Path(reranker or default_model_path(home))
-    folders = [prepare_onnx_reranker(path, home)] if (path / CONFIG_FILE).is_file() else []
-    return [*folders, ensure_minilm_onnx(home)]
+    cache = cache or shared_model_home()
+    folders = [prepare_onnx_reranker(path, cache)] if (path / CONFIG_FILE).is_file() else []
+    return [*folders, ensure_minilm_onnx(cache)]
 
 
 def _set_transformers_model(model: CrossEncoder, net: Any) -> None:
