@@ -253,6 +253,14 @@ CASES: list[tuple[str, dict[str, Any]]] = [
     ("What surgeries have I had?", dict(types=("Procedure",), concepts=["surgery"])),
     ("Do I have a blood pressure problem?", dict(concepts=["hypertension"], intent="exists")),
     ("What is on my problem list?", dict(types=("Condition",), status=("active",))),
+    ("Was I ever in the military?", dict(types=("Condition",), concepts=["military service"])),
+    ("Do I have a job?", dict(concepts=["employment"], intent="exists")),
+    ("Am I unemployed?", dict(concepts=["unemployment"])),
+    (
+        "What was my rheumatoid factor?",
+        dict(types=("Observation",), concepts=["rheumatoid factor"]),
+    ),
+    ("Have I had a CT scan?", dict(concepts=["ct scan"], intent="exists")),
 ]
 
 
