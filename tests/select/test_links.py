@@ -237,3 +237,14 @@ def test_no_current_medicine_is_a_none_current_answer(tmp_path: Path) -> None:
     selection = DefaultSelector().select(store, "p", question, date(2025, 1, 1))
     assert selection.items == [] and selection.negative
     assert selection.empty_reason == "None current: the record has no current medications."
+
+
+def test_a_vaccination_filed_as_a_procedure_counts_and_an_antibody_test_does_not() -> None:
+    from ehrqa.select.default import matches_concept
+    from ehrqa.select.lexicon import CONCEPTS_BY_NAME
+
+    shot = _record("Procedure/a", "Vaccination for diphtheria, pertussis, and tetanus")
+    test = _record("Procedure/b", "Measurement of Varicella-zoster virus antibody")
+    assert matches_concept(shot, CONCEPTS_BY_NAME["tetanus vaccine"]) is not None
+    assert matches_concept(test, CONCEPTS_BY_NAME["varicella vaccine"]) is None
+    assert matches_concept(test, CONCEPTS_BY_NAME["zoster vaccine"]) is None

@@ -145,8 +145,11 @@ def _read_toml(directory: Path, stem: str) -> _Table:
 
 def _concepts(directory: Path, stem: str) -> list[Concept]:
     top = _read_toml(directory, stem)
-    top.only("kind", "system", "resource_types", "category", "concept")
+    top.only("kind", "system", "resource_types", "category", "procedure_terms", "concept")
     kind, system = top.text("kind"), top.text("system")
+    procedure_terms = (
+        top.texts("procedure_terms", lower=True) if "procedure_terms" in top.data else ()
+    )
     if system not in CODE_PATTERNS:
         raise top.fail(f"system {system!r} is not one of {sorted(CODE_PATTERNS)}")
     types = top.texts("resource_types")
@@ -165,7 +168,18 @@ def _concepts(directory: Path, stem: str) -> list[Concept]:
         synonyms = (name, *row.texts("synonyms"))
         related = row.texts("related")
         concepts.append(
-            Concept(name, kind, system, frozenset(codes), terms, synonyms, types, category, related)
+            Concept(
+                name,
+                kind,
+                system,
+                frozenset(codes),
+                terms,
+                synonyms,
+                types,
+                category,
+                related,
+                procedure_terms,
+            )
         )
     return concepts
 

@@ -25,7 +25,10 @@ class Concept:
     in ``Coding.code``; ``terms`` are lower-case substrings of code displays and record
     texts; ``synonyms`` are the phrases that name the concept in a question. ``related``
     names concepts that stand in for this one when the question asks for another record
-    type ("medication for diabetes" → the diabetes-medicine class).
+    type ("medication for diabetes" → the diabetes-medicine class). ``procedure_terms``: a
+    Procedure record is about the concept only when its display also holds one of them (a
+    vaccine recorded as the procedure "Vaccination for diphtheria, pertussis, and tetanus",
+    never the test "Measurement of Varicella-zoster virus antibody").
     """
 
     name: str
@@ -37,6 +40,7 @@ class Concept:
     resource_types: tuple[str, ...]
     category: str | None = None
     related: tuple[str, ...] = ()
+    procedure_terms: tuple[str, ...] = ()
 
     @property
     def is_measurement(self) -> bool:

@@ -92,6 +92,12 @@ def matches_concept(record: Record, concept: Concept) -> str | None:
         if component.code and component.code in concept.codes:
             return f"component code {component.code}"
     displays = " ".join(c.display.lower() for c in record.codes) or record.text.lower()
+    if (
+        record.resource_type == "Procedure"
+        and concept.procedure_terms
+        and not any(t in displays for t in concept.procedure_terms)
+    ):
+        return None
     for term in concept.terms:
         if term in displays:
             return f"term {term!r}"
