@@ -21,6 +21,7 @@ from typing import Any
 
 import pytest
 
+from ehrqa.answer.answerer import WITHHELD
 from ehrqa.answer.claims import QUOTED_NOTICE
 from ehrqa.config import EhrqaConfig
 from ehrqa.fhir.normalize import normalize
@@ -215,8 +216,9 @@ def test_a_planted_cancer_claim_is_never_verified(mode: str) -> None:
         assert result["source"] == "extractive" and "cancer" not in result["answer"]
         assert "cancer" not in (result["fallback_reason"] or "")  # counted, never quoted
     else:
-        assert result["verified"] is False
-        assert "has [unverified] cancer" in result["answer"]
+        # Even the explicit model mode withholds a claim no record states, marked or not.
+        assert result["verified"] is False and "cancer" not in result["answer"]
+        assert result["answer"] == WITHHELD
 
 
 @pytest.mark.parametrize(
@@ -230,7 +232,7 @@ def test_permission_over_an_allergy_is_never_verified(reply: str) -> None:
     model = ask_as(store, "Can I eat peanut butter?", reply, "model")
     store.close()
     assert hybrid["source"] == "extractive" and "can eat" not in hybrid["answer"]
-    assert model["verified"] is False and model["answer"].startswith("[unverified] ")
+    assert model["verified"] is False and model["answer"] == WITHHELD
 
 
 def test_a_display_that_reads_as_an_instruction_is_quoted_not_claimed() -> None:

@@ -7,7 +7,14 @@ from typing import Any
 
 import pytest
 
-from ehrqa.answer.answerer import Answer, AnswerConfig, answer, mark_unverified
+from ehrqa.answer.answerer import (
+    WITHHELD,
+    Answer,
+    AnswerConfig,
+    answer,
+    mark_unverified,
+    withhold_claims,
+)
 from ehrqa.answer.prompt import build_prompt
 from ehrqa.errors import ConfigError
 from ehrqa.fhir.record import Coding, Record
@@ -550,3 +557,9 @@ def test_model_mode_marks_each_unsupported_span_before_it() -> None:
     assert not result.verified
     assert "[unverified] 9.9 %" in result.text and "[unverified] 2024-11-03" in result.text
     assert mark_unverified("1.5 and 11.5", ["1.5"]) == "[unverified] 1.5 and 11.5"
+
+
+def test_a_sentence_making_an_unsupported_claim_is_withheld() -> None:
+    text = "Your HbA1c was 7.8 % [1]. You have cancer [1]. The patient has cancer."
+    assert withhold_claims(text, ["cancer"]) == f"Your HbA1c was 7.8 % [1]. {WITHHELD}"
+    assert withhold_claims(text, []) == text
