@@ -117,8 +117,8 @@ def test_all_patients_resumes_after_a_failure(store: SqliteStore, state: SyncSta
     server = FakeFhirServer([*sample_resources(), *sample_resources("-b"), *sample_resources("-c")])
     client = make_client(server, page_size=5)
     # Patient b fails on its third page, after two pages arrived.
-    server.fail(f"Patient/{PID}-b/$everything?_count=5&_offset=10", times=2, status=500)
-    with pytest.raises(FhirServerError, match="HTTP 500"):
+    server.fail(f"Patient/{PID}-b/$everything?_count=5&_offset=10", times=2, status=503)
+    with pytest.raises(FhirServerError, match="HTTP 503"):
         ingest_from_server(store, client, state, all_patients=True)
     assert comparable(store, PID)
     assert store.type_counts(PID + "-b") == {}  # nothing half-stored

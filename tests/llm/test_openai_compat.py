@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import email.utils
 import json
 import socket
 import threading
 from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
@@ -420,6 +422,15 @@ def test_retry_after_is_honoured_up_to_a_cap(
     server.respond = fail_then_stream([429], {"Retry-After": retry_after})
     list(OpenAICompatChatModel(server.base_url, "m").generate(ASK, GREEDY))
     assert sleeps == [delay]
+
+
+def test_retry_after_as_an_http_date_is_honoured(server: FakeServer, sleeps: list[float]) -> None:
+    # It used to be ignored (backoff of 0.25-0.5 s instead of the server's 10 s).
+    when = datetime.now(UTC) + timedelta(seconds=10)
+    header = email.utils.format_datetime(when, usegmt=True)
+    server.respond = fail_then_stream([429], {"Retry-After": header})
+    list(OpenAICompatChatModel(server.base_url, "m").generate(ASK, GREEDY))
+    assert len(sleeps) == 1 and 8.0 <= sleeps[0] <= 10.0
 
 
 @pytest.mark.parametrize("status", [400, 401, 404, 500])

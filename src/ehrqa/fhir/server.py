@@ -6,9 +6,10 @@ a server that does not support the operation (404/400/405/501, or an OperationOu
 (``Condition?patient=ID`` …). With ``since`` only resources changed after that instant are
 asked for (``_since`` on ``$everything``, ``_lastUpdated=gt…`` on searches).
 
-Requests are retried with exponential backoff and jitter on 429 (honouring ``Retry-After``),
-5xx, timeouts and connection errors. Authentication is a static bearer token or SMART Backend
-Services (a client-credentials grant with a signed JWT assertion), cached until near expiry.
+Requests are retried by :mod:`ehrqa.http_retry`'s policy (429/502/503/504 honouring
+``Retry-After``, timeouts and connection errors, with backoff and jitter). Authentication is
+a static bearer token or SMART Backend Services (a client-credentials grant with a signed JWT
+assertion), cached until near expiry.
 
 Errors name the URL and the status, never the content of a resource.
 """
@@ -20,7 +21,7 @@ import random
 import time
 import uuid
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal, Protocol
@@ -29,6 +30,8 @@ from urllib.parse import urljoin
 import httpx
 
 from ehrqa.errors import BackendUnavailableError, ConfigError, NotFoundError
+from ehrqa.http_retry import RetryPolicy
+from ehrqa.http_retry import parse_retry_after as parse_retry_after  # re-exported
 
 # The patient-compartment types ehrqa stores and renders, asked for one by one when the
 # server has no $everything. Each has a ``patient`` search parameter in R4.
@@ -57,7 +60,6 @@ PATIENT_TYPES: tuple[str, ...] = (
 )
 # Statuses with which a server says "no such operation here" for $everything.
 UNSUPPORTED_STATUSES = frozenset({400, 404, 405, 501})
-RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
 # A next link is followed at most this many times (a server that links a page to itself
 # would otherwise loop forever).
 MAX_PAGES = 10_000
@@ -71,51 +73,6 @@ class FhirServerError(BackendUnavailableError):
         self.url = url
         self.status = status
         super().__init__(message)
-
-
-@dataclass(frozen=True)
-class RetryPolicy:
-    """How often and how long to wait before asking a server again."""
-
-    attempts: int = field(default=5, metadata={"help": "Tries per request, the first included."})
-    base_delay: float = field(default=0.5, metadata={"help": "Seconds before the 1st retry."})
-    max_delay: float = field(default=30.0, metadata={"help": "Cap on one wait, in seconds."})
-    max_retry_after: float = field(
-        default=120.0, metadata={"help": "Cap on a server's Retry-After, in seconds."}
-    )
-
-    def __post_init__(self) -> None:
-        if self.attempts < 1:
-            raise ConfigError(f"RetryPolicy.attempts must be at least 1, got {self.attempts}")
-        if self.base_delay < 0 or self.max_delay < 0:
-            raise ConfigError("RetryPolicy delays must not be negative")
-
-    def delay(self, attempt: int, retry_after: float | None, rng: random.Random) -> float:
-        """Seconds to wait after failed try number ``attempt`` (1-based).
-
-        A server's ``Retry-After`` wins (capped); otherwise exponential backoff with "equal
-        jitter": half the backoff fixed, half random, so clients that failed together spread.
-        """
-        if retry_after is not None:
-            return min(max(retry_after, 0.0), self.max_retry_after)
-        backoff = min(self.max_delay, self.base_delay * 2 ** (attempt - 1))
-        return backoff / 2 + rng.uniform(0, backoff / 2)
-
-
-def parse_retry_after(value: str | None, now: datetime | None = None) -> float | None:
-    """Seconds a ``Retry-After`` header asks for (delta-seconds or an HTTP date), or None."""
-    if not value:
-        return None
-    value = value.strip()
-    if value.isdigit():
-        return float(value)
-    try:
-        when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=UTC)
-    return max(0.0, (when - (now or datetime.now(UTC))).total_seconds())
 
 
 class Auth(Protocol):
@@ -346,46 +303,36 @@ class FhirClient:
     def get(self, path_or_url: str, params: Mapping[str, str] | None = None) -> httpx.Response:
         """GET with auth and retries; return the final response whatever its status.
 
-        Raises :class:`FhirServerError` when the server stays unreachable or keeps answering
-        429/5xx through every try.
+        A 401 renews the credential once. Raises :class:`FhirServerError` when the server
+        stays unreachable.
         """
         url = urljoin(self.base_url, path_or_url)
-        renewed = False
-        for attempt in range(1, self.retry.attempts + 1):
-            response = self._send(url, params, attempt)
-            if response is None:
-                continue
-            if response.status_code == 401 and self.auth is not None and not renewed:
-                self.auth.invalidate()
-                renewed = True
-                continue
-            if response.status_code in RETRY_STATUSES and attempt < self.retry.attempts:
-                retry_after = parse_retry_after(response.headers.get("Retry-After"))
-                self._sleep(self.retry.delay(attempt, retry_after, self._rng))
-                continue
-            return response
-        raise FhirServerError(
-            f"GET {url}: no answer after {self.retry.attempts} tries; is the server up?", url=url
-        )
+        response = self._get_with_retries(url, params)
+        if response.status_code == 401 and self.auth is not None:
+            self.auth.invalidate()
+            response = self._get_with_retries(url, params)
+        return response
 
-    def _send(
-        self, url: str, params: Mapping[str, str] | None, attempt: int
-    ) -> httpx.Response | None:
-        headers = {}
-        if self.auth is not None and (value := self.auth.header(self._http)):
-            headers["Authorization"] = value
-        self.requests += 1
-        try:
+    def _get_with_retries(self, url: str, params: Mapping[str, str] | None) -> httpx.Response:
+        tries = 0
+
+        def send() -> httpx.Response:
+            nonlocal tries
+            tries += 1
+            self.requests += 1
+            headers = {}
+            if self.auth is not None and (value := self.auth.header(self._http)):
+                headers["Authorization"] = value
             return self._http.get(url, params=params, headers=headers)
-        except (httpx.TimeoutException, httpx.TransportError) as exc:
-            if attempt >= self.retry.attempts:
-                raise FhirServerError(
-                    f"GET {url}: {type(exc).__name__} after {attempt} tries; "
-                    "check the URL and that the server is running",
-                    url=url,
-                ) from exc
-            self._sleep(self.retry.delay(attempt, None, self._rng))
-            return None
+
+        try:
+            return self.retry.send(send, method="GET", sleep=self._sleep, rng=self._rng)
+        except httpx.TransportError as exc:
+            raise FhirServerError(
+                f"GET {url}: {type(exc).__name__} after {tries} tries; "
+                "check the URL and that the server is running",
+                url=url,
+            ) from exc
 
     def get_json(self, path_or_url: str, params: Mapping[str, str] | None = None) -> dict[str, Any]:
         """GET a resource or Bundle; raise :class:`FhirServerError` / NotFoundError on errors."""

@@ -16,9 +16,10 @@ What the backend adds over a plain request:
 - the first reply checks ``GET {base_url}/models`` once: an unknown name raises
   :class:`~ehrqa.errors.NotFoundError` with a did-you-mean (servers that do not list
   models are trusted); a listed ``max_model_len`` (vLLM) caps ``context_window``;
-- retries, with exponential backoff, on HTTP 429/502/503/504 and on connection failures,
-  at most ``max_retries`` times and only before any text has arrived (``Retry-After`` is
-  honoured up to 30 s); a read timeout is not retried, as it would only add load;
+- retries by :mod:`ehrqa.http_retry`'s policy (HTTP 429/502/503/504 and connection
+  failures, ``Retry-After`` in seconds or as an HTTP date honoured up to a cap), at most
+  ``max_retries`` times and only before any text has arrived; a read timeout of the chat
+  request is not retried, as it would only add load;
 - typed errors: :class:`OpenAIServerError` (a :class:`BackendUnavailableError` with ``url``
   and ``status``) for HTTP errors, :class:`~ehrqa.errors.ConfigError` when the prompt does
   not fit the server's context, and an error when a stream ends without finishing (what
@@ -53,6 +54,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from ehrqa.errors import BackendUnavailableError, ConfigError, EhrqaError, NotFoundError
+from ehrqa.http_retry import RetryPolicy
 from ehrqa.llm.base import ChatMessage, GenerationOptions
 
 if TYPE_CHECKING:
@@ -61,9 +63,6 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 API_KEY_ENV_VARS = ("EHRQA_OPENAI_API_KEY", "OPENAI_API_KEY")
-RETRY_STATUSES = frozenset({429, 502, 503, 504})
-MAX_BACKOFF_S = 8.0
-MAX_RETRY_AFTER_S = 30.0
 ESTIMATE = "estimate"
 
 _KEY_HINT = "check the API key (EHRQA_OPENAI_API_KEY or OPENAI_API_KEY)"
@@ -169,6 +168,8 @@ class OpenAICompatChatModel:
         self.extra_body = dict(extra_body or {})
         self.max_retries = max_retries
         self.backoff = backoff
+        self.retry = RetryPolicy(attempts=max_retries + 1, base_delay=backoff)
+        self._rng = random.Random()
         self._httpx = httpx
         self._client = httpx.Client(
             timeout=httpx.Timeout(timeout, connect=min(timeout, 10.0)),
@@ -318,41 +319,21 @@ class OpenAICompatChatModel:
         raise _status_error(self.url, response)
 
     def _request_with_retries(self, method: str, url: str, **kwargs: Any) -> httpx.Response:
-        """Send a request, retrying transient failures; the last response is returned."""
-        httpx = self._httpx
+        """Send a request under :mod:`ehrqa.http_retry`'s policy; the last response is
+        returned, a transport failure that outlasts the tries raises."""
+        errors = self._httpx
         stream = kwargs.pop("stream", False)
-        for attempt in range(self.max_retries + 1):
-            last = attempt == self.max_retries
-            try:
-                request = self._client.build_request(method, url, **kwargs)
-                response = self._client.send(request, stream=stream)
-            except httpx.TimeoutException as exc:
-                if isinstance(exc, httpx.ConnectTimeout) and not last:
-                    _sleep(self._delay(attempt, None))
-                    continue
-                raise self._timeout_error(url) from exc
-            except (httpx.NetworkError, httpx.RemoteProtocolError) as exc:
-                if last:
-                    raise self._connect_error(url, exc) from exc
-                _sleep(self._delay(attempt, None))
-                continue
-            if response.status_code not in RETRY_STATUSES or last:
-                return response
-            retry_after = response.headers.get("Retry-After")
-            response.close()
-            logger.info("%s answered HTTP %d; retrying", url, response.status_code)
-            _sleep(self._delay(attempt, retry_after))
-        raise AssertionError("unreachable: the last attempt returns or raises")
 
-    def _delay(self, attempt: int, retry_after: str | None) -> float:
-        """Seconds to wait before retry ``attempt + 1``: the server's word, else backoff."""
-        if retry_after is not None:
-            try:
-                return min(max(float(retry_after), 0.0), MAX_RETRY_AFTER_S)
-            except ValueError:
-                pass  # an HTTP date: rare, fall back to our own backoff
-        base = min(self.backoff * 2**attempt, MAX_BACKOFF_S)
-        return base * random.uniform(0.5, 1.0)  # jitter spreads out concurrent clients
+        def send() -> httpx.Response:
+            request = self._client.build_request(method, url, **kwargs)
+            return self._client.send(request, stream=stream)
+
+        try:
+            return self.retry.send(send, method=method, sleep=lambda s: _sleep(s), rng=self._rng)
+        except errors.TimeoutException as exc:
+            raise self._timeout_error(url) from exc
+        except (errors.NetworkError, errors.RemoteProtocolError) as exc:
+            raise self._connect_error(url, exc) from exc
 
     def _connect_error(self, url: str, exc: Exception) -> OpenAIServerError:
         tries = f" ({self.max_retries + 1} tries)" if self.max_retries else ""
