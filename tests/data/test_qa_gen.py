@@ -36,8 +36,9 @@ from ehrqa.fhir.normalize import format_number
 from ehrqa.fhir.record import Record
 from ehrqa.fhir.validate import get_validator
 from ehrqa.ingest import ingest_paths
-from ehrqa.select.timeexpr import parse_time, whole_years
+from ehrqa.select.timeexpr import parse_time
 from ehrqa.store import SqliteStore
+from ehrqa.text.dates import whole_years
 
 # The two smallest demo patients: enough for end-to-end runs that stay fast.
 SMALL = (

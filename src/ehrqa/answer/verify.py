@@ -16,33 +16,11 @@ from datetime import date
 
 from ehrqa.answer.claims import Claim, find_claims
 from ehrqa.fhir.record import Record
-from ehrqa.select.timeexpr import whole_years
-from ehrqa.text.dates import iso_day
+from ehrqa.text.citations import CITATION_RE, FHIR_TYPES
+from ehrqa.text.dates import age_on, find_dates, iso_day
 from ehrqa.text.numbers import rounds_to
+from ehrqa.text.units import KNOWN_UNITS, normalize_unit, unit_present
 
-try:
-    from fhirkit import RESOURCE_TYPES as _FHIR_TYPES
-except ImportError:  # pragma: no cover - fhirkit-rs is a core dependency
-    _FHIR_TYPES = []
-# Bracketed text is a citation only when it names a FHIR resource type: "[mm/Hg]" is a unit.
-FHIR_TYPES = frozenset(_FHIR_TYPES) | {"Observation", "Condition", "Patient", "Encounter"}
-
-REF = r"[A-Z][A-Za-z]+/[A-Za-z0-9\-.]{1,64}"
-ALIAS = r"\d{1,3}"
-# "[Observation/abc]", "[Observation/abc, Condition/def]", and prompt aliases "[3]" / "[3, 4]".
-CITATION_RE = re.compile(rf"\[\s*((?:{REF}|{ALIAS})(?:\s*[,;]\s*(?:{REF}|{ALIAS}))*)\s*\]")
-MONTHS = "january february march april may june july august september october november december"
-MONTH_NUM = {name: i + 1 for i, name in enumerate(MONTHS.split())} | {
-    name[:3]: i + 1 for i, name in enumerate(MONTHS.split())
-}
-_MONTH = r"(?:jan|feb|mar|apr|may|jun|jul|aug|sep|sept|oct|nov|dec)[a-z]*\.?"
-DATE_RES = (
-    re.compile(r"\b(\d{4})-(\d{2})-(\d{2})(?:T[\d:.+\-Z]+)?\b"),
-    re.compile(rf"\b({_MONTH})\s+(\d{{1,2}})(?:st|nd|rd|th)?,?\s+(\d{{4}})\b", re.I),
-    re.compile(rf"\b(\d{{1,2}})(?:st|nd|rd|th)?\s+({_MONTH})\s+(\d{{4}})\b", re.I),
-    re.compile(r"\b(\d{1,2})/(\d{1,2})/(\d{4})\b"),
-    re.compile(rf"\b({_MONTH})\s+(\d{{4}})\b", re.I),
-)
 NUMBER_RE = re.compile(r"(?<![\w.])-?\d+(?:[.,]\d+)?(?![\w])")
 
 
@@ -97,39 +75,6 @@ def resolve_citations(text: str, allowed: Mapping[str, str]) -> tuple[str, list[
     )
 
 
-def _to_day(match: re.Match[str], pattern_index: int) -> str | None:
-    g = match.groups()
-    try:
-        if pattern_index == 0:
-            return date(int(g[0]), int(g[1]), int(g[2])).isoformat()
-        if pattern_index == 1:
-            return date(int(g[2]), MONTH_NUM[g[0].lower().rstrip(".")[:3]], int(g[1])).isoformat()
-        if pattern_index == 2:
-            return date(int(g[2]), MONTH_NUM[g[1].lower().rstrip(".")[:3]], int(g[0])).isoformat()
-        if pattern_index == 3:
-            return date(int(g[2]), int(g[0]), int(g[1])).isoformat()
-        return f"{int(g[1]):04d}-{MONTH_NUM[g[0].lower().rstrip('.')[:3]]:02d}"
-    except (ValueError, KeyError):
-        return None
-
-
-def find_dates(text: str) -> tuple[list[tuple[str, str]], str]:
-    """Dates in ``text`` as ``(span, ISO day or YYYY-MM)``, and the text with them blanked.
-
-    A date-shaped span that is no real date comes with an empty day.
-    """
-    found: list[tuple[str, str]] = []
-    for index, pattern in enumerate(DATE_RES):
-
-        def blank(match: re.Match[str], index: int = index) -> str:
-            # An impossible date ("2023-14-08") is kept with an empty day: never supported.
-            found.append((match.group(0), _to_day(match, index) or ""))
-            return " " * len(match.group(0))
-
-        text = pattern.sub(blank, text)
-    return found, text
-
-
 def _decimals(number: str) -> int:
     return len(number.split(".", 1)[1]) if "." in number else 0
 
@@ -180,15 +125,6 @@ def _number_supported(number: str, evidence: list[str], n_cited: int) -> bool:
     # A count of the cited items ("3 active conditions") is supported by the citations.
     value = float(number)
     return _decimals(number) == 0 and 0 < value == n_cited
-
-
-def age_on(birth_date: str, now: date) -> int | None:
-    """Whole years from ``birth_date`` (ISO) to ``now``; None when the date is unreadable."""
-    try:
-        born = date.fromisoformat(birth_date[:10])
-    except ValueError:
-        return None
-    return whole_years(born, now)
 
 
 def check_facts(text: str, cited: list[Record], now: date | None = None) -> list[str]:
@@ -258,10 +194,7 @@ def _stated(fact: str, text: str, days: set[str], numbers: set[float]) -> bool:
     # "immunizations"; a unit may follow its number ("36.1kg/m2", "7.8%").
     if re.search(rf"(?<![a-z]){re.escape(fact.lower())}", text):
         return True
-    # A unit in any spelling the answer-accuracy metric accepts ("°C" for Cel). Imported
-    # here: ehrqa.eval.normalize imports this module.
-    from ehrqa.eval.normalize import KNOWN_UNITS, normalize_unit, unit_present
-
+    # A unit in any spelling the answer-accuracy metric accepts ("°C" for Cel).
     return normalize_unit(fact) in KNOWN_UNITS and unit_present(fact, text)
 
 
@@ -272,7 +205,7 @@ def missing_facts(text: str, facts: Sequence[tuple[str, ...]]) -> list[str]:
     any date format :func:`find_dates` reads; numbers match by value ("5.80" states 5.8)
     outside dates and ``[citations]``; words and units match case-insensitively where a
     word starts (a unit may follow its number: "7.8%"), and a known unit also in the
-    spellings :func:`~ehrqa.eval.normalize.normalize_unit` merges ("°C" for "cel").
+    spellings :func:`~ehrqa.text.units.normalize_unit` merges ("°C" for "cel").
     """
     # Citations go; a unit's brackets stay ("mm[Hg]").
     plain = CITATION_RE.sub(" ", text)

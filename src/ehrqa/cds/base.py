@@ -13,7 +13,7 @@ import re
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
-from ehrqa.answer.verify import FHIR_TYPES
+from ehrqa.text.citations import FHIR_TYPES
 
 NOTICE = (
     "Decision support, not a diagnosis or a prescription: check it against the full record "

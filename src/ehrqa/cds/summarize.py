@@ -28,7 +28,6 @@ from typing import Any
 
 from ehrqa.answer.extractive import fact_phrase
 from ehrqa.answer.judgements import blood_pressure
-from ehrqa.answer.verify import age_on
 from ehrqa.cds.base import Advice, AdviceItem, Source, Statement
 from ehrqa.cds.context import SOCIAL_RE, PatientContext, latest_per_code
 from ehrqa.cds.narrate import NARRATE_MODES
@@ -40,6 +39,7 @@ from ehrqa.fhir.render import note_text
 from ehrqa.knowledge import Knowledge, load_knowledge
 from ehrqa.llm.base import ChatModel
 from ehrqa.store.base import RecordQuery, RecordStore
+from ehrqa.text.dates import age_on
 from ehrqa.text.units import readable_unit, show_number, show_value
 
 # A chat model, or a function that loads one when it is first needed.

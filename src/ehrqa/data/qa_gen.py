@@ -95,6 +95,7 @@ from ehrqa.fhir.record import Component, Record
 from ehrqa.ingest import ingest_paths
 from ehrqa.store.base import RecordStore
 from ehrqa.store.sqlite import SqliteStore
+from ehrqa.text.dates import whole_years
 
 # --- configuration ---------------------------------------------------------------------------
 
@@ -209,11 +210,6 @@ ACTIVE_STATUSES: dict[str, tuple[str, ...]] = {
     "CarePlan": ("active",),
 }
 VS = load_value_sets()
-
-
-def whole_years(start: date, end: date) -> int:
-    """Whole years from ``start`` to ``end``: an age, birthdays not yet reached don't count."""
-    return end.year - start.year - ((end.month, end.day) < (start.month, start.day))
 
 
 @dataclass(frozen=True)

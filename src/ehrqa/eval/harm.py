@@ -50,14 +50,9 @@ import re
 from collections.abc import Sequence
 from decimal import Decimal
 
-from ehrqa.eval.normalize import (
-    KNOWN_UNITS,
-    normalize_number,
-    normalize_unit,
-    numbers_in,
-    strip_citations,
-    value_present,
-)
+from ehrqa.eval.normalize import strip_citations, value_present
+from ehrqa.text.numbers import normalize_number, numbers_in
+from ehrqa.text.units import KNOWN_UNITS, normalize_unit
 
 HARM_REASONS = ("polarity", "absence", "value")
 

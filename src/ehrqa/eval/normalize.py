@@ -46,9 +46,25 @@ import re
 import unicodedata
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 
-from ehrqa.answer.verify import CITATION_RE, FHIR_TYPES, find_dates
-from ehrqa.text.numbers import NOISY_DECIMALS, decimals, display_number, rounds_to
-from ehrqa.text.units import readable_units, unit_decimals
+from ehrqa.text.citations import CITATION_RE, FHIR_TYPES
+from ehrqa.text.dates import blank_dates, dates_in
+from ehrqa.text.numbers import (
+    NOISY_DECIMALS,
+    NUMBER_RE,
+    decimals,
+    display_number,
+    normalize_number,
+    numbers_in,
+    rounds_to,
+)
+from ehrqa.text.units import (
+    EDGE_PUNCT,
+    KNOWN_UNITS,
+    normalize_unit,
+    readable_units,
+    unit_decimals,
+    unit_present,
+)
 
 # ---------------------------------------------------------------------------- citations
 
@@ -80,176 +96,11 @@ def tokenize(text: str) -> list[str]:
     return re.findall(r"\d+(?:[.,]\d+)*|\w+|[^\w\s]", text)
 
 
-# ---------------------------------------------------------------------------- numbers
+# ---------------------------------------------------------------------------- numbers, units
 
-_NUMBER_BODY = r"[-+]?(?:\d{1,3}(?:,\d{3})+(?:\.\d+)?|\d+(?:[.,]\d+)?)"
-# Not after a letter, digit, "." or "," (so "A1c" and "x10" hold no number); may be followed
-# by letters ("5mg") but not by more digits.
-NUMBER_RE = re.compile(rf"(?<![\w.,]){_NUMBER_BODY}(?!\d|[.,]\d)")
-_WHOLE_NUMBER_RE = re.compile(rf"{_NUMBER_BODY}")
-# fmt: off
-_NUMBER_WORD_LIST = (
-    "zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten",
-    "eleven", "twelve", "thirteen", "fourteen", "fifteen", "sixteen", "seventeen", "eighteen",
-    "nineteen", "twenty",
-)
-# fmt: on
-NUMBER_WORDS = {word: str(i) for i, word in enumerate(_NUMBER_WORD_LIST)}
-
-
-def normalize_number(text: str) -> str | None:
-    """Canonical decimal string of a number, or None when ``text`` is not one number.
-
-    ``"7.80"`` → ``"7.8"``, ``"1,234"`` → ``"1234"``, ``"7,8"`` → ``"7.8"`` (decimal comma),
-    ``"+3"`` → ``"3"``, ``"-0.0"`` → ``"0"``, ``"1e3"`` → None.
-    """
-    text = text.strip().replace("\u2212", "-")
-    if not _WHOLE_NUMBER_RE.fullmatch(text):
-        return None
-    if re.fullmatch(r"[-+]?\d{1,3}(?:,\d{3})+(?:\.\d+)?", text):
-        text = text.replace(",", "")
-    else:
-        text = text.replace(",", ".")
-    try:
-        value = Decimal(text)
-    except InvalidOperation:  # pragma: no cover - the regex admits only valid numbers
-        return None
-    if value == 0:
-        return "0"
-    return format(value.normalize(), "f")
-
-
-def _blank_dates(text: str) -> tuple[list[str], str]:
-    found, rest = find_dates(text)
-    days = [day for _, day in found if day]  # an impossible date ("2024-02-30") is no date
-
-    def month(match: re.Match[str]) -> str:
-        if 1 <= int(match.group(2)) <= 12:
-            days.append(f"{match.group(1)}-{match.group(2)}")
-            return " " * len(match.group(0))
-        return match.group(0)
-
-    # A bare ISO year-month ("2024-11"), which find_dates does not read.
-    rest = re.sub(r"\b(\d{4})-(\d{2})\b(?!-\d)", month, rest)
-    return days, rest
-
-
-def dates_in(text: str) -> list[str]:
-    """Dates in ``text`` as ISO days (``YYYY-MM-DD``) or months (``YYYY-MM``).
-
-    Reads ISO dates and datetimes, ``November 2, 2024``, ``Nov. 2nd, 2024``,
-    ``2 November 2024``, ``11/02/2024`` (month first), ``November 2024`` and ``2024-11``.
-    """
-    return _blank_dates(text.replace("\u2212", "-"))[0]
-
-
-def numbers_in(text: str) -> list[str]:
-    """Canonical numbers of ``text`` outside its dates, number words zero–twenty included."""
-    _, rest = _blank_dates(text.replace("\u2212", "-"))
-    numbers = [n for n in map(normalize_number, NUMBER_RE.findall(rest)) if n is not None]
-    numbers += [NUMBER_WORDS[w] for w in re.findall(r"[a-z]+", rest.lower()) if w in NUMBER_WORDS]
-    return numbers
-
-
-# ---------------------------------------------------------------------------- units
-
-# Canonical unit → spellings (already lower-cased, brackets and spaces removed).
-_UNIT_SYNONYMS: dict[str, tuple[str, ...]] = {
-    "%": ("percent", "percentage", "pct"),
-    "mmhg": ("millimetersofmercury", "millimetresofmercury"),
-    "/min": (
-        "permin",
-        "perminute",
-        "/minute",
-        "beats/min",
-        "breaths/min",
-        "bpm",
-        "beatsperminute",
-        "breathsperminute",
-        "beats/minute",
-        "breaths/minute",
-    ),
-    "kg/m2": ("kilogramspersquaremeter", "kg/squaremeter"),
-    "kg": ("kilogram", "kilograms", "kgs"),
-    "g": ("gram", "grams"),
-    "mg": ("milligram", "milligrams"),
-    "cm": ("centimeter", "centimeters", "centimetre", "centimetres"),
-    "m": ("meter", "meters", "metre", "metres"),
-    "in": ("in_i", "inch", "inches"),
-    "lb": ("lb_av", "lbs", "pound", "pounds"),
-    "cel": ("°c", "degc", "celsius", "degreescelsius", "degreesc", "ºc"),
-    "degf": ("°f", "fahrenheit", "degreesfahrenheit", "degreesf", "ºf"),
-    "mg/dl": (),
-    "g/dl": (),
-    "mmol/l": (),
-    "mmol/mol": (),
-    "mg/g": (),
-    "ku/l": (),
-    "u/l": (),
-    "ng/ml": (),
-    "pmol/l": (),
-    "ml": ("milliliter", "milliliters"),
-    "l": (),
-    "fl": ("femtoliter", "femtoliters", "femtolitre", "femtolitres"),
-    "pg": ("picogram", "picograms"),
-    "10*3/ul": ("k/ul", "thousand/ul", "10*9/l"),
-    "10*6/ul": ("m/ul", "million/ul", "10*12/l"),
-    "ml/min/1.73_m2": ("ml/min/1.73m2",),
-    "score": (),
-    "#": (),
-    "ph": (),
-    "h": ("hour", "hours", "hr", "hrs"),
-    "days": ("day", "d"),
-    "weeks": ("week", "wk", "wks"),
-    "years": ("year", "yr", "yrs"),
-}
-_CANONICAL_UNIT = {s: canon for canon, spellings in _UNIT_SYNONYMS.items() for s in spellings}
-KNOWN_UNITS = frozenset(_UNIT_SYNONYMS)
-# Units that are also English words or letters: counted only right after a number.
-_AMBIGUOUS_UNITS = frozenset({"in", "m", "g", "l", "h", "days", "weeks", "years", "#"})
+# Numbers, dates and units are read by ehrqa.text (numbers_in, dates_in, normalize_unit,
+# unit_present), which the answer checks share with these metrics.
 _UNIT_LIKE_RE = re.compile(r"[^\s]*[/\[{%*^][^\s]*")
-_SUPERSCRIPTS = str.maketrans({"²": "2", "³": "3", "⁶": "6", "⁹": "9", "µ": "u", "μ": "u"})
-
-
-def normalize_unit(unit: str) -> str:
-    """Canonical spelling of a unit: lower case, no spaces, brackets or braces, synonyms merged.
-
-    ``"mm[Hg]"``, ``"mmHg"`` and ``"mm Hg"`` → ``"mmhg"``; ``"kg/m²"`` → ``"kg/m2"``;
-    ``"percent"`` → ``"%"``; ``"{score}"`` → ``"score"``; ``"×10^3/µL"`` and ``"×10³/µL"``
-    → ``"10*3/ul"``.
-    Unknown units are returned in that normal form.
-    """
-    # "×10³/µL" is 10*3/uL: a superscript after 10 is its exponent.
-    text = re.sub(r"10([²³⁶⁹])", r"10*\1", unit.strip().lower()).translate(_SUPERSCRIPTS)
-    text = re.sub(r"(?<=\d)\^", "*", text).replace("^", "")
-    text = re.sub(r"[\s\[\]{}]", "", text)
-    text = re.sub(r"^[x×]\s*(?=10\*)", "", text)
-    return _CANONICAL_UNIT.get(text, text)
-
-
-_EDGE_PUNCT = " \t.,;:!?()\"'"
-_LEADING_NUMBER_RE = re.compile(r"^(?:[-+]?\d[\d.,]*(?:/(?=\d))?)+")
-
-
-def unit_present(expected: str, answer: str) -> bool:
-    """Whether ``answer`` states the unit ``expected`` in any spelling :func:`normalize_unit`
-    merges ("°C" for ``Cel``, "mmHg" for ``mm[Hg]``); ambiguous short units only after a
-    number."""
-    want = normalize_unit(expected)
-    raw = [t.strip(_EDGE_PUNCT) for t in answer.split()]
-    tokens = [t for t in raw if t]
-    for i, token in enumerate(tokens):
-        glued = _LEADING_NUMBER_RE.sub("", token)
-        after_number = glued != token or (i > 0 and bool(numbers_in(tokens[i - 1])))
-        for n in (1, 2, 3):
-            span = tokens[i : i + n]
-            if len(span) < n:
-                break
-            forms = {normalize_unit(" ".join(span)), normalize_unit(" ".join([glued, *span[1:]]))}
-            if want in forms and (want not in _AMBIGUOUS_UNITS or after_number):
-                return True
-    return False
-
 
 # ---------------------------------------------------------------------------- names, booleans
 
@@ -359,8 +210,8 @@ def value_present(expected: str, answer: str) -> bool:
         return True
     if expected.lower() in _POLAR and expected.lower() not in {"not", "none", "never"}:
         return _polarity(answer) == _POLAR[expected.lower()]
-    days, rest = _blank_dates(expected)
-    if len(days) == 1 and not rest.strip(_EDGE_PUNCT):
+    days, rest = blank_dates(expected)
+    if len(days) == 1 and not rest.strip(EDGE_PUNCT):
         return _date_present(days[0], answer)
     number = normalize_number(expected)
     if number is not None:

@@ -23,11 +23,6 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
 
-def whole_years(start: date, end: date) -> int:
-    """Whole years from ``start`` to ``end`` (an age: birthdays not yet reached don't count)."""
-    return end.year - start.year - ((end.month, end.day) < (start.month, start.day))
-
-
 @dataclass(frozen=True)
 class TimeWindow:
     """An inclusive date window; ``None`` on either side means open-ended."""

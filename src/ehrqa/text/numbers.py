@@ -12,7 +12,10 @@ two (so "14" never stands for a recorded 14.1, and an invented "200" never for 1
 
 from __future__ import annotations
 
+import re
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+
+from ehrqa.text.dates import blank_dates
 
 NOISY_DECIMALS = 2  # values with more decimals than this are measurement noise to round
 
@@ -65,3 +68,48 @@ def rounds_to(shown: str, recorded: float) -> bool:
         return False
     places = decimals(shown)
     return places < decimals(exact_number(recorded)) and _quantize(recorded, places) == stated
+
+
+_NUMBER_BODY = r"[-+]?(?:\d{1,3}(?:,\d{3})+(?:\.\d+)?|\d+(?:[.,]\d+)?)"
+# Not after a letter, digit, "." or "," (so "A1c" and "x10" hold no number); may be followed
+# by letters ("5mg") but not by more digits.
+NUMBER_RE = re.compile(rf"(?<![\w.,]){_NUMBER_BODY}(?!\d|[.,]\d)")
+_WHOLE_NUMBER_RE = re.compile(rf"{_NUMBER_BODY}")
+# fmt: off
+_NUMBER_WORD_LIST = (
+    "zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten",
+    "eleven", "twelve", "thirteen", "fourteen", "fifteen", "sixteen", "seventeen", "eighteen",
+    "nineteen", "twenty",
+)
+# fmt: on
+NUMBER_WORDS = {word: str(i) for i, word in enumerate(_NUMBER_WORD_LIST)}
+
+
+def normalize_number(text: str) -> str | None:
+    """Canonical decimal string of a number, or None when ``text`` is not one number.
+
+    ``"7.80"`` → ``"7.8"``, ``"1,234"`` → ``"1234"``, ``"7,8"`` → ``"7.8"`` (decimal comma),
+    ``"+3"`` → ``"3"``, ``"-0.0"`` → ``"0"``, ``"1e3"`` → None.
+    """
+    text = text.strip().replace("\u2212", "-")
+    if not _WHOLE_NUMBER_RE.fullmatch(text):
+        return None
+    if re.fullmatch(r"[-+]?\d{1,3}(?:,\d{3})+(?:\.\d+)?", text):
+        text = text.replace(",", "")
+    else:
+        text = text.replace(",", ".")
+    try:
+        value = Decimal(text)
+    except InvalidOperation:  # pragma: no cover - the regex admits only valid numbers
+        return None
+    if value == 0:
+        return "0"
+    return format(value.normalize(), "f")
+
+
+def numbers_in(text: str) -> list[str]:
+    """Canonical numbers of ``text`` outside its dates, number words zero–twenty included."""
+    _, rest = blank_dates(text.replace("\u2212", "-"))
+    numbers = [n for n in map(normalize_number, NUMBER_RE.findall(rest)) if n is not None]
+    numbers += [NUMBER_WORDS[w] for w in re.findall(r"[a-z]+", rest.lower()) if w in NUMBER_WORDS]
+    return numbers
