@@ -60,10 +60,10 @@ def open_store(cfg: EhrqaConfig) -> RecordStore:
     A ``--store`` whose folder does not exist is an error (a typo must not create an
     empty store somewhere); the data directory itself is created when missing.
     """
-    from ehrqa.store import is_postgres_url
     from ehrqa.store import open_store as open_any_store
+    from ehrqa.store import store_scheme
 
-    if cfg.store and not is_postgres_url(cfg.store):
+    if cfg.store and store_scheme(cfg.store) is None:
         path = Path(cfg.store).expanduser()
         if not path.exists() and not path.parent.is_dir():
             raise ConfigError(

@@ -108,7 +108,7 @@ class NoValidator:
         return []
 
 
-VALIDATORS: Registry[type[Validator]] = Registry("validator")
+VALIDATORS: Registry[type[Validator]] = Registry("validator", "ehrqa.validators")
 VALIDATORS.register("fhirkit", FhirkitValidator, "fhirkit-rs, strict R4 4.0.1 (default)")
 VALIDATORS.register("fhir.resources", FhirResourcesValidator, "fhir.resources pydantic, R4B")
 VALIDATORS.register("none", NoValidator, "no validation beyond resourceType and id")

@@ -41,7 +41,7 @@ __all__ = [
     "smollm2_path",
 ]
 
-CHAT_BACKENDS: Registry[Callable[..., ChatModel]] = Registry("chat backend")
+CHAT_BACKENDS: Registry[Callable[..., ChatModel]] = Registry("chat backend", "ehrqa.chat_models")
 CHAT_BACKENDS.register(
     "llamacpp", "ehrqa.llm.llamacpp:LlamaCppChatModel", help="GGUF models run by llama.cpp"
 )
@@ -56,6 +56,9 @@ CHAT_BACKENDS.register(
     help="an OpenAI-compatible server (llama-server, vLLM, …) over HTTP",
 )
 CHAT_BACKENDS.register("fake", "ehrqa.llm.fake:FakeChatModel", help="scripted replies, for tests")
+# A plugin's backend (entry-point group "ehrqa.chat_models") is chosen as NAME:LOCATION and
+# built as factory(LOCATION, context_window=n_ctx).
+BUILTIN_BACKENDS = frozenset({"llamacpp", "transformers", "openai", "fake"})
 
 DEFAULT_MODEL = "smollm2"
 
@@ -72,6 +75,7 @@ SPEC_FORMS = (
     "a GGUF file (path/to/model.gguf)",
     "a transformers checkpoint (a directory with config.json, hf:PATH, or hf:DIR/file.gguf)",
     "an OpenAI-compatible server with the model after '#' (http://127.0.0.1:8080/v1#MODEL)",
+    "a plugin's backend and what it loads (NAME:LOCATION, entry points 'ehrqa.chat_models')",
 )
 
 # (model alias, task) → the folder under ehrqa/models/ holding the fine-tuned adapter
@@ -135,6 +139,9 @@ def parse_model_spec(spec: str) -> ModelSpec:
             f"directory {text!r} has no config.json, so it is not a transformers checkpoint: "
             "for a GGUF model give the .gguf file's path"
         )
+    backend, sep, location = text.partition(":")
+    if sep and backend not in BUILTIN_BACKENDS and backend in CHAT_BACKENDS:
+        return ModelSpec(backend=backend, location=location)  # a plugin's (entry point)
     raise NotFoundError(_unknown_spec_message(spec))
 
 
@@ -159,6 +166,10 @@ def load_chat_model(
     """
     parsed = parse_model_spec(spec)
     factory = CHAT_BACKENDS.get(parsed.backend)
+    if parsed.backend not in BUILTIN_BACKENDS:
+        if adapter not in (None, "auto", "none"):
+            raise ConfigError(f"chat backend {parsed.backend!r} takes no adapter")
+        return factory(parsed.location, context_window=n_ctx)
     if adapter == "auto":
         packaged = packaged_adapter(parsed.alias, task)
         adapter = str(packaged) if packaged else None

@@ -62,7 +62,7 @@ class Embedder(Protocol):
         ...
 
 
-EMBEDDERS: Registry[Callable[..., Embedder]] = Registry("embedder")
+EMBEDDERS: Registry[Callable[..., Embedder]] = Registry("embedder", "ehrqa.embedders")
 EMBEDDERS.register(
     "sentence-transformers",
     "ehrqa.llm.embed:SentenceTransformerEmbedder",

@@ -65,7 +65,7 @@ class Selector(Protocol):
         ...
 
 
-SELECTORS: Registry[type[Selector]] = Registry("selector")
+SELECTORS: Registry[type[Selector]] = Registry("selector", "ehrqa.selectors")
 SELECTORS.register(
     "default",
     "ehrqa.select.default:DefaultSelector",

@@ -2,14 +2,19 @@
 
 :func:`open_store` picks the backend from where the store is: a data directory holds the
 embedded SQLite store, a ``.sqlite3`` (``.sqlite``, ``.db``) path is that SQLite file, and a
-``postgresql://`` URL names a PostgreSQL database.
+``postgresql://`` URL names a PostgreSQL database. Any other ``SCHEME://`` URL names a store
+that an installed package registers for that scheme in the ``ehrqa.stores`` entry-point
+group: a callable taking the URL and returning a :class:`RecordStore`.
 """
 
 from __future__ import annotations
 
+import re
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from ehrqa.registry import Registry
 from ehrqa.store.base import CodedConcept, PatientSummary, RecordQuery, RecordStore, UpsertStats
 from ehrqa.store.sqlite import SqliteStore
 
@@ -18,6 +23,12 @@ if TYPE_CHECKING:
 
 POSTGRES_SCHEMES = ("postgresql://", "postgres://")
 SQLITE_SUFFIXES = (".sqlite3", ".sqlite", ".db")
+_URL = re.compile(r"^([a-z][a-z0-9+.-]*)://", re.IGNORECASE)
+
+#: Store factories by URL scheme; plugins add theirs in the ``ehrqa.stores`` group.
+STORES: Registry[Callable[[str], RecordStore]] = Registry("store", "ehrqa.stores")
+STORES.register("postgresql", "ehrqa.store.postgres:PostgresStore", "PostgreSQL (psycopg 3)")
+STORES.register("postgres", "ehrqa.store.postgres:PostgresStore", "PostgreSQL (psycopg 3)")
 
 
 def is_postgres_url(location: str | Path) -> bool:
@@ -25,18 +36,23 @@ def is_postgres_url(location: str | Path) -> bool:
     return isinstance(location, str) and location.strip().lower().startswith(POSTGRES_SCHEMES)
 
 
-def open_store(location: str | Path) -> SqliteStore | PostgresStore:
+def store_scheme(location: str | Path) -> str | None:
+    """The URL scheme of ``location`` (``postgresql``), or None for a file or folder."""
+    match = _URL.match(location.strip()) if isinstance(location, str) else None
+    return match.group(1).lower() if match else None
+
+
+def open_store(location: str | Path) -> SqliteStore | PostgresStore | RecordStore:
     """Open (creating and migrating if needed) the store at ``location``.
 
     ``location`` is a data directory (the SQLite store ``<dir>/ehrqa.sqlite3``), a SQLite
     file (an existing file, or a new path ending in .sqlite3, .sqlite or .db), or a
     ``postgresql://user@host:port/db`` URL (add ``?options=-csearch_path%3Dname`` for a
-    schema other than ``public``).
+    schema other than ``public``), or a URL for a plugin's store (:data:`STORES`).
     """
-    if is_postgres_url(location):
-        from ehrqa.store.postgres import PostgresStore
-
-        return PostgresStore(str(location).strip())
+    scheme = store_scheme(location)
+    if scheme is not None:
+        return STORES.get(scheme)(str(location).strip())
     from ehrqa.store.sqlite import open_store as open_home_store
 
     path = Path(location).expanduser()
@@ -46,6 +62,7 @@ def open_store(location: str | Path) -> SqliteStore | PostgresStore:
 
 
 __all__ = [
+    "STORES",
     "CodedConcept",
     "PatientSummary",
     "RecordQuery",
@@ -54,4 +71,5 @@ __all__ = [
     "UpsertStats",
     "is_postgres_url",
     "open_store",
+    "store_scheme",
 ]
