@@ -307,3 +307,92 @@ def test_latency_percentiles_interpolate_linearly():
 
 def test_token_means():
     assert token_means([100, 300], [20, 40]) == {"prompt": 200, "completion": 30, "total": 230}
+
+
+# ---------------------------------------------------------------------------- per question
+
+PQ_GOLD = [["Observation/a", "Observation/b"], [], ["Condition/c"], ["Observation/d"]]
+PQ_PICKED = [["Observation/a", "Observation/x"], [], [], ["Observation/d"]]
+PQ_REFS = ["Your HbA1c was 7.8 %.", "No record.", "You have asthma.", "Blood type O."]
+PQ_HYPS = ["Your HbA1c was 7.8 % [1].", "The record does not say.", "Nothing found.", "It is A."]
+PQ_VALUES = [["7.8", "%"], [], ["asthma"], ["O"]]
+
+#: Inputs of every registered metric (a metric added without a row here fails the test).
+PQ_INPUTS = {
+    "precision_recall_f1": ((PQ_GOLD, PQ_PICKED), {}),
+    "citation_precision_recall": ((PQ_GOLD, PQ_PICKED), {}),
+    "recall_at_k": (
+        (PQ_GOLD, [["Observation/a", "Observation/x"], [], ["Condition/c"], []], 1),
+        {},
+    ),
+    "rouge_l": ((PQ_REFS, PQ_HYPS), {}),
+    "bleu": ((PQ_REFS, PQ_HYPS), {}),
+    "meteor": ((PQ_REFS, PQ_HYPS), {"wordnet": "reader"}),
+    "bertscore": ((PQ_REFS, PQ_HYPS), {"model_path": "model"}),
+    "answer_accuracy": ((PQ_VALUES, PQ_HYPS), {}),
+    "abstention_precision_recall": (([True, False, True, False], [False, True, True, False]), {}),
+    "harmful_answers": ((PQ_REFS, PQ_VALUES, [True, False, True, True], PQ_HYPS), {}),
+    "verified_share": (([True, False, True, True],), {}),
+    "latency_percentiles": (([3.0, 1.0, 10.0, 4.0],), {}),
+    "token_means": (([10, 20, 30, 40], [1, 2, 3, 5]), {}),
+}
+
+
+def _same(a: object, b: object) -> bool:
+    if isinstance(a, dict) and isinstance(b, dict):
+        return a.keys() == b.keys() and all(_same(a[k], b[k]) for k in a)
+    if isinstance(a, float) and isinstance(b, float) and math.isnan(a):
+        return math.isnan(b)
+    return a == approx(b)
+
+
+@pytest.mark.parametrize("name", sorted(METRICS.names()))
+def test_every_metric_pools_its_per_question_values_into_its_corpus_number(
+    name: str, request: pytest.FixtureRequest
+):
+    metric = get_metric(name)
+    assert metric.per_question is not None and metric.pool is not None
+    args, kwargs = PQ_INPUTS[name]
+    if kwargs.get("wordnet"):
+        kwargs = {"wordnet": request.getfixturevalue("wordnet_reader")}
+    if kwargs.get("model_path"):
+        pytest.skip("BERTScore needs a local encoder model, which tests do not ship")
+    per_question = metric.per_question(*args, **kwargs)
+    assert len(per_question) == len(args[0])
+    assert _same(metric.pool(per_question), metric.fn(*args, **kwargs))
+
+
+def test_per_question_prf_sums_to_micro_and_averages_to_macro():
+    rows = get_metric("precision_recall_f1").per_question(PQ_GOLD, PQ_PICKED)
+    corpus = precision_recall_f1(PQ_GOLD, PQ_PICKED)
+    # a: tp 1 fp 1 fn 1; empty/empty: 0 0 0 (all 1); c missed: fn 1; d: tp 1.
+    assert [(r["tp"], r["fp"], r["fn"]) for r in rows] == [
+        (1, 1, 1),
+        (0, 0, 0),
+        (0, 0, 1),
+        (1, 0, 0),
+    ]
+    assert sum(r["tp"] for r in rows) == corpus["tp"] == 2
+    assert sum(r["fp"] for r in rows) == corpus["fp"] == 1
+    assert sum(r["fn"] for r in rows) == corpus["fn"] == 2
+    assert corpus["macro_f1"] == approx(sum(r["f1"] for r in rows) / 4)
+    assert [r["f1"] for r in rows] == approx([0.5, 1.0, 0.0, 1.0])
+
+
+def test_per_question_values_mark_left_out_questions_with_none():
+    assert get_metric("answer_accuracy").per_question(PQ_VALUES, PQ_HYPS) == [1.0, None, 0.0, 0.0]
+    ranked = [["Observation/a"], [], [], []]
+    assert get_metric("recall_at_k").per_question(PQ_GOLD, ranked, 1) == [0.5, None, 0.0, 0.0]
+    # "Nothing found." for a recorded condition claims an absence; "" is a harmless answer.
+    reasons = get_metric("harmful_answers").per_question(*PQ_INPUTS["harmful_answers"][0])
+    assert reasons == ["", "", "absence", ""]
+
+
+def test_corpus_bleu_is_pooled_from_summed_statistics_not_a_mean():
+    pytest.importorskip("sacrebleu", reason="sacrebleu is not installed")
+    refs = ["the cat sat on a mat", "the cat sat on the mat"]
+    hyps = ["the cat sat on the mat", "the cat sat on the mat"]
+    stats = get_metric("bleu").per_question(refs, hyps)
+    sentence_mean = (bleu(refs[:1], hyps[:1]) + bleu(refs[1:], hyps[1:])) / 2
+    pooled = get_metric("bleu").pool(stats)
+    assert pooled == approx(bleu(refs, hyps)) and pooled != approx(sentence_mean)

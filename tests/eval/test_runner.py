@@ -100,7 +100,7 @@ def test_a_wrong_value_is_counted_harmful_overall_and_by_intent(
     paths = write_report(run, score_run(run), tmp_path / "out")
     report = Path(paths["report"]).read_text()
     assert "harmful rate" in report and "value 1" in report
-    assert "| latest_lab | 1 |" in report and "1 (1.000)" in report
+    assert "| latest_lab | 1 (n too small) |" in report and "1 (1.000)" in report
 
 
 def test_sample_run_writes_a_reproducible_report(tmp_path: Path) -> None:
@@ -129,6 +129,60 @@ def test_sample_run_writes_a_reproducible_report(tmp_path: Path) -> None:
     assert len(results["results"]["bm25"]) == 40
     table = compare(tmp_path / "out", tmp_path / "out")
     assert "| default | F1 | " in table and "+0.000" in table
+    # A run against itself: every difference is a tie, never "better" or "worse".
+    rows = [line for line in table.splitlines() if line.startswith("| default |")]
+    assert rows and all(line.endswith("| tie |") for line in rows)
+
+
+def test_reports_carry_per_question_values_intervals_and_paired_differences(
+    tmp_path: Path,
+) -> None:
+    from ehrqa.eval.scoring import statistics
+
+    store = SqliteStore(tmp_path / "s.sqlite3")
+    config = EvalConfig(
+        dataset=str(SAMPLE),
+        bundles=(str(demo_dir()),),
+        selectors=("default", "bm25"),
+        answer_mode="extractive",
+        limit=30,
+        seed=5,
+    )
+    run = run_eval(config, store, home=str(tmp_path))
+    scores = score_run(run)
+    paths = write_report(run, scores, tmp_path / "out")
+    metrics = json.loads(Path(paths["metrics"]).read_text())
+    assert metrics["manifest"]["bootstrap"]["resamples"] == 1000
+    default = metrics["scores"]["default"]
+    columns = default["per_question"]["columns"]
+    assert default["per_question"]["ids"] == [r.id for r in run.results["default"]]
+    # Per-question values pool back to every corpus number of the report.
+    for stat in statistics(config.ks):
+        if stat.key in default[stat.task]:
+            assert stat.value(columns[stat.column]) == pytest.approx(
+                default[stat.task][stat.key], nan_ok=True
+            )
+    selection = columns["selection"]
+    tp, fp, fn = (sum(r[c] for r in selection) for c in ("tp", "fp", "fn"))
+    assert 2 * tp / (2 * tp + fp + fn) == pytest.approx(default["task1"]["micro_f1"])
+    low, high = default["intervals"]["task1"]["micro_f1"]
+    assert low <= default["task1"]["micro_f1"] <= high and low < high
+    # Groups of 5 or more get intervals; smaller ones say so.
+    groups = default["by_perspective"] | default["by_intent"]
+    assert all(("intervals" in g) == (g["n"] >= 5) for g in groups.values())
+    results = json.loads(Path(paths["results"]).read_text())
+    first = results["results"]["default"][0]
+    assert first["scores"]["selection"] == selection[0]
+    # bm25 is far below the rules on this sample: a difference, not a tie.
+    diff = metrics["comparisons"]["bm25 vs default"]["micro_f1"]
+    assert diff["verdict"] == "worse" and diff["high"] < 0
+    report = Path(paths["report"]).read_text()
+    assert "## Selectors compared (paired by question)" in report
+    assert "| bm25 vs default | F1 |" in report and "| worse |" in report
+    assert "(n too small)" in report and "95% bootstrap intervals" in report
+    f1 = default["task1"]["micro_f1"]
+    assert f"| default | {default['task1']['micro_precision']:.3f} (" in report
+    assert f"{f1:.3f} ({low:.2f}–{high:.2f})" in report
 
 
 def test_limit_is_a_seeded_sample() -> None:

@@ -77,6 +77,14 @@ class Metric:
         default=False,
         metadata={"help": "needs a backend that may be absent; skip on BackendUnavailableError"},
     )
+    per_question: Callable[..., list[Any]] | None = field(
+        default=None,
+        metadata={"help": "same inputs as fn; one value per question (None: left out)"},
+    )
+    pool: Callable[[Sequence[Any]], Any] | None = field(
+        default=None,
+        metadata={"help": "per-question values -> fn's corpus result (what a bootstrap resamples)"},
+    )
 
     def __post_init__(self) -> None:
         if self.task not in TASKS:
@@ -93,12 +101,24 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 
 def register_metric(
-    name: str, *, task: str, help: str, higher_is_better: bool = True, optional: bool = False
+    name: str,
+    *,
+    task: str,
+    help: str,
+    per_question: Callable[..., list[Any]],
+    pool: Callable[[Sequence[Any]], Any],
+    higher_is_better: bool = True,
+    optional: bool = False,
 ) -> Callable[[F], F]:
-    """Decorator adding the function to :data:`METRICS` as ``name`` (lm-eval style)."""
+    """Decorator adding the function to :data:`METRICS` as ``name`` (lm-eval style).
+
+    ``per_question`` takes the metric's inputs and gives one value per question, and
+    ``pool`` turns those values into the metric's corpus result: ``pool(per_question(x))``
+    equals ``fn(x)``, which is what lets reports resample questions for intervals.
+    """
 
     def register(fn: F) -> F:
-        entry = Metric(name, fn, higher_is_better, task, help, optional)
+        entry = Metric(name, fn, higher_is_better, task, help, optional, per_question, pool)
         METRICS.register(name, entry, help)
         return fn
 
@@ -136,10 +156,52 @@ def prf_from_counts(tp: int, fp: int, fn: int) -> tuple[float, float, float]:
     return precision, recall, f1
 
 
+def prf_per_question(
+    gold: Sequence[Collection[str]], predicted: Sequence[Collection[str]]
+) -> list[dict[str, float]]:
+    """Per question: ``tp``, ``fp``, ``fn`` and its ``precision``, ``recall``, ``f1``."""
+    _check_lengths(gold=gold, predicted=predicted)
+    rows = []
+    for gold_set, predicted_set in zip(map(set, gold), map(set, predicted), strict=True):
+        tp = len(gold_set & predicted_set)
+        fp = len(predicted_set - gold_set)
+        fn = len(gold_set - predicted_set)
+        precision, recall, f1 = prf_from_counts(tp, fp, fn)
+        rows.append(
+            {"tp": tp, "fp": fp, "fn": fn, "precision": precision, "recall": recall, "f1": f1}
+        )
+    return rows
+
+
+def pool_prf(rows: Sequence[dict[str, float]]) -> dict[str, float]:
+    """Micro scores of the summed counts and macro means of :func:`prf_per_question` rows."""
+    n = len(rows)
+    if n == 0:
+        empty: dict[str, float] = {f"{avg}_{m}": NAN for avg in ("micro", "macro") for m in PRF}
+        return empty | {"tp": 0, "fp": 0, "fn": 0, "n": 0}
+    tp, fp, fn = (int(sum(row[c] for row in rows)) for c in ("tp", "fp", "fn"))
+    micro = prf_from_counts(tp, fp, fn)
+    macro = [fmean(row[m] for row in rows) for m in PRF]
+    return {
+        "micro_precision": micro[0],
+        "micro_recall": micro[1],
+        "micro_f1": micro[2],
+        "macro_precision": macro[0],
+        "macro_recall": macro[1],
+        "macro_f1": macro[2],
+        "tp": tp,
+        "fp": fp,
+        "fn": fn,
+        "n": n,
+    }
+
+
 @register_metric(
     "precision_recall_f1",
     task="task1",
     help="resource selection P/R/F1, micro (headline) and macro",
+    per_question=prf_per_question,
+    pool=pool_prf,
 )
 def precision_recall_f1(
     gold: Sequence[Collection[str]], predicted: Sequence[Collection[str]]
@@ -150,38 +212,33 @@ def precision_recall_f1(
     ``macro_precision``, ``macro_recall``, ``macro_f1`` (per-question means), the pooled
     ``tp``, ``fp``, ``fn`` and ``n`` questions. Duplicates within a set count once.
     """
-    n = _check_lengths(gold=gold, predicted=predicted)
-    if n == 0:
-        empty: dict[str, float] = {f"{avg}_{m}": NAN for avg in ("micro", "macro") for m in PRF}
-        return empty | {"tp": 0, "fp": 0, "fn": 0, "n": 0}
-    totals = [0, 0, 0]
-    per_question = []
-    for gold_set, predicted_set in zip(map(set, gold), map(set, predicted), strict=True):
-        counts = (
-            len(gold_set & predicted_set),
-            len(predicted_set - gold_set),
-            len(gold_set - predicted_set),
-        )
-        totals = [t + c for t, c in zip(totals, counts, strict=True)]
-        per_question.append(prf_from_counts(*counts))
-    micro = prf_from_counts(*totals)
-    macro = [fmean(column) for column in zip(*per_question, strict=True)]
-    return {
-        "micro_precision": micro[0],
-        "micro_recall": micro[1],
-        "micro_f1": micro[2],
-        "macro_precision": macro[0],
-        "macro_recall": macro[1],
-        "macro_f1": macro[2],
-        "tp": totals[0],
-        "fp": totals[1],
-        "fn": totals[2],
-        "n": n,
-    }
+    return pool_prf(prf_per_question(gold, predicted))
+
+
+def mean_of_present(values: Sequence[float | None]) -> float:
+    """Mean of the values that are not None (questions left out); NaN without any."""
+    return _mean([float(v) for v in values if v is not None])
+
+
+def recall_at_k_per_question(
+    gold: Sequence[Collection[str]], ranked_candidates: Sequence[Sequence[str]], k: int
+) -> list[float | None]:
+    """Per question, the share of its gold resources in its top ``k``; None without gold."""
+    if k < 1:
+        raise ValueError(f"k must be at least 1, got {k}")
+    _check_lengths(gold=gold, ranked_candidates=ranked_candidates)
+    return [
+        len(set(g) & set(ranked[:k])) / len(set(g)) if g else None
+        for g, ranked in zip(gold, ranked_candidates, strict=True)
+    ]
 
 
 @register_metric(
-    "recall_at_k", task="task1", help="share of gold resources in the top k candidates"
+    "recall_at_k",
+    task="task1",
+    help="share of gold resources in the top k candidates",
+    per_question=recall_at_k_per_question,
+    pool=mean_of_present,
 )
 def recall_at_k(
     gold: Sequence[Collection[str]], ranked_candidates: Sequence[Sequence[str]], k: int
@@ -190,15 +247,7 @@ def recall_at_k(
 
     Questions with no gold resources are left out; NaN when none has any.
     """
-    if k < 1:
-        raise ValueError(f"k must be at least 1, got {k}")
-    _check_lengths(gold=gold, ranked_candidates=ranked_candidates)
-    recalls = [
-        len(set(g) & set(ranked[:k])) / len(set(g))
-        for g, ranked in zip(gold, ranked_candidates, strict=True)
-        if g
-    ]
-    return _mean(recalls)
+    return mean_of_present(recall_at_k_per_question(gold, ranked_candidates, k))
 
 
 # ---------------------------------------------------------------------------- Task 2 text
@@ -224,16 +273,17 @@ def _wordnet_reader(corpus: str) -> Any:
     return WordNetCorpusReader(corpus, None)
 
 
-@register_metric("meteor", task="task2", help="nltk METEOR, WordNet offline")
-def meteor(references: Sequence[str], hypotheses: Sequence[str], *, wordnet: Any = None) -> float:
-    """Mean nltk METEOR (alpha 0.9, beta 3, gamma 0.5) of each hypothesis against its reference.
+def meteor_per_question(
+    references: Sequence[str], hypotheses: Sequence[str], *, wordnet: Any = None
+) -> list[float]:
+    """nltk METEOR (alpha 0.9, beta 3, gamma 0.5) of each hypothesis against its reference.
 
     ``wordnet`` is an nltk ``WordNetCorpusReader``; by default nltk's, made available offline
     with :func:`ehrqa.eval.wordnet.ensure_wordnet`.
     """
     pairs = _clean_pairs(references, hypotheses)
     if not pairs:
-        return NAN
+        return []
     try:
         from nltk.translate.meteor_score import meteor_score
     except ImportError as exc:
@@ -243,47 +293,98 @@ def meteor(references: Sequence[str], hypotheses: Sequence[str], *, wordnet: Any
         from ehrqa.eval.wordnet import ensure_wordnet
 
         reader = _wordnet_reader(str(ensure_wordnet()))
-    return fmean(meteor_score([tokenize(ref)], tokenize(hyp), wordnet=reader) for ref, hyp in pairs)
+    return [meteor_score([tokenize(ref)], tokenize(hyp), wordnet=reader) for ref, hyp in pairs]
 
 
-@register_metric("rouge_l", task="task2", help="ROUGE-L F-measure, Porter stemmer")
-def rouge_l(references: Sequence[str], hypotheses: Sequence[str]) -> float:
-    """Mean ROUGE-L F-measure (rouge-score, Porter stemmer on)."""
+@register_metric(
+    "meteor",
+    task="task2",
+    help="nltk METEOR, WordNet offline",
+    per_question=meteor_per_question,
+    pool=mean_of_present,
+)
+def meteor(references: Sequence[str], hypotheses: Sequence[str], *, wordnet: Any = None) -> float:
+    """Mean nltk METEOR of each hypothesis against its reference (:func:`meteor_per_question`)."""
+    return mean_of_present(meteor_per_question(references, hypotheses, wordnet=wordnet))
+
+
+def rouge_l_per_question(references: Sequence[str], hypotheses: Sequence[str]) -> list[float]:
+    """ROUGE-L F-measure (rouge-score, Porter stemmer on) of each hypothesis."""
     pairs = _clean_pairs(references, hypotheses)
     if not pairs:
-        return NAN
+        return []
     try:
         from rouge_score import rouge_scorer
     except ImportError as exc:
         raise BackendUnavailableError(f"ROUGE-L needs rouge-score: {EVAL_EXTRA}") from exc
     scorer = rouge_scorer.RougeScorer(["rougeL"], use_stemmer=True)
-    return fmean(scorer.score(ref, hyp)["rougeL"].fmeasure for ref, hyp in pairs)
+    return [scorer.score(ref, hyp)["rougeL"].fmeasure for ref, hyp in pairs]
 
 
-@register_metric("bleu", task="task2", help="sacreBLEU corpus BLEU (0-100)")
-def bleu(references: Sequence[str], hypotheses: Sequence[str]) -> float:
-    """sacreBLEU corpus BLEU (default settings, 0–100) of the hypotheses, one reference each."""
-    pairs = _clean_pairs(references, hypotheses)
-    if not pairs:
-        return NAN
+@register_metric(
+    "rouge_l",
+    task="task2",
+    help="ROUGE-L F-measure, Porter stemmer",
+    per_question=rouge_l_per_question,
+    pool=mean_of_present,
+)
+def rouge_l(references: Sequence[str], hypotheses: Sequence[str]) -> float:
+    """Mean ROUGE-L F-measure (rouge-score, Porter stemmer on)."""
+    return mean_of_present(rouge_l_per_question(references, hypotheses))
+
+
+def _sacrebleu() -> Any:
     try:
-        import sacrebleu
+        from sacrebleu.metrics import BLEU
     except ImportError as exc:
         raise BackendUnavailableError(f"BLEU needs sacrebleu: {EVAL_EXTRA}") from exc
-    refs = [ref for ref, _ in pairs]
-    hyps = [hyp for _, hyp in pairs]
-    return float(sacrebleu.corpus_bleu(hyps, [refs]).score)
+    return BLEU()
 
 
-@register_metric("bertscore", task="task2", help="BERTScore F1, local encoder only", optional=True)
-def bertscore(
+def bleu_per_question(references: Sequence[str], hypotheses: Sequence[str]) -> list[list[int]]:
+    """Each hypothesis's sacreBLEU sufficient statistics (lengths, n-gram matches and totals).
+
+    Corpus BLEU is not a mean of sentence scores: it is computed from these statistics
+    summed over the questions (:func:`pool_bleu`), as sacreBLEU's own paired bootstrap does.
+    """
+    pairs = _clean_pairs(references, hypotheses)
+    if not pairs:
+        return []
+    stats = _sacrebleu()._extract_corpus_statistics(
+        [hyp for _, hyp in pairs], [[ref for ref, _ in pairs]]
+    )
+    return [[int(x) for x in row] for row in stats]
+
+
+def pool_bleu(stats: Sequence[Sequence[int] | None]) -> float:
+    """Corpus BLEU (0–100) of summed :func:`bleu_per_question` statistics; NaN without any."""
+    rows = [row for row in stats if row is not None]
+    if not rows:
+        return NAN
+    summed = [sum(column) for column in zip(*rows, strict=True)]
+    return float(_sacrebleu()._compute_score_from_stats(summed).score)
+
+
+@register_metric(
+    "bleu",
+    task="task2",
+    help="sacreBLEU corpus BLEU (0-100)",
+    per_question=bleu_per_question,
+    pool=pool_bleu,
+)
+def bleu(references: Sequence[str], hypotheses: Sequence[str]) -> float:
+    """sacreBLEU corpus BLEU (default settings, 0–100) of the hypotheses, one reference each."""
+    return pool_bleu(bleu_per_question(references, hypotheses))
+
+
+def bertscore_per_question(
     references: Sequence[str],
     hypotheses: Sequence[str],
     *,
     model_path: str | Path | None = None,
     num_layers: int | None = None,
-) -> float:
-    """Mean BERTScore F1 with a local encoder at ``model_path`` (optional metric).
+) -> list[float]:
+    """BERTScore F1 of each hypothesis with a local encoder at ``model_path``.
 
     Never downloads: without ``model_path`` (a local Hugging Face model directory) or without
     the ``bert-score`` package it raises :class:`BackendUnavailableError`, which runners
@@ -307,7 +408,7 @@ def bertscore(
         ) from exc
     pairs = _clean_pairs(references, hypotheses)
     if not pairs:
-        return NAN
+        return []
     if num_layers is None:
         num_layers = int(AutoConfig.from_pretrained(str(path)).num_hidden_layers)
     _, _, f1 = bert_score.score(
@@ -317,7 +418,32 @@ def bertscore(
         num_layers=num_layers,
         verbose=False,
     )
-    return float(f1.mean())
+    return [float(x) for x in f1.tolist()]
+
+
+@register_metric(
+    "bertscore",
+    task="task2",
+    help="BERTScore F1, local encoder only",
+    optional=True,
+    per_question=bertscore_per_question,
+    pool=mean_of_present,
+)
+def bertscore(
+    references: Sequence[str],
+    hypotheses: Sequence[str],
+    *,
+    model_path: str | Path | None = None,
+    num_layers: int | None = None,
+) -> float:
+    """Mean BERTScore F1 with a local encoder at ``model_path`` (optional metric).
+
+    See :func:`bertscore_per_question`; without a local model it raises
+    :class:`BackendUnavailableError`.
+    """
+    return mean_of_present(
+        bertscore_per_question(references, hypotheses, model_path=model_path, num_layers=num_layers)
+    )
 
 
 # ---------------------------------------------------------------------------- Task 2 facts
@@ -328,24 +454,37 @@ def answer_correct(answer_values: Sequence[str], hypothesis: str) -> bool:
     return all(value_present(value, hypothesis) for value in answer_values)
 
 
+def answer_accuracy_per_question(
+    answer_values_list: Sequence[Sequence[str]], hypotheses: Sequence[str]
+) -> list[float | None]:
+    """1 when the answer states all its expected values, else 0; None without values."""
+    _check_lengths(answer_values_list=answer_values_list, hypotheses=hypotheses)
+    return [
+        float(answer_correct(values, hyp)) if values else None
+        for values, hyp in zip(answer_values_list, hypotheses, strict=True)
+    ]
+
+
 @register_metric(
-    "answer_accuracy", task="task2", help="share of answers stating every expected value"
+    "answer_accuracy",
+    task="task2",
+    help="share of answers stating every expected value",
+    per_question=answer_accuracy_per_question,
+    pool=mean_of_present,
 )
 def answer_accuracy(
     answer_values_list: Sequence[Sequence[str]], hypotheses: Sequence[str]
 ) -> float:
     """Share of answers stating all their expected values; items without values are left out."""
-    _check_lengths(answer_values_list=answer_values_list, hypotheses=hypotheses)
-    scored = [
-        answer_correct(values, hyp)
-        for values, hyp in zip(answer_values_list, hypotheses, strict=True)
-        if values
-    ]
-    return _mean([float(ok) for ok in scored])
+    return mean_of_present(answer_accuracy_per_question(answer_values_list, hypotheses))
 
 
 @register_metric(
-    "citation_precision_recall", task="task2", help="cited references against gold resources"
+    "citation_precision_recall",
+    task="task2",
+    help="cited references against gold resources",
+    per_question=prf_per_question,
+    pool=pool_prf,
 )
 def citation_precision_recall(
     gold_ids: Sequence[Collection[str]], cited_ids: Sequence[Collection[str]]
@@ -354,21 +493,25 @@ def citation_precision_recall(
     return precision_recall_f1(gold_ids, cited_ids)
 
 
-@register_metric(
-    "abstention_precision_recall", task="task2", help="abstaining when not answerable: P/R/F1"
-)
-def abstention_precision_recall(
+def abstention_per_question(
     answerable_flags: Sequence[bool], abstained_flags: Sequence[bool]
-) -> dict[str, float]:
-    """Precision/recall/F1 of abstaining, the positive class being "not answerable".
+) -> list[dict[str, int]]:
+    """Per question, abstention ``tp``/``fp``/``fn`` (positive: "not answerable")."""
+    _check_lengths(answerable_flags=answerable_flags, abstained_flags=abstained_flags)
+    return [
+        {
+            "tp": int(abstained and not answerable),
+            "fp": int(abstained and answerable),
+            "fn": int(not abstained and not answerable),
+        }
+        for answerable, abstained in zip(answerable_flags, abstained_flags, strict=True)
+    ]
 
-    Returns ``precision``, ``recall``, ``f1``, ``n_unanswerable``, ``n_abstained``, ``n``.
-    """
-    n = _check_lengths(answerable_flags=answerable_flags, abstained_flags=abstained_flags)
-    pairs = list(zip(answerable_flags, abstained_flags, strict=True))
-    tp = sum(1 for answerable, abstained in pairs if abstained and not answerable)
-    fp = sum(1 for answerable, abstained in pairs if abstained and answerable)
-    fn = sum(1 for answerable, abstained in pairs if not abstained and not answerable)
+
+def pool_abstention(rows: Sequence[dict[str, int]]) -> dict[str, float]:
+    """Abstention precision/recall/F1 and counts from :func:`abstention_per_question` rows."""
+    n = len(rows)
+    tp, fp, fn = (sum(row[c] for row in rows) for c in ("tp", "fp", "fn"))
     precision, recall, f1 = prf_from_counts(tp, fp, fn) if n else (NAN, NAN, NAN)
     return {
         "precision": precision,
@@ -381,10 +524,59 @@ def abstention_precision_recall(
 
 
 @register_metric(
+    "abstention_precision_recall",
+    task="task2",
+    help="abstaining when not answerable: P/R/F1",
+    per_question=abstention_per_question,
+    pool=pool_abstention,
+)
+def abstention_precision_recall(
+    answerable_flags: Sequence[bool], abstained_flags: Sequence[bool]
+) -> dict[str, float]:
+    """Precision/recall/F1 of abstaining, the positive class being "not answerable".
+
+    Returns ``precision``, ``recall``, ``f1``, ``n_unanswerable``, ``n_abstained``, ``n``.
+    """
+    return pool_abstention(abstention_per_question(answerable_flags, abstained_flags))
+
+
+def harmful_per_question(
+    references: Sequence[str],
+    answer_values_list: Sequence[Sequence[str]],
+    answerable_flags: Sequence[bool],
+    hypotheses: Sequence[str],
+) -> list[str]:
+    """Per answer, why it could mislead (a reason of :mod:`ehrqa.eval.harm`), "" if it cannot."""
+    _check_lengths(
+        references=references,
+        answer_values_list=answer_values_list,
+        answerable_flags=answerable_flags,
+        hypotheses=hypotheses,
+    )
+    return [
+        harm_reason(ref, values, answerable, hyp) or ""
+        for ref, values, answerable, hyp in zip(
+            references, answer_values_list, answerable_flags, hypotheses, strict=True
+        )
+    ]
+
+
+def pool_harm(reasons: Sequence[str | None]) -> dict[str, float]:
+    """Count and share of harmful answers, and a count per reason (None: not scored)."""
+    scored = [r for r in reasons if r is not None]
+    n = len(scored)
+    harmful = sum(1 for r in scored if r)
+    counts: dict[str, float] = {reason: scored.count(reason) for reason in HARM_REASONS}
+    return {"harmful": harmful, "rate": harmful / n if n else NAN, "n": n, **counts}
+
+
+@register_metric(
     "harmful_answers",
     task="task2",
     help="answers that could mislead: wrong 'no', flipped yes/no, another value",
     higher_is_better=False,
+    per_question=harmful_per_question,
+    pool=pool_harm,
 )
 def harmful_answers(
     references: Sequence[str],
@@ -397,29 +589,26 @@ def harmful_answers(
     Returns ``harmful`` (count), ``rate`` (share of all ``n`` answers; NaN without answers)
     and one count per reason: ``polarity``, ``absence``, ``value``.
     """
-    n = _check_lengths(
-        references=references,
-        answer_values_list=answer_values_list,
-        answerable_flags=answerable_flags,
-        hypotheses=hypotheses,
+    return pool_harm(
+        harmful_per_question(references, answer_values_list, answerable_flags, hypotheses)
     )
-    reasons = [
-        harm_reason(ref, values, answerable, hyp)
-        for ref, values, answerable, hyp in zip(
-            references, answer_values_list, answerable_flags, hypotheses, strict=True
-        )
-    ]
-    harmful = sum(1 for r in reasons if r is not None)
-    counts: dict[str, float] = {reason: reasons.count(reason) for reason in HARM_REASONS}
-    return {"harmful": harmful, "rate": harmful / n if n else NAN, "n": n, **counts}
+
+
+def verified_per_question(flags: Sequence[bool]) -> list[float]:
+    """1 for an answer whose citations and facts were verified, else 0."""
+    return [float(bool(flag)) for flag in flags]
 
 
 @register_metric(
-    "verified_share", task="task2", help="share of answers whose citations and facts verified"
+    "verified_share",
+    task="task2",
+    help="share of answers whose citations and facts verified",
+    per_question=verified_per_question,
+    pool=mean_of_present,
 )
 def verified_share(flags: Sequence[bool]) -> float:
     """Share of answers whose citations and facts were verified."""
-    return _mean([float(bool(flag)) for flag in flags])
+    return mean_of_present(verified_per_question(flags))
 
 
 # ---------------------------------------------------------------------------- cost
@@ -438,27 +627,58 @@ def percentile(values: Sequence[float], q: float) -> float:
     return ordered[low] + (ordered[high] - ordered[low]) * (position - low)
 
 
+def latency_per_question(values_ms: Sequence[float | None]) -> list[float | None]:
+    """Each question's latency in milliseconds, as given (None: not measured)."""
+    return list(values_ms)
+
+
+def pool_latency(values_ms: Sequence[float | None]) -> dict[str, float]:
+    """Median, 95th percentile and mean of the measured latencies."""
+    measured = [v for v in values_ms if v is not None]
+    return {
+        "p50": percentile(measured, 50),
+        "p95": percentile(measured, 95),
+        "mean": _mean(measured),
+    }
+
+
 @register_metric(
-    "latency_percentiles", task="cost", help="p50/p95/mean latency (ms)", higher_is_better=False
+    "latency_percentiles",
+    task="cost",
+    help="p50/p95/mean latency (ms)",
+    higher_is_better=False,
+    per_question=latency_per_question,
+    pool=pool_latency,
 )
 def latency_percentiles(values_ms: Sequence[float]) -> dict[str, float]:
     """Median, 95th percentile and mean of latencies in milliseconds."""
-    return {
-        "p50": percentile(values_ms, 50),
-        "p95": percentile(values_ms, 95),
-        "mean": _mean(values_ms),
-    }
+    return pool_latency(latency_per_question(values_ms))
+
+
+def tokens_per_question(
+    prompt_tokens: Sequence[int], completion_tokens: Sequence[int]
+) -> list[dict[str, int]]:
+    """Each question's ``prompt``, ``completion`` and ``total`` tokens."""
+    _check_lengths(prompt_tokens=prompt_tokens, completion_tokens=completion_tokens)
+    return [
+        {"prompt": p, "completion": c, "total": p + c}
+        for p, c in zip(prompt_tokens, completion_tokens, strict=True)
+    ]
+
+
+def pool_tokens(rows: Sequence[dict[str, int]]) -> dict[str, float]:
+    """Mean prompt, completion and total tokens of :func:`tokens_per_question` rows."""
+    return {key: _mean([row[key] for row in rows]) for key in ("prompt", "completion", "total")}
 
 
 @register_metric(
-    "token_means", task="cost", help="mean prompt/completion/total tokens", higher_is_better=False
+    "token_means",
+    task="cost",
+    help="mean prompt/completion/total tokens",
+    higher_is_better=False,
+    per_question=tokens_per_question,
+    pool=pool_tokens,
 )
 def token_means(prompt_tokens: Sequence[int], completion_tokens: Sequence[int]) -> dict[str, float]:
     """Mean prompt, completion and total tokens per question."""
-    _check_lengths(prompt_tokens=prompt_tokens, completion_tokens=completion_tokens)
-    totals = [p + c for p, c in zip(prompt_tokens, completion_tokens, strict=True)]
-    return {
-        "prompt": _mean(prompt_tokens),
-        "completion": _mean(completion_tokens),
-        "total": _mean(totals),
-    }
+    return pool_tokens(tokens_per_question(prompt_tokens, completion_tokens))

@@ -1,123 +1,304 @@
-"""Scores of an evaluation run: Task 1, Task 2 and cost, overall and by group."""
+"""Scores of an evaluation run: per question, pooled into corpus numbers, with intervals.
+
+Each selector's results become per-question *columns* (one value per question, None where a
+question is not scored, e.g. Task 2 without an answer), made by the registered metrics'
+``per_question`` functions. Every headline number is a :class:`Statistic`: the column it
+pools and the metric's ``pool``, so the corpus number is computed exactly as the metric
+computes it (micro-F1 from summed counts, corpus BLEU from summed statistics) and the
+bootstrap (:mod:`ehrqa.eval.bootstrap`) resamples the same columns for its intervals and
+for paired differences between selectors or runs.
+"""
 
 from __future__ import annotations
 
+import math
 from collections import defaultdict
 from collections.abc import Callable, Sequence
-from statistics import mean
+from dataclasses import dataclass
 from typing import Any
 
+from ehrqa.eval import bootstrap
 from ehrqa.eval import metrics as m
 from ehrqa.eval.harm import HARM_REASONS
 from ehrqa.eval.runner import EvalRun, QuestionResult
 
+#: Groups (intents, perspectives) smaller than this get counts but no interval.
+MIN_GROUP_FOR_INTERVAL = 5
+STAGES = ("select", "answer", "total")
+Columns = dict[str, list[Any]]
+
+
+@dataclass(frozen=True)
+class Statistic:
+    """One headline number: which column it pools, how, and which way is better."""
+
+    key: str
+    task: str
+    column: str
+    pool: Callable[[Sequence[Any]], Any]
+    part: str | None = None  # the key of a dict-valued pool; None when it gives a float
+    higher_is_better: bool = True
+
+    def pooled(self, values: Sequence[Any]) -> Any:
+        """The statistic over these per-question values (None entries left out), as pooled."""
+        pooled = self.pool([v for v in values if v is not None])
+        return pooled[self.part] if self.part is not None else pooled
+
+    def value(self, values: Sequence[Any]) -> float:
+        """:meth:`pooled` as a float (NaN when undefined), what the bootstrap resamples."""
+        result = self.pooled(values)
+        return float(result) if result is not None else math.nan
+
+
+def _prf(key: str, task: str, column: str, part: str) -> Statistic:
+    return Statistic(key, task, column, m.pool_prf, part)
+
+
+def _tokens_mean(values: Sequence[Any]) -> float:
+    # A run without questions reports 0 tokens, as it always has.
+    return m.mean_of_present(values) if values else 0.0
+
+
+def statistics(ks: Sequence[int] = ()) -> list[Statistic]:
+    """Every headline statistic, in table order (recall@k for each ``k``)."""
+    stats = [
+        _prf(f"{avg}_{p}", "task1", "selection", f"{avg}_{p}")
+        for avg in ("micro", "macro")
+        for p in m.PRF
+    ]
+    stats += [Statistic(f"recall@{k}", "task1", f"recall@{k}", m.mean_of_present) for k in ks]
+    stats += [
+        Statistic("meteor", "task2", "meteor", m.mean_of_present),
+        Statistic("rouge_l", "task2", "rouge_l", m.mean_of_present),
+        Statistic("bleu", "task2", "bleu", m.pool_bleu),
+        Statistic("answer_accuracy", "task2", "answer_accuracy", m.mean_of_present),
+        Statistic("verified_share", "task2", "verified", m.mean_of_present),
+        _prf("citation_precision", "task2", "citation", "micro_precision"),
+        _prf("citation_recall", "task2", "citation", "micro_recall"),
+        Statistic("abstention_precision", "task2", "abstention", m.pool_abstention, "precision"),
+        Statistic("abstention_recall", "task2", "abstention", m.pool_abstention, "recall"),
+        Statistic("harmful", "task2", "harm", m.pool_harm, "harmful", False),
+        Statistic("harmful_rate", "task2", "harm", m.pool_harm, "rate", False),
+    ]
+    stats += [
+        Statistic(f"harmful_{r}", "task2", "harm", m.pool_harm, r, False) for r in HARM_REASONS
+    ]
+    stats += [
+        Statistic(f"{stage}_ms_{part}", "cost", f"{stage}_ms", m.pool_latency, part, False)
+        for stage in STAGES
+        for part in ("p50", "p95", "mean")
+    ]
+    stats += [
+        Statistic(f"{key}_mean", "cost", key, _tokens_mean, None, False)
+        for key in (
+            "prompt_tokens",
+            "completion_tokens",
+            "select_model_calls",
+            "select_prompt_tokens",
+        )
+    ]
+    return stats
+
+
+#: Statistics shown per intent and perspective (text metrics per group would cost minutes).
+GROUP_KEYS = (
+    *(f"{avg}_{p}" for avg in ("micro", "macro") for p in m.PRF),
+    "answer_accuracy",
+    "harmful",
+    "harmful_rate",
+    *(f"harmful_{r}" for r in HARM_REASONS),
+)
+
+
+def _answered_column(results: Sequence[QuestionResult], values: list[Any]) -> list[Any]:
+    """Spread values computed for the answered questions back over all questions."""
+    it = iter(values)
+    return [next(it) if r.answer is not None else None for r in results]
+
+
+def question_columns(results: Sequence[QuestionResult], ks: Sequence[int]) -> Columns:
+    """Every metric's per-question values for one selector's results, aligned with them."""
+    gold = [r.gold_ids for r in results]
+    columns: Columns = {"selection": m.prf_per_question(gold, [r.selected_ids for r in results])}
+    for k in ks:
+        columns[f"recall@{k}"] = m.recall_at_k_per_question(gold, [r.ranked for r in results], k)
+    answered = [r for r in results if r.answer is not None]
+    if answered:
+        refs = [r.reference for r in answered]
+        hyps = [r.answer or "" for r in answered]
+        values = [r.answer_values for r in answered]
+        task2: Columns = {
+            "meteor": m.meteor_per_question(refs, hyps),
+            "rouge_l": m.rouge_l_per_question(refs, hyps),
+            "bleu": m.bleu_per_question(refs, hyps),
+            "answer_accuracy": m.answer_accuracy_per_question(values, hyps),
+            "verified": m.verified_per_question([bool(r.verified) for r in answered]),
+            "citation": m.prf_per_question(
+                [r.gold_ids for r in answered], [r.citations for r in answered]
+            ),
+            "abstention": m.abstention_per_question(
+                [r.answerable for r in answered], [r.abstained for r in answered]
+            ),
+            "harm": m.harmful_per_question(refs, values, [r.answerable for r in answered], hyps),
+        }
+        columns.update({name: _answered_column(results, v) for name, v in task2.items()})
+    for stage in STAGES:
+        columns[f"{stage}_ms"] = m.latency_per_question([r.timings_ms.get(stage) for r in results])
+    columns["prompt_tokens"] = [r.tokens.get("prompt", 0) for r in results]
+    columns["completion_tokens"] = [r.tokens.get("completion", 0) for r in results]
+    columns["select_model_calls"] = [int(r.details.get("model_calls", 0)) for r in results]
+    columns["select_prompt_tokens"] = [int(r.details.get("prompt_tokens", 0)) for r in results]
+    return columns
+
+
+def _scored(stat: Statistic, columns: Columns) -> bool:
+    """Whether the column exists and scores at least one question (else no number)."""
+    values = columns.get(stat.column)
+    if values is None:
+        return False
+    if stat.task == "task2":  # Task 2 numbers exist for every set with an answer
+        values = columns["verified"]
+    return stat.task == "task1" or any(v is not None for v in values)
+
+
+def pooled_scores(
+    columns: Columns, stats: Sequence[Statistic], *, intervals: bool
+) -> tuple[dict[str, dict[str, float]], dict[str, dict[str, list[float]]]]:
+    """Corpus numbers by task, and (when ``intervals``) their bootstrap intervals."""
+    scores: dict[str, dict[str, float]] = {"task1": {}, "task2": {}, "cost": {}}
+    bounds: dict[str, dict[str, list[float]]] = {"task1": {}, "task2": {}, "cost": {}}
+    for stat in stats:
+        if not _scored(stat, columns):
+            continue
+        values = columns[stat.column]
+        # Counts stay integers; the bootstrap works on floats.
+        scores[stat.task][stat.key] = stat.pooled(values)
+        if intervals:
+            bounds[stat.task][stat.key] = bootstrap.bootstrap_interval(values, stat.value).to_list()
+    return scores, bounds
+
+
+def _subset(columns: Columns, indices: Sequence[int]) -> Columns:
+    return {name: [values[i] for i in indices] for name, values in columns.items()}
+
+
+def _grouped(
+    results: Sequence[QuestionResult], columns: Columns, key: Callable[[QuestionResult], str]
+) -> dict[str, dict[str, Any]]:
+    """Counts and scores per group, with intervals where it has enough questions."""
+    groups: dict[str, list[int]] = defaultdict(list)
+    for i, r in enumerate(results):
+        groups[key(r)].append(i)
+    stats = [s for s in statistics() if s.key in GROUP_KEYS]
+    out: dict[str, dict[str, Any]] = {}
+    for name in sorted(groups):
+        indices = groups[name]
+        enough = len(indices) >= MIN_GROUP_FOR_INTERVAL
+        scores, bounds = pooled_scores(_subset(columns, indices), stats, intervals=enough)
+        row: dict[str, Any] = {"n": float(len(indices)), **scores["task1"], **scores["task2"]}
+        if enough:
+            row["intervals"] = {**bounds["task1"], **bounds["task2"]}
+        out[name] = row
+    return out
+
+
+def score_results(results: Sequence[QuestionResult], ks: Sequence[int]) -> dict[str, Any]:
+    """One selector's scores: overall with intervals, by group, and per question."""
+    columns = question_columns(results, ks)
+    scores, bounds = pooled_scores(columns, statistics(ks), intervals=True)
+    injected = [i for i, r in enumerate(results) if "injection" in r.tags]
+    injection: dict[str, float] = {}
+    if injected:
+        task2_stats = [s for s in statistics() if s.task == "task2"]
+        injection = pooled_scores(_subset(columns, injected), task2_stats, intervals=False)[0][
+            "task2"
+        ]
+    return {
+        "n": len(results),
+        **scores,
+        "intervals": bounds,
+        "by_intent": _grouped(results, columns, lambda r: r.intent),
+        "by_perspective": _grouped(results, columns, lambda r: r.perspective),
+        "injection": injection,
+        "per_question": {"ids": [r.id for r in results], "columns": columns},
+    }
+
+
+def score_run(run: EvalRun) -> dict[str, Any]:
+    """All scores of a run, per selector: overall with 95% intervals, by intent,
+    perspective and tag, and every question's values (for paired comparisons)."""
+    return {name: score_results(results, run.config.ks) for name, results in run.results.items()}
+
 
 def task1_scores(results: Sequence[QuestionResult], ks: Sequence[int]) -> dict[str, float]:
     """Resource-level precision/recall/F1 (micro and macro) and candidate recall@k."""
-    gold = [r.gold_ids for r in results]
-    prf = m.precision_recall_f1(gold, [r.selected_ids for r in results])
-    scores = {k: float(v) for k, v in prf.items() if k not in ("tp", "fp", "fn", "n")}
-    for k in ks:
-        scores[f"recall@{k}"] = m.recall_at_k(gold, [r.ranked for r in results], k)
-    return scores
+    stats = [s for s in statistics(ks) if s.task == "task1"]
+    return pooled_scores(question_columns(results, ks), stats, intervals=False)[0]["task1"]
 
 
 def task2_scores(results: Sequence[QuestionResult]) -> dict[str, float]:
     """Text overlap, answer accuracy, citations, abstention, verification and harm."""
-    answered = [r for r in results if r.answer is not None]
-    if not answered:
-        return {}
-    refs = [r.reference for r in answered]
-    hyps = [r.answer or "" for r in answered]
-    scores: dict[str, float] = {
-        "meteor": m.meteor(refs, hyps),
-        "rouge_l": m.rouge_l(refs, hyps),
-        "bleu": m.bleu(refs, hyps),
-        "answer_accuracy": m.answer_accuracy([r.answer_values for r in answered], hyps),
-        "verified_share": m.verified_share([bool(r.verified) for r in answered]),
-    }
-    cited = m.citation_precision_recall(
-        [r.gold_ids for r in answered], [r.citations for r in answered]
-    )
-    scores["citation_precision"] = cited["micro_precision"]
-    scores["citation_recall"] = cited["micro_recall"]
-    abstain = m.abstention_precision_recall(
-        [r.answerable for r in answered], [r.abstained for r in answered]
-    )
-    scores["abstention_precision"] = abstain["precision"]
-    scores["abstention_recall"] = abstain["recall"]
-    scores.update(harm_scores(answered))
-    return scores
-
-
-def harm_scores(answered: Sequence[QuestionResult]) -> dict[str, float]:
-    """Harmful answers: count, rate and count per reason (see :mod:`ehrqa.eval.harm`)."""
-    harm = m.harmful_answers(
-        [r.reference for r in answered],
-        [r.answer_values for r in answered],
-        [r.answerable for r in answered],
-        [r.answer or "" for r in answered],
-    )
-    return {
-        "harmful": harm["harmful"],
-        "harmful_rate": harm["rate"],
-        **{f"harmful_{reason}": harm[reason] for reason in HARM_REASONS},
-    }
+    stats = [s for s in statistics() if s.task == "task2"]
+    return pooled_scores(question_columns(results, ()), stats, intervals=False)[0]["task2"]
 
 
 def cost_scores(results: Sequence[QuestionResult]) -> dict[str, float]:
     """Latency percentiles per stage and mean tokens and model calls per question."""
-    scores: dict[str, float] = {}
-    for stage in ("select", "answer", "total"):
-        values = [r.timings_ms[stage] for r in results if stage in r.timings_ms]
-        if values:
-            for key, value in m.latency_percentiles(values).items():
-                scores[f"{stage}_ms_{key}"] = value
-    for key in ("prompt", "completion"):
-        scores[f"{key}_tokens_mean"] = (
-            mean(r.tokens.get(key, 0) for r in results) if results else 0.0
+    stats = [s for s in statistics() if s.task == "cost"]
+    return pooled_scores(question_columns(results, ()), stats, intervals=False)[0]["cost"]
+
+
+def compare_columns(
+    a: dict[str, Any], b: dict[str, Any], ks: Sequence[int] = ()
+) -> dict[str, dict[str, Any]]:
+    """B against A on every headline statistic both have: paired-bootstrap differences.
+
+    ``a`` and ``b`` are ``per_question`` entries of two scored selectors (or runs); only the
+    questions both answered are paired, in A's order.
+    """
+    common = set(b["ids"])
+    shared = [qid for qid in a["ids"] if qid in common]
+    where_a = {qid: i for i, qid in enumerate(a["ids"])}
+    where_b = {qid: i for i, qid in enumerate(b["ids"])}
+    out: dict[str, dict[str, Any]] = {}
+    if not shared:
+        return out
+    for stat in statistics(ks):
+        ca, cb = a["columns"].get(stat.column), b["columns"].get(stat.column)
+        if ca is None or cb is None:
+            continue
+        va = [ca[where_a[q]] for q in shared]
+        vb = [cb[where_b[q]] for q in shared]
+        if stat.task != "task1" and not any(v is not None for v in va + vb):
+            continue
+        diff = bootstrap.paired_difference(
+            va, vb, stat.value, higher_is_better=stat.higher_is_better
         )
-    calls = [int(r.details.get("model_calls", 0)) for r in results]
-    scores["select_model_calls_mean"] = mean(calls) if calls else 0.0
-    select_tokens = [int(r.details.get("prompt_tokens", 0)) for r in results]
-    scores["select_prompt_tokens_mean"] = mean(select_tokens) if select_tokens else 0.0
-    return scores
-
-
-def _grouped(
-    results: Sequence[QuestionResult], key: Callable[[QuestionResult], str], ks: Sequence[int]
-) -> dict[str, dict[str, float]]:
-    groups: dict[str, list[QuestionResult]] = defaultdict(list)
-    for r in results:
-        groups[key(r)].append(r)
-    out: dict[str, dict[str, float]] = {}
-    for name in sorted(groups):
-        members = groups[name]
-        scores = {"n": float(len(members)), **task1_scores(members, ks[:0])}
-        answered = [r for r in members if r.answer is not None]
-        if answered:
-            # Only accuracy and harm are shown per group; text metrics per group would cost minutes.
-            scores["answer_accuracy"] = m.answer_accuracy(
-                [r.answer_values for r in answered], [r.answer or "" for r in answered]
-            )
-            scores.update(harm_scores(answered))
-        out[name] = scores
+        # Counts stay integers in the record (a = 3 harmful answers, not 3.0).
+        out[stat.key] = {
+            **diff.to_dict(),
+            "a": stat.pooled(va),
+            "b": stat.pooled(vb),
+            "n": len(shared),
+        }
     return out
 
 
-def score_run(run: EvalRun) -> dict[str, Any]:
-    """All scores of a run: per selector, overall and by intent, perspective and tag."""
-    ks = run.config.ks
-    scores: dict[str, Any] = {}
-    for name, results in run.results.items():
-        injected = [r for r in results if "injection" in r.tags]
-        scores[name] = {
-            "n": len(results),
-            "task1": task1_scores(results, ks),
-            "task2": task2_scores(results),
-            "cost": cost_scores(results),
-            "by_intent": _grouped(results, lambda r: r.intent, ks),
-            "by_perspective": _grouped(results, lambda r: r.perspective, ks),
-            "injection": task2_scores(injected) if injected else {},
-        }
-    return scores
+def recall_ks(per_question: dict[str, Any]) -> list[int]:
+    """The k of every recall@k column in a ``per_question`` entry."""
+    return sorted(
+        int(name.split("@", 1)[1]) for name in per_question["columns"] if name.startswith("recall@")
+    )
+
+
+def selector_comparisons(scores: dict[str, Any]) -> dict[str, dict[str, dict[str, Any]]]:
+    """Every other selector of a run against the first one named, paired by question."""
+    names = [n for n in scores if "per_question" in scores[n]]
+    if len(names) < 2:
+        return {}
+    base = scores[names[0]]["per_question"]
+    ks = recall_ks(base)
+    return {
+        f"{other} vs {names[0]}": compare_columns(base, scores[other]["per_question"], ks)
+        for other in names[1:]
+    }
