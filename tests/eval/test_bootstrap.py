@@ -126,3 +126,40 @@ def test_undefined_draws_are_left_out_and_empty_input_has_no_interval():
 )
 def test_verdict(low: float, high: float, higher: bool, expected: str):
     assert verdict(low, high, higher_is_better=higher) == expected
+
+
+def test_the_natural_summary_uses_this_bootstrap_and_names_ties(tmp_path):
+    import importlib.util
+    import json
+    from pathlib import Path
+
+    path = Path(__file__).parents[2] / "benchmarks" / "natural" / "summarize.py"
+    spec = importlib.util.spec_from_file_location("natural_summarize", path)
+    assert spec is not None and spec.loader is not None
+    summarize = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(summarize)
+    values = [float(v) for v in random.Random(3).choices([0, 1], k=30)]
+    shared = bootstrap_interval(values, mean_of_present, resamples=summarize.DRAWS)
+    assert summarize.interval(values) == (shared.low, shared.high)
+    gold = [
+        {
+            "id": f"q{i}",
+            "intent": "latest",
+            "answerable": True,
+            "answer": "It was 7.",
+            "answer_values": ["7"],
+            "relevant_ids": ["Observation/a"],
+        }
+        for i in range(6)
+    ]
+    dataset = tmp_path / "qa.jsonl"
+    dataset.write_text("\n".join(json.dumps(g) for g in gold), encoding="utf-8")
+    rows = [
+        {"id": g["id"], "answer": "It was 7.", "selected": [{"ref": "Observation/a"}]} for g in gold
+    ]
+    results = tmp_path / "results.json"
+    results.write_text(json.dumps({"manifest": {}, "results": {"auto": rows}}), encoding="utf-8")
+    text = summarize.summarize(results, dataset, baseline=results)
+    assert "| latest | 6 | 1.00 (1.00–1.00) |" in text
+    compared = [line for line in text.splitlines() if line.startswith("| auto vs auto")]
+    assert len(compared) == 3 and all(line.endswith("| tie |") for line in compared)
