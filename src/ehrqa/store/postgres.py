@@ -16,11 +16,9 @@ Connections come from a ``psycopg_pool`` pool, so threads read and write concurr
 
 from __future__ import annotations
 
-import math
 import re
-import sqlite3
 import threading
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -30,6 +28,8 @@ import orjson
 from ehrqa.errors import BackendUnavailableError, NotFoundError, StoreError
 from ehrqa.fhir.record import Record
 from ehrqa.store.base import CodedConcept, PatientSummary, RecordQuery, UpsertStats
+from ehrqa.store.lexical import FTS_TOKENIZE as FTS_TOKENIZE
+from ehrqa.store.lexical import bm25, idf, phrase_count, tokenize
 from ehrqa.store.sqlite import (
     _is_newer,
     _patient_row,
@@ -45,11 +45,6 @@ if TYPE_CHECKING:
 
 INSTALL_HINT = "pip install 'ehrqa[postgres]' (or: pip install 'psycopg[binary,pool]>=3.2')"
 
-# The SQLite store's FTS5 tokenizer; search semantics follow from it.
-FTS_TOKENIZE = "porter unicode61 remove_diacritics 2"
-# FTS5's BM25 constants.
-BM25_K1 = 1.2
-BM25_B = 0.75
 # PostgreSQL refuses lexemes of 2 KiB or more; such tokens are left out of the index.
 MAX_LEXEME_BYTES = 2046
 # Advisory-lock namespaces (first key of pg_advisory_xact_lock(int, int)).
@@ -136,25 +131,6 @@ def _drivers() -> tuple[Any, Any]:
     return psycopg, psycopg_pool
 
 
-# -- lexemes and scores (pure) ------------------------------------------------------
-def tokenize(texts: Sequence[str]) -> list[list[str]]:
-    """Each text's lexemes in order, exactly as the SQLite store's FTS5 index sees them."""
-    db = sqlite3.connect(":memory:")
-    try:
-        db.execute(f"CREATE VIRTUAL TABLE t USING fts5(body, tokenize = '{FTS_TOKENIZE}')")
-        db.execute("CREATE VIRTUAL TABLE v USING fts5vocab(t, 'instance')")
-        db.executemany(
-            "INSERT INTO t (rowid, body) VALUES (?, ?)",
-            [(i + 1, text) for i, text in enumerate(texts)],
-        )
-        found: list[list[tuple[int, str]]] = [[] for _ in texts]
-        for term, doc, offset in db.execute("SELECT term, doc, offset FROM v"):
-            found[doc - 1].append((offset, term))
-    finally:
-        db.close()
-    return [[term for _, term in sorted(tokens)] for tokens in found]
-
-
 def _quote(lexeme: str) -> str:
     return "'" + lexeme.replace("\\", "\\\\").replace("'", "''") + "'"
 
@@ -171,32 +147,6 @@ def to_tsvector_text(lexemes: Sequence[str]) -> str:
 def phrase_tsquery(lexemes: Sequence[str]) -> str:
     """The ``tsquery`` literal matching ``lexemes`` as one phrase."""
     return " <-> ".join(_quote(lexeme) for lexeme in lexemes)
-
-
-def phrase_count(phrase: Sequence[str], positions: Mapping[str, Sequence[int]]) -> int:
-    """How often ``phrase`` occurs in a text whose lexeme positions are ``positions``."""
-    if not phrase or any(lexeme not in positions for lexeme in phrase):
-        return 0
-    later = [set(positions[lexeme]) for lexeme in phrase[1:]]
-    return sum(
-        all(start + k + 1 in seen for k, seen in enumerate(later)) for start in positions[phrase[0]]
-    )
-
-
-def bm25(freqs: Sequence[float], idfs: Sequence[float], doc_len: int, avgdl: float) -> float:
-    """FTS5's BM25 score of one row (same operations in the same order, so same floats)."""
-    score = 0.0
-    for freq, idf in zip(freqs, idfs, strict=True):
-        score += idf * (
-            (freq * (BM25_K1 + 1.0)) / (freq + BM25_K1 * (1 - BM25_B + BM25_B * doc_len / avgdl))
-        )
-    return score
-
-
-def idf(n_rows: int, n_hits: int) -> float:
-    """FTS5's inverse document frequency, floored at a tiny positive number."""
-    value = math.log((n_rows - n_hits + 0.5) / (n_hits + 0.5))
-    return value if value > 0.0 else 1e-6
 
 
 def schema_from_conninfo(conninfo: str) -> str | None:

@@ -16,6 +16,7 @@ from ehrqa.config import private_dir, private_file, warn_if_shared
 from ehrqa.errors import NotFoundError, StoreError
 from ehrqa.fhir.record import Coding, Component, Record
 from ehrqa.store.base import CodedConcept, PatientSummary, RecordQuery, UpsertStats
+from ehrqa.store.lexical import bm25, idf, phrase_count, positions_of, tokenize
 
 HOME_STORE_FILE = "ehrqa.sqlite3"  # the store of a data directory
 # Each migration moves the schema one version forward; never edit a released one.
@@ -155,6 +156,16 @@ def _patient_row(record: Record) -> tuple[str, str, str | None, str | None]:
             if name:
                 break
     return record.id, name, resource.get("birthDate"), resource.get("gender")
+
+
+def _docsize(blob: bytes) -> int:
+    """The tokens of a row, both columns together, from FTS5's ``docsize`` varints."""
+    total = value = 0
+    for byte in blob:
+        value = (value << 7) | (byte & 0x7F)
+        if byte < 0x80:
+            total, value = total + value, 0
+    return total
 
 
 def _fts_phrase(term: str) -> str:
@@ -435,24 +446,61 @@ class SqliteStore:
     def search(
         self, patient_id: str, terms: Sequence[str], *, types: Sequence[str] = (), limit: int = 100
     ) -> list[tuple[Record, float]]:
-        """BM25 search over the patient's record texts; each term is matched as a phrase."""
-        phrases = [_fts_phrase(t) for t in terms if t.strip()]
-        if not phrases:
+        """BM25 search over the patient's record texts; each term is matched as a phrase.
+
+        FTS5 finds the rows; they are scored by FTS5's BM25 formula over the patient's own
+        statistics (:mod:`ehrqa.store.lexical`), as in the PostgreSQL store. FTS5's
+        ``bm25()`` would count every patient's rows, so one patient's ranking would shift
+        as others are stored, and the two stores would rank differently.
+        """
+        kept = [t for t in terms if t.strip()]
+        phrases = tokenize(kept)
+        matched = [_fts_phrase(t) for t, p in zip(kept, phrases, strict=True) if p]
+        phrases = [p for p in phrases if p]
+        if not phrases or limit == 0:
             return []
-        match = f"patient : {_fts_phrase(patient_id)} AND body : ({' OR '.join(phrases)})"
-        sql = (
-            "SELECT r.*, -bm25(fts, 0.0, 1.0) AS score FROM fts JOIN resources r"
-            " ON r.rowid = fts.rowid WHERE fts MATCH ? AND r.patient_id = ?"
-        )
-        params: list[Any] = [match, patient_id]
-        if types:
-            sql += f" AND r.resource_type IN ({','.join('?' * len(types))})"
-            params.extend(types)
-        sql += " ORDER BY score DESC LIMIT ?"
-        params.append(limit)
+        match = f"patient : {_fts_phrase(patient_id)} AND body : ({' OR '.join(matched)})"
         with self._locked():
-            rows = self._db.execute(sql, params).fetchall()
-        return [(_row_to_record(row), float(row["score"])) for row in rows]
+            found = self._db.execute(
+                # Matching first: joined, the planner would run the match once per row.
+                "WITH hits AS MATERIALIZED (SELECT rowid AS id, body FROM fts WHERE fts MATCH ?)"
+                " SELECT hits.id, hits.body, d.sz, r.resource_type AS type FROM hits"
+                " JOIN resources r ON r.rowid = hits.id JOIN fts_docsize d ON d.id = hits.id"
+                " WHERE r.patient_id = ?",
+                [match, patient_id],
+            ).fetchall()
+            if not found:
+                return []
+            sizes = self._db.execute(
+                "SELECT d.sz FROM resources r JOIN fts_docsize d ON d.id = r.rowid"
+                " WHERE r.patient_id = ?",
+                [patient_id],
+            ).fetchall()
+        n_rows = len(sizes)
+        avgdl = sum(_docsize(row[0]) for row in sizes) / n_rows
+        bodies = tokenize([row["body"] for row in found])
+        freqs = [
+            [float(phrase_count(p, positions)) for p in phrases]
+            for positions in map(positions_of, bodies)
+        ]
+        idfs = [idf(n_rows, sum(1 for f in freqs if f[i])) for i in range(len(phrases))]
+        wanted = set(types)
+        scored = sorted(
+            (
+                (bm25(f, idfs, _docsize(row["sz"]), avgdl), row["id"])
+                for row, f in zip(found, freqs, strict=True)
+                if any(f) and (not wanted or row["type"] in wanted)
+            ),
+            key=lambda hit: (-hit[0], hit[1]),  # ties in insertion order, as in FTS5
+        )[: limit if limit > 0 else None]
+        ids = [row_id for _, row_id in scored]
+        with self._locked():
+            rows = self._db.execute(
+                f"SELECT rowid AS id, * FROM resources WHERE rowid IN ({','.join('?' * len(ids))})",
+                ids,
+            ).fetchall()
+        by_id = {row["id"]: _row_to_record(row) for row in rows}
+        return [(by_id[row_id], score) for score, row_id in scored]
 
     def type_counts(self, patient_id: str) -> dict[str, int]:
         """Number of records of each resource type for the patient."""
