@@ -7,12 +7,12 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from ehrqa.answer.answerer import AnswerMode
 from ehrqa.api.limits import MAX_QUESTION_CHARS
 from ehrqa.config import EARLIEST_DAY, LATEST_DAY
 from ehrqa.fhir.record import Record
 from ehrqa.store.base import PatientSummary
 
-AnswerMode = Literal["extractive", "hybrid", "model"]
 MAX_TEXT_CHARS = MAX_QUESTION_CHARS
 
 _NOW = Field(
