@@ -42,7 +42,7 @@ from ehrqa.errors import ConfigError
 from ehrqa.llm.base import ChatModel, GenerationOptions
 from ehrqa.select.base import Selection
 
-# The one definition of the answer modes (the API schema and the CLI take it from here).
+# The one definition of the answer modes (the API schema imports it from here).
 AnswerMode = Literal["extractive", "hybrid", "model"]
 ANSWER_MODES: tuple[str, ...] = ("extractive", "hybrid", "model")
 # An answer is one paragraph: base models run on into a new "Question:" or blank line.
