@@ -91,6 +91,28 @@ def _percentiles(draws: list[float], level: float) -> tuple[float, float]:
     return low, high
 
 
+def bootstrap_intervals(
+    values: Sequence[Any],
+    pool: Callable[[Sequence[Any]], dict[str, float]],
+    *,
+    resamples: int = RESAMPLES,
+    seed: int = SEED,
+    level: float = LEVEL,
+) -> dict[str, Interval]:
+    """Intervals of several numbers pooled at once from the same values (one pool per draw:
+    micro precision, recall and F1 come from one sum of counts)."""
+    values_at = pool(values)
+    if not values:
+        return {key: Interval(v, math.nan, math.nan) for key, v in values_at.items()}
+    draws = [
+        pool([values[i] for i in row]) for row in resample_indices(len(values), resamples, seed)
+    ]
+    return {
+        key: Interval(value, *_percentiles([d[key] for d in draws], level))
+        for key, value in values_at.items()
+    }
+
+
 def bootstrap_interval(
     values: Sequence[Any],
     pool: Pool,
@@ -100,13 +122,10 @@ def bootstrap_interval(
     level: float = LEVEL,
 ) -> Interval:
     """``pool(values)`` with its bootstrap interval, resampling the per-question ``values``."""
-    value = pool(values)
-    if not values:
-        return Interval(value, math.nan, math.nan)
-    draws = [
-        pool([values[i] for i in row]) for row in resample_indices(len(values), resamples, seed)
-    ]
-    return Interval(value, *_percentiles(draws, level))
+    found = bootstrap_intervals(
+        values, lambda vs: {"": pool(vs)}, resamples=resamples, seed=seed, level=level
+    )
+    return found[""]
 
 
 def verdict(low: float, high: float, *, higher_is_better: bool) -> str:
@@ -116,6 +135,46 @@ def verdict(low: float, high: float, *, higher_is_better: bool) -> str:
     if low <= 0 <= high:
         return "tie"
     return "better" if (low > 0) == higher_is_better else "worse"
+
+
+def paired_differences(
+    a: Sequence[Any],
+    b: Sequence[Any],
+    pool: Callable[[Sequence[Any]], dict[str, float]],
+    higher_is_better: dict[str, bool],
+    *,
+    resamples: int = RESAMPLES,
+    seed: int = SEED,
+    level: float = LEVEL,
+) -> dict[str, Difference]:
+    """``pool(b) - pool(a)`` for each number the pool gives, with paired-bootstrap intervals.
+
+    ``a`` and ``b`` are per-question values of two systems, aligned question by question;
+    every draw pools both over the same questions.
+    """
+    if len(a) != len(b):
+        raise ValueError(f"paired values must be aligned, got {len(a)} and {len(b)}")
+    at_a, at_b = pool(a), pool(b)
+    if not a:
+        return {
+            k: Difference(at_a[k], at_b[k], math.nan, math.nan, math.nan, "undefined") for k in at_a
+        }
+    draws = []
+    for row in resample_indices(len(a), resamples, seed):
+        pa, pb = pool([a[i] for i in row]), pool([b[i] for i in row])
+        draws.append({k: pb[k] - pa[k] for k in at_a})
+    out = {}
+    for key in at_a:
+        low, high = _percentiles([d[key] for d in draws], level)
+        out[key] = Difference(
+            at_a[key],
+            at_b[key],
+            at_b[key] - at_a[key],
+            low,
+            high,
+            verdict(low, high, higher_is_better=higher_is_better[key]),
+        )
+    return out
 
 
 def paired_difference(
@@ -132,21 +191,13 @@ def paired_difference(
 
     ``a`` and ``b`` are per-question values of two systems, aligned question by question.
     """
-    if len(a) != len(b):
-        raise ValueError(f"paired values must be aligned, got {len(a)} and {len(b)}")
-    value_a, value_b = pool(a), pool(b)
-    if not a:
-        return Difference(value_a, value_b, math.nan, math.nan, math.nan, "undefined")
-    draws = [
-        pool([b[i] for i in row]) - pool([a[i] for i in row])
-        for row in resample_indices(len(a), resamples, seed)
-    ]
-    low, high = _percentiles(draws, level)
-    return Difference(
-        value_a,
-        value_b,
-        value_b - value_a,
-        low,
-        high,
-        verdict(low, high, higher_is_better=higher_is_better),
+    found = paired_differences(
+        a,
+        b,
+        lambda vs: {"": pool(vs)},
+        {"": higher_is_better},
+        resamples=resamples,
+        seed=seed,
+        level=level,
     )
+    return found[""]

@@ -161,6 +161,29 @@ def _scored(stat: Statistic, columns: Columns) -> bool:
     return stat.task == "task1" or any(v is not None for v in values)
 
 
+def _by_source(stats: Sequence[Statistic]) -> list[list[Statistic]]:
+    """Statistics grouped by the column and pool they share (pooled once per draw)."""
+    groups: dict[tuple[str, int], list[Statistic]] = {}
+    for stat in stats:
+        groups.setdefault((stat.column, id(stat.pool)), []).append(stat)
+    return list(groups.values())
+
+
+def _joint_pool(stats: Sequence[Statistic]) -> Callable[[Sequence[Any]], dict[str, float]]:
+    """One pool giving every statistic of a group (they share column and pool)."""
+    first = stats[0]
+
+    def pool(values: Sequence[Any]) -> dict[str, float]:
+        pooled = first.pool([v for v in values if v is not None])
+        out = {}
+        for stat in stats:
+            result = pooled[stat.part] if stat.part is not None else pooled
+            out[stat.key] = float(result) if result is not None else math.nan
+        return out
+
+    return pool
+
+
 def pooled_scores(
     columns: Columns, stats: Sequence[Statistic], *, intervals: bool
 ) -> tuple[dict[str, dict[str, float]], dict[str, dict[str, list[float]]]]:
@@ -168,13 +191,15 @@ def pooled_scores(
     scores: dict[str, dict[str, float]] = {"task1": {}, "task2": {}, "cost": {}}
     bounds: dict[str, dict[str, list[float]]] = {"task1": {}, "task2": {}, "cost": {}}
     for stat in stats:
-        if not _scored(stat, columns):
-            continue
-        values = columns[stat.column]
-        # Counts stay integers; the bootstrap works on floats.
-        scores[stat.task][stat.key] = stat.pooled(values)
-        if intervals:
-            bounds[stat.task][stat.key] = bootstrap.bootstrap_interval(values, stat.value).to_list()
+        if _scored(stat, columns):
+            # Counts stay integers; the bootstrap works on floats.
+            scores[stat.task][stat.key] = stat.pooled(columns[stat.column])
+    if not intervals:
+        return scores, bounds
+    for group in _by_source([s for s in stats if _scored(s, columns)]):
+        found = bootstrap.bootstrap_intervals(columns[group[0].column], _joint_pool(group))
+        for stat in group:
+            bounds[stat.task][stat.key] = found[stat.key].to_list()
     return scores, bounds
 
 
@@ -263,24 +288,26 @@ def compare_columns(
     out: dict[str, dict[str, Any]] = {}
     if not shared:
         return out
-    for stat in statistics(ks):
-        ca, cb = a["columns"].get(stat.column), b["columns"].get(stat.column)
-        if ca is None or cb is None:
-            continue
+    wanted = [
+        stat
+        for stat in statistics(ks)
+        if stat.column in a["columns"] and stat.column in b["columns"]
+    ]
+    for group in _by_source(wanted):
+        ca, cb = a["columns"][group[0].column], b["columns"][group[0].column]
         va = [ca[where_a[q]] for q in shared]
         vb = [cb[where_b[q]] for q in shared]
-        if stat.task != "task1" and not any(v is not None for v in va + vb):
+        if group[0].task != "task1" and not any(v is not None for v in va + vb):
             continue
-        diff = bootstrap.paired_difference(
-            va, vb, stat.value, higher_is_better=stat.higher_is_better
-        )
-        # Counts stay integers in the record (a = 3 harmful answers, not 3.0).
-        out[stat.key] = {
-            **diff.to_dict(),
-            "a": stat.pooled(va),
-            "b": stat.pooled(vb),
-            "n": len(shared),
-        }
+        higher = {stat.key: stat.higher_is_better for stat in group}
+        found = bootstrap.paired_differences(va, vb, _joint_pool(group), higher)
+        for stat in group:
+            # Counts stay integers in the record (a = 3 harmful answers, not 3.0).
+            out[stat.key] = found[stat.key].to_dict() | {
+                "a": stat.pooled(va),
+                "b": stat.pooled(vb),
+                "n": len(shared),
+            }
     return out
 
 
