@@ -3,6 +3,10 @@
 Every function takes parallel lists (one entry per question) and returns a float or a dict
 of floats; lists of different lengths raise ``ValueError``; an empty input gives NaN (no
 data), never an invented score. :data:`METRICS` maps names to :class:`Metric` entries.
+Each entry also has ``per_question`` (the same inputs, one value per question; None where a
+question is left out) and ``pool`` (those values back to the corpus result, so
+``pool(per_question(x)) == fn(x)``): micro-F1 pools summed counts, corpus BLEU pools summed
+n-gram statistics. Reports resample these values for intervals (:mod:`ehrqa.eval.bootstrap`).
 
 Conventions
 -----------
