@@ -2,7 +2,8 @@
 
 There is no global state: the configuration, the record store, the document library, the
 token store, the audit log, the shared chat model and the feedback store live on
-``app.state.ehrqa`` (an :class:`AppState`), which routes reach through :func:`app_state`.
+``app.state.ehrqa`` (an :class:`~ehrqa.api.state.AppState`), which routes reach through
+:func:`~ehrqa.api.state.app_state`; routers import that module, not this one.
 New areas add a router module and one ``include_router`` line in :func:`create_app`.
 """
 
@@ -12,7 +13,6 @@ import logging
 import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field, replace
 from datetime import date
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -27,10 +27,10 @@ from ehrqa.api.errors import (
 from ehrqa.api.generation import shared_model
 from ehrqa.api.guard import LOOPBACK_HOSTS
 from ehrqa.api.limits import ApiLimits
+from ehrqa.api.state import AppState
 from ehrqa.api.tokens import TokenStore
 from ehrqa.cds.hooks import CdsRequestError, FeedbackStore
 from ehrqa.config import EhrqaConfig
-from ehrqa.conversation import MemoryConversations
 from ehrqa.errors import (
     BackendUnavailableError,
     ConfigError,
@@ -48,7 +48,6 @@ if TYPE_CHECKING:
 
     from ehrqa.cds.sources import Library
     from ehrqa.llm.base import ChatModel
-    from ehrqa.qa import QASystem
 
 logger = logging.getLogger(__name__)
 
@@ -73,86 +72,6 @@ HTTP_ERROR_NAMES: dict[int, str] = {
     413: "PayloadTooLargeError",
     415: "UnsupportedMediaTypeError",
 }
-
-
-@dataclass
-class AppState:
-    """What the routes share: settings, data, access control and the fixed date (``now``).
-
-    ``auth`` is None when the service runs without access control; ``audit`` None when
-    no audit log is kept. ``model`` is the one chat model of the app, loaded on first use.
-    """
-
-    config: EhrqaConfig
-    store: RecordStore | None
-    library: Library | None
-    feedback: FeedbackStore
-    now: date | None = None
-    auth: TokenStore | None = None
-    audit: AuditLog | None = None
-    limits: ApiLimits = field(default_factory=ApiLimits)
-    model: ChatModel | None = None
-    _qa: dict[str, QASystem] = field(default_factory=dict, repr=False)
-    _qa_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
-    _conversations: dict[str, MemoryConversations] = field(default_factory=dict, repr=False)
-
-    def conversations(self, user: str) -> MemoryConversations:
-        """The conversations of one signed-in user (kept in memory, never shared)."""
-        with self._qa_lock:
-            return self._conversations.setdefault(user, MemoryConversations())
-
-    def today(self) -> date:
-        """The date the decision support reasons at: the fixed ``now`` or today."""
-        return self.now or date.today()
-
-    def require_store(self) -> RecordStore:
-        """The record store; 503 when the service has none."""
-        if self.store is None:
-            raise BackendUnavailableError(
-                "this service has no record store: serve a data directory (ehrqa serve)"
-            )
-        return self.store
-
-    def require_library(self) -> Library:
-        """The document library; 503 when it is missing or empty."""
-        if self.library is None or not self.library.documents():
-            raise BackendUnavailableError(
-                "this service has no document library: add the hospital's documents with "
-                "`ehrqa docs add PATH…` (or run `ehrqa demo`) and restart ehrqa serve"
-            )
-        return self.library
-
-    def qa_system(self, mode: str) -> QASystem:
-        """The records-QA system for an answer mode, created on first use.
-
-        One per mode (a system's answer mode is fixed), all sharing the app's one model,
-        which lets one generation run at a time.
-        """
-        from ehrqa.qa import QASystem
-
-        store = self.require_store()
-        with self._qa_lock:
-            if mode not in self._qa:
-                config = replace(self.config, answer_mode=mode)
-                self._qa[mode] = QASystem(config, store, model=self.model)
-            return self._qa[mode]
-
-    def warm(self) -> None:
-        """Load the records-QA models of the configured mode (the reranker and the semantic
-        matcher) before the first question; a failure is logged, and questions then load
-        or fall back as they would have."""
-        if self.store is None:
-            return
-        try:
-            self.qa_system(self.config.answer_mode).warm()
-        except EhrqaError as exc:
-            logger.warning("the selector's models were not loaded at start: %s", exc)
-
-
-def app_state(request: Request) -> AppState:
-    """The :class:`AppState` of the app serving ``request``."""
-    state: AppState = request.app.state.ehrqa
-    return state
 
 
 def error_status(exc: EhrqaError) -> int:

@@ -8,12 +8,12 @@ from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
-from ehrqa.api.app import app_state
 from ehrqa.api.audit import note
 from ehrqa.api.auth import authenticate, require_patient
 from ehrqa.api.generation import OnEvent, event_stream
 from ehrqa.api.limits import in_worker
 from ehrqa.api.schemas import ERROR_RESPONSES, AskRequest
+from ehrqa.api.state import app_state
 from ehrqa.api.tokens import Principal
 
 router = APIRouter(prefix="/v1", tags=["ask"], responses=ERROR_RESPONSES)

@@ -11,9 +11,9 @@ from __future__ import annotations
 
 from fastapi import Request
 
-from ehrqa.api.app import app_state
 from ehrqa.api.audit import note
 from ehrqa.api.errors import AuthenticationError, PermissionDeniedError
+from ehrqa.api.state import app_state
 from ehrqa.api.tokens import LOCAL_ADMIN, Principal
 from ehrqa.store.base import PatientSummary
 

@@ -11,7 +11,6 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request
 
-from ehrqa.api.app import AppState, app_state
 from ehrqa.api.audit import note
 from ehrqa.api.auth import authenticate_clinician, require_patient
 from ehrqa.api.limits import in_worker
@@ -22,6 +21,7 @@ from ehrqa.api.schemas import (
     SummarizeRequest,
     TreatRequest,
 )
+from ehrqa.api.state import AppState, app_state
 from ehrqa.api.tokens import Principal
 from ehrqa.cds import tasks
 from ehrqa.cds.base import Advice

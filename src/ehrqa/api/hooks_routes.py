@@ -9,8 +9,8 @@ import orjson
 from fastapi import APIRouter, Depends, Request
 from starlette.concurrency import run_in_threadpool
 
-from ehrqa.api.app import AppState, app_state
 from ehrqa.api.auth import authenticate_clinician, require_patient
+from ehrqa.api.state import AppState, app_state
 from ehrqa.api.tokens import Principal
 from ehrqa.cds import hooks
 from ehrqa.cds.hooks import CdsRequestError, HookRequest

@@ -9,10 +9,10 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Request
 from starlette.concurrency import run_in_threadpool
 
-from ehrqa.api.app import app_state
 from ehrqa.api.audit import note
 from ehrqa.api.auth import authenticate, require_admin
 from ehrqa.api.schemas import ERROR_RESPONSES
+from ehrqa.api.state import app_state
 from ehrqa.api.tokens import Principal
 from ehrqa.errors import ConfigError, FhirValidationError
 from ehrqa.ingest import ingest_paths

@@ -8,9 +8,9 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request
 
-from ehrqa.api.app import app_state
 from ehrqa.api.auth import authenticate, require_patient, visible
 from ehrqa.api.schemas import ERROR_RESPONSES, Me, PatientDetail, PatientOut, ResourceOut
+from ehrqa.api.state import app_state
 from ehrqa.api.tokens import Principal
 from ehrqa.fhir.record import Record
 from ehrqa.knowledge import load_knowledge

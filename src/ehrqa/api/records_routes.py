@@ -6,9 +6,9 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Request
 
-from ehrqa.api.app import app_state
 from ehrqa.api.auth import authenticate, denied, require_patient
 from ehrqa.api.schemas import ERROR_RESPONSES, ChunkOut, RecordOut
+from ehrqa.api.state import app_state
 from ehrqa.api.tokens import Principal
 from ehrqa.errors import NotFoundError
 
