@@ -16,7 +16,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from ehrqa.api.cli import tokens_app
-from ehrqa.cds.cli import cds_app, demo_cds
+from ehrqa.cds.cli import cds_app
 from ehrqa.cli_support import ADAPTER_HELP, ANSWER_MODE_HELP, err, out, print_sources
 from ehrqa.cli_support import open_store as _open
 from ehrqa.cli_support import parse_day as _parse_day
@@ -29,6 +29,9 @@ from ehrqa.eval.mcq_cli import eval_mcq
 from ehrqa.store.sqlite import SqliteStore
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from ehrqa.cds.base import Advice
     from ehrqa.config import EhrqaConfig
     from ehrqa.store.base import RecordStore
 
@@ -335,6 +338,67 @@ def demo(
             demo_cds(cfg, store)
     finally:
         store.close()
+
+
+def demo_cds(cfg: EhrqaConfig, store: RecordStore) -> None:
+    """The decision-support half of ``ehrqa demo``: the demo corpus, then one of each task."""
+    from ehrqa.cds.cli import print_advice
+    from ehrqa.cds.tasks import (
+        model_factory,
+        run_ask,
+        run_differential,
+        run_summarize_patient,
+        run_treat,
+    )
+    from ehrqa.data.demo import (
+        DEMO_CDS_CONDITION,
+        DEMO_CDS_PATIENT,
+        DEMO_CDS_QUESTIONS,
+        DEMO_CDS_SYMPTOMS,
+        DEMO_NOW,
+        demo_corpus_dir,
+    )
+    from ehrqa.docs import open_library
+
+    library = open_library(cfg.home, embedder=cfg.embedder)
+    try:
+        library.add([demo_corpus_dir()])
+        out.print(f"\nDemo corpus: {len(library.documents())} documents, {len(library)} chunks")
+        pid, now = DEMO_CDS_PATIENT, DEMO_NOW
+        chat, mode = model_factory(cfg), cfg.answer_mode
+        runs: list[tuple[str, Callable[[], Advice]]] = [
+            (
+                f"cds summarize --patient {pid}",
+                lambda: run_summarize_patient(store, pid, now, model=chat, mode=mode),
+            ),
+            (
+                f'cds differential --symptoms "{DEMO_CDS_SYMPTOMS}"',
+                lambda: run_differential(
+                    library,
+                    DEMO_CDS_SYMPTOMS,
+                    now,
+                    store=store,
+                    patient_id=pid,
+                    model=chat,
+                    mode=mode,
+                ),
+            ),
+            (
+                f'cds treat --condition "{DEMO_CDS_CONDITION}"',
+                lambda: run_treat(
+                    library, store, pid, DEMO_CDS_CONDITION, now, model=chat, mode=mode
+                ),
+            ),
+            *(
+                (f'cds ask "{q}"', lambda q=q: run_ask(library, q, now, model=chat, mode=mode))
+                for q in DEMO_CDS_QUESTIONS
+            ),
+        ]
+        for title, run in runs:
+            out.print(f"\n$ ehrqa {title}", style="bold", markup=False)
+            print_advice(run())
+    finally:
+        library.close()
 
 
 data_app = typer.Typer(

@@ -13,9 +13,9 @@ from conftest import PATIENT_ID, observation, patient
 from ehrqa.answer.verify import check_facts, check_facts_in_texts
 from ehrqa.cds.base import Advice
 from ehrqa.cds.context import PatientContext, context_from_records, context_from_store
+from ehrqa.cds.results import flag
 from ehrqa.cds.summarize import (
     citation_name,
-    flag,
     key_labs,
     pick_sentences,
     recent_encounters,

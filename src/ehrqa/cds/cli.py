@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import date
 from pathlib import Path
@@ -223,56 +223,3 @@ def print_advice(advice: Advice) -> None:
     lines = [f"[{source.ref}] {source.title}" for source in advice.sources.values()]
     print_sources(lines, MAX_SOURCES_SHOWN)
     out.print(f"\n{advice.notice}", style="dim", markup=False)
-
-
-def demo_cds(cfg: EhrqaConfig, store: RecordStore) -> None:
-    """The decision-support half of ``ehrqa demo``: the demo corpus, then one of each task."""
-    from ehrqa.data.demo import (
-        DEMO_CDS_CONDITION,
-        DEMO_CDS_PATIENT,
-        DEMO_CDS_QUESTIONS,
-        DEMO_CDS_SYMPTOMS,
-        DEMO_NOW,
-        demo_corpus_dir,
-    )
-    from ehrqa.docs import open_library
-
-    library = open_library(cfg.home, embedder=cfg.embedder)
-    try:
-        library.add([demo_corpus_dir()])
-        out.print(f"\nDemo corpus: {len(library.documents())} documents, {len(library)} chunks")
-        pid, now = DEMO_CDS_PATIENT, DEMO_NOW
-        chat, mode = model_factory(cfg), cfg.answer_mode
-        runs: list[tuple[str, Callable[[], Advice]]] = [
-            (
-                f"cds summarize --patient {pid}",
-                lambda: run_summarize_patient(store, pid, now, model=chat, mode=mode),
-            ),
-            (
-                f'cds differential --symptoms "{DEMO_CDS_SYMPTOMS}"',
-                lambda: run_differential(
-                    library,
-                    DEMO_CDS_SYMPTOMS,
-                    now,
-                    store=store,
-                    patient_id=pid,
-                    model=chat,
-                    mode=mode,
-                ),
-            ),
-            (
-                f'cds treat --condition "{DEMO_CDS_CONDITION}"',
-                lambda: run_treat(
-                    library, store, pid, DEMO_CDS_CONDITION, now, model=chat, mode=mode
-                ),
-            ),
-            *(
-                (f'cds ask "{q}"', lambda q=q: run_ask(library, q, now, model=chat, mode=mode))
-                for q in DEMO_CDS_QUESTIONS
-            ),
-        ]
-        for title, run in runs:
-            out.print(f"\n$ ehrqa {title}", style="bold", markup=False)
-            print_advice(run())
-    finally:
-        library.close()

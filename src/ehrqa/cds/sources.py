@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Protocol
 
 from ehrqa.cds.base import Source
+from ehrqa.cds.results import result_text
 from ehrqa.errors import NotFoundError
 from ehrqa.fhir.record import Record
 
@@ -65,8 +66,6 @@ def record_source(record: Record) -> Source:
 def result_phrase(record: Record, sex: str | None = None, age: int | None = None) -> str:
     """A result with its rounded value, readable unit, date and High/Low flag:
     "Glomerular filtration rate/1.73 sq M.predicted: 38 mL/min/1.73 m² on … (Low; …)"."""
-    from ehrqa.cds.summarize import result_text
-
     return result_text(record, sex, age)
 
 
