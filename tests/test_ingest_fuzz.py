@@ -21,7 +21,7 @@ from hypothesis import strategies as st
 
 from conftest import PATIENT_ID, bundle, observation, patient
 from ehrqa.fhir import parse
-from ehrqa.fhir.normalize import PATIENT_FIELDS
+from ehrqa.fhir.elements import PATIENT_FIELDS
 from ehrqa.fhir.validate import ID_PATTERN, get_validator
 from ehrqa.ingest import ingest_paths
 from ehrqa.store import SqliteStore

@@ -27,7 +27,8 @@ from typing import Any
 import orjson
 
 from ehrqa.errors import FhirValidationError, NotFoundError
-from ehrqa.fhir.normalize import PATIENT_FIELDS, normalize
+from ehrqa.fhir.elements import PATIENT_FIELDS
+from ehrqa.fhir.normalize import normalize
 from ehrqa.fhir.parse import (
     DEFAULT_MAX_BYTES,
     FileEntries,

@@ -32,7 +32,7 @@ from ehrqa.data.qa_gen import (
     time_windows,
 )
 from ehrqa.errors import ConfigError, NotFoundError
-from ehrqa.fhir.normalize import format_number
+from ehrqa.fhir.elements import format_number
 from ehrqa.fhir.record import Record
 from ehrqa.fhir.validate import get_validator
 from ehrqa.ingest import ingest_paths

@@ -11,7 +11,8 @@ from typing import Any
 import pytest
 
 from ehrqa.errors import FhirValidationError
-from ehrqa.fhir.normalize import normalize, patient_ref_id
+from ehrqa.fhir.elements import patient_ref_id
+from ehrqa.fhir.normalize import normalize
 from ehrqa.fhir.record import Coding, Component
 
 SAMPLE = Path(__file__).parent.parent / "fixtures" / "synthea_sample.json"

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from ehrqa.errors import FhirValidationError
-from ehrqa.fhir.normalize import format_number
+from ehrqa.fhir.elements import format_number
 from ehrqa.fhir.render import (
     MAX_LINE_CHARS,
     NOTE_CHARS,

@@ -51,7 +51,7 @@ def server() -> FakeFhirServer:
 
 
 def patient_refs(server: FakeFhirServer) -> set[str]:
-    from ehrqa.fhir.normalize import patient_id_of
+    from ehrqa.fhir.elements import patient_id_of
 
     return {ref for ref, res in server.resources.items() if patient_id_of(res) == PID}
 

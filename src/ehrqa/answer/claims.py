@@ -27,7 +27,7 @@ import tomllib
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from ehrqa.fhir.normalize import codings
+from ehrqa.fhir.elements import codings
 from ehrqa.fhir.record import Coding, Record
 from ehrqa.knowledge import Concept, KnowledgeError
 from ehrqa.knowledge.loader import KNOWLEDGE_DIR

@@ -15,7 +15,7 @@ from typing import Any
 
 from ehrqa.answer.extractive import fact_phrase
 from ehrqa.answer.judgements import blood_pressure
-from ehrqa.fhir.normalize import codings
+from ehrqa.fhir.elements import codings
 from ehrqa.fhir.record import Record
 from ehrqa.knowledge import Knowledge, load_knowledge
 from ehrqa.text.units import readable_unit, show_number, show_value

@@ -89,7 +89,7 @@ from ehrqa.data.value_sets import (
     words,
 )
 from ehrqa.errors import ConfigError, NotFoundError
-from ehrqa.fhir.normalize import format_number
+from ehrqa.fhir.elements import format_number
 from ehrqa.fhir.parse import find_files, read_unit
 from ehrqa.fhir.record import Component, Record
 from ehrqa.ingest import ingest_paths

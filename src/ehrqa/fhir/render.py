@@ -17,7 +17,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from ehrqa.errors import FhirValidationError
-from ehrqa.fhir.normalize import (
+from ehrqa.fhir.elements import (
     Resolver,
     categories,
     codings,

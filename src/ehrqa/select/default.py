@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from datetime import date
 
 from ehrqa.errors import NotFoundError
-from ehrqa.fhir.normalize import reference_id
+from ehrqa.fhir.elements import reference_id
 from ehrqa.fhir.record import Record
 from ehrqa.fhir.render import insurers
 from ehrqa.knowledge import load_knowledge
