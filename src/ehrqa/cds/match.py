@@ -2,7 +2,7 @@
 
 Clinical documents and records spell the same thing differently ("anaemia", "Anemia
 (disorder)", "pain on passing urine"). These helpers compare texts by their content words,
-folded to a singular (:func:`ehrqa.select.lexicon.fold`) and to one spelling (British
+folded to a singular (:func:`ehrqa.knowledge.scanner.fold`) and to one spelling (British
 "ae"/"oe" to American "e"), so that the same rules apply to documents, records and input.
 """
 
@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 
-from ehrqa.select.lexicon import fold, words
+from ehrqa.knowledge.scanner import fold, words
 
 # Function words plus the filler of clinical prose that carries no clinical meaning.
 STOP_WORDS = frozenset(

@@ -38,7 +38,7 @@ from ehrqa.cds.drugs import (
 )
 from ehrqa.errors import NotFoundError
 from ehrqa.fhir.record import Record
-from ehrqa.select.lexicon import fold
+from ehrqa.knowledge.scanner import fold
 
 Kind = Literal["allergy", "interaction", "renal", "condition", "duplicate"]
 Severity = Literal["info", "warning", "critical"]
