@@ -52,7 +52,8 @@ Mode = Annotated[
     str | None,
     typer.Option(
         "--answer-mode",
-        help="hybrid (model text only when it checks out) | model | extractive (no model)",
+        help="extractive (the default: the sources' text, no model) | hybrid (a model's "
+        "wording only when it checks out) | model",
     ),
 ]
 Json = Annotated[bool, typer.Option("--json", help="Print one JSON object.")]
