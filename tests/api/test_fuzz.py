@@ -151,10 +151,11 @@ def _often(common: object, *others: object) -> st.SearchStrategy[Any]:
 
 
 @st.composite
-def cases(draw: st.DrawFn) -> Case:
-    """A random request to one of the routes (or a random path)."""
+def cases(draw: st.DrawFn, route: str | None = None) -> Case:
+    """A random request to one of the routes (or a random path); to ``route`` when given."""
     random_path = st.text(max_size=30).map(lambda t: "/" + quote(t, safe="/"))
-    route = draw(st.one_of(st.sampled_from(ROUTES), st.sampled_from(ROUTES), st.just("random")))
+    if route is None:
+        route = draw(st.one_of(st.sampled_from(ROUTES), st.sampled_from(ROUTES), st.just("random")))
     path = draw(random_path) if route == "random" else route
     for name in ("patient_id", "name", "resource_type", "resource_id", "chunk_id"):
         path = path.replace("{" + name + "}", draw(segment), 1)
