@@ -28,6 +28,8 @@ T = TypeVar("T")
 # outside these bounds is a typo, not a question ("Age 8039 on 9999-12-31").
 EARLIEST_DAY = date(1900, 1, 1)
 LATEST_DAY = date(2200, 12, 31)
+# The resolved config, hashes and metrics a trained model's folder carries (reranker, LoRA).
+TRAINED_CONFIG_FILE = "ehrqa_config.json"
 PRIVATE_DIR_MODE = 0o700
 PRIVATE_FILE_MODE = 0o600
 logger = logging.getLogger(__name__)

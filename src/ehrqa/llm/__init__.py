@@ -236,7 +236,9 @@ def resolve_adapter(adapter: str, backend: str) -> str:
     Anything else is passed through as given (a GGUF LoRA file, a PEFT folder).
     """
     folder = Path(adapter).expanduser()
-    if not (folder / "ehrqa_config.json").is_file():
+    from ehrqa.config import TRAINED_CONFIG_FILE
+
+    if not (folder / TRAINED_CONFIG_FILE).is_file():
         return adapter
     if backend == "transformers":
         return str(folder / "adapter")

