@@ -30,7 +30,6 @@ from ehrqa.docs.chunk import ChunkConfig, chunk_text
 from ehrqa.docs.load import READERS, SourceDocument, find_documents, read_document, slugify
 from ehrqa.docs.retrieval import fts_query, reciprocal_rank_fusion, top_k
 from ehrqa.errors import (
-    BackendUnavailableError,
     ConfigError,
     EhrqaError,
     NotFoundError,
@@ -781,15 +780,8 @@ def _day(value: str | None, name: str) -> str | None:
 
 def load_cross_encoder(model_path: str) -> Any:
     """A sentence-transformers CrossEncoder from a local folder, offline."""
-    import os
+    from ehrqa.llm.embed import load_st_model
 
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
     if not Path(model_path).is_dir():
         raise NotFoundError(f"reranker folder {model_path} does not exist: give a CrossEncoder")
-    try:
-        from sentence_transformers import CrossEncoder
-    except ImportError as exc:
-        raise BackendUnavailableError(
-            "reranking needs sentence-transformers: pip install torch==2.13.0 'ehrqa[rag]'"
-        ) from exc
-    return CrossEncoder(model_path, device="cpu")
+    return load_st_model(model_path, cross=True, needs="reranking")

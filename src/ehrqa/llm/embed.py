@@ -19,7 +19,6 @@ import difflib
 import hashlib
 import itertools
 import logging
-import os
 import re
 import warnings
 from collections.abc import Callable, Iterator, Sequence
@@ -157,7 +156,7 @@ class HashEmbedder:
 
 
 class SentenceTransformerEmbedder:
-    """A sentence-transformers model run on the CPU, offline (``HF_HUB_OFFLINE=1``)."""
+    """A sentence-transformers model on the CPU, from local files only (:func:`load_st_model`)."""
 
     def __init__(self, path: str | Path, *, name: str | None = None) -> None:
         folder = Path(path)
@@ -166,7 +165,7 @@ class SentenceTransformerEmbedder:
                 f"embedder folder {folder} does not exist: give a sentence-transformers model "
                 "folder (with modules.json or config.json), or --embedder minilm"
             )
-        self._model = _load_sentence_transformer(folder)
+        self._model = load_st_model(folder)
         self.name = name or f"st:{folder.resolve()}"
         dimension = getattr(self._model, "get_embedding_dimension", None)
         dimension = dimension or self._model.get_sentence_embedding_dimension  # older versions
@@ -214,21 +213,31 @@ def quiet_loading() -> Iterator[None]:
             hf_logging.enable_progress_bar()
 
 
-def _load_sentence_transformer(folder: Path) -> Any:
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")  # never reach for the hub: all is local
-    os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+def load_st_model(
+    path: str | Path, *, cross: bool = False, needs: str = "dense retrieval", **kwargs: Any
+) -> Any:
+    """The one loader of sentence-transformers models, bi- or (``cross``) cross-encoders.
+
+    From a local folder only (``local_files_only``: weights come from packages or the
+    user's folders, never the hub, and no process-wide environment is changed), on the
+    CPU, quietly. Without the library: :class:`BackendUnavailableError` naming what
+    ``needs`` it; a folder that holds no model: :class:`NotFoundError`.
+    """
     try:
-        from sentence_transformers import SentenceTransformer
+        from sentence_transformers import CrossEncoder, SentenceTransformer
     except ImportError as exc:
         raise BackendUnavailableError(
-            f"dense retrieval needs sentence-transformers: {RAG_INSTALL} "
-            "(or use --embedder hash for lexical-only vectors)"
+            f"{needs} needs sentence-transformers: {RAG_INSTALL}"
+            + ("" if cross else " (or use --embedder hash for lexical-only vectors)")
         ) from exc
+    kind = CrossEncoder if cross else SentenceTransformer
+    kwargs.setdefault("device", "cpu")
+    kwargs.setdefault("local_files_only", True)
     try:
         with quiet_loading():
-            return SentenceTransformer(str(folder), device="cpu")
+            return kind(str(path), **kwargs)
     except (OSError, ValueError) as exc:
         raise NotFoundError(
-            f"{folder} is not a loadable sentence-transformers model ({exc}): give a model "
+            f"{path} is not a loadable sentence-transformers model ({exc}): give a model "
             "folder with modules.json or config.json"
         ) from exc

@@ -113,9 +113,9 @@ def export_bi_encoder(
     prepared folder whose graph pools and normalises, as ``encode(normalize_embeddings=True)``
     does."""
     torch = _import_exporter()
-    from ehrqa.llm.embed import _load_sentence_transformer
+    from ehrqa.llm.embed import load_st_model
 
-    model = _load_sentence_transformer(Path(model_dir))
+    model = load_st_model(model_dir)
     transformer = model[0]
     net = transformer.auto_model
 

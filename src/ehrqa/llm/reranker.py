@@ -12,11 +12,10 @@ from __future__ import annotations
 
 import hashlib
 import importlib.util
-import os
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import orjson
 
@@ -118,15 +117,9 @@ def base_model_path(config: RerankerConfig) -> str:
 
 
 def _cross_encoder(path: str, **kwargs: Any) -> CrossEncoder:
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")  # weights come from packages, never the hub
-    try:
-        from sentence_transformers import CrossEncoder
-    except ImportError as exc:
-        raise BackendUnavailableError(
-            f"the reranker needs sentence-transformers: {INSTALL_HINT}"
-        ) from exc
-    with quiet_loading():
-        return CrossEncoder(path, **kwargs)
+    from ehrqa.llm.embed import load_st_model
+
+    return cast("CrossEncoder", load_st_model(path, cross=True, needs="the reranker", **kwargs))
 
 
 def load_reranker(path: str | Path) -> CrossEncoder:
