@@ -360,12 +360,13 @@ def death(patient: Record, question: str, age_at_death: int | None) -> Judgement
     return Judgement(f"{answer}: the record shows no date of death {cite}.", (patient.ref,))
 
 
-# "Have you ever smoked?", "Did he use to smoke?": a former smoker answers "Yes".
+# "Have you ever smoked?", "Did he use to smoke?", "Did he smoke?" (the past too): a former
+# smoker answers "Yes".
 _EVER_SMOKED_RE = re.compile(
-    r"\b(?:ever|used\s+to|use\s+to|in\s+the\s+past|previously|history)\b", re.IGNORECASE
+    r"^\W*(?:did|was|were|had)\b"
+    r"|\b(?:ever|used\s+to|use\s+to|in\s+the\s+past|previously|history)\b",
+    re.IGNORECASE,
 )
-_PAST_RE = re.compile(r"^\W*(?:did|was|were|had)\b", re.IGNORECASE)
-SMOKING_STATUS_LOINC = "72166-2"
 
 
 def smoking(records: Sequence[Record], question: str, kb: Knowledge) -> Judgement | None:
@@ -374,19 +375,19 @@ def smoking(records: Sequence[Record], question: str, kb: Knowledge) -> Judgemen
     None when the question is not a yes/no one or no smoking status with a known value
     (``social_findings.toml``) is among ``records``.
     """
-    if not YES_NO_RE.match(question):
+    concept = kb.concept("smoking status")  # social.toml: its codes
+    if concept is None or not YES_NO_RE.match(question):
         return None
     statuses = [
         (r, state)
         for r in records
-        if SMOKING_STATUS_LOINC in {c.code for c in r.codes}
+        if concept.codes & {c.code for c in r.codes}
         and (state := kb.smoking_state(r.value_text or "")) is not None
     ]
     if not statuses:
         return None
     record, state = max(statuses, key=lambda pair: pair[0].date or "")
-    # "Did he smoke?" asks about the past too: a former smoker did.
-    ever = bool(_EVER_SMOKED_RE.search(question) or _PAST_RE.match(question))
+    ever = bool(_EVER_SMOKED_RE.search(question))
     if state == "current" or (ever and state == "former"):
         lead = "Yes"
     else:
@@ -405,7 +406,6 @@ __all__ = [
     "DEATH_RE",
     "DUE_RE",
     "HOW_LONG_RE",
-    "SMOKING_STATUS_LOINC",
     "YES_NO_RE",
     "Judgement",
     "better_direction",
