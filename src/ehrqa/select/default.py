@@ -479,8 +479,6 @@ def _missing_patient_field(plan: QueryPlan, items: list[Selected]) -> str | None
 
 # "What are my risk factors for heart disease?", "Am I at risk of a stroke?"
 RISK_RE = re.compile(r"\brisk\s+factors?\b|\bat\s+risk\b|\brisks?\s+(?:of|for)\b", re.I)
-# Smoking statuses that count as a risk factor (current use), by words of the coded value.
-_CURRENT_SMOKER_RE = re.compile(r"\b(?:current|every\s+day|some\s+days|smokes|heavy|light)\b", re.I)
 
 
 def risk_factor_selection(store: RecordStore, patient_id: str, plan: QueryPlan) -> Selection | None:
@@ -505,7 +503,8 @@ def risk_factor_selection(store: RecordStore, patient_id: str, plan: QueryPlan) 
             found = store.query(
                 RecordQuery(patient_id, codes=tuple(factor.codes), end=end, limit=1)
             )
-            if found and _CURRENT_SMOKER_RE.search(found[0].value_text or found[0].display):
+            status = found[0].value_text or found[0].display if found else ""
+            if kb.smoking_state(status) == "current":
                 items.append(Selected(found[0], 1.0, (f"risk factor: {name}",)))
             continue
         for record in conditions:
