@@ -7,6 +7,7 @@ model-free strategy of its own (``--answer-mode extractive``).
 
 from __future__ import annotations
 
+import functools
 import itertools
 import re
 from collections.abc import Iterable
@@ -124,6 +125,13 @@ def _by_kind_only(item: Selected) -> bool:
     return all(r.startswith(kind) for r in item.reasons)
 
 
+@functools.cache
+def _kind_heads() -> frozenset[str]:
+    """The head noun of each phrase that names a kind: "visit", "problem", "doctor", "test"."""
+    phrases = (phrase for rule in load_knowledge().cues for phrase in rule.phrases)
+    return frozenset(phrase.split()[-1] for phrase in phrases)
+
+
 def _unmatched_qualifier(plan: QueryPlan) -> bool:
     """Whether a word nothing matched qualifies the asked kind of record.
 
@@ -133,8 +141,7 @@ def _unmatched_qualifier(plan: QueryPlan) -> bool:
     """
     if plan.concepts or not plan.keywords:
         return False
-    # The head noun of each phrase that names a kind: "visit", "problem", "doctor", "test".
-    kinds = {phrase.split()[-1] for rule in load_knowledge().cues for phrase in rule.phrases}
+    kinds = _kind_heads()
     words = re.findall(r"[a-z]+", plan.question.lower())
     return any(
         nxt in kinds or nxt.removesuffix("s") in kinds
