@@ -262,6 +262,16 @@ CASES: list[tuple[str, dict[str, Any]]] = [
         dict(types=("Observation",), concepts=["rheumatoid factor"]),
     ),
     ("Have I had a CT scan?", dict(concepts=["ct scan"], intent="exists")),
+    # A measure asked about with medicines stands for the medicines that treat it: never
+    # "No: the record has no medications" over a patient on amlodipine.
+    (
+        "Is he on anything for his blood pressure?",
+        dict(types=MEDICATION_TYPES, concepts=["blood pressure", "antihypertensive"]),
+    ),
+    (
+        "Is she on anything for her cholesterol?",
+        dict(types=MEDICATION_TYPES, concepts=["total cholesterol", "lipid lowering"]),
+    ),
 ]
 
 
