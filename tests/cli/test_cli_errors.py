@@ -149,3 +149,14 @@ def test_a_reserved_token_label_is_refused(home: str, capsys: pytest.CaptureFixt
         capsys, "--home", home, "tokens", "create", "--label", "(no token)", "--admin"
     )
     assert code == 2 and "labels starting with '('" in one_error(err)
+
+
+def test_models_prepare_names_a_reranker_folder_that_holds_none(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    empty = tmp_path / "not-a-reranker"
+    empty.mkdir()
+    code, _, err = run(
+        capsys, "--home", str(tmp_path / "h"), "models", "prepare", "--reranker", str(empty)
+    )
+    assert code == 2 and "holds neither the model's weights nor a LoRA adapter" in one_error(err)

@@ -431,5 +431,8 @@ def prepare_onnx_models(
 
     path = Path(reranker or default_model_path(home))
     cache = cache or shared_model_home()
-    folders = [prepare_onnx_reranker(path, cache)] if (path / CONFIG_FILE).is_file() else []
+    # A reranker named on the command line must be one (its loader says what is wrong); the
+    # default may be absent (no packaged model and none trained): then only MiniLM is made.
+    exists = reranker is not None or (path / CONFIG_FILE).is_file()
+    folders = [prepare_onnx_reranker(path, cache)] if exists else []
     return [*folders, ensure_minilm_onnx(cache)]
