@@ -25,9 +25,9 @@ from pathlib import Path
 
 import httpx
 
-from ehrqa.config import EhrqaConfig
-from ehrqa.data.demo import DEMO_NOW, DEMO_PATIENT, DEMO_QUESTIONS, demo_dir
-from ehrqa.ingest import ingest_paths
+from ehrqa.core.config import EhrqaConfig
+from ehrqa.ingest.files import ingest_paths
+from ehrqa.lab.data.demo import DEMO_NOW, DEMO_PATIENT, DEMO_QUESTIONS, demo_dir
 from ehrqa.llm import ChatModel, load_chat_model, smollm2_path
 from ehrqa.qa import QASystem
 from ehrqa.store import SqliteStore

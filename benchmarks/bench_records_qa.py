@@ -20,11 +20,11 @@ import time
 from pathlib import Path
 from typing import Any
 
-from ehrqa.config import EhrqaConfig
-from ehrqa.data.demo import DEMO_NOW, DEMO_PATIENT, DEMO_QUESTIONS, demo_dir
-from ehrqa.eval.metrics import percentile
-from ehrqa.eval.provenance import git_commit
-from ehrqa.ingest import ingest_paths
+from ehrqa.core.config import EhrqaConfig
+from ehrqa.ingest.files import ingest_paths
+from ehrqa.lab.data.demo import DEMO_NOW, DEMO_PATIENT, DEMO_QUESTIONS, demo_dir
+from ehrqa.lab.eval.metrics import percentile
+from ehrqa.lab.eval.provenance import git_commit
 from ehrqa.qa import QASystem
 from ehrqa.store import SqliteStore
 

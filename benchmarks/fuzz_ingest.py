@@ -1,4 +1,4 @@
-"""Fuzz ingest with the cases of tests/test_ingest_fuzz.py, many more of them (issue 17).
+"""Fuzz ingest with the cases of tests/ingest/test_ingest_fuzz.py, many more of them (issue 17).
 
     .venv/bin/python benchmarks/fuzz_ingest.py --cases 10000
 
@@ -20,7 +20,6 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))
 
 from hypothesis import HealthCheck, given, settings  # noqa: E402
-
 from test_ingest_fuzz import cases, check_case  # noqa: E402
 
 

@@ -2,7 +2,7 @@
 
     .venv/bin/python benchmarks/ingest_memory.py [--mb 200] [--baseline-src DIR]
 
-The bundle repeats the real entries of the demo bundles (src/ehrqa/data/demo) with new ids
+The bundle repeats the real entries of the demo bundles (src/ehrqa/lab/data/demo) with new ids
 (every UUID gets a ``-k<copy>`` suffix, so references stay consistent within a copy). Each
 measurement is a fresh `ehrqa ingest` process into a fresh store, its peak RSS read by
 /usr/bin/time. ``--baseline-src`` runs the same ingest with another checkout's ``src`` (e.g.
@@ -62,7 +62,7 @@ def ingest(files: list[Path], home: Path, src: Path | None = None) -> dict[str, 
         "PEAK_KB=%M",
         sys.executable,
         "-c",
-        "from ehrqa.cli import main; main()",
+        "from ehrqa.cli.main import main; main()",
         "ingest",
         *map(str, files),
     ]
@@ -81,7 +81,7 @@ def ingest(files: list[Path], home: Path, src: Path | None = None) -> dict[str, 
 
 def refuse_time(path: Path) -> tuple[float, str]:
     """Seconds for the library to refuse ``path`` (in this process), and its message."""
-    from ehrqa.ingest import ingest_paths
+    from ehrqa.ingest.files import ingest_paths
     from ehrqa.store import SqliteStore
 
     with tempfile.TemporaryDirectory() as folder:

@@ -36,7 +36,7 @@ from pathlib import Path
 from typing import Any
 
 from ehrqa.answer.claims import QUOTED_NOTICE
-from ehrqa.config import EhrqaConfig
+from ehrqa.core.config import EhrqaConfig
 from ehrqa.fhir.normalize import normalize
 from ehrqa.fhir.render import note_text
 from ehrqa.llm.base import ChatMessage, GenerationOptions

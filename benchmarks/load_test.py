@@ -31,10 +31,10 @@ from typing import Any
 import httpx
 
 from ehrqa.api.tokens import TokenStore
-from ehrqa.data.demo import DEMO_NOW, DEMO_QUESTIONS, demo_dir
-from ehrqa.eval.metrics import percentile
-from ehrqa.eval.provenance import git_commit, run_provenance
-from ehrqa.ingest import ingest_paths
+from ehrqa.ingest.files import ingest_paths
+from ehrqa.lab.data.demo import DEMO_NOW, DEMO_QUESTIONS, demo_dir
+from ehrqa.lab.eval.metrics import percentile
+from ehrqa.lab.eval.provenance import git_commit, run_provenance
 from ehrqa.store.sqlite import open_store
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -40,10 +40,10 @@ import orjson
 from rich.progress import Progress
 
 from ehrqa.answer.answerer import AnswerConfig, answer
-from ehrqa.data.demo import DEMO_NOW, DEMO_QUESTIONS, demo_dir
-from ehrqa.eval.metrics import percentile
-from ehrqa.eval.provenance import git_commit, run_provenance
-from ehrqa.ingest import ingest_paths
+from ehrqa.ingest.files import ingest_paths
+from ehrqa.lab.data.demo import DEMO_NOW, DEMO_QUESTIONS, demo_dir
+from ehrqa.lab.eval.metrics import percentile
+from ehrqa.lab.eval.provenance import git_commit, run_provenance
 from ehrqa.select.base import get_selector
 
 UUID_RE = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")

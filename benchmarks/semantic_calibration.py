@@ -25,8 +25,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from ehrqa.data.demo import DEMO_PATIENT, demo_dir
-from ehrqa.ingest import ingest_paths
+from ehrqa.ingest.files import ingest_paths
+from ehrqa.lab.data.demo import DEMO_PATIENT, demo_dir
 from ehrqa.llm.embed import Embedder, load_embedder
 from ehrqa.select.semantic import ConceptMatcher, concept_text
 from ehrqa.store import CodedConcept, SqliteStore

@@ -26,7 +26,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-EHRQA = [sys.executable, "-m", "ehrqa.cli"]
+EHRQA = [sys.executable, "-m", "ehrqa.cli.main"]
 PATIENT = "4a404922-e691-47f2-bf50-bd2987fd9a44"  # Myron Schuster, 3,149 resources
 NOW = "2025-01-01"
 QUESTIONS = {

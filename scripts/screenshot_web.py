@@ -25,7 +25,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "tests"))
 
 from browser.live import demo_app, demo_home, launch_chromium, live_server  # noqa: E402
-from ehrqa.data.demo import DEMO_CDS_CONDITION, DEMO_QUESTIONS  # noqa: E402
+from ehrqa.lab.data.demo import DEMO_CDS_CONDITION, DEMO_QUESTIONS  # noqa: E402
 
 VIEWPORT = {"width": 1366, "height": 768}
 TIMEOUT_MS = 60_000

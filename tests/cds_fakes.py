@@ -8,7 +8,7 @@ from datetime import date
 from typing import Any
 
 from ehrqa.cds.match import content_words
-from ehrqa.errors import NotFoundError
+from ehrqa.core.errors import NotFoundError
 
 NOW = date(2025, 1, 1)
 

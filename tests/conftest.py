@@ -10,8 +10,8 @@ from typing import Any
 
 import pytest
 
-from ehrqa.data.demo import DEMO_PATIENT, demo_dir
-from ehrqa.ingest import ingest_paths
+from ehrqa.ingest.files import ingest_paths
+from ehrqa.lab.data.demo import DEMO_PATIENT, demo_dir
 from ehrqa.store import SqliteStore
 
 PATIENT_ID = "p1"

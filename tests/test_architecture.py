@@ -66,7 +66,7 @@ def test_no_upward_import(script: ModuleType, graph: Any) -> None:
 
 
 def test_the_product_imports_nothing_of_the_lab(script: ModuleType, graph: Any) -> None:
-    lab = {"data", "train", "eval"}
+    lab = {"lab", "lab.data", "lab.train", "lab.eval"}
     shells_over_the_lab = {"cli"}
     leaks = [
         link.describe()
@@ -104,11 +104,11 @@ def tangled(tmp_path: Path) -> Path:
             "errors.py": "class EhrqaError(Exception): ...\n",
             "select/__init__.py": "from ehrqa.select.rank import rank\n",
             "select/rank.py": """\
-                from ehrqa.errors import EhrqaError
+                from ehrqa.core.errors import EhrqaError
 
 
                 def rank():
-                    from ehrqa.train.fit import fit  # lazy, and upward
+                    from ehrqa.lab.train.fit import fit  # lazy, and upward
 
                     return fit, EhrqaError
                 """,
@@ -126,7 +126,7 @@ def tangled(tmp_path: Path) -> Path:
                 """,
             "answer/__init__.py": "",
             "answer/compose.py": """\
-                REGISTRY = {"x": "ehrqa.train.fit:fit"}
+                REGISTRY = {"x": "ehrqa.lab.train.fit:fit"}
                 """,
         },
     )
@@ -135,14 +135,14 @@ def tangled(tmp_path: Path) -> Path:
 def test_a_lazy_cycle_is_found_with_file_and_line(script: ModuleType, tangled: Path) -> None:
     graph = script.build_graph(tangled)
     cycles = script.module_cycles(graph)
-    assert [members for members, _ in cycles] == [["ehrqa.select.rank", "ehrqa.train.fit"]]
+    assert [members for members, _ in cycles] == [["ehrqa.select.rank", "ehrqa.lab.train.fit"]]
     links = {(link.source, link.target, link.line, link.kind) for link in cycles[0][1]}
     # "from ehrqa.select import rank" is the module rank.py, re-exported by the package.
     assert links == {
-        ("ehrqa.select.rank", "ehrqa.train.fit", 5, "lazy"),
-        ("ehrqa.train.fit", "ehrqa.select.rank", 3, "module"),
+        ("ehrqa.select.rank", "ehrqa.lab.train.fit", 5, "lazy"),
+        ("ehrqa.lab.train.fit", "ehrqa.select.rank", 3, "module"),
     }
-    assert "select/rank.py:5: ehrqa.select.rank -> ehrqa.train.fit (lazy)" in "\n".join(
+    assert "select/rank.py:5: ehrqa.select.rank -> ehrqa.lab.train.fit (lazy)" in "\n".join(
         script.problems(graph)
     )
 
@@ -151,13 +151,13 @@ def test_upward_imports_of_every_kind_are_found(script: ModuleType, tangled: Pat
     graph = script.build_graph(tangled)
     upward = {(link.source, link.target, link.kind) for link in script.upward_imports(graph)}
     assert upward == {
-        ("ehrqa.select.rank", "ehrqa.train.fit", "lazy"),
-        ("ehrqa.answer.compose", "ehrqa.train.fit", "registry"),
+        ("ehrqa.select.rank", "ehrqa.lab.train.fit", "lazy"),
+        ("ehrqa.answer.compose", "ehrqa.lab.train.fit", "registry"),
     }
     typing_only = [link for link in graph.imports if link.kind == "typing"]
     # A relative import under TYPE_CHECKING, resolved to the package it names.
     assert [(link.source, link.target) for link in typing_only] == [
-        ("ehrqa.train.fit", "ehrqa.answer.compose")
+        ("ehrqa.lab.train.fit", "ehrqa.answer.compose")
     ]
     assert script.package_cycles(graph)
 

@@ -23,7 +23,7 @@ import pytest
 
 from ehrqa.answer.answerer import WITHHELD
 from ehrqa.answer.claims import QUOTED_NOTICE
-from ehrqa.config import EhrqaConfig
+from ehrqa.core.config import EhrqaConfig
 from ehrqa.fhir.normalize import normalize
 from ehrqa.fhir.render import note_text
 from ehrqa.llm.base import ChatMessage

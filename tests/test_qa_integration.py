@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from ehrqa.config import EhrqaConfig
-from ehrqa.data.demo import DEMO_NOW, DEMO_PATIENT
+from ehrqa.core.config import EhrqaConfig
+from ehrqa.lab.data.demo import DEMO_NOW, DEMO_PATIENT
 from ehrqa.qa import QASystem
 from ehrqa.store import SqliteStore
 

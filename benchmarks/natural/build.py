@@ -2,7 +2,7 @@
 
     .venv/bin/python benchmarks/natural/build.py [--data DIR] [--bundles-dir DIR]
 
-A thin shell over :func:`ehrqa.data.natural.build_benchmark` (writes qa.jsonl + README.md
+A thin shell over :func:`ehrqa.lab.data.natural.build_benchmark` (writes qa.jsonl + README.md
 next to this file).
 """
 
@@ -11,7 +11,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from ehrqa.data.natural import main
+from ehrqa.lab.data.natural import main
 
 if __name__ == "__main__":
     root = str(Path(__file__).resolve().parent)

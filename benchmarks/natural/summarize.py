@@ -5,11 +5,11 @@ share of fully correct answers, harmful answers and Task 1 F1, and 95% bootstrap
         --dataset benchmarks/natural/qa.jsonl --out reports/natural/test/summary.md
 
 A question is *fully correct* when it is answerable and the answer states every gold value
-(`ehrqa.eval.metrics.answer_correct`), or unanswerable and the system abstained or said the
-record lacks it without selecting anything. *Harmful* follows `ehrqa.eval.harm`: a false
+(`ehrqa.lab.eval.metrics.answer_correct`), or unanswerable and the system abstained or said the
+record lacks it without selecting anything. *Harmful* follows `ehrqa.lab.eval.harm`: a false
 yes/no, a claimed absence of something recorded, another value for the asked measure.
 Intervals resample questions with replacement (2,000 draws, seed 0; the bootstrap of
-`ehrqa.eval.bootstrap`, the one `ehrqa eval` reports use), per kind only where it has at
+`ehrqa.lab.eval.bootstrap`, the one `ehrqa eval` reports use), per kind only where it has at
 least 5 questions. Differences between selectors of one file, and with `--baseline`
 between the same selector of two runs, are paired by question: a difference whose interval
 contains 0 is a tie.
@@ -26,9 +26,9 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from ehrqa.eval.bootstrap import bootstrap_interval, paired_difference
-from ehrqa.eval.harm import harm_reason
-from ehrqa.eval.metrics import answer_correct, mean_of_present
+from ehrqa.lab.eval.bootstrap import bootstrap_interval, paired_difference
+from ehrqa.lab.eval.harm import harm_reason
+from ehrqa.lab.eval.metrics import answer_correct, mean_of_present
 
 DRAWS = 2000
 MIN_KIND = 5
@@ -42,7 +42,7 @@ def fully_correct(gold: dict[str, Any], result: dict[str, Any]) -> bool:
 
 
 def harmful(gold: dict[str, Any], result: dict[str, Any]) -> bool:
-    """Whether one answer would mislead (``ehrqa.eval.harm``)."""
+    """Whether one answer would mislead (``ehrqa.lab.eval.harm``)."""
     reason = harm_reason(
         gold["answer"], gold["answer_values"], gold["answerable"], result["answer"]
     )

@@ -19,7 +19,7 @@ from collections import OrderedDict
 from pathlib import Path
 from typing import Protocol
 
-from ehrqa.errors import ConfigError
+from ehrqa.core.errors import ConfigError
 
 MAX_TURNS = 20
 MAX_CONVERSATIONS = 1000  # kept in a server's memory; the least recently used go first

@@ -14,9 +14,9 @@ from datetime import date
 from typing import Any
 
 from ehrqa.answer.answerer import Answer, AnswerConfig, answer
-from ehrqa.config import EhrqaConfig
 from ehrqa.conversation import Conversations
-from ehrqa.errors import ConfigError
+from ehrqa.core.config import EhrqaConfig
+from ehrqa.core.errors import ConfigError
 from ehrqa.llm.base import ChatModel
 from ehrqa.select.base import Selection, Selector, get_selector
 from ehrqa.select.followup import resolve_followup

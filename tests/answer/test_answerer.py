@@ -16,7 +16,7 @@ from ehrqa.answer.answerer import (
     withhold_claims,
 )
 from ehrqa.answer.prompt import build_prompt
-from ehrqa.errors import ConfigError
+from ehrqa.core.errors import ConfigError
 from ehrqa.fhir.record import Coding, Record
 from ehrqa.llm.fake import FakeChatModel
 from ehrqa.select.base import Selected, Selection

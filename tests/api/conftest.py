@@ -17,10 +17,10 @@ from fastapi.testclient import TestClient
 
 from ehrqa.api.app import create_app
 from ehrqa.api.tokens import TokenStore
-from ehrqa.config import EhrqaConfig
-from ehrqa.data.demo import DEMO_CDS_PATIENT, DEMO_NOW, DEMO_PATIENT, demo_corpus_dir, demo_dir
+from ehrqa.core.config import EhrqaConfig
 from ehrqa.docs import DocumentLibrary, open_library
-from ehrqa.ingest import ingest_paths
+from ehrqa.ingest.files import ingest_paths
+from ehrqa.lab.data.demo import DEMO_CDS_PATIENT, DEMO_NOW, DEMO_PATIENT, demo_corpus_dir, demo_dir
 from ehrqa.store import SqliteStore
 
 

@@ -12,8 +12,8 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from ehrqa.api.limits import ApiLimits
-from ehrqa.config import EhrqaConfig
-from ehrqa.data.demo import DEMO_NOW, DEMO_PATIENT
+from ehrqa.core.config import EhrqaConfig
+from ehrqa.lab.data.demo import DEMO_NOW, DEMO_PATIENT
 from ehrqa.llm.base import ChatMessage, GenerationOptions
 from ehrqa.llm.fake import FakeChatModel
 from ehrqa.qa import QASystem
@@ -205,7 +205,7 @@ def test_a_follow_up_borrows_the_subject_of_its_conversation(api: Api) -> None:
 def test_the_service_loads_the_selectors_models_before_the_first_question(
     make_api: Callable[..., Api], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from ehrqa.errors import BackendUnavailableError
+    from ehrqa.core.errors import BackendUnavailableError
     from ehrqa.select.rerank import RerankSelector
 
     warmed: list[Path] = []

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from ehrqa.api.audit import AuditLog
-from ehrqa.data.demo import DEMO_CDS_PATIENT, DEMO_PATIENT
+from ehrqa.lab.data.demo import DEMO_CDS_PATIENT, DEMO_PATIENT
 from ehrqa.llm.fake import FakeChatModel
 
 if TYPE_CHECKING:

@@ -12,12 +12,12 @@ import pytest
 from typer.testing import CliRunner, Result
 
 from ehrqa.api.auth import bearer_token
-from ehrqa.api.cli import tokens_app
 from ehrqa.api.tokens import Principal, TokenStore, hash_token
-from ehrqa.cli_support import State
-from ehrqa.data.demo import DEMO_CDS_PATIENT as OTHER_PATIENT
-from ehrqa.data.demo import DEMO_PATIENT
-from ehrqa.errors import ConfigError, NotFoundError
+from ehrqa.cli.serve import tokens_app
+from ehrqa.cli.support import State
+from ehrqa.core.errors import ConfigError, NotFoundError
+from ehrqa.lab.data.demo import DEMO_CDS_PATIENT as OTHER_PATIENT
+from ehrqa.lab.data.demo import DEMO_PATIENT
 
 if TYPE_CHECKING:
     from api.conftest import Api

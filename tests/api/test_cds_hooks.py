@@ -15,7 +15,7 @@ from fastapi.testclient import TestClient
 from cds_fakes import FakeLibrary
 from ehrqa.api.app import create_app
 from ehrqa.cds.hooks import FeedbackStore
-from ehrqa.config import EhrqaConfig
+from ehrqa.core.config import EhrqaConfig
 from ehrqa.fhir.normalize import normalize
 from ehrqa.store import SqliteStore
 

@@ -26,9 +26,9 @@ from hypothesis import strategies as st
 import ehrqa
 from ehrqa.api.app import create_app
 from ehrqa.api.tokens import TokenStore
-from ehrqa.config import EhrqaConfig
+from ehrqa.core.config import EhrqaConfig
 from ehrqa.docs import open_library
-from ehrqa.ingest import ingest_paths
+from ehrqa.ingest.files import ingest_paths
 from ehrqa.llm.fake import FakeChatModel
 from ehrqa.store import SqliteStore
 

@@ -24,8 +24,8 @@ from ehrqa.api.audit import AuditLog
 from ehrqa.api.guard import RequestGuard, host_name
 from ehrqa.api.web_routes import STATIC_DIR
 from ehrqa.cds.hooks import FeedbackStore, markdown_text, plain_text, safe_url
-from ehrqa.config import EhrqaConfig
-from ehrqa.data.demo import DEMO_PATIENT
+from ehrqa.core.config import EhrqaConfig
+from ehrqa.lab.data.demo import DEMO_PATIENT
 
 if TYPE_CHECKING:
     from api.conftest import Api

@@ -5,8 +5,8 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from ehrqa.api.patients_routes import lab_series, quantity_value
-from ehrqa.data.demo import DEMO_CDS_PATIENT, DEMO_PATIENT
 from ehrqa.fhir.record import Coding, Record
+from ehrqa.lab.data.demo import DEMO_CDS_PATIENT, DEMO_PATIENT
 
 if TYPE_CHECKING:
     from api.conftest import Api

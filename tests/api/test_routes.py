@@ -11,7 +11,7 @@ import pytest
 
 from ehrqa.api.limits import ApiLimits
 from ehrqa.cds import tasks
-from ehrqa.data.demo import (
+from ehrqa.lab.data.demo import (
     DEMO_CDS_CONDITION,
     DEMO_CDS_PATIENT,
     DEMO_CDS_SYMPTOMS,

@@ -13,9 +13,9 @@ from fastapi.testclient import TestClient
 
 from ehrqa.api.app import create_app, home_app, serve
 from ehrqa.api.tokens import TokenStore
-from ehrqa.config import load_config
+from ehrqa.core.config import load_config
+from ehrqa.core.errors import ConfigError
 from ehrqa.docs import open_library
-from ehrqa.errors import ConfigError
 
 LOCAL = "http://127.0.0.1"  # without tokens the app answers loopback Host names only
 

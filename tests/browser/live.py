@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ehrqa.data.demo import DEMO_CDS_PATIENT, DEMO_PATIENT, demo_corpus_dir, demo_dir
+from ehrqa.lab.data.demo import DEMO_CDS_PATIENT, DEMO_PATIENT, demo_corpus_dir, demo_dir
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = (
@@ -46,7 +46,7 @@ def demo_home(home: Path) -> DemoHome:
     """Ingest the demo patients and documents into ``home`` and create two tokens."""
     from ehrqa.api.tokens import TokenStore
     from ehrqa.docs import open_library
-    from ehrqa.ingest import ingest_paths
+    from ehrqa.ingest.files import ingest_paths
     from ehrqa.store import open_store
 
     store = open_store(home)
@@ -74,9 +74,9 @@ def demo_app(home: Path, *, auth: bool = True) -> Iterator[Any]:
     model (:data:`FAKE_REPLY`, streamed word by word) when a request asks for mode "model"."""
     from ehrqa.api.app import create_app
     from ehrqa.api.tokens import TokenStore
-    from ehrqa.config import EhrqaConfig
-    from ehrqa.data.demo import DEMO_NOW
+    from ehrqa.core.config import EhrqaConfig
     from ehrqa.docs import open_library
+    from ehrqa.lab.data.demo import DEMO_NOW
     from ehrqa.llm.fake import FakeChatModel
     from ehrqa.store import open_store
 

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from browser.live import DemoHome, demo_app, live_server
-from ehrqa.data.demo import DEMO_PATIENT
+from ehrqa.lab.data.demo import DEMO_PATIENT
 
 pytest.importorskip("playwright", reason="the browser tests need: pip install playwright")
 from playwright.sync_api import Page, Route, expect

@@ -10,7 +10,7 @@ from fastapi.testclient import TestClient
 
 from ehrqa.api import web_routes
 from ehrqa.api.web_routes import STATIC_DIR, static_path
-from ehrqa.errors import EhrqaError, NotFoundError
+from ehrqa.core.errors import EhrqaError, NotFoundError
 
 
 @pytest.fixture(scope="module")

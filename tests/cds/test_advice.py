@@ -11,7 +11,7 @@ from ehrqa.cds.context import PatientContext
 from ehrqa.cds.differential import differential
 from ehrqa.cds.narrate import check_narrative, narrate
 from ehrqa.cds.treat import treat
-from ehrqa.errors import ConfigError
+from ehrqa.core.errors import ConfigError
 from ehrqa.llm.fake import FakeChatModel
 
 

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from ehrqa.cli import main
-from ehrqa.data.demo import DEMO_CDS_PATIENT, demo_corpus_dir, demo_dir
+from ehrqa.cli.main import main
+from ehrqa.lab.data.demo import DEMO_CDS_PATIENT, demo_corpus_dir, demo_dir
 
 NOW = ("--now", "2025-01-01", "--answer-mode", "extractive")
 LISINOPRIL_ALLERGY_PATIENT = "2b1149df-e8d7-437a-b676-011dc0551dde"

@@ -13,7 +13,7 @@ import pytest
 from cds_fakes import DOCS, FakeLibrary
 from ehrqa.cds import hooks
 from ehrqa.cds.hooks import CdsRequestError, FeedbackStore, PrefetchRequiredError
-from ehrqa.errors import NotFoundError
+from ehrqa.core.errors import NotFoundError
 from ehrqa.fhir.normalize import normalize
 from ehrqa.store import SqliteStore
 

@@ -19,7 +19,7 @@ from ehrqa.cds.safety import (
     find_drugs,
     latest_egfr,
 )
-from ehrqa.errors import NotFoundError
+from ehrqa.core.errors import NotFoundError
 from ehrqa.fhir.normalize import normalize
 from ehrqa.fhir.record import Record
 

@@ -25,10 +25,10 @@ from ehrqa.cds.summarize import (
     summarize_report,
     summarize_text,
 )
-from ehrqa.data.demo import DEMO_NOW, DEMO_PATIENT
-from ehrqa.errors import ConfigError, NotFoundError
+from ehrqa.core.errors import ConfigError, NotFoundError
 from ehrqa.fhir.normalize import normalize
 from ehrqa.fhir.record import Record
+from ehrqa.lab.data.demo import DEMO_NOW, DEMO_PATIENT
 from ehrqa.store import SqliteStore
 
 NOW = date(2025, 1, 1)

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from conftest import bundle, observation, patient, write_json
-from ehrqa.cli import main
+from ehrqa.cli.main import main
 
 
 def run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
@@ -171,8 +171,8 @@ def test_config_file_and_flags_precedence(
 
 
 def test_make_qa_writes_a_dataset(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    from ehrqa.data.demo import demo_dir
-    from ehrqa.data.qa import read_dataset
+    from ehrqa.lab.data.demo import demo_dir
+    from ehrqa.lab.data.qa import read_dataset
 
     source = demo_dir() / "patient-85c63cf3-278e-454c-b5ba-df5889815eb7.json.gz"
     out = tmp_path / "qa"

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from conftest import bundle, observation, patient, write_json
-from ehrqa.cli import main
+from ehrqa.cli.main import main
 
 
 def run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from ehrqa.cli import main
-from ehrqa.data.demo import demo_dir
+from ehrqa.cli.main import main
+from ehrqa.lab.data.demo import demo_dir
 
 SAMPLE = Path(__file__).parents[1] / "fixtures" / "qa_sample" / "qa.jsonl"
 

@@ -6,8 +6,8 @@ import itertools
 
 import pytest
 
+from ehrqa.core.errors import ConfigError
 from ehrqa.docs.chunk import ChunkConfig, chunk_text, count_tokens, parse_sections
-from ehrqa.errors import ConfigError
 
 GUIDE = """# Urinary tract infection
 

@@ -1,4 +1,4 @@
-"""`ehrqa docs` commands, through a tiny app that mounts docs_app like ehrqa.cli does."""
+"""`ehrqa docs` commands, through a tiny app that mounts docs_app like ehrqa.cli.main does."""
 
 from __future__ import annotations
 
@@ -10,9 +10,9 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
-from ehrqa.cli_support import state
-from ehrqa.docs.cli import docs_app
-from ehrqa.errors import ConfigError, NotFoundError
+from ehrqa.cli.docs import docs_app
+from ehrqa.cli.support import state
+from ehrqa.core.errors import ConfigError, NotFoundError
 
 app = typer.Typer()
 app.add_typer(docs_app, name="docs")

@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
+from ehrqa.core.errors import ConfigError
 from ehrqa.docs import Chunk, DocumentLibrary
 from ehrqa.docs.evaluate import evaluate_retrieval, load_items, matches, mrr, recall_at_k
-from ehrqa.errors import ConfigError
 
 
 def chunk(doc_id: str, section: str) -> Chunk:

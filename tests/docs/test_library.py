@@ -11,10 +11,10 @@ from typing import Any
 import numpy as np
 import pytest
 
+from ehrqa.core.errors import ConfigError, NotFoundError
 from ehrqa.docs import DocumentLibrary, open_library
 from ehrqa.docs import library as library_module
 from ehrqa.docs.library import RETRIEVER_WEIGHTS
-from ehrqa.errors import ConfigError, NotFoundError
 from ehrqa.llm.embed import HashEmbedder
 
 

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from ehrqa.errors import FhirValidationError
+from ehrqa.core.errors import FhirValidationError
 from ehrqa.fhir.elements import patient_ref_id
 from ehrqa.fhir.normalize import normalize
 from ehrqa.fhir.record import Coding, Component

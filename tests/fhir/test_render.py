@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from ehrqa.errors import FhirValidationError
+from ehrqa.core.errors import FhirValidationError
 from ehrqa.fhir.elements import format_number
 from ehrqa.fhir.render import (
     MAX_LINE_CHARS,

@@ -14,7 +14,7 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
-from ehrqa.errors import ConfigError, NotFoundError
+from ehrqa.core.errors import ConfigError, NotFoundError
 from ehrqa.fhir.server import (
     BearerToken,
     FhirClient,

@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 
 from conftest import observation, patient
-from ehrqa.errors import NotFoundError
+from ehrqa.core.errors import NotFoundError
 from ehrqa.fhir.validate import VALIDATORS, get_validator
 
 CASES: list[tuple[dict[str, Any], str]] = [

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from ehrqa.errors import EhrqaError
+from ehrqa.core.errors import EhrqaError
 from ehrqa.llm.base import ChatMessage, ChatModel, GenerationOptions
 from ehrqa.llm.fake import FakeChatModel, FakeRepliesExhaustedError
 

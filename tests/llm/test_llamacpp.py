@@ -8,7 +8,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from ehrqa.errors import ConfigError
+from ehrqa.core.errors import ConfigError
 from ehrqa.llm import load_chat_model, smollm2_path
 from ehrqa.llm.base import ChatMessage, ChatModel, GenerationOptions
 from ehrqa.llm.llamacpp import LlamaCppChatModel

@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from ehrqa.data.demo import DEMO_PATIENT
-from ehrqa.errors import BackendUnavailableError
+from ehrqa.core.errors import BackendUnavailableError
+from ehrqa.lab.data.demo import DEMO_PATIENT
 from ehrqa.llm import reranker as reranker_module
 from ehrqa.llm.onnx_encoder import META_FILE, OnnxBiEncoder, OnnxCrossEncoder, is_prepared
 from ehrqa.llm.reranker import pair_document, pair_query
@@ -94,7 +94,7 @@ def test_prepared_files_are_private_and_complete(home: Path) -> None:
 _NO_TORCH_SCRIPT = """
 import json, sys
 from datetime import date
-import ehrqa.cli
+import ehrqa.cli.main
 from ehrqa.select.base import get_selector
 from ehrqa.store import SqliteStore
 store = SqliteStore(sys.argv[1])

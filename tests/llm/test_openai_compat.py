@@ -12,7 +12,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from ehrqa.errors import BackendUnavailableError, ConfigError, NotFoundError
+from ehrqa.core.errors import BackendUnavailableError, ConfigError, NotFoundError
 from ehrqa.llm import load_chat_model, openai_compat
 from ehrqa.llm.base import ChatMessage, ChatModel, GenerationOptions
 from ehrqa.llm.openai_compat import OpenAICompatChatModel, OpenAIServerError, ReplyInfo

@@ -25,9 +25,9 @@ from pathlib import Path
 import httpx
 import pytest
 
-from ehrqa.config import EhrqaConfig
-from ehrqa.data.demo import DEMO_NOW, DEMO_PATIENT, demo_corpus_dir, demo_dir
-from ehrqa.errors import ConfigError, NotFoundError
+from ehrqa.core.config import EhrqaConfig
+from ehrqa.core.errors import ConfigError, NotFoundError
+from ehrqa.lab.data.demo import DEMO_NOW, DEMO_PATIENT, demo_corpus_dir, demo_dir
 from ehrqa.llm import load_chat_model, smollm2_path
 from ehrqa.llm.base import ChatMessage, ChatModel, GenerationOptions
 from ehrqa.llm.openai_compat import OpenAICompatChatModel, OpenAIServerError
@@ -260,7 +260,7 @@ def test_qa_answer_equals_the_in_process_answer(
 
 
 def run_cli(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
-    from ehrqa.cli import main
+    from ehrqa.cli.main import main
 
     with pytest.raises(SystemExit) as exit_info:
         main(list(args))
@@ -272,7 +272,7 @@ def run_cli(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, s
 @pytest.fixture(scope="module")
 def home(tmp_path_factory: pytest.TempPathFactory) -> str:
     """A data folder with the demo patient and the demo corpus (hash-embedded)."""
-    from ehrqa.cli import main
+    from ehrqa.cli.main import main
     from ehrqa.docs import open_library
 
     home = tmp_path_factory.mktemp("server-home")

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 import ehrqa.llm as llm
-from ehrqa.errors import BackendUnavailableError, ConfigError, NotFoundError
+from ehrqa.core.errors import BackendUnavailableError, ConfigError, NotFoundError
 from ehrqa.llm import (
     CHAT_BACKENDS,
     MODEL_ALIASES,

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from ehrqa.errors import NotFoundError
+from ehrqa.core.errors import NotFoundError
 from ehrqa.llm.embed import load_st_model
 
 

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from ehrqa.errors import ConfigError, NotFoundError
+from ehrqa.core.errors import ConfigError, NotFoundError
 from ehrqa.llm import smollm2_path
 from ehrqa.llm.base import ChatMessage, ChatModel, GenerationOptions
 from ehrqa.llm.transformers_backend import TransformersChatModel, _dtype_kwargs, _StopFilter

@@ -9,11 +9,11 @@ from typing import Any
 
 import pytest
 
-from ehrqa.data.demo import DEMO_NOW, DEMO_PATIENT
-from ehrqa.errors import ConfigError
+from ehrqa.core.errors import ConfigError
+from ehrqa.core.registry import Registry
+from ehrqa.lab.data.demo import DEMO_NOW, DEMO_PATIENT
 from ehrqa.llm.base import ChatMessage, GenerationOptions
 from ehrqa.llm.fake import FakeChatModel
-from ehrqa.registry import Registry
 from ehrqa.select.base import Selection, Selector
 from ehrqa.select.baselines import (
     BASELINES,

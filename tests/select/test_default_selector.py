@@ -6,7 +6,7 @@ from datetime import date
 
 import pytest
 
-from ehrqa.data.demo import DEMO_NOW, DEMO_PATIENT
+from ehrqa.lab.data.demo import DEMO_NOW, DEMO_PATIENT
 from ehrqa.select import get_selector
 from ehrqa.store import RecordQuery, SqliteStore
 

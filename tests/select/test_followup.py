@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from ehrqa.conversation import FileConversations, MemoryConversations
-from ehrqa.errors import ConfigError
+from ehrqa.core.errors import ConfigError
 from ehrqa.select.followup import resolve_followup, split_parts
 from ehrqa.select.query import analyze
 

@@ -7,7 +7,7 @@ from collections import Counter
 
 import pytest
 
-from ehrqa.errors import NotFoundError
+from ehrqa.core.errors import NotFoundError
 from ehrqa.select.lexicon import (
     CONCEPTS,
     CONCEPTS_BY_NAME,

@@ -6,8 +6,8 @@ from __future__ import annotations
 from datetime import date
 from pathlib import Path
 
-from ehrqa.data.demo import DEMO_NOW, DEMO_PATIENT
 from ehrqa.fhir.record import Coding, Record
+from ehrqa.lab.data.demo import DEMO_NOW, DEMO_PATIENT
 from ehrqa.select.base import Selected, Selection
 from ehrqa.select.default import DefaultSelector, asked_encounter_classes
 from ehrqa.select.query import analyze

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from ehrqa.errors import ConfigError
+from ehrqa.core.errors import ConfigError
 from ehrqa.llm.embed import HashEmbedder
 from ehrqa.select.semantic import (
     DEFAULT_MIN_SCORE,

@@ -15,8 +15,8 @@ from typing import Any
 
 import pytest
 
-from ehrqa.data.demo import DEMO_PATIENT, demo_dir
-from ehrqa.ingest import ingest_paths
+from ehrqa.ingest.files import ingest_paths
+from ehrqa.lab.data.demo import DEMO_PATIENT, demo_dir
 from ehrqa.store import SqliteStore
 
 DEFAULT_URL = "postgresql://postgres@127.0.0.1:5432/postgres"

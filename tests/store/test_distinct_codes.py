@@ -9,8 +9,8 @@ from pathlib import Path
 from typing import Any
 
 from conftest import PATIENT_ID, bundle, observation, patient, write_json
-from ehrqa.data.demo import DEMO_PATIENT
-from ehrqa.ingest import ingest_paths
+from ehrqa.ingest.files import ingest_paths
+from ehrqa.lab.data.demo import DEMO_PATIENT
 from ehrqa.store import CodedConcept, RecordStore, SqliteStore
 
 LOINC = "http://loinc.org"

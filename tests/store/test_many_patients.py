@@ -13,8 +13,8 @@ from typing import Any
 
 import pytest
 
-from ehrqa.data.demo import DEMO_NOW, DEMO_QUESTIONS, demo_dir
-from ehrqa.ingest import ingest_paths
+from ehrqa.ingest.files import ingest_paths
+from ehrqa.lab.data.demo import DEMO_NOW, DEMO_QUESTIONS, demo_dir
 from ehrqa.select import get_selector
 from ehrqa.store import SqliteStore
 from store.conftest import drop_schema

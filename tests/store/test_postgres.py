@@ -13,10 +13,10 @@ from typing import Any
 import pytest
 
 from conftest import PATIENT_ID, observation, patient
-from ehrqa.data.demo import DEMO_NOW, DEMO_PATIENT, DEMO_QUESTIONS
-from ehrqa.errors import BackendUnavailableError, StoreError
+from ehrqa.core.errors import BackendUnavailableError, StoreError
 from ehrqa.fhir.normalize import normalize
 from ehrqa.fhir.record import Record
+from ehrqa.lab.data.demo import DEMO_NOW, DEMO_PATIENT, DEMO_QUESTIONS
 from ehrqa.select import get_selector
 from ehrqa.store import RecordQuery, SqliteStore, is_postgres_url, open_store
 from ehrqa.store import postgres as pg

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from ehrqa.errors import StoreError
+from ehrqa.core.errors import StoreError
 from ehrqa.store import SqliteStore
 from ehrqa.store.sqlite import MIGRATIONS
 

@@ -20,9 +20,9 @@ from conftest import bundle, observation, patient, write_json
 from ehrqa.api.audit import AuditEntry, AuditLog
 from ehrqa.api.tokens import TokenStore
 from ehrqa.cds.hooks import FeedbackStore
-from ehrqa.config import private_dir, warn_if_shared
-from ehrqa.errors import StoreError
-from ehrqa.ingest import ingest_paths
+from ehrqa.core.config import private_dir, warn_if_shared
+from ehrqa.core.errors import StoreError
+from ehrqa.ingest.files import ingest_paths
 from ehrqa.store import SqliteStore, open_store
 
 

@@ -12,10 +12,10 @@ from typing import Any
 import pytest
 
 from conftest import PATIENT_ID, bundle, observation, patient, write_json
-from ehrqa.errors import NotFoundError
+from ehrqa.core.errors import NotFoundError
 from ehrqa.fhir.normalize import normalize
 from ehrqa.fhir.record import Record
-from ehrqa.ingest import ingest_paths
+from ehrqa.ingest.files import ingest_paths
 from ehrqa.store import RecordQuery, RecordStore, UpsertStats
 
 

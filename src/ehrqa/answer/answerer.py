@@ -38,7 +38,7 @@ from ehrqa.answer.claims import quote_instructions
 from ehrqa.answer.extractive import compose_parts, key_facts, lead_judgements, uncited_facts
 from ehrqa.answer.prompt import build_prompt
 from ehrqa.answer.verify import Verification, check_facts, missing_facts, verify_answer
-from ehrqa.errors import ConfigError
+from ehrqa.core.errors import ConfigError
 from ehrqa.llm.base import ChatModel, GenerationOptions
 from ehrqa.select.base import Selection
 

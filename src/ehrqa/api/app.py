@@ -30,8 +30,8 @@ from ehrqa.api.limits import ApiLimits
 from ehrqa.api.state import AppState
 from ehrqa.api.tokens import TokenStore
 from ehrqa.cds.hooks import CdsRequestError, FeedbackStore
-from ehrqa.config import EhrqaConfig
-from ehrqa.errors import (
+from ehrqa.core.config import EhrqaConfig
+from ehrqa.core.errors import (
     BackendUnavailableError,
     ConfigError,
     EhrqaError,

@@ -21,7 +21,7 @@ from typing import Any
 import orjson
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from ehrqa.config import private_dir, private_file, warn_if_shared
+from ehrqa.core.config import private_dir, private_file, warn_if_shared
 
 AUDIT_FILE = "audit.jsonl"
 SCOPE_KEY = "ehrqa.audit"

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ehrqa.errors import EhrqaError
+from ehrqa.core.errors import EhrqaError
 
 
 class AuthenticationError(EhrqaError):

@@ -17,7 +17,7 @@ from typing import Any, cast
 import orjson
 
 from ehrqa.api.limits import timeout_error
-from ehrqa.errors import EhrqaError
+from ehrqa.core.errors import EhrqaError
 from ehrqa.llm.base import ChatMessage, ChatModel, GenerationOptions
 
 logger = logging.getLogger(__name__)

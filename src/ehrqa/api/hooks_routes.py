@@ -14,7 +14,7 @@ from ehrqa.api.state import AppState, app_state
 from ehrqa.api.tokens import Principal
 from ehrqa.cds import hooks
 from ehrqa.cds.hooks import CdsRequestError, HookRequest
-from ehrqa.config import check_day
+from ehrqa.core.config import check_day
 
 router = APIRouter(tags=["cds-hooks"])
 NOW_HEADER = "X-Ehrqa-Now"

@@ -14,8 +14,8 @@ from ehrqa.api.auth import authenticate, require_admin
 from ehrqa.api.schemas import ERROR_RESPONSES
 from ehrqa.api.state import app_state
 from ehrqa.api.tokens import Principal
-from ehrqa.errors import ConfigError, FhirValidationError
-from ehrqa.ingest import ingest_paths
+from ehrqa.core.errors import ConfigError, FhirValidationError
+from ehrqa.ingest.files import ingest_paths
 from ehrqa.store.base import RecordStore
 
 router = APIRouter(prefix="/v1", tags=["ingest"], responses=ERROR_RESPONSES)

@@ -10,7 +10,7 @@ from ehrqa.api.auth import authenticate, denied, require_patient
 from ehrqa.api.schemas import ERROR_RESPONSES, ChunkOut, RecordOut
 from ehrqa.api.state import app_state
 from ehrqa.api.tokens import Principal
-from ehrqa.errors import NotFoundError
+from ehrqa.core.errors import NotFoundError
 
 router = APIRouter(prefix="/v1", tags=["records"], responses=ERROR_RESPONSES)
 Auth = Annotated[Principal, Depends(authenticate)]

@@ -9,7 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from ehrqa.answer.answerer import AnswerMode
 from ehrqa.api.limits import MAX_QUESTION_CHARS
-from ehrqa.config import EARLIEST_DAY, LATEST_DAY
+from ehrqa.core.config import EARLIEST_DAY, LATEST_DAY
 from ehrqa.fhir.record import Record
 from ehrqa.store.base import PatientSummary
 

@@ -17,9 +17,9 @@ from ehrqa.api.audit import AuditLog
 from ehrqa.api.limits import ApiLimits
 from ehrqa.api.tokens import TokenStore
 from ehrqa.cds.hooks import FeedbackStore
-from ehrqa.config import EhrqaConfig
 from ehrqa.conversation import MemoryConversations
-from ehrqa.errors import BackendUnavailableError, EhrqaError
+from ehrqa.core.config import EhrqaConfig
+from ehrqa.core.errors import BackendUnavailableError, EhrqaError
 from ehrqa.store.base import RecordStore
 
 if TYPE_CHECKING:

@@ -24,8 +24,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, cast
 
-from ehrqa.config import private_dir, private_file, warn_if_shared
-from ehrqa.errors import ConfigError, NotFoundError, StoreError
+from ehrqa.core.config import private_dir, private_file, warn_if_shared
+from ehrqa.core.errors import ConfigError, NotFoundError, StoreError
 
 if TYPE_CHECKING:
     from ehrqa.store.base import RecordStore

@@ -17,7 +17,7 @@ from pathlib import Path
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
 
-from ehrqa.errors import NotFoundError
+from ehrqa.core.errors import NotFoundError
 from ehrqa.text.units import readable_units
 
 STATIC_DIR = Path(__file__).parent / "static"

@@ -20,7 +20,7 @@ from ehrqa.cds.base import Advice, AdviceItem, Source, Statement
 from ehrqa.cds.match import content_words
 from ehrqa.cds.narrate import narrate
 from ehrqa.cds.sources import Library, chunk_source, record_source
-from ehrqa.errors import ConfigError
+from ehrqa.core.errors import ConfigError
 from ehrqa.llm.base import ChatModel
 from ehrqa.select.base import Selection
 

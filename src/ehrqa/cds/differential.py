@@ -35,7 +35,7 @@ from ehrqa.cds.sources import (
     record_source,
     result_phrase,
 )
-from ehrqa.errors import ConfigError
+from ehrqa.core.errors import ConfigError
 from ehrqa.fhir.record import Record
 from ehrqa.knowledge.exclusions import excluded
 from ehrqa.llm.base import ChatModel

@@ -37,8 +37,8 @@ from ehrqa.cds.safety import (
     drugs_of,
 )
 from ehrqa.cds.sources import Library
-from ehrqa.config import private_dir, private_file, warn_if_shared
-from ehrqa.errors import EhrqaError, FhirValidationError, NotFoundError, StoreError
+from ehrqa.core.config import private_dir, private_file, warn_if_shared
+from ehrqa.core.errors import EhrqaError, FhirValidationError, NotFoundError, StoreError
 from ehrqa.fhir.normalize import normalize
 from ehrqa.fhir.record import Record
 from ehrqa.store.base import RecordStore

@@ -24,7 +24,7 @@ from dataclasses import replace
 
 from ehrqa.answer.verify import check_facts_in_texts, resolve_citations
 from ehrqa.cds.base import CITATION_RE, Advice, Source
-from ehrqa.errors import ConfigError
+from ehrqa.core.errors import ConfigError
 from ehrqa.llm.base import ChatMessage, ChatModel, GenerationOptions
 
 NARRATE_MODES = ("extractive", "hybrid", "model")

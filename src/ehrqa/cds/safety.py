@@ -36,7 +36,7 @@ from ehrqa.cds.drugs import (
     TRIPLE_WHAMMY,
     TRIPLE_WHAMMY_PAIRS,
 )
-from ehrqa.errors import NotFoundError
+from ehrqa.core.errors import NotFoundError
 from ehrqa.fhir.record import Record
 from ehrqa.knowledge.scanner import fold
 

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Protocol
 
 from ehrqa.cds.base import Source
 from ehrqa.cds.results import result_text
-from ehrqa.errors import NotFoundError
+from ehrqa.core.errors import NotFoundError
 from ehrqa.fhir.record import Record
 
 if TYPE_CHECKING:

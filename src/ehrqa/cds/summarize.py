@@ -29,7 +29,7 @@ from ehrqa.cds.context import SOCIAL_RE, PatientContext, latest_per_code
 from ehrqa.cds.narrate import NARRATE_MODES
 from ehrqa.cds.results import result_flag, result_text
 from ehrqa.cds.sources import record_source
-from ehrqa.errors import ConfigError, NotFoundError
+from ehrqa.core.errors import ConfigError, NotFoundError
 from ehrqa.fhir.elements import concept_label
 from ehrqa.fhir.record import Record
 from ehrqa.fhir.render import note_text

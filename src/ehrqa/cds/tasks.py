@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 from ehrqa.cds.base import Advice
 from ehrqa.cds.context import PatientContext, context_from_store
 from ehrqa.cds.narrate import check_mode
-from ehrqa.config import EhrqaConfig
+from ehrqa.core.config import EhrqaConfig
 
 if TYPE_CHECKING:
     from ehrqa.cds.sources import Library

@@ -33,7 +33,7 @@ from ehrqa.cds.sources import (
     record_source,
     result_phrase,
 )
-from ehrqa.errors import ConfigError
+from ehrqa.core.errors import ConfigError
 from ehrqa.llm.base import ChatModel
 from ehrqa.text.units import show_value
 

@@ -27,7 +27,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-from ehrqa.errors import ConfigError
+from ehrqa.core.errors import ConfigError
 
 __all__ = ["ChunkConfig", "Section", "TextChunk", "chunk_text", "count_tokens", "parse_sections"]
 

@@ -19,8 +19,8 @@ from typing import Any
 
 import orjson
 
+from ehrqa.core.errors import ConfigError
 from ehrqa.docs.library import Chunk, DocumentLibrary
-from ehrqa.errors import ConfigError
 
 __all__ = ["MRR_DEPTH", "evaluate_retrieval", "load_items", "matches", "mrr", "recall_at_k"]
 

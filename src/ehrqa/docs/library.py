@@ -26,15 +26,15 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ehrqa.docs.chunk import ChunkConfig, chunk_text
-from ehrqa.docs.load import READERS, SourceDocument, find_documents, read_document, slugify
-from ehrqa.docs.retrieval import fts_query, reciprocal_rank_fusion, top_k
-from ehrqa.errors import (
+from ehrqa.core.errors import (
     ConfigError,
     EhrqaError,
     NotFoundError,
     StoreError,
 )
+from ehrqa.docs.chunk import ChunkConfig, chunk_text
+from ehrqa.docs.load import READERS, SourceDocument, find_documents, read_document, slugify
+from ehrqa.docs.retrieval import fts_query, reciprocal_rank_fusion, top_k
 
 if TYPE_CHECKING:
     import numpy as np

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ehrqa.errors import EhrqaError
+from ehrqa.core.errors import EhrqaError
 
 __all__ = [
     "READERS",

@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from ehrqa.errors import FhirValidationError
+from ehrqa.core.errors import FhirValidationError
 from ehrqa.fhir.record import Coding, Component
 
 Resolver = Callable[[str], dict[str, Any] | None]

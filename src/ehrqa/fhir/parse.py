@@ -28,7 +28,7 @@ from typing import IO, Any
 import ijson
 import orjson
 
-from ehrqa.errors import FhirValidationError, NotFoundError
+from ehrqa.core.errors import FhirValidationError, NotFoundError
 
 SUFFIXES = (".json", ".json.gz", ".ndjson", ".ndjson.gz")
 MIB = 1 << 20

@@ -16,7 +16,7 @@ import re
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from ehrqa.errors import FhirValidationError
+from ehrqa.core.errors import FhirValidationError
 from ehrqa.fhir.elements import (
     Resolver,
     categories,

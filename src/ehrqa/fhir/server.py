@@ -6,7 +6,7 @@ a server that does not support the operation (404/400/405/501, or an OperationOu
 (``Condition?patient=ID`` …). With ``since`` only resources changed after that instant are
 asked for (``_since`` on ``$everything``, ``_lastUpdated=gt…`` on searches).
 
-Requests are retried by :mod:`ehrqa.http_retry`'s policy (429/502/503/504 honouring
+Requests are retried by :mod:`ehrqa.core.http_retry`'s policy (429/502/503/504 honouring
 ``Retry-After``, timeouts and connection errors, with backoff and jitter). Authentication is
 a static bearer token or SMART Backend Services (a client-credentials grant with a signed JWT
 assertion), cached until near expiry.
@@ -29,9 +29,9 @@ from urllib.parse import urljoin
 
 import httpx
 
-from ehrqa.errors import BackendUnavailableError, ConfigError, NotFoundError
-from ehrqa.http_retry import RetryPolicy
-from ehrqa.http_retry import parse_retry_after as parse_retry_after  # re-exported
+from ehrqa.core.errors import BackendUnavailableError, ConfigError, NotFoundError
+from ehrqa.core.http_retry import RetryPolicy
+from ehrqa.core.http_retry import parse_retry_after as parse_retry_after  # re-exported
 
 # The patient-compartment types ehrqa stores and renders, asked for one by one when the
 # server has no $everything. Each has a ``patient`` search parameter in R4.

@@ -19,8 +19,8 @@ from typing import Any, Protocol
 
 import orjson
 
-from ehrqa.errors import BackendUnavailableError
-from ehrqa.registry import Registry
+from ehrqa.core.errors import BackendUnavailableError
+from ehrqa.core.registry import Registry
 
 
 @dataclass(frozen=True)

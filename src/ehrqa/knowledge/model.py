@@ -10,7 +10,7 @@ import operator
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
-from ehrqa.errors import EhrqaError
+from ehrqa.core.errors import EhrqaError
 
 
 class KnowledgeError(EhrqaError):

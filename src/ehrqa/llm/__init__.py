@@ -20,9 +20,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from ehrqa.errors import BackendUnavailableError, ConfigError, NotFoundError
+from ehrqa.core.errors import BackendUnavailableError, ConfigError, NotFoundError
+from ehrqa.core.registry import Registry
 from ehrqa.llm.base import ChatMessage, ChatModel, GenerationOptions
-from ehrqa.registry import Registry
 
 __all__ = [
     "CHAT_BACKENDS",
@@ -236,7 +236,7 @@ def resolve_adapter(adapter: str, backend: str) -> str:
     Anything else is passed through as given (a GGUF LoRA file, a PEFT folder).
     """
     folder = Path(adapter).expanduser()
-    from ehrqa.config import TRAINED_CONFIG_FILE
+    from ehrqa.core.config import TRAINED_CONFIG_FILE
 
     if not (folder / TRAINED_CONFIG_FILE).is_file():
         return adapter

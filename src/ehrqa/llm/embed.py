@@ -25,8 +25,8 @@ from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
-from ehrqa.errors import BackendUnavailableError, ConfigError, NotFoundError
-from ehrqa.registry import Registry
+from ehrqa.core.errors import BackendUnavailableError, ConfigError, NotFoundError
+from ehrqa.core.registry import Registry
 
 if TYPE_CHECKING:
     import numpy as np

@@ -6,7 +6,7 @@ import re
 from collections import deque
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 
-from ehrqa.errors import EhrqaError
+from ehrqa.core.errors import EhrqaError
 from ehrqa.llm.base import ChatMessage, GenerationOptions
 
 # A word with the whitespace after it, or leading whitespace on its own; joining the pieces

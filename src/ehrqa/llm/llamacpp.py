@@ -8,7 +8,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from ehrqa.errors import BackendUnavailableError, ConfigError, NotFoundError
+from ehrqa.core.errors import BackendUnavailableError, ConfigError, NotFoundError
 from ehrqa.llm.base import (
     ChatMessage,
     GenerationOptions,

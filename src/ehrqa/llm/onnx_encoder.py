@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 import orjson
 
-from ehrqa.errors import BackendUnavailableError, NotFoundError
+from ehrqa.core.errors import BackendUnavailableError, NotFoundError
 
 if TYPE_CHECKING:
     import numpy as np

@@ -7,7 +7,7 @@ where torch is installed. Every file is written to a temporary name in its folde
 
 The packaged MiniLM bi-encoder is prepared into ``<home>/cache/onnx/minilm-<version>``
 (:func:`minilm_onnx_dir`); rerankers decide their own folder (see
-:mod:`ehrqa.train.reranker`).
+:mod:`ehrqa.lab.train.reranker`).
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ from typing import Any
 
 import orjson
 
-from ehrqa.errors import BackendUnavailableError
+from ehrqa.core.errors import BackendUnavailableError
 from ehrqa.llm.onnx_encoder import META_FILE, ONNX_FILE, TOKENIZER_FILE, is_prepared
 
 __all__ = [

@@ -14,14 +14,14 @@ the request's ``model`` field. **LoRA adapters** served by vLLM are model names 
 What the backend adds over a plain request:
 
 - the first reply checks ``GET {base_url}/models`` once: an unknown name raises
-  :class:`~ehrqa.errors.NotFoundError` with a did-you-mean (servers that do not list
+  :class:`~ehrqa.core.errors.NotFoundError` with a did-you-mean (servers that do not list
   models are trusted); a listed ``max_model_len`` (vLLM) caps ``context_window``;
-- retries by :mod:`ehrqa.http_retry`'s policy (HTTP 429/502/503/504 and connection
+- retries by :mod:`ehrqa.core.http_retry`'s policy (HTTP 429/502/503/504 and connection
   failures, ``Retry-After`` in seconds or as an HTTP date honoured up to a cap), at most
   ``max_retries`` times and only before any text has arrived; a read timeout of the chat
   request is not retried, as it would only add load;
 - typed errors: :class:`OpenAIServerError` (a :class:`BackendUnavailableError` with ``url``
-  and ``status``) for HTTP errors, :class:`~ehrqa.errors.ConfigError` when the prompt does
+  and ``status``) for HTTP errors, :class:`~ehrqa.core.errors.ConfigError` when the prompt does
   not fit the server's context, and an error when a stream ends without finishing (what
   llama-cpp-python's server does when the prompt is too long);
 - ``count_tokens`` uses the server's tokenizer where one is offered (llama-cpp-python's
@@ -53,8 +53,8 @@ from collections.abc import Callable, Generator, Iterable, Iterator, Mapping, Se
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from ehrqa.errors import BackendUnavailableError, ConfigError, EhrqaError, NotFoundError
-from ehrqa.http_retry import RetryPolicy
+from ehrqa.core.errors import BackendUnavailableError, ConfigError, EhrqaError, NotFoundError
+from ehrqa.core.http_retry import RetryPolicy
 from ehrqa.llm.base import ChatMessage, GenerationOptions
 
 if TYPE_CHECKING:
@@ -319,7 +319,7 @@ class OpenAICompatChatModel:
         raise _status_error(self.url, response)
 
     def _request_with_retries(self, method: str, url: str, **kwargs: Any) -> httpx.Response:
-        """Send a request under :mod:`ehrqa.http_retry`'s policy; the last response is
+        """Send a request under :mod:`ehrqa.core.http_retry`'s policy; the last response is
         returned, a transport failure that outlasts the tries raises."""
         errors = self._httpx
         stream = kwargs.pop("stream", False)

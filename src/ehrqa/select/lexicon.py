@@ -19,7 +19,7 @@ import difflib
 from collections.abc import Iterable, Sequence
 from typing import Final
 
-from ehrqa.errors import NotFoundError
+from ehrqa.core.errors import NotFoundError
 from ehrqa.knowledge import Concept, Cue, load_knowledge
 from ehrqa.knowledge.scanner import Match, find_concepts, fold, scan, words
 

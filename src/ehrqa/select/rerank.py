@@ -2,7 +2,7 @@
 
 1. The default selector runs as usual (question analysis, candidates, intent-aware cut-off).
 2. The top ``depth`` candidates of its ranking are scored by the cross-encoder
-   (:mod:`ehrqa.train.reranker`), as probabilities of relevance.
+   (:mod:`ehrqa.lab.train.reranker`), as probabilities of relevance.
 3. A cut-off mode decides what is kept:
 
    - ``filter``: the default's selection, minus items scored below ``threshold``
@@ -31,7 +31,7 @@ from datetime import date
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from ehrqa.errors import BackendUnavailableError, ConfigError, NotFoundError
+from ehrqa.core.errors import BackendUnavailableError, ConfigError, NotFoundError
 from ehrqa.fhir.record import Record
 from ehrqa.llm.reranker import (
     CONFIG_FILE,
@@ -60,7 +60,7 @@ from ehrqa.store.base import RecordStore
 if TYPE_CHECKING:
     from sentence_transformers import CrossEncoder
 
-    from ehrqa.config import EhrqaConfig
+    from ehrqa.core.config import EhrqaConfig
     from ehrqa.llm.onnx_encoder import PairScorer
 
 MODES = ("filter", "union", "threshold")
@@ -97,7 +97,7 @@ def default_model_path(home: str | Path | None = None) -> str:
 
 def _home(home: str | Path | None) -> Path:
     """The data directory the models are kept in: ``home`` as configured, else the default."""
-    from ehrqa.config import default_home
+    from ehrqa.core.config import default_home
 
     return Path(home) if home else default_home()
 
@@ -189,7 +189,7 @@ class RerankSelector:
 def shared_matcher(home: str | None = None) -> LazyConceptMatcher:
     """The process's semantic matcher for a data directory (MiniLM on ONNX Runtime from the
     shared model cache, display vectors cached in ``<home>/cache/semantic``)."""
-    from ehrqa.config import shared_model_home
+    from ehrqa.core.config import shared_model_home
 
     cache = _home(home) / "cache" / "semantic"
     return LazyConceptMatcher("minilm", cache, home=shared_model_home())
@@ -197,7 +197,7 @@ def shared_matcher(home: str | None = None) -> LazyConceptMatcher:
 
 def _check_loadable(path: str) -> None:
     """Raise what loading the reranker at ``path`` would, without loading it."""
-    from ehrqa.config import shared_model_home
+    from ehrqa.core.config import shared_model_home
 
     check_onnx_reranker(path, shared_model_home())
 
@@ -207,7 +207,7 @@ def _load_once(path: str) -> PairScorer:
     (and again after retraining). Its ONNX form is prepared on first use where torch is
     installed; elsewhere a missing one is a :class:`BackendUnavailableError` naming
     ``ehrqa models prepare``, on which :class:`AutoSelector` falls back to the rules."""
-    from ehrqa.config import shared_model_home
+    from ehrqa.core.config import shared_model_home
 
     config = Path(path) / CONFIG_FILE
     stamp = config.stat().st_mtime_ns if config.is_file() else 0
@@ -426,7 +426,7 @@ def prepare_onnx_models(
     matcher to ONNX, so that questions are answered without torch. Packaged weights go to
     ``cache`` (default: the shared model cache). Returns the prepared folders; already
     prepared ones are kept."""
-    from ehrqa.config import shared_model_home
+    from ehrqa.core.config import shared_model_home
     from ehrqa.llm.onnx_export import ensure_minilm_onnx
 
     path = Path(reranker or default_model_path(home))

@@ -49,7 +49,7 @@ from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from ehrqa.errors import ConfigError
+from ehrqa.core.errors import ConfigError
 from ehrqa.store.base import CodedConcept
 
 if TYPE_CHECKING:
@@ -376,7 +376,7 @@ class LazyConceptMatcher:
     def _get(self) -> ConceptMatcher | None:
         with self._lock:
             if self._matcher is None and self.unavailable is None:
-                from ehrqa.errors import BackendUnavailableError, NotFoundError
+                from ehrqa.core.errors import BackendUnavailableError, NotFoundError
 
                 try:
                     embedder = load_matcher_embedder(self.embedder_spec, self.home)
@@ -417,7 +417,7 @@ def load_matcher_embedder(spec: str, home: str | Path | None = None) -> Embedder
         from ehrqa.llm.embed import load_embedder
 
         return load_embedder(spec)
-    from ehrqa.config import default_home
+    from ehrqa.core.config import default_home
     from ehrqa.llm.onnx_encoder import OnnxBiEncoder
     from ehrqa.llm.onnx_export import ensure_minilm_onnx
 

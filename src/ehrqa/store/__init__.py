@@ -14,7 +14,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from ehrqa.registry import Registry
+from ehrqa.core.registry import Registry
 from ehrqa.store.base import CodedConcept, PatientSummary, RecordQuery, RecordStore, UpsertStats
 from ehrqa.store.sqlite import SqliteStore
 

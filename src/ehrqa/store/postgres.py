@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
-from ehrqa.errors import BackendUnavailableError, NotFoundError, StoreError
+from ehrqa.core.errors import BackendUnavailableError, NotFoundError, StoreError
 from ehrqa.fhir.record import Record
 from ehrqa.store.base import CodedConcept, PatientSummary, RecordQuery, UpsertStats
 from ehrqa.store.lexical import FTS_TOKENIZE as FTS_TOKENIZE

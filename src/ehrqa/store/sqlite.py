@@ -12,8 +12,8 @@ from typing import Any
 
 import orjson
 
-from ehrqa.config import private_dir, private_file, warn_if_shared
-from ehrqa.errors import NotFoundError, StoreError
+from ehrqa.core.config import private_dir, private_file, warn_if_shared
+from ehrqa.core.errors import NotFoundError, StoreError
 from ehrqa.fhir.record import Coding, Component, Record
 from ehrqa.store.base import CodedConcept, PatientSummary, RecordQuery, UpsertStats
 from ehrqa.store.lexical import bm25, idf, phrase_count, positions_of, tokenize

@@ -1,0 +1,1 @@
+"""The ``ehrqa`` command: thin Typer shells over the product and the lab."""

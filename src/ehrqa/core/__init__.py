@@ -1,0 +1,1 @@
+"""Core: errors, configuration, registries and HTTP retries; imports nothing else of ehrqa."""

@@ -1,0 +1,1 @@
+"""Reading FHIR files and FHIR servers into a record store."""
