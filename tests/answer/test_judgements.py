@@ -323,3 +323,44 @@ def test_a_smoking_status_nobody_asked_yes_or_no_about_is_listed() -> None:
     chosen = Selection(plan, [Selected(smoking_status("s", "2020-01-01", "Never smoker"), 1.0)])
     text = answer(question, NOW, chosen, None, AnswerConfig(mode="extractive")).text
     assert not text.startswith(("Yes", "No")) and "Never smoker" in text
+
+
+def bmi(ref: str, day: str, value: float) -> Record:
+    return obs(ref, day, "39156-5", "Body Mass Index", value, "kg/m2")
+
+
+@pytest.mark.parametrize(
+    ("question", "value", "opening"),
+    [
+        # An obesity entry from 2014 that was never closed, and a BMI of 27.7 since.
+        ("Am I still obese?", 27.7, "Not by the latest measure: Body Mass Index 27.7 kg/m²"),
+        ("Am I obese?", 27.7, "Not by the latest measure: Body Mass Index 27.7 kg/m²"),
+        ("Is he still obese?", 31.2, "Yes, by the latest measure: Body Mass Index 31.2 kg/m²"),
+        # Overweight is BMI 25 or more: a wider state than obesity, never read as it.
+        ("Am I overweight?", 27.7, "Yes, by the latest measure: Body Mass Index 27.7 kg/m²"),
+        ("Is she overweight?", 23.0, "Not by the latest measure: Body Mass Index 23 kg/m²"),
+    ],
+)
+def test_a_state_a_measure_defines_is_answered_by_its_latest_value(
+    question: str, value: float, opening: str
+) -> None:
+    plan = analyze(question, NOW)
+    obesity = condition("o", "162864005", "Body mass index 30+ - obesity (finding)")
+    items = [Selected(obesity, 1.0), Selected(bmi("old", "2014-04-10", 31.0), 0.9)]
+    items.append(Selected(bmi("new", "2024-04-23", value), 0.9))
+    selection = Selection(plan, items)
+    selection.details["patient"] = {"birth_date": "1972-03-30", "gender": "male"}
+    result = answer(question, NOW, selection, None, AnswerConfig(mode="extractive"))
+    assert result.text.startswith(opening), result.text
+    assert "[Observation/new]" in result.text.split(".")[0] + result.text
+    assert "Yes, the record shows" not in result.text
+    assert result.verified, result.unverified
+
+
+def test_a_childs_weight_is_not_read_against_adult_bmi_thresholds() -> None:
+    question = "Is my son overweight?"
+    plan = analyze(question, NOW)
+    selection = Selection(plan, [Selected(bmi("c", "2024-04-23", 26.0), 0.9)])
+    selection.details["patient"] = {"birth_date": "2015-03-30", "gender": "male"}
+    result = answer(question, NOW, selection, None, AnswerConfig(mode="extractive"))
+    assert "by the latest measure" not in result.text

@@ -29,6 +29,7 @@ from ehrqa.answer.judgements import (
     payer_judgement,
     range_judgement,
     smoking,
+    still_met,
     trend,
     vaccine_due,
 )
@@ -45,7 +46,13 @@ from ehrqa.select.default import (
     matches_concept,
 )
 from ehrqa.select.lexicon import MEDICATION_TYPES
-from ehrqa.select.query import INSURANCE_RE, JUDGE_RE, TREND_RE, QueryPlan
+from ehrqa.select.query import (
+    INSURANCE_RE,
+    JUDGE_RE,
+    TREND_RE,
+    QueryPlan,
+    asks_current_condition,
+)
 
 # Values are rounded only where the record carries noise beyond two decimals: the
 # verifier accepts exactly that rounding of a cited value (ehrqa.text.numbers.rounds_to).
@@ -117,6 +124,8 @@ _EXISTENCE_TYPES = frozenset(
 
 
 _COUNTED_TYPES = frozenset({"Encounter", "Immunization", "Procedure"})
+# Monitoring thresholds are adults' (knowledge/monitoring.toml): from this age on.
+ADULT_AGE = 18
 
 
 def _by_kind_only(item: Selected) -> bool:
@@ -554,6 +563,22 @@ def lead_judgements(selection: Selection, *, asked_only: bool = False) -> list[J
     patient = selection.details.get("patient") or {}
     kb = load_knowledge()
     found: list[Judgement] = []
+    birth = patient.get("birth_date")
+    adult = (age_on(birth, plan.now) or 0) >= ADULT_AGE if birth else True
+    if not JUDGE_RE.search(plan.question) and asks_current_condition(plan) and adult:
+        # "Am I still obese?": a condition defined by a measure is answered by its latest
+        # value, not by a problem-list entry that was never closed. The thresholds are
+        # adults' (a child's BMI is read against percentiles).
+        measures = [r for r in records if r.resource_type == "Observation"]
+        conditions = [r for r in records if r.resource_type == "Condition"]
+        for concept in (c for c in plan.concepts if c.kind == "condition"):
+            defining = tuple(m for m in kb.monitoring(concept.name) if m.defines)
+            listed = [r for r in conditions if {c.code for c in r.codes} & set(concept.codes)]
+            newest = max(listed, key=lambda r: r.date or "") if listed else None
+            if defining and (verdict := still_met(newest, measures, defining)) is not None:
+                found.append(verdict)
+        if found:
+            return found
     if JUDGE_RE.search(plan.question):
         measures = [r for r in records if r.resource_type == "Observation"]
         for condition in _newest_per_display(r for r in records if r.resource_type == "Condition"):
@@ -601,7 +626,6 @@ def lead_judgements(selection: Selection, *, asked_only: bool = False) -> list[J
         if found:
             return found
     if JUDGE_RE.search(plan.question) or (plan.order == "latest" and not asked_only):
-        birth = patient.get("birth_date")
         age = age_on(birth, plan.now) if birth else None
         for group in series[:3]:
             newest = max(group, key=lambda r: r.date or "")

@@ -227,6 +227,50 @@ def control(
     return Judgement(sentence, tuple(refs), tuple(spans))
 
 
+# The side of a defining target on which the condition holds: met "< 30" → obese at ">= 30".
+_CONDITION_SIDE = {"<": "≥", "<=": ">", ">": "≤", ">=": "<"}
+
+
+def still_met(
+    condition: Record | None, measures: Sequence[Record], monitors: Sequence[Monitor]
+) -> Judgement | None:
+    """Whether a condition defined by a measure still holds, by that measure's newest value.
+
+    "Not by the latest measure: Body Mass Index 27.7 kg/m² on 2020-04-23 is below the
+    obesity threshold (obesity is ≥ 30 kg/m²; source: CDC …); the record lists Body mass
+    index 30+ - obesity since 2014-04-10." ``condition`` is the record's entry, if any. None
+    when no measure of ``monitors`` (each with ``defines``) was selected.
+    """
+    for monitor in monitors:
+        found = [
+            (r, v)
+            for r in measures
+            if _loinc(r) in monitor.loinc and (v := _monitor_value(r, monitor)) is not None
+        ]
+        if not found:
+            continue
+        record, value = max(found, key=lambda rv: rv[0].date or "")
+        met = monitor.met(float(show_number(value, record.unit)))
+        shown = _shown(record) if monitor.component else show_value(value, record.unit)
+        name = monitor.condition
+        threshold = with_unit(display_number(monitor.target), monitor.unit)
+        rule = (
+            f"{name} is {_CONDITION_SIDE[monitor.comparator]} {threshold}; source: {monitor.source}"
+        )
+        measured = f"{plain_name(record.display)} {shown} on {record.day} {_cite([record])}"
+        if met:
+            opening = f"Not by the latest measure: {measured} is outside the {name} range"
+        else:
+            opening = f"Yes, by the latest measure: {measured} is in the {name} range"
+        if condition is None:
+            return Judgement(f"{opening} ({rule}).", (record.ref,), (rule,))
+        since = f" since {condition.day}" if condition.day else ""
+        listed = f"the record lists {_plain(condition.display)}{since} {_cite([condition])}"
+        sentence = f"{opening} ({rule}); {listed}."
+        return Judgement(sentence, (record.ref, condition.ref), (rule,))
+    return None
+
+
 def payer_judgement(records: Sequence[Record]) -> Judgement | None:
     """Who pays: the insurer of the newest selected claim, then earlier insurers.
 

@@ -342,7 +342,15 @@ def _monitors(directory: Path) -> list[Monitor]:
     monitors = []
     for row in top.rows("monitor"):
         row.only(
-            "condition", "measure", "loinc", "comparator", "target", "unit", "component", "source"
+            "condition",
+            "measure",
+            "loinc",
+            "comparator",
+            "target",
+            "unit",
+            "component",
+            "source",
+            "defines",
         )
         comparator = row.text("comparator")
         if comparator not in COMPARATORS:
@@ -364,6 +372,7 @@ def _monitors(directory: Path) -> list[Monitor]:
                 row.text("unit"),
                 row.text("source"),
                 component,
+                row.flag("defines"),
             )
         )
     return monitors

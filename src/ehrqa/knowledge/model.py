@@ -143,6 +143,9 @@ class Monitor:
     unit: str
     source: str
     component: str | None = None
+    # True when the target is the condition's own definition (obesity is BMI >= 30), so a
+    # latest value at target means the condition is no longer met, not that it is treated.
+    defines: bool = False
 
     def met(self, value: float) -> bool:
         """Whether ``value`` (in :attr:`unit`) meets the target."""

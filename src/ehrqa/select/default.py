@@ -27,7 +27,13 @@ from ehrqa.knowledge.scanner import fold, words
 from ehrqa.select.base import Selected, Selection
 from ehrqa.select.followup import split_parts
 from ehrqa.select.lexicon import MEDICATION_TYPES, Concept
-from ehrqa.select.query import INSURANCE_RE, JUDGE_RE, QueryPlan, analyze
+from ehrqa.select.query import (
+    INSURANCE_RE,
+    JUDGE_RE,
+    QueryPlan,
+    analyze,
+    asks_current_condition,
+)
 from ehrqa.select.semantic import DEFAULT_MIN_SCORE, ConceptMatcher, LazyConceptMatcher
 from ehrqa.store.base import RecordQuery, RecordStore
 from ehrqa.text.dates import iso_day
@@ -417,7 +423,8 @@ def with_links(
     - for "why" questions, the Conditions a medicine or procedure names as its reason
       (``reasonReference``);
     - for "is my X under control / normal" questions about a condition, the newest reading
-      of each measure the knowledge files monitor it by (diabetes → HbA1c).
+      of each measure the knowledge files monitor it by (diabetes → HbA1c); for "am I still
+      X" questions, of each measure that defines the condition (obesity → BMI).
     """
     items = with_report_results(store, items)
     if WHY_RE.search(plan.question):
@@ -426,6 +433,8 @@ def with_links(
         items = items + _same_visit_records(store, patient_id, items)
     if JUDGE_RE.search(plan.question):
         items = items + _monitoring_records(store, patient_id, plan, items)
+    elif asks_current_condition(plan):
+        items = items + _monitoring_records(store, patient_id, plan, items, defining_only=True)
     return items
 
 
@@ -632,16 +641,23 @@ def _same_visit_records(
 
 
 def _monitoring_records(
-    store: RecordStore, patient_id: str, plan: QueryPlan, items: list[Selected]
+    store: RecordStore,
+    patient_id: str,
+    plan: QueryPlan,
+    items: list[Selected],
+    defining_only: bool = False,
 ) -> list[Selected]:
     kb = load_knowledge()
     chosen = {item.record.ref for item in items}
     conditions = [c for c in plan.concepts if c.kind == "condition"]
-    if not any(item.record.resource_type == "Condition" for item in items):
+    # A measure that defines a condition answers "am I obese?" with or without a Condition.
+    if not defining_only and not any(i.record.resource_type == "Condition" for i in items):
         return []
     extra: list[Selected] = []
     for concept in conditions:
         for monitor in kb.monitoring(concept.name):
+            if defining_only and not monitor.defines:
+                continue
             query = RecordQuery(
                 patient_id, types=("Observation",), codes=monitor.loinc, end=plan.now.isoformat()
             )

@@ -306,6 +306,19 @@ def _related(concepts: tuple[Concept, ...], types: tuple[str, ...]) -> tuple[Con
     return _unique((*concepts, *extra))
 
 
+# "Am I obese?", "Is he diabetic?", "Is my mum anaemic?": a state asked in the present.
+_PRESENT_STATE_RE = re.compile(
+    r"^\W*(?:am\s+i|are\s+(?:you|they|we)|is\s+(?:s?he|the\s+(?:patient|pt)|(?:my|his|her)\s+\w+))\b",
+    _F,
+)
+
+
+def asks_current_condition(plan: QueryPlan) -> bool:
+    """Whether the question asks if a named condition holds now ("Am I still obese?")."""
+    present = "active" in plan.status or _PRESENT_STATE_RE.search(plan.question)
+    return bool(present) and any(c.kind == "condition" for c in plan.concepts)
+
+
 def _status(text: str, types: tuple[str, ...]) -> tuple[str, ...]:
     """("active",) for current items; ended statuses for past ones; () otherwise."""
     if types and not STATUSABLE & set(types):
