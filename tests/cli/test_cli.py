@@ -108,7 +108,7 @@ def test_show_prints_the_stored_resource(home: str, capsys: pytest.CaptureFixtur
     ("args", "message"),
     [
         (("show", "Observation/nope"), "no resource 'Observation/nope'"),
-        (("ask", "-p", "nobody", "hi?"), "no patient 'nobody'"),
+        (("ask", "-p", "nobody", "hi?"), "no patient has the id or name 'nobody'"),
         (("ask", "-p", "p1", "--now", "01/02/2024", "hi?"), "--now must be a date"),
         (("ask", "-p", "p1", "--selector", "defualt", "hi?"), "did you mean 'default'"),
         (("ask", "-p", "p1", "--answer-mode", "magic", "hi?"), "answer mode 'magic' is unknown"),
@@ -236,3 +236,29 @@ def test_ask_follow_up_in_a_conversation(home: str, capsys: pytest.CaptureFixtur
         capsys, "--home", home, "ask", "--patient", "p1", "--conversation", "../x", "Hi?"
     )
     assert code == 2 and "conversation id" in err
+
+
+def test_ask_finds_the_patient_by_name_or_as_the_only_one(
+    home: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    ask = ("--home", home, "ask", "--now", "2025-01-01", "--answer-mode", "extractive")
+    code, out, err = run(capsys, *ask, "What was my last HbA1c?")
+    assert code == 0 and "7.8 %" in out  # the store's only patient
+    code, out, err = run(capsys, *ask, "-p", "lovelace", "What was my last HbA1c?")
+    assert code == 0 and "7.8 %" in out and "p1" in err
+    code, out, err = run(capsys, *ask, "-p", "nobody", "What was my last HbA1c?")
+    assert code == 2 and "no patient has the id or name 'nobody'" in err
+
+
+def test_ask_without_a_patient_among_several_names_the_choice(
+    home: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    other = write_json(
+        tmp_path / "c.json", bundle(patient("p2", name=[{"given": ["Ada"], "family": "Byron"}]))
+    )
+    assert run(capsys, "--home", home, "ingest", str(other))[0] == 0
+    ask = ("--home", home, "ask", "--now", "2025-01-01", "--answer-mode", "extractive")
+    code, _, err = run(capsys, *ask, "What was my last HbA1c?")
+    assert code == 2 and "holds 2 patients" in err and "Traceback" not in err
+    code, _, err = run(capsys, *ask, "-p", "ada", "What was my last HbA1c?")
+    assert code == 2 and "2 patients match 'ada'" in err

@@ -25,7 +25,7 @@ from ehrqa.cli.support import parse_day as _parse_day
 from ehrqa.cli.support import print_json as _print_json
 from ehrqa.cli.support import progress as _progress
 from ehrqa.cli.support import state as _state
-from ehrqa.core.errors import ConfigError, EhrqaError
+from ehrqa.core.errors import ConfigError, EhrqaError, NotFoundError
 from ehrqa.store.sqlite import SqliteStore
 
 if TYPE_CHECKING:
@@ -230,7 +230,15 @@ def show(
 def ask(
     ctx: typer.Context,
     question: Annotated[str, typer.Argument(help="The question, in plain language.")],
-    patient: Annotated[str, typer.Option("--patient", "-p", help="Patient resource id.")],
+    patient: Annotated[
+        str | None,
+        typer.Option(
+            "--patient",
+            "-p",
+            help="Patient resource id, or a name that matches one patient; may be left out "
+            "when the store holds one patient.",
+        ),
+    ] = None,
     now: Annotated[str | None, typer.Option(help="Date taken as today (YYYY-MM-DD).")] = None,
     model: Annotated[
         str | None, typer.Option(help="smollm2 | gemma3-270m | PATH.gguf | hf:DIR | URL#name")
@@ -268,6 +276,7 @@ def ask(
             err.print("[dim](a model is rewording this answer; checking it…)[/dim]")
 
     try:
+        patient = _which_patient(store, patient)
         system, day = QASystem(cfg, store), _parse_day(now)
         if conversation is None:
             result = system.ask(patient, question, now=day, on_event=show)
@@ -280,6 +289,35 @@ def ask(
         _print_json(result.to_dict())
         return
     _print_answer(result, shown)
+
+
+def _which_patient(store: RecordStore, given: str | None) -> str:
+    """The patient id a question is about: the id given, the one patient whose name
+    matches the words given, or the store's only patient when none is given."""
+    if given is not None:
+        try:
+            return store.patient(given).id
+        except NotFoundError:
+            matches = store.patients(given)
+        if len(matches) == 1:
+            err.print(f"[dim](patient {matches[0].id}: {escape(matches[0].name)})[/dim]")
+            return matches[0].id
+        if not matches:
+            raise NotFoundError(
+                f"no patient has the id or name {given!r}; `ehrqa patients` lists them"
+            )
+        names = ", ".join(f"{m.name} ({m.id})" for m in matches[:5])
+        more = f" and {len(matches) - 5} more" if len(matches) > 5 else ""
+        raise NotFoundError(f"{len(matches)} patients match {given!r}: {names}{more}; give an id")
+    found = store.patients()
+    if len(found) == 1:
+        return found[0].id
+    if not found:
+        raise NotFoundError("the store holds no patients: `ehrqa ingest FILES` first")
+    raise NotFoundError(
+        f"the store holds {len(found)} patients: give one with --patient "
+        "(an id or a name; `ehrqa patients` lists them)"
+    )
 
 
 def _print_answer(result: Any, shown: Sequence[str] = ()) -> None:
