@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
@@ -12,12 +13,16 @@ from ehrqa.lab.data.natural import (
     Gold,
     Question,
     SpecError,
+    assign_splits,
     build_items,
     derive,
     fmt,
     load_record,
     question_files,
+    question_round,
     read_questions,
+    record_from_bundle,
+    split_names,
 )
 from ehrqa.lab.data.qa import QAItem
 
@@ -102,6 +107,29 @@ def test_why_follows_reason_reference() -> None:
     assert g.relevant_ids == ["Condition/c1", "MedicationRequest/m2"]
     with pytest.raises(SpecError, match="no reason"):
         gold({"op": "why", "display": "ibuprofen"})
+
+
+def test_why_names_the_reason_a_procedure_was_done() -> None:
+    bundle = {
+        "resourceType": "Bundle",
+        "entry": [
+            {"resource": {"resourceType": "Patient", "id": "p", "birthDate": "1950-01-01"}},
+            {"resource": {"resourceType": "Condition", "id": "c", "code": {"text": "Fracture"}}},
+            {
+                "resource": {
+                    "resourceType": "Procedure",
+                    "id": "x",
+                    "code": {"text": "Bone density scan"},
+                    "performedDateTime": "2020-01-01",
+                    "reasonReference": [{"reference": "Condition/c"}],
+                }
+            },
+        ],
+    }
+    question = Question("t-2", "b", "q?", "2020-12-01", "patient", "why", {})
+    question.spec = {"op": "why", "types": ["Procedure"], "display": "bone density"}
+    g = derive(question, record_from_bundle(bundle))
+    assert (g.answer, g.answer_values) == ("Bone density scan was done for Fracture.", ["Fracture"])
 
 
 def test_same_visit_finds_the_encounter_resources() -> None:
@@ -198,4 +226,46 @@ def test_committed_gold_matches_a_fresh_derivation() -> None:
     for fresh, old in zip(rows, committed, strict=True):
         assert fresh == old, f"{fresh['id']}: gold changed; rerun benchmarks/natural/build.py"
         QAItem.from_dict(old, old["id"])
-    assert {r["split"] for r in rows} == {"val", "test"}
+    assert {r["split"] for r in rows} == {"val", "test", "val2", "test2"}
+
+
+# Round 1 (questions-a/b) as dealt before round 2 existed: a new round must never move them.
+ROUND_ONE_VAL = {
+    "0283b437-ef20-41bb-a026-b60a742d536a", "2a3d4d46-512f-480f-8eb9-5a11ef3b2176",
+    "2b1149df-e8d7-437a-b676-011dc0551dde", "2d95f315-808c-4b67-836b-e56bdba9dd21",
+    "3cb52497-3f07-4323-897b-aed5fe681d6b", "4b54bebd-7f01-4a33-8494-0214dc432e46",
+    "4db03e6a-a8d0-4691-b861-e685e90a5d77", "579423cd-3384-4e7d-bf19-295a26d27524",
+    "60319ca6-f8b8-49a2-8abf-7ca0065a21d4", "72aace43-07ff-4900-96ae-ff77059ae354",
+    "74bbd61f-8017-4274-a156-8e31a96ec0d3", "775447e9-2cc5-4cc9-94de-d358d0efa661",
+    "85c63cf3-278e-454c-b5ba-df5889815eb7", "9df87ee4-4ade-45c5-8601-910e8ff9db99",
+    "c79b748f-a792-4aea-bca5-c7c9c5b188cd", "fb13e626-1400-45a1-9a99-29c6e7a0e8e4",
+}  # fmt: skip
+
+
+def test_round_one_split_is_unchanged_by_later_rounds() -> None:
+    committed = [orjson.loads(line) for line in (BENCH / "qa.jsonl").read_bytes().splitlines()]
+    round_one = [r for r in committed if r["id"].split("-")[1] in ("a", "b")]
+    splits = {r["patient_id"]: r["split"] for r in round_one}
+    assert {p for p, s in splits.items() if s == "val"} == ROUND_ONE_VAL
+    assert {s for p, s in splits.items() if p not in ROUND_ONE_VAL} == {"test"}
+    kinds: dict[str, set[str]] = {}
+    for row in round_one:
+        kinds.setdefault(row["patient_id"], set()).add(row["intent"])
+    assert assign_splits(kinds) == splits
+    later = {r["patient_id"] for r in committed if r["split"] in ("val2", "test2")}
+    assert later and not later & set(splits)
+
+
+def test_rounds_are_split_apart_and_a_patient_may_not_be_in_two() -> None:
+    assert [question_round(f"questions-{x}.jsonl") for x in "abc"] == [0, 0, 1]
+    assert question_round("") == 0 and split_names(1) == ("val2", "test2")
+    with pytest.raises(SpecError, match=r"questions-z\.jsonl"):
+        question_round("questions-z.jsonl")
+    spec = {"op": "latest", "codes": ["LOINC|4548-4"]}
+    late = Question("t-c", TINY.name, "q?", "2020-12-01", "patient", "latest", spec)
+    late.source = "questions-c.jsonl"
+    assert build_items([late], TINY.parent)[0]["split"] in ("val2", "test2")
+    early = Question("t-a", TINY.name, "q?", "2020-12-01", "patient", "latest", spec)
+    early.source = "questions-a.jsonl"
+    with pytest.raises(SpecError, match=re.escape(f"patient {TINY.name} is asked in two rounds")):
+        build_items([early, late], TINY.parent)

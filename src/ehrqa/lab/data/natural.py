@@ -92,6 +92,7 @@ class Question:
     turn: int | None = None
     note: str | None = None
     tags: list[str] = field(default_factory=list)
+    source: str = field(default="", compare=False)  # the questions-<letter>.jsonl it came from
 
     @classmethod
     def from_dict(cls, data: Any, where: str = "") -> Question:
@@ -113,7 +114,7 @@ class Question:
             date.fromisoformat(data["now"])
         except ValueError as exc:
             raise SpecError(f"{prefix}'now' must be YYYY-MM-DD, got {data['now']!r}") from exc
-        unknown = set(data) - {f for f in cls.__dataclass_fields__}
+        unknown = set(data) - {f for f in cls.__dataclass_fields__ if f != "source"}
         if unknown:
             raise SpecError(f"{prefix}unknown keys {sorted(unknown)}")
         return cls(**data)
@@ -666,7 +667,8 @@ def op_why(ctx: Context, spec: dict[str, Any]) -> Gold:
         raise ctx.fail("why: no reason recorded (write an 'unanswerable' question instead)")
     medicine = display(requests[-1])
     names = list(reasons)
-    answer = f"{medicine} was prescribed for {' and '.join(names)}."
+    verb = "was prescribed" if requests[-1]["resourceType"] == "MedicationRequest" else "was done"
+    answer = f"{medicine} {verb} for {' and '.join(names)}."
     refs = [ref(c) for name in names for c in reasons[name]]
     for request in latest_per_reason.values():
         if ref(request) not in refs:
@@ -1054,6 +1056,7 @@ def read_questions(paths: Iterable[str | Path]) -> list[Question]:
             except json.JSONDecodeError as exc:
                 raise SpecError(f"{where}: invalid JSON ({exc})") from exc
             question = Question.from_dict(data, where)
+            question.source = path.name
             if question.id in seen:
                 raise SpecError(f"{where}: duplicate question id {question.id!r}")
             seen.add(question.id)
@@ -1066,8 +1069,36 @@ def question_files(root: str | Path) -> list[Path]:
     return sorted(Path(root).glob("questions-*.jsonl"))
 
 
-def assign_splits(kinds_by_patient: dict[str, set[str]], max_seed: int = 1000) -> dict[str, str]:
-    """Split patients half ``val`` (dev), half ``test``, deterministically.
+ROUNDS = (("a", "b"), ("c",))
+"""The rounds of question files, by the letter of ``questions-<letter>.jsonl``. Each round's
+patients are split on their own (round 1 into ``val``/``test``, round n into
+``val<n>``/``test<n>``), so a new round never moves an earlier round's patients."""
+
+
+def question_round(source: str) -> int:
+    """The round (0-based index into ROUNDS) of a question file; 0 for a question read elsewhere."""
+    if not source:
+        return 0
+    letter = Path(source).name.removeprefix("questions-").removesuffix(".jsonl")
+    for number, letters in enumerate(ROUNDS):
+        if letter in letters:
+            return number
+    raise SpecError(f"{source}: file letter {letter!r} is in no round; add it to ROUNDS")
+
+
+def split_names(round_number: int) -> tuple[str, str]:
+    """The dev and test split of a round: ``val``/``test``, then ``val2``/``test2``, …"""
+    if round_number == 0:
+        return ("val", "test")
+    return (f"val{round_number + 1}", f"test{round_number + 1}")
+
+
+def assign_splits(
+    kinds_by_patient: dict[str, set[str]],
+    max_seed: int = 1000,
+    names: tuple[str, str] = ("val", "test"),
+) -> dict[str, str]:
+    """Split patients half dev (``names[0]``), half test (``names[1]``), deterministically.
 
     Patients are ordered by a seeded hash of their id and dealt alternately; the first
     seed whose halves both hold every kind asked of ≥ 2 patients wins (seed 0 if none),
@@ -1082,13 +1113,13 @@ def assign_splits(kinds_by_patient: dict[str, set[str]], max_seed: int = 1000) -
 
     def deal(seed: int) -> dict[str, str]:
         order = sorted(patients, key=lambda p: hashlib.sha256(f"{seed}:{p}".encode()).hexdigest())
-        return {p: ("val" if i % 2 == 0 else "test") for i, p in enumerate(order)}
+        return {p: names[i % 2] for i, p in enumerate(order)}
 
     for seed in range(max_seed):
         splits = deal(seed)
         covered = all(
             shared <= set().union(*(kinds_by_patient[p] for p in patients if splits[p] == name))
-            for name in ("val", "test")
+            for name in names
         )
         if covered:
             return splits
@@ -1098,7 +1129,11 @@ def assign_splits(kinds_by_patient: dict[str, set[str]], max_seed: int = 1000) -
 def build_items(
     questions: list[Question], data_dir: Path, demo_dir: Path = DEMO_DIR
 ) -> list[dict[str, Any]]:
-    """Derive every question's gold and return dataset rows (see ``ehrqa.lab.data.qa``)."""
+    """Derive every question's gold and return dataset rows (see ``ehrqa.lab.data.qa``).
+
+    Each patient belongs to the round of its question file (ROUNDS; a patient asked in two
+    rounds is an error) and is split among that round's patients only.
+    """
     records: dict[str, Record] = {}
     rows: list[dict[str, Any]] = []
     for question in questions:
@@ -1127,9 +1162,20 @@ def build_items(
             row["turn"] = question.turn or 1
         rows.append(row)
     kinds: dict[str, set[str]] = {}
-    for row in rows:
+    rounds: dict[str, tuple[int, str]] = {}
+    for question, row in zip(questions, rows, strict=True):
         kinds.setdefault(row["patient_id"], set()).add(row["intent"])
-    splits = assign_splits(kinds)
+        number = question_round(question.source)
+        first = rounds.setdefault(row["patient_id"], (number, question.source))
+        if first[0] != number:
+            raise SpecError(
+                f"patient {question.patient} is asked in two rounds ({first[1]} and "
+                f"{question.source}); a patient belongs to one round"
+            )
+    splits: dict[str, str] = {}
+    for number in sorted({n for n, _ in rounds.values()}):
+        members = {p: k for p, k in kinds.items() if rounds[p][0] == number}
+        splits.update(assign_splits(members, names=split_names(number)))
     for row in rows:
         row["split"] = splits[row["patient_id"]]
     return rows
@@ -1154,22 +1200,28 @@ def link_bundles(
 def render_readme(rows: list[dict[str, Any]], sha256: str) -> str:
     """The benchmark's README: what it is, counts per kind and split, how to rebuild and run."""
     kinds = sorted({r["intent"] for r in rows})
-    table = ["| kind | val | test | total |", "|---|---|---|---|"]
-    for kind in kinds:
-        n_val = sum(r["intent"] == kind and r["split"] == "val" for r in rows)
-        n_test = sum(r["intent"] == kind and r["split"] == "test" for r in rows)
-        table.append(f"| {kind} | {n_val} | {n_test} | {n_val + n_test} |")
-    n_val = sum(r["split"] == "val" for r in rows)
-    table.append(f"| **all** | {n_val} | {len(rows) - n_val} | {len(rows)} |")
+    names = [name for number in range(len(ROUNDS)) for name in split_names(number)]
+    table = [f"| kind | {' | '.join(names)} | total |", "|---" * (len(names) + 2) + "|"]
+    for kind in [*kinds, None]:
+        chosen = [r for r in rows if kind is None or r["intent"] == kind]
+        counts = [str(sum(r["split"] == name for r in chosen)) for name in names]
+        label = "**all**" if kind is None else kind
+        table.append(f"| {label} | {' | '.join(counts)} | {len(chosen)} |")
     patients = {r["patient_id"]: r["split"] for r in rows}
-    n_patients_val = sum(s == "val" for s in patients.values())
+    per_split = [sum(s == name for s in patients.values()) for name in names]
     unanswerable = sum(not r["answerable"] for r in rows)
     conversations = len({r["conversation"] for r in rows if r.get("conversation")})
+    rounds = "\n".join(
+        f"  - round {number + 1} ({', '.join(f'`questions-{x}`' for x in letters)}): "
+        f"`{dev}` = dev ({per_split[2 * number]} patients), "
+        f"`{test}` ({per_split[2 * number + 1]} patients)"
+        for number, letters in enumerate(ROUNDS)
+        for dev, test in [split_names(number)]
+    )
     return README_TEMPLATE.format(
         n=len(rows),
         n_patients=len(patients),
-        n_patients_val=n_patients_val,
-        n_patients_test=len(patients) - n_patients_val,
+        rounds=rounds,
         unanswerable=unanswerable,
         conversations=conversations,
         table="\n".join(table),
@@ -1189,8 +1241,12 @@ each question carries a small derivation spec (codes or display regexes, see SPE
 
 - {n} questions, {n_patients} patients, {unanswerable} unanswerable, {conversations} two-turn
   conversations (`conversation`/`turn` keys).
-- Split by patient (seeded hash, dealt alternately): `val` = dev ({n_patients_val} patients),
-  `test` ({n_patients_test} patients). Tune on `val`, report `test`.
+- Split by patient (seeded hash, dealt alternately), each round of question files on its
+  own (SPEC.md, "Build"), so a new round never moves an earlier round's patients:
+{rounds}
+
+  Tune on the dev splits, report the test splits; round 2 was written after the product
+  was tuned on round 1.
 - `qa.jsonl` sha256: `{sha256}`
 
 {table}
@@ -1212,7 +1268,8 @@ and this README, and fills `--bundles-dir` with symlinks to just the benchmark's
     --selector default --split val --out reports/natural-val
 ```
 
-Add `--answer-mode none` to score Task 1 (selection) only, `--limit N` for a seeded sample.
+`--split val2` (or `test2`, …) takes a later round. Add `--answer-mode none` to score
+Task 1 (selection) only, `--limit N` for a seeded sample.
 `answer_values` are the facts a correct answer must contain (values as printed with the
 rounding of the spec, units, dates as YYYY-MM-DD, counts, yes/no, names).
 """

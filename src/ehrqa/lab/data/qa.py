@@ -26,6 +26,7 @@ from ehrqa.core.errors import ConfigError, NotFoundError
 
 PERSPECTIVES = ("patient", "clinician")
 SPLITS = ("train", "val", "test")
+ACCEPTED_SPLITS = (*SPLITS, "val2", "test2")  # val2/test2: a benchmark's second round of patients
 REQUIRED: dict[str, type] = {
     "id": str,
     "patient_id": str,
@@ -105,8 +106,8 @@ class QAItem:
         if data["perspective"] not in PERSPECTIVES:
             raise DatasetError(f"{prefix}field 'perspective' must be one of {PERSPECTIVES}")
         split = data.get("split")
-        if split is not None and split not in SPLITS:
-            raise DatasetError(f"{prefix}field 'split' must be one of {SPLITS}")
+        if split is not None and split not in ACCEPTED_SPLITS:
+            raise DatasetError(f"{prefix}field 'split' must be one of {ACCEPTED_SPLITS}")
         extra = {k: v for k, v in data.items() if k not in REQUIRED and k not in ("split", "tags")}
         return cls(
             **{k: data[k] for k in REQUIRED},
