@@ -364,3 +364,25 @@ def test_a_childs_weight_is_not_read_against_adult_bmi_thresholds() -> None:
     selection.details["patient"] = {"birth_date": "2015-03-30", "gender": "male"}
     result = answer(question, NOW, selection, None, AnswerConfig(mode="extractive"))
     assert "by the latest measure" not in result.text
+
+
+def test_conditions_filed_twice_the_same_day_count_once() -> None:
+    question = "How many bones did my grandmother break?"
+    plan = analyze(question, NOW)
+    assert plan.intent == "count" and [c.name for c in plan.concepts] == ["fracture"]
+    days = ["2011-07-17", "2011-07-17", "2015-08-25", "2015-08-25"]
+    names = [
+        "Fracture of clavicle",
+        "Pathological fracture",
+        "Fracture of rib",
+        "Pathological fracture",
+    ]
+    records = [
+        Record(f"Condition/f{i}", "Condition", f"f{i}", "p",
+               f"[Condition/f{i}] {day} {name} (SNOMED 1{i}); status resolved", date=day,
+               codes=(Coding("http://snomed.info/sct", f"1{i}", name),), status="resolved")
+        for i, (day, name) in enumerate(zip(days, names, strict=True))
+    ]  # fmt: skip
+    selection = Selection(plan, [Selected(r, 1.0) for r in records])
+    text = answer(question, NOW, selection, None, AnswerConfig(mode="extractive")).text
+    assert text.startswith("2 (on 2 dates; 4 entries):"), text

@@ -248,3 +248,72 @@ def test_a_vaccination_filed_as_a_procedure_counts_and_an_antibody_test_does_not
     assert matches_concept(shot, CONCEPTS_BY_NAME["tetanus vaccine"]) is not None
     assert matches_concept(test, CONCEPTS_BY_NAME["varicella vaccine"]) is None
     assert matches_concept(test, CONCEPTS_BY_NAME["zoster vaccine"]) is None
+
+
+def _visit_bundle() -> dict[str, object]:
+    from conftest import bundle, patient
+
+    visit = {"reference": "Encounter/e1"}
+    snomed = "http://snomed.info/sct"
+    return bundle(
+        patient(),
+        {"resourceType": "Encounter", "id": "e1", "status": "finished",
+         "class": {"system": "http://terminology.hl7.org/CodeSystem/v3-ActCode", "code": "IMP"},
+         "type": [{"coding": [{"system": snomed, "code": "308540004",
+                               "display": "Inpatient stay (finding)"}]}],
+         "subject": {"reference": "Patient/p1"},
+         "period": {"start": "2019-06-28T10:00:00Z", "end": "2019-06-29T10:00:00Z"}},
+        {"resourceType": "Condition", "id": "c1", "subject": {"reference": "Patient/p1"},
+         "clinicalStatus": {"coding": [{"code": "active"}]},
+         "code": {"coding": [{"system": snomed, "code": "88805009",
+                              "display": "Chronic congestive heart failure (disorder)"}]},
+         "onsetDateTime": "2018-06-12T10:00:00Z"},
+        {"resourceType": "MedicationRequest", "id": "m1", "status": "active", "intent": "order",
+         "subject": {"reference": "Patient/p1"}, "encounter": visit,
+         "medicationCodeableConcept": {"coding": [{
+             "system": "http://www.nlm.nih.gov/research/umls/rxnorm", "code": "1719286",
+             "display": "10 ML Furosemide 10 MG/ML Injection"}]},
+         "reasonReference": [{"reference": "Condition/c1"}],
+         "authoredOn": "2019-06-28T10:00:00Z"},
+        {"resourceType": "Procedure", "id": "x1", "status": "completed",
+         "subject": {"reference": "Patient/p1"}, "encounter": visit,
+         "code": {"coding": [{"system": snomed, "code": "399208008",
+                              "display": "Plain chest X-ray (procedure)"}]},
+         "performedPeriod": {"start": "2019-06-28T11:00:00Z", "end": "2019-06-28T11:30:00Z"}},
+    )  # fmt: skip
+
+
+def test_a_visit_asked_why_is_answered_by_what_it_recorded(
+    store: SqliteStore, tmp_path: Path
+) -> None:
+    from conftest import write_json
+    from ehrqa.answer.answerer import AnswerConfig, answer
+    from ehrqa.ingest.files import ingest_paths
+
+    ingest_paths(store, [write_json(tmp_path / "b.json", _visit_bundle())])
+    question, now = "Why was she in hospital at the end?", date(2019, 7, 10)
+    selection = DefaultSelector().select(store, "p1", question, now)
+    assert {"Encounter/e1", "MedicationRequest/m1", "Procedure/x1"} <= set(selection.refs)
+    text = answer(question, now, selection, None, AnswerConfig(mode="extractive")).text
+    assert text.startswith("At the Inpatient stay on 2019-06-28 [Encounter/e1]: 10 ML Furosemide")
+    assert "for Chronic congestive heart failure [MedicationRequest/m1]" in text
+
+
+def test_a_treatment_asked_for_is_what_the_record_gives_for_it_and_the_reranker_keeps_it() -> None:
+    from ehrqa.select.default import _for_condition
+
+    plan = analyze("Is her memory problem being treated?", date(2025, 1, 1))
+    assert [c.name for c in plan.concepts] == ["dementia"]
+    xray = Record("Procedure/x", "Procedure", "x", "p", "[Procedure/x] 2020-01-01 Chest X-ray",
+                  date="2020-01-01", codes=(Coding("http://snomed.info/sct", "2", "Chest X-ray"),))  # fmt: skip
+    items = [
+        Selected(_order("MedicationRequest/m", "Memantine 2 MG/ML", "Alzheimer's disease"), 1.0),
+        Selected(_order("MedicationRequest/g", "Galantamine 4 MG", "Alzheimer's disease"), 1.0),
+        Selected(xray, 1.0),
+    ]
+    kept = _for_condition(plan, items)
+    assert [i.record.ref for i in kept] == ["MedicationRequest/m", "MedicationRequest/g"]
+    scored = Scored(Selection(plan, kept), [i.record for i in kept],
+                    {"MedicationRequest/m": 0.01, "MedicationRequest/g": 0.3})  # fmt: skip
+    chosen = apply_cutoff(None, "p", scored, "filter", 0.2)  # type: ignore[arg-type]
+    assert set(chosen.refs) == {"MedicationRequest/m", "MedicationRequest/g"}

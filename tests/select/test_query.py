@@ -272,6 +272,15 @@ CASES: list[tuple[str, dict[str, Any]]] = [
         "Is she on anything for her cholesterol?",
         dict(types=MEDICATION_TYPES, concepts=["total cholesterol", "lipid lowering"]),
     ),
+    # --- found asking unseen Java-Synthea patients in everyday words ----------------------
+    ("How were her kidneys doing?", dict(concepts=["creatinine", "egfr", "urea nitrogen"])),
+    (
+        "Is her memory problem being treated?",
+        dict(types=(*MEDICATION_TYPES, "Procedure"), concepts=["dementia"]),
+    ),
+    ("Why was she in hospital at the end?", dict(types=("Encounter",), order="latest")),
+    ("How many bones did my grandmother break?", dict(concepts=["fracture"], intent="count")),
+    ("Am I overweight?", dict(concepts=["overweight"])),  # BMI 25+, not obesity (30+)
 ]
 
 

@@ -43,6 +43,7 @@ from ehrqa.select.default import (
     TYPE_LABELS,
     VISIT_ANCHORS,
     WHY_RE,
+    asks_why_visit,
     matches_concept,
 )
 from ehrqa.select.lexicon import MEDICATION_TYPES
@@ -203,6 +204,11 @@ def _intro(selection: Selection, judged: bool = False) -> str:
             return f"Yes, {len(records)} in the record:"
         return "Yes, the record shows:"
     if plan.intent == "count":
+        days = {r.day for r in records}
+        if all(r.resource_type == "Condition" for r in records) and len(days) < len(records):
+            # "How many bones did she break?": a fracture is filed twice the day it happens
+            # ("Fracture of rib", "Pathological fracture due to osteoporosis").
+            return f"{len(days)} (on {len(days)} dates; {len(records)} entries):"
         return f"{len(records)} found:"
     if plan.order == "latest":
         return "Most recent of each:" if many and plan.concepts[1:] else "Most recent:"
@@ -595,6 +601,8 @@ def lead_judgements(selection: Selection, *, asked_only: bool = False) -> list[J
             return found
     if (risk := selection.details.get("risk")) is not None:
         return [_risk_factors(risk, selection)]
+    if asks_why_visit(plan, selection.items) and (visit := _visit_findings(selection)):
+        return [visit]
     if WHY_RE.search(plan.question) and (reasons := _medicine_reasons(selection)):
         return reasons
     if AGE_AT_RE.search(plan.question) and (at := _age_at_event(selection)) is not None:
@@ -703,6 +711,18 @@ def _risk_factors(risk: dict[str, Any], selection: Selection) -> Judgement:
     return Judgement(sentence, tuple(selection.refs), (source,))
 
 
+_VISIT_ORDER = {
+    "Condition": 0,
+    "AllergyIntolerance": 1,
+    "MedicationRequest": 2,
+    "MedicationStatement": 2,
+    "Procedure": 3,
+    "Immunization": 4,
+    "DiagnosticReport": 5,
+    "Observation": 6,
+}
+
+
 def _visit_findings(selection: Selection) -> Judgement | None:
     """What the newest selected procedure's (or visit's) visit recorded, or that it recorded
     nothing else: the selector adds those records as "same visit as" the anchor."""
@@ -720,12 +740,22 @@ def _visit_findings(selection: Selection) -> Judgement | None:
     if not anchors:
         return None
     anchor = max(anchors, key=lambda r: r.date or "")
-    found = linked.get(anchor.ref, [])
+    # Diagnoses first, then what was done for them, the tests last: "why was I in hospital"
+    # is answered by the first words.
+    found = sorted(linked.get(anchor.ref, []), key=lambda r: _VISIT_ORDER.get(r.resource_type, 9))
     head = f"At the {_untagged(anchor.display).strip()} on {anchor.day} [{anchor.ref}]"
     if not found:
         return Judgement(f"{head}, the record holds no other findings from that visit.", ())
-    facts = "; ".join(f"{fact_phrase(r)} [{r.ref}]" for r in found)
+    facts = "; ".join(f"{fact_phrase(r)}{_for_reason(r)} [{r.ref}]" for r in found)
     return Judgement(f"{head}: {facts}.", (anchor.ref, *(r.ref for r in found)))
+
+
+def _for_reason(record: Record) -> str:
+    """ " for Chronic congestive heart failure" when a medicine or procedure names its reason."""
+    if record.resource_type not in ("MedicationRequest", "MedicationStatement", "Procedure"):
+        return ""
+    found = _REASON_RE.search(record.text)
+    return f" for {_untagged(found.group(1)).strip()}" if found else ""
 
 
 def _age_at_death(patient: Record) -> int | None:

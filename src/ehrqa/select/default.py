@@ -14,7 +14,7 @@ No model is called, so a patient with thousands of resources costs a few SQL que
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 
@@ -405,9 +405,10 @@ FINDINGS_RE = re.compile(
     re.IGNORECASE,
 )
 # Records linked to a selected one: kept by the reranker as the rules chose them.
-LINK_REASONS = ("result of ", "reason for ", "monitoring of ", "same visit as ")
+LINK_REASONS = ("result of ", "reason for ", "monitoring of ", "same visit as ", "recorded for ")
 # What a visit's findings are: its observations, reports, diagnoses and procedures.
 FINDING_TYPES = ("Observation", "DiagnosticReport", "Condition", "Procedure")
+WHY_VISIT_TYPES = (*FINDING_TYPES, "MedicationRequest")  # a medicine names what it treats
 MAX_VISITS = 3  # visits whose findings a question brings in (the newest)
 VISIT_ANCHORS = ("Procedure", "Encounter")  # records whose visit holds their findings
 # What every visit records (weight, blood pressure, smoking, questionnaires): not findings.
@@ -429,13 +430,22 @@ def with_links(
     items = with_report_results(store, items)
     if WHY_RE.search(plan.question):
         items = items + _reason_records(store, items)
-    if FINDINGS_RE.search(plan.question):
+    if asks_why_visit(plan, items):  # what was found, and what was given for it
+        items = items + _same_visit_records(store, patient_id, items, WHY_VISIT_TYPES)
+    elif FINDINGS_RE.search(plan.question):
         items = items + _same_visit_records(store, patient_id, items)
     if JUDGE_RE.search(plan.question):
         items = items + _monitoring_records(store, patient_id, plan, items)
     elif asks_current_condition(plan):
         items = items + _monitoring_records(store, patient_id, plan, items, defining_only=True)
     return items
+
+
+def asks_why_visit(plan: QueryPlan, items: Sequence[Selected]) -> bool:
+    """ "Why was she in hospital?": a visit asked why, answered by what the visit recorded."""
+    return bool(WHY_RE.search(plan.question)) and any(
+        item.record.resource_type == "Encounter" for item in items
+    )
 
 
 def _reason_records(store: RecordStore, items: list[Selected]) -> list[Selected]:
@@ -574,11 +584,16 @@ def _for_condition(plan: QueryPlan, items: list[Selected]) -> list[Selected]:
     names = {c.name for c in conditions}
     terms = [t for c in conditions for t in (*c.terms, *c.synonyms)]
 
-    def treats(record: Record) -> bool:
-        if record.resource_type not in MEDICATION_TYPES:
-            return True
+    def named_as_reason(record: Record) -> bool:
         reason = record.text.lower().partition("; reason ")[2]
-        if reason and any(term in reason for term in terms):
+        return bool(reason) and any(term in reason for term in terms)
+
+    def treats(record: Record) -> bool:
+        if named_as_reason(record):
+            return True
+        if record.resource_type == "Procedure":  # "how was it treated": done for it
+            return False
+        if record.resource_type not in MEDICATION_TYPES:
             return True
         display = record.display.lower()
         return any(
@@ -589,8 +604,13 @@ def _for_condition(plan: QueryPlan, items: list[Selected]) -> list[Selected]:
         )
 
     kept = [item for item in items if treats(item.record)]
-    if any(i.record.resource_type in MEDICATION_TYPES for i in kept):
-        return kept
+    if any(i.record.resource_type in (*MEDICATION_TYPES, "Procedure") for i in kept):
+        # The order's own reason is a link in the record (the reranker keeps it).
+        label = f"recorded for {' or '.join(sorted(names))}"
+        return [
+            Selected(i.record, i.score, (*i.reasons, label)) if named_as_reason(i.record) else i
+            for i in kept
+        ]
     # None is recorded as being for it: the whole list, said so (never an implied match).
     return [Selected(i.record, i.score, (*i.reasons, NOT_FOR_REASON)) for i in items]
 
@@ -619,7 +639,10 @@ def _encounter_id(record: Record) -> str | None:
 
 
 def _same_visit_records(
-    store: RecordStore, patient_id: str, items: list[Selected]
+    store: RecordStore,
+    patient_id: str,
+    items: list[Selected],
+    types: tuple[str, ...] = FINDING_TYPES,
 ) -> list[Selected]:
     """What the visits of the selected procedures, reports and visits recorded that day."""
     chosen = {item.record.ref for item in items}
@@ -631,7 +654,7 @@ def _same_visit_records(
         visit, day = _encounter_id(item.record), item.record.day
         if visit is None or day is None:
             continue
-        query = RecordQuery(patient_id, types=FINDING_TYPES, start=day, end=f"{day}T23:59:59")
+        query = RecordQuery(patient_id, types=types, start=day, end=f"{day}T23:59:59")
         for record in store.query(query):
             routine = set(record.category) & ROUTINE_CATEGORIES
             if record.ref not in chosen and _encounter_id(record) == visit and not routine:

@@ -159,7 +159,9 @@ _SORT_RE = re.compile(
     r"|\bin\s+(?:chronological|date)\s+order\b",
     re.IGNORECASE,
 )
-_LATEST_RE = re.compile(r"\b(?:most\s+recent|latest|last|newest|final)\b", _F)
+_LATEST_RE = re.compile(
+    r"\b(?:most\s+recent|latest|last|newest|final|(?:at|in|near|towards?)\s+the\s+end)\b", _F
+)
 _RECENT_RE = re.compile(r"\b(?:recent(?:ly)?|lately|these\s+days)\b", _F)
 _CURRENT_RE = re.compile(
     r"\b(?:current(?:ly)?|now|right\s+now|present(?:ly)?|at\s+the\s+moment|today'?s)\b", _F
