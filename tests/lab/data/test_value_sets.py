@@ -87,8 +87,8 @@ def test_nothing_under_data_imports_the_selector_answerer_or_cds() -> None:
         "import ehrqa.answer.compose as c",
         "def f():\n    from ehrqa.cds import drugs\n    return drugs",
         "class A:\n    def m(self):\n        import ehrqa.knowledge\n",
-        "from ..select import default",
-        "from .. import cds",
+        "from ...select import default",
+        "from ... import cds",
         "import importlib\nx = importlib.import_module('ehrqa.select.timeexpr')",
     ],
 )
