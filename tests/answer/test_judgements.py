@@ -385,4 +385,25 @@ def test_conditions_filed_twice_the_same_day_count_once() -> None:
     ]  # fmt: skip
     selection = Selection(plan, [Selected(r, 1.0) for r in records])
     text = answer(question, NOW, selection, None, AnswerConfig(mode="extractive")).text
-    assert text.startswith("2 (on 2 dates; 4 entries):"), text
+    assert text.startswith("2 (on 2 dates, the last on 2015-08-25; 4 entries):"), text
+
+
+@pytest.mark.parametrize(
+    ("question", "expected"),
+    [
+        ("does my record list me as hispanic?", "Race: White; ethnicity: Not Hispanic or Latino"),
+        ("Pt's city of residence?", "Lives in: Adams, Massachusetts, US"),
+        ("What language does she speak?", "Language: English"),
+    ],
+)
+def test_a_patient_field_asked_for_opens_the_answer(question: str, expected: str) -> None:
+    text = (
+        "[Patient/p] 1987-12-31 Ann Lee; female; born 1987-12-31; marital status married; "
+        "lives in Adams, Massachusetts, US; language English; race White; "
+        "ethnicity Not Hispanic or Latino"
+    )
+    person = Record("Patient/p", "Patient", "p", "p", text, date="1987-12-31")
+    selection = Selection(analyze(question, NOW), [Selected(person, 1.0)])
+    result = answer(question, NOW, selection, None, AnswerConfig(mode="extractive"))
+    assert result.text.startswith(f"{expected} [Patient/p]."), result.text
+    assert result.verified, result.unverified

@@ -317,3 +317,36 @@ def test_a_treatment_asked_for_is_what_the_record_gives_for_it_and_the_reranker_
                     {"MedicationRequest/m": 0.01, "MedicationRequest/g": 0.3})  # fmt: skip
     chosen = apply_cutoff(None, "p", scored, "filter", 0.2)  # type: ignore[arg-type]
     assert set(chosen.refs) == {"MedicationRequest/m", "MedicationRequest/g"}
+
+
+def test_what_was_done_for_a_problem_comes_from_its_visit(
+    store: SqliteStore, tmp_path: Path
+) -> None:
+    from conftest import bundle, patient, write_json
+    from ehrqa.answer.answerer import AnswerConfig, answer
+    from ehrqa.ingest.files import ingest_paths
+
+    visit, snomed = {"reference": "Encounter/e2"}, "http://snomed.info/sct"
+    data = bundle(
+        patient(),
+        {"resourceType": "Encounter", "id": "e2", "status": "finished",
+         "class": {"system": "http://terminology.hl7.org/CodeSystem/v3-ActCode", "code": "EMER"},
+         "subject": {"reference": "Patient/p1"},
+         "period": {"start": "2014-07-31T10:00:00Z", "end": "2014-07-31T12:00:00Z"}},
+        {"resourceType": "Condition", "id": "w", "subject": {"reference": "Patient/p1"},
+         "encounter": visit, "clinicalStatus": {"coding": [{"code": "resolved"}]},
+         "code": {"coding": [{"system": snomed, "code": "263102004",
+                              "display": "Fracture subluxation of wrist"}]},
+         "onsetDateTime": "2014-07-31T10:00:00Z"},
+        {"resourceType": "Procedure", "id": "x", "status": "completed",
+         "subject": {"reference": "Patient/p1"}, "encounter": visit,
+         "code": {"coding": [{"system": snomed, "code": "74016001",
+                              "display": "X-ray of wrist"}]},
+         "performedDateTime": "2014-07-31T10:30:00Z"},
+    )  # fmt: skip
+    ingest_paths(store, [write_json(tmp_path / "w.json", data)])
+    question, now = "what did they do when she broke her wrist?", date(2019, 7, 10)
+    selection = DefaultSelector().select(store, "p1", question, now)
+    assert "Procedure/x" in selection.refs
+    text = answer(question, now, selection, None, AnswerConfig(mode="extractive")).text
+    assert text.startswith("For Fracture subluxation of wrist on 2014-07-31 [Condition/w]: X-ray")

@@ -281,6 +281,13 @@ CASES: list[tuple[str, dict[str, Any]]] = [
     ("Why was she in hospital at the end?", dict(types=("Encounter",), order="latest")),
     ("How many bones did my grandmother break?", dict(concepts=["fracture"], intent="count")),
     ("Am I overweight?", dict(concepts=["overweight"])),  # BMI 25+, not obesity (30+)
+    ("what did she weigh when she was born?", dict(concepts=["body weight"], order="earliest")),
+    ("how much did he weigh as a newborn", dict(concepts=["body weight"], order="earliest")),
+    ("Have I put on weight since 2012?", dict(types=OBS, concepts=["body weight"], intent="trend")),
+    ("is my cholestrol ok", dict(concepts=["total cholesterol"])),  # misspelt
+    ("was he ever told he had a weak heart?", dict(concepts=["heart failure"])),
+    ("Has he had his appendix out?", dict(concepts=["appendectomy"])),
+    ("what was his living situation, was he housed?", dict(concepts=["housing problem"])),
 ]
 
 

@@ -91,6 +91,9 @@ WINDOWS = [
     ("a couple of years ago", D(2023, 1, 1), D(2023, 12, 31)),
     ("twelve years ago", D(2013, 1, 1), D(2013, 12, 31)),
     ("since 3 years ago", D(2022, 1, 1), None),
+    # clinician shorthand
+    ("LDL trend, 5y", D(2020, 1, 3), NOW),
+    ("A1c over 18mo", D(2023, 7, 1), NOW),
 ]
 
 
@@ -151,6 +154,8 @@ NO_WINDOW = [
     "recently",
     "Is my BMI over 30?",
     "the Mayo clinic",
+    "my 5y old son",
+    "a 5yo with asthma",
     "",
 ]
 

@@ -38,8 +38,10 @@ from ehrqa.fhir.record import Record
 from ehrqa.knowledge import Knowledge, Monitor, load_knowledge
 from ehrqa.select.base import Selected, Selection
 from ehrqa.select.default import (
+    DONE_RE,
     FINDINGS_RE,
     NOT_FOR_REASON,
+    PATIENT_FIELDS,
     TYPE_LABELS,
     VISIT_ANCHORS,
     WHY_RE,
@@ -204,12 +206,14 @@ def _intro(selection: Selection, judged: bool = False) -> str:
             return f"Yes, {len(records)} in the record:"
         return "Yes, the record shows:"
     if plan.intent == "count":
-        days = {r.day for r in records}
+        days = {r.day for r in records if r.day}
+        # A count says when the last one was: grouped facts show first dates.
+        last = f", the last on {max(days)}" if days and len(records) > 1 else ""
         if all(r.resource_type == "Condition" for r in records) and len(days) < len(records):
             # "How many bones did she break?": a fracture is filed twice the day it happens
             # ("Fracture of rib", "Pathological fracture due to osteoporosis").
-            return f"{len(days)} (on {len(days)} dates; {len(records)} entries):"
-        return f"{len(records)} found:"
+            return f"{len(days)} (on {len(days)} dates{last}; {len(records)} entries):"
+        return f"{len(records)} found{last}:"
     if plan.order == "latest":
         return "Most recent of each:" if many and plan.concepts[1:] else "Most recent:"
     if plan.order == "earliest":
@@ -601,7 +605,8 @@ def lead_judgements(selection: Selection, *, asked_only: bool = False) -> list[J
             return found
     if (risk := selection.details.get("risk")) is not None:
         return [_risk_factors(risk, selection)]
-    if asks_why_visit(plan, selection.items) and (visit := _visit_findings(selection)):
+    asks_visit = asks_why_visit(plan, selection.items) or DONE_RE.search(plan.question)
+    if asks_visit and (visit := _visit_findings(selection)):
         return [visit]
     if WHY_RE.search(plan.question) and (reasons := _medicine_reasons(selection)):
         return reasons
@@ -620,6 +625,8 @@ def lead_judgements(selection: Selection, *, asked_only: bool = False) -> list[J
     if (smokes := smoking(records, plan.question, kb)) is not None:
         return [smokes]
     patients = [r for r in records if r.resource_type == "Patient"]
+    if patients and (fields := _patient_fields(patients[0], plan.question)) is not None:
+        return [fields]
     if DEATH_RE.search(plan.question) and patients:
         found_age = _age_at_death(patients[0])
         return [death(patients[0], plan.question, found_age)]
@@ -734,16 +741,25 @@ def _visit_findings(selection: Selection) -> Judgement | None:
     anchors = [
         item.record
         for item in selection.items
-        if item.record.resource_type in VISIT_ANCHORS
-        and not any(r.startswith("same visit as ") for r in item.reasons)
+        if item.record.ref in linked
+        or (
+            item.record.resource_type in VISIT_ANCHORS
+            and not any(r.startswith("same visit as ") for r in item.reasons)
+        )
     ]
     if not anchors:
         return None
-    anchor = max(anchors, key=lambda r: r.date or "")
+    # The visit whose record the question names by a word the others lack ("her rib
+    # fracture" among fractures), else the newest.
+    asked = set(re.findall(r"[a-z]{3,}", selection.plan.question.lower()))
+    words = {r.ref: set(re.findall(r"[a-z]{3,}", r.display.lower())) for r in anchors}
+    shared = set.intersection(*words.values())
+    anchor = max(anchors, key=lambda r: (bool(asked & (words[r.ref] - shared)), r.date or ""))
     # Diagnoses first, then what was done for them, the tests last: "why was I in hospital"
     # is answered by the first words.
     found = sorted(linked.get(anchor.ref, []), key=lambda r: _VISIT_ORDER.get(r.resource_type, 9))
-    head = f"At the {_untagged(anchor.display).strip()} on {anchor.day} [{anchor.ref}]"
+    place = "For" if anchor.resource_type == "Condition" else "At the"
+    head = f"{place} {_untagged(anchor.display).strip()} on {anchor.day} [{anchor.ref}]"
     if not found:
         return Judgement(f"{head}, the record holds no other findings from that visit.", ())
     facts = "; ".join(f"{fact_phrase(r)}{_for_reason(r)} [{r.ref}]" for r in found)
@@ -756,6 +772,24 @@ def _for_reason(record: Record) -> str:
         return ""
     found = _REASON_RE.search(record.text)
     return f" for {_untagged(found.group(1)).strip()}" if found else ""
+
+
+def _patient_fields(patient: Record, question: str) -> Judgement | None:
+    """The Patient fields a demographics question names, as its rendered line states them:
+    "Ethnicity: Not Hispanic or Latino; race: White [Patient/…]." None when none is asked
+    or the line states none of them."""
+    stated: list[str] = []
+    for pattern, _, _, labels in PATIENT_FIELDS:
+        if not pattern.search(question):
+            continue
+        for label in labels:
+            found = re.search(rf"; {re.escape(label)} ([^;]+)", patient.text)
+            if found:
+                stated.append(f"{label}: {found.group(1).strip()}")
+    if not stated:
+        return None
+    sentence = "; ".join(stated)
+    return Judgement(f"{sentence[0].upper()}{sentence[1:]} [{patient.ref}].", (patient.ref,))
 
 
 def _age_at_death(patient: Record) -> int | None:

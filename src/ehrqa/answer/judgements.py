@@ -297,13 +297,17 @@ def payer_judgement(records: Sequence[Record]) -> Judgement | None:
 
 # Questions about a condition's or a measure's control against its target.
 CONTROL_RE = re.compile(
-    r"\b(?:controlled|under\s+control|control|managed|at\s+target|on\s+target|target|goal)\b",
+    r"\b(?:controlled|under\s+control|control|managed|at\s+target|on\s+target|target|goal"
+    r"|where\s+(?:it|they)\s+should\s+be)\b",
     re.IGNORECASE,
 )
 # Questions about whether a vaccine is due.
 DUE_RE = re.compile(
-    r"\b(?:due|overdue|up\s+to\s+date|booster|need\s+(?:a|an|my|another|the)\b"
-    r"|need\s+\w+\s+(?:shot|jab|vaccine))",
+    r"\b(?:due|overdue|up\s+to\s+date|booster|need\s+(?:a|an|my|another|the|one)\b"
+    r"|need\s+\w+\s+(?:shot|jab|vaccine)"
+    # "Is her flu shot current?", "Have I had this year's flu jab?"
+    r"|(?:shot|jab|vaccine|vaccination|immuni[sz]ation)s?\s+(?:is\s+|are\s+)?current"
+    r"|this\s+year'?s|this\s+season'?s)",
     re.IGNORECASE,
 )
 # "How long have I had …": a duration from the onset.

@@ -509,7 +509,28 @@ def _patient(resource: dict[str, Any], resolve: Resolver | None) -> str:
         _labelled("marital status", _marital(resource.get("maritalStatus"))),
         _labelled("lives in", _address(resource.get("address"))),
         _labelled("language", _language(resource.get("communication"))),
+        _labelled("race", _us_core_text(resource, "race")),
+        _labelled("ethnicity", _us_core_text(resource, "ethnicity")),
     )
+
+
+def _us_core_text(resource: dict[str, Any], name: str) -> str:
+    """The US Core race or ethnicity extension's text ("Not Hispanic or Latino"), else its
+    first coding's display."""
+    url = f"http://hl7.org/fhir/us/core/StructureDefinition/us-core-{name}"
+    for extension in _items(resource.get("extension")):
+        extension = _dict(extension)
+        if extension.get("url") != url:
+            continue
+        parts = [_dict(part) for part in _items(extension.get("extension"))]
+        for part in parts:
+            if part.get("url") == "text" and isinstance(part.get("valueString"), str):
+                return str(part["valueString"])
+        for part in parts:
+            display = _dict(part.get("valueCoding")).get("display")
+            if isinstance(display, str) and display:
+                return display
+    return ""
 
 
 # HL7 v3 MaritalStatus codes, for records that carry the code without a display or text.

@@ -4,12 +4,18 @@ Matching is word-based and longest-first: the text is split into words, each wor
 light plural folding ("allergies" → "allergy", "labs" → "lab"), and at every position the
 longest known phrase wins, so "high blood pressure" is hypertension, not the blood-pressure
 vital, and "blood pressure medicine" is the antihypertensive class.
+
+A misspelt word ("cholestrol", "trigylcerides") is read as the known word it is closest to,
+when it is no English word and shares its first two letters with that word: see
+:meth:`PhraseIndex.spelled`.
 """
 
 from __future__ import annotations
 
+import difflib
 import functools
 import re
+from collections import defaultdict
 from dataclasses import dataclass
 
 from ehrqa.knowledge.loader import load_knowledge
@@ -76,6 +82,12 @@ class PhraseIndex:
             for phrase in rule.phrases:
                 self._merge(phrase, cue=rule.cue)
         self.max_words = max(len(key) for key in self._entries)
+        self._vocabulary = {word for key in self._entries for word in key}
+        by_start: dict[str, list[str]] = defaultdict(list)
+        for word in sorted(self._vocabulary):
+            if len(word) >= MIN_SPELLED:
+                by_start[word[:2]].append(word)
+        self._by_start = dict(by_start)
 
     def _merge(self, phrase: str, concepts: tuple[str, ...] = (), cue: Cue | None = None) -> None:
         """Add ``phrase``; two meanings for one phrase is a mistake in the files."""
@@ -101,10 +113,27 @@ class PhraseIndex:
     def __len__(self) -> int:
         return len(self._entries)
 
+    def spelled(self, word: str) -> str:
+        """``word`` (folded), or the known word it misspells.
+
+        A word is read as a misspelling only when it is unknown to the files and to an
+        English dictionary ("should" is never "shoulder"), is at least :data:`MIN_SPELLED`
+        letters long, and is at least :data:`SPELLING_CUTOFF` similar to one known word with
+        the same first two letters.
+        """
+        if word in self._vocabulary or len(word) < MIN_SPELLED or not word.isalpha():
+            return word
+        close = difflib.get_close_matches(
+            word, self._by_start.get(word[:2], ()), n=1, cutoff=SPELLING_CUTOFF
+        )
+        if not close or is_english(word):
+            return word
+        return close[0]
+
     def scan(self, text: str) -> list[Match]:
         """Every known phrase of ``text``, left to right, the longest one at each position."""
         raw = words(text)
-        folded = [fold(w) for w in raw]
+        folded = [self.spelled(fold(w)) for w in raw]
         by_name = self.kb.by_name
         found: list[Match] = []
         i = 0
@@ -122,6 +151,28 @@ class PhraseIndex:
             else:
                 i += 1
         return found
+
+
+# Spelling: shorter words are too often other words; below this similarity, other words.
+MIN_SPELLED = 5
+SPELLING_CUTOFF = 0.85
+
+
+@functools.cache
+def _english() -> frozenset[str] | None:
+    """The English dictionary of pyspellchecker, or None when it is not installed."""
+    try:
+        from spellchecker import SpellChecker
+    except ImportError:  # pragma: no cover - a dependency; without it nothing is corrected
+        return None
+    return frozenset(SpellChecker(language="en").word_frequency.dictionary)
+
+
+def is_english(word: str) -> bool:
+    """Whether ``word`` is an English word (True when no dictionary is installed, so that
+    nothing is read as a misspelling without one)."""
+    english = _english()
+    return english is None or word in english
 
 
 @functools.cache

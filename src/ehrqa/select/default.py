@@ -16,7 +16,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, timedelta
 
 from ehrqa.core.errors import NotFoundError
 from ehrqa.fhir.elements import reference_id
@@ -167,11 +167,20 @@ class DefaultSelector:
         items = with_links(store, patient_id, plan, items)
         if (missing := _missing_patient_field(plan, items)) is not None:
             items = []  # the Patient record is there, the asked field is not
+        future = _asks_future_visit(plan)
+        if future:
+            items = _future_visits(store, patient_id, plan)
         selection = Selection(plan, items, candidates=len(ctx.pool))
         # The candidate stage's ranking, best first: the harness scores its recall@k.
         selection.details["ranked"] = [c.record.ref for c in ranked]
         if missing is not None:
             selection.empty_reason = f"The record does not list {missing}."
+        elif future and not items:
+            # Past visits never answer "when is my next appointment?".
+            selection.empty_reason = (
+                f"The record lists no visit or appointment after {plan.now.isoformat()}: "
+                "it holds past care only."
+            )
         elif not items:
             selection.empty_reason, selection.negative = empty_reason(
                 store, patient_id, plan, ctx.types
@@ -396,6 +405,13 @@ WHY_RE = re.compile(
     r"\b(?:why|reason\w*|purpose|what\b.{0,40}\bfor\b|prescribed\s+for|taking\s+.{0,40}\bfor)",
     re.IGNORECASE,
 )
+# Questions that ask what was done for a problem: "when he broke his collarbone what did
+# they do at the hospital?" The problem's own visit holds the answer.
+DONE_RE = re.compile(
+    r"\bwhat\s+(?:did\s+(?:they|the\s+\w+|you|we)\s+do|was\s+done|were\s+(?:they|you)\s+given"
+    r"|did\s+(?:they|the\s+\w+)\s+give)\b",
+    re.IGNORECASE,
+)
 # Questions that ask what a test, procedure or visit found.
 FINDINGS_RE = re.compile(
     r"\b(?:find|found|show(?:ed|n)|did\s+.{0,40}\s+show|result\w*|outcome|what\s+happened"
@@ -409,6 +425,7 @@ LINK_REASONS = ("result of ", "reason for ", "monitoring of ", "same visit as ",
 # What a visit's findings are: its observations, reports, diagnoses and procedures.
 FINDING_TYPES = ("Observation", "DiagnosticReport", "Condition", "Procedure")
 WHY_VISIT_TYPES = (*FINDING_TYPES, "MedicationRequest")  # a medicine names what it treats
+DONE_TYPES = ("Procedure", "MedicationRequest", "Immunization")  # what was done or given
 MAX_VISITS = 3  # visits whose findings a question brings in (the newest)
 VISIT_ANCHORS = ("Procedure", "Encounter")  # records whose visit holds their findings
 # What every visit records (weight, blood pressure, smoking, questionnaires): not findings.
@@ -432,6 +449,10 @@ def with_links(
         items = items + _reason_records(store, items)
     if asks_why_visit(plan, items):  # what was found, and what was given for it
         items = items + _same_visit_records(store, patient_id, items, WHY_VISIT_TYPES)
+    elif DONE_RE.search(plan.question):  # what was done at the problem's visit
+        items = items + _same_visit_records(
+            store, patient_id, items, DONE_TYPES, anchors=(*VISIT_ANCHORS, "Condition")
+        )
     elif FINDINGS_RE.search(plan.question):
         items = items + _same_visit_records(store, patient_id, items)
     if JUDGE_RE.search(plan.question):
@@ -471,17 +492,42 @@ def _reason_records(store: RecordStore, items: list[Selected]) -> list[Selected]
 NOT_FOR_REASON = "not recorded as for the condition asked about"
 
 
-# Patient fields a demographics question may ask for: (words, FHIR elements, what to call it).
-_PATIENT_FIELDS = (
+# Patient fields a demographics question may ask for: (words, FHIR elements, what to call
+# it, the labels the rendered Patient line gives them: fhir/render.py).
+PATIENT_FIELDS = (
     (re.compile(r"\b(?:emergency\s+contact|next\s+of\s+kin|contact\s+person)\b", re.I),
-     ("contact",), "an emergency contact"),
-    (re.compile(r"\b(?:phone|telephone|email|e-mail)\b", re.I), ("telecom",), "a phone number"),
-    (re.compile(r"\b(?:language|speak)\b", re.I), ("communication",), "a language"),
+     ("contact",), "an emergency contact", ()),
+    (re.compile(r"\b(?:phone|telephone|email|e-mail)\b", re.I), ("telecom",), "a phone number",
+     ()),
+    (re.compile(r"\b(?:language|speak)\b", re.I), ("communication",), "a language",
+     ("language",)),
     (re.compile(r"\b(?:married|marital|spouse|wife|husband|divorced|widowed)\b", re.I),
-     ("maritalStatus",), "a marital status"),
-    (re.compile(r"\b(?:address|live|lives|living\s+in|city|town)\b", re.I), ("address",),
-     "an address"),
+     ("maritalStatus",), "a marital status", ("marital status",)),
+    (re.compile(r"\b(?:address|live|lives|living\s+in|city|town|residence)\b", re.I),
+     ("address",), "an address", ("lives in",)),
+    (re.compile(r"\b(?:ethnicity|ethnic|hispanic|latin[oa]|race)\b", re.I), ("extension",),
+     "a race or ethnicity", ("race", "ethnicity")),
 )  # fmt: skip
+
+
+# "When is my next appointment?", "any upcoming visits?": a visit after today.
+_FUTURE_RE = re.compile(
+    r"\b(?:next|upcoming|future|scheduled|coming\s+up|booked|planned)\b", re.IGNORECASE
+)
+_VISIT_TYPES = ("Encounter", "Appointment")
+
+
+def _asks_future_visit(plan: QueryPlan) -> bool:
+    return bool(_FUTURE_RE.search(plan.question)) and bool(
+        set(plan.target_types) & set(_VISIT_TYPES)
+    )
+
+
+def _future_visits(store: RecordStore, patient_id: str, plan: QueryPlan) -> list[Selected]:
+    """Visits and appointments dated after ``plan.now``, the soonest first."""
+    after = (plan.now + timedelta(days=1)).isoformat()
+    query = RecordQuery(patient_id, types=_VISIT_TYPES, start=after, order="oldest")
+    return [Selected(r, 1.0, ("after today",)) for r in store.query(query)[:MAX_LEXICAL]]
 
 
 def _missing_patient_field(plan: QueryPlan, items: list[Selected]) -> str | None:
@@ -490,7 +536,7 @@ def _missing_patient_field(plan: QueryPlan, items: list[Selected]) -> str | None
     if len(patients) != len(items) or not patients:
         return None
     resource = patients[0].resource
-    for pattern, elements, name in _PATIENT_FIELDS:
+    for pattern, elements, name, _ in PATIENT_FIELDS:
         if pattern.search(plan.question) and not any(resource.get(e) for e in elements):
             return name
     return None
@@ -643,14 +689,15 @@ def _same_visit_records(
     patient_id: str,
     items: list[Selected],
     types: tuple[str, ...] = FINDING_TYPES,
+    anchors: tuple[str, ...] = VISIT_ANCHORS,
 ) -> list[Selected]:
     """What the visits of the selected procedures, reports and visits recorded that day."""
     chosen = {item.record.ref for item in items}
     # A report's findings are its results (with_report_results), not the rest of its visit.
-    anchors = [item for item in items if item.record.resource_type in VISIT_ANCHORS]
-    anchors.sort(key=lambda item: item.record.date or "", reverse=True)
+    found = [item for item in items if item.record.resource_type in anchors]
+    found.sort(key=lambda item: item.record.date or "", reverse=True)
     extra: list[Selected] = []
-    for item in anchors[:MAX_VISITS]:
+    for item in found[:MAX_VISITS]:
         visit, day = _encounter_id(item.record), item.record.day
         if visit is None or day is None:
             continue

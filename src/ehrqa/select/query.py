@@ -71,14 +71,16 @@ ENDED_STATUSES = {
 
 # Questions about who pays: answered from the insurers that claims name.
 INSURANCE_RE = re.compile(
-    r"\b(?:insur\w*|coverage|covered|payer|payor|medicare|medicaid|health\s+plan)\b",
+    r"\b(?:insur\w*|coverage|covered|payer|payor|medicare|medicaid|health\s+plan"
+    r"|(?:medical|hospital|doctor'?s?)\s+bills?|who\s+(?:pays|paid|was\s+paying|is\s+paying))\b",
     re.IGNORECASE,
 )
 # Questions that ask for a judgement of a value or a condition.
 JUDGE_RE = re.compile(
     r"\b(?:normal|okay|ok|healthy|in\s+range|out\s+of\s+range"
     r"|worry|concern\w*|abnormal|elevated|controlled|under\s+control|control|managed"
-    r"|at\s+target|on\s+target|target|goal|too\s+high|too\s+low|how\s+high|how\s+low)\b",
+    r"|at\s+target|on\s+target|target|goal|too\s+high|too\s+low|how\s+high|how\s+low"
+    r"|where\s+(?:it|they)\s+should\s+be|(?:within|in)\s+(?:the\s+)?(?:normal\s+)?limits)\b",
     re.IGNORECASE,
 )
 
@@ -111,6 +113,7 @@ STOP_WORDS = _word_set(
     going gone receive received undergo underwent say said ok okay hi hello hey thanks
     checked gain gained lose losing lost improved worse better
     hx long against resolved inactive cured healed stopped discontinued ended finished
+    regular regularly usual usually routine routinely everyday daily right
     """
 ) | frozenset(NUMBER_WORDS)
 
@@ -146,7 +149,8 @@ TREND_RE = re.compile(
     r"|worse(?:n|ned|ning)?|better|(?:gone|go|going|went|come|came)\s+(?:up|down)"
     r"|compar(?:e|ed|es|ing|ison)|graph|plot|fluctuat\w*|increas\w*|decreas\w*"
     r"|ris(?:en|ing)|dropp?(?:ed|ing)?|trajectory|gain(?:ed)?|lost|los(?:e|ing)|evolv\w*"
-    r"|up\s+or\s+down|right\s+(?:way|direction)|heading|doing)\b",
+    r"|up\s+or\s+down|right\s+(?:way|direction)|heading|doing"
+    r"|put(?:ting)?\s+on\s+weight|(?:gain|los)\w*\s+weight|weight\s+(?:gain|loss))\b",
     _F,
 )
 _EXPLAIN_RE = re.compile(
@@ -173,7 +177,10 @@ _PRESENT_VALUE_RE = re.compile(
 )
 _EARLIEST_RE = re.compile(
     r"\b(?:first|earliest|initial(?:ly)?|oldest|original(?:ly)?|since\s+when"
-    r"|how\s+long\s+(?:have|has|had))\b",
+    r"|how\s+long\s+(?:have|has|had)"
+    # "What did she weigh when she was born?", "his weight as a newborn", "at birth"
+    r"|when\s+(?:i|s?he|they|you)\s+(?:was|were)\s+born|at\s+birth|newborn|birth\s*weight"
+    r"|as\s+a\s+(?:baby|newborn|neonate))\b",
     _F,
 )
 _NUMBER = r"(?:\d{1,2}|one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve)"

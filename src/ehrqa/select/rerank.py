@@ -286,6 +286,7 @@ def apply_cutoff(
         ]
     kept += _sole_matches(base, kept, scores)
     kept += _same_facts(base, kept)
+    kept += _visit_anchors(base, kept)
     if mode in ("union", "threshold"):
         chosen = {s.record.ref for s in kept}
         extra = [
@@ -364,6 +365,19 @@ def _same_facts(base: Selection, kept: Sequence[Selected]) -> list[Selected]:
         if item.record.ref not in kept_refs
         and any((c.system, c.code) in codes for c in item.record.codes[:1])
     ]
+
+
+def _visit_anchors(base: Selection, kept: Sequence[Selected]) -> list[Selected]:
+    """The records whose visit a kept item was brought in from ("same visit as X"): the
+    findings of a visit are read against it, so it stays when they do."""
+    kept_refs = {s.record.ref for s in kept}
+    anchors = {
+        reason.removeprefix("same visit as ")
+        for s in kept
+        for reason in s.reasons
+        if reason.startswith("same visit as ")
+    }
+    return [i for i in base.items if i.record.ref in anchors and i.record.ref not in kept_refs]
 
 
 def _coded_answer_to_yes_no(item: Selected, plan: QueryPlan) -> bool:

@@ -132,6 +132,10 @@ _ROLLING_RE = re.compile(
     rf"(?P<rel>past|last|previous|preceding|prior)\s+(?:(?P<num>{_NUM})\s+)?(?P<unit>{_UNIT})\b",
     _FLAGS,
 )
+# Clinician shorthand: "LDL trend, 5y", "A1c over 18mo" (never "a 5yo", "5y old": ages).
+_TERSE_RE = re.compile(
+    r"(?<![\w./-])(?P<num>\d{1,2})\s?(?P<unit>y|yrs?|mos?|wks?)(?![\w/-])(?!\s*old\b)", _FLAGS
+)
 _THIS_RE = re.compile(
     r"\b(?:(?:earlier\s+|so\s+far\s+)?(?:this|the\s+current|current)\s+(?:calendar\s+)?"
     r"(?P<unit>year|month|week)(?:\s+so\s+far|\s+to\s+date)?|year[\s-]to[\s-]date|ytd)\b",
@@ -354,6 +358,11 @@ def _on_rolling(m: re.Match[str], now: date) -> Span | None:
     return _previous_unit(now, unit)  # bare "last year" is the previous calendar year
 
 
+def _on_terse(m: re.Match[str], now: date) -> Span | None:
+    unit = "year" if m["unit"].lower() == "y" else _unit(m["unit"])
+    return _back(now, unit, int(m["num"])), now
+
+
 def _on_this(m: re.Match[str], now: date) -> Span | None:
     return _unit_containing(now, (m["unit"] or "year").lower())[0], now
 
@@ -385,6 +394,7 @@ _RULES: tuple[tuple[re.Pattern[str], _Handler], ...] = (
     (_IN_RE, _on_point),
     (_BARE_RE, _on_point),
     (_ROLLING_RE, _on_rolling),
+    (_TERSE_RE, _on_terse),
     (_THIS_RE, _on_this),
     (_DAY_RE, _on_day),
     (_AGO_RE, _on_ago),
