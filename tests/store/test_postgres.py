@@ -31,7 +31,7 @@ def record(resource: dict[str, Any]) -> Record:
 
 # -- pure parts: no server needed ----------------------------------------------------
 def test_the_tokenizer_is_the_sqlite_stores() -> None:
-    assert f"tokenize = '{pg.FTS_TOKENIZE}'" in SQLITE_MIGRATIONS[0]
+    assert f"tokenize = '{pg.FTS_TOKENIZE}'" in SQLITE_MIGRATIONS[0].apply
     assert pg.tokenize(["Hémoglobin A1c/Hemoglobin.total running", "", "7.8 mg/dL"]) == [
         ["hemoglobin", "a1c", "hemoglobin", "total", "run"],
         [],

@@ -30,13 +30,16 @@ from ehrqa.fhir.record import Record
 from ehrqa.store.base import CodedConcept, PatientSummary, RecordQuery, UpsertStats
 from ehrqa.store.lexical import FTS_TOKENIZE as FTS_TOKENIZE
 from ehrqa.store.lexical import bm25, idf, phrase_count, tokenize
+from ehrqa.store.migrations import Migration, PostgresSchema, migrate
+from ehrqa.store.rows import from_row
 from ehrqa.store.sqlite import (
+    PATIENT_COLUMNS,
     _is_newer,
     _patient_row,
     _record_fields,
-    _row_to_record,
     concepts_from_rows,
     content_hash,
+    read_record,
 )
 
 if TYPE_CHECKING:
@@ -47,8 +50,8 @@ INSTALL_HINT = "pip install 'ehrqa[postgres]' (or: pip install 'psycopg[binary,p
 
 # PostgreSQL refuses lexemes of 2 KiB or more; such tokens are left out of the index.
 MAX_LEXEME_BYTES = 2046
-# Advisory-lock namespaces (first key of pg_advisory_xact_lock(int, int)).
-LOCK_MIGRATE = 0x65687271  # "ehrq"
+# Advisory-lock namespace of upserts (first key of pg_advisory_xact_lock(int, int)); that of
+# migrations is ehrqa.store.migrations.LOCK_MIGRATE.
 LOCK_REF = 0x65687272
 # The patient's rows first, then full-text matching over them alone. Left to itself the
 # planner ANDs the patient index with the GIN index, whose scan covers every patient's
@@ -62,43 +65,47 @@ LOCK_BUCKETS = 256  # advisory locks an upsert takes at most (a power of two)
 # Each migration moves the schema one version forward; never edit a released one.
 # Text columns use the "C" collation so that ordering and comparisons are bytewise, as in
 # SQLite, whatever the database's locale.
-MIGRATIONS: tuple[str, ...] = (
-    """
-    CREATE TABLE resources (
-        id BIGSERIAL PRIMARY KEY,
-        doc_len INTEGER NOT NULL,
-        ref TEXT COLLATE "C" NOT NULL UNIQUE,
-        resource_type TEXT COLLATE "C" NOT NULL,
-        patient_id TEXT COLLATE "C",
-        date TEXT COLLATE "C",
-        day TEXT COLLATE "C",
-        end_date TEXT COLLATE "C",
-        status TEXT COLLATE "C",
-        categories TEXT COLLATE "C" NOT NULL DEFAULT '',
-        version TEXT,
-        last_updated TEXT COLLATE "C",
-        content_hash TEXT NOT NULL,
-        text TEXT NOT NULL,
-        record BYTEA NOT NULL,
-        resource BYTEA NOT NULL,
-        tsv TSVECTOR NOT NULL
-    );
-    CREATE INDEX ix_resources_patient ON resources(patient_id, resource_type, day);
-    CREATE INDEX ix_resources_tsv ON resources USING GIN (tsv);
-    CREATE TABLE codes (
-        res BIGINT NOT NULL REFERENCES resources(id) ON DELETE CASCADE,
-        system TEXT COLLATE "C" NOT NULL,
-        code TEXT COLLATE "C" NOT NULL
-    );
-    CREATE INDEX ix_codes_code ON codes(code);
-    CREATE INDEX ix_codes_res ON codes(res);
-    CREATE TABLE patients (
-        id TEXT COLLATE "C" PRIMARY KEY,
-        name TEXT COLLATE "C" NOT NULL,
-        birth_date TEXT,
-        gender TEXT
-    );
-    """,
+MIGRATIONS: tuple[Migration[Connection[Any]], ...] = (
+    Migration(
+        1,
+        "resources (with their tsvector), their codes and patients",
+        """
+        CREATE TABLE resources (
+            id BIGSERIAL PRIMARY KEY,
+            doc_len INTEGER NOT NULL,
+            ref TEXT COLLATE "C" NOT NULL UNIQUE,
+            resource_type TEXT COLLATE "C" NOT NULL,
+            patient_id TEXT COLLATE "C",
+            date TEXT COLLATE "C",
+            day TEXT COLLATE "C",
+            end_date TEXT COLLATE "C",
+            status TEXT COLLATE "C",
+            categories TEXT COLLATE "C" NOT NULL DEFAULT '',
+            version TEXT,
+            last_updated TEXT COLLATE "C",
+            content_hash TEXT NOT NULL,
+            text TEXT NOT NULL,
+            record BYTEA NOT NULL,
+            resource BYTEA NOT NULL,
+            tsv TSVECTOR NOT NULL
+        );
+        CREATE INDEX ix_resources_patient ON resources(patient_id, resource_type, day);
+        CREATE INDEX ix_resources_tsv ON resources USING GIN (tsv);
+        CREATE TABLE codes (
+            res BIGINT NOT NULL REFERENCES resources(id) ON DELETE CASCADE,
+            system TEXT COLLATE "C" NOT NULL,
+            code TEXT COLLATE "C" NOT NULL
+        );
+        CREATE INDEX ix_codes_code ON codes(code);
+        CREATE INDEX ix_codes_res ON codes(res);
+        CREATE TABLE patients (
+            id TEXT COLLATE "C" PRIMARY KEY,
+            name TEXT COLLATE "C" NOT NULL,
+            birth_date TEXT,
+            gender TEXT
+        );
+        """,
+    ),
 )
 
 # A patient's codings and component codes, read from the stored record fields (the code
@@ -306,34 +313,20 @@ class PostgresStore:
             return conn.execute(query, params).fetchall()
 
     # -- schema ----------------------------------------------------------------------
-    def _migrate(self) -> None:
-        from psycopg import sql
+    def _schema_of(self, conn: Connection[Any]) -> PostgresSchema:
+        return PostgresSchema(
+            conn, f"the store at {self.where} (schema {self.schema})", self.schema
+        )
 
-        with self._pool.connection() as conn, conn.transaction():
-            conn.execute(
-                "SELECT pg_advisory_xact_lock(%s, hashtext(%s))", [LOCK_MIGRATE, self.schema]
-            )
-            conn.execute(
-                sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(self.schema))
-            )
-            conn.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")
-            row = conn.execute("SELECT max(version) AS v FROM schema_version").fetchone()
-            current = int(row["v"] or 0) if row else 0
-            if current > len(MIGRATIONS):
-                raise StoreError(
-                    f"the store at {self.where} (schema {self.schema}) has schema version "
-                    f"{current}, newer than this ehrqa ({len(MIGRATIONS)}): upgrade ehrqa"
-                )
-            for version in range(current, len(MIGRATIONS)):
-                conn.execute(MIGRATIONS[version])
-                conn.execute("DELETE FROM schema_version")
-                conn.execute("INSERT INTO schema_version (version) VALUES (%s)", [version + 1])
+    def _migrate(self) -> None:
+        with self._pool.connection() as conn:
+            migrate(self._schema_of(conn), MIGRATIONS)
 
     @property
     def schema_version(self) -> int:
         """The schema version of the store's schema."""
-        rows = self._fetch("SELECT max(version) AS v FROM schema_version")
-        return int(rows[0]["v"] or 0)
+        with self._connection() as conn:
+            return self._schema_of(conn).read_version()
 
     # -- writing ---------------------------------------------------------------------
     @contextmanager
@@ -384,10 +377,7 @@ class PostgresStore:
             " WHERE ref = ANY(%s)",
             [refs],
         ).fetchall()
-        return {
-            r["ref"]: _Stored(r["id"], r["content_hash"], r["version"], r["last_updated"])
-            for r in rows
-        }
+        return {row["ref"]: from_row(_Stored, row) for row in rows}
 
     @staticmethod
     def _decide(
@@ -480,41 +470,31 @@ class PostgresStore:
         rows = self._fetch(
             f"SELECT {_RECORD_COLUMNS} FROM resources WHERE ref = ANY(%s)", [list(refs)]
         )
-        by_ref = {row["ref"]: _row_to_record(row) for row in rows}
+        by_ref = {row["ref"]: read_record(row) for row in rows}
         return [by_ref[ref] for ref in refs if ref in by_ref]
 
     def patients(self, search: str | None = None) -> list[PatientSummary]:
         """List patients with their resource counts, optionally filtered by name or id."""
-        sql = (
-            "SELECT p.id, p.name, p.birth_date, p.gender,"
-            " (SELECT COUNT(*) FROM resources r WHERE r.patient_id = p.id) AS n"
-            " FROM patients p"
-        )
+        sql = f"SELECT {PATIENT_COLUMNS} FROM patients p"
         params: list[str] = []
         if search:
             # ILIKE without an escape character: SQLite's LIKE (case-insensitive, no escapes).
             sql += " WHERE p.name ILIKE %s ESCAPE '' OR p.id ILIKE %s ESCAPE ''"
             params = [f"%{search}%", f"%{search}%"]
         rows = self._fetch(sql + " ORDER BY p.name, p.id", params)
-        return [
-            PatientSummary(r["id"], r["name"], r["birth_date"], r["gender"], r["n"]) for r in rows
-        ]
+        return [from_row(PatientSummary, row) for row in rows]
 
     def patient(self, patient_id: str) -> PatientSummary:
         """Return one patient; raise NotFoundError (naming how to list them) when absent."""
         patient_id = patient_id.removeprefix("Patient/")
         rows = self._fetch(
-            "SELECT p.id, p.name, p.birth_date, p.gender,"
-            " (SELECT COUNT(*) FROM resources r WHERE r.patient_id = p.id) AS n"
-            " FROM patients p WHERE p.id = %s",
-            [patient_id],
+            f"SELECT {PATIENT_COLUMNS} FROM patients p WHERE p.id = %s", [patient_id]
         )
         if not rows:
             raise NotFoundError(
                 f"no patient {patient_id!r} in the store: 'ehrqa patients' lists the ids"
             )
-        r = rows[0]
-        return PatientSummary(r["id"], r["name"], r["birth_date"], r["gender"], r["n"])
+        return from_row(PatientSummary, rows[0])
 
     def query(self, query: RecordQuery) -> list[Record]:
         """Return the patient's records that match every given filter."""
@@ -550,7 +530,7 @@ class PostgresStore:
         if query.limit is not None and query.limit >= 0:  # SQLite: a negative limit is none
             sql.append("LIMIT %s")
             params.append(query.limit)
-        return [_row_to_record(row) for row in self._fetch(" ".join(sql), params)]
+        return [read_record(row) for row in self._fetch(" ".join(sql), params)]
 
     def search(
         self, patient_id: str, terms: Sequence[str], *, types: Sequence[str] = (), limit: int = 100
@@ -592,7 +572,7 @@ class PostgresStore:
                 f"SELECT id, {_RECORD_COLUMNS} FROM resources WHERE id = ANY(%s)",
                 [[row_id for _, row_id in scored]],
             ).fetchall()
-        by_id = {row["id"]: _row_to_record(row) for row in rows}
+        by_id = {row["id"]: read_record(row) for row in rows}
         return [(by_id[row_id], score) for score, row_id in scored if row_id in by_id]
 
     @staticmethod
@@ -666,7 +646,7 @@ class PostgresStore:
             sql, params = sql + " WHERE patient_id = %s", [patient_id]
         rows = self._fetch(sql + " ORDER BY ref", params)
         for row in rows:
-            yield _row_to_record(row)
+            yield read_record(row)
 
     def count(self) -> int:
         """Total number of stored resources."""

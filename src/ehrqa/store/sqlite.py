@@ -7,6 +7,7 @@ import sqlite3
 import threading
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -17,46 +18,52 @@ from ehrqa.core.errors import NotFoundError, StoreError
 from ehrqa.fhir.record import Coding, Component, Record
 from ehrqa.store.base import CodedConcept, PatientSummary, RecordQuery, UpsertStats
 from ehrqa.store.lexical import bm25, idf, phrase_count, positions_of, tokenize
+from ehrqa.store.migrations import Migration, SqliteDatabase, migrate
+from ehrqa.store.rows import from_row
 
 HOME_STORE_FILE = "ehrqa.sqlite3"  # the store of a data directory
 # Each migration moves the schema one version forward; never edit a released one.
-MIGRATIONS: tuple[str, ...] = (
-    """
-    CREATE TABLE resources (
-        rowid INTEGER PRIMARY KEY,
-        ref TEXT NOT NULL UNIQUE,
-        resource_type TEXT NOT NULL,
-        patient_id TEXT,
-        date TEXT,
-        day TEXT,
-        end_date TEXT,
-        status TEXT,
-        categories TEXT NOT NULL DEFAULT '',
-        version TEXT,
-        last_updated TEXT,
-        content_hash TEXT NOT NULL,
-        text TEXT NOT NULL,
-        record BLOB NOT NULL,
-        resource BLOB NOT NULL
-    );
-    CREATE INDEX ix_resources_patient ON resources(patient_id, resource_type, day);
-    CREATE TABLE codes (
-        res INTEGER NOT NULL REFERENCES resources(rowid) ON DELETE CASCADE,
-        system TEXT NOT NULL,
-        code TEXT NOT NULL
-    );
-    CREATE INDEX ix_codes_code ON codes(code);
-    CREATE INDEX ix_codes_res ON codes(res);
-    CREATE TABLE patients (
-        id TEXT PRIMARY KEY,
-        name TEXT NOT NULL,
-        birth_date TEXT,
-        gender TEXT
-    );
-    CREATE VIRTUAL TABLE fts USING fts5(
-        patient, body, tokenize = 'porter unicode61 remove_diacritics 2'
-    );
-    """,
+MIGRATIONS: tuple[Migration[sqlite3.Connection], ...] = (
+    Migration(
+        1,
+        "resources, their codes, patients and the FTS5 index",
+        """
+        CREATE TABLE resources (
+            rowid INTEGER PRIMARY KEY,
+            ref TEXT NOT NULL UNIQUE,
+            resource_type TEXT NOT NULL,
+            patient_id TEXT,
+            date TEXT,
+            day TEXT,
+            end_date TEXT,
+            status TEXT,
+            categories TEXT NOT NULL DEFAULT '',
+            version TEXT,
+            last_updated TEXT,
+            content_hash TEXT NOT NULL,
+            text TEXT NOT NULL,
+            record BLOB NOT NULL,
+            resource BLOB NOT NULL
+        );
+        CREATE INDEX ix_resources_patient ON resources(patient_id, resource_type, day);
+        CREATE TABLE codes (
+            res INTEGER NOT NULL REFERENCES resources(rowid) ON DELETE CASCADE,
+            system TEXT NOT NULL,
+            code TEXT NOT NULL
+        );
+        CREATE INDEX ix_codes_code ON codes(code);
+        CREATE INDEX ix_codes_res ON codes(res);
+        CREATE TABLE patients (
+            id TEXT PRIMARY KEY,
+            name TEXT NOT NULL,
+            birth_date TEXT,
+            gender TEXT
+        );
+        CREATE VIRTUAL TABLE fts USING fts5(
+            patient, body, tokenize = 'porter unicode61 remove_diacritics 2'
+        );
+        """,
+    ),
 )
 
 
@@ -80,28 +87,56 @@ def _record_fields(record: Record) -> bytes:
     )
 
 
-def _row_to_record(row: sqlite3.Row | Mapping[str, Any]) -> Record:
+@dataclass(slots=True)  # not frozen: a frozen init costs a µs a row, and rows are many
+class ResourceRow:
+    """The columns of a ``resources`` row a Record is read back from (both stores)."""
+
+    ref: str
+    resource_type: str
+    patient_id: str | None
+    date: str | None
+    end_date: str | None
+    status: str | None
+    version: str | None
+    last_updated: str | None
+    text: str
+    record: bytes
+    resource: bytes
+
+    def to_record(self) -> Record:
+        """The Record this row holds (``record`` carries the fields without a column)."""
+        fields = orjson.loads(self.record)
+        return Record(
+            ref=self.ref,
+            resource_type=self.resource_type,
+            id=self.ref.split("/", 1)[1],
+            patient_id=self.patient_id,
+            text=self.text,
+            date=self.date,
+            end_date=self.end_date,
+            codes=tuple(Coding(*c) for c in fields["codes"]),
+            category=tuple(fields["category"]),
+            value=fields["value"],
+            value_text=fields["value_text"],
+            unit=fields["unit"],
+            components=tuple(Component(*c) for c in fields["components"]),
+            status=self.status,
+            version=self.version,
+            last_updated=self.last_updated,
+            resource=orjson.loads(self.resource),
+        )
+
+
+def read_record(row: sqlite3.Row | Mapping[str, Any]) -> Record:
     """The Record a stored row holds (a SQLite row, or a PostgreSQL row as a dict)."""
-    fields = orjson.loads(row["record"])
-    return Record(
-        ref=row["ref"],
-        resource_type=row["resource_type"],
-        id=row["ref"].split("/", 1)[1],
-        patient_id=row["patient_id"],
-        text=row["text"],
-        date=row["date"],
-        end_date=row["end_date"],
-        codes=tuple(Coding(*c) for c in fields["codes"]),
-        category=tuple(fields["category"]),
-        value=fields["value"],
-        value_text=fields["value_text"],
-        unit=fields["unit"],
-        components=tuple(Component(*c) for c in fields["components"]),
-        status=row["status"],
-        version=row["version"],
-        last_updated=row["last_updated"],
-        resource=orjson.loads(row["resource"]),
-    )
+    return from_row(ResourceRow, row).to_record()
+
+
+# The patient list's columns, named as PatientSummary's fields.
+PATIENT_COLUMNS = (
+    "p.id, p.name, p.birth_date, p.gender,"
+    " (SELECT COUNT(*) FROM resources r WHERE r.patient_id = p.id) AS resource_count"
+)
 
 
 def _is_newer(new: Record, old_version: str | None, old_updated: str | None) -> bool:
@@ -188,6 +223,7 @@ class SqliteStore:
         except sqlite3.Error as exc:
             raise StoreError(f"cannot open the store at {path}: {exc}") from exc
         self._db.row_factory = sqlite3.Row
+        self._schema = SqliteDatabase(self._db, f"the store at {path}")
         self._lock = threading.RLock()
         self._depth = 0
         try:
@@ -196,7 +232,7 @@ class SqliteStore:
             self._db.execute("PRAGMA foreign_keys = ON")
             self._db.execute("PRAGMA journal_mode = WAL")
             self._db.execute("PRAGMA synchronous = NORMAL")
-            self._migrate()
+            migrate(self._schema, MIGRATIONS)
         except sqlite3.DatabaseError as exc:
             self._db.close()
             raise StoreError(
@@ -212,9 +248,9 @@ class SqliteStore:
     def _check_is_record_store(self) -> None:
         """StoreError for a SQLite file of another program (reading it raises for a non-SQLite
         file): a new file has no tables, an ehrqa store has a schema version and ``resources``."""
-        version = int(self._db.execute("PRAGMA user_version").fetchone()[0])
+        version = self._schema.read_version()
         tables = {
-            row[0]
+            row["name"]
             for row in self._db.execute(
                 "SELECT name FROM sqlite_master WHERE type IN ('table', 'view')"
             )
@@ -241,24 +277,11 @@ class SqliteStore:
                 ) from exc
 
     # -- schema -----------------------------------------------------------------
-    def _migrate(self) -> None:
-        current = self._db.execute("PRAGMA user_version").fetchone()[0]
-        if current > len(MIGRATIONS):
-            raise StoreError(
-                f"the store at {self.path} has schema version {current}, newer than this "
-                f"ehrqa ({len(MIGRATIONS)}): upgrade ehrqa"
-            )
-        for version in range(current, len(MIGRATIONS)):
-            with self.transaction():
-                for statement in MIGRATIONS[version].split(";"):
-                    if statement.strip():
-                        self._db.execute(statement)
-                self._db.execute(f"PRAGMA user_version = {version + 1}")
-
     @property
     def schema_version(self) -> int:
         """The schema version of the open file."""
-        return int(self._db.execute("PRAGMA user_version").fetchone()[0])
+        with self._locked():
+            return self._schema.read_version()
 
     # -- writing ----------------------------------------------------------------
     @contextmanager
@@ -370,41 +393,32 @@ class SqliteStore:
             rows = self._db.execute(
                 f"SELECT * FROM resources WHERE ref IN ({marks})", list(refs)
             ).fetchall()
-        by_ref = {row["ref"]: _row_to_record(row) for row in rows}
+        by_ref = {row["ref"]: read_record(row) for row in rows}
         return [by_ref[ref] for ref in refs if ref in by_ref]
 
     def patients(self, search: str | None = None) -> list[PatientSummary]:
         """List patients with their resource counts, optionally filtered by name or id."""
-        sql = (
-            "SELECT p.id, p.name, p.birth_date, p.gender,"
-            " (SELECT COUNT(*) FROM resources r WHERE r.patient_id = p.id) AS n"
-            " FROM patients p"
-        )
+        sql = f"SELECT {PATIENT_COLUMNS} FROM patients p"
         params: list[str] = []
         if search:
             sql += " WHERE p.name LIKE ? OR p.id LIKE ?"
             params = [f"%{search}%", f"%{search}%"]
         with self._locked():
             rows = self._db.execute(sql + " ORDER BY p.name, p.id", params).fetchall()
-        return [
-            PatientSummary(r["id"], r["name"], r["birth_date"], r["gender"], r["n"]) for r in rows
-        ]
+        return [from_row(PatientSummary, row) for row in rows]
 
     def patient(self, patient_id: str) -> PatientSummary:
         """Return one patient; raise NotFoundError (naming how to list them) when absent."""
         patient_id = patient_id.removeprefix("Patient/")
         with self._locked():
             row = self._db.execute(
-                "SELECT p.id, p.name, p.birth_date, p.gender,"
-                " (SELECT COUNT(*) FROM resources r WHERE r.patient_id = p.id) AS n"
-                " FROM patients p WHERE p.id = ?",
-                (patient_id,),
+                f"SELECT {PATIENT_COLUMNS} FROM patients p WHERE p.id = ?", (patient_id,)
             ).fetchone()
         if row is None:
             raise NotFoundError(
                 f"no patient {patient_id!r} in the store: 'ehrqa patients' lists the ids"
             )
-        return PatientSummary(row["id"], row["name"], row["birth_date"], row["gender"], row["n"])
+        return from_row(PatientSummary, row)
 
     def query(self, query: RecordQuery) -> list[Record]:
         """Return the patient's records that match every given filter."""
@@ -441,7 +455,7 @@ class SqliteStore:
             params.append(query.limit)
         with self._locked():
             rows = self._db.execute(" ".join(sql), params).fetchall()
-        return [_row_to_record(row) for row in rows]
+        return [read_record(row) for row in rows]
 
     def search(
         self, patient_id: str, terms: Sequence[str], *, types: Sequence[str] = (), limit: int = 100
@@ -477,7 +491,7 @@ class SqliteStore:
                 [patient_id],
             ).fetchall()
         n_rows = len(sizes)
-        avgdl = sum(_docsize(row[0]) for row in sizes) / n_rows
+        avgdl = sum(_docsize(row["sz"]) for row in sizes) / n_rows
         bodies = tokenize([row["body"] for row in found])
         freqs = [
             [float(phrase_count(p, positions)) for p in phrases]
@@ -499,18 +513,18 @@ class SqliteStore:
                 f"SELECT rowid AS id, * FROM resources WHERE rowid IN ({','.join('?' * len(ids))})",
                 ids,
             ).fetchall()
-        by_id = {row["id"]: _row_to_record(row) for row in rows}
+        by_id = {row["id"]: read_record(row) for row in rows}
         return [(by_id[row_id], score) for score, row_id in scored]
 
     def type_counts(self, patient_id: str) -> dict[str, int]:
         """Number of records of each resource type for the patient."""
         with self._locked():
             rows = self._db.execute(
-                "SELECT resource_type, COUNT(*) FROM resources WHERE patient_id = ?"
+                "SELECT resource_type, COUNT(*) AS n FROM resources WHERE patient_id = ?"
                 " GROUP BY resource_type",
                 (patient_id,),
             ).fetchall()
-        return {row[0]: row[1] for row in rows}
+        return {row["resource_type"]: row["n"] for row in rows}
 
     def distinct_codes(self, patient_id: str) -> list[CodedConcept]:
         """The patient's distinct (type, system, code, display) codings, each with its records.
@@ -533,7 +547,7 @@ class SqliteStore:
         with self._locked():
             rows = self._db.execute(sql + " ORDER BY ref", params).fetchall()
         for row in rows:
-            yield _row_to_record(row)
+            yield read_record(row)
 
     def count(self) -> int:
         """Total number of stored resources."""
