@@ -12,7 +12,7 @@ import pytest
 from typer.testing import CliRunner, Result
 
 from ehrqa.api.auth import bearer_token
-from ehrqa.api.tokens import Principal, TokenStore, hash_token
+from ehrqa.api.tokens import MIGRATIONS, Principal, TokenStore, hash_token
 from ehrqa.cli.serve import tokens_app
 from ehrqa.cli.support import State
 from ehrqa.core.errors import ConfigError, NotFoundError
@@ -311,6 +311,33 @@ def test_a_token_store_from_before_roles_keeps_working(tmp_path: Path) -> None:
     new = tokens.create("dr", patients=["p1"], role="clinician")
     assert tokens.resolve(new) == Principal("dr", False, frozenset({"p1"}), "clinician")
     assert [info.role for info in tokens.list()] == ["clinician", "patient", "clinician"]
+
+
+def test_a_token_store_of_the_code_before_versions_migrates_in_place(tmp_path: Path) -> None:
+    # The table as the code before the migration runner made it (with roles), at version 0.
+    old = sqlite3.connect(tmp_path / "auth.sqlite3")
+    old.execute(
+        "CREATE TABLE IF NOT EXISTS tokens (label TEXT PRIMARY KEY, hash TEXT NOT NULL UNIQUE,"
+        " admin INTEGER NOT NULL, patients TEXT NOT NULL, created TEXT NOT NULL,"
+        " last_used TEXT, revoked TEXT, role TEXT)"
+    )
+    rows = [
+        ("dr", hash_token("t-dr"), 0, '["p1"]', None, "clinician"),
+        ("gone", hash_token("t-gone"), 1, "[]", "2026-02-01", None),
+    ]
+    old.executemany("INSERT INTO tokens VALUES (?, ?, ?, ?, '2026-01-01', NULL, ?, ?)", rows)
+    old.commit()
+    old.close()
+    tokens = TokenStore.in_home(tmp_path)
+    assert tokens.resolve("t-dr") == Principal("dr", False, frozenset({"p1"}), "clinician")
+    assert tokens.resolve("t-gone") is None
+    assert [(t.label, t.role, t.revoked) for t in tokens.list()] == [
+        ("dr", "clinician", None),
+        ("gone", "clinician", "2026-02-01"),
+    ]
+    tokens.close()
+    version = sqlite3.connect(tmp_path / "auth.sqlite3").execute("PRAGMA user_version")
+    assert version.fetchone()[0] == len(MIGRATIONS)
 
 
 def test_tokens_cli_refuses_a_token_without_scope(tmp_path: Path) -> None:

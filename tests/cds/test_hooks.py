@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import json
+import sqlite3
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -19,6 +20,7 @@ from ehrqa.store import SqliteStore
 
 FIXTURES = Path(__file__).parent.parent / "fixtures" / "cds_hooks"
 NOW = date(2025, 1, 1)
+CARD = "0c8d4c38-0c5e-4bd2-a83c-7c1b1b0f3b9e"
 
 
 def load(name: str) -> dict[str, Any]:
@@ -256,6 +258,33 @@ def test_feedback_is_stored_durably(tmp_path: Path):
     first.close()
     stored = FeedbackStore.in_home(tmp_path).items(item["card"])
     assert stored == [{"service": "ehrqa-patient-view", **item}]
+
+
+def test_a_feedback_file_of_the_old_code_is_migrated_in_place(tmp_path: Path):
+    # The table as the code before the migration runner made it, at user_version 0.
+    old = sqlite3.connect(tmp_path / hooks.FEEDBACK_FILE)
+    old.execute(
+        "CREATE TABLE IF NOT EXISTS feedback ("
+        " id INTEGER PRIMARY KEY, service TEXT NOT NULL, card TEXT NOT NULL,"
+        " outcome TEXT NOT NULL, outcome_timestamp TEXT NOT NULL,"
+        " received TEXT NOT NULL, item TEXT NOT NULL)"
+    )
+    item = {"card": CARD, "outcome": "accepted", "outcomeTimestamp": "2025-01-01T10:00:00Z"}
+    old.execute(
+        "INSERT INTO feedback (service, card, outcome, outcome_timestamp, received, item)"
+        " VALUES ('svc', ?, 'accepted', '2025-01-01T10:00:00Z', '2025-01-01T10:00:01Z', ?)",
+        (CARD, json.dumps(item)),
+    )
+    old.commit()
+    old.close()
+    feedback = FeedbackStore.in_home(tmp_path)
+    assert feedback.items(CARD) == [{"service": "svc", **item}]
+    assert feedback.save("svc", [{**item, "outcome": "overridden"}]) == 1
+    assert [i["outcome"] for i in feedback.items()] == ["accepted", "overridden"]
+    feedback.close()
+    migrated = sqlite3.connect(tmp_path / hooks.FEEDBACK_FILE)
+    assert migrated.execute("PRAGMA user_version").fetchone()[0] == len(hooks.FEEDBACK_MIGRATIONS)
+    migrated.close()
 
 
 ASTHMA = """# Asthma protocol

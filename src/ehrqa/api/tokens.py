@@ -6,8 +6,9 @@ list of patient ids), its role (``clinician`` or ``patient``: what the web page 
 whether decision support may be called), and when it was created, last used and revoked.
 The token itself is shown once, when it is created.
 
-Stores made before roles existed have no ``role`` column: it is added on open, and a token
-without a stored role keeps the role its scope implies (admin: clinician; patients: patient).
+The schema is migrated on open (:data:`MIGRATIONS`). Stores made before roles existed have
+no ``role`` column: it is added, and a token without a stored role keeps the role its scope
+implies (admin: clinician; patients: patient).
 """
 
 from __future__ import annotations
@@ -26,24 +27,43 @@ from typing import TYPE_CHECKING, Any, Literal, cast
 
 from ehrqa.core.config import private_dir, private_file, warn_if_shared
 from ehrqa.core.errors import ConfigError, NotFoundError, StoreError
+from ehrqa.store.migrations import Migration, SqliteDatabase, migrate
+from ehrqa.store.rows import from_row
 
 if TYPE_CHECKING:
     from ehrqa.store.base import RecordStore
 
 AUTH_FILE = "auth.sqlite3"
 TOKEN_BYTES = 32
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS tokens (
-    label TEXT PRIMARY KEY,
-    hash TEXT NOT NULL UNIQUE,
-    admin INTEGER NOT NULL,
-    patients TEXT NOT NULL,
-    created TEXT NOT NULL,
-    last_used TEXT,
-    revoked TEXT,
-    role TEXT
+
+
+def _add_role_column(db: sqlite3.Connection) -> None:
+    """Add ``role``, unless the file is one made before versions were kept that has it."""
+    columns = {row["name"] for row in db.execute("PRAGMA table_info(tokens)")}
+    if "role" not in columns:
+        db.execute("ALTER TABLE tokens ADD COLUMN role TEXT")
+
+
+# Files made before versions were kept are at version 0 and may hold either schema: hence
+# IF NOT EXISTS, and a role column added only where missing. Never edit a released step.
+MIGRATIONS: tuple[Migration[sqlite3.Connection], ...] = (
+    Migration(
+        1,
+        "the tokens table",
+        """
+        CREATE TABLE IF NOT EXISTS tokens (
+            label TEXT PRIMARY KEY,
+            hash TEXT NOT NULL UNIQUE,
+            admin INTEGER NOT NULL,
+            patients TEXT NOT NULL,
+            created TEXT NOT NULL,
+            last_used TEXT,
+            revoked TEXT
+        )
+        """,
+    ),
+    Migration(2, "the role of each token", _add_role_column),
 )
-"""
 Role = Literal["clinician", "patient"]
 ROLES: tuple[Role, ...] = ("clinician", "patient")
 
@@ -157,9 +177,45 @@ def unknown_patients(store: RecordStore, patients: Iterable[str]) -> list[str]:
     return missing
 
 
-def _stored_role(value: str | None, admin: bool) -> Role:
-    """A stored role; a token from before roles (NULL) or an unknown value gets the default."""
-    return cast(Role, value) if value in ROLES else default_role(admin)
+_TOKEN_COLUMNS = "label, hash, admin, patients, created, last_used, revoked, role"
+
+
+@dataclass(frozen=True)
+class _TokenRow:
+    """A row of the ``tokens`` table as stored (``patients`` is a JSON list)."""
+
+    label: str
+    hash: str
+    admin: int
+    patients: str
+    created: str
+    last_used: str | None
+    revoked: str | None
+    role: str | None
+
+    @property
+    def stored_role(self) -> Role:
+        """The role; a token from before roles (NULL) or an unknown value gets the default."""
+        return cast(Role, self.role) if self.role in ROLES else default_role(bool(self.admin))
+
+    def principal(self) -> Principal:
+        """Whom the token acts for."""
+        if self.admin:
+            return Principal(self.label, admin=True, role=self.stored_role)
+        scope = frozenset(json.loads(self.patients))
+        return Principal(self.label, admin=False, patients=scope, role=self.stored_role)
+
+    def info(self) -> TokenInfo:
+        """The token as ``ehrqa tokens list`` shows it."""
+        return TokenInfo(
+            label=self.label,
+            admin=bool(self.admin),
+            patients=tuple(json.loads(self.patients)),
+            created=self.created,
+            last_used=self.last_used,
+            revoked=self.revoked,
+            role=self.stored_role,
+        )
 
 
 class TokenStore:
@@ -173,9 +229,12 @@ class TokenStore:
             self._db = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None)
         except (OSError, sqlite3.Error) as exc:
             raise StoreError(f"cannot open the token store at {path}: {exc}") from exc
+        self._db.row_factory = sqlite3.Row
         try:
-            self._db.execute(SCHEMA)
-            self._migrate()
+            migrate(SqliteDatabase(self._db, f"the token store at {path}"), MIGRATIONS)
+        except StoreError:
+            self._db.close()
+            raise
         except sqlite3.Error as exc:
             self._db.close()
             raise StoreError(
@@ -184,12 +243,6 @@ class TokenStore:
             ) from exc
         warn_if_shared(self.path)
         self._lock = threading.Lock()
-
-    def _migrate(self) -> None:
-        """Add the ``role`` column to a store made before roles (its tokens keep working)."""
-        columns = {row[1] for row in self._db.execute("PRAGMA table_info(tokens)")}
-        if "role" not in columns:
-            self._db.execute("ALTER TABLE tokens ADD COLUMN role TEXT")
 
     @classmethod
     def in_home(cls, home: str | Path) -> TokenStore:
@@ -240,40 +293,32 @@ class TokenStore:
         """The principal of an active token (and mark it used); None if unknown or revoked."""
         digest = hash_token(token)
         with self._lock:
-            row = self._db.execute(
-                "SELECT label, hash, admin, patients, revoked, role FROM tokens WHERE hash = ?",
+            found = self._db.execute(
+                f"SELECT {_TOKEN_COLUMNS} FROM tokens WHERE hash = ?",
                 (digest,),
             ).fetchone()
+            stored = None if found is None else from_row(_TokenRow, found)
             # The lookup is by a hash of a 256-bit secret, so its timing leaks nothing
             # usable; the constant-time comparison guards against a lookup that ever
             # matches loosely (collation, truncation).
-            if row is None or not hmac.compare_digest(row[1], digest) or row[4] is not None:
+            if (
+                stored is None
+                or not hmac.compare_digest(stored.hash, digest)
+                or stored.revoked is not None
+            ):
                 return None
-            self._db.execute("UPDATE tokens SET last_used = ? WHERE label = ?", (_now(), row[0]))
-        role = _stored_role(row[5], bool(row[2]))
-        if row[2]:
-            return Principal(row[0], admin=True, role=role)
-        return Principal(row[0], admin=False, patients=frozenset(json.loads(row[3])), role=role)
+            self._db.execute(
+                "UPDATE tokens SET last_used = ? WHERE label = ?", (_now(), stored.label)
+            )
+        return stored.principal()
 
     def list(self) -> list[TokenInfo]:
         """Every token, revoked ones included, oldest first."""
         with self._lock:
             rows = self._db.execute(
-                "SELECT label, admin, patients, created, last_used, revoked, role FROM tokens"
-                " ORDER BY created, label"
+                f"SELECT {_TOKEN_COLUMNS} FROM tokens ORDER BY created, label"
             ).fetchall()
-        return [
-            TokenInfo(
-                r[0],
-                bool(r[1]),
-                tuple(json.loads(r[2])),
-                r[3],
-                r[4],
-                r[5],
-                _stored_role(r[6], bool(r[1])),
-            )
-            for r in rows
-        ]
+        return [from_row(_TokenRow, row).info() for row in rows]
 
     def revoke(self, label: str) -> None:
         """Revoke the token ``label`` at once; NotFoundError when there is none."""

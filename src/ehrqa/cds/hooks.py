@@ -42,6 +42,8 @@ from ehrqa.core.errors import EhrqaError, FhirValidationError, NotFoundError, St
 from ehrqa.fhir.normalize import normalize
 from ehrqa.fhir.record import Record
 from ehrqa.store.base import RecordStore
+from ehrqa.store.migrations import Migration, SqliteDatabase, migrate
+from ehrqa.store.rows import from_row
 
 SUMMARY_LIMIT = 140  # the spec: "<140-character summary"
 SAFETY_LABEL = "ehrqa medication safety"
@@ -670,6 +672,31 @@ def parse_feedback(body: Any) -> list[dict[str, Any]]:
     return [_check_feedback_item(item, f"feedback[{n}]") for n, item in enumerate(body["feedback"])]
 
 
+# The feedback file's schema; never edit a released step. Files made before versions were
+# kept hold the table at version 0, hence IF NOT EXISTS.
+FEEDBACK_MIGRATIONS: tuple[Migration[sqlite3.Connection], ...] = (
+    Migration(
+        1,
+        "the feedback table",
+        """
+        CREATE TABLE IF NOT EXISTS feedback (
+            id INTEGER PRIMARY KEY, service TEXT NOT NULL, card TEXT NOT NULL,
+            outcome TEXT NOT NULL, outcome_timestamp TEXT NOT NULL,
+            received TEXT NOT NULL, item TEXT NOT NULL
+        )
+        """,
+    ),
+)
+
+
+@dataclass(frozen=True)
+class _StoredFeedback:
+    """A ``feedback`` row as :meth:`FeedbackStore.items` reads it (``item`` is JSON)."""
+
+    service: str
+    item: str
+
+
 class FeedbackStore:
     """Card outcomes, kept durably in ``<home>/cds_feedback.sqlite3``."""
 
@@ -682,14 +709,12 @@ class FeedbackStore:
             self._db = sqlite3.connect(str(self.path), check_same_thread=False)
         except (OSError, sqlite3.Error) as exc:
             raise StoreError(f"cannot open the card feedback store at {path}: {exc}") from exc
+        where = f"the card feedback store at {path}"
         try:
-            with self._db:
-                self._db.execute(
-                    "CREATE TABLE IF NOT EXISTS feedback ("
-                    " id INTEGER PRIMARY KEY, service TEXT NOT NULL, card TEXT NOT NULL,"
-                    " outcome TEXT NOT NULL, outcome_timestamp TEXT NOT NULL,"
-                    " received TEXT NOT NULL, item TEXT NOT NULL)"
-                )
+            migrate(SqliteDatabase(self._db, where), FEEDBACK_MIGRATIONS)
+        except StoreError:
+            self._db.close()
+            raise
         except sqlite3.Error as exc:
             self._db.close()
             raise StoreError(
@@ -733,8 +758,10 @@ class FeedbackStore:
         if card is not None:
             sql, args = sql + " WHERE card = ?", (card,)
         with self._lock:
-            rows = self._db.execute(sql + " ORDER BY id", args).fetchall()
-        return [{"service": service, **orjson.loads(item)} for service, item in rows]
+            cursor = self._db.execute(sql + " ORDER BY id", args)
+            rows = cursor.fetchall()
+        stored = [from_row(_StoredFeedback, row, cursor.description) for row in rows]
+        return [{"service": row.service, **orjson.loads(row.item)} for row in stored]
 
     def close(self) -> None:
         """Close the database connection."""
