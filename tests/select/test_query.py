@@ -287,7 +287,7 @@ CASES: list[tuple[str, dict[str, Any]]] = [
     ("is my cholestrol ok", dict(concepts=["total cholesterol"])),  # misspelt
     ("was he ever told he had a weak heart?", dict(concepts=["heart failure"])),
     ("Has he had his appendix out?", dict(concepts=["appendectomy"])),
-    ("what was his living situation, was he housed?", dict(concepts=["housing problem"])),
+    ("what was his living situation, was he housed?", dict(concepts=["housing status"])),
 ]
 
 

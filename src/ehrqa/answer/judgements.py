@@ -172,6 +172,31 @@ def _monitor_value(record: Record, monitor: Monitor) -> float | None:
     return record.value
 
 
+@dataclass
+class _Reading:
+    """One measurement judged against one or more targets (a blood pressure's systolic and
+    diastolic targets are one reading's)."""
+
+    record: Record
+    shown: str
+    verdicts: list[str] = field(default_factory=list)
+    targets: list[str] = field(default_factory=list)
+    sources: list[str] = field(default_factory=list)
+
+    def clause(self) -> str:
+        failed = [v for v in self.verdicts if "not controlled" in v]
+        verdict = failed[0] if failed else self.verdicts[0]
+        sources = "; ".join(dict.fromkeys(self.sources))
+        return (
+            f"latest {plain_name(self.record.display)} {self.shown} on {self.record.day} "
+            f"{_cite([self.record])} is {verdict} "
+            f"(target {' and '.join(self.targets)}; source: {sources})"
+        )
+
+    def spans(self) -> list[str]:
+        return [f"target {' and '.join(self.targets)}", *self.sources]
+
+
 def control(
     condition: Record | None, measures: Sequence[Record], monitors: Sequence[Monitor]
 ) -> Judgement | None:
@@ -179,11 +204,10 @@ def control(
 
     "Diabetes: latest Hemoglobin A1c 6.2 % on 2024-01-02 is at target (< 7 %, ADA …)."
     Without a condition, the measure itself is judged ("Is my blood pressure under
-    control?"). None when no measure of the monitors was selected.
+    control?"). A reading with several targets (systolic, diastolic) is one clause, not
+    controlled when any target is missed. None when no measure of the monitors was selected.
     """
-    clauses: list[str] = []
-    spans: list[str] = []
-    refs = [condition.ref] if condition is not None else []
+    readings: dict[str, _Reading] = {}
     seen: set[str] = set()
     for monitor in monitors:
         found = [
@@ -199,32 +223,29 @@ def control(
             continue
         seen.add(key)
         met = monitor.met(float(show_number(value, record.unit)))
-        verdict = (
+        shown = _shown(record) if monitor.component else show_value(value, record.unit)
+        reading = readings.setdefault(record.ref, _Reading(record, shown))
+        reading.verdicts.append(
             "at target (controlled)"
             if met
             else "above target (not controlled)"
             if "<" in monitor.comparator
             else "below target (not controlled)"
         )
-        shown = _shown(record) if monitor.component else show_value(value, record.unit)
-        target = (
-            f"target {monitor.comparator} {with_unit(display_number(monitor.target), monitor.unit)}"
-            f"; source: {monitor.source}"
+        reading.targets.append(
+            f"{monitor.comparator} {with_unit(display_number(monitor.target), monitor.unit)}"
         )
-        clauses.append(
-            f"latest {plain_name(record.display)} {shown} on {record.day} {_cite([record])} "
-            f"is {verdict} "
-            f"({target})"
-        )
-        spans.append(target)
-        refs.append(record.ref)
-    if not clauses:
+        reading.sources.append(monitor.source)
+    if not readings:
         return None
+    clauses = [r.clause() for r in readings.values()]
+    spans = tuple(s for r in readings.values() for s in r.spans())
+    refs = ([condition.ref] if condition is not None else []) + list(readings)
     if condition is None:
         return Judgement(f"{'; '.join(c[0].upper() + c[1:] for c in clauses)}.", tuple(refs),
-                         tuple(spans))  # fmt: skip
+                         spans)  # fmt: skip
     sentence = f"{_plain(condition.display)} {_cite([condition])}: {'; '.join(clauses)}."
-    return Judgement(sentence, tuple(refs), tuple(spans))
+    return Judgement(sentence, tuple(refs), spans)
 
 
 # The side of a defining target on which the condition holds: met "< 30" → obese at ">= 30".

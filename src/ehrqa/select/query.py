@@ -278,6 +278,9 @@ def analyze(question: str, now: date) -> QueryPlan:
     matches = scan(rest)
     types = resolve_types(matches)
     concepts = _related(_unique(c for m in matches for c in m.concepts), types)
+    if _CONTROL_RE.search(text) and (controlled := _controlled_conditions(concepts)) != concepts:
+        concepts = controlled
+        types = _unique_types((*types, "Condition")) if types else types
     status = _status(text, types)
     intent = _intent(text, types, concepts, status, _outside_concepts(rest, matches))
     plural = any(m.plural for m in matches)
@@ -295,6 +298,31 @@ def analyze(question: str, now: date) -> QueryPlan:
         keywords=_keywords(rest, matches),
         limit=_limit(text, order, intent, matches),
     )
+
+
+# "Is his cholesterol under control?": control is a condition's, judged by its measures.
+_CONTROL_RE = re.compile(
+    r"\b(?:control(?:led)?|uncontrolled|managed|at\s+target|on\s+target"
+    r"|where\s+(?:it|they)\s+should\s+be)\b",
+    _F,
+)
+
+
+def _controlled_conditions(concepts: tuple[Concept, ...]) -> tuple[Concept, ...]:
+    """A measure's related conditions join it when its control is asked: cholesterol
+    under control is hyperlipidemia at its targets (LDL, triglycerides)."""
+    extra = [
+        CONCEPTS_BY_NAME[name]
+        for concept in concepts
+        if concept.kind in ("lab", "vital")
+        for name in concept.related
+        if CONCEPTS_BY_NAME[name].kind == "condition"
+    ]
+    return _unique((*concepts, *extra))
+
+
+def _unique_types(types: Iterable[str]) -> tuple[str, ...]:
+    return tuple(dict.fromkeys(types))
 
 
 def _unique(concepts: Iterable[Concept]) -> tuple[Concept, ...]:
