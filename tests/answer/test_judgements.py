@@ -407,3 +407,18 @@ def test_a_patient_field_asked_for_opens_the_answer(question: str, expected: str
     result = answer(question, NOW, selection, None, AnswerConfig(mode="extractive"))
     assert result.text.startswith(f"{expected} [Patient/p]."), result.text
     assert result.verified, result.unverified
+
+
+def test_a_lasting_diagnosis_stands_and_its_measure_answers_only_without_one() -> None:
+    question = "Bone density - do I have osteoporosis?"
+    scan = obs("t", "2024-06-19", "38265-5", "DXA [T-score] Bone density", -0.4, "{T-score}")
+    patient = {"birth_date": "1960-01-01", "gender": "female"}
+    plain = Selection(analyze(question, NOW), [Selected(scan, 0.9)])
+    plain.details["patient"] = patient
+    text = answer(question, NOW, plain, None, AnswerConfig(mode="extractive")).text
+    assert text.startswith("Not by the latest measure: DXA [T-score] Bone density -0.4"), text
+    diagnosed = condition("o", "64859006", "Osteoporosis (disorder)")
+    listed = Selection(analyze(question, NOW), [Selected(diagnosed, 1.0), Selected(scan, 0.9)])
+    listed.details["patient"] = patient
+    text = answer(question, NOW, listed, None, AnswerConfig(mode="extractive")).text
+    assert "Not by the latest measure" not in text and "Osteoporosis" in text, text

@@ -582,9 +582,13 @@ def lead_judgements(selection: Selection, *, asked_only: bool = False) -> list[J
         measures = [r for r in records if r.resource_type == "Observation"]
         conditions = [r for r in records if r.resource_type == "Condition"]
         for concept in (c for c in plan.concepts if c.kind == "condition"):
-            defining = tuple(m for m in kb.monitoring(concept.name) if m.defines)
             listed = [r for r in conditions if {c.code for c in r.codes} & set(concept.codes)]
             newest = max(listed, key=lambda r: r.date or "") if listed else None
+            defining = tuple(
+                m
+                for m in kb.monitoring(concept.name)
+                if m.defines and not (m.lasting and newest is not None)
+            )
             if defining and (verdict := still_met(newest, measures, defining)) is not None:
                 found.append(verdict)
         if found:

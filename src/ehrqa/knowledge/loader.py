@@ -351,6 +351,7 @@ def _monitors(directory: Path) -> list[Monitor]:
             "component",
             "source",
             "defines",
+            "lasting",
         )
         comparator = row.text("comparator")
         if comparator not in COMPARATORS:
@@ -373,6 +374,7 @@ def _monitors(directory: Path) -> list[Monitor]:
                 row.text("source"),
                 component,
                 row.flag("defines"),
+                row.flag("lasting"),
             )
         )
     return monitors

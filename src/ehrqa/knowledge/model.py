@@ -146,6 +146,8 @@ class Monitor:
     # True when the target is the condition's own definition (obesity is BMI >= 30), so a
     # latest value at target means the condition is no longer met, not that it is treated.
     defines: bool = False
+    # True when a recorded diagnosis stands whatever later measures say (osteoporosis).
+    lasting: bool = False
 
     def met(self, value: float) -> bool:
         """Whether ``value`` (in :attr:`unit`) meets the target."""

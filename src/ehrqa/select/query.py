@@ -345,7 +345,10 @@ def _related(concepts: tuple[Concept, ...], types: tuple[str, ...]) -> tuple[Con
 
 # "Am I obese?", "Is he diabetic?", "Is my mum anaemic?": a state asked in the present.
 _PRESENT_STATE_RE = re.compile(
-    r"^\W*(?:am\s+i|are\s+(?:you|they|we)|is\s+(?:s?he|the\s+(?:patient|pt)|(?:my|his|her)\s+\w+))\b",
+    r"\b(?:am\s+i|are\s+(?:you|they|we)"
+    r"|is\s+(?:s?he|the\s+(?:patient|pt)|(?:my|his|her)\s+\w+)"
+    r"|do\s+(?:i|you|we|they)\s+have|does\s+(?:s?he|the\s+(?:patient|pt))\s+have"
+    r"|have\s+i\s+got)\b",
     _F,
 )
 
