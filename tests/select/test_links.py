@@ -350,3 +350,40 @@ def test_what_was_done_for_a_problem_comes_from_its_visit(
     assert "Procedure/x" in selection.refs
     text = answer(question, now, selection, None, AnswerConfig(mode="extractive")).text
     assert text.startswith("For Fracture subluxation of wrist on 2014-07-31 [Condition/w]: X-ray")
+
+
+def test_a_measure_at_the_time_of_an_event_is_the_reading_nearest_to_it(
+    store: SqliteStore, tmp_path: Path
+) -> None:
+    from conftest import bundle, observation, patient, write_json
+    from ehrqa.answer.answerer import AnswerConfig, answer
+    from ehrqa.ingest.files import ingest_paths
+    from ehrqa.select.query import event_anchor
+
+    anchor = event_anchor("How low was my hemoglobin back when I needed the transfusion?")
+    assert anchor is not None and [c.name for c in anchor.events] == ["blood transfusion"]
+    assert event_anchor("When was my last A1c?") is None  # no event named
+    snomed = "http://snomed.info/sct"
+    hb = [
+        observation(f"h{i}", day, value, code="718-7", display="Hemoglobin", unit="g/dL")
+        for i, (day, value) in enumerate([("2013-11-10", 8.9), ("2016-12-15", 13.8)])
+    ]
+    data = bundle(
+        patient(),
+        *hb,
+        {"resourceType": "Procedure", "id": "t", "status": "completed",
+         "subject": {"reference": "Patient/p1"},
+         "code": {"coding": [{"system": snomed, "code": "180207008",
+                              "display": "Intravenous blood transfusion of packed cells"}]},
+         "performedDateTime": "2013-11-14T10:00:00Z"},
+    )  # fmt: skip
+    ingest_paths(store, [write_json(tmp_path / "t.json", data)])
+    question, now = (
+        "How low was my hemoglobin back when I needed the transfusion?",
+        date(2021, 1, 1),
+    )
+    selection = DefaultSelector().select(store, "p1", question, now)
+    assert set(selection.refs) == {"Procedure/t", "Observation/h0"}
+    text = answer(question, now, selection, None, AnswerConfig(mode="extractive")).text
+    assert text.startswith("At the time of Intravenous blood transfusion of packed cells"), text
+    assert "8.9 g/dL on 2013-11-10 [Observation/h0] (4 days before)" in text

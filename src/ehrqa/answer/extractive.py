@@ -573,6 +573,8 @@ def lead_judgements(selection: Selection, *, asked_only: bool = False) -> list[J
     patient = selection.details.get("patient") or {}
     kb = load_knowledge()
     found: list[Judgement] = []
+    if (at := _at_event(selection)) is not None:
+        return [at]
     birth = patient.get("birth_date")
     adult = (age_on(birth, plan.now) or 0) >= ADULT_AGE if birth else True
     if not JUDGE_RE.search(plan.question) and asks_current_condition(plan) and adult:
@@ -776,6 +778,33 @@ def _for_reason(record: Record) -> str:
         return ""
     found = _REASON_RE.search(record.text)
     return f" for {_untagged(found.group(1)).strip()}" if found else ""
+
+
+def _at_event(selection: Selection) -> Judgement | None:
+    """The readings nearest to the event a question names ("my A1c when I was diagnosed"):
+    "At the time of Prediabetes (first recorded 2015-01-05) [Condition/…]: Hemoglobin
+    A1c: 6.2% on 2015-01-05 [Observation/…] (the same day)." None without an anchor."""
+    anchor = selection.details.get("anchor")
+    records = {item.record.ref: item.record for item in selection.items}
+    if not isinstance(anchor, str) or anchor not in records:
+        return None
+    event = records[anchor]
+    first = "first recorded" if event.resource_type == "Condition" else "on"
+    parts = []
+    for record in records.values():
+        if record.ref == anchor or not record.day or not event.day:
+            continue
+        gap = (date.fromisoformat(record.day) - date.fromisoformat(event.day)).days
+        when = (
+            "the same day"
+            if gap == 0
+            else f"{abs(gap)} day{'s' if abs(gap) != 1 else ''} {'before' if gap < 0 else 'after'}"
+        )
+        parts.append(f"{fact_phrase(record)} [{record.ref}] ({when})")
+    if not parts:
+        return None
+    head = f"At the time of {_untagged(event.display).strip()} ({first} {event.day}) [{event.ref}]"
+    return Judgement(f"{head}: {'; '.join(parts)}.", tuple(records))
 
 
 def _patient_fields(patient: Record, question: str) -> Judgement | None:

@@ -13,6 +13,7 @@ No model is called, so a patient with thousands of resources costs a few SQL que
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -30,9 +31,12 @@ from ehrqa.select.lexicon import MEDICATION_TYPES, Concept
 from ehrqa.select.query import (
     INSURANCE_RE,
     JUDGE_RE,
+    EventAnchor,
+    Order,
     QueryPlan,
     analyze,
     asks_current_condition,
+    event_anchor,
 )
 from ehrqa.select.semantic import DEFAULT_MIN_SCORE, ConceptMatcher, LazyConceptMatcher
 from ehrqa.store.base import RecordQuery, RecordStore
@@ -145,6 +149,52 @@ class DefaultSelector:
 
     def select_plan(self, store: RecordStore, patient_id: str, plan: QueryPlan) -> Selection:
         """Select for an already analysed question."""
+        anchor = event_anchor(plan.question)
+        if anchor is not None and (at := self._at_event(store, patient_id, plan, anchor)):
+            return at
+        return self._select_plan(store, patient_id, plan)
+
+    def _at_event(
+        self, store: RecordStore, patient_id: str, plan: QueryPlan, anchor: EventAnchor
+    ) -> Selection | None:
+        """The event (its first occurrence, or its last when asked) and, for each measure
+        asked, the reading nearest to it. None when the record holds no such event or no
+        such measure: the question is then selected as usual."""
+        order: Order = "latest" if anchor.latest else "earliest"
+        bare = dataclasses.replace(
+            plan, resource_types=(), window=None, status=(), keywords=(), limit=None
+        )
+        event_plan = dataclasses.replace(bare, concepts=anchor.events, order=order)
+        events = [
+            i.record
+            for i in self._select_plan(store, patient_id, event_plan).items
+            if i.record.resource_type in EVENT_TYPES and i.record.day
+        ]
+        if not events:
+            return None
+        pick = max if anchor.latest else min
+        event = pick(events, key=lambda r: r.day or "")
+        measure_plan = dataclasses.replace(bare, concepts=anchor.measures, order="all")
+        readings = [
+            i.record
+            for i in self._select_plan(store, patient_id, measure_plan).items
+            if i.record.resource_type == "Observation" and i.record.day
+        ]
+        nearest: dict[str, Record] = {}
+        for record in readings:
+            key = record.codes[0].code if record.codes else record.display
+            known = nearest.get(key)
+            if known is None or _days_apart(record, event) < _days_apart(known, event):
+                nearest[key] = record
+        if not nearest:
+            return None
+        items = [Selected(event, 1.0, ("the asked event",))]
+        items += [Selected(r, 1.0, (f"nearest to {event.ref}",)) for r in nearest.values()]
+        selection = Selection(plan, items, candidates=len(readings) + len(events))
+        selection.details["anchor"] = event.ref
+        return selection
+
+    def _select_plan(self, store: RecordStore, patient_id: str, plan: QueryPlan) -> Selection:
         if RISK_RE.search(plan.question) and (
             risk := risk_factor_selection(store, patient_id, plan)
         ):
@@ -460,6 +510,15 @@ def with_links(
     elif asks_current_condition(plan):
         items = items + _monitoring_records(store, patient_id, plan, items, defining_only=True)
     return items
+
+
+EVENT_TYPES = ("Condition", "Procedure", "Immunization", "Encounter")
+
+
+def _days_apart(record: Record, event: Record) -> tuple[int, int]:
+    """How far ``record`` lies from ``event`` in days; a reading before it wins a tie."""
+    gap = (date.fromisoformat(record.day or "") - date.fromisoformat(event.day or "")).days
+    return abs(gap), 0 if gap <= 0 else 1
 
 
 def asks_why_visit(plan: QueryPlan, items: Sequence[Selected]) -> bool:

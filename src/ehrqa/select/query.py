@@ -353,6 +353,40 @@ _PRESENT_STATE_RE = re.compile(
 )
 
 
+# "What was my A1c when I was diagnosed with diabetes?", "How low was my hemoglobin back when
+# I needed the transfusion?": a measure read at the time of an event.
+_ANCHOR_RE = re.compile(
+    r"\b(?:back\s+when|when|at\s+the\s+time(?:\s+(?:of|that|when))?"
+    r"|around\s+the\s+time(?:\s+(?:of|that|when))?|at\s+(?:my|his|her|the)\s+diagnosis"
+    r"|right\s+(?:before|after))\b",
+    _F,
+)
+MEASURE_KINDS = ("lab", "vital", "survey")
+EVENT_KINDS = ("condition", "procedure", "vaccine", "encounter")
+
+
+@dataclass(frozen=True)
+class EventAnchor:
+    """A question about measures at the time of an event: which measures, which event, and
+    whether the event's last occurrence is meant ("the last time I …") or its first."""
+
+    measures: tuple[Concept, ...]
+    events: tuple[Concept, ...]
+    latest: bool
+
+
+def event_anchor(question: str) -> EventAnchor | None:
+    """The measures asked before a "when …" clause and the event the clause names, or None
+    when the question is not of that shape ("When was my last A1c?" names no event)."""
+    for found in _ANCHOR_RE.finditer(question):
+        before, after = question[: found.start()], question[found.end() :]
+        measures = _unique(c for m in scan(before) for c in m.concepts if c.kind in MEASURE_KINDS)
+        events = _unique(c for m in scan(after) for c in m.concepts if c.kind in EVENT_KINDS)
+        if measures and events:
+            return EventAnchor(measures, events, bool(_LATEST_RE.search(after)))
+    return None
+
+
 def asks_current_condition(plan: QueryPlan) -> bool:
     """Whether the question asks if a named condition holds now ("Am I still obese?")."""
     present = "active" in plan.status or _PRESENT_STATE_RE.search(plan.question)

@@ -396,9 +396,15 @@ def _lexical(item: Selected) -> bool:
 
 def rules_decide(selection: Selection) -> bool:
     """Whether the rules' selection stands unscored: :func:`keeps_default` for its plan, a
-    question of several parts (each part the rules' choice), or a disease's risk factors
-    (knowledge the cross-encoder never saw)."""
-    return keeps_default(selection.plan) or bool(selection.facets) or "risk" in selection.details
+    question of several parts (each part the rules' choice), a disease's risk factors
+    (knowledge the cross-encoder never saw), or readings at the time of an event (a
+    comparison of dates, which a pointwise scorer cannot make)."""
+    return (
+        keeps_default(selection.plan)
+        or bool(selection.facets)
+        or "risk" in selection.details
+        or "anchor" in selection.details
+    )
 
 
 def keeps_default(plan: QueryPlan) -> bool:
