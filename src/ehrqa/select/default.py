@@ -39,6 +39,7 @@ from ehrqa.select.query import (
     event_anchor,
 )
 from ehrqa.select.semantic import DEFAULT_MIN_SCORE, ConceptMatcher, LazyConceptMatcher
+from ehrqa.select.timeexpr import TimeWindow
 from ehrqa.store.base import RecordQuery, RecordStore
 from ehrqa.text.dates import iso_day
 
@@ -134,15 +135,18 @@ class DefaultSelector:
 
         A question of several parts is selected part by part (:func:`split_parts`).
         """
-        plan = analyze(question, now)
+        # Read once per question, for every part: the judgements' patient facts.
+        patient = _patient_facts(store, patient_id)
+        plan = final_year(analyze(question, now), patient)
         parts = split_parts(question, now)
         if len(parts) == 1:
             selection = self.select_plan(store, patient_id, plan)
         else:
-            facets = [self.select_plan(store, patient_id, analyze(part, now)) for part in parts]
+            facets = [
+                self.select_plan(store, patient_id, final_year(analyze(part, now), patient))
+                for part in parts
+            ]
             selection = merge_facets(plan, facets)
-        # Read once per question, for every part: the judgements' patient facts.
-        patient = _patient_facts(store, patient_id)
         for part in (selection, *selection.facets):
             part.details["patient"] = patient
         return selection
@@ -904,6 +908,26 @@ def _semantic_per_group(records: list[Record], order: str) -> list[Record]:
         days = sorted({r.day or "" for r in members}, reverse=(order == "latest"))
         chosen.extend(r for r in members if (r.day or "") == days[0])
     return chosen
+
+
+# "ER visits in his last year", "admissions in the final year": the year before death.
+_FINAL_YEAR_RE = re.compile(
+    r"\b(?:(?:his|her|their|my|the)\s+(?:last|final)\s+year|final\s+year"
+    r"|last\s+year\s+of\s+(?:his|her|their)\s+life|(?:the\s+)?year\s+before\s+(?:he|she|they)\s+died)\b",
+    re.IGNORECASE,
+)
+
+
+def final_year(plan: QueryPlan, patient: dict[str, str | None]) -> QueryPlan:
+    """``plan`` with the year before death as its window when it asks about a deceased
+    patient's last year; "last year" alone stays the calendar year before ``now``."""
+    died = patient.get("deceased")
+    found = _FINAL_YEAR_RE.search(plan.question)
+    if not died or found is None:
+        return plan
+    end = date.fromisoformat(died)
+    window = TimeWindow(end - timedelta(days=365), end, found.group(0))
+    return dataclasses.replace(plan, window=window)
 
 
 def _patient_facts(store: RecordStore, patient_id: str) -> dict[str, str | None]:

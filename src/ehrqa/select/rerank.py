@@ -421,6 +421,9 @@ def keeps_default(plan: QueryPlan) -> bool:
     - Counts and trends ("how many flu shots since 2010?", "how has my weight changed?"):
       the answer is every record the filters keep, so dropping one makes the count or the
       series wrong, and a pointwise score has nothing to add.
+    - Lists of everything current of a kind ("active med list at time of death", "what
+      are my current problems?"), for the same reason: on a fresh dev split (val2) the
+      reranker dropped 3 of 7 active medicines.
 
     The last two were found on a development set of unseen patients
     (``benchmarks/heldout_benchmark.sh`` with seeds 5000/11), not on the test split.
@@ -428,6 +431,7 @@ def keeps_default(plan: QueryPlan) -> bool:
     return (
         plan.limit is not None
         or plan.intent in ("count", "trend")
+        or (plan.intent == "list_active" and not plan.concepts)
         or any(c.kind in ("drug_class", "panel") for c in plan.concepts)
     )
 
