@@ -387,3 +387,23 @@ def test_a_measure_at_the_time_of_an_event_is_the_reading_nearest_to_it(
     text = answer(question, now, selection, None, AnswerConfig(mode="extractive")).text
     assert text.startswith("At the time of Intravenous blood transfusion of packed cells"), text
     assert "8.9 g/dL on 2013-11-10 [Observation/h0] (4 days before)" in text
+
+
+def test_a_deceased_patients_last_year_is_the_year_before_death() -> None:
+    from ehrqa.select.default import final_year
+
+    plan = analyze("how many ER visits did he have in his last year", date(2021, 1, 1))
+    died = final_year(plan, {"deceased": "2020-07-11"})
+    assert died.window is not None and (died.window.start, died.window.end) == (
+        date(2019, 7, 12),
+        date(2020, 7, 11),
+    )
+    living = final_year(plan, {"deceased": None})
+    assert living.window == plan.window  # the calendar year before now
+
+
+def test_a_list_of_everything_current_is_the_rules_choice() -> None:
+    from ehrqa.select.rerank import keeps_default
+
+    assert keeps_default(analyze("Active med list at time of death", date(2021, 1, 1)))
+    assert not keeps_default(analyze("Is she on anything for her heart?", date(2021, 1, 1)))
