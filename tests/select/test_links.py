@@ -220,7 +220,7 @@ def test_an_absence_names_the_asked_thing_and_the_window_dates(tmp_path: Path) -
     selection = DefaultSelector().select(store, "p", "Any ER visits in the past 12 months?", now)
     assert selection.items == [] and selection.negative
     assert selection.empty_reason == (
-        "No: the record has no emergency visit in the past 12 months (since 2019-05-16)."
+        "No: the record has no emergency visit in the past 12 months (since 2019-05-16) (0 found)."
     )
 
 

@@ -38,6 +38,7 @@ from ehrqa.fhir.record import Record
 from ehrqa.knowledge import Knowledge, Monitor, load_knowledge
 from ehrqa.select.base import Selected, Selection
 from ehrqa.select.default import (
+    COUNTED_TYPES,
     DONE_RE,
     FINDINGS_RE,
     NOT_FOR_REASON,
@@ -126,7 +127,7 @@ _EXISTENCE_TYPES = frozenset(
 )
 
 
-_COUNTED_TYPES = frozenset({"Encounter", "Immunization", "Procedure"})
+_COUNTED_TYPES = frozenset(COUNTED_TYPES)
 # Monitoring thresholds are adults' (knowledge/monitoring.toml): from this age on.
 ADULT_AGE = 18
 
@@ -191,7 +192,7 @@ def _intro(selection: Selection, judged: bool = False) -> str:
 
     if "active" in plan.status and not any(_is_current(r) for r in records):
         if yes_no:
-            return "No, nothing current is recorded; earlier entries:"
+            return "No, none is current; earlier entries:"
         return "Nothing current is recorded; earlier entries:"
     if judged:
         return "Records:"

@@ -517,6 +517,7 @@ def with_links(
 
 
 EVENT_TYPES = ("Condition", "Procedure", "Immunization", "Encounter")
+COUNTED_TYPES = ("Encounter", "Immunization", "Procedure")  # one record per visit, dose or act
 
 
 def _days_apart(record: Record, event: Record) -> tuple[int, int]:
@@ -982,7 +983,9 @@ def empty_reason(
     what = ", ".join(c.name for c in asked) or " or ".join(labels) or "this"
     when = _window_words(plan)
     if plan.intent == "exists" and plan.concepts:
-        return f"No: the record has no {what}{when}.", True
+        # Visits, shots and procedures are counted ("Has she ever been to the ER?"): 0.
+        counted = asked and all(set(c.resource_types) <= set(COUNTED_TYPES) for c in asked)
+        return f"No: the record has no {what}{when}{' (0 found)' if counted else ''}.", True
     if "active" in plan.status and not plan.concepts and types:
         # "What medicines am I taking?" over a record whose orders all ended: none current.
         return f"None current: the record has no current {' or '.join(labels)}{when}.", True
