@@ -319,15 +319,11 @@ def test_a_treatment_asked_for_is_what_the_record_gives_for_it_and_the_reranker_
     assert set(chosen.refs) == {"MedicationRequest/m", "MedicationRequest/g"}
 
 
-def test_what_was_done_for_a_problem_comes_from_its_visit(
-    store: SqliteStore, tmp_path: Path
-) -> None:
-    from conftest import bundle, patient, write_json
-    from ehrqa.answer.answerer import AnswerConfig, answer
-    from ehrqa.ingest.files import ingest_paths
+def _wrist_bundle() -> dict[str, object]:
+    from conftest import bundle, patient
 
     visit, snomed = {"reference": "Encounter/e2"}, "http://snomed.info/sct"
-    data = bundle(
+    return bundle(
         patient(),
         {"resourceType": "Encounter", "id": "e2", "status": "finished",
          "class": {"system": "http://terminology.hl7.org/CodeSystem/v3-ActCode", "code": "EMER"},
@@ -344,6 +340,16 @@ def test_what_was_done_for_a_problem_comes_from_its_visit(
                               "display": "X-ray of wrist"}]},
          "performedDateTime": "2014-07-31T10:30:00Z"},
     )  # fmt: skip
+
+
+def test_what_was_done_for_a_problem_comes_from_its_visit(
+    store: SqliteStore, tmp_path: Path
+) -> None:
+    from conftest import write_json
+    from ehrqa.answer.answerer import AnswerConfig, answer
+    from ehrqa.ingest.files import ingest_paths
+
+    data = _wrist_bundle()
     ingest_paths(store, [write_json(tmp_path / "w.json", data)])
     question, now = "what did they do when she broke her wrist?", date(2019, 7, 10)
     selection = DefaultSelector().select(store, "p1", question, now)
@@ -407,3 +413,13 @@ def test_a_list_of_everything_current_is_the_rules_choice() -> None:
 
     assert keeps_default(analyze("Active med list at time of death", date(2021, 1, 1)))
     assert not keeps_default(analyze("Is she on anything for her heart?", date(2021, 1, 1)))
+
+
+def test_records_of_another_kind_at_a_conditions_visit(store: SqliteStore, tmp_path: Path) -> None:
+    from conftest import write_json
+    from ehrqa.ingest.files import ingest_paths
+
+    ingest_paths(store, [write_json(tmp_path / "w.json", _wrist_bundle())])
+    question = "Procedures at the wrist fracture encounter?"
+    selection = DefaultSelector().select(store, "p1", question, date(2019, 7, 10))
+    assert {"Condition/w", "Procedure/x"} <= set(selection.refs)  # never "no information"

@@ -198,6 +198,29 @@ class DefaultSelector:
         selection.details["anchor"] = event.ref
         return selection
 
+    def _at_condition_visits(
+        self, store: RecordStore, patient_id: str, plan: QueryPlan
+    ) -> list[Selected]:
+        """For records of a kind a condition cannot be ("procedures at the MI encounter",
+        "tests during the pneumonia visit"), the condition's entries and what their visits
+        recorded of that kind; [] when the question is not of that shape."""
+        types = plan.target_types
+        if (
+            not plan.concepts
+            or any(c.kind != "condition" for c in plan.concepts)
+            or not types
+            or "Condition" in types
+        ):
+            return []
+        conditions = dataclasses.replace(
+            plan, resource_types=("Condition",), order="all", status=(), limit=None
+        )
+        found = self._select_plan(store, patient_id, conditions).items
+        kinds = tuple(t for t in types if t in (*WHY_VISIT_TYPES, "Encounter"))
+        visits = _same_visit_records(store, patient_id, found, kinds, anchors=("Condition",))
+        anchors = {r.removeprefix("same visit as ") for i in visits for r in i.reasons}
+        return [i for i in found if i.record.ref in anchors] + visits
+
     def _select_plan(self, store: RecordStore, patient_id: str, plan: QueryPlan) -> Selection:
         if RISK_RE.search(plan.question) and (
             risk := risk_factor_selection(store, patient_id, plan)
@@ -219,6 +242,8 @@ class DefaultSelector:
         ranked = sorted(ctx.pool.values(), key=_newest_first)
         items = _for_condition(plan, _current_payer(plan, _cut_off(plan, ctx.pool)))
         items = with_links(store, patient_id, plan, items)
+        if not items and (at_visits := self._at_condition_visits(store, patient_id, plan)):
+            items = at_visits
         if (missing := _missing_patient_field(plan, items)) is not None:
             items = []  # the Patient record is there, the asked field is not
         future = _asks_future_visit(plan)
@@ -927,8 +952,11 @@ def final_year(plan: QueryPlan, patient: dict[str, str | None]) -> QueryPlan:
     if not died or found is None:
         return plan
     end = date.fromisoformat(died)
-    window = TimeWindow(end - timedelta(days=365), end, found.group(0))
-    return dataclasses.replace(plan, window=window)
+    window = TimeWindow(end - timedelta(days=365), end, f"in {found.group(0)}")
+    # Read without the phrase: its "final" / "last" orders nothing ("admissions in the final
+    # year" are all of that year's, not the last one).
+    rest = analyze(plan.question.replace(found.group(0), " ", 1), plan.now)
+    return dataclasses.replace(rest, question=plan.question, window=window)
 
 
 def _patient_facts(store: RecordStore, patient_id: str) -> dict[str, str | None]:
