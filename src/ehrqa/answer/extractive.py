@@ -10,6 +10,7 @@ from __future__ import annotations
 import functools
 import itertools
 import re
+from collections import Counter
 from collections.abc import Iterable
 from datetime import date
 from typing import Any
@@ -269,6 +270,7 @@ def _age_phrase(selection: Selection) -> str | None:
 # One fact however many records state it: a condition seen at many visits, a medicine
 # ordered at every refill (one line per medicine, with its first and last order).
 _GROUPED_TYPES = ("Condition", "AllergyIntolerance", "MedicationRequest", "MedicationStatement")
+MANY_TIMES = 4  # a procedure done this often is stated once, with its count and dates
 _REASON_RE = re.compile(r"; reason ([^;]+)")
 
 
@@ -286,6 +288,9 @@ def _reasons(records: list[Record]) -> list[str]:
 def _group_phrase(records: list[Record]) -> str:
     """One group's fact: a medicine with its first and last order and its reason."""
     first = _earliest(records)
+    if first.resource_type == "Procedure" and len(records) > 1:
+        last = max(records, key=lambda r: r.date or "")
+        return f"{plain_name(first.display)} ({len(records)} times, {first.day} to {last.day})"
     if first.resource_type not in MEDICATION_TYPES:
         return fact_phrase(first)
     last = max(records, key=lambda r: r.date or "")
@@ -303,9 +308,16 @@ def _group_phrase(records: list[Record]) -> str:
 def _groups(selection: Selection) -> list[list[Record]]:
     """Selected records stating the same fact, grouped (a condition seen at many visits)."""
     groups: dict[str, list[Record]] = {}
+    repeats = Counter(
+        i.record.display for i in selection.items if i.record.resource_type == "Procedure"
+    )
     for item in selection.items:
         record = item.record
-        grouped = record.resource_type in _GROUPED_TYPES
+        # A procedure done many times (a course of chemotherapy, allergy shots) is one line;
+        # a few are listed with their dates ("When did I have colonoscopies?").
+        grouped = record.resource_type in _GROUPED_TYPES or (
+            record.resource_type == "Procedure" and repeats[record.display] >= MANY_TIMES
+        )
         groups.setdefault(record.display if grouped else fact_phrase(record), []).append(record)
     return list(groups.values())
 

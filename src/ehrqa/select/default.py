@@ -230,9 +230,10 @@ class DefaultSelector:
         ctx = _Search(store, patient_id, plan, plan.target_types, start, end)
         if plan.concepts:
             _concept_candidates(ctx)
-            if not ctx.pool and _asks_medicines_for_condition(plan):
+            if _asks_medicines_for_condition(plan):
                 _type_candidates(ctx)  # "what do I take for my anemia": every medicine, then
-                # the ones for anemia (_for_condition)
+                # the ones for anemia (_for_condition), even when a word of the condition
+                # named a record ("colon" in "Partial resection of colon")
         elif ctx.types:
             _type_candidates(ctx)
         if plan.keywords and not plan.concepts:
