@@ -423,3 +423,47 @@ def test_records_of_another_kind_at_a_conditions_visit(store: SqliteStore, tmp_p
     question = "Procedures at the wrist fracture encounter?"
     selection = DefaultSelector().select(store, "p1", question, date(2019, 7, 10))
     assert {"Condition/w", "Procedure/x"} <= set(selection.refs)  # never "no information"
+
+
+def test_treatment_of_a_condition_is_every_record_given_for_it(
+    store: SqliteStore, tmp_path: Path
+) -> None:
+    from conftest import bundle, patient, write_json
+    from ehrqa.answer.answerer import AnswerConfig, answer
+    from ehrqa.ingest.files import ingest_paths
+
+    snomed, rxnorm = "http://snomed.info/sct", "http://www.nlm.nih.gov/research/umls/rxnorm"
+    tumor = {"reference": "Condition/c"}
+    chemo = [
+        {"resourceType": "Procedure", "id": f"k{i}", "status": "completed",
+         "subject": {"reference": "Patient/p1"}, "reasonReference": [tumor],
+         "code": {"coding": [{"system": snomed, "code": "367336001",
+                              "display": "Chemotherapy (procedure)"}]},
+         "performedDateTime": f"1995-{9 + i:02d}-10T10:00:00Z"}
+        for i in range(4)
+    ]  # fmt: skip
+    data = bundle(
+        patient(),
+        {"resourceType": "Condition", "id": "c", "subject": {"reference": "Patient/p1"},
+         "clinicalStatus": {"coding": [{"code": "active"}]},
+         "code": {"coding": [{"system": snomed, "code": "363406005",
+                              "display": "Malignant tumor of colon"}]},
+         "onsetDateTime": "1995-08-12T10:00:00Z"},
+        {"resourceType": "Procedure", "id": "r", "status": "completed",
+         "subject": {"reference": "Patient/p1"}, "reasonReference": [tumor],
+         "code": {"coding": [{"system": snomed, "code": "43075005",
+                              "display": "Partial resection of colon"}]},
+         "performedDateTime": "1995-08-19T10:00:00Z"},
+        {"resourceType": "MedicationRequest", "id": "o", "status": "active", "intent": "order",
+         "subject": {"reference": "Patient/p1"}, "reasonReference": [tumor],
+         "medicationCodeableConcept": {"coding": [{"system": rxnorm, "code": "597195",
+                                                   "display": "oxaliplatin 5 MG/ML Injection"}]},
+         "authoredOn": "1995-09-10T10:00:00Z"},
+        *chemo,
+    )  # fmt: skip
+    ingest_paths(store, [write_json(tmp_path / "c.json", data)])
+    question, now = "How was her cancer treated?", date(1997, 9, 1)
+    selection = DefaultSelector().select(store, "p1", question, now)
+    assert {"Procedure/r", "MedicationRequest/o", "Procedure/k0"} <= set(selection.refs)
+    text = answer(question, now, selection, None, AnswerConfig(mode="extractive")).text
+    assert "Chemotherapy (4 times, 1995-09-10 to 1995-12-10)" in text, text
