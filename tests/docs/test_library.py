@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib.util
 import sqlite3
 from collections.abc import Callable
+from contextlib import closing
 from pathlib import Path
 from typing import Any
 
@@ -14,7 +15,7 @@ import pytest
 from ehrqa.core.errors import ConfigError, NotFoundError
 from ehrqa.docs import DocumentLibrary, open_library
 from ehrqa.docs import library as library_module
-from ehrqa.docs.library import RETRIEVER_WEIGHTS
+from ehrqa.docs.library import RETRIEVER_WEIGHTS, DocumentInfo
 from ehrqa.llm.embed import HashEmbedder
 
 
@@ -268,6 +269,77 @@ def test_newer_schema_is_refused(tmp_path: Path) -> None:
     db.close()
     with pytest.raises(Exception, match="newer than this ehrqa"):
         open_library(tmp_path, embedder=None)
+
+
+# The library file as the code before the shared migration runner wrote it (commit
+# ed04c9f, user_version 1). Do not edit it to follow later schemas: such files exist.
+OLD_LIBRARY_DDL = """
+    CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+    CREATE TABLE documents (
+        id TEXT PRIMARY KEY,
+        title TEXT NOT NULL,
+        doc_type TEXT NOT NULL,
+        source TEXT NOT NULL,
+        date TEXT,
+        version TEXT,
+        sha256 TEXT NOT NULL,
+        added_at TEXT NOT NULL
+    );
+    CREATE INDEX ix_documents_source ON documents(source);
+    CREATE INDEX ix_documents_sha ON documents(sha256);
+    CREATE TABLE chunks (
+        rowid INTEGER PRIMARY KEY,
+        id TEXT NOT NULL UNIQUE,
+        doc_id TEXT NOT NULL REFERENCES documents(id) ON DELETE CASCADE,
+        ordinal INTEGER NOT NULL,
+        section TEXT NOT NULL,
+        text TEXT NOT NULL,
+        embedding BLOB
+    );
+    CREATE INDEX ix_chunks_doc ON chunks(doc_id);
+    CREATE VIRTUAL TABLE chunks_fts USING fts5(
+        title, section, text, tokenize = 'porter unicode61 remove_diacritics 2'
+    );
+    PRAGMA user_version = 1;
+"""
+
+
+def test_a_library_of_the_old_code_opens_in_place(tmp_path: Path, corpus: Path) -> None:
+    path = tmp_path / "docs.sqlite3"
+    embedder = HashEmbedder()
+    text = "Give nitrofurantoin for five days in uncomplicated cystitis."
+    db = sqlite3.connect(path)
+    db.executescript(OLD_LIBRARY_DDL)
+    db.execute(
+        "INSERT INTO documents VALUES ('uti', 'UTI in adults', 'guideline', '/x/uti.md',"
+        " '2023-04-01', '2', 'abc', '2024-01-01T00:00:00+00:00')"
+    )
+    db.execute(
+        "INSERT INTO chunks VALUES (1, 'uti#1', 'uti', 1, 'Treatment', ?, ?)",
+        (text, embedder.embed([f"UTI in adults\n\n{text}"])[0].tobytes()),
+    )
+    db.execute(
+        "INSERT INTO chunks_fts (rowid, title, section, text) VALUES (1, ?, ?, ?)",
+        ("UTI in adults", "Treatment", text),
+    )
+    db.executemany(
+        "INSERT INTO meta VALUES (?, ?)", [("embedder", embedder.name), ("dim", str(embedder.dim))]
+    )
+    db.commit()
+    db.close()
+    with DocumentLibrary(path, embedder) as lib:
+        assert lib.documents() == [
+            DocumentInfo(
+                "uti", "UTI in adults", "guideline", "/x/uti.md", "2023-04-01", 1, "abc", "2"
+            )
+        ]
+        assert lib.chunk("uti#1").text == text
+        assert len(lib) == 1
+        for mode in ("bm25", "dense"):
+            assert lib.search("nitrofurantoin", mode=mode)[0].chunk.id == "uti#1"
+        assert lib.add([corpus]).counts["added"] > 0
+    with closing(sqlite3.connect(path)) as db:
+        assert db.execute("PRAGMA user_version").fetchone()[0] == 1
 
 
 class CountingEmbedder:

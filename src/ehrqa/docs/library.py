@@ -35,6 +35,8 @@ from ehrqa.core.errors import (
 from ehrqa.docs.chunk import ChunkConfig, chunk_text
 from ehrqa.docs.load import READERS, SourceDocument, find_documents, read_document, slugify
 from ehrqa.docs.retrieval import fts_query, reciprocal_rank_fusion, top_k
+from ehrqa.store.migrations import Migration, SqliteDatabase, migrate
+from ehrqa.store.rows import from_row
 
 if TYPE_CHECKING:
     import numpy as np
@@ -61,35 +63,40 @@ EMBED_BATCH = 64  # chunks per embed() call while adding or reindexing
 RETRIEVER_WEIGHTS = {"bm25": 1.0, "dense": 0.5}
 RERANK_POOL = 20  # fused candidates a cross-encoder rescores (at least k)
 
-MIGRATIONS: tuple[str, ...] = (
-    """
-    CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-    CREATE TABLE documents (
-        id TEXT PRIMARY KEY,
-        title TEXT NOT NULL,
-        doc_type TEXT NOT NULL,
-        source TEXT NOT NULL,
-        date TEXT,
-        version TEXT,
-        sha256 TEXT NOT NULL,
-        added_at TEXT NOT NULL
-    );
-    CREATE INDEX ix_documents_source ON documents(source);
-    CREATE INDEX ix_documents_sha ON documents(sha256);
-    CREATE TABLE chunks (
-        rowid INTEGER PRIMARY KEY,
-        id TEXT NOT NULL UNIQUE,
-        doc_id TEXT NOT NULL REFERENCES documents(id) ON DELETE CASCADE,
-        ordinal INTEGER NOT NULL,
-        section TEXT NOT NULL,
-        text TEXT NOT NULL,
-        embedding BLOB
-    );
-    CREATE INDEX ix_chunks_doc ON chunks(doc_id);
-    CREATE VIRTUAL TABLE chunks_fts USING fts5(
-        title, section, text, tokenize = 'porter unicode61 remove_diacritics 2'
-    );
-    """,
+# The library's schema; never edit a released step, add one.
+MIGRATIONS: tuple[Migration[sqlite3.Connection], ...] = (
+    Migration(
+        1,
+        "documents, chunks (with their vectors), the FTS5 index and metadata",
+        """
+        CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+        CREATE TABLE documents (
+            id TEXT PRIMARY KEY,
+            title TEXT NOT NULL,
+            doc_type TEXT NOT NULL,
+            source TEXT NOT NULL,
+            date TEXT,
+            version TEXT,
+            sha256 TEXT NOT NULL,
+            added_at TEXT NOT NULL
+        );
+        CREATE INDEX ix_documents_source ON documents(source);
+        CREATE INDEX ix_documents_sha ON documents(sha256);
+        CREATE TABLE chunks (
+            rowid INTEGER PRIMARY KEY,
+            id TEXT NOT NULL UNIQUE,
+            doc_id TEXT NOT NULL REFERENCES documents(id) ON DELETE CASCADE,
+            ordinal INTEGER NOT NULL,
+            section TEXT NOT NULL,
+            text TEXT NOT NULL,
+            embedding BLOB
+        );
+        CREATE INDEX ix_chunks_doc ON chunks(doc_id);
+        CREATE VIRTUAL TABLE chunks_fts USING fts5(
+            title, section, text, tokenize = 'porter unicode61 remove_diacritics 2'
+        );
+        """,
+    ),
 )
 # BM25 column weights (title, section, text): a query word in a heading says more about
 # what a chunk is about than the same word in its body.
@@ -223,6 +230,18 @@ class _Filters:
         return bool(self.doc_types or self.since or self.until)
 
 
+@dataclass(frozen=True)
+class _ChunkText:
+    """What embedding a chunk reads of it (:data:`_CHUNK_TEXT` selects it)."""
+
+    rowid: int
+    title: str
+    text: str
+
+
+_CHUNK_TEXT = "c.rowid AS rowid, d.title AS title, c.text AS text"
+
+
 @dataclass
 class _Candidates:
     rankings: dict[str, list[str]] = field(default_factory=dict)
@@ -266,27 +285,17 @@ class DocumentLibrary:
         self._vectors: _Vectors | None = None
         self._cross_encoders: dict[str, Any] = {}
         self._db = _connect(self.path)
-        self._migrate()
+        try:
+            migrate(SqliteDatabase(self._db, f"the document library {self.path}"), MIGRATIONS)
+        except BaseException:
+            self._db.close()
+            raise
         self._mismatch = self._embedder_mismatch()
         if self._mismatch and not for_reindex:
             self._db.close()
             raise ConfigError(self._mismatch)
 
-    # -- schema and transactions ----------------------------------------------------
-    def _migrate(self) -> None:
-        current = self._db.execute("PRAGMA user_version").fetchone()[0]
-        if current > len(MIGRATIONS):
-            raise StoreError(
-                f"the document library {self.path} has schema version {current}, newer than "
-                f"this ehrqa ({len(MIGRATIONS)}): upgrade ehrqa"
-            )
-        for version in range(current, len(MIGRATIONS)):
-            with self._transaction():
-                for statement in MIGRATIONS[version].split(";"):
-                    if statement.strip():
-                        self._db.execute(statement)
-                self._db.execute(f"PRAGMA user_version = {version + 1}")
-
+    # -- transactions --------------------------------------------------------------
     @contextmanager
     def _transaction(self) -> Iterator[None]:
         """All writes inside commit together or not at all."""
@@ -302,7 +311,7 @@ class DocumentLibrary:
 
     def _meta(self, key: str) -> str | None:
         row = self._db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
-        return row[0] if row else None
+        return row["value"] if row else None
 
     def _embedder_mismatch(self) -> str:
         stored, dim = self._meta("embedder"), self._meta("dim")
@@ -476,22 +485,10 @@ class DocumentLibrary:
         """Every stored document, by id."""
         with self._lock:
             rows = self._db.execute(
-                "SELECT d.*, (SELECT COUNT(*) FROM chunks c WHERE c.doc_id = d.id) AS n"
+                "SELECT d.*, (SELECT COUNT(*) FROM chunks c WHERE c.doc_id = d.id) AS chunks"
                 " FROM documents d ORDER BY d.id"
             ).fetchall()
-        return [
-            DocumentInfo(
-                r["id"],
-                r["title"],
-                r["doc_type"],
-                r["source"],
-                r["date"],
-                r["n"],
-                r["sha256"],
-                r["version"],
-            )
-            for r in rows
-        ]
+        return [from_row(DocumentInfo, r) for r in rows]
 
     def chunk(self, chunk_id: str) -> Chunk:
         """The chunk with ``chunk_id`` (``"<doc_id>#<n>"``); :class:`NotFoundError` if none."""
@@ -510,24 +507,12 @@ class DocumentLibrary:
                 f" FROM chunks c JOIN documents d ON d.id = c.doc_id WHERE {where}",
                 list(params),
             ).fetchall()
-        return {
-            r["rid"]: Chunk(
-                r["id"],
-                r["doc_id"],
-                r["title"],
-                r["section"],
-                r["text"],
-                r["doc_type"],
-                r["source"],
-                r["date"],
-            )
-            for r in rows
-        }
+        return {r["rid"]: from_row(Chunk, r) for r in rows}
 
     def __len__(self) -> int:
         """The number of chunks."""
         with self._lock:
-            return int(self._db.execute("SELECT COUNT(*) FROM chunks").fetchone()[0])
+            return int(self._db.execute("SELECT COUNT(*) AS n FROM chunks").fetchone()["n"])
 
     # -- searching ------------------------------------------------------------------
     def search(
@@ -591,12 +576,13 @@ class DocumentLibrary:
         where, params = filters.sql()
         with self._lock:
             rows = self._db.execute(
-                f"SELECT c.rowid FROM chunks_fts JOIN chunks c ON c.rowid = chunks_fts.rowid"
+                "SELECT c.rowid AS rowid FROM chunks_fts"
+                " JOIN chunks c ON c.rowid = chunks_fts.rowid"
                 f" JOIN documents d ON d.id = c.doc_id WHERE chunks_fts MATCH ?{where}"
                 f" ORDER BY {_BM25} LIMIT ?",
                 [match, *params, limit],
             ).fetchall()
-        return [str(r[0]) for r in rows]
+        return [str(r["rowid"]) for r in rows]
 
     def _dense(self, vector: np.ndarray, filters: _Filters, limit: int) -> list[str]:
         import numpy as np
@@ -607,9 +593,9 @@ class DocumentLibrary:
             where, params = filters.sql()
             with self._lock:
                 allowed = [
-                    r[0]
+                    r["rowid"]
                     for r in self._db.execute(
-                        "SELECT c.rowid FROM chunks c JOIN documents d ON d.id = c.doc_id"
+                        "SELECT c.rowid AS rowid FROM chunks c JOIN documents d ON d.id = c.doc_id"
                         f" WHERE 1{where}",
                         params,
                     )
@@ -629,9 +615,9 @@ class DocumentLibrary:
                     "SELECT rowid, embedding FROM chunks WHERE embedding IS NOT NULL ORDER BY rowid"
                 ).fetchall()
                 assert self.embedder is not None
-                matrix = np.frombuffer(b"".join(r[1] for r in rows), dtype=np.float32)
+                matrix = np.frombuffer(b"".join(r["embedding"] for r in rows), dtype=np.float32)
                 self._vectors = _Vectors(
-                    np.array([r[0] for r in rows], dtype=np.int64),
+                    np.array([r["rowid"] for r in rows], dtype=np.int64),
                     matrix.reshape(len(rows), self.embedder.dim),
                 )
             return self._vectors
@@ -640,19 +626,19 @@ class DocumentLibrary:
         """Embed chunks stored without a vector (added while no embedder was in use)."""
         with self._lock:
             rows = self._db.execute(
-                "SELECT c.rowid, c.text, d.title FROM chunks c JOIN documents d"
+                f"SELECT {_CHUNK_TEXT} FROM chunks c JOIN documents d"
                 " ON d.id = c.doc_id WHERE c.embedding IS NULL"
             ).fetchall()
         if rows:
-            self._store_vectors([r[0] for r in rows], [_embedding_text(r[2], r[1]) for r in rows])
+            self._store_vectors([from_row(_ChunkText, r) for r in rows])
 
-    def _store_vectors(self, rowids: list[int], texts: list[str]) -> None:
-        vectors = self._embed(texts)
+    def _store_vectors(self, chunks: list[_ChunkText]) -> None:
+        vectors = self._embed([_embedding_text(c.title, c.text) for c in chunks])
         assert vectors is not None
         with self._transaction():
             self._db.executemany(
                 "UPDATE chunks SET embedding = ? WHERE rowid = ?",
-                [(v.tobytes(), r) for v, r in zip(vectors, rowids, strict=True)],
+                [(v.tobytes(), c.rowid) for v, c in zip(vectors, chunks, strict=True)],
             )
             self._record_embedder()
 
@@ -712,11 +698,11 @@ class DocumentLibrary:
             raise ConfigError("reindex needs an embedder: pass --embedder minilm (or hash)")
         with self._lock:
             rows = self._db.execute(
-                "SELECT c.rowid, c.text, d.title FROM chunks c JOIN documents d"
+                f"SELECT {_CHUNK_TEXT} FROM chunks c JOIN documents d"
                 " ON d.id = c.doc_id ORDER BY c.rowid"
             ).fetchall()
         if rows:
-            self._store_vectors([r[0] for r in rows], [_embedding_text(r[2], r[1]) for r in rows])
+            self._store_vectors([from_row(_ChunkText, r) for r in rows])
         else:
             with self._transaction():
                 self._record_embedder()
