@@ -13,6 +13,7 @@ import json
 import random
 import shutil
 import socket
+import sqlite3
 import subprocess
 import time
 from collections.abc import Iterator
@@ -23,11 +24,12 @@ from typing import Any
 import httpx
 import pytest
 
-from ehrqa.core.errors import ConfigError, NotFoundError
+from ehrqa.core.errors import ConfigError, NotFoundError, StoreError
 from ehrqa.fhir.parse import rewrite_references
 from ehrqa.fhir.server import BearerToken, FhirClient, FhirServerError, RetryPolicy
 from ehrqa.ingest.files import ingest_paths
 from ehrqa.ingest.server import (
+    MIGRATIONS,
     SYNC_FILE,
     SyncState,
     ingest_from_server,
@@ -222,6 +224,39 @@ def test_sync_state_survives_reopening(tmp_path: Path) -> None:
         second.finish_run("http://s/")
         assert second.begin_run("http://s/")[1] is False
     assert (tmp_path / SYNC_FILE).is_file()
+
+
+def test_a_sync_state_of_the_old_code_opens_in_place(tmp_path: Path) -> None:
+    # The tables as the code before versioned migrations made them (user_version 0).
+    with closing(sqlite3.connect(tmp_path / SYNC_FILE)) as db, db:
+        db.executescript(
+            """
+            CREATE TABLE IF NOT EXISTS synced (
+                server TEXT NOT NULL, patient TEXT NOT NULL, synced_at TEXT NOT NULL, run TEXT,
+                PRIMARY KEY (server, patient)
+            );
+            CREATE TABLE IF NOT EXISTS runs (
+                server TEXT PRIMARY KEY, run TEXT NOT NULL, started TEXT NOT NULL
+            );
+            INSERT INTO synced VALUES ('http://s/', 'p', '2025-01-01T00:00:00Z', 'r1');
+            INSERT INTO runs VALUES ('http://s/', 'r1', '2025-01-01T00:00:00Z');
+            """
+        )
+    with closing(SyncState.open(tmp_path)) as state:
+        assert state.last_synced("http://s/", "p") == "2025-01-01T00:00:00Z"
+        assert state.begin_run("http://s/") == ("r1", True)
+        assert state.done_in_run("http://s/", "r1") == {"p"}
+        state.mark_synced("http://s/", "q", "2025-02-01T00:00:00Z", "r1")
+        assert state.done_in_run("http://s/", "r1") == {"p", "q"}
+    with closing(sqlite3.connect(tmp_path / SYNC_FILE)) as db:
+        assert db.execute("PRAGMA user_version").fetchone()[0] == len(MIGRATIONS)
+
+
+def test_a_sync_state_of_a_newer_ehrqa_is_refused(tmp_path: Path) -> None:
+    with closing(sqlite3.connect(tmp_path / SYNC_FILE)) as db:
+        db.execute("PRAGMA user_version = 99")
+    with pytest.raises(StoreError, match="newer than this ehrqa"):
+        SyncState.open(tmp_path)
 
 
 # -- integration: a real FHIR server on loopback --------------------------------------------

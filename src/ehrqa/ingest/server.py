@@ -22,30 +22,57 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ehrqa.core.errors import ConfigError, NotFoundError
+from ehrqa.core.errors import ConfigError, NotFoundError, StoreError
 from ehrqa.fhir.parse import RawEntry, SourceUnit
 from ehrqa.fhir.server import Auth, BearerToken, FhirClient, PatientFetch, SmartBackendAuth
 from ehrqa.fhir.validate import Validator, get_validator
 from ehrqa.ingest.files import IngestReport, ingest_unit
 from ehrqa.store.base import RecordStore
+from ehrqa.store.migrations import Migration, SqliteDatabase, migrate
+from ehrqa.store.rows import from_row
 
 SYNC_FILE = "fhir_sync.sqlite3"
 TOKEN_ENV = "EHRQA_FHIR_TOKEN"
 
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS synced (
-    server TEXT NOT NULL,
-    patient TEXT NOT NULL,
-    synced_at TEXT NOT NULL,
-    run TEXT,
-    PRIMARY KEY (server, patient)
-);
-CREATE TABLE IF NOT EXISTS runs (
-    server TEXT PRIMARY KEY,
-    run TEXT NOT NULL,
-    started TEXT NOT NULL
-);
-"""
+# The sync state's schema; never edit a released step. Files made before versions were kept
+# hold these tables at version 0, hence IF NOT EXISTS.
+MIGRATIONS: tuple[Migration[sqlite3.Connection], ...] = (
+    Migration(
+        1,
+        "synced patients and the --all run in progress",
+        """
+        CREATE TABLE IF NOT EXISTS synced (
+            server TEXT NOT NULL,
+            patient TEXT NOT NULL,
+            synced_at TEXT NOT NULL,
+            run TEXT,
+            PRIMARY KEY (server, patient)
+        );
+        CREATE TABLE IF NOT EXISTS runs (
+            server TEXT PRIMARY KEY,
+            run TEXT NOT NULL,
+            started TEXT NOT NULL
+        );
+        """,
+    ),
+)
+
+
+@dataclass(frozen=True)
+class _Synced:
+    """A ``synced`` row: the patient's last successful sync, and the run that made it."""
+
+    patient: str
+    synced_at: str
+    run: str | None
+
+
+@dataclass(frozen=True)
+class _Run:
+    """A ``runs`` row: the ``--all`` run in progress on a server."""
+
+    run: str
+    started: str
 
 
 class SyncState:
@@ -55,7 +82,18 @@ class SyncState:
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._db = sqlite3.connect(self.path)
-        self._db.executescript(_SCHEMA)
+        self._db.row_factory = sqlite3.Row
+        try:
+            migrate(SqliteDatabase(self._db, f"the FHIR sync state {self.path}"), MIGRATIONS)
+        except StoreError:
+            self._db.close()
+            raise
+        except sqlite3.Error as exc:
+            self._db.close()
+            raise StoreError(
+                f"cannot open the FHIR sync state {self.path} ({exc}): move the damaged file "
+                "away (a new one is made; the next sync fetches each patient whole)"
+            ) from exc
 
     @classmethod
     def open(cls, home: str | Path) -> SyncState:
@@ -69,9 +107,10 @@ class SyncState:
     def last_synced(self, server: str, patient_id: str) -> str | None:
         """The server time of the patient's last successful sync, or None."""
         row = self._db.execute(
-            "SELECT synced_at FROM synced WHERE server = ? AND patient = ?", (server, patient_id)
+            "SELECT patient, synced_at, run FROM synced WHERE server = ? AND patient = ?",
+            (server, patient_id),
         ).fetchone()
-        return None if row is None else str(row[0])
+        return None if row is None else from_row(_Synced, row).synced_at
 
     def mark_synced(
         self, server: str, patient_id: str, synced_at: str, run: str | None = None
@@ -85,9 +124,11 @@ class SyncState:
 
     def begin_run(self, server: str) -> tuple[str, bool]:
         """The id of the ``--all`` run to do, and whether it resumes an interrupted one."""
-        row = self._db.execute("SELECT run FROM runs WHERE server = ?", (server,)).fetchone()
+        row = self._db.execute(
+            "SELECT run, started FROM runs WHERE server = ?", (server,)
+        ).fetchone()
         if row is not None:
-            return str(row[0]), True
+            return from_row(_Run, row).run, True
         run = uuid.uuid4().hex
         with self._db:
             self._db.execute(
@@ -99,9 +140,9 @@ class SyncState:
     def done_in_run(self, server: str, run: str) -> set[str]:
         """The patients that run ``run`` has already synced."""
         rows = self._db.execute(
-            "SELECT patient FROM synced WHERE server = ? AND run = ?", (server, run)
+            "SELECT patient, synced_at, run FROM synced WHERE server = ? AND run = ?", (server, run)
         ).fetchall()
-        return {str(r[0]) for r in rows}
+        return {from_row(_Synced, r).patient for r in rows}
 
     def finish_run(self, server: str) -> None:
         """Forget the run in progress: the next ``--all`` starts afresh."""
