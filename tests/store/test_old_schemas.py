@@ -17,8 +17,10 @@ import orjson
 
 from conftest import observation, patient
 from ehrqa.fhir.normalize import normalize
+from ehrqa.fhir.render import RENDER_VERSION
 from ehrqa.store import PatientSummary, RecordQuery, SqliteStore, UpsertStats
 from ehrqa.store import postgres as pg
+from ehrqa.store.sqlite import MIGRATIONS as SQLITE_MIGRATIONS
 from ehrqa.store.sqlite import content_hash
 
 OLD_SQLITE_DDL = """
@@ -161,7 +163,9 @@ def resource_values(row: tuple[Any, ...]) -> tuple[Any, ...]:
 
 def check_data_intact(store: Any) -> None:
     """Everything the old rows held reads back, and the store takes new writes."""
-    assert store.schema_version == 1
+    migrations = pg.MIGRATIONS if isinstance(store, pg.PostgresStore) else SQLITE_MIGRATIONS
+    assert store.schema_version == len(migrations)
+    assert store.render_version == RENDER_VERSION
     assert store.patients() == [PatientSummary(*OLD_PATIENT, 2)]
     assert store.get("Observation/a1") == store.get_many(["Observation/a1"])[0]
     read = store.get("Observation/a1")

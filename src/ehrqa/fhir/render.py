@@ -36,6 +36,14 @@ from ehrqa.fhir.elements import (
 )
 from ehrqa.fhir.record import SYSTEM_NAMES, Coding, Component
 
+# The version of what this module renders. Stores keep the version their texts were
+# rendered with and re-render every record's text (and its search index) when opened by
+# code with a later one (ehrqa.store.rendering). Bump it, saying why below, whenever a
+# change here (or in the fhir.elements readers used here) changes a rendered line or a
+# note's text.
+#   1: before versions were kept.
+#   2: Patient lines name race and ethnicity.
+RENDER_VERSION = 2
 MAX_LINE_CHARS = 400
 NOTE_CHARS = 300
 ELLIPSIS = "…"

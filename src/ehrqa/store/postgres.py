@@ -10,6 +10,9 @@ texts are split into lexemes by the very tokenizer the SQLite store uses (FTS5's
 BM25 formula over the positions PostgreSQL keeps. ``ts_rank_cd`` would rank differently,
 and the selectors scale lexical scores by the best one, so their choices would change.
 
+Texts rendered by an older version of :mod:`ehrqa.fhir.render` are rendered again, with
+their ``tsvector``, when the store is opened (:mod:`ehrqa.store.rendering`).
+
 Connections come from a ``psycopg_pool`` pool, so threads read and write concurrently;
 :meth:`PostgresStore.transaction` pins one connection to the calling thread until it ends.
 """
@@ -18,8 +21,8 @@ from __future__ import annotations
 
 import re
 import threading
-from collections.abc import Iterable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -27,10 +30,21 @@ import orjson
 
 from ehrqa.core.errors import BackendUnavailableError, NotFoundError, StoreError
 from ehrqa.fhir.record import Record
+from ehrqa.fhir.render import RENDER_VERSION
 from ehrqa.store.base import CodedConcept, PatientSummary, RecordQuery, UpsertStats
 from ehrqa.store.lexical import FTS_TOKENIZE as FTS_TOKENIZE
 from ehrqa.store.lexical import bm25, idf, phrase_count, tokenize
 from ehrqa.store.migrations import Migration, PostgresSchema, migrate
+from ehrqa.store.rendering import (
+    PROGRESS_KEY,
+    VERSION_KEY,
+    RenderedBatch,
+    RenderState,
+    StoredText,
+    progress,
+    rerender,
+    update_texts,
+)
 from ehrqa.store.rows import from_row
 from ehrqa.store.sqlite import (
     PATIENT_COLUMNS,
@@ -53,6 +67,12 @@ MAX_LEXEME_BYTES = 2046
 # Advisory-lock namespace of upserts (first key of pg_advisory_xact_lock(int, int)); that of
 # migrations is ehrqa.store.migrations.LOCK_MIGRATE.
 LOCK_REF = 0x65687272
+# Advisory-lock namespace of re-rendering (second key: the hashed schema name), so that
+# processes opening a stale store take turns instead of rendering the same rows.
+LOCK_RENDER = 0x65687273
+# A re-render batch that deadlocks with an upsert (their row locks meet in another order)
+# is rolled back by the server; it is tried again this many times in all.
+RENDER_TRIES = 3
 # The patient's rows first, then full-text matching over them alone. Left to itself the
 # planner ANDs the patient index with the GIN index, whose scan covers every patient's
 # matches (17 ms for "the" with 1,000 patients against 2 ms this way).
@@ -105,6 +125,11 @@ MIGRATIONS: tuple[Migration[Connection[Any]], ...] = (
             gender TEXT
         );
         """,
+    ),
+    Migration(
+        2,
+        "store metadata: the render version of the texts (ehrqa.store.rendering)",
+        'CREATE TABLE meta (key TEXT COLLATE "C" PRIMARY KEY, value TEXT NOT NULL)',
     ),
 )
 
@@ -272,6 +297,7 @@ class PostgresStore:
         self._pool.open(wait=True, timeout=connect_timeout)
         try:
             self._migrate()
+            self._update_texts()
         except BaseException:
             self._pool.close()
             raise
@@ -327,6 +353,98 @@ class PostgresStore:
         """The schema version of the store's schema."""
         with self._connection() as conn:
             return self._schema_of(conn).read_version()
+
+    @property
+    def render_version(self) -> int:
+        """The render version of the stored texts (:mod:`ehrqa.store.rendering`)."""
+        with self._connection() as conn:
+            return self._render_state(conn).version
+
+    @staticmethod
+    def _render_state(conn: Connection[Any]) -> RenderState:
+        rows = conn.execute("SELECT key, value FROM meta").fetchall()
+        return RenderState.from_meta({row["key"]: row["value"] for row in rows})
+
+    def _update_texts(self) -> None:
+        """Re-render the texts if an older rendering made them; resumes a run cut short."""
+        with self._connection() as conn:
+            state = self._render_state(conn)
+        where = f"the store at {self.where} (schema {self.schema})"
+        update_texts(where, state, self._rerender_batch)
+
+    def _rerender_batch(self, after: int, limit: int) -> RenderedBatch | None:
+        """Re-render the texts of up to ``limit`` rows after row ``after``, in one transaction.
+
+        The rows are locked in id order as they are read, and only those whose text or
+        lexemes change are written.
+        """
+        psycopg, _ = _drivers()
+        for _ in range(RENDER_TRIES - 1):
+            with suppress(psycopg.errors.DeadlockDetected):
+                return self._rerender_rows(after, limit)
+        return self._rerender_rows(after, limit)
+
+    def _rerender_rows(self, after: int, limit: int) -> RenderedBatch | None:
+        with self.transaction(), self._connection() as conn:
+            conn.execute(
+                "SELECT pg_advisory_xact_lock(%s, hashtext(%s))", [LOCK_RENDER, self.schema]
+            )
+            if self._render_state(conn).current:  # another process finished meanwhile
+                return None
+            rows = [
+                from_row(StoredText, row)
+                for row in conn.execute(
+                    "SELECT id, patient_id, text, resource FROM resources"
+                    " WHERE id > %s ORDER BY id LIMIT %s FOR UPDATE",
+                    [after, limit],
+                )
+            ]
+            if not rows:
+                self._set_meta(conn, VERSION_KEY, str(RENDER_VERSION))
+                conn.execute("DELETE FROM meta WHERE key = %s", [PROGRESS_KEY])
+                return None
+            changed = self._write_texts(conn, rerender(rows, self._fetcher(conn)))
+            self._set_meta(conn, PROGRESS_KEY, progress(rows[-1].id))
+        return RenderedBatch(rows[-1].id, len(rows), changed)
+
+    @staticmethod
+    def _fetcher(conn: Connection[Any]) -> Callable[[Sequence[str]], dict[str, dict[str, Any]]]:
+        def fetch(refs: Sequence[str]) -> dict[str, dict[str, Any]]:
+            rows = conn.execute(
+                "SELECT ref, resource FROM resources WHERE ref = ANY(%s)", [list(refs)]
+            )
+            return {row["ref"]: orjson.loads(row["resource"]) for row in rows}
+
+        return fetch
+
+    @staticmethod
+    def _write_texts(conn: Connection[Any], rows: list[StoredText]) -> int:
+        """Write re-rendered texts and their lexemes where they differ; how many were written."""
+        if not rows:
+            return 0
+        lexemes = tokenize([row.body or "" for row in rows] + [r.patient_id or "" for r in rows])
+        bodies, patients = lexemes[: len(rows)], lexemes[len(rows) :]
+        cursor = conn.execute(
+            "UPDATE resources r SET text = v.text, doc_len = v.doc_len, tsv = v.tsv::tsvector"
+            " FROM unnest(%s::bigint[], %s::text[], %s::int[], %s::text[])"
+            " AS v(id, text, doc_len, tsv) WHERE r.id = v.id"
+            " AND (r.text, r.doc_len, r.tsv) IS DISTINCT FROM (v.text, v.doc_len, v.tsv::tsvector)",
+            [
+                [row.id for row in rows],
+                [_no_nul(row.text) for row in rows],
+                [len(b) + len(p) for b, p in zip(bodies, patients, strict=True)],
+                [to_tsvector_text(b) for b in bodies],
+            ],
+        )
+        return cursor.rowcount
+
+    @staticmethod
+    def _set_meta(conn: Connection[Any], key: str, value: str) -> None:
+        conn.execute(
+            "INSERT INTO meta (key, value) VALUES (%s, %s)"
+            " ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value",
+            [key, value],
+        )
 
     # -- writing ---------------------------------------------------------------------
     @contextmanager

@@ -1,4 +1,8 @@
-"""The embedded SQLite record store: one file, FTS5 lexical index, forward-only migrations."""
+"""The embedded SQLite record store: one file, FTS5 lexical index, forward-only migrations.
+
+Texts rendered by an older version of :mod:`ehrqa.fhir.render` are rendered again when the
+store is opened (:mod:`ehrqa.store.rendering`).
+"""
 
 from __future__ import annotations
 
@@ -16,9 +20,20 @@ import orjson
 from ehrqa.core.config import private_dir, private_file, warn_if_shared
 from ehrqa.core.errors import NotFoundError, StoreError
 from ehrqa.fhir.record import Coding, Component, Record
+from ehrqa.fhir.render import RENDER_VERSION
 from ehrqa.store.base import CodedConcept, PatientSummary, RecordQuery, UpsertStats
 from ehrqa.store.lexical import bm25, idf, phrase_count, positions_of, tokenize
 from ehrqa.store.migrations import Migration, SqliteDatabase, migrate
+from ehrqa.store.rendering import (
+    PROGRESS_KEY,
+    VERSION_KEY,
+    RenderedBatch,
+    RenderState,
+    StoredText,
+    progress,
+    rerender,
+    update_texts,
+)
 from ehrqa.store.rows import from_row
 
 HOME_STORE_FILE = "ehrqa.sqlite3"  # the store of a data directory
@@ -63,6 +78,11 @@ MIGRATIONS: tuple[Migration[sqlite3.Connection], ...] = (
             patient, body, tokenize = 'porter unicode61 remove_diacritics 2'
         );
         """,
+    ),
+    Migration(
+        2,
+        "store metadata: the render version of the texts (ehrqa.store.rendering)",
+        "CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
     ),
 )
 
@@ -242,6 +262,11 @@ class SqliteStore:
         except StoreError:
             self._db.close()
             raise
+        try:
+            self._update_texts()
+        except BaseException:
+            self._db.close()
+            raise
         if str(path) != ":memory:":
             warn_if_shared(self.path)
 
@@ -282,6 +307,62 @@ class SqliteStore:
         """The schema version of the open file."""
         with self._locked():
             return self._schema.read_version()
+
+    @property
+    def render_version(self) -> int:
+        """The render version of the stored texts (:mod:`ehrqa.store.rendering`)."""
+        with self._locked():
+            return self._render_state().version
+
+    def _render_state(self) -> RenderState:
+        rows = self._db.execute("SELECT key, value FROM meta").fetchall()
+        return RenderState.from_meta({row["key"]: row["value"] for row in rows})
+
+    def _update_texts(self) -> None:
+        """Re-render the texts if an older rendering made them; resumes a run cut short."""
+        with self._locked():
+            state = self._render_state()
+        update_texts(f"the store at {self.path}", state, self._rerender_batch)
+
+    def _rerender_batch(self, after: int, limit: int) -> RenderedBatch | None:
+        """Re-render the texts of up to ``limit`` rows after row ``after``, in one transaction."""
+        with self.transaction():
+            if self._render_state().current:  # another process finished meanwhile
+                return None
+            rows = [
+                from_row(StoredText, row)
+                for row in self._db.execute(
+                    "SELECT r.rowid AS id, r.patient_id, r.text, r.resource,"
+                    " f.body FROM resources r LEFT JOIN fts f ON f.rowid = r.rowid"
+                    " WHERE r.rowid > ? ORDER BY r.rowid LIMIT ?",
+                    (after, limit),
+                )
+            ]
+            if not rows:
+                self._set_meta(VERSION_KEY, str(RENDER_VERSION))
+                self._db.execute("DELETE FROM meta WHERE key = ?", (PROGRESS_KEY,))
+                return None
+            changed = rerender(rows, self._stored_resources)
+            self._db.executemany(
+                "UPDATE resources SET text = ? WHERE rowid = ?", [(r.text, r.id) for r in changed]
+            )
+            self._db.executemany("DELETE FROM fts WHERE rowid = ?", [(r.id,) for r in changed])
+            self._db.executemany(
+                "INSERT INTO fts (rowid, patient, body) VALUES (?, ?, ?)",
+                [(r.id, r.patient_id or "", r.body) for r in changed],
+            )
+            self._set_meta(PROGRESS_KEY, progress(rows[-1].id))
+        return RenderedBatch(rows[-1].id, len(rows), len(changed))
+
+    def _stored_resources(self, refs: Sequence[str]) -> dict[str, dict[str, Any]]:
+        rows = self._db.execute(
+            "SELECT ref, resource FROM resources WHERE ref IN (SELECT value FROM json_each(?))",
+            (orjson.dumps(list(refs)).decode(),),
+        )
+        return {row["ref"]: orjson.loads(row["resource"]) for row in rows}
+
+    def _set_meta(self, key: str, value: str) -> None:
+        self._db.execute("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", (key, value))
 
     # -- writing ----------------------------------------------------------------
     @contextmanager
