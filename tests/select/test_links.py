@@ -467,3 +467,40 @@ def test_treatment_of_a_condition_is_every_record_given_for_it(
     assert {"Procedure/r", "MedicationRequest/o", "Procedure/k0"} <= set(selection.refs)
     text = answer(question, now, selection, None, AnswerConfig(mode="extractive")).text
     assert "Chemotherapy (4 times, 1995-09-10 to 1995-12-10)" in text, text
+
+
+def test_an_order_without_a_reason_is_placed_at_the_visit_that_recorded_a_problem(
+    store: SqliteStore, tmp_path: Path
+) -> None:
+    from conftest import bundle, patient, write_json
+    from ehrqa.answer.answerer import AnswerConfig, answer
+    from ehrqa.ingest.files import ingest_paths
+
+    visit = {"reference": "Encounter/v"}
+    data = bundle(
+        patient(),
+        {"resourceType": "Encounter", "id": "v", "status": "finished",
+         "class": {"system": "http://terminology.hl7.org/CodeSystem/v3-ActCode", "code": "AMB"},
+         "subject": {"reference": "Patient/p1"},
+         "period": {"start": "2015-01-24T10:00:00Z", "end": "2015-01-24T11:00:00Z"}},
+        {"resourceType": "Condition", "id": "o", "subject": {"reference": "Patient/p1"},
+         "encounter": visit, "clinicalStatus": {"coding": [{"code": "resolved"}]},
+         "code": {"coding": [{"system": "http://snomed.info/sct", "code": "65363002",
+                              "display": "Otitis media"}]},
+         "onsetDateTime": "2015-01-24T10:00:00Z"},
+        {"resourceType": "MedicationRequest", "id": "c", "status": "stopped", "intent": "order",
+         "subject": {"reference": "Patient/p1"}, "encounter": visit,
+         "medicationCodeableConcept": {"coding": [{
+             "system": "http://www.nlm.nih.gov/research/umls/rxnorm", "code": "309097",
+             "display": "Cefuroxime 250 MG Oral Tablet"}]},
+         "authoredOn": "2015-01-24T10:00:00Z"},
+    )  # fmt: skip
+    ingest_paths(store, [write_json(tmp_path / "o.json", data)])
+    question, now = "Why was he given cefuroxime?", date(2020, 6, 20)
+    selection = DefaultSelector().select(store, "p1", question, now)
+    assert {"MedicationRequest/c", "Condition/o"} <= set(selection.refs)
+    text = answer(question, now, selection, None, AnswerConfig(mode="extractive")).text
+    assert text.startswith(
+        "Cefuroxime 250 MG Oral Tablet was prescribed on 2015-01-24 [MedicationRequest/c] at the "
+        "visit that recorded Otitis media [Condition/o]; the order itself names no reason."
+    ), text

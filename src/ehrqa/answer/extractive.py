@@ -48,6 +48,7 @@ from ehrqa.select.default import (
     VISIT_ANCHORS,
     WHY_RE,
     asks_why_visit,
+    encounter_id,
     matches_concept,
 )
 from ehrqa.select.lexicon import MEDICATION_TYPES
@@ -718,12 +719,34 @@ def _medicine_reasons(selection: Selection) -> list[Judgement]:
             continue
         reasons = _reasons(records)
         cites, name = "".join(f"[{r.ref}]" for r in records[:2]), plain_name(first.display)
+        visit = _visit_problems(first, selection)
+        refs = tuple(r.ref for r in records)
         if reasons:
             sentence = f"{name} was prescribed for {', '.join(reasons)} {cites}."
+        elif visit:
+            problems = "; ".join(f"{plain_name(c.display)} [{c.ref}]" for c in visit)
+            sentence = (
+                f"{name} was prescribed on {first.day} {cites} at the visit that recorded "
+                f"{problems}; the order itself names no reason."
+            )
+            refs += tuple(c.ref for c in visit)
         else:
             sentence = f"The record gives no reason for {name} {cites}."
-        found.append(Judgement(sentence, tuple(r.ref for r in records)))
+        found.append(Judgement(sentence, refs))
     return found
+
+
+def _visit_problems(order: Record, selection: Selection) -> list[Record]:
+    """The selected conditions recorded at the visit a medicine was ordered at."""
+    visit = encounter_id(order)
+    if visit is None:
+        return []
+    found = {
+        item.record.ref: item.record
+        for item in selection.items
+        if item.record.resource_type == "Condition" and encounter_id(item.record) == visit
+    }
+    return list(found.values())
 
 
 def _risk_factors(risk: dict[str, Any], selection: Selection) -> Judgement:

@@ -527,6 +527,22 @@ def with_links(
     items = with_report_results(store, items)
     if WHY_RE.search(plan.question):
         items = items + _reason_records(store, items)
+        # An order that names no reason: the problems its visit recorded.
+        unexplained = [
+            i
+            for i in items
+            if i.record.resource_type in MEDICATION_TYPES
+            and not i.record.resource.get("reasonReference")
+            and not i.record.resource.get("reasonCode")
+        ]
+        chosen = {i.record.ref for i in items}
+        items = items + [
+            i
+            for i in _same_visit_records(
+                store, patient_id, unexplained, ("Condition",), anchors=MEDICATION_TYPES
+            )
+            if i.record.ref not in chosen
+        ]
     if asks_why_visit(plan, items):  # what was found, and what was given for it
         items = items + _same_visit_records(store, patient_id, items, WHY_VISIT_TYPES)
     elif DONE_RE.search(plan.question):  # what was done at the problem's visit
@@ -766,7 +782,7 @@ def merge_facets(plan: QueryPlan, facets: list[Selection]) -> Selection:
     return merged
 
 
-def _encounter_id(record: Record) -> str | None:
+def encounter_id(record: Record) -> str | None:
     """The id of the visit a record belongs to (an Encounter is its own visit)."""
     if record.resource_type == "Encounter":
         return record.id
@@ -788,13 +804,13 @@ def _same_visit_records(
     found.sort(key=lambda item: item.record.date or "", reverse=True)
     extra: list[Selected] = []
     for item in found[:MAX_VISITS]:
-        visit, day = _encounter_id(item.record), item.record.day
+        visit, day = encounter_id(item.record), item.record.day
         if visit is None or day is None:
             continue
         query = RecordQuery(patient_id, types=types, start=day, end=f"{day}T23:59:59")
         for record in store.query(query):
             routine = set(record.category) & ROUTINE_CATEGORIES
-            if record.ref not in chosen and _encounter_id(record) == visit and not routine:
+            if record.ref not in chosen and encounter_id(record) == visit and not routine:
                 chosen.add(record.ref)
                 extra.append(Selected(record, item.score, (f"same visit as {item.record.ref}",)))
     return extra
