@@ -422,3 +422,31 @@ def test_a_lasting_diagnosis_stands_and_its_measure_answers_only_without_one() -
     listed.details["patient"] = patient
     text = answer(question, NOW, listed, None, AnswerConfig(mode="extractive")).text
     assert "Not by the latest measure" not in text and "Osteoporosis" in text, text
+
+
+def shot(ref: str, day: str, cvx: str, name: str) -> Record:
+    return Record(f"Immunization/{ref}", "Immunization", ref, "p",
+                  f"[Immunization/{ref}] {day} {name} (CVX {cvx}); status completed", date=day,
+                  codes=(Coding("http://hl7.org/fhir/sid/cvx", cvx, name),))  # fmt: skip
+
+
+def test_a_childs_shots_are_read_against_the_childhood_schedule() -> None:
+    from ehrqa.answer.judgements import child_vaccines
+
+    kb = load_knowledge()
+    mmr = [shot("m1", "2013-08-16", "03", "MMR"), shot("m2", "2017-05-19", "03", "MMR")]
+    birth, now = date(2012, 6, 8), date(2020, 6, 20)
+    verdict = child_vaccines(mmr, kb, birth, now, frozenset({"mmr vaccine"}))
+    assert verdict is not None
+    assert verdict.sentence.startswith(
+        "Up to date for age 8 years by the childhood schedule: MMR 2 of 2"
+    )
+    behind = child_vaccines(mmr[:1], kb, birth, now, frozenset({"mmr vaccine"}))
+    assert behind is not None and behind.sentence.startswith(
+        "Behind for age 8 years by the childhood schedule: MMR 1 of 2 doses due by now"
+    )
+    # Asked about shots in general, every scheduled vaccine is read: none of polio is behind.
+    everything = child_vaccines(mmr, kb, birth, now)
+    assert everything is not None and "polio (IPV) 0 of 4 doses due by now" in everything.sentence
+    # At 19 days old nothing is due yet (the first hepatitis B dose is due by 2 months).
+    assert child_vaccines([], kb, date(2020, 6, 1), date(2020, 6, 20)) is None

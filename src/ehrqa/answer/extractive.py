@@ -18,12 +18,12 @@ from typing import Any
 from ehrqa.answer.judgements import (
     CONTROL_RE,
     DEATH_RE,
-    DUE_RE,
     HOW_LONG_RE,
     YES_NO_RE,
     Judgement,
     better_direction,
     blood_pressure,
+    child_vaccines,
     control,
     death,
     duration,
@@ -53,6 +53,7 @@ from ehrqa.select.default import (
 )
 from ehrqa.select.lexicon import MEDICATION_TYPES
 from ehrqa.select.query import (
+    DUE_RE,
     INSURANCE_RE,
     JUDGE_RE,
     TREND_RE,
@@ -62,7 +63,7 @@ from ehrqa.select.query import (
 
 # Values are rounded only where the record carries noise beyond two decimals: the
 # verifier accepts exactly that rounding of a cited value (ehrqa.text.numbers.rounds_to).
-from ehrqa.text.dates import iso_day
+from ehrqa.text.dates import iso_day, whole_years
 from ehrqa.text.names import plain_name
 from ehrqa.text.numbers import exact_number
 from ehrqa.text.units import readable_unit, show_number, show_value
@@ -636,8 +637,16 @@ def lead_judgements(selection: Selection, *, asked_only: bool = False) -> list[J
         return [payers]
     # For a patient who died, nothing is due and nothing lasts after the day of death.
     until = min(plan.now, iso_day(patient.get("deceased")) or plan.now)
-    if DUE_RE.search(plan.question) and (due := vaccine_due(records, kb, until)):
-        return due
+    if DUE_RE.search(plan.question):
+        born = date.fromisoformat(birth[:10]) if birth else None
+        if born and whole_years(born, until) < ADULT_AGE:
+            # A child's shots are read against the childhood schedule; yearly ones (flu) as
+            # for everyone.
+            asked = frozenset(c.name for c in plan.concepts if c.kind == "vaccine")
+            if (child := child_vaccines(records, kb, born, until, asked)) is not None:
+                return [child, *vaccine_due(records, kb, until, annual_only=True)]
+        if due := vaccine_due(records, kb, until):
+            return due
     if HOW_LONG_RE.search(plan.question) and (lengths := duration(records, until)):
         return lengths
     if FINDINGS_RE.search(plan.question) and (visit := _visit_findings(selection)) is not None:

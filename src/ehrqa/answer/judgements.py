@@ -17,8 +17,9 @@ from datetime import date
 from ehrqa.answer.verify import age_on
 from ehrqa.fhir.record import Record
 from ehrqa.fhir.render import insurers
-from ehrqa.knowledge import Knowledge, Monitor, ReferenceRange
+from ehrqa.knowledge import CHILD_SCHEDULE_SOURCE, Knowledge, Monitor, ReferenceRange
 from ehrqa.select.default import CLAIM_TYPES
+from ehrqa.select.query import DUE_RE
 from ehrqa.text.names import plain_name
 from ehrqa.text.numbers import display_number
 from ehrqa.text.units import show_number, show_value, with_unit
@@ -322,15 +323,6 @@ CONTROL_RE = re.compile(
     r"|where\s+(?:it|they)\s+should\s+be)\b",
     re.IGNORECASE,
 )
-# Questions about whether a vaccine is due.
-DUE_RE = re.compile(
-    r"\b(?:due|overdue|up\s+to\s+date|booster|need\s+(?:a|an|my|another|the|one)\b"
-    r"|need\s+\w+\s+(?:shot|jab|vaccine)"
-    # "Is her flu shot current?", "Have I had this year's flu jab?"
-    r"|(?:shot|jab|vaccine|vaccination|immuni[sz]ation)s?\s+(?:is\s+|are\s+)?current"
-    r"|this\s+year'?s|this\s+season'?s)",
-    re.IGNORECASE,
-)
 # "How long have I had …": a duration from the onset.
 HOW_LONG_RE = re.compile(r"\bhow\s+long\b|\bhow\s+many\s+years\b", re.IGNORECASE)
 # Questions about death or being alive.
@@ -352,11 +344,14 @@ def _add_years(day: date, years: float) -> date:
         return day.replace(year=day.year + whole, day=28)
 
 
-def vaccine_due(records: Sequence[Record], kb: Knowledge, now: date) -> list[Judgement]:
+def vaccine_due(
+    records: Sequence[Record], kb: Knowledge, now: date, *, annual_only: bool = False
+) -> list[Judgement]:
     """For each vaccine with a known interval, its last dose and whether a dose is due now.
 
     "Not due: last Td (adult) on 2019-10-19 [Immunization/…]; next due 2029-10-19 (every 10
-    years; source: CDC …)." A series without a booster says so.
+    years; source: CDC …)." A series without a booster says so. ``annual_only``: only the
+    yearly vaccines (flu), as for a child, whose series follow the childhood schedule.
     """
     groups: dict[str, list[Record]] = {}
     intervals = {}
@@ -371,6 +366,8 @@ def vaccine_due(records: Sequence[Record], kb: Knowledge, now: date) -> list[Jud
     found = []
     for vaccine, doses in groups.items():
         interval = intervals[vaccine]
+        if annual_only and not interval.annual:
+            continue
         last = max(doses, key=lambda r: r.date or "")
         if not last.day:
             continue
@@ -386,6 +383,75 @@ def vaccine_due(records: Sequence[Record], kb: Knowledge, now: date) -> list[Jud
             rule = f"no routine booster (source: {interval.source})"
             found.append(Judgement(f"Series recorded: {head}; {rule}.", (last.ref,), (rule,)))
     return found
+
+
+def child_vaccines(
+    records: Sequence[Record],
+    kb: Knowledge,
+    birth: date,
+    now: date,
+    asked: frozenset[str] = frozenset(),
+) -> Judgement | None:
+    """A child's shots against the routine childhood schedule for their age.
+
+    "Up to date for age 8 by the childhood schedule: tetanus (DTaP) 5 of 5 doses due by now
+    (last 2017-05-19) [Immunization/…]; …; next: tetanus (Tdap) dose 6 by age 13 (source:
+    CDC …)." Doses are counted one a day. ``asked``: the vaccine concepts the question
+    names ("is he due for his MMR?"); all of the schedule when empty, which needs every
+    dose the record holds (the selector adds them). None when nothing is due yet.
+    """
+    months = (now.year - birth.year) * 12 + now.month - birth.month - (now.day < birth.day)
+    doses: dict[str, list[Record]] = {}
+    for record in records:
+        if record.resource_type != "Immunization":
+            continue
+        for coding in record.codes:
+            if (series := kb.child_series(coding.code)) is not None:
+                doses.setdefault(series.vaccine, []).append(record)
+                break
+    behind: list[str] = []
+    met: list[str] = []
+    coming: list[tuple[int, str]] = []
+    refs: list[str] = []
+    for series in kb.child_schedule:
+        if asked and series.vaccine not in asked:
+            continue
+        given = doses.get(series.vaccine, [])
+        days = sorted({r.day for r in given if r.day})
+        due = series.doses_due(months)
+        name = series.label or series.vaccine
+        cites = _cite(sorted(given, key=lambda r: r.date or "")[-1:]) if given else ""
+        last = f" (last {days[-1]}) {cites}" if days else ""
+        if due and len(days) < due:
+            behind.append(f"{name} {len(days)} of {due} doses due by now{last}")
+        elif due:
+            met.append(f"{name} {min(len(days), due)} of {due}{last}")
+        if (step := series.next_step(months)) is not None and len(days) < step[1]:
+            coming.append((step[0], f"{name} dose {len(days) + 1} by age {_age_words(step[0])}"))
+        refs += [r.ref for r in given]
+    if not behind and not met:
+        return None
+    age = _age_words(months)
+    parts = []
+    if behind:
+        parts.append(f"Behind for age {age} by the childhood schedule: {'; '.join(behind)}.")
+        if met:
+            parts.append(f"Up to date: {'; '.join(met)}.")
+    else:
+        parts.append(f"Up to date for age {age} by the childhood schedule: {'; '.join(met)}.")
+    if coming:
+        soon = [text for _, text in sorted(coming)[:3]]
+        parts.append(f"Next: {'; '.join(soon)}.")
+    source = f"source: {CHILD_SCHEDULE_SOURCE}"
+    parts.append(f"({source}; catch-up schedules and medical reasons can differ.)")
+    return Judgement(" ".join(parts), tuple(dict.fromkeys(refs)), (source,))
+
+
+def _age_words(months: int) -> str:
+    """Ages as the schedule says them: "4 months", "18 months", "7 years"."""
+    if months < 24:
+        return f"{months} month{'s' if months != 1 else ''}"
+    return f"{months // 12} years"
 
 
 def duration(records: Sequence[Record], now: date) -> list[Judgement]:

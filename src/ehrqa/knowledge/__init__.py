@@ -8,8 +8,9 @@ below select/, answer/ and cds/ and imports none of them.
 """
 
 from ehrqa.knowledge.exclusions import Exclusion, excluded, load_exclusions
-from ehrqa.knowledge.loader import drug_disagreements, load_knowledge
+from ehrqa.knowledge.loader import CHILD_SCHEDULE_SOURCE, drug_disagreements, load_knowledge
 from ehrqa.knowledge.model import (
+    ChildSeries,
     Concept,
     Cue,
     Drug,
@@ -24,6 +25,8 @@ from ehrqa.knowledge.model import (
 )
 
 __all__ = [
+    "CHILD_SCHEDULE_SOURCE",
+    "ChildSeries",
     "Concept",
     "Cue",
     "Drug",

@@ -18,6 +18,7 @@ from typing import Any
 from ehrqa.knowledge.model import (
     COMPARATORS,
     SMOKING_STATES,
+    ChildSeries,
     Concept,
     Cue,
     CueRule,
@@ -393,6 +394,37 @@ def _vaccine_intervals(directory: Path) -> list[VaccineInterval]:
     return intervals
 
 
+CHILD_SCHEDULE_SOURCE = (
+    "CDC Child and Adolescent Immunization Schedule by Age, United States, 2024 (Table 1)"
+)
+
+
+def _child_schedule(directory: Path) -> list[ChildSeries]:
+    top = _read_toml(directory, "child_vaccines")
+    top.only("series")
+    found = []
+    for row in top.rows("series"):
+        row.only("vaccine", "label", "due")
+        steps = row.data.get("due")
+        if (
+            not isinstance(steps, list)
+            or not steps
+            or not all(
+                isinstance(s, list) and len(s) == 2 and all(type(n) is int and n > 0 for n in s)
+                for s in steps
+            )
+        ):
+            raise row.fail("'due' must list [age in months, doses] pairs of positive integers")
+        due = tuple((int(a), int(d)) for a, d in steps)
+        if [a for a, _ in due] != sorted({a for a, _ in due}) or [d for _, d in due] != sorted(
+            {d for _, d in due}
+        ):
+            raise row.fail("'due' must rise in both age and doses")
+        label = row.text("label") if "label" in row.data else ""
+        found.append(ChildSeries(row.text("vaccine"), due, label))
+    return found
+
+
 def _risk_factors(directory: Path) -> list[RiskFactors]:
     top = _read_toml(directory, "risk_factors")
     top.only("risk")
@@ -482,6 +514,7 @@ def _check(kb: Knowledge) -> None:
     _require(
         vaccines, (("vaccine_intervals.toml", v.vaccine) for v in kb.vaccine_intervals), "vaccine"
     )
+    _require(vaccines, (("child_vaccines.toml", s.vaccine) for s in kb.child_schedule), "vaccine")
     for problem in drug_disagreements(kb):
         raise KnowledgeError(f"drug_classes.toml: {problem}")
 
@@ -541,6 +574,7 @@ def load_knowledge(directory: Path | None = None) -> Knowledge:
         social_findings=social,
         smoking_states=smoking,
         risks=tuple(_risk_factors(directory)),
+        child_schedule=tuple(_child_schedule(directory)),
     )
     _check(kb)
     return kb

@@ -170,6 +170,23 @@ class VaccineInterval:
 
 
 @dataclass(frozen=True)
+class ChildSeries:
+    """How many doses of a vaccine a child should have had by each age (months)."""
+
+    vaccine: str
+    due: tuple[tuple[int, int], ...]  # (age in months, cumulative doses), ascending
+    label: str = ""  # how an answer names it ("MMR"); the concept name when empty
+
+    def doses_due(self, months: int) -> int:
+        """The doses due by ``months`` of age."""
+        return max((doses for age, doses in self.due if age <= months), default=0)
+
+    def next_step(self, months: int) -> tuple[int, int] | None:
+        """The next (age in months, doses) step after ``months``, if any."""
+        return next(((age, doses) for age, doses in self.due if age > months), None)
+
+
+@dataclass(frozen=True)
 class RiskFactors:
     """What raises the risk of a disease: condition concepts (and smoking), with a source."""
 
@@ -211,6 +228,7 @@ class Knowledge:
     # never / former / current: display phrases of smoking-status values, checked in order.
     smoking_states: dict[str, tuple[str, ...]] = field(default_factory=dict)
     risks: tuple[RiskFactors, ...] = ()
+    child_schedule: tuple[ChildSeries, ...] = ()
     _by_name: dict[str, Concept] = field(default_factory=dict, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -279,6 +297,11 @@ class Knowledge:
         """The booster interval of a vaccine: CVX code ("113", "03"), concept name or synonym."""
         names = self._resolve(key, "vaccine")
         return next((v for v in self.vaccine_intervals if v.vaccine in names), None)
+
+    def child_series(self, key: str) -> ChildSeries | None:
+        """A vaccine's childhood series: CVX code, concept name or synonym."""
+        names = self._resolve(key, "vaccine")
+        return next((s for s in self.child_schedule if s.vaccine in names), None)
 
     def risk_factors(self, disease: str) -> RiskFactors | None:
         """The risk factors of ``disease`` (a condition concept name, or one of its ``also``)."""

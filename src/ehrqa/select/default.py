@@ -29,6 +29,7 @@ from ehrqa.select.base import Selected, Selection
 from ehrqa.select.followup import split_parts
 from ehrqa.select.lexicon import MEDICATION_TYPES, Concept
 from ehrqa.select.query import (
+    DUE_RE,
     INSURANCE_RE,
     JUDGE_RE,
     EventAnchor,
@@ -551,6 +552,8 @@ def with_links(
         )
     elif FINDINGS_RE.search(plan.question):
         items = items + _same_visit_records(store, patient_id, items)
+    if _asks_vaccines_due(plan):
+        items = items + _immunization_history(store, patient_id, plan, items)
     if JUDGE_RE.search(plan.question):
         items = items + _monitoring_records(store, patient_id, plan, items)
     elif asks_current_condition(plan):
@@ -566,6 +569,28 @@ def _days_apart(record: Record, event: Record) -> tuple[int, int]:
     """How far ``record`` lies from ``event`` in days; a reading before it wins a tie."""
     gap = (date.fromisoformat(record.day or "") - date.fromisoformat(event.day or "")).days
     return abs(gap), 0 if gap <= 0 else 1
+
+
+def _asks_vaccines_due(plan: QueryPlan) -> bool:
+    """ "Is my son up to date on his shots?": every dose is needed to say (no one vaccine)."""
+    return (
+        bool(DUE_RE.search(plan.question))
+        and "Immunization" in plan.target_types
+        and not any(c.kind == "vaccine" for c in plan.concepts)
+    )
+
+
+def _immunization_history(
+    store: RecordStore, patient_id: str, plan: QueryPlan, items: list[Selected]
+) -> list[Selected]:
+    """Every dose given up to ``plan.now`` that ``items`` lack."""
+    chosen = {item.record.ref for item in items}
+    query = RecordQuery(patient_id, types=("Immunization",), end=f"{plan.now.isoformat()}T23:59:59")
+    return [
+        Selected(r, 0.9, ("immunization history",))
+        for r in store.query(query)
+        if r.ref not in chosen
+    ]
 
 
 def asks_why_visit(plan: QueryPlan, items: Sequence[Selected]) -> bool:

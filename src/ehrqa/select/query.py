@@ -75,6 +75,18 @@ INSURANCE_RE = re.compile(
     r"|(?:medical|hospital|doctor'?s?)\s+bills?|who\s+(?:pays|paid|was\s+paying|is\s+paying))\b",
     re.IGNORECASE,
 )
+# Questions about whether a vaccine is due.
+DUE_RE = re.compile(
+    r"\b(?:due|overdue|up\s+to\s+date|booster|need\s+(?:a|an|my|another|the|one)\b"
+    # "Has he had his 4 year old shots?", "baby shots", "school vaccinations"
+    r"|\d+\s*-?\s*(?:year|month|yr|mo)s?(?:\s*-?\s*old)?\s+(?:shots?|jabs?|vaccin\w*)"
+    r"|(?:baby|childhood|kindergarten|school|infant|toddler)\s+(?:shots?|jabs?|vaccin\w*)"
+    r"|need\s+\w+\s+(?:shot|jab|vaccine)"
+    # "Is her flu shot current?", "Have I had this year's flu jab?"
+    r"|(?:shot|jab|vaccine|vaccination|immuni[sz]ation)s?\s+(?:is\s+|are\s+)?current"
+    r"|this\s+year'?s|this\s+season'?s)",
+    re.IGNORECASE,
+)
 # Questions that ask for a judgement of a value or a condition.
 JUDGE_RE = re.compile(
     r"\b(?:normal|okay|ok|healthy|in\s+range|out\s+of\s+range"
