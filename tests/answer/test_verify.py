@@ -174,3 +174,17 @@ def test_numbers_and_claims_are_both_reported() -> None:
     check = verify_answer("Your HbA1c was 9.9 % and you have asthma [1].", ALLOWED, RECORDS)
     assert check.unverified == ["9.9", "asthma"]
     assert [c.span for c in check.claims] == ["asthma"]
+
+
+def test_a_count_of_the_cited_records_of_one_kind_is_supported() -> None:
+    from ehrqa.fhir.record import Coding
+
+    def procedure(rid: str, day: str, name: str) -> Record:
+        return Record(f"Procedure/{rid}", "Procedure", rid, "p", f"[Procedure/{rid}] {day} {name}",
+                      date=day, codes=(Coding("http://snomed.info/sct", "1", name),))  # fmt: skip
+
+    chemo = [procedure(f"c{i}", f"1995-1{i}-10", "Chemotherapy") for i in range(3)]
+    other = procedure("s", "1995-08-19", "Partial resection of colon")
+    text = "Chemotherapy (3 times, 1995-10-10 to 1995-12-10) [Procedure/c0][Procedure/c1][Procedure/c2]"
+    assert check_facts(text, [*chemo, other]) == []
+    assert check_facts(text.replace("3 times", "5 times"), [*chemo, other]) == ["5"]

@@ -230,6 +230,14 @@ def _intro(selection: Selection, judged: bool = False) -> str:
     return f"Found{window}:"
 
 
+def _group_with_citations(records: list[Record]) -> str:
+    """One group's fact and its citations; a repeated procedure cites every time it counts
+    ("Chemotherapy (6 times, …)"), so its count is a fact of the cited records."""
+    cites = [f"[{r.ref}]" for r in records]
+    counted = records[0].resource_type == "Procedure" and len(records) > 1
+    return _with_citations(_group_phrase(records), cites, len(cites) if counted else 2)
+
+
 def _with_citations(phrase: str, cites: list[str], shown: int = 2) -> str:
     # No count here: every number in an answer must be a fact of a cited record.
     more = " (and more records)" if len(cites) > shown else ""
@@ -292,7 +300,8 @@ def _group_phrase(records: list[Record]) -> str:
     first = _earliest(records)
     if first.resource_type == "Procedure" and len(records) > 1:
         last = max(records, key=lambda r: r.date or "")
-        return f"{plain_name(first.display)} ({len(records)} times, {first.day} to {last.day})"
+        span = f"on {first.day}" if last.day == first.day else f"{first.day} to {last.day}"
+        return f"{plain_name(first.display)} ({len(records)} times, {span})"
     if first.resource_type not in MEDICATION_TYPES:
         return fact_phrase(first)
     last = max(records, key=lambda r: r.date or "")
@@ -560,17 +569,10 @@ def compose_parts(selection: Selection) -> tuple[str, tuple[str, ...]]:
     if leads and not groups:
         return " ".join(j.sentence for j in leads), spans  # the verdicts state every fact
     social = _social_groups(groups) if len(groups) > 1 else []
-    parts = [
-        _with_citations(_group_phrase(records), [f"[{r.ref}]" for r in records])
-        for records in groups
-        if records not in social
-    ]
+    parts = [_group_with_citations(records) for records in groups if records not in social]
     body = f"{_intro(selection, judged=bool(leads))} {'; '.join(parts)}."
     if social:  # circumstances (employment, stress) apart from the problem list
-        apart = [
-            _with_citations(_group_phrase(records), [f"[{r.ref}]" for r in records])
-            for records in social
-        ]
+        apart = [_group_with_citations(records) for records in social]
         body = f"{body} Social and other findings: {'; '.join(apart)}."
     if not leads:
         return body, ()

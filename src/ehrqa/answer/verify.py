@@ -10,6 +10,7 @@ are reported as unverified spans.
 from __future__ import annotations
 
 import re
+from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date
@@ -112,7 +113,7 @@ def _text_evidence(text: str, days: set[str], numbers: list[str]) -> None:
     numbers.extend(n.replace(",", ".") for n in NUMBER_RE.findall(rest))
 
 
-def _number_supported(number: str, evidence: list[str], n_cited: int) -> bool:
+def _number_supported(number: str, evidence: list[str], counts: frozenset[int]) -> bool:
     # The value as recorded, or that value rounded to the shown decimals when the record
     # carries noise beyond two decimals (see ehrqa.text.numbers.rounds_to): "14" is never
     # a recorded 14.1, and rounding tolerance beyond that let invented numbers through.
@@ -122,9 +123,10 @@ def _number_supported(number: str, evidence: list[str], n_cited: int) -> bool:
                 return True
         except ValueError:
             continue
-    # A count of the cited items ("3 active conditions") is supported by the citations.
+    # A count of the cited items ("3 active conditions"), or of the cited items of one kind
+    # ("Chemotherapy (6 times, …)"), is supported by the citations.
     value = float(number)
-    return _decimals(number) == 0 and 0 < value == n_cited
+    return _decimals(number) == 0 and value > 0 and int(value) in counts
 
 
 def check_facts(text: str, cited: list[Record], now: date | None = None) -> list[str]:
@@ -133,7 +135,8 @@ def check_facts(text: str, cited: list[Record], now: date | None = None) -> list
     With ``now``, a patient's age derived from a cited birth date counts as supported.
     """
     days, numbers = _evidence(cited, now)
-    return _unsupported(text, days, numbers, len(cited))
+    kinds = Counter(record.display for record in cited)
+    return _unsupported(text, days, numbers, frozenset({len(cited), *kinds.values()}))
 
 
 def check_facts_in_texts(text: str, sources: Sequence[str]) -> list[str]:
@@ -146,10 +149,12 @@ def check_facts_in_texts(text: str, sources: Sequence[str]) -> list[str]:
     numbers: list[str] = []
     for source in sources:
         _text_evidence(source, days, numbers)
-    return _unsupported(text, days, numbers, len(sources))
+    return _unsupported(text, days, numbers, frozenset({len(sources)}))
 
 
-def _unsupported(text: str, days: set[str], numbers: list[str], n_cited: int) -> list[str]:
+def _unsupported(
+    text: str, days: set[str], numbers: list[str], counts: frozenset[int]
+) -> list[str]:
     years = {d[:4] for d in days}
     months = {d[:7] for d in days}
     body = CITATION_RE.sub(" ", text)
@@ -159,7 +164,7 @@ def _unsupported(text: str, days: set[str], numbers: list[str], n_cited: int) ->
         normal = number.replace(",", ".")
         if len(normal) == 4 and normal.isdigit() and normal in years:
             continue
-        if not _number_supported(normal, numbers, n_cited):
+        if not _number_supported(normal, numbers, counts):
             unsupported.append(number)
     return unsupported
 
