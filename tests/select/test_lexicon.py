@@ -242,7 +242,7 @@ FIND_CONCEPTS = [
     ("my hemoglobin a1c", ["hba1c"]),
     ("my sugar test", ["hba1c", "glucose"]),
     ("blood sugar", ["glucose", "hba1c"]),
-    ("diabetes test results", ["hba1c", "glucose"]),
+    ("diabetes test results", ["hba1c", "glucose", "diabetes screening test"]),
     ("How is my kidney function?", ["creatinine", "egfr", "urea nitrogen"]),
     ("good cholesterol", ["hdl cholesterol"]),
     ("bad cholesterol", ["ldl cholesterol"]),

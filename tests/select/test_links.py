@@ -504,3 +504,43 @@ def test_an_order_without_a_reason_is_placed_at_the_visit_that_recorded_a_proble
         "Cefuroxime 250 MG Oral Tablet was prescribed on 2015-01-24 [MedicationRequest/c] at the "
         "visit that recorded Otitis media [Condition/o]; the order itself names no reason."
     ), text
+
+
+def test_this_pregnancy_dates_the_question_and_a_procedure_shot_counts(
+    store: SqliteStore, tmp_path: Path
+) -> None:
+    from conftest import bundle, patient, write_json
+    from ehrqa.answer.answerer import AnswerConfig, answer
+    from ehrqa.ingest.files import ingest_paths
+
+    snomed = "http://snomed.info/sct"
+    data = bundle(
+        patient(),
+        {"resourceType": "Condition", "id": "preg", "subject": {"reference": "Patient/p1"},
+         "clinicalStatus": {"coding": [{"code": "active"}]},
+         "code": {"coding": [{"system": snomed, "code": "72892002",
+                              "display": "Normal pregnancy"}]},
+         "onsetDateTime": "2020-10-18T10:00:00Z"},
+        {"resourceType": "Procedure", "id": "tdap", "status": "completed",
+         "subject": {"reference": "Patient/p1"},
+         "code": {"coding": [{"system": snomed, "code": "608006",
+                              "display": "Vaccination for diphtheria, pertussis, and tetanus"}]},
+         "performedDateTime": "2021-03-07T10:00:00Z"},
+        {"resourceType": "Immunization", "id": "td", "status": "completed",
+         "patient": {"reference": "Patient/p1"},
+         "vaccineCode": {"coding": [{"system": "http://hl7.org/fhir/sid/cvx", "code": "113",
+                                     "display": "Td (adult) preservative free"}]},
+         "occurrenceDateTime": "2016-07-24T10:00:00Z"},
+    )  # fmt: skip
+    ingest_paths(store, [write_json(tmp_path / "p.json", data)])
+    now = date(2021, 3, 10)
+    question = "Did I get the whooping cough shot during this pregnancy?"
+    selection = DefaultSelector().select(store, "p1", question, now)
+    assert selection.refs == ["Procedure/tdap"]  # not the Td of 2016, not the pregnancy
+    due = "Am I due for a tetanus booster?"
+    text = answer(
+        due, now, DefaultSelector().select(store, "p1", due, now), None,
+        AnswerConfig(mode="extractive"),
+    ).text  # fmt: skip
+    assert text.startswith("Not due: last Vaccination for diphtheria, pertussis, and tetanus on "
+                           "2021-03-07 [Procedure/tdap]; next due 2031-03-07"), text  # fmt: skip

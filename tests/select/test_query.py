@@ -288,6 +288,9 @@ CASES: list[tuple[str, dict[str, Any]]] = [
     ("was he ever told he had a weak heart?", dict(concepts=["heart failure"])),
     ("Has he had his appendix out?", dict(concepts=["appendectomy"])),
     ("what was his living situation, was he housed?", dict(concepts=["housing status"])),
+    ("Did I have any complications in my pregnancies?", dict(concepts=["pregnancy complication"])),
+    ("Did I get the whooping cough shot?", dict(concepts=["pertussis vaccine"])),  # never Td
+    ("How many kids have I delivered?", dict(concepts=["childbirth"], intent="count")),
 ]
 
 

@@ -213,9 +213,11 @@ def _intro(selection: Selection, judged: bool = False) -> str:
         days = {r.day for r in records if r.day}
         # A count says when the last one was: grouped facts show first dates.
         last = f", the last on {max(days)}" if days and len(records) > 1 else ""
-        if all(r.resource_type == "Condition" for r in records) and len(days) < len(records):
+        types = {r.resource_type for r in records}
+        if len(types) == 1 and types <= {"Condition", "Procedure"} and len(days) < len(records):
             # "How many bones did she break?": a fracture is filed twice the day it happens
-            # ("Fracture of rib", "Pathological fracture due to osteoporosis").
+            # ("Fracture of rib", "Pathological fracture due to osteoporosis"); a birth as
+            # "Medical induction of labor" and "Cesarean section".
             return f"{len(days)} (on {len(days)} dates{last}; {len(records)} entries):"
         return f"{len(records)} found{last}:"
     if plan.order == "latest":

@@ -17,7 +17,13 @@ from datetime import date
 from ehrqa.answer.verify import age_on
 from ehrqa.fhir.record import Record
 from ehrqa.fhir.render import insurers
-from ehrqa.knowledge import CHILD_SCHEDULE_SOURCE, Knowledge, Monitor, ReferenceRange
+from ehrqa.knowledge import (
+    CHILD_SCHEDULE_SOURCE,
+    Knowledge,
+    Monitor,
+    ReferenceRange,
+    VaccineInterval,
+)
 from ehrqa.select.default import CLAIM_TYPES
 from ehrqa.select.query import DUE_RE
 from ehrqa.text.names import plain_name
@@ -354,8 +360,15 @@ def vaccine_due(
     yearly vaccines (flu), as for a child, whose series follow the childhood schedule.
     """
     groups: dict[str, list[Record]] = {}
-    intervals = {}
+    intervals: dict[str, VaccineInterval] = {}
     for record in records:
+        if record.resource_type == "Procedure":
+            # A shot filed as a procedure ("Vaccination for diphtheria, pertussis, and
+            # tetanus") is a dose of each vaccine its display names.
+            for shot in _procedure_vaccines(record, kb):
+                groups.setdefault(shot.vaccine, []).append(record)
+                intervals[shot.vaccine] = shot
+            continue
         if record.resource_type != "Immunization":
             continue
         for coding in record.codes:
@@ -382,6 +395,21 @@ def vaccine_due(
         else:
             rule = f"no routine booster (source: {interval.source})"
             found.append(Judgement(f"Series recorded: {head}; {rule}.", (last.ref,), (rule,)))
+    return found
+
+
+def _procedure_vaccines(record: Record, kb: Knowledge) -> list[VaccineInterval]:
+    """The vaccines with an interval that a vaccination filed as a procedure gave."""
+    display = " ".join(c.display for c in record.codes).lower() or record.text.lower()
+    found = []
+    for interval in kb.vaccine_intervals:
+        concept = kb.by_name.get(interval.vaccine)
+        if (
+            concept is not None
+            and any(term in display for term in concept.procedure_terms)
+            and any(term in display for term in concept.terms)
+        ):
+            found.append(interval)
     return found
 
 

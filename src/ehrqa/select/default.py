@@ -27,7 +27,7 @@ from ehrqa.knowledge import load_knowledge
 from ehrqa.knowledge.scanner import fold, words
 from ehrqa.select.base import Selected, Selection
 from ehrqa.select.followup import split_parts
-from ehrqa.select.lexicon import MEDICATION_TYPES, Concept
+from ehrqa.select.lexicon import CONCEPTS_BY_NAME, MEDICATION_TYPES, Concept
 from ehrqa.select.query import (
     DUE_RE,
     INSURANCE_RE,
@@ -138,7 +138,7 @@ class DefaultSelector:
         """
         # Read once per question, for every part: the judgements' patient facts.
         patient = _patient_facts(store, patient_id)
-        plan = final_year(analyze(question, now), patient)
+        plan = in_pregnancy(store, patient_id, final_year(analyze(question, now), patient))
         parts = split_parts(question, now)
         if len(parts) == 1:
             selection = self.select_plan(store, patient_id, plan)
@@ -976,6 +976,35 @@ def _semantic_per_group(records: list[Record], order: str) -> list[Record]:
         days = sorted({r.day or "" for r in members}, reverse=(order == "latest"))
         chosen.extend(r for r in members if (r.day or "") == days[0])
     return chosen
+
+
+# "Did I get the whooping cough shot this pregnancy?", "blood pressure during my pregnancy":
+# the newest pregnancy's span dates the question.
+_PREGNANCY_RE = re.compile(
+    r"\b(?:(?:this|(?:my|her|the)\s+(?:current|last|latest|most\s+recent)|current)\s+pregnancy"
+    r"|(?:during|in)\s+(?:my|her|the)\s+pregnancy|while\s+(?:i\s+was|she\s+was|i'?m|she'?s)"
+    r"\s+pregnant)\b",
+    re.IGNORECASE,
+)
+
+
+def in_pregnancy(store: RecordStore, patient_id: str, plan: QueryPlan) -> QueryPlan:
+    """``plan`` dated to the newest pregnancy (from its onset to its end, or to now) when it
+    asks about "this pregnancy"; the pregnancy then dates the question, it is not asked."""
+    found = _PREGNANCY_RE.search(plan.question)
+    if found is None or plan.window is not None:
+        return plan
+    codes = tuple(CONCEPTS_BY_NAME["pregnancy"].codes)
+    query = RecordQuery(patient_id, types=("Condition",), codes=codes, end=plan.now.isoformat())
+    pregnancies = [r for r in store.query(query) if r.day]
+    if not pregnancies:
+        return plan
+    newest = max(pregnancies, key=lambda r: r.day or "")
+    start = date.fromisoformat(newest.day or "")
+    end = date.fromisoformat(newest.end_date[:10]) if newest.end_date else plan.now
+    rest = tuple(c for c in plan.concepts if c.name != "pregnancy") or plan.concepts
+    window = TimeWindow(start, end, found.group(0))
+    return dataclasses.replace(plan, window=window, concepts=rest)
 
 
 # "ER visits in his last year", "admissions in the final year": the year before death.
