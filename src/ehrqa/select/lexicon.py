@@ -122,6 +122,12 @@ def resolve_types(matches: Sequence[Match]) -> tuple[str, ...]:
     gives context ("my A1c at my last visit" still asks for the A1c observation). Concepts
     that fit a cued type bring their sibling types (lipid panel → reports as well).
     """
+    # "What care plans am I on?": "am I on" asks for medicines only when no other kind of
+    # record is named.
+    named = [m for m in matches if m.cue and not set(m.cue.resource_types) <= set(MEDICATION_TYPES)]
+    matches = [
+        m for m in matches if not (named and m.cue and m.phrase.endswith(" on") and not m.concepts)
+    ]
     cue_types = _ordered_union(m.cue.resource_types for m in matches if m.cue)
     concept_types = _ordered_union(c.resource_types for m in matches for c in m.concepts)
     if not cue_types:

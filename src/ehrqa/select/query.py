@@ -412,7 +412,10 @@ def _status(text: str, types: tuple[str, ...]) -> tuple[str, ...]:
     if _ENDED_RE.search(text):
         kinds = [t for t in types if t in ENDED_STATUSES] or list(ENDED_STATUSES)
         return tuple(dict.fromkeys(s for t in kinds for s in ENDED_STATUSES[t]))
-    taking = _TAKING_RE.search(text) and (not types or set(MEDICATION_TYPES) & set(types))
+    # "What meds am I on?", "What care plans am I on?": the current ones.
+    taking = _TAKING_RE.search(text) and (
+        not types or set(MEDICATION_TYPES) & set(types) or "CarePlan" in types
+    )
     if _ACTIVE_RE.search(text) or taking:
         return ("active",)
     return ()
