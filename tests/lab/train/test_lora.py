@@ -113,10 +113,11 @@ def test_train_save_and_reload_gives_the_same_logits(tiny_base: Path, tmp_path: 
         on_trained=capture,
     )
     meta = read_meta(out)
-    assert meta["task"] == "t2" and meta["config"]["rank"] == 4
-    assert meta["training"]["steps"] == 3 and meta["training"]["trained_examples"] == 8
-    assert meta["training"]["val_loss"] > 0 and meta["training"]["val_examples"] == 2
-    assert meta["adapter_gguf"] is None  # a transformers base has no GGUF to convert for
+    assert meta.task == "t2" and meta.config == _config(tiny_base) and meta.config.rank == 4
+    assert meta.training.steps == 3 and meta.training.trained_examples == 8
+    assert meta.training.val_loss and meta.training.val_loss > 0
+    assert meta.training.val_examples == 2 and meta.dataset_sha256 == "abc"
+    assert meta.adapter_gguf is None  # a transformers base has no GGUF to convert for
     assert (out / CARD_FILE).read_text(encoding="utf-8").startswith("# ehrqa LoRA adapter (t2)")
     assert not (out / "checkpoints").exists()
 
@@ -148,9 +149,9 @@ def test_reloaded_adapter_serves_through_the_chat_backend(tiny_base: Path, tmp_p
 def test_resume_continues_from_the_last_checkpoint(tiny_base: Path, tmp_path: Path) -> None:
     out = tmp_path / "run"
     _, _, first = fit_lora(_examples(), _config(tiny_base, max_steps=2), out)
-    assert (out / "checkpoints" / "checkpoint-2").is_dir() and not first["resumed"]
+    assert (out / "checkpoints" / "checkpoint-2").is_dir() and not first.resumed
     _, _, second = fit_lora(_examples(), _config(tiny_base, max_steps=4), out)
-    assert second["resumed"] and second["steps"] == 4
+    assert second.resumed and second.steps == 4
 
 
 def test_examples_longer_than_max_length_are_dropped(tiny_base: Path, tmp_path: Path) -> None:
@@ -161,7 +162,7 @@ def test_examples_longer_than_max_length_are_dropped(tiny_base: Path, tmp_path: 
     long = ChatExample("long", examples[0].messages, "word " * 400)
     assert example_length(tokenizer, long) > 256
     _, _, run = fit_lora([*examples, long], _config(tiny_base, max_steps=1), tmp_path / "r")
-    assert run["dropped_too_long"] == 1 and run["trained_examples"] == 4
+    assert run.dropped_too_long == 1 and run.trained_examples == 4
     with pytest.raises(ConfigError, match="longer than max_length"):
         fit_lora([long], _config(tiny_base), tmp_path / "r2")
 

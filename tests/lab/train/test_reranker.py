@@ -1,8 +1,10 @@
-"""The cross-encoder: config checks, a 2-step training run that reloads to identical scores,
-and the rerank selector on the demo patient."""
+"""The cross-encoder: config checks, 2-step training runs with sentence-transformers'
+CrossEncoderTrainer that reload to identical scores, resuming, and the rerank selector on the
+demo patient."""
 
 from __future__ import annotations
 
+import json
 import math
 from datetime import date
 from pathlib import Path
@@ -13,7 +15,14 @@ from ehrqa.core.errors import ConfigError, NotFoundError
 from ehrqa.lab.data.demo import DEMO_PATIENT
 from ehrqa.lab.train import reranker as trainer
 from ehrqa.lab.train.data import Pair
-from ehrqa.lab.train.reranker import CARD_FILE, fit_reranker, micro_f1, roc_auc, save_reranker
+from ehrqa.lab.train.reranker import (
+    CARD_FILE,
+    fit_reranker,
+    micro_f1,
+    roc_auc,
+    save_reranker,
+    train_reranker,
+)
 from ehrqa.llm.reranker import (
     RerankerConfig,
     load_reranker,
@@ -76,8 +85,11 @@ def test_training_saves_and_reloads_to_identical_scores(
 ) -> None:
     path, before = trained
     meta = read_reranker_config(path)
-    assert meta["training"]["steps"] == 2 and meta["config"]["max_length"] == 64
-    assert set(meta["metrics"]["val"]) >= {"auc", "accuracy"}
+    assert meta.training.steps == 2 and meta.training.planned_steps == 2
+    assert meta.config == RerankerConfig(
+        batch_size=4, max_steps=2, max_length=64, seed=1, lora_rank=0
+    )
+    assert meta.val is not None and meta.val.pairs == 8 and meta.val.auc is not None
     assert "MIT" in (path / CARD_FILE).read_text()
     after = score_pairs(load_reranker(path), [(p.query, p.document) for p in _pairs()])
     # Same seed, same pairs: training is deterministic on CPU, and saving loses nothing.
@@ -92,7 +104,7 @@ def test_lora_reranker_reloads_from_its_adapter_alone(tmp_path: Path) -> None:
     pairs = _pairs()
     config = RerankerConfig(max_steps=2, batch_size=4, max_length=64, lora_rank=4, lr=1e-3)
     model, run = fit_reranker(pairs[:8], config)
-    assert 0 < run["trainable_parameters"] < 1_000_000
+    assert run.trainable_parameters is not None and 0 < run.trainable_parameters < 1_000_000
     before = score_pairs(model, [(p.query, p.document) for p in pairs])
     path = save_reranker(model, run, pairs[:8], config, tmp_path / "m", pairs[8:])
     adapter = path / "adapter" / "adapter_model.safetensors"
@@ -106,6 +118,40 @@ def test_lora_reranker_reloads_from_its_adapter_alone(tmp_path: Path) -> None:
     alone = score_pairs(load_reranker(packaged), [(p.query, p.document) for p in pairs])
     assert alone == pytest.approx(before, abs=1e-5)
     assert len(set(map(round, before, [4] * len(before)))) > 1  # not a constant scorer
+
+
+def test_train_reranker_writes_the_folder_the_product_serves(tmp_path: Path) -> None:
+    """What `ehrqa train t1` leaves is what the product reads: the merged weights, their ONNX
+    form, the LoRA adapter, the typed config and the card, and no checkpoints. The product's
+    ONNX scorer gives the torch model's scores, and a config as the hand-written loop wrote
+    it (no ``stopped_early``) is served with its tuned cut-off."""
+    pytest.importorskip("peft")
+    from ehrqa.llm.reranker import load_onnx_reranker
+
+    pairs = _pairs()
+    config = RerankerConfig(
+        max_steps=2, batch_size=4, max_length=64, lora_rank=4, checkpoint_steps=1
+    )
+    out = train_reranker(pairs[:8], config, tmp_path / "m", pairs[8:], {"dataset": "qa.jsonl"})
+    names = {p.name for p in out.iterdir()}
+    assert names >= {CARD_FILE, "ehrqa_config.json", "config.json", "model.safetensors"}
+    assert names >= {"model.onnx", "adapter"} and "checkpoints" not in names
+    meta = read_reranker_config(out)
+    assert meta.dataset == "qa.jsonl" and meta.training.steps == 2 and meta.selector is None
+    texts = [(p.query, p.document) for p in pairs]
+    onnx = score_pairs(load_onnx_reranker(out, tmp_path / "home"), texts)
+    assert onnx == pytest.approx(score_pairs(load_reranker(out), texts), abs=1e-4)
+
+    old = meta.to_dict()
+    del old["training"]["stopped_early"]
+    old["selector"] = {
+        **{"mode": "union", "threshold": 0.55, "f1": 0.92, "default_f1": 0.89},
+        "best_per_mode": {"union": {"mode": "union", "threshold": 0.55, "f1": 0.92}},
+        **{"questions": 120, "depth": 50},
+    }
+    (out / "ehrqa_config.json").write_text(json.dumps(old), encoding="utf-8")
+    selector = RerankSelector(str(out))
+    assert (selector.mode, selector.threshold) == ("union", 0.55)
 
 
 def test_rerank_selector_on_demo_patient(tiny_model: Path, demo_store: SqliteStore) -> None:
@@ -238,15 +284,13 @@ def test_tune_cutoff_prefers_filter_unless_another_mode_wins_clearly(
     sample = Path(__file__).parents[2] / "fixtures" / "qa_sample" / "qa.jsonl"
     items = [i for i in read_dataset(sample) if i.split == "val"][:12]
     tuned = trainer.tune_cutoff(tiny_model, demo_store, items, depth=10)
-    per_mode = tuned["best_per_mode"]
-    assert set(per_mode) == set(rerank.MODES) and tuned["questions"] == len(items)
-    if tuned["mode"] == "filter":
-        assert all(
-            g["f1"] < per_mode["filter"]["f1"] + trainer.MODE_MARGIN for g in per_mode.values()
-        )
+    per_mode = tuned.best_per_mode
+    assert set(per_mode) == set(rerank.MODES) and tuned.questions == len(items)
+    if tuned.mode == "filter":
+        assert all(g.f1 < per_mode["filter"].f1 + trainer.MODE_MARGIN for g in per_mode.values())
     else:
-        assert tuned["f1"] >= per_mode["filter"]["f1"] + trainer.MODE_MARGIN
-    assert 0.0 <= tuned["default_f1"] <= 1.0
+        assert tuned.f1 >= per_mode["filter"].f1 + trainer.MODE_MARGIN
+    assert 0.0 <= tuned.default_f1 <= 1.0
 
 
 def test_auto_selector_uses_the_reranker_when_there_is_one(
@@ -281,8 +325,8 @@ def test_the_packaged_reranker_tells_active_care_plans_from_ended_ones(
     pytest.importorskip("peft")
     path = rerank.packaged_model_path()
     assert path is not None, "ehrqa ships a reranker in ehrqa/models/reranker"
-    meta = read_reranker_config(path)
-    assert meta["config"]["lora_rank"] and meta["selector"]["mode"] in rerank.MODES
+    meta = read_reranker_config(path)  # written before checkpoint_steps and resumed_at_step
+    assert meta.config.lora_rank and meta.selector and meta.selector.mode in rerank.MODES
     assert not (path / "model.safetensors").exists()  # the adapter only, on the packaged base
     question = "Which care plans are active for this patient?"
     selection = DefaultSelector().select(demo_store, DEMO_PATIENT, question, NOW)
@@ -304,17 +348,17 @@ def test_an_interrupted_run_resumes_to_the_uninterrupted_result(tmp_path: Path) 
     )
     texts = [(p.query, p.document) for p in pairs]
     whole, run = fit_reranker(pairs, config)
-    assert run["steps"] == 4 and run["resumed_at_step"] == 0
-    checkpoint = tmp_path / "checkpoint.pt"
+    assert run.steps == 4 and run.resumed_at_step == 0 and not run.stopped_early
+    checkpoints = tmp_path / "checkpoints"
     stopped = RerankerConfig(**{**config.to_dict(), "max_seconds": 1e-9})
-    _, first = fit_reranker(pairs, stopped, checkpoint)
-    assert first["steps"] == 1 and checkpoint.is_file()
-    resumed, rest = fit_reranker(pairs, config, checkpoint)
-    assert rest["resumed_at_step"] == 1 and rest["steps"] == 4
+    _, first = fit_reranker(pairs, stopped, checkpoints)
+    assert first.steps == 1 and first.stopped_early and (checkpoints / "checkpoint-1").is_dir()
+    resumed, rest = fit_reranker(pairs, config, checkpoints)
+    assert rest.resumed_at_step == 1 and rest.steps == 4
     assert score_pairs(resumed, texts) == pytest.approx(score_pairs(whole, texts), abs=1e-6)
     # Other settings do not resume from it: a fresh run.
     other = RerankerConfig(**{**config.to_dict(), "lr": 5e-4})
-    assert fit_reranker(pairs, other, checkpoint)[1]["resumed_at_step"] == 0
+    assert fit_reranker(pairs, other, checkpoints)[1].resumed_at_step == 0
 
 
 def test_the_configured_home_picks_the_reranker_trained_there(

@@ -4,8 +4,9 @@ chat examples (prompt messages → one assistant reply) → resolve the base mod
 dequantised once into a cached transformers checkpoint) → drop examples longer than
 ``max_length`` (truncation would cut the answer off) → wrap with a PEFT LoRA adapter →
 train with trl's ``SFTTrainer`` (loss on the reply's tokens only, checkpoints, resume) →
-save the adapter, its GGUF conversion for llama.cpp, ``ehrqa_config.json`` (resolved
-config, data hashes, training log, validation loss) and ``MODEL_CARD.md``.
+save the adapter, its GGUF conversion for llama.cpp, ``ehrqa_config.json`` (a
+:class:`~ehrqa.llm.trained.TrainedAdapter`: resolved config, data hashes, training log,
+validation loss) and ``MODEL_CARD.md``.
 
 The same code runs on a GPU (set ``dtype="bfloat16"``, a bigger ``batch_size`` and
 ``micro_batch_size``, ``qlora=True`` for 4-bit bases of 3–8B models) and on the CPU, where
@@ -20,7 +21,7 @@ import os
 import shutil
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -28,6 +29,14 @@ import orjson
 
 from ehrqa.core.config import TRAINED_CONFIG_FILE
 from ehrqa.core.errors import BackendUnavailableError, ConfigError, NotFoundError
+from ehrqa.lab.train.callbacks import time_budget
+from ehrqa.llm.trained import (  # what a trained adapter's folder says about itself
+    ADAPTER_KIND,
+    AdapterBase,
+    AdapterRun,
+    LoraTrainConfig,
+    TrainedAdapter,
+)
 
 if TYPE_CHECKING:
     from transformers import PreTrainedModel, PreTrainedTokenizerBase
@@ -37,95 +46,8 @@ CARD_FILE = "MODEL_CARD.md"
 ADAPTER_DIR = "adapter"
 ADAPTER_GGUF = "adapter.gguf"
 CHECKPOINTS_DIR = "checkpoints"
-KIND = "ehrqa-lora"
+KIND = ADAPTER_KIND
 INSTALL_HINT = "pip install torch==2.13.0, then pip install 'ehrqa[train]'"
-
-
-@dataclass
-class LoraTrainConfig:
-    """How to fine-tune. Stored, resolved, with every trained adapter."""
-
-    base_model: str = field(
-        default="smollm2",
-        metadata={"help": "smollm2, gemma3-270m, a .gguf file or a transformers checkpoint dir"},
-    )
-    rank: int = field(default=16, metadata={"help": "LoRA rank r"})
-    alpha: float = field(default=32.0, metadata={"help": "LoRA alpha (scale = alpha / r)"})
-    dropout: float = field(default=0.05, metadata={"help": "LoRA dropout"})
-    target_modules: str = field(
-        default="all-linear", metadata={"help": "'all-linear' or comma-separated module names"}
-    )
-    epochs: float = field(default=1.0, metadata={"help": "passes over the training examples"})
-    batch_size: int = field(default=8, metadata={"help": "examples per optimizer step"})
-    micro_batch_size: int = field(
-        default=1, metadata={"help": "examples per forward pass (1 = no padding, best on CPU)"}
-    )
-    lr: float = field(default=2e-4, metadata={"help": "peak learning rate (AdamW)"})
-    warmup_ratio: float = field(default=0.05, metadata={"help": "share of steps warming up"})
-    max_length: int = field(
-        default=1024, metadata={"help": "longest example in tokens; longer ones are dropped"}
-    )
-    max_examples: int | None = field(
-        default=None, metadata={"help": "train on a seeded sample of this many examples"}
-    )
-    max_steps: int | None = field(default=None, metadata={"help": "stop after N steps"})
-    max_seconds: float | None = field(
-        default=None, metadata={"help": "stop (and save) after this many seconds of training"}
-    )
-    save_steps: int = field(default=25, metadata={"help": "checkpoint every N steps"})
-    val_examples: int = field(default=32, metadata={"help": "validation examples for the loss"})
-    dtype: str = field(
-        default="auto", metadata={"help": "auto (bf16 on GPU, fp32 on CPU), float32, bfloat16"}
-    )
-    qlora: bool = field(default=False, metadata={"help": "load the base in 4 bits (bitsandbytes)"})
-    gradient_checkpointing: bool = field(
-        default=False, metadata={"help": "trade compute for memory (long sequences, big bases)"}
-    )
-    seed: int = field(default=0, metadata={"help": "seed of the sample, shuffle and adapter init"})
-
-    def __post_init__(self) -> None:
-        if self.rank < 1:
-            raise ConfigError(f"rank must be at least 1, got {self.rank}")
-        if self.alpha <= 0:
-            raise ConfigError(f"alpha must be positive, got {self.alpha}")
-        if not 0 <= self.dropout < 1:
-            raise ConfigError(f"dropout must be in [0, 1), got {self.dropout}")
-        if self.epochs <= 0:
-            raise ConfigError(f"epochs must be positive, got {self.epochs}")
-        if self.batch_size < 1 or self.micro_batch_size < 1:
-            raise ConfigError("batch_size and micro_batch_size must be at least 1")
-        if self.batch_size % self.micro_batch_size:
-            raise ConfigError(
-                f"batch_size ({self.batch_size}) must be a multiple of micro_batch_size "
-                f"({self.micro_batch_size})"
-            )
-        if not 0 < self.lr < 1:
-            raise ConfigError(f"lr must be in (0, 1), e.g. 2e-4; got {self.lr}")
-        if not 0 <= self.warmup_ratio < 1:
-            raise ConfigError(f"warmup_ratio must be in [0, 1), got {self.warmup_ratio}")
-        if self.max_length < 32:
-            raise ConfigError(f"max_length must be at least 32 tokens, got {self.max_length}")
-        for name in ("max_examples", "max_steps"):
-            value = getattr(self, name)
-            if value is not None and value < 1:
-                raise ConfigError(f"{name} must be at least 1 or None, got {value}")
-        if self.max_seconds is not None and self.max_seconds <= 0:
-            raise ConfigError(f"max_seconds must be positive or None, got {self.max_seconds}")
-        if self.save_steps < 1:
-            raise ConfigError(f"save_steps must be at least 1, got {self.save_steps}")
-        if self.dtype not in ("auto", "float32", "bfloat16", "float16"):
-            raise ConfigError(
-                f"dtype must be auto, float32, bfloat16 or float16, got {self.dtype!r}"
-            )
-
-    @property
-    def gradient_accumulation(self) -> int:
-        """Micro-batches per optimizer step."""
-        return self.batch_size // self.micro_batch_size
-
-    def to_dict(self) -> dict[str, Any]:
-        """Plain-JSON form."""
-        return asdict(self)
 
 
 @dataclass
@@ -332,23 +254,6 @@ def _lora_config(peft: Any, config: LoraTrainConfig) -> Any:
     )
 
 
-def _time_budget(transformers: Any, seconds: float | None) -> Any:
-    """A callback that stops training (saving a checkpoint) once ``seconds`` have passed."""
-
-    class TimeBudget(transformers.TrainerCallback):
-        started = time.perf_counter()
-        stopped_early = False
-
-        def on_step_end(self, args: Any, state: Any, control: Any, **kwargs: Any) -> Any:
-            if seconds is not None and time.perf_counter() - self.started > seconds:
-                control.should_training_stop = True
-                control.should_save = True
-                TimeBudget.stopped_early = True
-            return control
-
-    return TimeBudget()
-
-
 def _sft_args(trl: Any, config: LoraTrainConfig, out: Path) -> Any:
     import torch
 
@@ -388,7 +293,7 @@ def fit_lora(
     init_adapter: str | Path | None = None,
     resume: bool = True,
     cache_dir: str | Path | None = None,
-) -> tuple[Any, Any, dict[str, Any]]:
+) -> tuple[Any, Any, AdapterRun]:
     """Train a LoRA adapter on ``examples``; returns (peft model, tokenizer, run record).
 
     The run record holds the validation loss (mean reply-token loss) over up to
@@ -417,7 +322,7 @@ def fit_lora(
     else:
         peft_config = _lora_config(peft, config)
     val = _fitting(tokenizer, _sample(val_examples, 4 * config.val_examples, config.seed), config)
-    budget = _time_budget(transformers, config.max_seconds)
+    budget = time_budget(config.max_seconds)
     trainer = trl.SFTTrainer(
         model=model,
         args=_sft_args(trl, config, out),
@@ -432,33 +337,33 @@ def fit_lora(
     result = trainer.train(resume_from_checkpoint=True if checkpoint else None)
     seconds = time.perf_counter() - started
     losses = [row["loss"] for row in trainer.state.log_history if "loss" in row]
-    run = {
-        "base": {"name": base.name, "gguf": str(base.gguf) if base.gguf else None},
-        "examples": len(chosen),
-        "dropped_too_long": len(chosen) - len(kept),
-        "trained_examples": len(kept),
-        "train_examples_sha256": examples_hash(kept),
-        "steps": int(trainer.state.global_step),
-        "planned_steps": int(trainer.state.max_steps),
-        "stopped_early": type(budget).stopped_early,
-        "resumed": bool(checkpoint),
-        "seconds": round(seconds, 1),
-        "train_loss": round(float(result.training_loss), 4),
-        "loss_first": losses[0] if losses else None,
-        "loss_last": losses[-1] if losses else None,
-        "device": "cuda" if torch.cuda.is_available() else "cpu",
-    }
-    if val:
-        # Mean reply-token loss on held-out examples, tokenised by trl as for training.
-        run["val_loss"] = round(float(trainer.evaluate()["eval_loss"]), 4)
-        run["val_examples"] = len(val)
+    # Mean reply-token loss on held-out examples, tokenised by trl as for training.
+    val_loss = round(float(trainer.evaluate()["eval_loss"]), 4) if val else None
+    run = AdapterRun(
+        base=AdapterBase(name=base.name, gguf=str(base.gguf) if base.gguf else None),
+        examples=len(chosen),
+        dropped_too_long=len(chosen) - len(kept),
+        trained_examples=len(kept),
+        train_examples_sha256=examples_hash(kept),
+        steps=int(trainer.state.global_step),
+        planned_steps=int(trainer.state.max_steps),
+        stopped_early=budget.stopped_early,
+        resumed=bool(checkpoint),
+        seconds=round(seconds, 1),
+        train_loss=round(float(result.training_loss), 4),
+        loss_first=losses[0] if losses else None,
+        loss_last=losses[-1] if losses else None,
+        device="cuda" if torch.cuda.is_available() else "cpu",
+        val_loss=val_loss,
+        val_examples=len(val) if val else None,
+    )
     trainer.model.eval()
     return trainer.model, tokenizer, run
 
 
 def save_lora(
     model: Any,
-    run: dict[str, Any],
+    run: AdapterRun,
     config: LoraTrainConfig,
     out_dir: str | Path,
     *,
@@ -466,53 +371,42 @@ def save_lora(
     extra: dict[str, Any] | None = None,
     keep_checkpoints: bool = False,
 ) -> Path:
-    """Save the adapter, its GGUF conversion (when the base is a GGUF), config and card."""
+    """Save the adapter, its GGUF conversion (when the base is a GGUF), config and card.
+
+    ``extra`` holds the other fields of :class:`~ehrqa.llm.trained.TrainedAdapter` (the
+    dataset, its hash, the data config, …).
+    """
     from ehrqa.lab.train.gguf_lora import UnsupportedArchitectureError, export_gguf_lora
 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     model.save_pretrained(str(out / ADAPTER_DIR))
     gguf_note = None
-    base_gguf = run["base"]["gguf"]
+    base_gguf = run.base.gguf
     if base_gguf:
         try:
             export_gguf_lora(out / ADAPTER_DIR, Path(base_gguf), out / ADAPTER_GGUF)
         except UnsupportedArchitectureError as exc:
             gguf_note = str(exc)
-    meta = {
-        "kind": KIND,
-        "task": task,
-        "config": config.to_dict(),
-        "training": run,
-        "adapter": ADAPTER_DIR,
-        "adapter_gguf": ADAPTER_GGUF if (out / ADAPTER_GGUF).is_file() else None,
-        "adapter_gguf_note": gguf_note,
+    meta = TrainedAdapter(
+        task=task,
+        config=config,
+        training=run,
+        adapter=ADAPTER_DIR,
+        adapter_gguf=ADAPTER_GGUF if (out / ADAPTER_GGUF).is_file() else None,
+        adapter_gguf_note=gguf_note,
         **(extra or {}),
-    }
-    write_meta(out, meta)
+    )
+    meta.write(out)
     (out / CARD_FILE).write_text(model_card(meta), encoding="utf-8")
     if not keep_checkpoints:
         shutil.rmtree(out / CHECKPOINTS_DIR, ignore_errors=True)
     return out
 
 
-def write_meta(path: str | Path, meta: dict[str, Any]) -> None:
-    """Write ``ehrqa_config.json`` (NaN becomes null)."""
-    clean = orjson.loads(orjson.dumps(meta, option=orjson.OPT_SERIALIZE_NUMPY))
-    (Path(path) / CONFIG_FILE).write_bytes(orjson.dumps(clean, option=orjson.OPT_INDENT_2))
-
-
-def read_meta(path: str | Path) -> dict[str, Any]:
-    """The ``ehrqa_config.json`` of an adapter folder written by :func:`save_lora`."""
-    file = Path(path) / CONFIG_FILE
-    if not file.is_file():
-        raise NotFoundError(
-            f"no fine-tuned adapter in {path} (no {CONFIG_FILE}): train one with `ehrqa train t2`"
-        )
-    data: dict[str, Any] = orjson.loads(file.read_bytes())
-    if data.get("kind") != KIND:
-        raise ConfigError(f"{path} holds a {data.get('kind')!r} model, not a LoRA adapter")
-    return data
+def read_meta(path: str | Path) -> TrainedAdapter:
+    """The ``ehrqa_config.json`` of an adapter folder written by :func:`save_lora`, checked."""
+    return TrainedAdapter.read(path)
 
 
 _TASKS = {
@@ -522,27 +416,27 @@ _TASKS = {
 }
 
 
-def model_card(meta: dict[str, Any]) -> str:
+def model_card(meta: TrainedAdapter) -> str:
     """The model card of a trained adapter."""
-    run, config = meta["training"], meta["config"]
+    run, config = meta.training, meta.config
     serving = (
-        f"`ehrqa ask --model {run['base']['name']} --adapter DIR` (llama.cpp, `{ADAPTER_GGUF}`)"
-        if meta.get("adapter_gguf")
-        else f"`--model hf:BASE --adapter DIR` (transformers; {meta.get('adapter_gguf_note')})"
+        f"`ehrqa ask --model {run.base.name} --adapter DIR` (llama.cpp, `{ADAPTER_GGUF}`)"
+        if meta.adapter_gguf
+        else f"`--model hf:BASE --adapter DIR` (transformers; {meta.adapter_gguf_note})"
     )
-    return f"""# ehrqa LoRA adapter ({meta["task"]})
+    return f"""# ehrqa LoRA adapter ({meta.task})
 
-- **Task:** {_TASKS.get(meta["task"], meta["task"])}.
-- **Base model:** {run["base"]["name"]} (licence: that of the base model; SmolLM2 is
+- **Task:** {_TASKS.get(meta.task, meta.task)}.
+- **Base model:** {run.base.name} (licence: that of the base model; SmolLM2 is
   Apache-2.0, Gemma 3 is under the Gemma terms of use). The adapter adds LoRA rank
-  {config["rank"]}, alpha {config["alpha"]} on `{config["target_modules"]}`.
-- **Training data:** {run["trained_examples"]} examples built from a gold-labelled synthetic QA
-  dataset (Synthea-style patients; sha256 {str(meta.get("dataset_sha256", "?"))[:12]}…),
-  examples sha256 {run["train_examples_sha256"][:12]}…; {run["dropped_too_long"]} longer than
-  {config["max_length"]} tokens dropped.
-- **Training:** {run["steps"]} of {run["planned_steps"]} steps in {run["seconds"]} s on
-  {run["device"]}{" (stopped by the time budget)" if run["stopped_early"] else ""};
-  train loss {run["train_loss"]}, validation loss {run.get("val_loss")}.
+  {config.rank}, alpha {config.alpha} on `{config.target_modules}`.
+- **Training data:** {run.trained_examples} examples built from a gold-labelled synthetic QA
+  dataset (Synthea-style patients; sha256 {(meta.dataset_sha256 or "?")[:12]}…),
+  examples sha256 {run.train_examples_sha256[:12]}…; {run.dropped_too_long} longer than
+  {config.max_length} tokens dropped.
+- **Training:** {run.steps} of {run.planned_steps} steps in {run.seconds} s on
+  {run.device}{" (stopped by the time budget)" if run.stopped_early else ""};
+  train loss {run.train_loss}, validation loss {run.val_loss}.
 - **Serving:** {serving}.
 - **Intended use:** answering and selecting within ehrqa on the machine that holds the
   records; every answer is checked against the cited records by ehrqa's verifier.
