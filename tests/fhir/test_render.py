@@ -651,3 +651,24 @@ def test_the_first_displayed_coding_is_rendered() -> None:
 def test_malformed_elements_do_not_break_the_line() -> None:
     patient = {"resourceType": "Patient", "id": "p", "birthDate": 1960, "name": "Verna"}
     assert render(patient) == "[Patient/p]"
+
+
+def test_a_claim_names_an_insurer_known_only_by_reference() -> None:
+    from ehrqa.fhir.render import insurers, render, stated_insurers
+
+    eob = {
+        "resourceType": "ExplanationOfBenefit",
+        "id": "e",
+        "created": "2024-10-11T10:00:00Z",
+        "insurer": {"reference": "Organization/o"},
+        "insurance": [{"focal": True, "coverage": {"reference": "Coverage/c"}}],
+    }
+    known = {
+        "Organization/o": {"resourceType": "Organization", "id": "o", "name": "Aetna"},
+        "Coverage/c": {"resourceType": "Coverage", "id": "c", "payor": [{"display": "Aetna"}]},
+    }
+    assert insurers(eob) == []  # nothing to follow without a resolver
+    assert insurers(eob, known.get) == ["Aetna"]
+    text = render(eob, resolve=known.get)
+    assert "; insurer Aetna" in text
+    assert stated_insurers(eob, text) == ["Aetna"]  # read back from the stored line

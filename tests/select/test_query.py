@@ -290,8 +290,13 @@ CASES: list[tuple[str, dict[str, Any]]] = [
     ("what was his living situation, was he housed?", dict(concepts=["housing status"])),
     ("Did I have any complications in my pregnancies?", dict(concepts=["pregnancy complication"])),
     ("Did I get the whooping cough shot?", dict(concepts=["pertussis vaccine"])),  # never Td
-    ("How many kids have I delivered?", dict(concepts=["childbirth"], intent="count")),    # "am I on" names care plans here, not medicines
+    (
+        "How many kids have I delivered?",
+        dict(concepts=["childbirth"], intent="count"),
+    ),  # "am I on" names care plans here, not medicines
     ("What care plans am I on?", dict(types=("CarePlan",), status=("active",))),
+    ("Was an autopsy done?", dict(concepts=["autopsy"])),
+    ("Did I ever have seizures during a pregnancy?", dict(concepts=["preeclampsia"])),
 ]
 
 

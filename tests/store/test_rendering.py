@@ -108,7 +108,7 @@ def test_a_stale_patient_line_is_rendered_again_once(
     finally:
         upgraded.close()
     [notice] = notices(caplog)
-    assert "for render version 2 (they had 1): 2 records read, 1 changed" in notice
+    assert f"for render version {RENDER_VERSION} (they had 1): 2 records read, 1 changed" in notice
     assert "Ada" not in notice and PATIENT_ID not in notice
 
     def no_work(*_: Any) -> None:

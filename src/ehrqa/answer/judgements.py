@@ -16,7 +16,7 @@ from datetime import date
 
 from ehrqa.answer.verify import age_on
 from ehrqa.fhir.record import Record
-from ehrqa.fhir.render import insurers
+from ehrqa.fhir.render import stated_insurers
 from ehrqa.knowledge import (
     CHILD_SCHEDULE_SOURCE,
     Knowledge,
@@ -308,7 +308,7 @@ def payer_judgement(records: Sequence[Record]) -> Judgement | None:
     by_payer: dict[str, list[Record]] = {}
     for record in records:
         if record.resource_type in CLAIM_TYPES:
-            for name in insurers(record.resource):
+            for name in stated_insurers(record.resource, record.text):
                 by_payer.setdefault(name, []).append(record)
     if not by_payer:
         return None

@@ -43,7 +43,8 @@ from ehrqa.fhir.record import SYSTEM_NAMES, Coding, Component
 # note's text.
 #   1: before versions were kept.
 #   2: Patient lines name race and ethnicity.
-RENDER_VERSION = 2
+#   3: claims name an insurer known only by reference (its Organization or Coverage).
+RENDER_VERSION = 3
 MAX_LINE_CHARS = 400
 NOTE_CHARS = 300
 ELLIPSIS = "…"
@@ -667,7 +668,7 @@ def _claim(resource: dict[str, Any], resolve: Resolver | None) -> str:
     return _line(
         _day_of(resource),
         f"{kind} {concept_label(resource.get('type'))}".strip(),
-        _labelled("insurer", _distinct(insurers(resource))),
+        _labelled("insurer", _distinct(insurers(resource, resolve))),
         _labelled("items", _distinct(items)),
         _claim_total(resource.get("total")),
         _labelled("outcome", _text(resource.get("outcome"))),
@@ -675,13 +676,44 @@ def _claim(resource: dict[str, Any], resolve: Resolver | None) -> str:
     )
 
 
-def insurers(resource: dict[str, Any]) -> list[str]:
-    """Who pays a Claim or ExplanationOfBenefit: its insurer, else its coverages' names."""
-    names = [_text(_dict(resource.get("insurer")).get("display"))]
+def insurers(resource: dict[str, Any], resolve: Resolver | None = None) -> list[str]:
+    """Who pays a Claim or ExplanationOfBenefit: its insurer, else its coverages' names.
+
+    A reference without a display is followed with ``resolve``: the insurer Organization's
+    name, a Coverage's payor (or its type).
+    """
+    insurer = _dict(resource.get("insurer"))
+    names = [_text(insurer.get("display")) or _organization_name(insurer, resolve)]
     for entry in _items(resource.get("insurance")):
-        names.append(_text(_dict(_dict(entry).get("coverage")).get("display")))
+        coverage = _dict(_dict(entry).get("coverage"))
+        names.append(_text(coverage.get("display")) or _coverage_payor(coverage, resolve))
     named = [n for n in names if n]
     return list(dict.fromkeys(named))
+
+
+def stated_insurers(resource: dict[str, Any], text: str) -> list[str]:
+    """:func:`insurers`, else the insurers a record's rendered line names ("; insurer
+    Aetna"), which ingestion found by following references."""
+    if names := insurers(resource):
+        return names
+    found = re.search(r"; insurer ([^;]+)", text)
+    return [n.strip() for n in found.group(1).split(", ")] if found else []
+
+
+def _organization_name(reference: dict[str, Any], resolve: Resolver | None) -> str:
+    target = resolve(reference["reference"]) if resolve and reference.get("reference") else None
+    return _text(_dict(target).get("name")) if target else ""
+
+
+def _coverage_payor(reference: dict[str, Any], resolve: Resolver | None) -> str:
+    coverage = resolve(reference["reference"]) if resolve and reference.get("reference") else None
+    if not coverage:
+        return ""
+    for payor in _items(coverage.get("payor")):
+        payor = _dict(payor)
+        if name := _text(payor.get("display")) or _organization_name(payor, resolve):
+            return name
+    return concept_label(coverage.get("type"))
 
 
 def _claim_total(total: Any) -> str:

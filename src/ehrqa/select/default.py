@@ -22,7 +22,7 @@ from datetime import date, timedelta
 from ehrqa.core.errors import NotFoundError
 from ehrqa.fhir.elements import reference_id
 from ehrqa.fhir.record import Record
-from ehrqa.fhir.render import insurers
+from ehrqa.fhir.render import stated_insurers
 from ehrqa.knowledge import load_knowledge
 from ehrqa.knowledge.scanner import fold, words
 from ehrqa.select.base import Selected, Selection
@@ -735,9 +735,11 @@ def _current_payer(plan: QueryPlan, items: list[Selected]) -> list[Selected]:
         return items
     newest_day = max(item.record.day or "" for item in items)
     kept = [item for item in items if (item.record.day or "") == newest_day]
-    seen = {name for item in kept for name in insurers(item.record.resource)}
+    seen = {
+        name for item in kept for name in stated_insurers(item.record.resource, item.record.text)
+    }
     for item in sorted(items, key=lambda i: i.record.date or "", reverse=True):
-        names = set(insurers(item.record.resource))
+        names = set(stated_insurers(item.record.resource, item.record.text))
         if names and not names <= seen:
             seen |= names
             kept.append(item)
