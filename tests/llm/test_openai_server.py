@@ -242,7 +242,17 @@ def test_prompt_longer_than_the_server_context_is_an_error(
     # way it must be an error, never a short reply taken for a whole one.
     with pytest.raises((OpenAIServerError, ConfigError), match=re.escape(remote.url)):
         reply(remote, long, QA_OPTIONS)
-    assert reply(remote, CASES[1], GenerationOptions(max_tokens=4))  # the server lives on
+    # The server lives on. On a loaded machine it may take a few seconds to take requests
+    # again after failing a prompt mid-stream (seen once in a full run), so it gets 30 s.
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            assert reply(remote, CASES[1], GenerationOptions(max_tokens=4))
+            break
+        except OpenAIServerError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(1)
 
 
 def test_qa_answer_equals_the_in_process_answer(
