@@ -318,3 +318,27 @@ def test_a_conversations_follow_up_is_asked_after_its_first_turn(tmp_path: Path)
     assert results["q2"].details["resolved_question"] == "Is it getting better? (about: hba1c)"
     assert "resolved_question" not in results["q1"].details
     assert score_run(run)["default"]["task2"]["answer_accuracy"] == 1.0
+
+
+def test_the_eval_builds_selectors_from_the_config_as_ask_does(tmp_path: Path) -> None:
+    # `ehrqa --home D eval --selector auto` must select with the reranker trained in D.
+    from ehrqa.core.config import EhrqaConfig
+    from ehrqa.lab.eval.runner import _make_selector
+    from ehrqa.select.base import SELECTORS
+
+    built: list[EhrqaConfig] = []
+
+    class FromConfig:
+        @classmethod
+        def from_config(cls, config: EhrqaConfig) -> FromConfig:
+            built.append(config)
+            return cls()
+
+    SELECTORS.register("test-from-config", FromConfig)  # type: ignore[arg-type]
+    try:
+        config = EhrqaConfig(home=str(tmp_path))
+        assert isinstance(_make_selector("test-from-config", None, config), FromConfig)
+        assert built == [config]
+    finally:
+        SELECTORS._entries.pop("test-from-config", None)
+        SELECTORS._help.pop("test-from-config", None)

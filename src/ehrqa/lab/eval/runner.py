@@ -24,7 +24,7 @@ from ehrqa.lab.eval.provenance import git_commit
 from ehrqa.llm import load_chat_model
 from ehrqa.llm.base import ChatModel
 from ehrqa.qa import QASystem
-from ehrqa.select.base import SELECTORS, Selection, Selector
+from ehrqa.select.base import SELECTORS, Selection, Selector, get_selector
 from ehrqa.select.followup import resolve_followup
 from ehrqa.store.base import RecordStore
 
@@ -155,12 +155,13 @@ def _wants_model(name: str) -> bool:
     return bool(getattr(SELECTORS.get(name), "uses_chat_model", False))
 
 
-def _make_selector(name: str, model: ChatModel | None) -> Selector:
-    cls = SELECTORS.get(name)
+def _make_selector(name: str, model: ChatModel | None, config: EhrqaConfig) -> Selector:
+    """The selector ``name``, built from ``config`` as ``ehrqa ask`` builds it (so ``ehrqa
+    --home D eval --selector auto`` uses the reranker trained in ``D``)."""
     # Selectors that judge with a model share one, loaded once.
     if _wants_model(name):
-        return cls(model=model)  # type: ignore[call-arg]
-    return cls()
+        return SELECTORS.get(name)(model=model)  # type: ignore[call-arg]
+    return get_selector(name, config)
 
 
 def _result(
@@ -277,7 +278,7 @@ def run_eval(
             judge = load_chat_model(config.model, n_ctx=config.n_ctx, seed=config.seed)
     results: dict[str, list[QuestionResult]] = {}
     for name in config.selectors:
-        system = QASystem(base, store, selector=_make_selector(name, judge), model=model)
+        system = QASystem(base, store, selector=_make_selector(name, judge, base), model=model)
         results[name] = run_selector(
             system, name, items, config.answer_mode, on_question, keep_ranked=max(config.ks)
         )
