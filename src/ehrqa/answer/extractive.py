@@ -36,6 +36,7 @@ from ehrqa.answer.judgements import (
 )
 from ehrqa.answer.verify import age_on
 from ehrqa.fhir.record import Record
+from ehrqa.fhir.render import labelled
 from ehrqa.knowledge import Knowledge, Monitor, load_knowledge
 from ehrqa.select.base import Selected, Selection
 from ehrqa.select.default import (
@@ -63,7 +64,7 @@ from ehrqa.select.query import (
 
 # Values are rounded only where the record carries noise beyond two decimals: the
 # verifier accepts exactly that rounding of a cited value (ehrqa.text.numbers.rounds_to).
-from ehrqa.text.dates import iso_day, whole_years
+from ehrqa.text.dates import days_between, iso_day, whole_years
 from ehrqa.text.names import plain_name
 from ehrqa.text.numbers import exact_number
 from ehrqa.text.units import readable_unit, show_number, show_value
@@ -283,13 +284,12 @@ def _age_phrase(selection: Selection) -> str | None:
 # ordered at every refill (one line per medicine, with its first and last order).
 _GROUPED_TYPES = ("Condition", "AllergyIntolerance", "MedicationRequest", "MedicationStatement")
 MANY_TIMES = 4  # a procedure done this often is stated once, with its count and dates
-_REASON_RE = re.compile(r"; reason ([^;]+)")
 
 
 def reason_of(record: Record) -> str | None:
     """Why a medicine (or procedure, visit) was ordered, as its rendering names it."""
-    found = _REASON_RE.search(record.text)
-    return " ".join(_untagged(found.group(1)).split()) if found else None
+    found = labelled(record.text, "reason")
+    return " ".join(_untagged(found).split()) if found else None
 
 
 def _reasons(records: list[Record]) -> list[str]:
@@ -823,10 +823,10 @@ def _visit_findings(selection: Selection) -> Judgement | None:
 
 def _for_reason(record: Record) -> str:
     """ " for Chronic congestive heart failure" when a medicine or procedure names its reason."""
-    if record.resource_type not in ("MedicationRequest", "MedicationStatement", "Procedure"):
+    if record.resource_type not in (*MEDICATION_TYPES, "Procedure"):
         return ""
-    found = _REASON_RE.search(record.text)
-    return f" for {_untagged(found.group(1)).strip()}" if found else ""
+    reason = reason_of(record)
+    return f" for {reason}" if reason else ""
 
 
 def _at_event(selection: Selection) -> Judgement | None:
@@ -843,7 +843,7 @@ def _at_event(selection: Selection) -> Judgement | None:
     for record in records.values():
         if record.ref == anchor or not record.day or not event.day:
             continue
-        gap = (date.fromisoformat(record.day) - date.fromisoformat(event.day)).days
+        gap = days_between(event.day, record.day)
         when = (
             "the same day"
             if gap == 0
@@ -865,9 +865,8 @@ def _patient_fields(patient: Record, question: str) -> Judgement | None:
         if not pattern.search(question):
             continue
         for label in labels:
-            found = re.search(rf"; {re.escape(label)} ([^;]+)", patient.text)
-            if found:
-                stated.append(f"{label}: {found.group(1).strip()}")
+            if value := labelled(patient.text, label):
+                stated.append(f"{label}: {value}")
     if not stated:
         return None
     sentence = "; ".join(stated)

@@ -179,6 +179,16 @@ def _monitor_value(record: Record, monitor: Monitor) -> float | None:
     return record.value
 
 
+def _newest_reading(measures: Sequence[Record], monitor: Monitor) -> tuple[Record, float] | None:
+    """The newest of ``measures`` that carries ``monitor``'s value, with that value."""
+    found = [
+        (r, v)
+        for r in measures
+        if _loinc(r) in monitor.loinc and (v := _monitor_value(r, monitor)) is not None
+    ]
+    return max(found, key=lambda rv: rv[0].date or "") if found else None
+
+
 @dataclass
 class _Reading:
     """One measurement judged against one or more targets (a blood pressure's systolic and
@@ -217,14 +227,9 @@ def control(
     readings: dict[str, _Reading] = {}
     seen: set[str] = set()
     for monitor in monitors:
-        found = [
-            (r, v)
-            for r in measures
-            if _loinc(r) in monitor.loinc and (v := _monitor_value(r, monitor)) is not None
-        ]
-        if not found:
+        if (newest := _newest_reading(measures, monitor)) is None:
             continue
-        record, value = max(found, key=lambda rv: rv[0].date or "")
+        record, value = newest
         key = f"{monitor.measure}/{monitor.component}"
         if key in seen:  # one target per measure (the first listed)
             continue
@@ -270,14 +275,9 @@ def still_met(
     when no measure of ``monitors`` (each with ``defines``) was selected.
     """
     for monitor in monitors:
-        found = [
-            (r, v)
-            for r in measures
-            if _loinc(r) in monitor.loinc and (v := _monitor_value(r, monitor)) is not None
-        ]
-        if not found:
+        if (newest := _newest_reading(measures, monitor)) is None:
             continue
-        record, value = max(found, key=lambda rv: rv[0].date or "")
+        record, value = newest
         met = monitor.met(float(show_number(value, record.unit)))
         shown = _shown(record) if monitor.component else show_value(value, record.unit)
         name = monitor.condition

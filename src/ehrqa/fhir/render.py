@@ -192,6 +192,13 @@ def _labelled(prefix: str, value: Any) -> str:
     return f"{prefix} {value}" if value else ""
 
 
+def labelled(text: str, label: str) -> str | None:
+    """The value a rendered line gives ``label`` ("…; insurer Aetna; …" → "Aetna"), the
+    inverse of how lines are written; None when the line has no such field."""
+    found = re.search(rf"; {re.escape(label)} ([^;]+)", text)
+    return found.group(1).strip() if found else None
+
+
 def _first_label(found: Sequence[Coding]) -> str:
     # A local code without a display says less than the next, displayed, coding.
     best = next((c for c in found if c.display), found[0] if found else None)
@@ -696,8 +703,8 @@ def stated_insurers(resource: dict[str, Any], text: str) -> list[str]:
     Aetna"), which ingestion found by following references."""
     if names := insurers(resource):
         return names
-    found = re.search(r"; insurer ([^;]+)", text)
-    return [n.strip() for n in found.group(1).split(", ")] if found else []
+    stated = labelled(text, "insurer")
+    return [n.strip() for n in stated.split(", ")] if stated else []
 
 
 def _organization_name(reference: dict[str, Any], resolve: Resolver | None) -> str:

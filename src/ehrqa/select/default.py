@@ -42,7 +42,7 @@ from ehrqa.select.query import (
 from ehrqa.select.semantic import DEFAULT_MIN_SCORE, ConceptMatcher, LazyConceptMatcher
 from ehrqa.select.timeexpr import TimeWindow
 from ehrqa.store.base import RecordQuery, RecordStore
-from ehrqa.text.dates import iso_day
+from ehrqa.text.dates import days_between, iso_day
 
 # Administrative and billing types: stored and citable, but not answers to clinical questions.
 ADMIN_TYPES = (
@@ -567,7 +567,7 @@ COUNTED_TYPES = ("Encounter", "Immunization", "Procedure")  # one record per vis
 
 def _days_apart(record: Record, event: Record) -> tuple[int, int]:
     """How far ``record`` lies from ``event`` in days; a reading before it wins a tie."""
-    gap = (date.fromisoformat(record.day or "") - date.fromisoformat(event.day or "")).days
+    gap = days_between(event.day or "", record.day or "")
     return abs(gap), 0 if gap <= 0 else 1
 
 

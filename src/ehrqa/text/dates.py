@@ -64,6 +64,11 @@ def find_dates(text: str) -> tuple[list[tuple[str, str]], str]:
     return found, text
 
 
+def days_between(start: str, end: str) -> int:
+    """Days from ISO day ``start`` to ISO day ``end`` (negative when ``end`` comes first)."""
+    return (date.fromisoformat(end[:10]) - date.fromisoformat(start[:10])).days
+
+
 def whole_years(start: date, end: date) -> int:
     """Whole years from ``start`` to ``end`` (an age: birthdays not yet reached don't count)."""
     return end.year - start.year - ((end.month, end.day) < (start.month, start.day))
