@@ -537,6 +537,10 @@ def test_this_pregnancy_dates_the_question_and_a_procedure_shot_counts(
     question = "Did I get the whooping cough shot during this pregnancy?"
     selection = DefaultSelector().select(store, "p1", question, now)
     assert selection.refs == ["Procedure/tdap"]  # not the Td of 2016, not the pregnancy
+    # A part of a longer question is dated the same way.
+    two = "Am I pregnant and did I get the whooping cough shot during this pregnancy?"
+    facets = DefaultSelector().select(store, "p1", two, now).facets
+    assert [f.refs for f in facets] == [["Condition/preg"], ["Procedure/tdap"]]
     due = "Am I due for a tetanus booster?"
     text = answer(
         due, now, DefaultSelector().select(store, "p1", due, now), None,

@@ -138,15 +138,17 @@ class DefaultSelector:
         """
         # Read once per question, for every part: the judgements' patient facts.
         patient = _patient_facts(store, patient_id)
-        plan = in_pregnancy(store, patient_id, final_year(analyze(question, now), patient))
+
+        def dated(text: str) -> QueryPlan:
+            # A deceased patient's "last year", "this pregnancy": windows the record sets.
+            return in_pregnancy(store, patient_id, final_year(analyze(text, now), patient))
+
+        plan = dated(question)
         parts = split_parts(question, now)
         if len(parts) == 1:
             selection = self.select_plan(store, patient_id, plan)
         else:
-            facets = [
-                self.select_plan(store, patient_id, final_year(analyze(part, now), patient))
-                for part in parts
-            ]
+            facets = [self.select_plan(store, patient_id, dated(part)) for part in parts]
             selection = merge_facets(plan, facets)
         for part in (selection, *selection.facets):
             part.details["patient"] = patient
