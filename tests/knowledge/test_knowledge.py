@@ -53,6 +53,18 @@ BROKEN = [
         r"unknown concept: related of diabetes: 'diabetes pils'",
     ),
     (
+        "child_vaccines.toml",
+        "due = [[2, 1], [3, 2], [19, 3]]",
+        "due = [[3, 2], [2, 1]]",
+        r"child_vaccines\.toml: \[\[series\]\] #1 \('hepatitis b vaccine'\): 'due' must rise",
+    ),
+    (
+        "child_vaccines.toml",
+        'vaccine = "mmr vaccine"',
+        'vaccine = "mmr jab"',
+        r"unknown vaccine.*'mmr jab'",
+    ),
+    (
         "monitoring.toml",
         'comparator = "<"',
         'comparator = "less"',
