@@ -226,7 +226,7 @@ def test_committed_gold_matches_a_fresh_derivation() -> None:
     for fresh, old in zip(rows, committed, strict=True):
         assert fresh == old, f"{fresh['id']}: gold changed; rerun benchmarks/natural/build.py"
         QAItem.from_dict(old, old["id"])
-    assert {r["split"] for r in rows} == {"val", "test", "val2", "test2"}
+    assert {r["split"] for r in rows} == {"val", "test", "val2", "test2", "val3", "test3"}
 
 
 # Round 1 (questions-a/b) as dealt before round 2 existed: a new round must never move them.
@@ -257,8 +257,9 @@ def test_round_one_split_is_unchanged_by_later_rounds() -> None:
 
 
 def test_rounds_are_split_apart_and_a_patient_may_not_be_in_two() -> None:
-    assert [question_round(f"questions-{x}.jsonl") for x in "abc"] == [0, 0, 1]
+    assert [question_round(f"questions-{x}.jsonl") for x in "abcd"] == [0, 0, 1, 2]
     assert question_round("") == 0 and split_names(1) == ("val2", "test2")
+    assert split_names(2) == ("val3", "test3")
     with pytest.raises(SpecError, match=r"questions-z\.jsonl"):
         question_round("questions-z.jsonl")
     spec = {"op": "latest", "codes": ["LOINC|4548-4"]}
@@ -269,3 +270,42 @@ def test_rounds_are_split_apart_and_a_patient_may_not_be_in_two() -> None:
     early.source = "questions-a.jsonl"
     with pytest.raises(SpecError, match=re.escape(f"patient {TINY.name} is asked in two rounds")):
         build_items([early, late], TINY.parent)
+
+
+# Round 2 (questions-c) as dealt before round 3 existed: round 3 must never move them.
+ROUND_TWO_VAL = {
+    "06895d41-5937-4e83-9f3d-0af09db31c69", "0b896820-f478-4e9c-a456-acc676cf5640",
+    "17ff80a3-dda8-4a58-a8c5-6fe94ad0d747", "51764196-d9e4-4713-86a5-7bdc6847bd01",
+    "6908592e-0062-4df3-acb2-10548e07084a", "6b223f89-e726-44da-81ad-03d30fc61254",
+    "7a18395e-05fb-44ad-9481-82774944b537", "97b86776-fa4e-46dc-b9a4-52c269e73da9",
+    "c5ed5d78-5b3f-4a75-bdfb-5f318b068a20", "d070e7dd-4d25-4c52-9fb2-78d232e1cf2c",
+    "d421c808-2605-41a4-9aaf-9d786528dc13", "d5525459-8f3e-4e60-8ed2-5140d165db75",
+}  # fmt: skip
+
+
+def test_round_three_is_dealt_on_its_own_and_round_two_is_unchanged() -> None:
+    committed = [orjson.loads(line) for line in (BENCH / "qa.jsonl").read_bytes().splitlines()]
+    by_round: dict[str, dict[str, str]] = {}
+    kinds: dict[str, set[str]] = {}
+    for row in committed:
+        letter = row["id"].split("-")[1]
+        by_round.setdefault(letter, {})[row["patient_id"]] = row["split"]
+        kinds.setdefault(row["patient_id"], set()).add(row["intent"])
+    two, three = by_round["c"], by_round["d"]
+    assert {p for p, s in two.items() if s == "val2"} == ROUND_TWO_VAL
+    assert {s for p, s in two.items() if p not in ROUND_TWO_VAL} == {"test2"}
+    assert assign_splits({p: kinds[p] for p in two}, names=split_names(1)) == two
+    assert sorted(three.values()).count("val3") == sorted(three.values()).count("test3") == 12
+    assert assign_splits({p: kinds[p] for p in three}, names=split_names(2)) == three
+    earlier = set(by_round["a"]) | set(by_round["b"]) | set(two)
+    assert not earlier & set(three)
+
+
+def test_a_round_three_question_is_dealt_into_val3_or_test3_and_accepted() -> None:
+    spec = {"op": "latest", "codes": ["LOINC|4548-4"]}
+    late = Question("t-d", TINY.name, "q?", "2020-12-01", "patient", "latest", spec)
+    late.source = "questions-d.jsonl"
+    row = build_items([late], TINY.parent)[0]
+    assert row["split"] in ("val3", "test3")
+    for split in ("val3", "test3"):
+        assert QAItem.from_dict({**row, "split": split}, "t-d").split == split

@@ -26,7 +26,8 @@ from ehrqa.core.errors import ConfigError, NotFoundError
 
 PERSPECTIVES = ("patient", "clinician")
 SPLITS = ("train", "val", "test")
-ACCEPTED_SPLITS = (*SPLITS, "val2", "test2")  # val2/test2: a benchmark's second round of patients
+# val<n>/test<n>: a benchmark's later rounds of patients (natural.py ROUNDS)
+ACCEPTED_SPLITS = (*SPLITS, "val2", "test2", "val3", "test3")
 REQUIRED: dict[str, type] = {
     "id": str,
     "patient_id": str,
