@@ -14,6 +14,7 @@ from datetime import date
 from typing import Any
 
 from ehrqa.answer.answerer import Answer, AnswerConfig, answer
+from ehrqa.answer.extractive import focus
 from ehrqa.conversation import Conversations
 from ehrqa.core.config import EhrqaConfig
 from ehrqa.core.errors import ConfigError
@@ -157,7 +158,8 @@ class QASystem:
         emit("status", {"stage": "searching", "records": patient.resource_count})
         started = time.perf_counter()
         resolved = resolve_followup(question, history, now)
-        selection = self.selector.select(self.store, patient.id, resolved, now)
+        # The records a computed verdict rests on are the answer's; the rest are set aside.
+        selection = focus(self.selector.select(self.store, patient.id, resolved, now))
         selected_at = time.perf_counter()
 
         def result_of(reply: Answer) -> QAResult:

@@ -100,6 +100,12 @@ BROKEN = [
         '"sugar number" = ["hba1c", "glucos"]',
         r"cues\.toml \[groups\] sugar number: 'glucos'",
     ),
+    (
+        "cues.toml",
+        '"renal function" = "egfr"',
+        '"renal function" = "hba1c"',
+        r"cues\.toml: \[group_leads\] 'renal function' = 'hba1c': the lead must be one of",
+    ),
 ]
 
 

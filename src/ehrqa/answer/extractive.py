@@ -7,6 +7,7 @@ model-free strategy of its own (``--answer-mode extractive``).
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import itertools
 import re
@@ -40,6 +41,7 @@ from ehrqa.fhir.render import labelled
 from ehrqa.knowledge import Knowledge, Monitor, load_knowledge
 from ehrqa.select.base import Selected, Selection
 from ehrqa.select.default import (
+    AGE_AT_RE,
     COUNTED_TYPES,
     DONE_RE,
     FINDINGS_RE,
@@ -237,7 +239,7 @@ def _group_with_citations(records: list[Record]) -> str:
     """One group's fact and its citations; a repeated procedure cites every time it counts
     ("Chemotherapy (6 times, …)"), so its count is a fact of the cited records."""
     cites = [f"[{r.ref}]" for r in records]
-    counted = records[0].resource_type == "Procedure" and len(records) > 1
+    counted = records[0].resource_type in ("Procedure", "Immunization") and len(records) > 1
     return _with_citations(_group_phrase(records), cites, len(cites) if counted else 2)
 
 
@@ -284,6 +286,7 @@ def _age_phrase(selection: Selection) -> str | None:
 # ordered at every refill (one line per medicine, with its first and last order).
 _GROUPED_TYPES = ("Condition", "AllergyIntolerance", "MedicationRequest", "MedicationStatement")
 MANY_TIMES = 4  # a procedure done this often is stated once, with its count and dates
+SHOWN_DOSES = 8  # a vaccine's doses are listed by date up to this many, else first to last
 
 
 def reason_of(record: Record) -> str | None:
@@ -300,6 +303,10 @@ def _reasons(records: list[Record]) -> list[str]:
 def _group_phrase(records: list[Record]) -> str:
     """One group's fact: a medicine with its first and last order and its reason."""
     first = _earliest(records)
+    if first.resource_type == "Immunization" and len(records) > 1:
+        days = sorted({r.day for r in records if r.day})
+        shown = ", ".join(days) if len(days) <= SHOWN_DOSES else f"{days[0]} to {days[-1]}"
+        return f"{plain_name(first.display)} ({len(records)} doses: {shown})"
     if first.resource_type == "Procedure" and len(records) > 1:
         last = max(records, key=lambda r: r.date or "")
         span = f"on {first.day}" if last.day == first.day else f"{first.day} to {last.day}"
@@ -324,12 +331,18 @@ def _groups(selection: Selection) -> list[list[Record]]:
     repeats = Counter(
         i.record.display for i in selection.items if i.record.resource_type == "Procedure"
     )
+    shots = Counter(
+        i.record.display for i in selection.items if i.record.resource_type == "Immunization"
+    )
     for item in selection.items:
         record = item.record
         # A procedure done many times (a course of chemotherapy, allergy shots) is one line;
         # a few are listed with their dates ("When did I have colonoscopies?").
-        grouped = record.resource_type in _GROUPED_TYPES or (
-            record.resource_type == "Procedure" and repeats[record.display] >= MANY_TIMES
+        # Doses of one vaccine are one line with their dates ("Influenza (5 doses: …)").
+        grouped = (
+            record.resource_type in _GROUPED_TYPES
+            or (record.resource_type == "Procedure" and repeats[record.display] >= MANY_TIMES)
+            or (record.resource_type == "Immunization" and shots[record.display] > 1)
         )
         groups.setdefault(record.display if grouped else fact_phrase(record), []).append(record)
     return list(groups.values())
@@ -450,7 +463,8 @@ def key_facts(selection: Selection) -> list[tuple[str, ...]]:
     # The record holds what a yes/no question asks about: the answer must say so, not "No".
     yes_no = plan.intent == "exists" or (plan.intent != "trend" and YES_NO_RE.match(plan.question))
     facts: list[tuple[str, ...]] = [("yes",)] if yes_no else []
-    firsts = [_earliest(records) for records in _groups(selection)]
+    groups = _groups(selection)
+    firsts = [_earliest(records) for records in groups]
     vocab = [_display_words(first.display) for first in firsts]
     words = [_name_word(first.display, _others(vocab, i)) for i, first in enumerate(firsts)]
     for i, first in enumerate(firsts):
@@ -460,6 +474,9 @@ def key_facts(selection: Selection) -> list[tuple[str, ...]]:
             # Facts of one name (two Hep B doses, five weights) are told apart by their dates.
             dated = words[i] is not None and words.count(words[i]) > 1
             group = _group_facts(first, plan, words[i], _names(plan, firsts, i), dated)
+            if first.resource_type == "Immunization" and len(groups[i]) > 1:
+                # A vaccine's doses, one line: each dose is told by its date.
+                group += [(day,) for day in sorted({r.day for r in groups[i] if r.day})]
         # A fact already required (a second dose's name) is not required twice.
         facts.extend(fact for fact in group if fact not in facts)
     return facts
@@ -633,7 +650,11 @@ def lead_judgements(selection: Selection, *, asked_only: bool = False) -> list[J
     asks_visit = asks_why_visit(plan, selection.items) or DONE_RE.search(plan.question)
     if asks_visit and (visit := _visit_findings(selection)):
         return [visit]
-    if WHY_RE.search(plan.question) and (reasons := _medicine_reasons(selection)):
+    # "Why am I on lisinopril", not "what problems am I being treated for" (a problem list).
+    asks_medicine = any(c.kind in ("drug", "drug_class") for c in plan.concepts) or (
+        "Condition" not in plan.resource_types
+    )
+    if WHY_RE.search(plan.question) and asks_medicine and (reasons := _medicine_reasons(selection)):
         return reasons
     if AGE_AT_RE.search(plan.question) and (at := _age_at_event(selection)) is not None:
         return [at]
@@ -663,7 +684,7 @@ def lead_judgements(selection: Selection, *, asked_only: bool = False) -> list[J
     if DEATH_RE.search(plan.question) and patients:
         found_age = _age_at_death(patients[0])
         return [death(patients[0], plan.question, found_age)]
-    series = _series(records)
+    series = _asked_series(_series(records), plan)
     if TREND_RE.search(plan.question) or plan.intent == "trend":
         found = [
             t
@@ -683,6 +704,55 @@ def lead_judgements(selection: Selection, *, asked_only: bool = False) -> list[J
     return found
 
 
+def focus(selection: Selection) -> Selection:
+    """The selection narrowed to what the question's verdict rests on.
+
+    When code can answer what was asked (a condition's control, a trend, a value against its
+    range, why a medicine, what a visit found, whether a shot is due), the answer is that
+    verdict and its records are the relevant ones (Task 1): the other records the search
+    brought (older readings of other measures, unrelated orders) are left out of the
+    selection, so the answer and its sources hold what answers the question. A question of
+    several parts is narrowed part by part. Kept whole when nothing is judged, or when the
+    verdicts would read differently from the narrowed records alone.
+    """
+    if selection.facets:
+        facets = [focus(facet) for facet in selection.facets]
+        if all(new is old for new, old in zip(facets, selection.facets, strict=True)):
+            return selection
+        kept = {item.record.ref for facet in facets for item in facet.items}
+        items = [item for item in selection.items if item.record.ref in kept]
+        return dataclasses.replace(selection, items=items, facets=facets)
+    if not selection.items or _age_phrase(selection) is not None:
+        return selection
+    leads = lead_judgements(selection, asked_only=True)
+    if not leads:
+        return _asked_values(selection)
+    kept = {ref for verdict in leads for ref in verdict.rests_on}
+    # A reading filed twice (two records of one code at one time) is one reading.
+    readings = {
+        (r.codes[0].code, r.date)
+        for r in (item.record for item in selection.items if item.record.ref in kept)
+        if r.resource_type == "Observation" and r.codes
+    }
+    items = [
+        item
+        for item in selection.items
+        if item.record.ref in kept
+        or (
+            item.record.resource_type == "Observation"
+            and item.record.codes
+            and (item.record.codes[0].code, item.record.date) in readings
+        )
+    ]
+    if not items or len(items) == len(selection.items):
+        return selection
+    focused = dataclasses.replace(selection, items=items)
+    again = lead_judgements(focused, asked_only=True)
+    if [j.sentence for j in again] != [j.sentence for j in leads]:
+        return selection
+    return focused
+
+
 def _social_groups(groups: list[list[Record]]) -> list[list[Record]]:
     """The Condition groups that record circumstances, when others are diseases."""
     kb = load_knowledge()
@@ -694,10 +764,7 @@ def _social_groups(groups: list[list[Record]]) -> list[list[Record]]:
     return social if len(social) < len(groups) else []
 
 
-# "How old was he when he broke his arm?", "At what age was I diagnosed?"
-AGE_AT_RE = re.compile(
-    r"\bhow\s+old\b.{0,40}\bwhen\b|\bat\s+what\s+age\b|\bage\b.{0,20}\bwhen\b", re.I
-)
+_SUSPECTED_RE = re.compile(r"(?:suspected|possible|probable|rule\s+out)\b", re.IGNORECASE)
 
 
 def _age_at_event(selection: Selection) -> Judgement | None:
@@ -708,19 +775,23 @@ def _age_at_event(selection: Selection) -> Judgement | None:
     ]
     if not isinstance(birth, str) or not events:
         return None
-    first = min(events, key=lambda r: r.date or "")
+    # "When was he diagnosed with lung cancer": a suspicion is not the diagnosis.
+    confirmed = [r for r in events if not _SUSPECTED_RE.match(plain_name(r.display))]
+    first = min(confirmed or events, key=lambda r: r.date or "")
     age = age_on(birth, date.fromisoformat(first.day or ""))
     if age is None:
         return None
     # Computed from the Patient's birth date, which the answer names: checked by code here.
     span = f"at age {age} (born {birth[:10]})"
+    patients = [i.record for i in selection.items if i.record.resource_type == "Patient"]
     what = {"Condition": "first recorded", "Immunization": "given", "Encounter": "on"}.get(
         first.resource_type, "done"
     )
     if first.resource_type in MEDICATION_TYPES:
         what = "first prescribed"
-    sentence = f"{plain_name(first.display)}: {what} {first.day} [{first.ref}], {span}."
-    return Judgement(sentence, (first.ref,), (span,))
+    born = f" {_cite_all(patients[:1])}" if patients else ""
+    sentence = f"{plain_name(first.display)}: {what} {first.day} [{first.ref}], {span}{born}."
+    return Judgement(sentence, (first.ref, *(p.ref for p in patients[:1])), (span,))
 
 
 def _medicine_reasons(selection: Selection) -> list[Judgement]:
@@ -735,7 +806,21 @@ def _medicine_reasons(selection: Selection) -> list[Judgement]:
         visit = _visit_problems(first, selection)
         refs = tuple(r.ref for r in records)
         if reasons:
+            # The conditions the orders name, when they were selected, are cited with them.
+            named = {plain_name(reason).lower() for reason in reasons}
+            orders = {f"reason for {r.ref}" for r in records}
+            conditions = [
+                item.record
+                for item in selection.items
+                if item.record.resource_type == "Condition"
+                and (
+                    orders.intersection(item.reasons)
+                    or plain_name(item.record.display).lower() in named
+                )
+            ]
+            cites += _cite_all(conditions)
             sentence = f"{name} was prescribed for {', '.join(reasons)} {cites}."
+            refs += tuple(c.ref for c in conditions)
         elif visit:
             problems = "; ".join(f"{plain_name(c.display)} [{c.ref}]" for c in visit)
             sentence = (
@@ -747,6 +832,10 @@ def _medicine_reasons(selection: Selection) -> list[Judgement]:
             sentence = f"The record gives no reason for {name} {cites}."
         found.append(Judgement(sentence, refs))
     return found
+
+
+def _cite_all(records: Iterable[Record]) -> str:
+    return "".join(f"[{r.ref}]" for r in records)
 
 
 def _visit_problems(order: Record, selection: Selection) -> list[Record]:
@@ -812,7 +901,18 @@ def _visit_findings(selection: Selection) -> Judgement | None:
     anchor = max(anchors, key=lambda r: (bool(asked & (words[r.ref] - shared)), r.date or ""))
     # Diagnoses first, then what was done for them, the tests last: "why was I in hospital"
     # is answered by the first words.
-    found = sorted(linked.get(anchor.ref, []), key=lambda r: _VISIT_ORDER.get(r.resource_type, 9))
+    # What the selector linked to the visit, and what else it chose from the same encounter.
+    visit = encounter_id(anchor)
+    same = [
+        item.record
+        for item in selection.items
+        if visit is not None
+        and item.record.ref != anchor.ref
+        and encounter_id(item.record) == visit
+        and item.record.resource_type != "Encounter"
+    ]
+    found = list({r.ref: r for r in [*linked.get(anchor.ref, []), *same]}.values())
+    found.sort(key=lambda r: _VISIT_ORDER.get(r.resource_type, 9))
     place = "For" if anchor.resource_type == "Condition" else "At the"
     head = f"{place} {_untagged(anchor.display).strip()} on {anchor.day} [{anchor.ref}]"
     if not found:
@@ -895,6 +995,62 @@ def _monitors_of(kb: Knowledge, condition: Record) -> tuple[Monitor, ...]:
         if monitors := kb.monitoring(coding.code):
             return monitors
     return ()
+
+
+def _asked_values(selection: Selection) -> Selection:
+    """A latest (or first) value asked of one of several series ("kidney function at his
+    last blood test", "peanut IgE"): the records of the series not asked are set aside."""
+    plan = selection.plan
+    if plan.order not in ("latest", "earliest"):
+        return selection
+    series = _series([item.record for item in selection.items])
+    asked = _asked_series(series, plan)
+    if len(asked) == len(series):
+        return selection
+    kept = {r.ref for group in asked for r in group}
+    unasked = {r.ref for group in series for r in group} - kept
+    items = [item for item in selection.items if item.record.ref not in unasked]
+    return dataclasses.replace(selection, items=items) if items else selection
+
+
+def _asked_series(series: list[list[Record]], plan: QueryPlan) -> list[list[Record]]:
+    """The series the question names, when one concept brought several.
+
+    "Peanut IgE over time?" names the allergy IgE tests, which bring a series per allergen;
+    the question's word the other series lack ("peanut") picks its own. Series of different
+    concepts ("weight and BMI") are all kept.
+    """
+    asked = set(re.findall(r"[a-z0-9]{3,}", plan.question.lower()))
+    by_concept: dict[str, list[int]] = {}
+    for i, group in enumerate(series):
+        concepts = [c.name for c in plan.concepts if matches_concept(group[0], c)]
+        for concept in concepts or [f"#{i}"]:
+            by_concept.setdefault(concept, []).append(i)
+    dropped: set[int] = set()
+    for members in by_concept.values():
+        if len(members) < 2:
+            continue
+        words = {i: set(re.findall(r"[a-z0-9]{3,}", series[i][0].display.lower())) for i in members}
+        shared = set.intersection(*words.values())
+        named = {i for i in members if asked & (words[i] - shared)}
+        if named:
+            dropped |= set(members) - named
+    # "What's my kidney function?": a group phrase's lead measure answers for the group.
+    kb = load_knowledge()
+    question = plan.question.lower()
+    for phrase, lead in kb.group_leads.items():
+        if not re.search(rf"\b{re.escape(phrase)}\b", question):
+            continue
+        first = kb.concept(lead)
+        others = [c for n in kb.groups[phrase] if n != lead and (c := kb.concept(n))]
+        leading = {i for i, g in enumerate(series) if first and matches_concept(g[0], first)}
+        if leading:
+            dropped |= {
+                i
+                for i, group in enumerate(series)
+                if i not in leading and any(matches_concept(group[0], c) for c in others)
+            }
+    return [group for i, group in enumerate(series) if i not in dropped]
 
 
 def _series(records: list[Record]) -> list[list[Record]]:

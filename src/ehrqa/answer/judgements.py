@@ -32,6 +32,8 @@ from ehrqa.text.units import show_number, show_value, with_unit
 
 # Relative change below which a series counts as stable ("about the same").
 STABLE_SHARE = 0.03
+# A trend shows each reading between its first and last up to this many, else the extremes.
+SHOWN_BETWEEN = 6
 _SYSTOLIC = "8480-6"
 _DIASTOLIC = "8462-4"
 
@@ -43,6 +45,14 @@ class Judgement:
     sentence: str
     refs: tuple[str, ...]
     knowledge: tuple[str, ...] = field(default=())
+    # Every record the verdict was computed from, when more than it cites (a trend rests on
+    # each reading of its series); empty when the cited records are all of them.
+    evidence: tuple[str, ...] = field(default=())
+
+    @property
+    def rests_on(self) -> tuple[str, ...]:
+        """The records the verdict was computed from: its evidence, else what it cites."""
+        return self.evidence or self.refs
 
 
 def _cite(records: Sequence[Record]) -> str:
@@ -61,6 +71,12 @@ def _series_value(record: Record) -> tuple[float, str | None] | None:
         if component.code == _SYSTOLIC and component.value is not None:
             return component.value, component.unit
     return None
+
+
+def _number(record: Record) -> float:
+    """The number a series follows (0 for a record without one; a series has them all)."""
+    found = _series_value(record)
+    return found[0] if found is not None else 0.0
 
 
 def blood_pressure(record: Record) -> str | None:
@@ -110,7 +126,8 @@ def trend(records: Sequence[Record], better: str | None = None) -> Judgement | N
     b = _series_value(last)
     assert a is not None and b is not None  # filtered above
     change = (b[0] - a[0]) / abs(a[0]) if a[0] else (b[0] - a[0])
-    if abs(change) < STABLE_SHARE:
+    # Values that read the same as shown (0.26 → 0.26) are stable whatever the raw digits.
+    if abs(change) < STABLE_SHARE or show_number(a[0], a[1]) == show_number(b[0], b[1]):
         direction = "was stable"
     else:
         direction = "went up" if change > 0 else "went down"
@@ -122,7 +139,18 @@ def trend(records: Sequence[Record], better: str | None = None) -> Judgement | N
         f"{name} {direction}: {_shown(first)} on {first.day} {_cite([first])} → "
         f"{_shown(last)} on {last.day} {_cite([last])}."
     )
-    return Judgement(sentence, (first.ref, last.ref))
+    between = series[1:-1]
+    if 0 < len(between) <= SHOWN_BETWEEN:
+        readings = "; ".join(f"{_shown(r)} on {r.day} {_cite([r])}" for r in between)
+        sentence += f" In between: {readings}."
+    elif between:  # a long series: its extremes, not every reading
+        low = min(between, key=_number)
+        high = max(between, key=_number)
+        sentence += (
+            f" {len(series)} readings in all; in between, lowest {_shown(low)} on {low.day} "
+            f"{_cite([low])}, highest {_shown(high)} on {high.day} {_cite([high])}."
+        )
+    return Judgement(sentence, (first.ref, last.ref), evidence=tuple(r.ref for r in records))
 
 
 def _range_text(rng: ReferenceRange) -> str:
@@ -320,7 +348,9 @@ def payer_judgement(records: Sequence[Record]) -> Judgement | None:
         before = [f"{n} (last claim {r.day}) {_cite([r])}" for n, r in earlier]
         sentence += f"; earlier: {'; '.join(before)}"
     refs = tuple(r.ref for _, r in ordered)
-    return Judgement(f"{sentence}.", refs)
+    # A payer's newest claim and the explanation of benefit of the same day both state it.
+    same_day = tuple(r.ref for name, last in ordered for r in by_payer[name] if r.day == last.day)
+    return Judgement(f"{sentence}.", refs, evidence=tuple(dict.fromkeys(refs + same_day)))
 
 
 # Questions about a condition's or a measure's control against its target.

@@ -243,9 +243,11 @@ def _drug_concepts(
     return concepts
 
 
-def _cue_file(directory: Path) -> tuple[list[CueRule], dict[str, tuple[str, ...]], dict[str, Cue]]:
+def _cue_file(
+    directory: Path,
+) -> tuple[list[CueRule], dict[str, tuple[str, ...]], dict[str, Cue], dict[str, str]]:
     top = _read_toml(directory, "cues")
-    top.only("cue", "groups", "concept_cues")
+    top.only("cue", "groups", "concept_cues", "group_leads")
     rules = []
     for row in top.rows("cue"):
         row.only("phrases", "resource_types", "categories")
@@ -258,7 +260,16 @@ def _cue_file(directory: Path) -> tuple[list[CueRule], dict[str, tuple[str, ...]
         row = _Table(value, top.file, f"[concept_cues] {name!r}")
         row.only("resource_types", "categories")
         concept_cues[name] = Cue(row.texts("resource_types"), row.texts("categories"))
-    return rules, groups, concept_cues
+    leads_table = top.table("group_leads")
+    leads = {phrase: leads_table.text(phrase) for phrase in leads_table.data}
+    for phrase, lead in leads.items():
+        if lead not in groups.get(phrase, ()):
+            raise KnowledgeError(
+                f"{top.file}: [group_leads] {phrase!r} = {lead!r}: the lead must be one of "
+                f"the concepts of the [groups] phrase {phrase!r} "
+                f"({list(groups[phrase]) if phrase in groups else 'no such group phrase'})"
+            )
+    return rules, groups, concept_cues, leads
 
 
 # --- the tables for answers and decision support ----------------------------------------------
@@ -554,7 +565,7 @@ def load_knowledge(directory: Path | None = None) -> Knowledge:
     concepts = [c for stem in CONCEPT_FILES for c in _concepts(directory, stem)]
     classes, drugs, brands, parents, not_ingredients, indications = _drug_file(directory)
     concepts += _drug_concepts(classes, brands, not_ingredients)
-    rules, groups, concept_cues = _cue_file(directory)
+    rules, groups, concept_cues, group_leads = _cue_file(directory)
     social, smoking = _social_findings(directory)
     kb = Knowledge(
         concepts=tuple(concepts),
@@ -575,6 +586,7 @@ def load_knowledge(directory: Path | None = None) -> Knowledge:
         smoking_states=smoking,
         risks=tuple(_risk_factors(directory)),
         child_schedule=tuple(_child_schedule(directory)),
+        group_leads=group_leads,
     )
     _check(kb)
     return kb

@@ -229,6 +229,9 @@ class Knowledge:
     smoking_states: dict[str, tuple[str, ...]] = field(default_factory=dict)
     risks: tuple[RiskFactors, ...] = ()
     child_schedule: tuple[ChildSeries, ...] = ()
+    # A group phrase's lead concept: the one measure that answers for the whole group when
+    # one value or verdict is asked ("what's my kidney function?" → eGFR).
+    group_leads: Mapping[str, str] = field(default_factory=dict)
     _by_name: dict[str, Concept] = field(default_factory=dict, repr=False, compare=False)
 
     def __post_init__(self) -> None:

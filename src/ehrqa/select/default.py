@@ -152,6 +152,8 @@ class DefaultSelector:
             selection = merge_facets(plan, facets)
         for part in (selection, *selection.facets):
             part.details["patient"] = patient
+            if AGE_AT_RE.search(part.plan.question) and part.items:
+                _add_patient(store, patient_id, part)
         return selection
 
     def select_plan(self, store: RecordStore, patient_id: str, plan: QueryPlan) -> Selection:
@@ -1032,6 +1034,23 @@ def final_year(plan: QueryPlan, patient: dict[str, str | None]) -> QueryPlan:
     # year" are all of that year's, not the last one).
     rest = analyze(plan.question.replace(found.group(0), " ", 1), plan.now)
     return dataclasses.replace(rest, question=plan.question, window=window)
+
+
+# "How old was he when he broke his arm?", "At what age was I diagnosed?"
+AGE_AT_RE = re.compile(
+    r"\bhow\s+old\b.{0,40}\bwhen\b|\bat\s+what\s+age\b|\bage\b.{0,20}\bwhen\b", re.I
+)
+
+
+def _add_patient(store: RecordStore, patient_id: str, selection: Selection) -> None:
+    """Add the Patient record, whose birth date an age at an event is computed from."""
+    if any(item.record.resource_type == "Patient" for item in selection.items):
+        return
+    try:
+        record = store.get(f"Patient/{patient_id}")
+    except NotFoundError:
+        return
+    selection.items.append(Selected(record, 1.0, ("birth date for the age",)))
 
 
 def _patient_facts(store: RecordStore, patient_id: str) -> dict[str, str | None]:

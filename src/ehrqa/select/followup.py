@@ -20,6 +20,11 @@ from datetime import date
 from ehrqa.select.query import QueryPlan, analyze
 
 _CONTINUATION_RE = re.compile(r"^\W*(?:and|what\s+about|how\s+about|also|same\s+for)\b", re.I)
+# "Over the same period", "at that time": the earlier question's window.
+_SAME_TIME_RE = re.compile(
+    r"\b(?:(?:the\s+)?same\s+(?:period|time|years?|months?|window|stretch)|that\s+(?:period|time))\b",
+    re.I,
+)
 _ORDER_WORDS = {"latest": "latest", "earliest": "first"}
 # Words that point back at an earlier subject.
 _PRONOUN_RE = re.compile(r"\b(?:it|its|that|this|these|those|they|them|one|ones)\b", re.I)
@@ -50,10 +55,19 @@ def resolve_followup(question: str, previous: Sequence[str], now: date) -> str:
     if earlier is None:
         return question
     if plan.concepts:
+        if not (_CONTINUATION_RE.match(question) or _SAME_TIME_RE.search(question)):
+            return question
+        # "And renal function over the same period?" after "A1c trend, last 5 years": the
+        # new subject is asked as the earlier one was (its order, its trend, its window).
+        borrowed = []
         order = _ORDER_WORDS.get(earlier.order)
-        if _CONTINUATION_RE.match(question) and plan.order == "all" and order:
-            return f"{question} ({order})"
-        return question
+        if plan.order == "all" and order:
+            borrowed.append(order)
+        if earlier.intent == "trend" and plan.intent != "trend":
+            borrowed.append("trend")
+        if earlier.window is not None and (plan.window is None or _SAME_TIME_RE.search(question)):
+            borrowed.append(earlier.window.phrase)
+        return f"{question} ({', '.join(borrowed)})" if borrowed else question
     if _has_subject(plan) and not _PRONOUN_RE.search(question):
         return question  # a kind of record of its own ("And my vaccines?")
     about = [c.name for c in earlier.concepts] or [

@@ -1,0 +1,190 @@
+"""The selection narrowed to what a computed verdict rests on (``focus``)."""
+
+from __future__ import annotations
+
+from datetime import date
+
+from answer.test_judgements import condition, obs, weight
+from ehrqa.answer.answerer import AnswerConfig, answer
+from ehrqa.answer.extractive import focus
+from ehrqa.answer.judgements import trend
+from ehrqa.fhir.record import Coding, Record
+from ehrqa.select.base import Selected, Selection
+from ehrqa.select.followup import resolve_followup
+from ehrqa.select.query import analyze
+
+NOW = date(2025, 1, 1)
+
+
+def _selection(question: str, records: list[Record], reasons: dict[str, str] | None = None):
+    reasons = reasons or {}
+    items = [Selected(r, 1.0, (reasons[r.ref],) if r.ref in reasons else ()) for r in records]
+    return Selection(analyze(question, NOW), items)
+
+
+def _refs(selection: Selection) -> set[str]:
+    return {item.record.ref for item in selection.items}
+
+
+def test_a_control_question_keeps_the_condition_and_the_readings_it_was_judged_by() -> None:
+    diabetes = condition("d", "44054006", "Diabetes mellitus type 2 (disorder)")
+    records = [
+        diabetes,
+        obs("a1", "2020-01-01", "4548-4", "Hemoglobin A1c", 8.1, "%"),
+        obs("a2", "2024-01-01", "4548-4", "Hemoglobin A1c", 6.4, "%"),
+        obs("a2b", "2024-01-01", "4548-4", "Hemoglobin A1c", 6.4, "%"),  # filed twice
+        weight("w1", "2024-01-01", 80.0),
+    ]
+    selection = _selection("Is my diabetes under control?", records)
+    focused = focus(selection)
+    assert _refs(focused) == {"Condition/d", "Observation/a2", "Observation/a2b"}
+    said = answer(focused.plan.question, NOW, focused, None, AnswerConfig()).text
+    assert "at target (controlled)" in said and "Body Weight" not in said
+
+
+def test_a_listing_without_a_verdict_is_left_whole() -> None:
+    records = [
+        weight("w1", "2020-01-01", 80.0),
+        obs("h", "2020-01-01", "8302-2", "Height", 180.0, "cm"),
+    ]
+    selection = _selection("What measurements do I have?", records)
+    assert focus(selection) is selection
+
+
+def test_a_trend_rests_on_every_reading_and_shows_the_ones_between() -> None:
+    readings = [weight(f"w{i}", f"202{i}-01-01", 80.0 + i) for i in range(5)]
+    verdict = trend(readings)
+    assert verdict is not None
+    assert set(verdict.rests_on) == {r.ref for r in readings}
+    assert "In between: 81 kg on 2021-01-01 [Observation/w1]" in verdict.sentence
+    many = [weight(f"m{i}", f"20{10 + i}-01-01", 80.0 + (i % 4)) for i in range(12)]
+    long = trend(many)
+    assert long is not None and "12 readings in all" in long.sentence
+    assert "lowest 80 kg" in long.sentence and "highest 83 kg" in long.sentence
+    # A change that the shown values cannot see (0.2641 → 0.2552, both "0.26") is none.
+    same = trend([obs("i1", "2016-01-01", "6206-7", "Peanut IgE", 0.2641, "kU/L"),
+                  obs("i2", "2020-01-01", "6206-7", "Peanut IgE", 0.2552, "kU/L")])  # fmt: skip
+    assert same is not None and "was stable" in same.sentence
+
+
+def test_a_series_named_by_its_own_word_is_the_one_judged() -> None:
+    def ige(ref: str, day: str, code: str, name: str, value: float) -> Record:
+        return obs(ref, day, code, name, value, "kU/L")
+
+    records = [
+        ige("p1", "2016-07-07", "6206-7", "Peanut IgE Ab in Serum", 0.26),
+        ige("p2", "2020-01-09", "6206-7", "Peanut IgE Ab in Serum", 0.30),
+        ige("o1", "2016-07-07", "6833-8", "Cat dander IgE Ab in Serum", 39.5),
+        ige("o2", "2020-01-09", "6833-8", "Cat dander IgE Ab in Serum", 0.15),
+    ]
+    focused = focus(_selection("peanut IgE over time?", records))
+    assert _refs(focused) == {"Observation/p1", "Observation/p2"}
+    both = focus(_selection("How have my IgE allergy tests changed?", records))
+    assert len(both.items) == 4
+
+
+def test_why_a_medicine_cites_the_condition_each_order_names() -> None:
+    def order(ref: str, day: str) -> Record:
+        return Record(
+            ref=f"MedicationRequest/{ref}", resource_type="MedicationRequest", id=ref,
+            patient_id="p", date=day, status="stopped",
+            text=f"[MedicationRequest/{ref}] {day} Penicillin V Potassium 250 MG Oral Tablet "
+            "(RxNorm 834061); status stopped; reason Streptococcal sore throat (disorder)",
+            codes=(Coding("http://www.nlm.nih.gov/research/umls/rxnorm", "834061",
+                          "Penicillin V Potassium 250 MG Oral Tablet"),),
+        )  # fmt: skip
+
+    throat = [
+        condition(f"s{i}", "43878008", "Streptococcal sore throat (disorder)") for i in (1, 2)
+    ]
+    other = condition("x", "195662009", "Acute viral pharyngitis (disorder)")
+    records = [order("m1", "2012-11-25"), order("m2", "2014-03-01"), *throat, other]
+    reasons = {"Condition/s1": "reason for MedicationRequest/m1",
+               "Condition/s2": "reason for MedicationRequest/m2"}  # fmt: skip
+    selection = _selection("Why was she given penicillin?", records, reasons)
+    focused = focus(selection)
+    assert _refs(focused) == {"MedicationRequest/m1", "MedicationRequest/m2", "Condition/s1",
+                              "Condition/s2"}  # fmt: skip
+    said = answer(focused.plan.question, NOW, focused, None, AnswerConfig())
+    assert "[Condition/s1]" in said.text and said.verified, said.unverified
+
+
+def test_a_problem_list_question_is_not_answered_as_why_a_medicine() -> None:
+    def order(ref: str) -> Record:
+        return Record(
+            ref=f"MedicationRequest/{ref}", resource_type="MedicationRequest", id=ref,
+            patient_id="p", date="2020-01-01", status="active",
+            text=f"[MedicationRequest/{ref}] 2020-01-01 Simvastatin 20 MG Oral Tablet "
+            "(RxNorm 312961); status active",
+            codes=(Coding("http://www.nlm.nih.gov/research/umls/rxnorm", "312961",
+                          "Simvastatin 20 MG Oral Tablet"),),
+        )  # fmt: skip
+
+    records = [order("s"), condition("c", "53741008", "Coronary Heart Disease")]
+    selection = _selection("What health problems am I being treated for?", records)
+    assert focus(selection) is selection
+    said = answer(selection.plan.question, NOW, selection, None, AnswerConfig()).text
+    assert not said.startswith("The record gives no reason")
+    assert "Coronary Heart Disease" in said
+
+
+def test_a_followup_asks_its_new_subject_as_the_earlier_question_was_asked() -> None:
+    resolved = resolve_followup(
+        "and renal function over the same period?", ["A1c trend, last 5 years"], NOW
+    )
+    plan = analyze(resolved, NOW)
+    assert plan.intent == "trend"
+    assert plan.window is not None and plan.window.phrase == "last 5 years"
+    assert {c.name for c in plan.concepts} >= {"egfr"}
+    # A question of its own is left alone.
+    assert resolve_followup("What is my latest weight?", ["A1c trend, last 5 years"], NOW) == (
+        "What is my latest weight?"
+    )
+
+
+def test_a_group_phrase_is_answered_by_its_lead_measure() -> None:
+    day = "2020-07-11"
+    records = [
+        obs("bun", day, "6299-2", "Urea Nitrogen", 13.7, "mg/dL"),
+        obs("cr", day, "38483-4", "Creatinine", 1.1, "mg/dL"),
+        obs("gfr", day, "33914-3", "Glomerular filtration rate/1.73 sq M.predicted", 58.0,
+            "mL/min/{1.73_m2}"),
+    ]  # fmt: skip
+    latest = focus(_selection("what was his kidney function at his last blood test", records))
+    assert _refs(latest) == {"Observation/gfr"}
+    # Named one by one, every measure is kept.
+    named = _selection("latest creatinine and urea nitrogen and egfr", records)
+    assert len(focus(named).items) == 3
+
+
+def test_doses_of_one_vaccine_are_one_line_with_their_dates() -> None:
+    def dose(ref: str, day: str, cvx: str, name: str) -> Record:
+        return Record(
+            ref=f"Immunization/{ref}", resource_type="Immunization", id=ref, patient_id="p",
+            text=f"[Immunization/{ref}] {day} {name} (CVX {cvx}); status completed", date=day,
+            codes=(Coding("http://hl7.org/fhir/sid/cvx", cvx, name),), status="completed",
+        )  # fmt: skip
+
+    flu = "Influenza, seasonal, injectable, preservative free"
+    records = [dose("f1", "2014-12-04", "140", flu), dose("f3", "2020-12-17", "140", flu),
+               dose("f2", "2016-12-08", "140", flu), dose("td", "2018-12-13", "113", "Td (adult)")]  # fmt: skip
+    selection = _selection("What shots have I had?", records)
+    said = answer(selection.plan.question, NOW, selection, None, AnswerConfig())
+    assert f"{flu} (3 doses: 2014-12-04, 2016-12-08, 2020-12-17)" in said.text
+    assert said.text.count("Influenza") == 1 and "Td (adult)" in said.text
+    assert said.verified, said.unverified
+
+
+def test_an_age_at_an_event_cites_the_birth_date_it_was_computed_from() -> None:
+    patient = Record(
+        ref="Patient/p", resource_type="Patient", id="p", patient_id="p",
+        text="[Patient/p] 1964-06-07 Juan; male; born 1964-06-07", date="1964-06-07",
+        resource={"resourceType": "Patient", "birthDate": "1964-06-07"},
+    )  # fmt: skip
+    appendicitis = condition("a", "74400008", "Appendicitis")
+    selection = _selection("how old was I when my appendix burst", [appendicitis, patient])
+    selection.details["patient"] = {"birth_date": "1964-06-07"}
+    focused = focus(selection)
+    said = answer(focused.plan.question, NOW, focused, None, AnswerConfig())
+    assert "at age 45 (born 1964-06-07) [Patient/p]" in said.text
+    assert _refs(focused) == {"Condition/a", "Patient/p"} and said.verified
