@@ -57,6 +57,8 @@ class QAResult:
             "now": self.now.isoformat(),
             **self.answer.to_dict(),
             "selected": [item.to_dict() for item in self.selection.items],
+            # Shown near an answer that found nothing asked, never selected as relevant.
+            "nearby": [item.to_dict() for item in self.selection.nearby],
             "selector": self.selector,
             "plan": {
                 "intent": plan.intent,

@@ -188,3 +188,20 @@ def test_an_age_at_an_event_cites_the_birth_date_it_was_computed_from() -> None:
     said = answer(focused.plan.question, NOW, focused, None, AnswerConfig())
     assert "at age 45 (born 1964-06-07) [Patient/p]" in said.text
     assert _refs(focused) == {"Condition/a", "Patient/p"} and said.verified
+
+
+def test_records_only_near_a_yes_no_question_are_shown_not_selected() -> None:
+    records = [
+        weight("w1", "2020-01-01", 80.0),
+        obs("s", "2020-01-01", "72166-2", "Tobacco smoking status", 0.0, ""),
+    ]
+    selection = Selection(
+        analyze("Did she pass her zorblat screening?", NOW),
+        [Selected(r, 1.0, ("type Observation",)) for r in records],
+    )
+    focused = focus(selection)
+    assert focused.items == [] and len(focused.nearby) == 2
+    said = answer(focused.plan.question, NOW, focused, None, AnswerConfig())
+    assert said.text.startswith('I could not match "pass zorblat screening"')
+    assert said.source == "abstain" and said.verified, said.unverified
+    assert set(said.citations) == {"Observation/w1", "Observation/s"}

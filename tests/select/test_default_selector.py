@@ -130,3 +130,22 @@ def test_empty_selection_says_whether_it_answers(
     selection = SELECTOR.select(demo_store, DEMO_PATIENT, question, DEMO_NOW)
     assert selection.items == [] and selection.negative is negative
     assert selection.empty_reason and selection.empty_reason.startswith(start)
+
+
+def test_the_patients_own_name_is_the_patient_not_a_search_word(demo_store: SqliteStore) -> None:
+    by_name = SELECTOR.select(demo_store, DEMO_PATIENT, "What was Myron's last HbA1c?", DEMO_NOW)
+    plain = SELECTOR.select(demo_store, DEMO_PATIENT, "What was his last HbA1c?", DEMO_NOW)
+    assert by_name.plan.question == "What was the patient's last HbA1c?"
+    assert "myron" not in by_name.plan.keywords
+    assert by_name.refs == plain.refs and by_name.refs
+
+
+def test_names_that_are_words_are_names_only_when_written_as_names() -> None:
+    from ehrqa.select.default import without_names
+
+    names = frozenset({"rose", "may", "schuster"})
+    assert without_names("May Rose take aspirin?", names) == "May the patient take aspirin?"
+    assert without_names("what is schuster's latest a1c", names) == (
+        "what is the patient's latest a1c"
+    )
+    assert without_names("is my rose allergy bad", names) == "is my rose allergy bad"

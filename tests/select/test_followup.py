@@ -27,6 +27,14 @@ NOW = date(2025, 1, 1)
          "Is it normal? (about: hba1c)"),
         ("What was my last LDL?", ["What was my last HbA1c?"], "What was my last LDL?"),
         ("Is it getting better?", [], "Is it getting better?"),
+        # a group phrase is repeated as said, so its lead measure still answers for it
+        ("was it getting worse towards the end?", ["what was his kidney function last time"],
+         "was it getting worse towards the end? (about: kidney function)"),
+        # a new subject asked the earlier way: its trend and window; a time of its own stays
+        ("and renal function over the same period?", ["A1c trend, last 5 years"],
+         "and renal function over the same period? (trend, last 5 years)"),
+        ("and how long is she now?", ["Is she putting on weight ok since she was born?"],
+         "and how long is she now?"),
         ("Is it getting better?", ["Hello there"], "Is it getting better?"),
     ],
 )  # fmt: skip
@@ -87,6 +95,12 @@ def test_memory_conversations_forget_the_least_recent() -> None:
         # one subject of two concepts, and one question: not divided
         ("Do I have diabetes and high blood pressure?", ["Do I have diabetes and high blood pressure?"]),
         ("What was my last HbA1c?", ["What was my last HbA1c?"]),
+        # another number about the same subject is its own part
+        ("How old was she when they diagnosed the Alzheimer's, and how long did she live with it?",
+         ["How old was she when they diagnosed the Alzheimer's",
+          "how long did she live with it? (about: dementia)"]),
+        ("am I still on the statin, and whats my LDL now",
+         ["am I still on the statin", "whats my LDL now"]),
     ],
 )  # fmt: skip
 def test_questions_of_several_parts_are_divided(question: str, parts: list[str]) -> None:

@@ -296,6 +296,16 @@ CASES: list[tuple[str, dict[str, Any]]] = [
     ),  # "am I on" names care plans here, not medicines
     ("What care plans am I on?", dict(types=("CarePlan",), status=("active",))),
     ("Was an autopsy done?", dict(concepts=["autopsy"])),
+    # a clinician's terse visit questions count; "show" lists
+    ("ED visits, lifetime", dict(intent="count")),
+    ("Inpatient admissions?", dict(intent="count")),
+    ("# prenatal visits this pregnancy", dict(intent="count")),
+    ("show my ER visits", dict(intent="list")),
+    # how a condition is going is read from its measures
+    ("has my anemia gotten better", dict(concepts=["anemia", "hemoglobin"], intent="trend")),
+    ("Is my BMI going the wrong way?", dict(concepts=["bmi"], intent="trend")),
+    # who is asked about is not a word to search for
+    ("what meds is my mother on at the moment", dict(keywords=())),
     ("Did I ever have seizures during a pregnancy?", dict(concepts=["preeclampsia"])),
 ]
 

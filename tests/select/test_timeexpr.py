@@ -15,6 +15,9 @@ D = date
 WINDOWS = [
     # absolute years, months, days
     ("Which vaccines did I get in 2021?", D(2021, 1, 1), D(2021, 12, 31)),
+    # since an event the question dates: from that date on, not during it
+    ("has my hemoglobin recovered since the anemia in 2014?", D(2014, 1, 1), None),
+    ("weight since my surgery in March 2019", D(2019, 3, 1), None),
     ("labs during 2019", D(2019, 1, 1), D(2019, 12, 31)),
     ("What was my weight IN 2020?", D(2020, 1, 1), D(2020, 12, 31)),
     ("visits in the year 2018", D(2018, 1, 1), D(2018, 12, 31)),

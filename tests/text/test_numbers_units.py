@@ -55,3 +55,10 @@ def test_readable_units(unit: str | None, reader: str) -> None:
 def test_blood_pressure_is_shown_in_whole_mmhg() -> None:
     assert show_value(102.02907271841632, "mm[Hg]") == "102 mmHg"
     assert show_value(7.8, "%") == "7.8%"
+
+
+def test_questionnaire_scores_are_whole_points() -> None:
+    from ehrqa.text.units import show_value
+
+    assert show_value(23.9412, "{score}") == "24"
+    assert show_value(3.6123, "(score)") == "4"

@@ -111,9 +111,10 @@ class AnswerConfig:
 def extractive_answer(selection: Selection) -> Answer:
     """The model-free answer: the selected facts, each cited (abstains when nothing selected)."""
     text, knowledge = compose_parts(selection)
-    if not selection.items:
+    if not selection.items and not selection.nearby:
         return Answer(text, [], True, "negative" if selection.negative else "abstain")
-    records = [item.record for item in selection.items]
+    # Nothing asked was found: the answer says so and shows the closest records, checked.
+    records = [item.record for item in (*selection.items, *selection.nearby)]
     # Record text that reads as an instruction is quoted as the record's words, unverified.
     text, quoted = quote_instructions(text, records)
     # A range's bounds or a target come from the knowledge files, whose source is named:
@@ -126,7 +127,7 @@ def extractive_answer(selection: Selection) -> Answer:
         text,
         [r.ref for r in records],
         not unverified,
-        "extractive",
+        "extractive" if selection.items else "abstain",
         unverified=unverified,
         prompt_records=len(records),
     )

@@ -573,6 +573,8 @@ def compose_parts(selection: Selection) -> tuple[str, tuple[str, ...]]:
     with every record cited.
     """
     if not selection.items:
+        if selection.nearby:  # what was searched, then the records closest to it
+            return compose_parts(dataclasses.replace(selection, items=selection.nearby, nearby=[]))
         text = selection.empty_reason or "The record does not contain this information."
         return text, ()
     if selection.facets:  # a question of several parts: each part answered in turn
@@ -581,7 +583,7 @@ def compose_parts(selection: Selection) -> tuple[str, tuple[str, ...]]:
     if (age := _age_phrase(selection)) is not None:
         return age, ()
     leads = lead_judgements(selection)
-    covered = {ref for j in leads for ref in j.refs}
+    covered = {ref for j in leads for ref in j.rests_on}
     # A fact a verdict already states (with one of its records) is not listed again.
     groups = [g for g in _groups(selection) if not any(r.ref in covered for r in g)]
     spans = tuple(span for j in leads for span in j.knowledge)
@@ -721,9 +723,14 @@ def focus(selection: Selection) -> Selection:
             return selection
         kept = {item.record.ref for facet in facets for item in facet.items}
         items = [item for item in selection.items if item.record.ref in kept]
-        return dataclasses.replace(selection, items=items, facets=facets)
+        nearby = list(
+            {i.record.ref: i for f in facets for i in f.nearby if i.record.ref not in kept}.values()
+        )
+        return dataclasses.replace(selection, items=items, facets=facets, nearby=nearby)
     if not selection.items or _age_phrase(selection) is not None:
         return selection
+    if _nothing_asked_found(selection):
+        return dataclasses.replace(selection, items=[], nearby=selection.items)
     leads = lead_judgements(selection, asked_only=True)
     if not leads:
         return _asked_values(selection)
@@ -995,6 +1002,21 @@ def _monitors_of(kb: Knowledge, condition: Record) -> tuple[Monitor, ...]:
         if monitors := kb.monitoring(coding.code):
             return monitors
     return ()
+
+
+def _nothing_asked_found(selection: Selection) -> bool:
+    """Whether the selected records are only near what was asked, not it: records of the
+    asked kind when the words that say which were matched by nothing ("I could not match
+    'apgar'"), or medicines none of which is recorded as being for the asked condition."""
+    items = selection.items
+    if all(NOT_FOR_REASON in item.reasons for item in items):
+        return True
+    # A yes/no question: its records' kind alone is never a "Yes" (a list question may be
+    # answered by the kind: "CV risk factors on his problem list" lists the problems).
+    plan = selection.plan
+    yes_no = bool(YES_NO_RE.match(plan.question) or _EVER_RE.search(plan.question))
+    unmatched = yes_no and bool(plan.keywords) and not plan.concepts
+    return unmatched and all(map(_by_kind_only, items))
 
 
 def _asked_values(selection: Selection) -> Selection:

@@ -146,10 +146,14 @@ def trend(records: Sequence[Record], better: str | None = None) -> Judgement | N
     elif between:  # a long series: its extremes, not every reading
         low = min(between, key=_number)
         high = max(between, key=_number)
-        sentence += (
-            f" {len(series)} readings in all; in between, lowest {_shown(low)} on {low.day} "
-            f"{_cite([low])}, highest {_shown(high)} on {high.day} {_cite([high])}."
-        )
+        if _shown(low) == _shown(high):
+            sentence += f" {len(series)} readings in all, each {_shown(low)}."
+        else:
+            sentence += (
+                f" {len(series)} readings in all; in between, lowest {_shown(low)} on "
+                f"{low.day} {_cite([low])}, highest {_shown(high)} on {high.day} "
+                f"{_cite([high])}."
+            )
     return Judgement(sentence, (first.ref, last.ref), evidence=tuple(r.ref for r in records))
 
 
@@ -372,7 +376,7 @@ YES_NO_RE = re.compile(
 )
 
 
-def _add_years(day: date, years: float) -> date:
+def add_years(day: date, years: float) -> date:
     whole = int(years)
     try:
         return day.replace(year=day.year + whole)
@@ -418,7 +422,7 @@ def vaccine_due(
         head = f"last {plain_name(last.display)} on {last.day} {_cite([last])}"
         if interval.annual or interval.years:
             every = "every year" if interval.annual else f"every {interval.years:g} years"
-            next_due = _add_years(given, 1 if interval.annual else interval.years or 0)
+            next_due = add_years(given, 1 if interval.annual else interval.years or 0)
             verdict = "Due now" if next_due <= now else "Not due"
             rule = f"next due {next_due.isoformat()} ({every}; source: {interval.source})"
             found.append(Judgement(f"{verdict}: {head}; {rule}.", (last.ref,), (rule,)))

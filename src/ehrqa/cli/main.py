@@ -333,7 +333,8 @@ def _print_answer(result: Any, shown: Sequence[str] = ()) -> None:
             f"warning: unverified: {', '.join(a.unverified + a.invalid_citations)}", markup=False
         )
     cited = set(a.citations)
-    sources = [item.record for item in result.selection.items if item.record.ref in cited]
+    listed = [*result.selection.items, *result.selection.nearby]
+    sources = [item.record for item in listed if item.record.ref in cited]
     print_sources([record.text for record in sources], MAX_SOURCES_SHOWN)
     select_ms, answer_ms = result.timings["select"] * 1000, result.timings["answer"] * 1000
     err.print(f"[dim]select {select_ms:.0f} ms, answer {answer_ms:.0f} ms ({a.source})[/dim]")

@@ -48,6 +48,9 @@ class Selection:
     # A question of several parts ("Do I have diabetes and how well is it controlled?"):
     # one selection per part, each answered in turn; ``items`` is their union.
     facets: list[Selection] = field(default_factory=list)
+    # Records shown near an answer that found nothing ("I could not match 'apgar'; the
+    # observations on record: …"): cited for the reader, never selected as relevant.
+    nearby: list[Selected] = field(default_factory=list)
 
     @property
     def refs(self) -> list[str]:

@@ -18,13 +18,14 @@ import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, timedelta
+from typing import Any
 
 from ehrqa.core.errors import NotFoundError
 from ehrqa.fhir.elements import reference_id
 from ehrqa.fhir.record import Record
 from ehrqa.fhir.render import stated_insurers
 from ehrqa.knowledge import load_knowledge
-from ehrqa.knowledge.scanner import fold, words
+from ehrqa.knowledge.scanner import fold, is_english, words
 from ehrqa.select.base import Selected, Selection
 from ehrqa.select.followup import split_parts
 from ehrqa.select.lexicon import CONCEPTS_BY_NAME, MEDICATION_TYPES, Concept
@@ -137,7 +138,9 @@ class DefaultSelector:
         A question of several parts is selected part by part (:func:`split_parts`).
         """
         # Read once per question, for every part: the judgements' patient facts.
-        patient = _patient_facts(store, patient_id)
+        resource = _patient_resource(store, patient_id)
+        patient = _patient_facts(resource)
+        question = without_names(question, _patient_names(resource))
 
         def dated(text: str) -> QueryPlan:
             # A deceased patient's "last year", "this pregnancy": windows the record sets.
@@ -1053,12 +1056,46 @@ def _add_patient(store: RecordStore, patient_id: str, selection: Selection) -> N
     selection.items.append(Selected(record, 1.0, ("birth date for the age",)))
 
 
-def _patient_facts(store: RecordStore, patient_id: str) -> dict[str, str | None]:
+def _patient_resource(store: RecordStore, patient_id: str) -> dict[str, Any]:
+    try:
+        return store.get(f"Patient/{patient_id}").resource
+    except NotFoundError:
+        return {}
+
+
+def _patient_names(resource: dict[str, Any]) -> frozenset[str]:
+    """The patient's own names, lower case: a question that names the patient ("What is
+    Versie allergic to?") is not asking for a record called that."""
+    found: set[str] = set()
+    for name in resource.get("name") or []:
+        if isinstance(name, dict):
+            parts = [*(name.get("given") or []), name.get("family") or ""]
+            found.update(w for p in parts if isinstance(p, str) for w in p.lower().split())
+    return frozenset(found)
+
+
+def without_names(question: str, names: frozenset[str]) -> str:
+    """``question`` with the patient's own name said as "the patient": "What is Versie
+    allergic to?" asks about the patient, not for a record called Versie. A name that is
+    also an English word ("Rose", "May") is read as the name only when capitalised inside
+    the sentence."""
+    if not names:
+        return question
+
+    def replace(m: re.Match[str]) -> str:
+        word = m["name"]
+        if is_english(word.lower()) and not (word[0].isupper() and m.start() > 0):
+            return m[0]
+        return "the patient's" if m["s"] else "the patient"
+
+    pattern = r"\b(?P<name>" + "|".join(map(re.escape, sorted(names))) + r")(?P<s>'s)?\b"
+    return re.sub(pattern, replace, question, flags=re.IGNORECASE)
+
+
+def _patient_facts(resource: dict[str, Any]) -> dict[str, str | None]:
     """The sex, birth date and death date judgements need (ranges differ by sex and age;
     nothing is due, and nothing lasts, after death)."""
-    try:
-        resource = store.get(f"Patient/{patient_id}").resource
-    except NotFoundError:
+    if not resource:
         return {}
     died = iso_day(resource.get("deceasedDateTime"))
     return {

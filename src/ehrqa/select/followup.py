@@ -17,7 +17,8 @@ import re
 from collections.abc import Sequence
 from datetime import date
 
-from ehrqa.select.query import QueryPlan, analyze
+from ehrqa.knowledge import load_knowledge
+from ehrqa.select.query import QueryPlan, analyze, names_a_time
 
 _CONTINUATION_RE = re.compile(r"^\W*(?:and|what\s+about|how\s+about|also|same\s+for)\b", re.I)
 # "Over the same period", "at that time": the earlier question's window.
@@ -63,28 +64,41 @@ def resolve_followup(question: str, previous: Sequence[str], now: date) -> str:
         order = _ORDER_WORDS.get(earlier.order)
         if plan.order == "all" and order:
             borrowed.append(order)
-        if earlier.intent == "trend" and plan.intent != "trend":
+        if earlier.intent == "trend" and plan.intent != "trend" and not names_a_time(question):
             borrowed.append("trend")
         if earlier.window is not None and (plan.window is None or _SAME_TIME_RE.search(question)):
             borrowed.append(earlier.window.phrase)
         return f"{question} ({', '.join(borrowed)})" if borrowed else question
     if _has_subject(plan) and not _PRONOUN_RE.search(question):
         return question  # a kind of record of its own ("And my vaccines?")
-    about = [c.name for c in earlier.concepts] or [
-        t for t in earlier.resource_types if t != "Patient"
-    ]
+    about = _subject_words(earlier) or [t for t in earlier.resource_types if t != "Patient"]
     return f"{question} (about: {' and '.join(about)})"
+
+
+def _subject_words(plan: QueryPlan) -> list[str]:
+    """The concepts of ``plan`` as a follow-up repeats them: a phrase that names several at
+    once ("kidney function") as said, so it keeps its meaning (its lead measure), the rest
+    by name."""
+    groups = load_knowledge().groups
+    said = plan.question.lower()
+    phrases = [p for p in groups if re.search(rf"\b{re.escape(p)}\b", said)]
+    covered = {name for p in phrases for name in groups[p]}
+    return [*phrases, *(c.name for c in plan.concepts if c.name not in covered)]
 
 
 # Where a question of several parts divides: a new sentence, a semicolon, or "and" before a
 # new question ("… diabetes and how well is it controlled?"), never "and" inside one
 # subject ("diabetes and high blood pressure" stays one part).
 _PART_RE = re.compile(
-    r"(?<=[?!.])\s+|;\s*|,?\s+and\s+(?=(?:what|when|where|which|who|how|is|are|was|were"
-    r"|do|does|did|has|have|had|am|can|should|will|my|the|any|whether)\b)",
+    r"(?<=[?!.])\s+|;\s*|,?\s+and\s+(?=(?:what|whats|when|where|which|who|how|hows|is|are"
+    r"|was|were|do|does|did|has|have|had|am|can|should|will|my|the|any|whether)\b)",
     re.IGNORECASE,
 )
 MAX_PARTS = 4
+_ANOTHER_NUMBER_RE = re.compile(
+    r"\W*(?:how\s+(?:long|old|many|often)|at\s+what\s+age)\b.*\b(?:it|that|this|them|they)\b",
+    re.IGNORECASE,
+)
 
 
 def split_parts(question: str, now: date) -> list[str]:
@@ -100,7 +114,11 @@ def split_parts(question: str, now: date) -> list[str]:
         return [question]
     # Divided only when two parts name subjects of their own: "When was my LDL first checked,
     # and what was it?" is one question about one thing.
-    if sum(1 for piece in pieces if _has_subject(analyze(piece, now))) < 2:
+    subjects = sum(1 for piece in pieces if _has_subject(analyze(piece, now)))
+    # "How old was she when they diagnosed it, and how long did she live with it?": a part
+    # that asks for another number about the same subject is its own question.
+    numbers = sum(1 for piece in pieces[1:] if _ANOTHER_NUMBER_RE.match(piece))
+    if subjects < 2 and not (subjects and numbers):
         return [question]
     parts: list[str] = []
     for piece in pieces:

@@ -90,6 +90,7 @@ DUE_RE = re.compile(
 # Questions that ask for a judgement of a value or a condition.
 JUDGE_RE = re.compile(
     r"\b(?:normal|okay|ok|healthy|in\s+range|out\s+of\s+range"
+    r"|in\s+the\s+(?:[a-z-]+\s+){1,2}range"  # "in the prediabetes range"
     r"|worry|concern\w*|abnormal|elevated|controlled|under\s+control|control|managed"
     r"|at\s+target|on\s+target|target|goal|too\s+high|too\s+low|how\s+high|how\s+low"
     r"|where\s+(?:it|they)\s+should\s+be|(?:within|in)\s+(?:the\s+)?(?:normal\s+)?limits)\b",
@@ -103,7 +104,8 @@ def _word_set(text: str) -> frozenset[str]:
 
 
 # Words that say nothing a record's text could match: grammar, voice ("the patient",
-# "pt"), and words whose meaning other plan fields already carry (order, status, intent).
+# "pt", "my mother": who is asking about whom), and words whose meaning other plan fields
+# already carry (order, status, intent).
 STOP_WORDS = _word_set(
     """
     a about above after again all also am an and any anything are as at be been before being
@@ -126,6 +128,10 @@ STOP_WORDS = _word_set(
     checked gain gained lose losing lost improved worse better
     hx long against resolved inactive cured healed stopped discontinued ended finished
     regular regularly usual usually routine routinely everyday daily right
+    moment moments nowadays far
+    mother mom mum mommy father dad daddy husband wife spouse partner son daughter boy girl
+    kid kids child children baby infant toddler grandma grandpa grandmother grandfather
+    brother sister aunt uncle friend family member parent parents
     """
 ) | frozenset(NUMBER_WORDS)
 
@@ -154,6 +160,17 @@ _WHEN_RE = re.compile(
 _COUNT_RE = re.compile(
     r"\b(?:how\s+many|count|number\s+of|how\s+often|how\s+frequently|total\s+number)\b", _F
 )
+_NUMBER_SIGN_RE = re.compile(r"(?:^|\s)#\s*(?=\w)")  # "# prenatal visits", "# of ER visits"
+# A clinician's terse note-style question about visits ("ED visits, lifetime", "Inpatient
+# admissions?", "ER visits in the past year") asks how many: no question word, plural visits.
+_VISITS_RE = re.compile(
+    r"\b(?:visits|admissions|hospitali[sz]ations|stays|encounters|trips|appointments)\b", _F
+)
+_QUESTION_WORD_RE = re.compile(
+    r"\b(?:what|when|where|which|who|whom|whose|why|how|list|show|tell|give|any|did|do|does"
+    r"|is|are|was|were|have|has|had|can|could|should|will|would|describe|summari[sz]e)\b",
+    _F,
+)
 # Questions that ask for a direction rather than a list of values.
 TREND_RE = re.compile(
     r"\b(?:trend(?:s|ing|ed)?|chang(?:e|ed|es|ing)|over\s+time|over\s+the\s+years"
@@ -161,7 +178,8 @@ TREND_RE = re.compile(
     r"|worse(?:n|ned|ning)?|better|(?:gone|go|going|went|come|came)\s+(?:up|down)"
     r"|compar(?:e|ed|es|ing|ison)|graph|plot|fluctuat\w*|increas\w*|decreas\w*"
     r"|ris(?:en|ing)|dropp?(?:ed|ing)?|trajectory|gain(?:ed)?|lost|los(?:e|ing)|evolv\w*"
-    r"|up\s+or\s+down|right\s+(?:way|direction)|heading|doing"
+    r"|up\s+or\s+down|(?:right|wrong)\s+(?:way|direction)|heading|doing"
+    r"|recover(?:ed|ing|y)?|bounc(?:ed|ing)\s+back|back\s+to\s+normal"
     r"|put(?:ting)?\s+on\s+weight|(?:gain|los)\w*\s+weight|weight\s+(?:gain|loss))\b",
     _F,
 )
@@ -293,6 +311,9 @@ def analyze(question: str, now: date) -> QueryPlan:
     if _CONTROL_RE.search(text) and (controlled := _controlled_conditions(concepts)) != concepts:
         concepts = controlled
         types = _unique_types((*types, "Condition")) if types else types
+    if _asks_course(text) and (measured := _measured_conditions(concepts)) != concepts:
+        concepts = measured
+        types = _unique_types((*types, "Observation")) if types else types
     status = _status(text, types)
     intent = _intent(text, types, concepts, status, _outside_concepts(rest, matches))
     plural = any(m.plural for m in matches)
@@ -329,6 +350,35 @@ def _controlled_conditions(concepts: tuple[Concept, ...]) -> tuple[Concept, ...]
         if concept.kind in ("lab", "vital")
         for name in concept.related
         if CONCEPTS_BY_NAME[name].kind == "condition"
+    ]
+    return _unique((*concepts, *extra))
+
+
+def _asks_course(text: str) -> bool:
+    """Whether ``text`` asks how something went ("better", "worse", "trend"), beyond the
+    "history of" that only asks whether it was ever there."""
+    return any(
+        not re.fullmatch(r"(?:history|hx)\s+of", m[0], re.I) for m in TREND_RE.finditer(text)
+    )
+
+
+def names_a_time(text: str) -> bool:
+    """Whether ``text`` asks for one point in time: the latest, the current, or the first."""
+    return any(p.search(text) for p in (_LATEST_RE, _CURRENT_RE, _EARLIEST_RE))
+
+
+def _measured_conditions(concepts: tuple[Concept, ...]) -> tuple[Concept, ...]:
+    """A condition's measures join it when the question asks how it is going and names no
+    measure: "has my anemia gotten better?" is its hemoglobin over time, "is my diabetes
+    getting worse?" its HbA1c and glucose."""
+    if any(c.is_measurement for c in concepts):
+        return concepts
+    extra = [
+        CONCEPTS_BY_NAME[name]
+        for concept in concepts
+        if concept.kind == "condition"
+        for name in concept.related
+        if CONCEPTS_BY_NAME[name].is_measurement
     ]
     return _unique((*concepts, *extra))
 
@@ -448,7 +498,10 @@ def _intent(
     """
     if types and set(types) <= {"Patient"} and not concepts:
         return "demographics"
-    if _COUNT_RE.search(outside):
+    if _COUNT_RE.search(outside) or _NUMBER_SIGN_RE.search(text):
+        return "count"
+    visits = bool(types) and set(types) <= {"Encounter"}
+    if visits and _VISITS_RE.search(text) and not _QUESTION_WORD_RE.search(text):
         return "count"
     if _WHEN_RE.search(text):
         return "when"

@@ -173,7 +173,8 @@ class RerankSelector:
             chosen = set(selection.refs)
             ranked = [ref for ref in ranked if ref in chosen]
         records = store.get_many(ranked)
-        query = pair_query(question, now.isoformat())
+        # The question as the rules read it (the patient's own name said as "the patient").
+        query = pair_query(selection.plan.question, now.isoformat())
         probs = score_pairs(self.cross_encoder, [(query, pair_document(r)) for r in records])
         return Scored(selection, records, {r.ref: p for r, p in zip(records, probs, strict=True)})
 

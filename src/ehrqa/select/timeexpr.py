@@ -120,6 +120,12 @@ _BOUND_RE = re.compile(
     rf"\s+(?:the\s+year\s+)?(?P<a>{_POINT}){_NO_CODE_AFTER}",
     _FLAGS,
 )
+# "since the anemia in 2014", "since my surgery in March 2019": from the event's date on.
+_SINCE_EVENT_RE = re.compile(
+    r"\b(?P<op>since)\s+(?:(?:the|my|his|her|their|that|this)\s+)?(?:[a-z'-]+\s+){1,3}?"
+    rf"(?:in|of|on|back\s+in)\s+(?:the\s+year\s+)?(?P<a>{_POINT}){_NO_CODE_AFTER}",
+    _FLAGS,
+)
 # "labs from 2020" means during 2020, so "from" without "to" reads like "in".
 _IN_RE = re.compile(
     r"\b(?:in|during|for|of|on|from|throughout|around|circa)\s+"
@@ -391,6 +397,7 @@ _Handler = Callable[[re.Match[str], date], Span | None]
 _RULES: tuple[tuple[re.Pattern[str], _Handler], ...] = (
     (_RANGE_RE, _on_range),
     (_BOUND_RE, _on_bound),
+    (_SINCE_EVENT_RE, _on_bound),
     (_IN_RE, _on_point),
     (_BARE_RE, _on_point),
     (_ROLLING_RE, _on_rolling),
