@@ -205,3 +205,27 @@ def test_records_only_near_a_yes_no_question_are_shown_not_selected() -> None:
     assert said.text.startswith('I could not match "pass zorblat screening"')
     assert said.source == "abstain" and said.verified, said.unverified
     assert set(said.citations) == {"Observation/w1", "Observation/s"}
+
+
+def test_a_question_about_something_after_its_context_answers_about_that_thing() -> None:
+    pneumonia = condition("pn", "233604007", "Pneumonia (disorder)")
+    question = "Did I get a flu shot after my pneumonia?"
+    focused = focus(_selection(question, [pneumonia]))
+    assert focused.items == [] and [i.record.ref for i in focused.nearby] == ["Condition/pn"]
+    said = answer(question, NOW, focused, None, AnswerConfig())
+    assert said.text.startswith("No ") and "is recorded. Related records: Pneumonia" in said.text
+    assert said.verified and said.source == "abstain"
+    # The asked thing found: a plain yes.
+    shot = Record(
+        ref="Immunization/f", resource_type="Immunization", id="f", patient_id="p",
+        text="[Immunization/f] 2024-01-01 Influenza, seasonal (CVX 140)", date="2024-01-01",
+        codes=(Coding("http://hl7.org/fhir/sid/cvx", "140", "Influenza, seasonal"),),
+    )  # fmt: skip
+    assert focus(_selection(question, [pneumonia, shot])).items
+
+
+def test_which_way_is_better_comes_from_the_reference_range_without_a_target() -> None:
+    chol = [obs(f"c{i}", f"20{14 + 3 * i}-05-20", "2093-3", "Total Cholesterol", v, "mg/dL")
+            for i, v in enumerate((170.4, 188.3, 225.4))]  # fmt: skip
+    said = answer("Chol trend", NOW, _selection("Chol trend", chol), None, AnswerConfig()).text
+    assert said.startswith("Total Cholesterol went up (worse): 170.4 mg/dL")

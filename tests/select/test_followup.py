@@ -101,6 +101,11 @@ def test_memory_conversations_forget_the_least_recent() -> None:
           "how long did she live with it? (about: dementia)"]),
         ("am I still on the statin, and whats my LDL now",
          ["am I still on the statin", "whats my LDL now"]),
+        # a statement after the question says where to look; one before it may date it
+        ("what's my blood type? they tested it at my first prenatal visit",
+         ["what's my blood type?"]),
+        ("I had a baby in 2019. What was my weight after?",
+         ["I had a baby in 2019.", "What was my weight after?"]),
     ],
 )  # fmt: skip
 def test_questions_of_several_parts_are_divided(question: str, parts: list[str]) -> None:

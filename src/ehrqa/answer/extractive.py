@@ -30,6 +30,7 @@ from ehrqa.answer.judgements import (
     duration,
     payer_judgement,
     range_judgement,
+    series_value,
     smoking,
     still_met,
     trend,
@@ -38,7 +39,7 @@ from ehrqa.answer.judgements import (
 from ehrqa.answer.verify import age_on
 from ehrqa.fhir.record import Record
 from ehrqa.fhir.render import labelled
-from ehrqa.knowledge import Knowledge, Monitor, load_knowledge
+from ehrqa.knowledge import Concept, Knowledge, Monitor, load_knowledge
 from ehrqa.select.base import Selected, Selection
 from ehrqa.select.default import (
     AGE_AT_RE,
@@ -574,7 +575,11 @@ def compose_parts(selection: Selection) -> tuple[str, tuple[str, ...]]:
     """
     if not selection.items:
         if selection.nearby:  # what was searched, then the records closest to it
-            return compose_parts(dataclasses.replace(selection, items=selection.nearby, nearby=[]))
+            shown = dataclasses.replace(selection, items=selection.nearby, nearby=[])
+            if selection.empty_reason:  # "No hearing test is recorded." and its context
+                listed = "; ".join(_group_with_citations(g) for g in _groups(shown))
+                return f"{selection.empty_reason} Related records: {listed}.", ()
+            return compose_parts(shown)
         text = selection.empty_reason or "The record does not contain this information."
         return text, ()
     if selection.facets:  # a question of several parts: each part answered in turn
@@ -691,7 +696,7 @@ def lead_judgements(selection: Selection, *, asked_only: bool = False) -> list[J
         found = [
             t
             for group in series
-            for t in [trend(group, better_direction(kb, group[0].codes[0].code))]
+            for t in [trend(group, _better_way(kb, group, patient, plan.now))]
             if t is not None
         ]
         if found:
@@ -731,6 +736,11 @@ def focus(selection: Selection) -> Selection:
         return selection
     if _nothing_asked_found(selection):
         return dataclasses.replace(selection, items=[], nearby=selection.items)
+    if (missing := _asked_missing(selection)) is not None:
+        reason = f"No {missing} is recorded."
+        return dataclasses.replace(
+            selection, items=[], nearby=selection.items, empty_reason=reason, negative=True
+        )
     leads = lead_judgements(selection, asked_only=True)
     if not leads:
         return _asked_values(selection)
@@ -1004,6 +1014,50 @@ def _monitors_of(kb: Knowledge, condition: Record) -> tuple[Monitor, ...]:
     return ()
 
 
+# Words after which a yes/no question names its context, not what it asks: "did she have
+# her hearing checked after all those ear infections", "a head CT after my concussion".
+_CONTEXT_RE = re.compile(
+    r"\b(?:after|since|following|before|during|because\s+of|due\s+to|when|while)\b", re.I
+)
+
+
+def _mention(concept: Concept, text: str) -> int | None:
+    """Where ``text`` first names ``concept`` (by any of its phrases), or None."""
+    found = [
+        m.start()
+        for phrase in (concept.name, *concept.synonyms)
+        if (m := re.search(rf"\b{re.escape(phrase)}", text)) is not None
+    ]
+    return min(found) if found else None
+
+
+def _asked_missing(selection: Selection) -> str | None:
+    """The asked thing of a yes/no (or "what did it show") question when the record holds
+    only its context.
+
+    "Did she have her hearing checked after all those ear infections?" found the ear
+    infections but no hearing test: the answer is about the hearing test ("No hearing test
+    is recorded"), the infections are shown beside it, never a "Yes". None otherwise.
+    """
+    plan = selection.plan
+    asks = YES_NO_RE.match(plan.question) or FINDINGS_RE.search(plan.question)
+    if len(plan.concepts) < 2 or not asks:
+        return None
+    text = plan.question.lower()
+    cut = _CONTEXT_RE.search(text)
+    if cut is None:
+        return None
+    where = {c.name: _mention(c, text) for c in plan.concepts}
+    asked = [c for c in plan.concepts if (w := where[c.name]) is not None and w < cut.start()]
+    context = [c for c in plan.concepts if (w := where[c.name]) is not None and w > cut.start()]
+    if not asked or not context:
+        return None
+    records = [item.record for item in selection.items]
+    if any(matches_concept(r, c) for r in records for c in asked):
+        return None
+    return " or ".join(c.name for c in asked)
+
+
 def _nothing_asked_found(selection: Selection) -> bool:
     """Whether the selected records are only near what was asked, not it: records of the
     asked kind when the words that say which were matched by nothing ("I could not match
@@ -1017,6 +1071,33 @@ def _nothing_asked_found(selection: Selection) -> bool:
     yes_no = bool(YES_NO_RE.match(plan.question) or _EVER_RE.search(plan.question))
     unmatched = yes_no and bool(plan.keywords) and not plan.concepts
     return unmatched and all(map(_by_kind_only, items))
+
+
+def _better_way(
+    kb: Knowledge, series: list[Record], patient: dict[str, Any], now: date
+) -> str | None:
+    """Which way is better for a series: its monitoring target's, else its reference range's.
+
+    A range open on one side says it ("desirable below 200" → lower; "60 or more" →
+    higher); a range with both bounds says it for values outside it (BMI above 24.9 → lower,
+    hemoglobin below 12.1 → higher). None when nothing says.
+    """
+    code = series[0].codes[0].code
+    if (way := better_direction(kb, code)) is not None:
+        return way
+    birth = patient.get("birth_date")
+    age = age_on(birth, now) if birth else None
+    rng = kb.reference_range(code, sex=patient.get("gender"), age=age)
+    if rng is None:
+        return None
+    if rng.low is None or rng.high is None:
+        return "lower" if rng.low is None else "higher"
+    values = [v[0] for r in series if (v := series_value(r)) is not None]
+    above = any(v > rng.high for v in values)
+    below = any(v < rng.low for v in values)
+    if above != below:
+        return "lower" if above else "higher"
+    return None
 
 
 def _asked_values(selection: Selection) -> Selection:

@@ -63,7 +63,7 @@ def _loinc(record: Record) -> str | None:
     return next((c.code for c in record.codes if c.system_name == "LOINC"), None)
 
 
-def _series_value(record: Record) -> tuple[float, str | None] | None:
+def series_value(record: Record) -> tuple[float, str | None] | None:
     """The one number a series follows: the value, or a blood pressure's systolic."""
     if record.value is not None:
         return record.value, record.unit
@@ -75,7 +75,7 @@ def _series_value(record: Record) -> tuple[float, str | None] | None:
 
 def _number(record: Record) -> float:
     """The number a series follows (0 for a record without one; a series has them all)."""
-    found = _series_value(record)
+    found = series_value(record)
     return found[0] if found is not None else 0.0
 
 
@@ -93,7 +93,7 @@ def _shown(record: Record) -> str:
     """The record's value as an answer shows it (blood pressure as systolic/diastolic)."""
     if (pressure := blood_pressure(record)) is not None:
         return pressure
-    found = _series_value(record)
+    found = series_value(record)
     if found is None:
         return record.value_text or ""
     return show_value(found[0], found[1])
@@ -116,14 +116,14 @@ def trend(records: Sequence[Record], better: str | None = None) -> Judgement | N
     """
     by_day: dict[str, Record] = {}
     for record in sorted(records, key=lambda r: r.date or ""):
-        if record.day and _series_value(record) is not None:
+        if record.day and series_value(record) is not None:
             by_day[record.day] = record
     if len(by_day) < 2:
         return None
     series = list(by_day.values())
     first, last = series[0], series[-1]
-    a = _series_value(first)
-    b = _series_value(last)
+    a = series_value(first)
+    b = series_value(last)
     assert a is not None and b is not None  # filtered above
     change = (b[0] - a[0]) / abs(a[0]) if a[0] else (b[0] - a[0])
     # Values that read the same as shown (0.26 → 0.26) are stable whatever the raw digits.
@@ -376,7 +376,7 @@ YES_NO_RE = re.compile(
 )
 
 
-def add_years(day: date, years: float) -> date:
+def _add_years(day: date, years: float) -> date:
     whole = int(years)
     try:
         return day.replace(year=day.year + whole)
@@ -422,7 +422,7 @@ def vaccine_due(
         head = f"last {plain_name(last.display)} on {last.day} {_cite([last])}"
         if interval.annual or interval.years:
             every = "every year" if interval.annual else f"every {interval.years:g} years"
-            next_due = add_years(given, 1 if interval.annual else interval.years or 0)
+            next_due = _add_years(given, 1 if interval.annual else interval.years or 0)
             verdict = "Due now" if next_due <= now else "Not due"
             rule = f"next due {next_due.isoformat()} ({every}; source: {interval.source})"
             found.append(Judgement(f"{verdict}: {head}; {rule}.", (last.ref,), (rule,)))
@@ -612,6 +612,7 @@ __all__ = [
     "duration",
     "payer_judgement",
     "range_judgement",
+    "series_value",
     "smoking",
     "trend",
     "vaccine_due",

@@ -146,8 +146,8 @@ class DefaultSelector:
             # A deceased patient's "last year", "this pregnancy": windows the record sets.
             return in_pregnancy(store, patient_id, final_year(analyze(text, now), patient))
 
-        plan = dated(question)
         parts = split_parts(question, now)
+        plan = dated(parts[0] if len(parts) == 1 else question)
         if len(parts) == 1:
             selection = self.select_plan(store, patient_id, plan)
         else:

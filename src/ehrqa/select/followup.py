@@ -95,6 +95,12 @@ _PART_RE = re.compile(
     re.IGNORECASE,
 )
 MAX_PARTS = 4
+# A sentence that states rather than asks: it opens with its subject and does not end in "?".
+_STATEMENT_RE = re.compile(
+    r"^\W*(?:they|he|she|i|we|it|my|the\s+(?:doctor|nurse)|the\s+doctors)\s+(?!\w+\s*\?)"
+    r"(?:\w+ed|was|were|had|have|has|said|told|gave|did|got|think|thought)\b[^?]*[.!]?$",
+    re.IGNORECASE,
+)
 _ANOTHER_NUMBER_RE = re.compile(
     r"\W*(?:how\s+(?:long|old|many|often)|at\s+what\s+age)\b.*\b(?:it|that|this|them|they)\b",
     re.IGNORECASE,
@@ -110,6 +116,13 @@ def split_parts(question: str, now: date) -> list[str]:
     how well is it controlled?" stays one question about diabetes.
     """
     pieces = [p.strip(" ,") for p in _PART_RE.split(question) if p and p.strip(" ,?.!")]
+    # "What's my blood type? They tested it at my first prenatal visit.": a statement after
+    # a question tells where to look, it asks nothing of its own (one before it may date
+    # what follows: "I had a baby in 2019. What did I weigh after?").
+    while len(pieces) > 1 and _STATEMENT_RE.match(pieces[-1]):
+        pieces.pop()
+        if len(pieces) == 1:
+            return pieces
     if len(pieces) < 2 or len(pieces) > MAX_PARTS:
         return [question]
     # Divided only when two parts name subjects of their own: "When was my LDL first checked,

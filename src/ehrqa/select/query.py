@@ -128,7 +128,7 @@ STOP_WORDS = _word_set(
     checked gain gained lose losing lost improved worse better
     hx long against resolved inactive cured healed stopped discontinued ended finished
     regular regularly usual usually routine routinely everyday daily right
-    moment moments nowadays far
+    moment moments nowadays far due
     mother mom mum mommy father dad daddy husband wife spouse partner son daughter boy girl
     kid kids child children baby infant toddler grandma grandpa grandmother grandfather
     brother sister aunt uncle friend family member parent parents
