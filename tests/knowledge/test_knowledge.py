@@ -281,3 +281,21 @@ def test_a_range_reads_values_in_any_listed_spelling_of_its_unit() -> None:
     egfr = KB.reference_range("33914-3", age=60)
     assert egfr is not None and egfr.unit == "mL/min/{1.73_m2}"
     assert egfr.measures("mL/min") and egfr.measures(None) and not egfr.measures("mg/dL")
+
+
+def test_a_screening_interval_names_a_known_procedure_and_positive_years(files: Path) -> None:
+    _edit(
+        files / "screening_intervals.toml", 'screening = "colonoscopy"', 'screening = "colonscopy"'
+    )
+    with pytest.raises(KnowledgeError, match=r"screening_intervals\.toml.*'colonscopy'"):
+        load_knowledge(files)
+    _edit(
+        files / "screening_intervals.toml",
+        'screening = "colonscopy"\nyears = 10',
+        'screening = "colonoscopy"\nyears = 0',
+    )
+    with pytest.raises(
+        KnowledgeError, match=r"screening_intervals\.toml.*'years' must be a positive"
+    ):
+        load_knowledge(files)
+    assert KB.screening_interval("mammogram") is not None

@@ -101,6 +101,9 @@ def test_memory_conversations_forget_the_least_recent() -> None:
           "how long did she live with it? (about: dementia)"]),
         ("am I still on the statin, and whats my LDL now",
          ["am I still on the statin", "whats my LDL now"]),
+        # how a subject changed is a part of its own
+        ("how tall is he now and has he grown much in the last 2 years?",
+         ["how tall is he now", "has he grown much in the last 2 years? (about: body height)"]),
         # a statement after the question says where to look; one before it may date it
         ("what's my blood type? they tested it at my first prenatal visit",
          ["what's my blood type?"]),

@@ -75,6 +75,18 @@ def test_semantic_fallback_selects_or_names_the_closest(demo_store: SqliteStore)
     assert not nothing.items and "closest" not in (nothing.empty_reason or "")
 
 
+def test_a_kind_of_visit_the_files_name_is_never_matched_by_meaning(
+    demo_store: SqliteStore,
+) -> None:
+    # "in the hospital" is an inpatient stay: found by its class, or none, never "the
+    # closest entry" an embedder finds (an "Outpatient procedure" for a word "hospital").
+    question = "How many times was I in the hospital in 1900?"
+    selector = DefaultSelector(matcher=_FakeMatcher(0.8))  # type: ignore[arg-type]
+    found = selector.select(demo_store, DEMO_PATIENT, question, DEMO_NOW)
+    assert not found.items
+    assert (found.empty_reason or "").startswith("0: the record has no hospital stay")
+
+
 def test_findings_of_a_procedure_come_from_its_visit(demo_store: SqliteStore) -> None:
     selection = DefaultSelector().select(
         demo_store, DEMO_PATIENT, "What did they find at my last checkup?", DEMO_NOW
@@ -548,3 +560,13 @@ def test_this_pregnancy_dates_the_question_and_a_procedure_shot_counts(
     ).text  # fmt: skip
     assert text.startswith("Not due: last Vaccination for diphtheria, pertussis, and tetanus on "
                            "2021-03-07 [Procedure/tdap]; next due 2031-03-07"), text  # fmt: skip
+
+
+def test_a_due_question_about_nothing_recorded_is_never_a_bare_no(demo_store: SqliteStore) -> None:
+    found = DefaultSelector().select(
+        demo_store, DEMO_PATIENT, "Am I due for a mammogram?", DEMO_NOW
+    )
+    assert not found.items
+    reason = found.empty_reason or ""
+    assert reason.startswith("There is no record of mammogram: if none was given elsewhere")
+    assert "USPSTF" in reason and not reason.startswith("No")

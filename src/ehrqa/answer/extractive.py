@@ -30,6 +30,7 @@ from ehrqa.answer.judgements import (
     duration,
     payer_judgement,
     range_judgement,
+    screening_due,
     series_value,
     smoking,
     still_met,
@@ -647,7 +648,7 @@ def lead_judgements(selection: Selection, *, asked_only: bool = False) -> list[J
         if not found and CONTROL_RE.search(plan.question):
             # "Is my blood pressure under control?": the measure against its target.
             codes = {c.code for r in measures for c in r.codes}
-            monitors = tuple(m for m in kb.monitors if codes & set(m.loinc))
+            monitors = _own_monitors(kb, tuple(m for m in kb.monitors if codes & set(m.loinc)))
             if monitors and (verdict := control(None, measures, monitors)) is not None:
                 found.append(verdict)
         if found:
@@ -679,6 +680,20 @@ def lead_judgements(selection: Selection, *, asked_only: bool = False) -> list[J
                 return [child, *vaccine_due(records, kb, until, annual_only=True)]
         if due := vaccine_due(records, kb, until):
             return due
+        # "Am I due for a colonoscopy?": a screening test by its average-risk interval.
+        screenings = [
+            verdict
+            for concept in plan.concepts
+            if (interval := kb.screening_interval(concept.name)) is not None
+            and (
+                verdict := screening_due(
+                    [r for r in records if matches_concept(r, concept)], interval, until
+                )
+            )
+            is not None
+        ]
+        if screenings:
+            return screenings
     if HOW_LONG_RE.search(plan.question) and (lengths := duration(records, until)):
         return lengths
     if FINDINGS_RE.search(plan.question) and (visit := _visit_findings(selection)) is not None:
@@ -768,6 +783,24 @@ def focus(selection: Selection) -> Selection:
     if [j.sentence for j in again] != [j.sentence for j in leads]:
         return selection
     return focused
+
+
+def _own_monitors(kb: Knowledge, monitors: tuple[Monitor, ...]) -> tuple[Monitor, ...]:
+    """Of the targets for a measure asked about alone, those of the condition the measure
+    belongs to ("is my blood pressure under control?": hypertension's, not diabetes')."""
+
+    def belongs(monitor: Monitor) -> bool:
+        condition = kb.concept(monitor.condition)
+        measures = {monitor.measure, *_measure_names(kb, monitor)}
+        return condition is not None and bool(measures & set(condition.related))
+
+    return tuple(filter(belongs, monitors)) or monitors
+
+
+def _measure_names(kb: Knowledge, monitor: Monitor) -> tuple[str, ...]:
+    """The concepts a monitor's codes belong to ("blood pressure" for 85354-9)."""
+    codes = set(monitor.loinc)
+    return tuple(c.name for c in kb.concepts if codes & set(c.codes))
 
 
 def _social_groups(groups: list[list[Record]]) -> list[list[Record]]:

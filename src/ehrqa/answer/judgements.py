@@ -22,6 +22,7 @@ from ehrqa.knowledge import (
     Knowledge,
     Monitor,
     ReferenceRange,
+    ScreeningInterval,
     VaccineInterval,
 )
 from ehrqa.select.default import CLAIM_TYPES
@@ -432,6 +433,28 @@ def vaccine_due(
     return found
 
 
+def screening_due(
+    records: Sequence[Record], interval: ScreeningInterval, now: date
+) -> Judgement | None:
+    """When a screening test is next due at average risk, from its last time.
+
+    "Not due: last Colonoscopy on 2019-02-12 [Procedure/…]; next due 2029-02-12 at average
+    risk (every 10 years; source: USPSTF …)." None when none of ``records`` is dated.
+    """
+    dated = [r for r in records if r.day]
+    if not dated:
+        return None
+    last = max(dated, key=lambda r: r.day or "")
+    next_due = _add_years(date.fromisoformat(last.day or ""), interval.years)
+    verdict = "Due now" if next_due <= now else "Not due"
+    rule = (
+        f"next due {next_due.isoformat()} at average risk "
+        f"(every {interval.years:g} years; source: {interval.source})"
+    )
+    head = f"last {plain_name(last.display)} on {last.day} {_cite([last])}"
+    return Judgement(f"{verdict}: {head}; {rule}.", (last.ref,), (rule,))
+
+
 def _procedure_vaccines(record: Record, kb: Knowledge) -> list[VaccineInterval]:
     """The vaccines with an interval that a vaccination filed as a procedure gave."""
     display = " ".join(c.display for c in record.codes).lower() or record.text.lower()
@@ -612,6 +635,7 @@ __all__ = [
     "duration",
     "payer_judgement",
     "range_judgement",
+    "screening_due",
     "series_value",
     "smoking",
     "trend",

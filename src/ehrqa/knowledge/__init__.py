@@ -21,6 +21,7 @@ from ehrqa.knowledge.model import (
     Monitor,
     ReferenceRange,
     RiskFactors,
+    ScreeningInterval,
     VaccineInterval,
 )
 
@@ -38,6 +39,7 @@ __all__ = [
     "Monitor",
     "ReferenceRange",
     "RiskFactors",
+    "ScreeningInterval",
     "VaccineInterval",
     "drug_disagreements",
     "excluded",

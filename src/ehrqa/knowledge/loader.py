@@ -30,6 +30,7 @@ from ehrqa.knowledge.model import (
     Monitor,
     ReferenceRange,
     RiskFactors,
+    ScreeningInterval,
     VaccineInterval,
 )
 
@@ -405,6 +406,19 @@ def _vaccine_intervals(directory: Path) -> list[VaccineInterval]:
     return intervals
 
 
+def _screening_intervals(directory: Path) -> list[ScreeningInterval]:
+    top = _read_toml(directory, "screening_intervals")
+    top.only("interval")
+    found = []
+    for row in top.rows("interval"):
+        row.only("screening", "years", "source")
+        years = row.number("years")
+        if years is None or years <= 0:
+            raise row.fail("'years' must be a positive number")
+        found.append(ScreeningInterval(row.text("screening"), years, row.text("source")))
+    return found
+
+
 CHILD_SCHEDULE_SOURCE = (
     "CDC Child and Adolescent Immunization Schedule by Age, United States, 2024 (Table 1)"
 )
@@ -526,6 +540,12 @@ def _check(kb: Knowledge) -> None:
         vaccines, (("vaccine_intervals.toml", v.vaccine) for v in kb.vaccine_intervals), "vaccine"
     )
     _require(vaccines, (("child_vaccines.toml", s.vaccine) for s in kb.child_schedule), "vaccine")
+    procedures = {c.name for c in kb.concepts if c.kind == "procedure"}
+    _require(
+        procedures,
+        (("screening_intervals.toml", i.screening) for i in kb.screening_intervals),
+        "procedure",
+    )
     for problem in drug_disagreements(kb):
         raise KnowledgeError(f"drug_classes.toml: {problem}")
 
@@ -587,6 +607,7 @@ def load_knowledge(directory: Path | None = None) -> Knowledge:
         risks=tuple(_risk_factors(directory)),
         child_schedule=tuple(_child_schedule(directory)),
         group_leads=group_leads,
+        screening_intervals=tuple(_screening_intervals(directory)),
     )
     _check(kb)
     return kb

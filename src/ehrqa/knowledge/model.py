@@ -170,6 +170,15 @@ class VaccineInterval:
 
 
 @dataclass(frozen=True)
+class ScreeningInterval:
+    """How often a screening test (a procedure concept) is repeated at average risk."""
+
+    screening: str
+    years: float
+    source: str
+
+
+@dataclass(frozen=True)
 class ChildSeries:
     """How many doses of a vaccine a child should have had by each age (months)."""
 
@@ -232,6 +241,7 @@ class Knowledge:
     # A group phrase's lead concept: the one measure that answers for the whole group when
     # one value or verdict is asked ("what's my kidney function?" → eGFR).
     group_leads: Mapping[str, str] = field(default_factory=dict)
+    screening_intervals: tuple[ScreeningInterval, ...] = ()
     _by_name: dict[str, Concept] = field(default_factory=dict, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -300,6 +310,10 @@ class Knowledge:
         """The booster interval of a vaccine: CVX code ("113", "03"), concept name or synonym."""
         names = self._resolve(key, "vaccine")
         return next((v for v in self.vaccine_intervals if v.vaccine in names), None)
+
+    def screening_interval(self, concept: str) -> ScreeningInterval | None:
+        """How often the screening ``concept`` (a procedure concept name) is repeated."""
+        return next((i for i in self.screening_intervals if i.screening == concept), None)
 
     def child_series(self, key: str) -> ChildSeries | None:
         """A vaccine's childhood series: CVX code, concept name or synonym."""

@@ -924,6 +924,8 @@ def semantic_fallback(
     concept like any list); a near miss leaves the selection empty but names the closest
     record, so the answer says what was searched rather than "No".
     """
+    if not plan.concepts and asked_encounter_classes(plan.question):
+        return  # a kind of visit the files name ("in the hospital"): found by its class or not
     concepts = [
         c
         for c in store.distinct_codes(patient_id)
@@ -1141,6 +1143,13 @@ def empty_reason(
     asked = [c for c in plan.concepts if not types or set(c.resource_types) & set(types)]
     what = ", ".join(c.name for c in asked) or " or ".join(labels) or "this"
     when = _window_words(plan)
+    if DUE_RE.search(plan.question) and (rules := _due_rules(asked)):
+        # "Am I due for a shingles shot?" with none recorded: never a bare "No".
+        return (
+            f"There is no record of {what}{when}: if none was given elsewhere, one is due "
+            f"where the guideline applies ({'; '.join(rules)}).",
+            True,
+        )
     if plan.intent == "exists" and plan.concepts:
         # Visits, shots and procedures are counted ("Has she ever been to the ER?"): 0.
         counted = asked and all(set(c.resource_types) <= set(COUNTED_TYPES) for c in asked)
@@ -1154,6 +1163,18 @@ def empty_reason(
         named = what if plan.concepts else " or ".join(_class_label(c) for c in classes)
         return f"0: the record has no {named}{when}.", True
     return f"The record does not contain information about {what}{when}.", False
+
+
+def _due_rules(concepts: Sequence[Concept]) -> list[str]:
+    """The sources of the repeat intervals the knowledge files give ``concepts`` (vaccines,
+    screening tests)."""
+    kb = load_knowledge()
+    rules = []
+    for concept in concepts:
+        interval = kb.vaccine_interval(concept.name) or kb.screening_interval(concept.name)
+        if interval is not None:
+            rules.append(interval.source)
+    return rules
 
 
 def _window_words(plan: QueryPlan) -> str:

@@ -127,11 +127,17 @@ def split_parts(question: str, now: date) -> list[str]:
         return [question]
     # Divided only when two parts name subjects of their own: "When was my LDL first checked,
     # and what was it?" is one question about one thing.
-    subjects = sum(1 for piece in pieces if _has_subject(analyze(piece, now)))
-    # "How old was she when they diagnosed it, and how long did she live with it?": a part
-    # that asks for another number about the same subject is its own question.
-    numbers = sum(1 for piece in pieces[1:] if _ANOTHER_NUMBER_RE.match(piece))
-    if subjects < 2 and not (subjects and numbers):
+    plans = [analyze(piece, now) for piece in pieces]
+    subjects = sum(1 for plan in plans if _has_subject(plan))
+    # "How old was she when they diagnosed it, and how long did she live with it?", "how
+    # tall is he now and has he grown much?": after a part with a subject, parts without
+    # one that ask for another number about it, or how it changed, are questions too.
+    borrowing = _has_subject(plans[0]) and all(
+        _ANOTHER_NUMBER_RE.match(piece) or plan.intent == "trend"
+        for piece, plan in zip(pieces[1:], plans[1:], strict=True)
+        if not _has_subject(plan)
+    )
+    if subjects < 2 and not (subjects == 1 and borrowing):
         return [question]
     parts: list[str] = []
     for piece in pieces:

@@ -128,7 +128,7 @@ STOP_WORDS = _word_set(
     checked gain gained lose losing lost improved worse better
     hx long against resolved inactive cured healed stopped discontinued ended finished
     regular regularly usual usually routine routinely everyday daily right
-    moment moments nowadays far due
+    moment moments nowadays far due grow grown growing grew recover recovered recovering
     mother mom mum mommy father dad daddy husband wife spouse partner son daughter boy girl
     kid kids child children baby infant toddler grandma grandpa grandmother grandfather
     brother sister aunt uncle friend family member parent parents
@@ -179,7 +179,7 @@ TREND_RE = re.compile(
     r"|compar(?:e|ed|es|ing|ison)|graph|plot|fluctuat\w*|increas\w*|decreas\w*"
     r"|ris(?:en|ing)|dropp?(?:ed|ing)?|trajectory|gain(?:ed)?|lost|los(?:e|ing)|evolv\w*"
     r"|up\s+or\s+down|(?:right|wrong)\s+(?:way|direction)|heading|doing"
-    r"|recover(?:ed|ing|y)?|bounc(?:ed|ing)\s+back|back\s+to\s+normal"
+    r"|recover(?:ed|ing|y)?|bounc(?:ed|ing)\s+back|back\s+to\s+normal|gr[eo]wn?|growing"
     r"|put(?:ting)?\s+on\s+weight|(?:gain|los)\w*\s+weight|weight\s+(?:gain|loss))\b",
     _F,
 )
