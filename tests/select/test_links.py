@@ -570,3 +570,15 @@ def test_a_due_question_about_nothing_recorded_is_never_a_bare_no(demo_store: Sq
     reason = found.empty_reason or ""
     assert reason.startswith("There is no record of mammogram: if none was given elsewhere")
     assert "USPSTF" in reason and not reason.startswith("No")
+
+
+def test_a_measure_since_a_medicine_started_reads_from_the_last_reading_before_it(
+    demo_store: SqliteStore,
+) -> None:
+    question = "Has my cholesterol changed since I started aspirin?"
+    found = DefaultSelector().select(demo_store, DEMO_PATIENT, question, DEMO_NOW)
+    start = found.details.get("since")
+    assert start is not None and start.startswith("MedicationRequest/")
+    first_order = demo_store.get(start).day or ""
+    readings = [i.record for i in found.items if i.record.resource_type == "Observation"]
+    assert readings and sum((r.day or "") < first_order for r in readings) <= 1

@@ -371,3 +371,14 @@ def test_datetime_now_is_accepted() -> None:
 def test_empty_question() -> None:
     plan = analyze("", NOW)
     assert (plan.resource_types, plan.concepts, plan.window, plan.intent) == ((), (), None, "other")
+
+
+def test_since_starting_a_medicine_names_the_measures_and_the_medicine() -> None:
+    from ehrqa.select.query import started_anchor
+
+    anchor = started_anchor("did my cholesterol go down after I started the statin?")
+    assert anchor is not None
+    assert [c.name for c in anchor.measures] == ["total cholesterol"]
+    assert [c.name for c in anchor.events] == ["statin"]
+    assert started_anchor("did my cholesterol go down?") is None
+    assert started_anchor("what did I start taking after my heart attack?") is None

@@ -715,7 +715,7 @@ def lead_judgements(selection: Selection, *, asked_only: bool = False) -> list[J
             if t is not None
         ]
         if found:
-            return found
+            return [*_since_started(selection), *found]
     if JUDGE_RE.search(plan.question) or (plan.order == "latest" and not asked_only):
         age = age_on(birth, plan.now) if birth else None
         for group in series[:3]:
@@ -760,6 +760,8 @@ def focus(selection: Selection) -> Selection:
     if not leads:
         return _asked_values(selection)
     kept = {ref for verdict in leads for ref in verdict.rests_on}
+    # The event a question dates its measures by ("since I started the statin") stays.
+    kept |= {i.record.ref for i in selection.items if "the asked event" in i.reasons}
     # A reading filed twice (two records of one code at one time) is one reading.
     readings = {
         (r.codes[0].code, r.date)
@@ -783,6 +785,16 @@ def focus(selection: Selection) -> Selection:
     if [j.sentence for j in again] != [j.sentence for j in leads]:
         return selection
     return focused
+
+
+def _since_started(selection: Selection) -> list[Judgement]:
+    """The medicine a trend is read from ("since I started the statin"), as its opening."""
+    ref = selection.details.get("since")
+    start = next((i.record for i in selection.items if i.record.ref == ref), None)
+    if start is None:
+        return []
+    name = plain_name(start.display)
+    return [Judgement(f"{name} was first ordered on {start.day} [{start.ref}].", (start.ref,))]
 
 
 def _own_monitors(kb: Knowledge, monitors: tuple[Monitor, ...]) -> tuple[Monitor, ...]:

@@ -39,6 +39,7 @@ from ehrqa.select.query import (
     analyze,
     asks_current_condition,
     event_anchor,
+    started_anchor,
 )
 from ehrqa.select.semantic import DEFAULT_MIN_SCORE, ConceptMatcher, LazyConceptMatcher
 from ehrqa.select.timeexpr import TimeWindow
@@ -164,7 +165,53 @@ class DefaultSelector:
         anchor = event_anchor(plan.question)
         if anchor is not None and (at := self._at_event(store, patient_id, plan, anchor)):
             return at
+        started = started_anchor(plan.question)
+        if started is not None and (since := self._since_started(store, patient_id, plan, started)):
+            return since
         return self._select_plan(store, patient_id, plan)
+
+    def _since_started(
+        self, store: RecordStore, patient_id: str, plan: QueryPlan, anchor: EventAnchor
+    ) -> Selection | None:
+        """The medicine's first order and the measures from the last reading before it on
+        ("Did my cholesterol go down after I started the statin?": its course on the drug).
+        None when the record holds no such order or no reading after it."""
+        bare = dataclasses.replace(
+            plan, resource_types=(), window=None, status=(), keywords=(), limit=None
+        )
+        drug_plan = dataclasses.replace(
+            bare, concepts=anchor.events, resource_types=MEDICATION_TYPES, order="earliest"
+        )
+        orders = [
+            i.record
+            for i in self._select_plan(store, patient_id, drug_plan).items
+            if i.record.resource_type in MEDICATION_TYPES and i.record.day
+        ]
+        if not orders:
+            return None
+        first = min(orders, key=lambda r: r.day or "")
+        start = first.day or ""
+        measure_plan = dataclasses.replace(bare, concepts=anchor.measures, order="all")
+        readings = [
+            i.record
+            for i in self._select_plan(store, patient_id, measure_plan).items
+            if i.record.resource_type == "Observation" and i.record.day
+        ]
+        after = [r for r in readings if (r.day or "") >= start]
+        if not after:
+            return None
+        before = [r for r in readings if (r.day or "") < start]
+        baseline: dict[str, Record] = {}
+        for record in before:  # the last reading of each measure before the first order
+            key = record.codes[0].code if record.codes else record.display
+            if key not in baseline or (record.day or "") > (baseline[key].day or ""):
+                baseline[key] = record
+        items = [Selected(first, 1.0, ("the asked event",))]
+        items += [Selected(r, 1.0, (f"before {first.ref}",)) for r in baseline.values()]
+        items += [Selected(r, 1.0, (f"since {first.ref}",)) for r in after]
+        selection = Selection(plan, items, candidates=len(readings) + len(orders))
+        selection.details["since"] = first.ref
+        return selection
 
     def _at_event(
         self, store: RecordStore, patient_id: str, plan: QueryPlan, anchor: EventAnchor

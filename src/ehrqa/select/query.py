@@ -425,6 +425,27 @@ _ANCHOR_RE = re.compile(
 )
 MEASURE_KINDS = ("lab", "vital", "survey")
 EVENT_KINDS = ("condition", "procedure", "vaccine", "encounter")
+# "Did my cholesterol go down after I started the statin?", "my A1c since starting metformin":
+# a measure's course from a medicine's first order on.
+_STARTED_RE = re.compile(
+    r"\b(?:after|since|following)\s+(?:(?:i|he|she|they|we|the\s+patient)\s+)?"
+    r"(?:started|starting|began|beginning|start(?:ed)?\s+taking|went\s+on|going\s+on"
+    r"|(?:was|were|got|been)\s+(?:put|started)\s+on)\b",
+    _F,
+)
+DRUG_KINDS = ("drug", "drug_class")
+
+
+def started_anchor(question: str) -> EventAnchor | None:
+    """The measures asked before a "since I started …" clause and the medicines it names
+    ("Did my cholesterol go down after I started the statin?"), or None."""
+    found = _STARTED_RE.search(question)
+    if found is None:
+        return None
+    before, after = question[: found.start()], question[found.end() :]
+    measures = _unique(c for m in scan(before) for c in m.concepts if c.kind in MEASURE_KINDS)
+    drugs = _unique(c for m in scan(after) for c in m.concepts if c.kind in DRUG_KINDS)
+    return EventAnchor(measures, drugs, False) if measures and drugs else None
 
 
 @dataclass(frozen=True)
