@@ -582,3 +582,17 @@ def test_a_measure_since_a_medicine_started_reads_from_the_last_reading_before_i
     first_order = demo_store.get(start).day or ""
     readings = [i.record for i in found.items if i.record.resource_type == "Observation"]
     assert readings and sum((r.day or "") < first_order for r in readings) <= 1
+
+
+def test_allergies_asked_by_category_are_only_that_category(demo_store: SqliteStore) -> None:
+    from ehrqa.select.default import _of_asked_category
+    from ehrqa.select.query import analyze
+
+    def allergy(ref: str, category: str) -> Selected:
+        record = _record(f"AllergyIntolerance/{ref}", f"Allergy {ref}")
+        record.category = (category,)
+        return Selected(record, 1.0)
+
+    plan = analyze("any drug allergies?", DEMO_NOW)
+    both = Selection(plan, [allergy("food", "food"), allergy("drug", "medication")])
+    assert _of_asked_category(demo_store, DEMO_PATIENT, both).refs == ["AllergyIntolerance/drug"]

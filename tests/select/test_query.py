@@ -304,6 +304,18 @@ CASES: list[tuple[str, dict[str, Any]]] = [
     # how a condition is going is read from its measures
     ("has my anemia gotten better", dict(concepts=["anemia", "hemoglobin"], intent="trend")),
     ("Is my BMI going the wrong way?", dict(concepts=["bmi"], intent="trend")),
+    # a medicine word after "allergic to" says which allergies; it asks for no prescriptions
+    ("any allergies to medicine?", dict(types=("AllergyIntolerance",), categories=("medication",))),
+    ("what medicines am I allergic to", dict(types=("AllergyIntolerance",))),
+    (
+        "what are my allergies and medications?",
+        dict(types=("AllergyIntolerance", "MedicationRequest", "MedicationStatement")),
+    ),
+    # problems one has now are the open ones
+    ("what health problems do I have", dict(status=("active",), intent="list_active")),
+    ("what conditions has he had?", dict(status=())),
+    # screened for X is X's screening, never the disease itself
+    ("have I been screened for depression?", dict(concepts=["depression screening"], keywords=())),
     # who is asked about is not a word to search for
     ("what meds is my mother on at the moment", dict(keywords=())),
     ("Did I ever have seizures during a pregnancy?", dict(concepts=["preeclampsia"])),

@@ -739,14 +739,14 @@ def focus(selection: Selection) -> Selection:
     """
     if selection.facets:
         facets = [focus(facet) for facet in selection.facets]
-        if all(new is old for new, old in zip(facets, selection.facets, strict=True)):
-            return selection
         kept = {item.record.ref for facet in facets for item in facet.items}
+        nearby = {i.record.ref: i for f in facets for i in f.nearby if i.record.ref not in kept}
+        unchanged = all(new is old for new, old in zip(facets, selection.facets, strict=True))
+        if unchanged and not nearby:
+            return selection
         items = [item for item in selection.items if item.record.ref in kept]
-        nearby = list(
-            {i.record.ref: i for f in facets for i in f.nearby if i.record.ref not in kept}.values()
-        )
-        return dataclasses.replace(selection, items=items, facets=facets, nearby=nearby)
+        shown = list(nearby.values())
+        return dataclasses.replace(selection, items=items, facets=facets, nearby=shown)
     if not selection.items or _age_phrase(selection) is not None:
         return selection
     if _nothing_asked_found(selection):

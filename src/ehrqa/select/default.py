@@ -168,7 +168,7 @@ class DefaultSelector:
         started = started_anchor(plan.question)
         if started is not None and (since := self._since_started(store, patient_id, plan, started)):
             return since
-        return self._select_plan(store, patient_id, plan)
+        return _of_asked_category(store, patient_id, self._select_plan(store, patient_id, plan))
 
     def _since_started(
         self, store: RecordStore, patient_id: str, plan: QueryPlan, anchor: EventAnchor
@@ -1103,6 +1103,26 @@ def _add_patient(store: RecordStore, patient_id: str, selection: Selection) -> N
     except NotFoundError:
         return
     selection.items.append(Selected(record, 1.0, ("birth date for the age",)))
+
+
+def _of_asked_category(store: RecordStore, patient_id: str, selection: Selection) -> Selection:
+    """Allergies asked by category ("any drug allergies?") are only those of that category;
+    when there are none, the answer says so and shows the others beside it (never "the
+    record has no allergies" over a record that lists food allergies)."""
+    plan = selection.plan
+    if plan.resource_types != ("AllergyIntolerance",) or not plan.categories:
+        return selection
+    asked = set(plan.categories)
+    selection.items = [i for i in selection.items if asked & set(i.record.category)]
+    if selection.items:
+        return selection
+    query = RecordQuery(patient_id, types=("AllergyIntolerance",), end=plan.now.isoformat())
+    others = [Selected(r, 0.0, ("another kind of allergy",)) for r in store.query(query)]
+    if others:
+        what = " or ".join(f"{c} allergy" for c in plan.categories)
+        selection.nearby = others
+        selection.empty_reason, selection.negative = f"No {what} is recorded.", True
+    return selection
 
 
 def _patient_resource(store: RecordStore, patient_id: str) -> dict[str, Any]:

@@ -305,6 +305,7 @@ def analyze(question: str, now: date) -> QueryPlan:
     # "oldest to newest" says how to sort a list; it asks for neither the first nor the last.
     rest = _SORT_RE.sub(" ", rest)
     text = " ".join(rest.replace("’", "'").split())
+    rest = _as_screening(rest)
     matches = scan(rest)
     types = resolve_types(matches)
     concepts = _related(_unique(c for m in matches for c in m.concepts), types)
@@ -314,6 +315,16 @@ def analyze(question: str, now: date) -> QueryPlan:
     if _asks_course(text) and (measured := _measured_conditions(concepts)) != concepts:
         concepts = measured
         types = _unique_types((*types, "Observation")) if types else types
+    categories = resolve_categories(matches, concepts, types)
+    if (
+        _DRUG_ALLERGY_RE.search(text)
+        and "AllergyIntolerance" in types
+        and not any(c.kind in DRUG_KINDS for c in concepts)
+    ):
+        # "Any allergies to medicine?": the medicine word says which allergies; it asks for
+        # no prescriptions (AllergyIntolerance.category "medication").
+        types = tuple(t for t in types if t not in MEDICATION_TYPES)
+        categories = ("medication",)
     status = _status(text, types)
     intent = _intent(text, types, concepts, status, _outside_concepts(rest, matches))
     plural = any(m.plural for m in matches)
@@ -322,7 +333,7 @@ def analyze(question: str, now: date) -> QueryPlan:
         question=question,
         now=now,
         resource_types=types,
-        categories=resolve_categories(matches, concepts, types),
+        categories=categories,
         concepts=concepts,
         window=window,
         order=order,
@@ -365,6 +376,38 @@ def _asks_course(text: str) -> bool:
 def names_a_time(text: str) -> bool:
     """Whether ``text`` asks for one point in time: the latest, the current, or the first."""
     return any(p.search(text) for p in (_LATEST_RE, _CURRENT_RE, _EARLIEST_RE))
+
+
+# "screened for depression", "tested for HIV": the screening or test for it, not the
+# disease ("Have I been screened for depression?" is never "No: the record has no depression").
+_SCREENED_RE = re.compile(
+    r"\b(?P<how>screened|screening|tested|checked)\s+for\s+(?:an?\s+|the\s+)?"
+    r"(?P<what>[a-z][a-z'-]*(?:\s+(?!in\b|since\b|at\b|during\b|after\b|before\b|when\b"
+    r"|last\b|this\b|ever\b|recently\b|yet\b)[a-z][a-z'-]*){0,2})",
+    _F,
+)
+
+
+def _as_screening(text: str) -> str:
+    """``text`` with "screened for X" said as "X screening" ("tested for X": "X test") when
+    the knowledge files know that phrase, so the screening is what is looked for."""
+
+    def said(m: re.Match[str]) -> str:
+        noun = "screening" if m["how"].lower().startswith("screen") else "test"
+        for size in range(len(m["what"].split()), 0, -1):
+            what = " ".join(m["what"].split()[:size])
+            phrase = f"{what} {noun}"
+            if any(c.concepts for c in scan(phrase)) and _names_whole(phrase):
+                rest = m["what"].split()[size:]
+                return " ".join([phrase, *rest])
+        return m[0]
+
+    return _SCREENED_RE.sub(said, text)
+
+
+def _names_whole(phrase: str) -> bool:
+    """Whether one known phrase spans all of ``phrase``."""
+    return any(m.start == 0 and m.end == len(words(phrase)) and m.concepts for m in scan(phrase))
 
 
 def _measured_conditions(concepts: tuple[Concept, ...]) -> tuple[Concept, ...]:
@@ -434,6 +477,14 @@ _STARTED_RE = re.compile(
     _F,
 )
 DRUG_KINDS = ("drug", "drug_class")
+# "allergies to medicine", "drug allergies", "what medicines am I allergic to": allergies of
+# the medication category, not a list of prescriptions.
+_DRUG_ALLERGY_RE = re.compile(
+    r"\ballerg\w*\s+to\s+(?:any\s+|a\s+|some\s+)?(?:medic\w*|drugs?|meds?|pills?)\b"
+    r"|\b(?:medic\w*|drugs?|meds?)\s+allerg\w*"
+    r"|\b(?:medic\w*|drugs?|meds|pills?)\b[^?.]{0,30}\ballergic\s+to\b",
+    _F,
+)
 
 
 def started_anchor(question: str) -> EventAnchor | None:
@@ -487,9 +538,18 @@ def _status(text: str, types: tuple[str, ...]) -> tuple[str, ...]:
     taking = _TAKING_RE.search(text) and (
         not types or set(MEDICATION_TYPES) & set(types) or "CarePlan" in types
     )
-    if _ACTIVE_RE.search(text) or taking:
+    # "What health problems do I have?", "what am I being treated for?": the open ones.
+    having = _HAVING_RE.search(text) and (not types or "Condition" in types)
+    if _ACTIVE_RE.search(text) or taking or having:
         return ("active",)
     return ()
+
+
+_HAVING_RE = re.compile(
+    r"\bwhat\b.{0,40}\b(?:do|does)\s+(?:i|you|s?he|they|we|(?:the\s+)?(?:patient|pt))"
+    r"\s+(?:still\s+)?have\b|\bbeing\s+treated\s+for\b",
+    _F,
+)
 
 
 def _outside_concepts(rest: str, matches: list[Match]) -> str:

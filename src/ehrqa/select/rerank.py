@@ -301,7 +301,7 @@ def apply_cutoff(
         Selected(s.record, scores.get(s.record.ref, s.score), _reasons(s, scores)) for s in kept
     ]
     items.sort(key=lambda s: -s.score)
-    selection = Selection(base.plan, items, candidates=base.candidates)
+    selection = Selection(base.plan, items, candidates=base.candidates, nearby=base.nearby)
     reranked = sorted(scores, key=lambda ref: -scores[ref])
     rest = [ref for ref in base.details.get("ranked", []) if ref not in scores]
     selection.details = {
@@ -425,7 +425,8 @@ def keeps_default(plan: QueryPlan) -> bool:
       series wrong, and a pointwise score has nothing to add.
     - Lists of everything current of a kind ("active med list at time of death", "what
       are my current problems?"), for the same reason: on a fresh dev split (val2) the
-      reranker dropped 3 of 7 active medicines.
+      reranker dropped 3 of 7 active medicines; and lists of a whole kind with no other
+      word ("list my diagnoses": it kept 1 of 9 conditions).
     - Whether shots are due ("is my son up to date on his shots?"): the schedule is read
       against every dose; one dropped dose reads as a missed one.
 
@@ -436,6 +437,7 @@ def keeps_default(plan: QueryPlan) -> bool:
         plan.limit is not None
         or plan.intent in ("count", "trend")
         or (plan.intent == "list_active" and not plan.concepts)
+        or (plan.intent == "list" and not plan.concepts and not plan.keywords)
         or bool(DUE_RE.search(plan.question))
         or any(c.kind in ("drug_class", "panel") for c in plan.concepts)
     )
