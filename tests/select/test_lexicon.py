@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from collections import Counter
+from datetime import date
 
 import pytest
 
@@ -21,6 +22,7 @@ from ehrqa.select.lexicon import (
     scan,
     words,
 )
+from ehrqa.select.query import analyze
 
 CODE_PATTERNS = {
     "LOINC": re.compile(r"\d{1,7}-\d"),
@@ -76,6 +78,7 @@ REQUIRED_CODES = [
     ("bmi", "39156-5"),
     ("body weight", "29463-7"),
     ("body height", "8302-2"),
+    ("body height", "8306-3"),
     ("blood pressure", "85354-9"),
     ("blood pressure", "8480-6"),
     ("blood pressure", "8462-4"),
@@ -179,6 +182,36 @@ SYNTHEA_CODED = [
     ("Tree pollen (substance)", "782576004", "tree pollen allergy"),
     ("Colonoscopy (procedure)", "73761001", "colonoscopy"),
     ("Plain X-ray of chest (procedure)", "399208008", "chest x ray"),
+    ("Insertion of intrauterine contraceptive device", "65200003", "intrauterine device"),
+    ("Replacement of contraceptive intrauterine device", "46706006", "intrauterine device"),
+    ("Removal of intrauterine device", "68254000", "intrauterine device"),
+    ("Insertion of subcutaneous contraceptive", "169553002", "contraceptive implant"),
+    ("Removal of subcutaneous contraceptive", "301807007", "contraceptive implant"),
+    ("Replacement of subcutaneous contraceptive", "755621000000101", "contraceptive implant"),
+    ("Drug rehabilitation and detoxification", "56876005", "drug rehabilitation"),
+    ("Encounter for 'check-up'", "185349003", "checkup"),
+    ("Well child visit (procedure)", "410620009", "checkup"),
+    (
+        "Magnetic resonance imaging for measurement of brain volume (procedure)",
+        "698354004",
+        "brain mri",
+    ),
+    ("Computed tomography of head (procedure)", "303653007", "head ct"),
+    ("Hearing examination (procedure)", "398171003", "hearing test"),
+    ("Visual acuity testing (procedure)", "16830007", "eye exam"),
+    ("Pulmonary rehabilitation (regime/therapy)", "15081005", "pulmonary rehabilitation"),
+    ("Drugs of abuse 5 panel - Urine by Screen method", "65750-2", "urine drug screen"),
+    ("Cause of Death [US Standard Certificate of Death]", "69453-9", "cause of death"),
+    ("1 minute Apgar Score", "9272-6", "apgar score"),
+    ("5 minute Apgar Score", "9274-2", "apgar score"),
+    ("C reactive protein [Mass/volume] in Serum or Plasma", "1988-5", "c reactive protein"),
+    (
+        "Troponin I.cardiac [Mass/volume] in Serum or Plasma by High sensitivity method",
+        "89579-7",
+        "troponin",
+    ),
+    ("Magnesium [Mass/volume] in Serum or Plasma", "19123-9", "magnesium"),
+    ("Dependent drug abuse (disorder)", "6525002", "drug misuse"),
 ]
 
 
@@ -216,6 +249,15 @@ SYNTHEA_DRUGS = [
     ("120 ACTUAT Fluticasone propionate 0.044 MG/ACTUAT Metered Dose Inhaler", "inhaler"),
     ("NDA020503 200 ACTUAT Albuterol 0.09 MG/ACTUAT Metered Dose Inhaler", "inhaler"),
     ("sertraline 50 MG Oral Tablet", "antidepressant"),
+    (
+        "Acetaminophen 21.7 MG/ML / Dextromethorphan Hydrobromide 1 MG/ML / doxylamine succinate "
+        "0.417 MG/ML Oral Solution",
+        "cough and cold medicine",
+    ),
+    ("Mirena 52 MG Intrauterine System", "intrauterine system"),
+    ("Kyleena 19.5 MG Intrauterine System", "intrauterine system"),
+    ("Etonogestrel 68 MG Drug Implant", "etonogestrel implant"),
+    ("Etonogestrel 68 MG Drug Implant", "contraceptive"),
 ]
 
 
@@ -224,6 +266,34 @@ def test_drug_class_terms_match_rxnorm_displays(display: str, name: str) -> None
     concept = get_concept(name)
     assert concept.kind == "drug_class" and concept.resource_types == MEDICATION_TYPES
     assert any(term in display.lower() for term in concept.terms)
+
+
+# Displays a class must not take: codeine with acetaminophen is the painkiller, not a cough
+# syrup; a pill pack or a vaginal ring is not the coil or the arm implant.
+@pytest.mark.parametrize(
+    ("display", "name"),
+    [
+        ("Acetaminophen 300 MG / Codeine Phosphate 15 MG Oral Tablet", "cough and cold medicine"),
+        ("Chlorpheniramine Maleate 2 MG/ML Oral Solution", "cough and cold medicine"),
+        (
+            "{28 (norethindrone 0.35 MG Oral Tablet) } Pack [Jolivette 28 Day]",
+            "intrauterine system",
+        ),
+        (
+            "21 DAY ethinyl estradiol 0.000625 MG/HR / etonogestrel 0.005 MG/HR Vaginal System "
+            "[NuvaRing]",
+            "etonogestrel implant",
+        ),
+    ],
+)
+def test_drug_class_terms_leave_other_displays(display: str, name: str) -> None:
+    assert not any(term in display.lower() for term in get_concept(name).terms)
+
+
+def test_cough_medicine_brands_name_their_ingredient() -> None:
+    assert {"delsym", "nyquil"} <= set(get_concept("dextromethorphan").synonyms)
+    assert {"robitussin", "mucinex"} <= set(get_concept("guaifenesin").synonyms)
+    assert "nexplanon" in get_concept("etonogestrel").synonyms
 
 
 def test_drug_class_members() -> None:
@@ -271,6 +341,20 @@ FIND_CONCEPTS = [
     ("smoking", ["smoking status"]),
     ("What's my BMI and weight?", ["bmi", "body weight"]),
     ("SpO2", ["oxygen saturation"]),
+    ("How many times have I had a coil fitted?", ["intrauterine device"]),
+    ("How long is he now?", ["body height"]),
+    ("how long have I had diabetes", ["diabetes"]),
+    ("how long is she on antibiotics for", ["antibiotic"]),
+    ("Chol trend", ["total cholesterol"]),
+    ("what was the cough syrup in november for", ["cough and cold medicine"]),
+    ("how many times was he in rehab for drugs", ["drug rehabilitation"]),
+    ("How many well baby visits so far?", ["checkup"]),
+    ("did she have her hearing checked", ["hearing test"]),
+    ("what was his apgar score", ["apgar score"]),
+    ("what was my last urine drug screen", ["urine drug screen"]),
+    ("what did she pass away from", ["cause of death"]),
+    ("is my sugar in the prediabetes range", ["glucose", "hba1c", "prediabetes"]),
+    ("has my anemia gotten better", ["anemia"]),
     ("What vaccines did I get?", []),
     ("Tell me a joke", []),
 ]
@@ -324,6 +408,29 @@ RESOURCE_TYPES = [
 @pytest.mark.parametrize(("text", "types"), RESOURCE_TYPES)
 def test_find_resource_types(text: str, types: tuple[str, ...]) -> None:
     assert find_resource_types(text) == types
+
+
+@pytest.mark.parametrize(
+    ("text", "types"),
+    [
+        ("what was his length of stay", ("Encounter",)),
+        ("How long is she now?", ("Observation",)),
+        ("how many times was he in rehab for drugs", ("Encounter",)),
+        ("what was my last urine drug screen", ("Observation",)),
+    ],
+)
+def test_a_longer_phrase_keeps_its_own_record_kind(text: str, types: tuple[str, ...]) -> None:
+    # "rehab for drugs" is a visit, "drug screen" a lab: "drug" alone would ask for medicines.
+    assert find_resource_types(text) == types
+
+
+def test_a_procedure_asked_as_a_medicine_is_stood_in_for_by_its_own_drugs() -> None:
+    # "Am I on the coil?": the hormonal coil's orders, not every contraceptive (the pill).
+    plan = analyze("Am I on the coil?", date(2024, 1, 1))
+    names = [c.name for c in plan.concepts]
+    assert names == ["intrauterine device", "intrauterine system"]
+    implant = analyze("Am I still on the contraceptive implant?", date(2024, 1, 1))
+    assert "etonogestrel implant" in [c.name for c in implant.concepts]
 
 
 def test_cue_overrides_concept_types() -> None:
