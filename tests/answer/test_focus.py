@@ -229,3 +229,23 @@ def test_which_way_is_better_comes_from_the_reference_range_without_a_target() -
             for i, v in enumerate((170.4, 188.3, 225.4))]  # fmt: skip
     said = answer("Chol trend", NOW, _selection("Chol trend", chol), None, AnswerConfig()).text
     assert said.startswith("Total Cholesterol went up (worse): 170.4 mg/dL")
+
+
+def test_every_payer_over_the_years_rests_on_every_claim() -> None:
+    def claim(ref: str, day: str, payer: str) -> Record:
+        resource = {"resourceType": "Claim", "insurance": [{"coverage": {"display": payer}}]}
+        return Record(
+            ref=f"Claim/{ref}", resource_type="Claim", id=ref, patient_id="p",
+            text=f"[Claim/{ref}] {day} claim", date=day, resource=resource,
+        )  # fmt: skip
+
+    claims = [claim("a", "2001-01-01", "Medicaid"), claim("b", "2005-01-01", "Medicaid"),
+              claim("c", "2010-01-01", "Medicaid"), claim("d", "2020-01-01", "Medicare")]  # fmt: skip
+    question = "Which insurers have I had over the years?"
+    focused = focus(_selection(question, claims))
+    assert len(focused.items) == 4
+    said = answer(question, NOW, focused, None, AnswerConfig())
+    assert said.text.startswith("Payers in the record: Medicare (a claim on 2020-01-01 [Claim/d])")
+    assert "Medicaid (claims from 2001-01-01 [Claim/a] to 2010-01-01 [Claim/c])" in said.text
+    current = focus(_selection("Who is my insurance with?", claims))
+    assert [i.record.ref for i in current.items] == ["Claim/c", "Claim/d"]

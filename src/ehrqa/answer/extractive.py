@@ -61,6 +61,7 @@ from ehrqa.select.query import (
     DUE_RE,
     INSURANCE_RE,
     JUDGE_RE,
+    PAYER_HISTORY_RE,
     TREND_RE,
     QueryPlan,
     asks_current_condition,
@@ -232,7 +233,7 @@ def _intro(selection: Selection, judged: bool = False) -> str:
     if plan.intent == "exists":
         return "Yes, the record shows:"
     if plan.status:
-        return "Current:"
+        return "Current:" if "active" in plan.status else "Ended:"
     window = f" {plan.window.phrase}" if plan.window else ""
     return f"Found{window}:"
 
@@ -666,7 +667,11 @@ def lead_judgements(selection: Selection, *, asked_only: bool = False) -> list[J
         return reasons
     if AGE_AT_RE.search(plan.question) and (at := _age_at_event(selection)) is not None:
         return [at]
-    if INSURANCE_RE.search(plan.question) and (payers := payer_judgement(records)) is not None:
+    history = bool(PAYER_HISTORY_RE.search(plan.question))
+    if (
+        INSURANCE_RE.search(plan.question)
+        and (payers := payer_judgement(records, history=history)) is not None
+    ):
         return [payers]
     # For a patient who died, nothing is due and nothing lasts after the day of death.
     until = min(plan.now, iso_day(patient.get("deceased")) or plan.now)
@@ -1171,7 +1176,11 @@ def _asked_series(series: list[list[Record]], plan: QueryPlan) -> list[list[Reco
     asked = set(re.findall(r"[a-z0-9]{3,}", plan.question.lower()))
     by_concept: dict[str, list[int]] = {}
     for i, group in enumerate(series):
-        concepts = [c.name for c in plan.concepts if matches_concept(group[0], c)]
+        # A panel ("my cholesterol panel") asks for all its tests: none is set aside.
+        matched = [c for c in plan.concepts if matches_concept(group[0], c)]
+        if any(c.kind == "panel" for c in matched):
+            continue
+        concepts = [c.name for c in matched]
         for concept in concepts or [f"#{i}"]:
             by_concept.setdefault(concept, []).append(i)
     dropped: set[int] = set()

@@ -332,7 +332,7 @@ def still_met(
     return None
 
 
-def payer_judgement(records: Sequence[Record]) -> Judgement | None:
+def payer_judgement(records: Sequence[Record], *, history: bool = False) -> Judgement | None:
     """Who pays: the insurer of the newest selected claim, then earlier insurers.
 
     "On your latest claim (2024-03-01) the insurer is Medicare [Claim/…]; earlier:
@@ -347,6 +347,25 @@ def payer_judgement(records: Sequence[Record]) -> Judgement | None:
         return None
     newest = {name: max(claims, key=lambda r: r.date or "") for name, claims in by_payer.items()}
     ordered = sorted(newest.items(), key=lambda kv: kv[1].date or "", reverse=True)
+    if history:  # "which insurers have I had?": each payer with its first and last claim
+        spans = []
+        for name, last in ordered:
+            first = min(by_payer[name], key=lambda r: r.date or "")
+            when = (
+                f"claims from {first.day} {_cite([first])} to {last.day} {_cite([last])}"
+                if first.day != last.day
+                else f"a claim on {last.day} {_cite([last])}"
+            )
+            spans.append(f"{name} ({when})")
+        every = tuple(dict.fromkeys(r.ref for claims in by_payer.values() for r in claims))
+        cited = tuple(
+            dict.fromkeys(
+                r.ref
+                for name, last in ordered
+                for r in (min(by_payer[name], key=lambda r: r.date or ""), last)
+            )
+        )
+        return Judgement(f"Payers in the record: {'; '.join(spans)}.", cited, evidence=every)
     (name, last), earlier = ordered[0], ordered[1:]
     sentence = f"On your latest claim ({last.day}) the insurer is {name} {_cite([last])}"
     if earlier:

@@ -33,6 +33,7 @@ from ehrqa.select.query import (
     DUE_RE,
     INSURANCE_RE,
     JUDGE_RE,
+    PAYER_HISTORY_RE,
     EventAnchor,
     Order,
     QueryPlan,
@@ -786,6 +787,8 @@ def _current_payer(plan: QueryPlan, items: list[Selected]) -> list[Selected]:
     if plan.concepts or not INSURANCE_RE.search(plan.question) or not items:
         return items
     if not all(item.record.resource_type in CLAIM_TYPES for item in items):
+        return items
+    if PAYER_HISTORY_RE.search(plan.question):  # every payer over time: every claim
         return items
     newest_day = max(item.record.day or "" for item in items)
     kept = [item for item in items if (item.record.day or "") == newest_day]

@@ -75,6 +75,14 @@ INSURANCE_RE = re.compile(
     r"|(?:medical|hospital|doctor'?s?)\s+bills?|who\s+(?:pays|paid|was\s+paying|is\s+paying))\b",
     re.IGNORECASE,
 )
+# "Which insurers have I had?", "has my insurance changed over the years?": every payer of
+# the record's claims, not only the current one.
+PAYER_HISTORY_RE = re.compile(
+    r"\b(?:insurers|insurances|payers|payors|(?:insurance|health)\s+(?:companies|plans|carriers"
+    r"|providers|history)|ever|over\s+the\s+years|all\s+(?:my|the|his|her|their)"
+    r"|in\s+the\s+past|previous(?:ly)?|before|used\s+to|switch\w*|chang\w*|history)\b",
+    re.IGNORECASE,
+)
 # Questions about whether a vaccine is due.
 DUE_RE = re.compile(
     r"\b(?:due|overdue|up\s+to\s+date|booster|need\s+(?:a|an|my|another|the|one)\b"
@@ -129,6 +137,7 @@ STOP_WORDS = _word_set(
     hx long against resolved inactive cured healed stopped discontinued ended finished
     regular regularly usual usually routine routinely everyday daily right
     moment moments nowadays far due grow grown growing grew recover recovered recovering
+    known documented recorded listed noted
     mother mom mum mommy father dad daddy husband wife spouse partner son daughter boy girl
     kid kids child children baby infant toddler grandma grandpa grandmother grandfather
     brother sister aunt uncle friend family member parent parents
