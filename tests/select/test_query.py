@@ -311,6 +311,9 @@ CASES: list[tuple[str, dict[str, Any]]] = [
         "what are my allergies and medications?",
         dict(types=("AllergyIntolerance", "MedicationRequest", "MedicationStatement")),
     ),
+    # a child's length asked bare; a duration keeps its own words
+    ("How long is he now", dict(concepts=["body height"], order="latest")),
+    ("how long was my son in hospital?", dict(concepts=[])),
     # problems one has now are the open ones
     ("what health problems do I have", dict(status=("active",), intent="list_active")),
     ("what conditions has he had?", dict(status=())),

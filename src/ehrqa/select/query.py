@@ -314,7 +314,7 @@ def analyze(question: str, now: date) -> QueryPlan:
     # "oldest to newest" says how to sort a list; it asks for neither the first nor the last.
     rest = _SORT_RE.sub(" ", rest)
     text = " ".join(rest.replace("’", "'").split())
-    rest = _as_screening(rest)
+    rest = _as_screening(_HOW_LONG_IS_RE.sub("how tall is the patient", rest))
     matches = scan(rest)
     types = resolve_types(matches)
     concepts = _related(_unique(c for m in matches for c in m.concepts), types)
@@ -393,6 +393,15 @@ _SCREENED_RE = re.compile(
     r"\b(?P<how>screened|screening|tested|checked)\s+for\s+(?:an?\s+|the\s+)?"
     r"(?P<what>[a-z][a-z'-]*(?:\s+(?!in\b|since\b|at\b|during\b|after\b|before\b|when\b"
     r"|last\b|this\b|ever\b|recently\b|yet\b)[a-z][a-z'-]*){0,2})",
+    _F,
+)
+
+
+# "How long is he now?" about a child is his length (height); "how long is she on it for?"
+# is a duration, so only the bare question reads as the measure.
+_HOW_LONG_IS_RE = re.compile(
+    r"^\W*(?:and\s+)?how\s+long\s+(?:is|was)\s+(?:s?he|the\s+baby|(?:my|our|his|her)\s+"
+    r"(?:son|daughter|baby|boy|girl|child|kid))(?:\s+(?:now|today|these\s+days))?\s*[?.!]*\s*$",
     _F,
 )
 
