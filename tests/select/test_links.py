@@ -596,3 +596,12 @@ def test_allergies_asked_by_category_are_only_that_category(demo_store: SqliteSt
     plan = analyze("any drug allergies?", DEMO_NOW)
     both = Selection(plan, [allergy("food", "food"), allergy("drug", "medication")])
     assert _of_asked_category(demo_store, DEMO_PATIENT, both).refs == ["AllergyIntolerance/drug"]
+
+
+def test_none_current_shows_the_earlier_ones_beside_it(demo_store: SqliteStore) -> None:
+    found = DefaultSelector().select(
+        demo_store, DEMO_PATIENT, "What antibiotics am I on right now?", DEMO_NOW
+    )
+    assert not found.items and found.nearby
+    assert (found.empty_reason or "").startswith("None current: no antibiotic is active")
+    assert all(i.record.resource_type == "MedicationRequest" for i in found.nearby)

@@ -169,7 +169,18 @@ class DefaultSelector:
         started = started_anchor(plan.question)
         if started is not None and (since := self._since_started(store, patient_id, plan, started)):
             return since
-        return _of_asked_category(store, patient_id, self._select_plan(store, patient_id, plan))
+        selection = self._select_plan(store, patient_id, plan)
+        if not selection.items and "active" in plan.status and plan.concepts:
+            # "What birth control am I on?" with none current: say so, with the earlier ones
+            # beside it, never "the record does not contain information about it".
+            ever = dataclasses.replace(plan, status=())
+            earlier = self._select_plan(store, patient_id, ever).items
+            if earlier:
+                what = ", ".join(c.name for c in plan.concepts)
+                selection.nearby = earlier
+                selection.empty_reason = f"None current: no {what} is active in the record."
+                selection.negative = True
+        return _of_asked_category(store, patient_id, selection)
 
     def _since_started(
         self, store: RecordStore, patient_id: str, plan: QueryPlan, anchor: EventAnchor
