@@ -249,3 +249,24 @@ def test_every_payer_over_the_years_rests_on_every_claim() -> None:
     assert "Medicaid (claims from 2001-01-01 [Claim/a] to 2010-01-01 [Claim/c])" in said.text
     current = focus(_selection("Who is my insurance with?", claims))
     assert [i.record.ref for i in current.items] == ["Claim/c", "Claim/d"]
+
+
+def test_medicines_at_death_are_listed_not_the_death() -> None:
+    patient = Record(
+        ref="Patient/p", resource_type="Patient", id="p", patient_id="p",
+        text="[Patient/p] 1924-06-16 Clara; female; born 1924-06-16; died 2019-07-01",
+        date="1924-06-16",
+        resource={"resourceType": "Patient", "birthDate": "1924-06-16",
+                  "deceasedDateTime": "2019-07-01T21:51:36+00:00"},
+    )  # fmt: skip
+    lasix = Record(
+        ref="MedicationRequest/l", resource_type="MedicationRequest", id="l", patient_id="p",
+        text="[MedicationRequest/l] 2018-07-03 Lasix 40mg (RxNorm 1); status active",
+        date="2018-07-03", status="active",
+        codes=(Coding("http://www.nlm.nih.gov/research/umls/rxnorm", "1", "Lasix 40mg"),),
+    )  # fmt: skip
+    question = "what meds was she on when she died?"
+    selection = _selection(question, [lasix, patient])
+    selection.details["patient"] = {"birth_date": "1924-06-16", "deceased": "2019-07-01"}
+    said = answer(question, NOW, focus(selection), None, AnswerConfig()).text
+    assert not said.startswith("Died") and "Lasix 40mg" in said

@@ -101,6 +101,9 @@ def test_memory_conversations_forget_the_least_recent() -> None:
           "how long did she live with it? (about: dementia)"]),
         ("am I still on the statin, and whats my LDL now",
          ["am I still on the statin", "whats my LDL now"]),
+        # a bare "how old was she" after an event is her age then
+        ("when did she have the stroke and how old was she?",
+         ["when did she have the stroke", "how old was she when it happened? (about: stroke)"]),
         # how a subject changed is a part of its own
         ("how tall is he now and has he grown much in the last 2 years?",
          ["how tall is he now", "has he grown much in the last 2 years? (about: body height)"]),

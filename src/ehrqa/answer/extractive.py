@@ -708,7 +708,9 @@ def lead_judgements(selection: Selection, *, asked_only: bool = False) -> list[J
     patients = [r for r in records if r.resource_type == "Patient"]
     if patients and (fields := _patient_fields(patients[0], plan.question)) is not None:
         return [fields]
-    if DEATH_RE.search(plan.question) and patients:
+    # "What meds was she on when she died?" asks for medicines, dated by the death.
+    about_death = not (set(plan.target_types) - {"Patient", "Observation"})
+    if DEATH_RE.search(plan.question) and patients and about_death:
         found_age = _age_at_death(patients[0])
         return [death(patients[0], plan.question, found_age)]
     series = _asked_series(_series(records), plan)

@@ -101,8 +101,10 @@ _STATEMENT_RE = re.compile(
     r"(?:\w+ed|was|were|had|have|has|said|told|gave|did|got|think|thought)\b[^?]*[.!]?$",
     re.IGNORECASE,
 )
+_BARE_AGE_RE = re.compile(r"^\W*how\s+old\s+(?:was|were|is|am)\s+(?:s?he|i|they|you)$", re.I)
 _ANOTHER_NUMBER_RE = re.compile(
-    r"\W*(?:how\s+(?:long|old|many|often)|at\s+what\s+age)\b.*\b(?:it|that|this|them|they)\b",
+    r"\W*(?:how\s+(?:long|many|often)\b.*\b(?:it|that|this|them|they)\b"
+    r"|how\s+old\s+(?:was|were|is|am)\s+(?:s?he|i|they|you)\W*$|at\s+what\s+age\b)",
     re.IGNORECASE,
 )
 
@@ -141,5 +143,8 @@ def split_parts(question: str, now: date) -> list[str]:
         return [question]
     parts: list[str] = []
     for piece in pieces:
+        # "… and how old was she?": her age when the earlier part's event happened.
+        if parts and _BARE_AGE_RE.match(piece.rstrip(" ?")):
+            piece = f"{piece.rstrip(' ?')} when it happened?"
         parts.append(resolve_followup(piece, parts, now))
     return parts
