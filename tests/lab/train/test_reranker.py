@@ -170,7 +170,9 @@ def _scored(store: SqliteStore, question: str, score: float) -> Scored:
 
 
 def test_cutoff_modes_without_a_model(demo_store: SqliteStore) -> None:
-    scored = _scored(demo_store, "Which conditions do I have?", 0.6)
+    # A kind of record with another word the rules cannot place: the reranker's to trim
+    # (a bare list of the kind, "which conditions do I have?", stands as the rules chose it).
+    scored = _scored(demo_store, "Which conditions have I had with my lungs?", 0.6)
     assert scored.selection.plan.limit is None
     base = set(scored.selection.refs)
     assert set(apply_cutoff(demo_store, DEMO_PATIENT, scored, "filter", 0.0).refs) == base
