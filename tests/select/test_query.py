@@ -314,6 +314,8 @@ CASES: list[tuple[str, dict[str, Any]]] = [
     # a child's length asked bare; a duration keeps its own words
     ("How long is he now", dict(concepts=["body height"], order="latest")),
     ("how long was my son in hospital?", dict(concepts=[])),
+    # urgent care is its own thing (filed as plain outpatient visits by Synthea), never "every visit"
+    ("number of urgent care visits", dict(concepts=["urgent care visit"], intent="count")),
     # problems one has now are the open ones
     ("what health problems do I have", dict(status=("active",), intent="list_active")),
     ("what conditions has he had?", dict(status=())),
