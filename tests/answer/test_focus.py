@@ -270,3 +270,26 @@ def test_medicines_at_death_are_listed_not_the_death() -> None:
     selection.details["patient"] = {"birth_date": "1924-06-16", "deceased": "2019-07-01"}
     said = answer(question, NOW, focus(selection), None, AnswerConfig()).text
     assert not said.startswith("Died") and "Lasix 40mg" in said
+
+
+def test_a_visit_asked_why_opens_with_its_own_reason() -> None:
+    visit = Record(
+        ref="Encounter/v", resource_type="Encounter", id="v", patient_id="p",
+        text="[Encounter/v] 2019-06-28 IMP encounter: Inpatient stay (SNOMED 308540004); "
+        "reason Chronic congestive heart failure (disorder); status finished",
+        date="2019-06-28", codes=(Coding("http://snomed.info/sct", "308540004", "Inpatient stay"),),
+    )  # fmt: skip
+    xray = Record(
+        ref="Procedure/x", resource_type="Procedure", id="x", patient_id="p",
+        text="[Procedure/x] 2019-06-28 Plain chest X-ray (SNOMED 399208008)", date="2019-06-28",
+        codes=(Coding("http://snomed.info/sct", "399208008", "Plain chest X-ray"),),
+        resource={"resourceType": "Procedure", "encounter": {"reference": "Encounter/v"}},
+    )  # fmt: skip
+    question = "why did she go to the hospital in june 2019?"
+    selection = _selection(question, [visit, xray], {"Procedure/x": "same visit as Encounter/v"})
+    said = answer(question, NOW, focus(selection), None, AnswerConfig())
+    assert said.text.startswith(
+        "At the Inpatient stay on 2019-06-28 [Encounter/v] (the visit's reason: Chronic "
+        "congestive heart failure"
+    )
+    assert "Plain chest X-ray" in said.text and said.verified, said.unverified

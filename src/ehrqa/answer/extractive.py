@@ -984,6 +984,9 @@ def _visit_findings(selection: Selection) -> Judgement | None:
     found.sort(key=lambda r: _VISIT_ORDER.get(r.resource_type, 9))
     place = "For" if anchor.resource_type == "Condition" else "At the"
     head = f"{place} {_untagged(anchor.display).strip()} on {anchor.day} [{anchor.ref}]"
+    # "Why did she go to the hospital?": the visit's own reason first.
+    if anchor.resource_type == "Encounter" and (why := reason_of(anchor)):
+        head += f" (the visit's reason: {why})"
     if not found:
         return Judgement(f"{head}, the record holds no other findings from that visit.", ())
     facts = "; ".join(f"{fact_phrase(r)}{_for_reason(r)} [{r.ref}]" for r in found)
