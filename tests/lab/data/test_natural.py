@@ -226,7 +226,16 @@ def test_committed_gold_matches_a_fresh_derivation() -> None:
     for fresh, old in zip(rows, committed, strict=True):
         assert fresh == old, f"{fresh['id']}: gold changed; rerun benchmarks/natural/build.py"
         QAItem.from_dict(old, old["id"])
-    assert {r["split"] for r in rows} == {"val", "test", "val2", "test2", "val3", "test3"}
+    assert {r["split"] for r in rows} == {
+        "val",
+        "test",
+        "val2",
+        "test2",
+        "val3",
+        "test3",
+        "val4",
+        "test4",
+    }
 
 
 # Round 1 (questions-a/b) as dealt before round 2 existed: a new round must never move them.
@@ -257,9 +266,9 @@ def test_round_one_split_is_unchanged_by_later_rounds() -> None:
 
 
 def test_rounds_are_split_apart_and_a_patient_may_not_be_in_two() -> None:
-    assert [question_round(f"questions-{x}.jsonl") for x in "abcd"] == [0, 0, 1, 2]
+    assert [question_round(f"questions-{x}.jsonl") for x in "abcde"] == [0, 0, 1, 2, 3]
     assert question_round("") == 0 and split_names(1) == ("val2", "test2")
-    assert split_names(2) == ("val3", "test3")
+    assert split_names(2) == ("val3", "test3") and split_names(3) == ("val4", "test4")
     with pytest.raises(SpecError, match=r"questions-z\.jsonl"):
         question_round("questions-z.jsonl")
     spec = {"op": "latest", "codes": ["LOINC|4548-4"]}
@@ -309,3 +318,42 @@ def test_a_round_three_question_is_dealt_into_val3_or_test3_and_accepted() -> No
     assert row["split"] in ("val3", "test3")
     for split in ("val3", "test3"):
         assert QAItem.from_dict({**row, "split": split}, "t-d").split == split
+
+
+# Round 3 (questions-d) as dealt before round 4 existed: round 4 must never move them.
+ROUND_THREE_VAL = {
+    "1ae0605d-e5b8-4d6d-a96d-c93dcbd57e06", "2f06f0fd-bc92-4450-9b66-4f15bd84d056",
+    "43400618-8533-406d-8303-af7cc5714549", "43dd4e31-0c9d-42c7-a2e1-53ccf0e09dba",
+    "71a8a403-9ec4-4677-96f6-5a1f53c89da0", "73fbc942-448b-4aee-81a6-32249efd963b",
+    "8a6f7e61-55dc-4dc3-bf12-b3531b690b05", "9e2e28b1-1db8-489f-a5d4-3d7e6b2b3a0c",
+    "a6fb5437-10d5-4f70-81a0-4f43bfbd9fb0", "c36d05b1-36eb-4faa-809e-832002f431a7",
+    "da2c7b0a-791a-4b8f-9a30-dc3d8cf1ec75", "fdba4d87-c986-4650-9bf7-1f64c41cf297",
+}  # fmt: skip
+
+
+def test_round_four_is_dealt_on_its_own_and_round_three_is_unchanged() -> None:
+    committed = [orjson.loads(line) for line in (BENCH / "qa.jsonl").read_bytes().splitlines()]
+    by_round: dict[str, dict[str, str]] = {}
+    kinds: dict[str, set[str]] = {}
+    for row in committed:
+        letter = row["id"].split("-")[1]
+        by_round.setdefault(letter, {})[row["patient_id"]] = row["split"]
+        kinds.setdefault(row["patient_id"], set()).add(row["intent"])
+    three, four = by_round["d"], by_round["e"]
+    assert {p for p, s in three.items() if s == "val3"} == ROUND_THREE_VAL
+    assert {s for p, s in three.items() if p not in ROUND_THREE_VAL} == {"test3"}
+    assert assign_splits({p: kinds[p] for p in three}, names=split_names(2)) == three
+    assert sorted(four.values()).count("val4") == sorted(four.values()).count("test4") == 6
+    assert assign_splits({p: kinds[p] for p in four}, names=split_names(3)) == four
+    earlier = set(by_round["a"]) | set(by_round["b"]) | set(by_round["c"]) | set(three)
+    assert not earlier & set(four)
+
+
+def test_a_round_four_question_is_dealt_into_val4_or_test4_and_accepted() -> None:
+    spec = {"op": "latest", "codes": ["LOINC|4548-4"]}
+    late = Question("t-e", TINY.name, "q?", "2020-12-01", "patient", "latest", spec)
+    late.source = "questions-e.jsonl"
+    row = build_items([late], TINY.parent)[0]
+    assert row["split"] in ("val4", "test4")
+    for split in ("val4", "test4"):
+        assert QAItem.from_dict({**row, "split": split}, "t-e").split == split
