@@ -605,3 +605,12 @@ def test_none_current_shows_the_earlier_ones_beside_it(demo_store: SqliteStore) 
     assert not found.items and found.nearby
     assert (found.empty_reason or "").startswith("None current: no antibiotic is active")
     assert all(i.record.resource_type == "MedicationRequest" for i in found.nearby)
+
+
+def test_none_in_the_asked_window_shows_the_last_one_outside_it(demo_store: SqliteStore) -> None:
+    found = DefaultSelector().select(
+        demo_store, DEMO_PATIENT, "Did I get a flu shot in 1940?", DEMO_NOW
+    )
+    assert not found.items and found.negative
+    assert (found.empty_reason or "").startswith("No: the record has no influenza vaccine in 1940")
+    assert found.nearby and all(i.record.resource_type == "Immunization" for i in found.nearby)

@@ -170,6 +170,18 @@ class DefaultSelector:
         if started is not None and (since := self._since_started(store, patient_id, plan, started)):
             return since
         selection = self._select_plan(store, patient_id, plan)
+        if not selection.items and plan.window is not None and plan.concepts:
+            # "Did I get my flu shot this year?" with none this year: say so, with the last
+            # one before (or after) the window beside it.
+            unwindowed = dataclasses.replace(plan, window=None, order="latest")
+            outside = self._select_plan(store, patient_id, unwindowed).items
+            if outside:
+                selection.nearby = outside[:NEAREST_SHOWN]
+                if not selection.negative:  # a "No: … (0 found)" or "0: …" stands as it is
+                    what = ", ".join(c.name for c in plan.concepts)
+                    selection.empty_reason = f"No {what} is recorded{_window_words(plan)}."
+                    selection.negative = True
+                return _of_asked_category(store, patient_id, selection)
         if not selection.items and "active" in plan.status and plan.concepts:
             # "What birth control am I on?" with none current: say so, with the earlier ones
             # beside it, never "the record does not contain information about it".
@@ -955,6 +967,7 @@ SEMANTIC_SELECT_SCORE = DEFAULT_MIN_SCORE
 SEMANTIC_LIMIT = 3  # concepts a semantic fallback selects
 
 
+NEAREST_SHOWN = 3  # records shown beside "none in that window": the newest of them
 # A yes/no question about a kind of record that selects more than this many records of it
 # when no concept narrowed them ("Did she have surgery on her bowel?": 67 procedures).
 WIDE_KIND = 20
