@@ -293,3 +293,15 @@ def test_a_visit_asked_why_opens_with_its_own_reason() -> None:
         "congestive heart failure"
     )
     assert "Plain chest X-ray" in said.text and said.verified, said.unverified
+
+
+def test_why_a_procedure_was_done_is_its_recorded_reason() -> None:
+    done = Record(
+        ref="Procedure/pr", resource_type="Procedure", id="pr", patient_id="p",
+        text="[Procedure/pr] 2004-05-28 Prostatectomy (SNOMED 90470006); status completed; "
+        "reason Neoplasm of prostate",
+        date="2004-05-28", codes=(Coding("http://snomed.info/sct", "90470006", "Prostatectomy"),),
+    )  # fmt: skip
+    question = "why did he have his prostate taken out"
+    said = answer(question, NOW, focus(_selection(question, [done])), None, AnswerConfig())
+    assert said.text.startswith("Prostatectomy was done for Neoplasm of prostate [Procedure/pr]")

@@ -104,6 +104,9 @@ def test_memory_conversations_forget_the_least_recent() -> None:
         # a bare "how old was she" after an event is her age then
         ("when did she have the stroke and how old was she?",
          ["when did she have the stroke", "how old was she when it happened? (about: stroke)"]),
+        # the patient's death is a part of its own, borrowing nothing
+        ("how old was he when they found the alzheimers, and when did he die",
+         ["how old was he when they found the alzheimers", "when did he die"]),
         # how a subject changed is a part of its own
         ("how tall is he now and has he grown much in the last 2 years?",
          ["how tall is he now", "has he grown much in the last 2 years? (about: body height)"]),

@@ -614,3 +614,21 @@ def test_none_in_the_asked_window_shows_the_last_one_outside_it(demo_store: Sqli
     assert not found.items and found.negative
     assert (found.empty_reason or "").startswith("No: the record has no influenza vaccine in 1940")
     assert found.nearby and all(i.record.resource_type == "Immunization" for i in found.nearby)
+
+
+def test_visits_for_a_condition_are_those_that_name_it() -> None:
+    from ehrqa.select.default import _visits_for
+    from ehrqa.select.query import analyze
+
+    def visit(ref: str, display: str, cls: str) -> Selected:
+        record = _record(f"Encounter/{ref}", display)
+        record.category = (cls,)
+        return Selected(record, 1.0)
+
+    items = [visit("er1", "Emergency hospital admission for asthma", "emer"),
+             visit("er2", "Emergency room admission", "emer"),
+             visit("fu1", "Asthma follow-up", "amb")]  # fmt: skip
+    er = analyze("how many times did I go to the ER for my asthma", DEMO_NOW)
+    assert _visits_for(Selection(er, list(items))).refs == ["Encounter/er1"]
+    follow = analyze("how many asthma follow ups have i had", DEMO_NOW)
+    assert _visits_for(Selection(follow, list(items))).refs == ["Encounter/fu1"]

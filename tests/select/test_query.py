@@ -316,6 +316,10 @@ CASES: list[tuple[str, dict[str, Any]]] = [
     ("how long was my son in hospital?", dict(concepts=[])),
     # urgent care is its own thing (filed as plain outpatient visits by Synthea), never "every visit"
     ("number of urgent care visits", dict(concepts=["urgent care visit"], intent="count")),
+    # what they are giving me: medicines
+    ("what are they giving me for it?", dict(types=("MedicationRequest", "MedicationStatement"))),
+    # an organ taken out is its operation
+    ("why did he have his prostate taken out", dict(concepts=["prostatectomy"])),
     # problems one has now are the open ones
     ("what health problems do I have", dict(status=("active",), intent="list_active")),
     ("what conditions has he had?", dict(status=())),

@@ -864,12 +864,16 @@ def _age_at_event(selection: Selection) -> Judgement | None:
 
 
 def _medicine_reasons(selection: Selection) -> list[Judgement]:
-    """Why each selected medicine was ordered, as its orders say, or that they do not."""
+    """Why each selected medicine was ordered (or each asked procedure done: "why did he have
+    his prostate taken out?"), as its records say, or that they do not."""
     found = []
+    asked_procedure = any(c.kind == "procedure" for c in selection.plan.concepts)
+    kinds = (*MEDICATION_TYPES, "Procedure") if asked_procedure else MEDICATION_TYPES
     for records in _groups(selection):
         first = _earliest(records)
-        if first.resource_type not in MEDICATION_TYPES:
+        if first.resource_type not in kinds:
             continue
+        done = "prescribed" if first.resource_type in MEDICATION_TYPES else "done"
         reasons = _reasons(records)
         cites, name = "".join(f"[{r.ref}]" for r in records[:2]), plain_name(first.display)
         visit = _visit_problems(first, selection)
@@ -888,13 +892,14 @@ def _medicine_reasons(selection: Selection) -> list[Judgement]:
                 )
             ]
             cites += _cite_all(conditions)
-            sentence = f"{name} was prescribed for {', '.join(reasons)} {cites}."
+            sentence = f"{name} was {done} for {', '.join(reasons)} {cites}."
             refs += tuple(c.ref for c in conditions)
         elif visit:
             problems = "; ".join(f"{plain_name(c.display)} [{c.ref}]" for c in visit)
             sentence = (
-                f"{name} was prescribed on {first.day} {cites} at the visit that recorded "
-                f"{problems}; the order itself names no reason."
+                f"{name} was {done} on {first.day} {cites} at the visit that recorded "
+                f"{problems}; the {'order' if done == 'prescribed' else 'record'} itself "
+                "names no reason."
             )
             refs += tuple(c.ref for c in visit)
         else:

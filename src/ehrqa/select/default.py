@@ -192,7 +192,7 @@ class DefaultSelector:
                 selection.nearby = earlier
                 selection.empty_reason = f"None current: no {what} is active in the record."
                 selection.negative = True
-        return _of_asked_category(store, patient_id, selection)
+        return _visits_for(_of_asked_category(store, patient_id, selection))
 
     def _since_started(
         self, store: RecordStore, patient_id: str, plan: QueryPlan, anchor: EventAnchor
@@ -1023,9 +1023,10 @@ def semantic_fallback(
             closest = f'"{best.concept.display}" ({best.concept.resource_type})'
             if plan.concepts:  # a named concept not found: say so, then what is close
                 what = ", ".join(c.name for c in plan.concepts)
+                counted = plan.intent == "count" and selection.negative  # "0: …" stands
                 selection.empty_reason = (
                     f"I found no record of {what}; the closest entry in the record is {closest}."
-                    if selection.negative
+                    if selection.negative and not counted
                     else f"{selection.empty_reason} The closest entry in the record is {closest}."
                 )
             else:
@@ -1130,6 +1131,34 @@ def _add_patient(store: RecordStore, patient_id: str, selection: Selection) -> N
     except NotFoundError:
         return
     selection.items.append(Selected(record, 1.0, ("birth date for the age",)))
+
+
+def _visits_for(selection: Selection) -> Selection:
+    """Visits asked for a condition ("how many times did I go to the ER for my asthma?",
+    "asthma follow-ups"): the visits whose type or reason names it, not every visit of the
+    kind and not the condition's own entries. Unchanged when no visit names it."""
+    plan = selection.plan
+    conditions = [c for c in plan.concepts if c.kind == "condition"]
+    visits = [i for i in selection.items if i.record.resource_type == "Encounter"]
+    if not conditions or not visits or plan.intent not in ("count", "list", "exists"):
+        return selection
+    kinds = [c for c in plan.concepts if c.kind == "encounter"]
+    classes = {c.lower() for c in asked_encounter_classes(plan.question)}
+
+    def of_kind(record: Record) -> bool:  # the asked kind of visit (ER, follow-up), if any
+        if not kinds and not classes:
+            return True
+        named_kind = any(matches_concept(record, c) for c in kinds)
+        return named_kind or bool(classes & set(record.category))
+
+    named = [
+        i
+        for i in visits
+        if any(matches_concept(i.record, c) for c in conditions) and of_kind(i.record)
+    ]
+    if named:
+        selection.items = named
+    return selection
 
 
 def _of_asked_category(store: RecordStore, patient_id: str, selection: Selection) -> Selection:

@@ -101,6 +101,8 @@ _STATEMENT_RE = re.compile(
     r"(?:\w+ed|was|were|had|have|has|said|told|gave|did|got|think|thought)\b[^?]*[.!]?$",
     re.IGNORECASE,
 )
+# "… and when did he die?": the death is the patient's, a question of its own.
+_DEATH_RE = re.compile(r"\b(?:die|died|dying|death|pass(?:ed)?\s+away)\b", re.I)
 _BARE_AGE_RE = re.compile(r"^\W*how\s+old\s+(?:was|were|is|am)\s+(?:s?he|i|they|you)$", re.I)
 _ANOTHER_NUMBER_RE = re.compile(
     r"\W*(?:how\s+(?:long|many|often)\b.*\b(?:it|that|this|them|they)\b"
@@ -135,7 +137,7 @@ def split_parts(question: str, now: date) -> list[str]:
     # tall is he now and has he grown much?": after a part with a subject, parts without
     # one that ask for another number about it, or how it changed, are questions too.
     borrowing = _has_subject(plans[0]) and all(
-        _ANOTHER_NUMBER_RE.match(piece) or plan.intent == "trend"
+        _ANOTHER_NUMBER_RE.match(piece) or plan.intent == "trend" or _DEATH_RE.search(piece)
         for piece, plan in zip(pieces[1:], plans[1:], strict=True)
         if not _has_subject(plan)
     )
@@ -146,5 +148,8 @@ def split_parts(question: str, now: date) -> list[str]:
         # "… and how old was she?": her age when the earlier part's event happened.
         if parts and _BARE_AGE_RE.match(piece.rstrip(" ?")):
             piece = f"{piece.rstrip(' ?')} when it happened?"
+        if _DEATH_RE.search(piece):  # the patient's own death borrows no subject
+            parts.append(piece)
+            continue
         parts.append(resolve_followup(piece, parts, now))
     return parts
