@@ -200,27 +200,15 @@ class DefaultSelector:
         """The medicine's first order and the measures from the last reading before it on
         ("Did my cholesterol go down after I started the statin?": its course on the drug).
         None when the record holds no such order or no reading after it."""
-        bare = dataclasses.replace(
-            plan, resource_types=(), window=None, status=(), keywords=(), limit=None
-        )
-        drug_plan = dataclasses.replace(
-            bare, concepts=anchor.events, resource_types=MEDICATION_TYPES, order="earliest"
-        )
-        orders = [
-            i.record
-            for i in self._select_plan(store, patient_id, drug_plan).items
-            if i.record.resource_type in MEDICATION_TYPES and i.record.day
-        ]
+        orders = self._dated(
+            store, patient_id, plan, MEDICATION_TYPES, anchor.events, "earliest",
+            resource_types=MEDICATION_TYPES,
+        )  # fmt: skip
         if not orders:
             return None
         first = min(orders, key=lambda r: r.day or "")
         start = first.day or ""
-        measure_plan = dataclasses.replace(bare, concepts=anchor.measures, order="all")
-        readings = [
-            i.record
-            for i in self._select_plan(store, patient_id, measure_plan).items
-            if i.record.resource_type == "Observation" and i.record.day
-        ]
+        readings = self._dated(store, patient_id, plan, ("Observation",), anchor.measures, "all")
         after = [r for r in readings if (r.day or "") >= start]
         if not after:
             return None
@@ -237,6 +225,26 @@ class DefaultSelector:
         selection.details["since"] = first.ref
         return selection
 
+    def _dated(
+        self,
+        store: RecordStore,
+        patient_id: str,
+        plan: QueryPlan,
+        types: Sequence[str],
+        concepts: tuple[Concept, ...],
+        order: Order,
+        resource_types: tuple[str, ...] = (),
+    ) -> list[Record]:
+        """The dated records of ``types`` the rules select for ``concepts`` alone: an
+        anchored question's event or measures, asked on their own (no window, status or
+        other words of the whole question)."""
+        alone = dataclasses.replace(
+            plan, resource_types=resource_types, window=None, status=(), keywords=(),
+            limit=None, concepts=concepts, order=order,
+        )  # fmt: skip
+        items = self._select_plan(store, patient_id, alone).items
+        return [i.record for i in items if i.record.resource_type in types and i.record.day]
+
     def _at_event(
         self, store: RecordStore, patient_id: str, plan: QueryPlan, anchor: EventAnchor
     ) -> Selection | None:
@@ -244,25 +252,12 @@ class DefaultSelector:
         asked, the reading nearest to it. None when the record holds no such event or no
         such measure: the question is then selected as usual."""
         order: Order = "latest" if anchor.latest else "earliest"
-        bare = dataclasses.replace(
-            plan, resource_types=(), window=None, status=(), keywords=(), limit=None
-        )
-        event_plan = dataclasses.replace(bare, concepts=anchor.events, order=order)
-        events = [
-            i.record
-            for i in self._select_plan(store, patient_id, event_plan).items
-            if i.record.resource_type in EVENT_TYPES and i.record.day
-        ]
+        events = self._dated(store, patient_id, plan, EVENT_TYPES, anchor.events, order)
         if not events:
             return None
         pick = max if anchor.latest else min
         event = pick(events, key=lambda r: r.day or "")
-        measure_plan = dataclasses.replace(bare, concepts=anchor.measures, order="all")
-        readings = [
-            i.record
-            for i in self._select_plan(store, patient_id, measure_plan).items
-            if i.record.resource_type == "Observation" and i.record.day
-        ]
+        readings = self._dated(store, patient_id, plan, ("Observation",), anchor.measures, "all")
         nearest: dict[str, Record] = {}
         for record in readings:
             key = record.codes[0].code if record.codes else record.display
