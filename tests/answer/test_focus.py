@@ -305,3 +305,12 @@ def test_why_a_procedure_was_done_is_its_recorded_reason() -> None:
     question = "why did he have his prostate taken out"
     said = answer(question, NOW, focus(_selection(question, [done])), None, AnswerConfig())
     assert said.text.startswith("Prostatectomy was done for Neoplasm of prostate [Procedure/pr]")
+
+
+def test_a_trend_over_the_last_n_readings_reads_only_those() -> None:
+    readings = [weight(f"w{i}", f"20{10 + i}-01-01", 70.0 + 3 * i) for i in range(6)]
+    question = "How has my weight changed over my last 3 measurements?"
+    focused = focus(_selection(question, readings))
+    said = answer(question, NOW, focused, None, AnswerConfig()).text
+    assert said.startswith("Body Weight went up: 79 kg on 2013-01-01")
+    assert _refs(focused) == {"Observation/w3", "Observation/w4", "Observation/w5"}

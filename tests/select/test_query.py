@@ -316,6 +316,9 @@ CASES: list[tuple[str, dict[str, Any]]] = [
     ("how long was my son in hospital?", dict(concepts=[])),
     # urgent care is its own thing (filed as plain outpatient visits by Synthea), never "every visit"
     ("number of urgent care visits", dict(concepts=["urgent care visit"], intent="count")),
+    # a named member of a group phrase is the one asked; a trend over the last N readings
+    ("How many AST liver enzyme tests have I had in 1996?", dict(concepts=["ast"])),
+    ("How has my A1C number changed over my last 3 tests?", dict(intent="trend", limit=3)),
     # what they are giving me: medicines
     ("what are they giving me for it?", dict(types=("MedicationRequest", "MedicationStatement"))),
     # an organ taken out is its operation

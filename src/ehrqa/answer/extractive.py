@@ -718,7 +718,7 @@ def lead_judgements(selection: Selection, *, asked_only: bool = False) -> list[J
         found = [
             t
             for group in series
-            for t in [trend(group, _better_way(kb, group, patient, plan.now))]
+            for t in [trend(_last_n(group, plan), _better_way(kb, group, patient, plan.now))]
             if t is not None
         ]
         if found:
@@ -1131,6 +1131,14 @@ def _nothing_asked_found(selection: Selection) -> bool:
     yes_no = bool(YES_NO_RE.match(plan.question) or _EVER_RE.search(plan.question))
     unmatched = yes_no and bool(plan.keywords) and not plan.concepts
     return unmatched and all(map(_by_kind_only, items))
+
+
+def _last_n(series: list[Record], plan: QueryPlan) -> list[Record]:
+    """A series cut to the asked number of latest readings ("over my last 3 tests")."""
+    if not plan.limit or plan.order == "earliest":
+        return series
+    days = sorted({r.day for r in series if r.day})[-plan.limit :]
+    return [r for r in series if r.day in days]
 
 
 def _better_way(

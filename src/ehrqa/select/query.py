@@ -20,6 +20,7 @@ How the pieces combine:
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -317,7 +318,9 @@ def analyze(question: str, now: date) -> QueryPlan:
     rest = _as_screening(_HOW_LONG_IS_RE.sub("how tall is the patient", rest))
     matches = scan(rest)
     types = resolve_types(matches)
-    concepts = _related(_unique(c for m in matches for c in m.concepts), types)
+    concepts = _related(
+        _unique(c for m in _named_within_groups(matches) for c in m.concepts), types
+    )
     if _CONTROL_RE.search(text) and (controlled := _controlled_conditions(concepts)) != concepts:
         concepts = controlled
         types = _unique_types((*types, "Condition")) if types else types
@@ -426,6 +429,19 @@ def _as_screening(text: str) -> str:
 def _names_whole(phrase: str) -> bool:
     """Whether one known phrase spans all of ``phrase``."""
     return any(m.start == 0 and m.end == len(words(phrase)) and m.concepts for m in scan(phrase))
+
+
+def _named_within_groups(matches: list[Match]) -> list[Match]:
+    """``matches`` with a group phrase narrowed to the members the question also names on
+    their own: "AST liver enzyme tests" asks for AST, not every liver enzyme."""
+    singles = {c.name for m in matches if len(m.concepts) == 1 for c in m.concepts}
+    narrowed = []
+    for m in matches:
+        named = [c for c in m.concepts if c.name in singles]
+        if len(m.concepts) > 1 and named:
+            m = dataclasses.replace(m, concepts=tuple(named))
+        narrowed.append(m)
+    return narrowed
 
 
 def _measured_conditions(concepts: tuple[Concept, ...]) -> tuple[Concept, ...]:
@@ -679,9 +695,13 @@ def _is_current_value(
 
 def _limit(text: str, order: Order, intent: str, matches: list[Match]) -> int | None:
     """Records wanted per concept: "last 3 readings" → 3, "latest HbA1c" → 1, else None."""
+    counted = _LIMIT_RE.search(text)
+    if intent == "trend" and counted:  # "how has it changed over my last 3 tests?"
+        number = (counted["a"] or counted["b"]).lower()
+        return int(number) if number.isdigit() else NUMBER_WORDS[number]
     if intent in ("count", "trend", "demographics") or order == "all":
         return None
-    if m := _LIMIT_RE.search(text):
+    if m := counted:
         number = (m["a"] or m["b"]).lower()
         return int(number) if number.isdigit() else NUMBER_WORDS[number]
     if any(m.plural for m in matches):  # "latest labs", "recent visits": more than one
