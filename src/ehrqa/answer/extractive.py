@@ -25,6 +25,7 @@ from ehrqa.answer.judgements import (
     better_direction,
     blood_pressure,
     child_vaccines,
+    cite,
     control,
     death,
     duration,
@@ -858,7 +859,7 @@ def _age_at_event(selection: Selection) -> Judgement | None:
     )
     if first.resource_type in MEDICATION_TYPES:
         what = "first prescribed"
-    born = f" {_cite_all(patients[:1])}" if patients else ""
+    born = f" {cite(patients[:1])}" if patients else ""
     sentence = f"{plain_name(first.display)}: {what} {first.day} [{first.ref}], {span}{born}."
     return Judgement(sentence, (first.ref, *(p.ref for p in patients[:1])), (span,))
 
@@ -875,7 +876,7 @@ def _medicine_reasons(selection: Selection) -> list[Judgement]:
             continue
         done = "prescribed" if first.resource_type in MEDICATION_TYPES else "done"
         reasons = _reasons(records)
-        cites, name = "".join(f"[{r.ref}]" for r in records[:2]), plain_name(first.display)
+        cites, name = cite(records[:2]), plain_name(first.display)
         visit = _visit_problems(first, selection)
         refs = tuple(r.ref for r in records)
         if reasons:
@@ -891,7 +892,7 @@ def _medicine_reasons(selection: Selection) -> list[Judgement]:
                     or plain_name(item.record.display).lower() in named
                 )
             ]
-            cites += _cite_all(conditions)
+            cites += cite(conditions)
             sentence = f"{name} was {done} for {', '.join(reasons)} {cites}."
             refs += tuple(c.ref for c in conditions)
         elif visit:
@@ -906,10 +907,6 @@ def _medicine_reasons(selection: Selection) -> list[Judgement]:
             sentence = f"The record gives no reason for {name} {cites}."
         found.append(Judgement(sentence, refs))
     return found
-
-
-def _cite_all(records: Iterable[Record]) -> str:
-    return "".join(f"[{r.ref}]" for r in records)
 
 
 def _visit_problems(order: Record, selection: Selection) -> list[Record]:
@@ -927,10 +924,7 @@ def _visit_problems(order: Record, selection: Selection) -> list[Record]:
 
 def _risk_factors(risk: dict[str, Any], selection: Selection) -> Judgement:
     """The risk factors of a disease the record holds, with where the list comes from."""
-    facts = [
-        f"{_group_phrase(records)} {''.join(f'[{r.ref}]' for r in records)}"
-        for records in _groups(selection)
-    ]
+    facts = [f"{_group_phrase(records)} {cite(records)}" for records in _groups(selection)]
     source = f"risk factors as listed by {risk['source']}"
     sentence = f"Risk factors for {risk['disease']} in the record: {'; '.join(facts)} ({source})."
     return Judgement(sentence, tuple(selection.refs), (source,))
@@ -1212,9 +1206,8 @@ def _asked_series(series: list[list[Record]], plan: QueryPlan) -> list[list[Reco
             dropped |= set(members) - named
     # "What's my kidney function?": a group phrase's lead measure answers for the group.
     kb = load_knowledge()
-    question = plan.question.lower()
-    for phrase, lead in kb.group_leads.items():
-        if not re.search(rf"\b{re.escape(phrase)}\b", question):
+    for phrase in kb.groups_said(plan.question):
+        if (lead := kb.group_leads.get(phrase)) is None:
             continue
         first = kb.concept(lead)
         others = [c for n in kb.groups[phrase] if n != lead and (c := kb.concept(n))]

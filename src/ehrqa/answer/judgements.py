@@ -10,7 +10,7 @@ the verifier can tell knowledge from invention.
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 
@@ -56,7 +56,8 @@ class Judgement:
         return self.evidence or self.refs
 
 
-def _cite(records: Sequence[Record]) -> str:
+def cite(records: Iterable[Record]) -> str:
+    """The citations of ``records``, as answers write them: "[Observation/a][Condition/b]"."""
     return "".join(f"[{r.ref}]" for r in records)
 
 
@@ -137,12 +138,12 @@ def trend(records: Sequence[Record], better: str | None = None) -> Judgement | N
             direction += " (better)" if improved else " (worse)"
     name = plain_name(first.display)
     sentence = (
-        f"{name} {direction}: {_shown(first)} on {first.day} {_cite([first])} → "
-        f"{_shown(last)} on {last.day} {_cite([last])}."
+        f"{name} {direction}: {_shown(first)} on {first.day} {cite([first])} → "
+        f"{_shown(last)} on {last.day} {cite([last])}."
     )
     between = series[1:-1]
     if 0 < len(between) <= SHOWN_BETWEEN:
-        readings = "; ".join(f"{_shown(r)} on {r.day} {_cite([r])}" for r in between)
+        readings = "; ".join(f"{_shown(r)} on {r.day} {cite([r])}" for r in between)
         sentence += f" In between: {readings}."
     elif between:  # a long series: its extremes, not every reading
         low = min(between, key=_number)
@@ -152,8 +153,8 @@ def trend(records: Sequence[Record], better: str | None = None) -> Judgement | N
         else:
             sentence += (
                 f" {len(series)} readings in all; in between, lowest {_shown(low)} on "
-                f"{low.day} {_cite([low])}, highest {_shown(high)} on {high.day} "
-                f"{_cite([high])}."
+                f"{low.day} {cite([low])}, highest {_shown(high)} on {high.day} "
+                f"{cite([high])}."
             )
     return Judgement(sentence, (first.ref, last.ref), evidence=tuple(r.ref for r in records))
 
@@ -197,7 +198,7 @@ def range_judgement(
     worst = "high" if "high" in flags else "low" if "low" in flags else "normal"
     verdict = {"high": "HIGH", "low": "LOW", "normal": "within the normal range"}[worst]
     sentence = (
-        f"{plain_name(record.display)} {_shown(record)} on {record.day} {_cite([record])}: "
+        f"{plain_name(record.display)} {_shown(record)} on {record.day} {cite([record])}: "
         f"{verdict} ({' / '.join(spans)})."
     )
     return Judgement(sentence, (record.ref,), tuple(spans))
@@ -239,7 +240,7 @@ class _Reading:
         sources = "; ".join(dict.fromkeys(self.sources))
         return (
             f"latest {plain_name(self.record.display)} {self.shown} on {self.record.day} "
-            f"{_cite([self.record])} is {verdict} "
+            f"{cite([self.record])} is {verdict} "
             f"(target {' and '.join(self.targets)}; source: {sources})"
         )
 
@@ -289,7 +290,7 @@ def control(
     if condition is None:
         return Judgement(f"{'; '.join(c[0].upper() + c[1:] for c in clauses)}.", tuple(refs),
                          spans)  # fmt: skip
-    sentence = f"{_plain(condition.display)} {_cite([condition])}: {'; '.join(clauses)}."
+    sentence = f"{_plain(condition.display)} {cite([condition])}: {'; '.join(clauses)}."
     return Judgement(sentence, tuple(refs), spans)
 
 
@@ -318,7 +319,7 @@ def still_met(
         rule = (
             f"{name} is {_CONDITION_SIDE[monitor.comparator]} {threshold}; source: {monitor.source}"
         )
-        measured = f"{plain_name(record.display)} {shown} on {record.day} {_cite([record])}"
+        measured = f"{plain_name(record.display)} {shown} on {record.day} {cite([record])}"
         if met:
             opening = f"Not by the latest measure: {measured} is outside the {name} range"
         else:
@@ -326,7 +327,7 @@ def still_met(
         if condition is None:
             return Judgement(f"{opening} ({rule}).", (record.ref,), (rule,))
         since = f" since {condition.day}" if condition.day else ""
-        listed = f"the record lists {_plain(condition.display)}{since} {_cite([condition])}"
+        listed = f"the record lists {_plain(condition.display)}{since} {cite([condition])}"
         sentence = f"{opening} ({rule}); {listed}."
         return Judgement(sentence, (record.ref, condition.ref), (rule,))
     return None
@@ -348,28 +349,23 @@ def payer_judgement(records: Sequence[Record], *, history: bool = False) -> Judg
     newest = {name: max(claims, key=lambda r: r.date or "") for name, claims in by_payer.items()}
     ordered = sorted(newest.items(), key=lambda kv: kv[1].date or "", reverse=True)
     if history:  # "which insurers have I had?": each payer with its first and last claim
-        spans = []
+        spans, cited = [], []
         for name, last in ordered:
             first = min(by_payer[name], key=lambda r: r.date or "")
             when = (
-                f"claims from {first.day} {_cite([first])} to {last.day} {_cite([last])}"
+                f"claims from {first.day} {cite([first])} to {last.day} {cite([last])}"
                 if first.day != last.day
-                else f"a claim on {last.day} {_cite([last])}"
+                else f"a claim on {last.day} {cite([last])}"
             )
             spans.append(f"{name} ({when})")
+            cited += [first.ref, last.ref]
         every = tuple(dict.fromkeys(r.ref for claims in by_payer.values() for r in claims))
-        cited = tuple(
-            dict.fromkeys(
-                r.ref
-                for name, last in ordered
-                for r in (min(by_payer[name], key=lambda r: r.date or ""), last)
-            )
-        )
-        return Judgement(f"Payers in the record: {'; '.join(spans)}.", cited, evidence=every)
+        sentence = f"Payers in the record: {'; '.join(spans)}."
+        return Judgement(sentence, tuple(dict.fromkeys(cited)), evidence=every)
     (name, last), earlier = ordered[0], ordered[1:]
-    sentence = f"On your latest claim ({last.day}) the insurer is {name} {_cite([last])}"
+    sentence = f"On your latest claim ({last.day}) the insurer is {name} {cite([last])}"
     if earlier:
-        before = [f"{n} (last claim {r.day}) {_cite([r])}" for n, r in earlier]
+        before = [f"{n} (last claim {r.day}) {cite([r])}" for n, r in earlier]
         sentence += f"; earlier: {'; '.join(before)}"
     refs = tuple(r.ref for _, r in ordered)
     # A payer's newest claim and the explanation of benefit of the same day both state it.
@@ -438,18 +434,26 @@ def vaccine_due(
         last = max(doses, key=lambda r: r.date or "")
         if not last.day:
             continue
-        given = date.fromisoformat(last.day)
-        head = f"last {plain_name(last.display)} on {last.day} {_cite([last])}"
         if interval.annual or interval.years:
+            years = 1 if interval.annual else interval.years or 0
             every = "every year" if interval.annual else f"every {interval.years:g} years"
-            next_due = _add_years(given, 1 if interval.annual else interval.years or 0)
-            verdict = "Due now" if next_due <= now else "Not due"
-            rule = f"next due {next_due.isoformat()} ({every}; source: {interval.source})"
-            found.append(Judgement(f"{verdict}: {head}; {rule}.", (last.ref,), (rule,)))
+            found.append(_next_due(last, years, f"({every}; source: {interval.source})", now))
         else:
+            head = f"last {plain_name(last.display)} on {last.day} {cite([last])}"
             rule = f"no routine booster (source: {interval.source})"
             found.append(Judgement(f"Series recorded: {head}; {rule}.", (last.ref,), (rule,)))
     return found
+
+
+def _next_due(last: Record, years: float, rule: str, now: date) -> Judgement:
+    """Whether a repeat of ``last`` (a dose, a screening test) is due ``years`` after it:
+    "Not due: last Td (adult) on 2019-10-19 [Immunization/…]; next due 2029-10-19 (…)."
+    ``rule`` is the interval and its source as the answer shows them."""
+    next_due = _add_years(date.fromisoformat(last.day or ""), years)
+    verdict = "Due now" if next_due <= now else "Not due"
+    rule = f"next due {next_due.isoformat()} {rule}"
+    head = f"last {plain_name(last.display)} on {last.day} {cite([last])}"
+    return Judgement(f"{verdict}: {head}; {rule}.", (last.ref,), (rule,))
 
 
 def screening_due(
@@ -464,14 +468,8 @@ def screening_due(
     if not dated:
         return None
     last = max(dated, key=lambda r: r.day or "")
-    next_due = _add_years(date.fromisoformat(last.day or ""), interval.years)
-    verdict = "Due now" if next_due <= now else "Not due"
-    rule = (
-        f"next due {next_due.isoformat()} at average risk "
-        f"(every {interval.years:g} years; source: {interval.source})"
-    )
-    head = f"last {plain_name(last.display)} on {last.day} {_cite([last])}"
-    return Judgement(f"{verdict}: {head}; {rule}.", (last.ref,), (rule,))
+    rule = f"at average risk (every {interval.years:g} years; source: {interval.source})"
+    return _next_due(last, interval.years, rule, now)
 
 
 def _procedure_vaccines(record: Record, kb: Knowledge) -> list[VaccineInterval]:
@@ -524,7 +522,7 @@ def child_vaccines(
         days = sorted({r.day for r in given if r.day})
         due = series.doses_due(months)
         name = series.label or series.vaccine
-        cites = _cite(sorted(given, key=lambda r: r.date or "")[-1:]) if given else ""
+        cites = cite(sorted(given, key=lambda r: r.date or "")[-1:]) if given else ""
         last = f" (last {days[-1]}) {cites}" if days else ""
         if due and len(days) < due:
             behind.append(f"{name} {len(days)} of {due} doses due by now{last}")
@@ -574,7 +572,7 @@ def duration(records: Sequence[Record], now: date) -> list[Judgement]:
             continue
         span = f"{years} years" if years != 1 else "1 year"
         tail = f" until it resolved on {ended}" if ended else ""
-        sentence = f"{_plain(name)}: {span}, since {first.day}{tail} {_cite([first])}."
+        sentence = f"{_plain(name)}: {span}, since {first.day}{tail} {cite([first])}."
         found.append(Judgement(sentence, (first.ref,), (span,)))
     return found
 
@@ -583,20 +581,20 @@ def death(patient: Record, question: str, age_at_death: int | None) -> Judgement
     """Whether the patient died (and when, at what age), asked either way round."""
     died = patient.resource.get("deceasedDateTime")
     alive_asked = bool(_ALIVE_RE.search(question))
-    cite = _cite([patient])
+    cited = cite([patient])
     if isinstance(died, str) and died:
         age = f" at age {age_at_death}" if age_at_death is not None else ""
         if not YES_NO_RE.match(question):  # "When did she pass away?"
-            return Judgement(f"Died on {died[:10]}{age} {cite}.", (patient.ref,))
+            return Judgement(f"Died on {died[:10]}{age} {cited}.", (patient.ref,))
         answer = "No" if alive_asked else "Yes"
-        return Judgement(f"{answer}: died on {died[:10]}{age} {cite}.", (patient.ref,))
+        return Judgement(f"{answer}: died on {died[:10]}{age} {cited}.", (patient.ref,))
     if patient.resource.get("deceasedBoolean") is True:
         answer = "No" if alive_asked else "Yes"
         return Judgement(
-            f"{answer}: the record marks the patient as deceased {cite}.", (patient.ref,)
+            f"{answer}: the record marks the patient as deceased {cited}.", (patient.ref,)
         )
     answer = "Yes" if alive_asked else "No"
-    return Judgement(f"{answer}: the record shows no date of death {cite}.", (patient.ref,))
+    return Judgement(f"{answer}: the record shows no date of death {cited}.", (patient.ref,))
 
 
 # "Have you ever smoked?", "Did he use to smoke?", "Did he smoke?" (the past too): a former
@@ -632,7 +630,7 @@ def smoking(records: Sequence[Record], question: str, kb: Knowledge) -> Judgemen
     else:
         lead = "No, not now" if state == "former" else "No"
     value = plain_name(record.value_text or "")
-    sentence = f"{lead}: the latest smoking status, on {record.day}, is {value} {_cite([record])}."
+    sentence = f"{lead}: the latest smoking status, on {record.day}, is {value} {cite([record])}."
     return Judgement(sentence, (record.ref,))
 
 
@@ -649,6 +647,7 @@ __all__ = [
     "Judgement",
     "better_direction",
     "blood_pressure",
+    "cite",
     "control",
     "death",
     "duration",

@@ -7,6 +7,7 @@ Every record is a frozen dataclass built by :mod:`ehrqa.knowledge.loader`; the l
 from __future__ import annotations
 
 import operator
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
@@ -310,6 +311,11 @@ class Knowledge:
         """The booster interval of a vaccine: CVX code ("113", "03"), concept name or synonym."""
         names = self._resolve(key, "vaccine")
         return next((v for v in self.vaccine_intervals if v.vaccine in names), None)
+
+    def groups_said(self, text: str) -> list[str]:
+        """The ``[groups]`` phrases ``text`` says as whole words ("kidney function")."""
+        said = text.lower()
+        return [p for p in self.groups if re.search(rf"\b{re.escape(p)}\b", said)]
 
     def screening_interval(self, concept: str) -> ScreeningInterval | None:
         """How often the screening ``concept`` (a procedure concept name) is repeated."""

@@ -170,29 +170,30 @@ class DefaultSelector:
         if started is not None and (since := self._since_started(store, patient_id, plan, started)):
             return since
         selection = self._select_plan(store, patient_id, plan)
-        if not selection.items and plan.window is not None and plan.concepts:
-            # "Did I get my flu shot this year?" with none this year: say so, with the last
-            # one before (or after) the window beside it.
-            unwindowed = dataclasses.replace(plan, window=None, order="latest")
-            outside = self._select_plan(store, patient_id, unwindowed).items
-            if outside:
-                selection.nearby = outside[:NEAREST_SHOWN]
-                if not selection.negative:  # a "No: … (0 found)" or "0: …" stands as it is
-                    what = ", ".join(c.name for c in plan.concepts)
-                    selection.empty_reason = f"No {what} is recorded{_window_words(plan)}."
-                    selection.negative = True
-                return _of_asked_category(store, patient_id, selection)
-        if not selection.items and "active" in plan.status and plan.concepts:
-            # "What birth control am I on?" with none current: say so, with the earlier ones
-            # beside it, never "the record does not contain information about it".
-            ever = dataclasses.replace(plan, status=())
-            earlier = self._select_plan(store, patient_id, ever).items
-            if earlier:
-                what = ", ".join(c.name for c in plan.concepts)
-                selection.nearby = earlier
-                selection.empty_reason = f"None current: no {what} is active in the record."
-                selection.negative = True
+        if not selection.items and plan.concepts:
+            self._show_beside(store, patient_id, selection)
         return _visits_for(_of_asked_category(store, patient_id, selection))
+
+    def _show_beside(self, store: RecordStore, patient_id: str, selection: Selection) -> None:
+        """A known concept with nothing in the asked window ("did I get my flu shot this
+        year?") or nothing current ("what birth control am I on?"): say so, and show the
+        newest ones outside the window (the ended ones) beside the answer, never in it."""
+        plan = selection.plan
+        what = ", ".join(c.name for c in plan.concepts)
+        tries: list[tuple[QueryPlan, str, int | None, bool]] = []
+        if plan.window is not None:  # a "No: … (0 found)" or "0: …" there stands as it is
+            relaxed = dataclasses.replace(plan, window=None, order="latest")
+            reason = f"No {what} is recorded{_window_words(plan)}."
+            tries.append((relaxed, reason, NEAREST_SHOWN, not selection.negative))
+        if "active" in plan.status:
+            reason = f"None current: no {what} is active in the record."
+            tries.append((dataclasses.replace(plan, status=()), reason, None, True))
+        for relaxed, reason, shown, says in tries:
+            if found := self._select_plan(store, patient_id, relaxed).items[:shown]:
+                selection.nearby = found
+                if says:
+                    selection.empty_reason, selection.negative = reason, True
+                return
 
     def _since_started(
         self, store: RecordStore, patient_id: str, plan: QueryPlan, anchor: EventAnchor

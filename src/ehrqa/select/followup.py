@@ -79,10 +79,9 @@ def _subject_words(plan: QueryPlan) -> list[str]:
     """The concepts of ``plan`` as a follow-up repeats them: a phrase that names several at
     once ("kidney function") as said, so it keeps its meaning (its lead measure), the rest
     by name."""
-    groups = load_knowledge().groups
-    said = plan.question.lower()
-    phrases = [p for p in groups if re.search(rf"\b{re.escape(p)}\b", said)]
-    covered = {name for p in phrases for name in groups[p]}
+    kb = load_knowledge()
+    phrases = kb.groups_said(plan.question)
+    covered = {name for p in phrases for name in kb.groups[p]}
     return [*phrases, *(c.name for c in plan.concepts if c.name not in covered)]
 
 

@@ -418,7 +418,7 @@ def _as_screening(text: str) -> str:
         for size in range(len(m["what"].split()), 0, -1):
             what = " ".join(m["what"].split()[:size])
             phrase = f"{what} {noun}"
-            if any(c.concepts for c in scan(phrase)) and _names_whole(phrase):
+            if _names_whole(phrase):
                 rest = m["what"].split()[size:]
                 return " ".join([phrase, *rest])
         return m[0]
@@ -696,14 +696,16 @@ def _is_current_value(
 def _limit(text: str, order: Order, intent: str, matches: list[Match]) -> int | None:
     """Records wanted per concept: "last 3 readings" → 3, "latest HbA1c" → 1, else None."""
     counted = _LIMIT_RE.search(text)
-    if intent == "trend" and counted:  # "how has it changed over my last 3 tests?"
+    asked = None
+    if counted:
         number = (counted["a"] or counted["b"]).lower()
-        return int(number) if number.isdigit() else NUMBER_WORDS[number]
+        asked = int(number) if number.isdigit() else NUMBER_WORDS[number]
+    if intent == "trend" and asked is not None:  # "how has it changed over my last 3 tests?"
+        return asked
     if intent in ("count", "trend", "demographics") or order == "all":
         return None
-    if m := counted:
-        number = (m["a"] or m["b"]).lower()
-        return int(number) if number.isdigit() else NUMBER_WORDS[number]
+    if asked is not None:
+        return asked
     if any(m.plural for m in matches):  # "latest labs", "recent visits": more than one
         return None
     if _RECENT_RE.search(text) and not _LATEST_RE.search(text):
