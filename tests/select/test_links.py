@@ -632,3 +632,13 @@ def test_visits_for_a_condition_are_those_that_name_it() -> None:
     assert _visits_for(Selection(er, list(items))).refs == ["Encounter/er1"]
     follow = analyze("how many asthma follow ups have i had", DEMO_NOW)
     assert _visits_for(Selection(follow, list(items))).refs == ["Encounter/fu1"]
+
+
+def test_ever_in_hospital_with_no_stay_is_a_counted_no(demo_store: SqliteStore) -> None:
+    # Asked by a class phrase with nothing of that class: "No … hospital stay (0 found)",
+    # never "the record does not contain information about encounters".
+    found = DefaultSelector().select(
+        demo_store, DEMO_PATIENT, "Have I ever been in the hospital in 1940?", DEMO_NOW
+    )
+    assert not found.items and found.negative
+    assert (found.empty_reason or "").startswith("No: the record has no hospital stay in 1940")

@@ -1269,14 +1269,17 @@ def empty_reason(
             f"where the guideline applies ({'; '.join(rules)}).",
             True,
         )
-    if plan.intent == "exists" and plan.concepts:
+    # A kind of visit the files name ("in the hospital": an inpatient stay), found by class.
+    classes = asked_encounter_classes(plan.question) if not plan.concepts else ()
+    if plan.intent == "exists" and (plan.concepts or classes):
         # Visits, shots and procedures are counted ("Has she ever been to the ER?"): 0.
         counted = asked and all(set(c.resource_types) <= set(COUNTED_TYPES) for c in asked)
+        if not plan.concepts:  # visits of a class are counted too
+            what, counted = " or ".join(_class_label(c) for c in classes), True
         return f"No: the record has no {what}{when}{' (0 found)' if counted else ''}.", True
     if "active" in plan.status and not plan.concepts and types:
         # "What medicines am I taking?" over a record whose orders all ended: none current.
         return f"None current: the record has no current {' or '.join(labels)}{when}.", True
-    classes = asked_encounter_classes(plan.question) if plan.intent == "count" else ()
     if plan.intent == "count" and (plan.concepts or classes):
         # "How many times have I been to the ER this year?" over none: the count is 0.
         named = what if plan.concepts else " or ".join(_class_label(c) for c in classes)
