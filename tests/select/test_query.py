@@ -406,3 +406,13 @@ def test_since_starting_a_medicine_names_the_measures_and_the_medicine() -> None
     assert [c.name for c in anchor.events] == ["statin"]
     assert started_anchor("did my cholesterol go down?") is None
     assert started_anchor("what did I start taking after my heart attack?") is None
+
+
+@pytest.mark.parametrize(
+    "question",
+    ["does he have any heart issues", "any heart trouble?", "what ailments does she have"],
+)
+def test_issues_trouble_and_ailments_ask_for_conditions(question: str) -> None:
+    # "any heart issues" answered "The record does not contain information about this."
+    # (no kind of record was asked); "heart problems" listed the conditions.
+    assert analyze(question, date(2024, 1, 1)).resource_types == ("Condition",)

@@ -26,7 +26,7 @@ from ehrqa.knowledge import (
     VaccineInterval,
 )
 from ehrqa.select.default import CLAIM_TYPES
-from ehrqa.select.query import DUE_RE
+from ehrqa.select.query import DUE_RE, YES_NO_RE
 from ehrqa.text.names import plain_name
 from ehrqa.text.numbers import display_number
 from ehrqa.text.units import show_number, show_value, with_unit
@@ -386,10 +386,6 @@ DEATH_RE = re.compile(
     r"\b(?:die[ds]?|dead|deceased|death|pass(?:ed)?\s+away|alive|living)\b", re.IGNORECASE
 )
 _ALIVE_RE = re.compile(r"\b(?:alive|living)\b", re.IGNORECASE)
-# A question answered "yes" or "no" ("Am I a smoker?", "Has she had a stroke?").
-YES_NO_RE = re.compile(
-    r"^\W*(?:is|are|am|was|were|do|does|did|has|have|had|can|could|should|will)\b", re.IGNORECASE
-)
 
 
 def _add_years(day: date, years: float) -> date:

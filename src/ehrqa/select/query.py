@@ -85,6 +85,10 @@ PAYER_HISTORY_RE = re.compile(
     re.IGNORECASE,
 )
 # Questions about whether a vaccine is due.
+# A question answered "yes" or "no" ("Am I a smoker?", "Has she had a stroke?").
+YES_NO_RE = re.compile(
+    r"^\W*(?:is|are|am|was|were|do|does|did|has|have|had|can|could|should|will)\b", re.IGNORECASE
+)
 DUE_RE = re.compile(
     r"\b(?:due|overdue|up\s+to\s+date|booster|need\s+(?:a|an|my|another|the|one)\b"
     # "Has he had his 4 year old shots?", "baby shots", "school vaccinations"

@@ -24,6 +24,7 @@ import dataclasses
 import functools
 import logging
 import os
+import re
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -53,7 +54,7 @@ from ehrqa.select.default import (
     empty_reason,
     with_report_results,
 )
-from ehrqa.select.query import DUE_RE, QueryPlan
+from ehrqa.select.query import DUE_RE, YES_NO_RE, QueryPlan
 from ehrqa.select.semantic import LazyConceptMatcher
 from ehrqa.store.base import RecordStore
 
@@ -406,6 +407,28 @@ def rules_decide(selection: Selection) -> bool:
         or bool(selection.facets)
         or "risk" in selection.details
         or "anchor" in selection.details
+        or _kind_listing(selection)
+    )
+
+
+def _kind_listing(selection: Selection) -> bool:
+    """Whether the rules' selection for a yes/no question is every record of the asked kind,
+    brought in by kind alone, because the question's other words matched nothing ("has he
+    ever had a heart problem?" over a record with no heart condition). The answer shows it
+    as "I could not match 'heart'; the conditions on record: …", so it must be all of them:
+    the reranker kept 1 of 3, and prediabetes and anemia went missing from that list. (A
+    list question, "which conditions have I had with my lungs?", is the reranker's to trim.)
+    """
+    plan = selection.plan
+    return (
+        bool(YES_NO_RE.match(plan.question) or re.search(r"\bever\b", plan.question, re.I))
+        and bool(plan.keywords)
+        and not plan.concepts
+        and bool(selection.items)
+        and all(
+            all(reason.startswith(("type ", "status ", "category ")) for reason in s.reasons)
+            for s in selection.items
+        )
     )
 
 

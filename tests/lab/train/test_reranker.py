@@ -390,3 +390,20 @@ def test_the_configured_home_picks_the_reranker_trained_there(
         rerank.shared_matcher(str(tmp_path / "d")).cache_dir
         == tmp_path / "d" / "cache" / "semantic"
     )
+
+
+@pytest.mark.parametrize("mode", ["filter", "threshold"])
+def test_a_yes_no_whose_words_match_nothing_keeps_every_record_of_its_kind(
+    demo_store: SqliteStore, mode: str
+) -> None:
+    """ "Have I ever had a spleen problem?" with nothing about a spleen: the answer lists
+    "the conditions on record", so the reranker may not trim that list to the ones it likes
+    (it kept 1 of 3 conditions of an unseen patient); a list question may still be trimmed."""
+    scored = _scored(demo_store, "Have I ever had a problem with my spleen?", 0.6)
+    plan = scored.selection.plan
+    assert plan.keywords and not plan.concepts and len(scored.selection.items) > 1
+    assert apply_cutoff(demo_store, DEMO_PATIENT, scored, mode, 0.9).refs == scored.selection.refs
+    lungs = _scored(demo_store, "Which conditions have I had with my lungs?", 0.6)
+    assert set(apply_cutoff(demo_store, DEMO_PATIENT, lungs, mode, 0.9).refs) < set(
+        lungs.selection.refs
+    )
