@@ -155,6 +155,9 @@ def test_a_group_phrase_is_answered_by_its_lead_measure() -> None:
     # Named one by one, every measure is kept.
     named = _selection("latest creatinine and urea nitrogen and egfr", records)
     assert len(focus(named).items) == 3
+    # No eGFR recorded: creatinine, the next lead, answers (the urea nitrogen led before).
+    no_gfr = focus(_selection("what was his kidney function at his last blood test", records[:2]))
+    assert _refs(no_gfr) == {"Observation/cr"}
 
 
 def test_doses_of_one_vaccine_are_one_line_with_their_dates() -> None:

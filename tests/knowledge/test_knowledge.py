@@ -102,9 +102,15 @@ BROKEN = [
     ),
     (
         "cues.toml",
+        '"renal function" = ["egfr", "creatinine"]',
+        '"renal function" = ["egfr", "hba1c"]',
+        r"cues\.toml: \[group_leads\] 'renal function': 'hba1c' must be one of",
+    ),
+    (
+        "cues.toml",
+        '"renal function" = ["egfr", "creatinine"]',
         '"renal function" = "egfr"',
-        '"renal function" = "hba1c"',
-        r"cues\.toml: \[group_leads\] 'renal function' = 'hba1c': the lead must be one of",
+        r"cues\.toml: \[group_leads\]: 'renal function' must be a list",
     ),
 ]
 

@@ -1207,17 +1207,17 @@ def _asked_series(series: list[list[Record]], plan: QueryPlan) -> list[list[Reco
     # "What's my kidney function?": a group phrase's lead measure answers for the group.
     kb = load_knowledge()
     for phrase in kb.groups_said(plan.question):
-        if (lead := kb.group_leads.get(phrase)) is None:
-            continue
-        first = kb.concept(lead)
-        others = [c for n in kb.groups[phrase] if n != lead and (c := kb.concept(n))]
-        leading = {i for i, g in enumerate(series) if first and matches_concept(g[0], first)}
-        if leading:
-            dropped |= {
-                i
-                for i, group in enumerate(series)
-                if i not in leading and any(matches_concept(group[0], c) for c in others)
-            }
+        for lead in kb.group_leads.get(phrase, ()):
+            first = kb.concept(lead)
+            others = [c for n in kb.groups[phrase] if n != lead and (c := kb.concept(n))]
+            leading = {i for i, g in enumerate(series) if first and matches_concept(g[0], first)}
+            if leading:
+                dropped |= {
+                    i
+                    for i, group in enumerate(series)
+                    if i not in leading and any(matches_concept(group[0], c) for c in others)
+                }
+                break
     return [group for i, group in enumerate(series) if i not in dropped]
 
 

@@ -262,14 +262,15 @@ def _cue_file(
         row.only("resource_types", "categories")
         concept_cues[name] = Cue(row.texts("resource_types"), row.texts("categories"))
     leads_table = top.table("group_leads")
-    leads = {phrase: leads_table.text(phrase) for phrase in leads_table.data}
-    for phrase, lead in leads.items():
-        if lead not in groups.get(phrase, ()):
-            raise KnowledgeError(
-                f"{top.file}: [group_leads] {phrase!r} = {lead!r}: the lead must be one of "
-                f"the concepts of the [groups] phrase {phrase!r} "
-                f"({list(groups[phrase]) if phrase in groups else 'no such group phrase'})"
-            )
+    leads = {phrase: leads_table.texts(phrase) for phrase in leads_table.data}
+    for phrase, names in leads.items():
+        for lead in names:
+            if lead not in groups.get(phrase, ()):
+                raise KnowledgeError(
+                    f"{top.file}: [group_leads] {phrase!r}: {lead!r} must be one of the "
+                    f"concepts of the [groups] phrase {phrase!r} "
+                    f"({list(groups[phrase]) if phrase in groups else 'no such group phrase'})"
+                )
     return rules, groups, concept_cues, leads
 
 

@@ -241,7 +241,7 @@ class Knowledge:
     child_schedule: tuple[ChildSeries, ...] = ()
     # A group phrase's lead concept: the one measure that answers for the whole group when
     # one value or verdict is asked ("what's my kidney function?" → eGFR).
-    group_leads: Mapping[str, str] = field(default_factory=dict)
+    group_leads: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
     screening_intervals: tuple[ScreeningInterval, ...] = ()
     _by_name: dict[str, Concept] = field(default_factory=dict, repr=False, compare=False)
 
