@@ -235,6 +235,8 @@ def test_committed_gold_matches_a_fresh_derivation() -> None:
         "test3",
         "val4",
         "test4",
+        "val5",
+        "test5",
     }
 
 
@@ -266,9 +268,10 @@ def test_round_one_split_is_unchanged_by_later_rounds() -> None:
 
 
 def test_rounds_are_split_apart_and_a_patient_may_not_be_in_two() -> None:
-    assert [question_round(f"questions-{x}.jsonl") for x in "abcde"] == [0, 0, 1, 2, 3]
+    assert [question_round(f"questions-{x}.jsonl") for x in "abcdef"] == [0, 0, 1, 2, 3, 4]
     assert question_round("") == 0 and split_names(1) == ("val2", "test2")
     assert split_names(2) == ("val3", "test3") and split_names(3) == ("val4", "test4")
+    assert split_names(4) == ("val5", "test5")
     with pytest.raises(SpecError, match=r"questions-z\.jsonl"):
         question_round("questions-z.jsonl")
     spec = {"op": "latest", "codes": ["LOINC|4548-4"]}
@@ -357,3 +360,39 @@ def test_a_round_four_question_is_dealt_into_val4_or_test4_and_accepted() -> Non
     assert row["split"] in ("val4", "test4")
     for split in ("val4", "test4"):
         assert QAItem.from_dict({**row, "split": split}, "t-e").split == split
+
+
+# Round 4 (questions-e) as dealt before round 5 existed: round 5 must never move them.
+ROUND_FOUR_VAL = {
+    "11f2b925-43b2-45e4-ac34-7811a9eb9c1b", "523ce6ff-60bd-4d69-a8b4-9770f0e8e9f7",
+    "64de554d-c28d-42bd-bd78-74628938a02f", "7e1885c2-cb03-4883-8ce3-2e62c39257f3",
+    "dbaeb336-8fb6-44dd-9606-6ccb4114074b", "dbcdd082-df8c-45c5-b961-816cf90f70c4",
+}  # fmt: skip
+
+
+def test_round_five_is_dealt_on_its_own_and_round_four_is_unchanged() -> None:
+    committed = [orjson.loads(line) for line in (BENCH / "qa.jsonl").read_bytes().splitlines()]
+    by_round: dict[str, dict[str, str]] = {}
+    kinds: dict[str, set[str]] = {}
+    for row in committed:
+        letter = row["id"].split("-")[1]
+        by_round.setdefault(letter, {})[row["patient_id"]] = row["split"]
+        kinds.setdefault(row["patient_id"], set()).add(row["intent"])
+    four, five = by_round["e"], by_round["f"]
+    assert {p for p, s in four.items() if s == "val4"} == ROUND_FOUR_VAL
+    assert {s for p, s in four.items() if p not in ROUND_FOUR_VAL} == {"test4"}
+    assert assign_splits({p: kinds[p] for p in four}, names=split_names(3)) == four
+    assert sorted(five.values()).count("val5") == sorted(five.values()).count("test5") == 12
+    assert assign_splits({p: kinds[p] for p in five}, names=split_names(4)) == five
+    earlier = set().union(*(set(by_round[x]) for x in "abcd")) | set(four)
+    assert not earlier & set(five)
+
+
+def test_a_round_five_question_is_dealt_into_val5_or_test5_and_accepted() -> None:
+    spec = {"op": "latest", "codes": ["LOINC|4548-4"]}
+    late = Question("t-f", TINY.name, "q?", "2020-12-01", "patient", "latest", spec)
+    late.source = "questions-f.jsonl"
+    row = build_items([late], TINY.parent)[0]
+    assert row["split"] in ("val5", "test5")
+    for split in ("val5", "test5"):
+        assert QAItem.from_dict({**row, "split": split}, "t-f").split == split
