@@ -252,13 +252,13 @@ def test_age_at_an_event_is_computed_from_the_birth_date() -> None:
 
 
 def test_a_kind_of_record_without_the_asked_thing_is_never_a_yes() -> None:
-    question = "Do I have any heart problems?"  # "heart problems" names no concept
+    question = "Do I have any spleen problems?"  # "spleen problems" names no concept
     plan = analyze(question, NOW)
     assert plan.keywords and not plan.concepts
     lung = condition("e", "87433001", "Pulmonary emphysema (disorder)")
     selection = Selection(plan, [Selected(lung, 1.0, ("type Condition",))])
     text = answer(question, NOW, selection, None, AnswerConfig(mode="extractive")).text
-    assert text.startswith('I could not match "heart" to a record; the conditions on record:')
+    assert text.startswith('I could not match "spleen" to a record; the conditions on record:')
     named = Selection(plan, [Selected(lung, 1.0, ("lexical match",))])
     assert answer(question, NOW, named, None, AnswerConfig(mode="extractive")).text.startswith(
         "Yes"

@@ -416,3 +416,26 @@ def test_issues_trouble_and_ailments_ask_for_conditions(question: str) -> None:
     # "any heart issues" answered "The record does not contain information about this."
     # (no kind of record was asked); "heart problems" listed the conditions.
     assert analyze(question, date(2024, 1, 1)).resource_types == ("Condition",)
+
+
+@pytest.mark.parametrize(
+    ("question", "expected"),
+    [
+        # A body system said as a whole: its conditions, atrial fibrillation among the heart's
+        # ("has she had a heart rhythm problem" matched nothing over her atrial fibrillation).
+        ("any heart problems?", {"atrial fibrillation", "coronary heart disease", "heart failure"}),
+        ("does she have heart disease", {"atrial fibrillation", "myocardial infarction"}),
+        ("has she had a heart rhythm problem", {"atrial fibrillation"}),
+        ("any bowel problems?", {"diarrhea", "rectal bleeding", "colon cancer"}),
+        ("has he had lung trouble", {"asthma", "copd", "pneumonia"}),
+        ("any mental health issues?", {"depression", "ptsd", "dementia"}),
+        ("any blood in her stool", {"rectal bleeding"}),
+        # Hay fever is a pollen allergy ("No: the record has no allergic rhinitis" over an
+        # "Allergy to grass pollen").
+        ("does she have hay fever", {"allergic rhinitis", "grass pollen allergy"}),
+    ],
+)
+def test_body_systems_and_lay_names_ask_for_their_conditions(
+    question: str, expected: set[str]
+) -> None:
+    assert expected <= {c.name for c in analyze(question, date(2024, 1, 1)).concepts}

@@ -187,7 +187,11 @@ def _intro(selection: Selection, judged: bool = False) -> str:
     if all(NOT_FOR_REASON in item.reasons for item in selection.items):
         asked = " or ".join(c.name for c in plan.concepts if c.kind == "condition") or "it"
         return f"No medicine in the record is recorded as being for {asked}. All of them:"
-    unmatched = (yes_no and plan.keywords and not plan.concepts) or _unmatched_qualifier(plan)
+    unmatched = (
+        (yes_no and plan.keywords and not plan.concepts)
+        or _unmatched_qualifier(plan)
+        or selection.details.get("unmatched_words")
+    )
     if unmatched and not judged and all(map(_by_kind_only, selection.items)):
         # "Do I have any heart problems?", "When was my last dental visit?" with the asked
         # words known to nothing: these are the record's entries of that kind, not an

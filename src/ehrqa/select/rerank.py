@@ -276,6 +276,14 @@ def apply_cutoff(
     if rules_decide(base):
         rules = {"mode": "rules", "threshold": None, "scored": 0}
         return dataclasses.replace(base, details={**base.details, "rerank": rules})
+    if _kind_listing(base, yes_no=False) and not any(
+        scores.get(s.record.ref, 0.0) >= threshold for s in base.items
+    ):
+        # "Which conditions has she had with her spleen?": the rules found the kind, the
+        # reranker none of it about the other words. Keeping its best guess answered "Found:
+        # Acute viral pharyngitis"; the whole kind stays, said to match nothing.
+        details = {**base.details, "unmatched_words": True}
+        return dataclasses.replace(base, details=details)
     if mode == "threshold":
         kept: list[Selected] = []
     else:
@@ -411,17 +419,21 @@ def rules_decide(selection: Selection) -> bool:
     )
 
 
-def _kind_listing(selection: Selection) -> bool:
-    """Whether the rules' selection for a yes/no question is every record of the asked kind,
-    brought in by kind alone, because the question's other words matched nothing ("has he
-    ever had a heart problem?" over a record with no heart condition). The answer shows it
-    as "I could not match 'heart'; the conditions on record: …", so it must be all of them:
-    the reranker kept 1 of 3, and prediabetes and anemia went missing from that list. (A
-    list question, "which conditions have I had with my lungs?", is the reranker's to trim.)
+def _kind_listing(selection: Selection, *, yes_no: bool = True) -> bool:
+    """Whether the rules' selection (for a yes/no question, unless ``yes_no`` is False) is
+    every record of the asked kind, brought in by kind alone, because the question's other
+    words matched nothing ("has he ever had a heart problem?" over a record with no heart
+    condition). The answer to a yes/no shows it as "I could not match 'heart'; the
+    conditions on record: …", so it must be all of them: the reranker kept 1 of 3, and
+    prediabetes and anemia went missing from that list. (A list question, "which conditions
+    have I had with my lungs?", is the reranker's to trim.)
     """
     plan = selection.plan
+    asks_yes_no = bool(
+        YES_NO_RE.match(plan.question) or re.search(r"\bever\b", plan.question, re.I)
+    )
     return (
-        bool(YES_NO_RE.match(plan.question) or re.search(r"\bever\b", plan.question, re.I))
+        (asks_yes_no or not yes_no)
         and bool(plan.keywords)
         and not plan.concepts
         and bool(selection.items)

@@ -176,13 +176,19 @@ def test_cutoff_modes_without_a_model(demo_store: SqliteStore) -> None:
     assert scored.selection.plan.limit is None
     base = set(scored.selection.refs)
     assert set(apply_cutoff(demo_store, DEMO_PATIENT, scored, "filter", 0.0).refs) == base
-    # Everything scores below the cut-off: the reranker may trim, never empty what the rules
-    # found by kind or concept (an empty selection would read "None recorded"); the best
-    # item and the other days of its fact stay.
+    # Everything scores below the cut-off: the reranker found no record about "lungs", so
+    # the kind stays whole, marked as matching none of the words (its best guess alone was
+    # read as "Found: Acute viral pharyngitis" for "… with her spleen?").
     for mode in ("filter", "threshold"):
-        trimmed = apply_cutoff(demo_store, DEMO_PATIENT, scored, mode, 0.9)
-        assert trimmed.items and set(trimmed.refs) < base and not trimmed.empty_reason
-        assert len({item.record.codes[0].code for item in trimmed.items}) == 1
+        whole = apply_cutoff(demo_store, DEMO_PATIENT, scored, mode, 0.9)
+        assert set(whole.refs) == base and whole.details["unmatched_words"]
+    # One of the kind scores above it: the reranker trims to it.
+    best = scored.selection.items[0].record.ref
+    some = Scored(scored.selection, scored.records, {**scored.scores, best: 0.95})
+    for mode in ("filter", "threshold"):
+        trimmed = apply_cutoff(demo_store, DEMO_PATIENT, some, mode, 0.9)
+        assert best in trimmed.refs and set(trimmed.refs) < base
+        assert "unmatched_words" not in trimmed.details
     union = set(apply_cutoff(demo_store, DEMO_PATIENT, scored, "union", 0.5).refs)
     assert base <= union and len(union) >= len(scored.records)
 
@@ -404,6 +410,7 @@ def test_a_yes_no_whose_words_match_nothing_keeps_every_record_of_its_kind(
     assert plan.keywords and not plan.concepts and len(scored.selection.items) > 1
     assert apply_cutoff(demo_store, DEMO_PATIENT, scored, mode, 0.9).refs == scored.selection.refs
     lungs = _scored(demo_store, "Which conditions have I had with my lungs?", 0.6)
-    assert set(apply_cutoff(demo_store, DEMO_PATIENT, lungs, mode, 0.9).refs) < set(
-        lungs.selection.refs
-    )
+    best = lungs.selection.items[0].record.ref
+    lungs = Scored(lungs.selection, lungs.records, {**lungs.scores, best: 0.95})
+    trimmed = apply_cutoff(demo_store, DEMO_PATIENT, lungs, mode, 0.9)
+    assert set(trimmed.refs) < set(lungs.selection.refs)
