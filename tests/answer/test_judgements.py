@@ -450,3 +450,13 @@ def test_a_childs_shots_are_read_against_the_childhood_schedule() -> None:
     assert everything is not None and "polio (IPV) 0 of 4 doses due by now" in everything.sentence
     # At 19 days old nothing is due yet (the first hepatitis B dose is due by 2 months).
     assert child_vaccines([], kb, date(2020, 6, 1), date(2020, 6, 20)) is None
+
+
+def test_working_for_a_living_is_not_a_question_about_death() -> None:
+    from ehrqa.answer.judgements import DEATH_RE
+
+    # "What do I do for a living" was answered "Yes: the record shows no date of death".
+    for question in ("what do I do for a living", "what is her living situation"):
+        assert not DEATH_RE.search(question), question
+    for question in ("is he still living?", "is she alive", "when did he pass away"):
+        assert DEATH_RE.search(question), question

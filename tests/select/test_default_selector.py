@@ -149,3 +149,21 @@ def test_names_that_are_words_are_names_only_when_written_as_names() -> None:
         "what is the patient's latest a1c"
     )
     assert without_names("is my rose allergy bad", names) == "is my rose allergy bad"
+
+
+def test_a_family_history_question_never_answers_with_the_patients_own_conditions(
+    demo_store: SqliteStore,
+) -> None:
+    # "Does high blood pressure run in my family?" said "Yes, the record shows: Hypertension",
+    # the patient's own; the record holds no FamilyMemberHistory.
+    for question in (
+        "Does high blood pressure run in my family?",
+        "any family history of diabetes?",
+        "is my diabetes hereditary",
+    ):
+        selection = SELECTOR.select(demo_store, DEMO_PATIENT, question, DEMO_NOW)
+        assert not selection.items and not selection.negative
+        assert (selection.empty_reason or "").startswith("The record holds no family history")
+        assert all(i.record.resource_type == "Condition" for i in selection.nearby)
+    # A question about the patient's own condition is unchanged.
+    assert select(demo_store, "What are my active conditions?")

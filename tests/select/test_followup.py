@@ -119,3 +119,10 @@ def test_memory_conversations_forget_the_least_recent() -> None:
 )  # fmt: skip
 def test_questions_of_several_parts_are_divided(question: str, parts: list[str]) -> None:
     assert split_parts(question, NOW) == parts
+
+
+def test_a_bare_age_after_a_question_about_the_death_is_the_age_at_death() -> None:
+    # It borrowed "cause of death" and answered with the cause's record instead of the age.
+    for earlier in ("what was the cause of my dad's death", "how did my mother die"):
+        assert resolve_followup("and how old was he?", [earlier], NOW) == "and how old was he?"
+    assert resolve_followup("how old was she", ["when was her stroke"], NOW) != "how old was she"

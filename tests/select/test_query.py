@@ -439,3 +439,27 @@ def test_body_systems_and_lay_names_ask_for_their_conditions(
     question: str, expected: set[str]
 ) -> None:
     assert expected <= {c.name for c in analyze(question, date(2024, 1, 1)).concepts}
+
+
+@pytest.mark.parametrize(
+    ("question", "concept", "intent"),
+    [
+        # Written in a fresh dev round (val5); each was a "No", a wrong record or a dump.
+        ("have I had colon cancer screening", "colonoscopy", "exists"),  # "No: … colon cancer"
+        ("am i borderline diabetic", "prediabetes", "exists"),
+        ("did she ever lose a pregnancy", "miscarriage", "exists"),  # "No: … no pregnancy"
+        ("did he have blocked arteries in his heart", "coronary heart disease", "exists"),
+        ("did he OD", "drug overdose", "exists"),
+        ("what was the cause of my dad's death", "cause of death", None),
+        ("how did my mother die", "cause of death", None),
+        ("what do I do for a living", "employment", None),  # "Yes: … no date of death"
+        ("am I underweight", "bmi", None),
+        ("did he get the whooping cough booster", "pertussis vaccine", "exists"),
+        ("when's his meningitis booster due", "meningococcal vaccine", None),
+        ("is my A1C creeping up", "hba1c", "trend"),
+    ],
+)
+def test_fresh_wordings_name_their_concept(question: str, concept: str, intent: str | None) -> None:
+    plan = analyze(question, date(2024, 1, 1))
+    assert concept in {c.name for c in plan.concepts}
+    assert intent is None or plan.intent == intent

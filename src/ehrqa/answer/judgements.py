@@ -383,9 +383,14 @@ CONTROL_RE = re.compile(
 HOW_LONG_RE = re.compile(r"\bhow\s+long\b|\bhow\s+many\s+years\b", re.IGNORECASE)
 # Questions about death or being alive.
 DEATH_RE = re.compile(
-    r"\b(?:die[ds]?|dead|deceased|death|pass(?:ed)?\s+away|alive|living)\b", re.IGNORECASE
+    r"\b(?:die[ds]?|dead|deceased|death|pass(?:ed)?\s+away|alive|(?<!for\sa\s)living"
+    r"(?!\s+(?:with|situation|arrangements?|alone|conditions?|will|room)))\b",
+    re.IGNORECASE,
 )
-_ALIVE_RE = re.compile(r"\b(?:alive|living)\b", re.IGNORECASE)
+_ALIVE_RE = re.compile(
+    r"\b(?:alive|(?<!for\sa\s)living(?!\s+(?:with|situation|arrangements?|alone)))\b",
+    re.IGNORECASE,
+)
 
 
 def _add_years(day: date, years: float) -> date:

@@ -172,6 +172,8 @@ class DefaultSelector:
         selection = self._select_plan(store, patient_id, plan)
         if not selection.items and plan.concepts:
             self._show_beside(store, patient_id, selection)
+        if FAMILY_RE.search(plan.question):
+            return _family_history(store, patient_id, selection)
         return _visits_for(_of_asked_category(store, patient_id, selection))
 
     def _show_beside(self, store: RecordStore, patient_id: str, selection: Selection) -> None:
@@ -713,6 +715,34 @@ PATIENT_FIELDS = (
     (re.compile(r"\b(?:ethnicity|ethnic|hispanic|latin[oa]|race)\b", re.I), ("extension",),
      "a race or ethnicity", ("race", "ethnicity")),
 )  # fmt: skip
+
+
+# "Does heart disease run in my family?", "any family history of cancer?": the relatives'
+# health (FHIR FamilyMemberHistory), never the patient's own conditions.
+FAMILY_RE = re.compile(
+    r"\bruns?\s+in\s+(?:my|the|his|her|our|their)\s+family\b|\bfamily\s+(?:history|hx)\b"
+    r"|\b(?:hereditary|inherited)\b",
+    re.IGNORECASE,
+)
+
+
+def _family_history(store: RecordStore, patient_id: str, selection: Selection) -> Selection:
+    """A family-history question: the FamilyMemberHistory records, else a statement that the
+    record holds none, with the patient's own matching records beside it, never as the
+    answer ("does high blood pressure run in my family?" said "Yes, the record shows:
+    Hypertension", the patient's own)."""
+    family = store.query(RecordQuery(patient_id, types=("FamilyMemberHistory",)))
+    if family:
+        items = [Selected(r, 1.0, ("type FamilyMemberHistory",)) for r in family[:MAX_LIST]]
+        return Selection(selection.plan, items, candidates=len(family))
+    own = [*selection.items, *selection.nearby][:NEAREST_SHOWN]
+    reason = (
+        "The record holds no family history (no FamilyMemberHistory entries): what it shows "
+        "is the patient's own health."
+    )
+    return Selection(
+        selection.plan, [], candidates=selection.candidates, nearby=own, empty_reason=reason
+    )
 
 
 # "When is my next appointment?", "any upcoming visits?": a visit after today.

@@ -47,6 +47,11 @@ def resolve_followup(question: str, previous: Sequence[str], now: date) -> str:
     """
     if not previous:
         return question
+    bare = re.sub(r"^\W*(?:and|so|also)\s+", "", question, flags=re.I).rstrip(" ?.!")
+    if _BARE_AGE_RE.match(bare) and _DEATH_RE.search(previous[-1]):
+        # "How did my mother die?" → "And how old was she?": her age at death, the
+        # patient's own, not the age of the cause of death's record.
+        return question
     plan = analyze(question, now)
     if not _has_subject(plan) and plan.keywords and not _PRONOUN_RE.search(question):
         return question  # words of its own the lexicon does not know ("ejection fraction")

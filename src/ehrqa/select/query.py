@@ -192,6 +192,7 @@ TREND_RE = re.compile(
     r"|worse(?:n|ned|ning)?|better|(?:gone|go|going|went|come|came)\s+(?:up|down)"
     r"|compar(?:e|ed|es|ing|ison)|graph|plot|fluctuat\w*|increas\w*|decreas\w*"
     r"|ris(?:en|ing)|dropp?(?:ed|ing)?|trajectory|gain(?:ed)?|lost|los(?:e|ing)|evolv\w*"
+    r"|creep(?:s|ing)?\s+(?:up|down)|crept\s+(?:up|down)|climb(?:s|ed|ing)?|slipp(?:ed|ing)"
     r"|up\s+or\s+down|(?:right|wrong)\s+(?:way|direction)|heading|doing"
     r"|recover(?:ed|ing|y)?|bounc(?:ed|ing)\s+back|back\s+to\s+normal|gr[eo]wn?|growing"
     r"|put(?:ting)?\s+on\s+weight|(?:gain|los)\w*\s+weight|weight\s+(?:gain|loss))\b",
