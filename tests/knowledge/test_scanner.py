@@ -178,3 +178,12 @@ def test_a_two_letter_lab_is_named_only_with_its_word() -> None:
     for bare in ("k", "na", "cr"):
         assert bare not in index
     assert "k level" in index and "serum na" in index and "cr level" in index
+
+
+def test_an_acronym_used_as_a_verb_is_written_out() -> None:
+    from ehrqa.knowledge.scanner import words
+
+    # "have I ever OD'd" read "odd" and found nothing over a recorded drug overdose.
+    assert words("have I ever OD'd") == ["have", "i", "ever", "oded"]
+    assert words("He OD’ed twice") == ["he", "oded", "twice"]
+    assert words("anything odd? Alzheimer's") == ["anything", "odd", "alzheimers"]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, timedelta
 
 import pytest
 
@@ -167,3 +167,30 @@ def test_a_family_history_question_never_answers_with_the_patients_own_condition
         assert all(i.record.resource_type == "Condition" for i in selection.nearby)
     # A question about the patient's own condition is unchanged.
     assert select(demo_store, "What are my active conditions?")
+
+
+def test_a_booked_test_is_one_dated_after_today(demo_store: SqliteStore) -> None:
+    # "When is his next colonoscopy scheduled?" listed the past ones as "Found:".
+    question = "When is my next HbA1c test scheduled?"
+    selection = SELECTOR.select(demo_store, DEMO_PATIENT, question, DEMO_NOW)
+    assert not selection.items and not selection.negative
+    assert (selection.empty_reason or "").startswith("The record lists no hba1c after")
+    assert [i.record.day for i in selection.nearby] == [newest_day(demo_store, "4548-4")]
+    # Asked as of a day before the newest test, that test is the booked one.
+    then = date.fromisoformat(newest_day(demo_store, "4548-4")) - timedelta(days=1)
+    booked = SELECTOR.select(demo_store, DEMO_PATIENT, question, then)
+    assert [i.record.day for i in booked.items][:1] == [newest_day(demo_store, "4548-4")]
+
+
+@pytest.mark.parametrize(
+    "question",
+    [
+        "How old was I at my first colonoscopy?",
+        "what was his age at the diagnosis",
+        "How old was she when it started?",
+    ],
+)
+def test_an_age_at_an_event_is_recognised(question: str) -> None:
+    from ehrqa.select.default import AGE_AT_RE
+
+    assert AGE_AT_RE.search(question)

@@ -25,8 +25,13 @@ _WORD_RE = re.compile(r"[^\W_]+")
 
 
 def words(text: str) -> list[str]:
-    """Lower-case words of ``text``; apostrophes vanish ("Alzheimer's" → "alzheimers")."""
+    """Lower-case words of ``text``; apostrophes vanish ("Alzheimer's" → "alzheimers"), and an
+    acronym used as a verb is written out ("OD'd" → "oded", not the word "odd")."""
+    text = _ACRONYM_VERB_RE.sub(r"\1ed", text)
     return _WORD_RE.findall(text.lower().replace("’", "").replace("'", ""))
+
+
+_ACRONYM_VERB_RE = re.compile(r"\b([A-Z]{2,})['’]e?d\b")
 
 
 def fold(word: str) -> str:

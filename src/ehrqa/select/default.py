@@ -174,6 +174,8 @@ class DefaultSelector:
             self._show_beside(store, patient_id, selection)
         if FAMILY_RE.search(plan.question):
             return _family_history(store, patient_id, selection)
+        if _SCHEDULED_RE.search(plan.question) and plan.concepts and not _asks_future_visit(plan):
+            return _scheduled(store, patient_id, selection)
         return _visits_for(_of_asked_category(store, patient_id, selection))
 
     def _show_beside(self, store: RecordStore, patient_id: str, selection: Selection) -> None:
@@ -752,6 +754,35 @@ _FUTURE_RE = re.compile(
 _VISIT_TYPES = ("Encounter", "Appointment")
 
 
+# "When is his next colonoscopy scheduled?": a booking, which only a record dated after
+# today (a planned procedure, an appointment) can answer.
+_SCHEDULED_RE = re.compile(r"\b(?:scheduled|booked|planned|upcoming|coming\s+up)\b", re.I)
+
+
+def _scheduled(store: RecordStore, patient_id: str, selection: Selection) -> Selection:
+    """A question about a booked procedure or test: the asked concept's records dated after
+    ``now``, else a statement that the record holds none, the newest past one beside it (the
+    past colonoscopies were listed as "Found:" for "when is his next one scheduled?")."""
+    plan = selection.plan
+    after = (plan.now + timedelta(days=1)).isoformat()
+    query = RecordQuery(patient_id, types=plan.target_types, start=after, order="oldest")
+    booked = [r for r in store.query(query) if any(matches_concept(r, c) for c in plan.concepts)]
+    if booked:
+        items = [Selected(r, 1.0, ("after today",)) for r in booked[:MAX_LIST]]
+        return Selection(plan, items, candidates=len(booked))
+    what = ", ".join(c.name for c in plan.concepts)
+    reason = (
+        f"The record lists no {what} after {plan.now.isoformat()}: it holds past care only, "
+        "no booking."
+    )
+    past = sorted(
+        [*selection.items, *selection.nearby], key=lambda s: s.record.date or "", reverse=True
+    )
+    return Selection(
+        plan, [], candidates=selection.candidates, nearby=past[:1], empty_reason=reason
+    )
+
+
 def _asks_future_visit(plan: QueryPlan) -> bool:
     return bool(_FUTURE_RE.search(plan.question)) and bool(
         set(plan.target_types) & set(_VISIT_TYPES)
@@ -1144,7 +1175,11 @@ def final_year(plan: QueryPlan, patient: dict[str, str | None]) -> QueryPlan:
 
 # "How old was he when he broke his arm?", "At what age was I diagnosed?"
 AGE_AT_RE = re.compile(
-    r"\bhow\s+old\b.{0,40}\bwhen\b|\bat\s+what\s+age\b|\bage\b.{0,20}\bwhen\b", re.I
+    r"\bhow\s+old\b.{0,40}\bwhen\b|\bat\s+what\s+age\b|\bage\b.{0,20}\bwhen\b"
+    # "How old was I at my first colonoscopy?", "his age at the diagnosis"
+    r"|\bhow\s+old\s+(?:was|were|am|is)\s+\w+\s+(?:at|for|during)\s+(?:my|his|her|their|the)\b"
+    r"|\bage\s+at\s+(?:my|his|her|their|the)\b",
+    re.I,
 )
 
 
