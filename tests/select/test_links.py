@@ -642,3 +642,33 @@ def test_ever_in_hospital_with_no_stay_is_a_counted_no(demo_store: SqliteStore) 
     )
     assert not found.items and found.negative
     assert (found.empty_reason or "").startswith("No: the record has no hospital stay in 1940")
+
+
+def test_visits_of_a_kind_within_a_class_are_both(store: SqliteStore, tmp_path: Path) -> None:
+    """ "Number of inpatient detox admissions?": the detox stays, not every hospital stay and
+    every detox visit besides (it counted 5 for 2)."""
+    from conftest import bundle, patient, write_json
+    from ehrqa.ingest.files import ingest_paths
+
+    act, snomed = "http://terminology.hl7.org/CodeSystem/v3-ActCode", "http://snomed.info/sct"
+
+    def visit(id_: str, cls: str, code: str, display: str, day: str) -> dict[str, object]:
+        return {"resourceType": "Encounter", "id": id_, "status": "finished",
+                "class": {"system": act, "code": cls},
+                "type": [{"coding": [{"system": snomed, "code": code, "display": display}]}],
+                "subject": {"reference": "Patient/p1"},
+                "period": {"start": f"{day}T10:00:00Z", "end": f"{day}T12:00:00Z"}}  # fmt: skip
+
+    detox = "Drug rehabilitation and detoxification"
+    visits = [
+        visit("d1", "IMP", "56876005", detox, "2011-05-25"),
+        visit("d2", "IMP", "56876005", detox, "2015-01-31"),
+        visit("d3", "AMB", "56876005", detox, "2016-03-01"),
+        visit("h1", "IMP", "32485007", "Hospital admission", "1992-05-14"),
+    ]
+    ingest_paths(store, [write_json(tmp_path / "b.json", bundle(patient(), *visits))])
+    now = date(2020, 1, 1)
+    counted = DefaultSelector().select(store, "p1", "Number of inpatient detox admissions?", now)
+    assert set(counted.refs) == {"Encounter/d1", "Encounter/d2"}
+    stays = DefaultSelector().select(store, "p1", "How many hospital stays has she had?", now)
+    assert set(stays.refs) == {"Encounter/d1", "Encounter/d2", "Encounter/h1"}

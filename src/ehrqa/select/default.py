@@ -443,6 +443,26 @@ def _encounter_class_candidates(ctx: _Search) -> None:
         cand.concept = cand.concept or f"class {classes[0]}"
         cand.add(3.0, f"encounter class {'/'.join(classes)}")
         in_class.add(record.ref)
+    # "Inpatient detox admissions": the detox visits of that class, not every hospital stay
+    # and every detox visit besides (5 counted for 2).
+    phrases = {
+        " ".join(fold(w) for w in words(p))
+        for cls in load_knowledge().encounter_classes
+        if cls.code in classes
+        for p in cls.phrases
+    }
+    own = [
+        c
+        for c in ctx.plan.concepts
+        if "Encounter" in c.resource_types
+        and not any(" ".join(fold(w) for w in words(n)) in phrases for n in (c.name, *c.synonyms))
+    ]
+    of_own = {ref for ref in in_class if any(matches_concept(ctx.pool[ref].record, c) for c in own)}
+    if of_own:
+        for ref, cand in list(ctx.pool.items()):
+            if cand.record.resource_type == "Encounter" and ref not in of_own:
+                del ctx.pool[ref]
+        return
     # "How many times was I in the hospital?": visits of that class, not every visit the
     # word "visit" brought in (a visit whose own code the question names stays).
     for ref, cand in list(ctx.pool.items()):
