@@ -237,6 +237,8 @@ def test_committed_gold_matches_a_fresh_derivation() -> None:
         "test4",
         "val5",
         "test5",
+        "val6",
+        "test6",
     }
 
 
@@ -268,10 +270,10 @@ def test_round_one_split_is_unchanged_by_later_rounds() -> None:
 
 
 def test_rounds_are_split_apart_and_a_patient_may_not_be_in_two() -> None:
-    assert [question_round(f"questions-{x}.jsonl") for x in "abcdef"] == [0, 0, 1, 2, 3, 4]
+    assert [question_round(f"questions-{x}.jsonl") for x in "abcdefg"] == [0, 0, 1, 2, 3, 4, 5]
     assert question_round("") == 0 and split_names(1) == ("val2", "test2")
     assert split_names(2) == ("val3", "test3") and split_names(3) == ("val4", "test4")
-    assert split_names(4) == ("val5", "test5")
+    assert split_names(4) == ("val5", "test5") and split_names(5) == ("val6", "test6")
     with pytest.raises(SpecError, match=r"questions-z\.jsonl"):
         question_round("questions-z.jsonl")
     spec = {"op": "latest", "codes": ["LOINC|4548-4"]}
@@ -396,3 +398,42 @@ def test_a_round_five_question_is_dealt_into_val5_or_test5_and_accepted() -> Non
     assert row["split"] in ("val5", "test5")
     for split in ("val5", "test5"):
         assert QAItem.from_dict({**row, "split": split}, "t-f").split == split
+
+
+# Round 5 (questions-f) as dealt before round 6 existed: round 6 must never move them.
+ROUND_FIVE_VAL = {
+    "0f49d2d0-59be-4f72-a22b-0a582367b44b", "1f456f0a-acb1-4728-82af-01ca57083c7b",
+    "39e53c6f-309b-4ed7-b650-79a4ef7b1e99", "4648ad42-5db5-4996-8627-255680aeada8",
+    "546ebc02-7a24-497f-bcbc-e3bb473dac7a", "87a339d0-8cae-418e-89c7-8651e6aab3c6",
+    "9ccf4d74-5990-4232-82b2-54e2d6c68ec5", "c0d63c39-42aa-4f2c-9669-fa487d5f6f54",
+    "c3d9f92d-0956-4f12-9e90-6bed9db5f27d", "cf5f5ab6-3540-42ec-8c7c-c45f9f11ad2f",
+    "d8f42bb7-a9ee-4fc3-9026-685271b50c79", "f02ede18-83f8-4ac9-b9e3-c27754c10e8e",
+}  # fmt: skip
+
+
+def test_round_six_is_dealt_on_its_own_and_round_five_is_unchanged() -> None:
+    committed = [orjson.loads(line) for line in (BENCH / "qa.jsonl").read_bytes().splitlines()]
+    by_round: dict[str, dict[str, str]] = {}
+    kinds: dict[str, set[str]] = {}
+    for row in committed:
+        letter = row["id"].split("-")[1]
+        by_round.setdefault(letter, {})[row["patient_id"]] = row["split"]
+        kinds.setdefault(row["patient_id"], set()).add(row["intent"])
+    five, six = by_round["f"], by_round["g"]
+    assert {p for p, s in five.items() if s == "val5"} == ROUND_FIVE_VAL
+    assert {s for p, s in five.items() if p not in ROUND_FIVE_VAL} == {"test5"}
+    assert assign_splits({p: kinds[p] for p in five}, names=split_names(4)) == five
+    assert sorted(six.values()).count("val6") == sorted(six.values()).count("test6") == 8
+    assert assign_splits({p: kinds[p] for p in six}, names=split_names(5)) == six
+    earlier = set().union(*(set(by_round[x]) for x in "abcde")) | set(five)
+    assert not earlier & set(six)
+
+
+def test_a_round_six_question_is_dealt_into_val6_or_test6_and_accepted() -> None:
+    spec = {"op": "latest", "codes": ["LOINC|4548-4"]}
+    late = Question("t-g", TINY.name, "q?", "2020-12-01", "patient", "latest", spec)
+    late.source = "questions-g.jsonl"
+    row = build_items([late], TINY.parent)[0]
+    assert row["split"] in ("val6", "test6")
+    for split in ("val6", "test6"):
+        assert QAItem.from_dict({**row, "split": split}, "t-g").split == split
