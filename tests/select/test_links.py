@@ -672,3 +672,48 @@ def test_visits_of_a_kind_within_a_class_are_both(store: SqliteStore, tmp_path: 
     assert set(counted.refs) == {"Encounter/d1", "Encounter/d2"}
     stays = DefaultSelector().select(store, "p1", "How many hospital stays has she had?", now)
     assert set(stays.refs) == {"Encounter/d1", "Encounter/d2", "Encounter/h1"}
+
+
+def test_visits_of_a_kind_asked_about_a_word_are_those_whose_records_name_it(
+    store: SqliteStore, tmp_path: Path
+) -> None:
+    """ "What did they do for my ankle at the ER?" answered with the newest ER visit (a
+    concussion); the visit whose own records name the ankle is the one, with what it gave."""
+    from conftest import bundle, patient, write_json
+    from ehrqa.ingest.files import ingest_paths
+
+    act, snomed = "http://terminology.hl7.org/CodeSystem/v3-ActCode", "http://snomed.info/sct"
+    rxnorm = "http://www.nlm.nih.gov/research/umls/rxnorm"
+
+    def er(id_: str, day: str) -> dict[str, object]:
+        return {"resourceType": "Encounter", "id": id_, "status": "finished",
+                "class": {"system": act, "code": "EMER"},
+                "type": [{"coding": [{"system": snomed, "code": "50849002",
+                                      "display": "Emergency room admission (procedure)"}]}],
+                "subject": {"reference": "Patient/p1"},
+                "period": {"start": f"{day}T10:00:00Z", "end": f"{day}T12:00:00Z"}}  # fmt: skip
+
+    def condition(id_: str, visit: str, code: str, display: str, day: str) -> dict[str, object]:
+        return {"resourceType": "Condition", "id": id_, "subject": {"reference": "Patient/p1"},
+                "encounter": {"reference": f"Encounter/{visit}"},
+                "code": {"coding": [{"system": snomed, "code": code, "display": display}]},
+                "onsetDateTime": f"{day}T10:30:00Z"}  # fmt: skip
+
+    records = [
+        er("e1", "2015-11-26"),
+        er("e2", "2016-11-25"),
+        condition("c1", "e1", "44465007", "Sprain of ankle", "2015-11-26"),
+        condition("c2", "e2", "62106007", "Concussion with no loss of consciousness", "2016-11-25"),
+        {"resourceType": "MedicationRequest", "id": "m1", "status": "stopped", "intent": "order",
+         "subject": {"reference": "Patient/p1"}, "encounter": {"reference": "Encounter/e1"},
+         "medicationCodeableConcept": {"coding": [{"system": rxnorm, "code": "310965",
+                                                   "display": "Ibuprofen 200 MG Oral Tablet"}]},
+         "authoredOn": "2015-11-26T11:00:00Z"},
+    ]  # fmt: skip
+    ingest_paths(store, [write_json(tmp_path / "b.json", bundle(patient(), *records))])
+    question, now = "what did they do for my ankle at the ER", date(2020, 1, 1)
+    selection = DefaultSelector().select(store, "p1", question, now)
+    assert set(selection.refs) == {"Encounter/e1", "Condition/c1", "MedicationRequest/m1"}
+    # No visit's records name the word: the visits of the kind stand as before.
+    other = DefaultSelector().select(store, "p1", "what did they do for my elbow at the ER", now)
+    assert "Encounter/e2" in other.refs

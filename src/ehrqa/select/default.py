@@ -176,7 +176,8 @@ class DefaultSelector:
             return _family_history(store, patient_id, selection)
         if _SCHEDULED_RE.search(plan.question) and plan.concepts and not _asks_future_visit(plan):
             return _scheduled(store, patient_id, selection)
-        return _visits_for(_of_asked_category(store, patient_id, selection))
+        selection = _visits_for(_of_asked_category(store, patient_id, selection))
+        return _visits_about(store, patient_id, selection)
 
     def _show_beside(self, store: RecordStore, patient_id: str, selection: Selection) -> None:
         """A known concept with nothing in the asked window ("did I get my flu shot this
@@ -1239,6 +1240,37 @@ def _visits_for(selection: Selection) -> Selection:
     ]
     if named:
         selection.items = named
+    return selection
+
+
+def _visits_about(store: RecordStore, patient_id: str, selection: Selection) -> Selection:
+    """Visits of a kind asked about a word no concept covers ("what did they do for my ankle
+    at the ER?"): the visits whose own records name it (a "Sprain of ankle" diagnosed there),
+    with what they recorded and gave, not the newest visit of the kind. Unchanged when no
+    visit's records name the word."""
+    plan = selection.plan
+    visits = [i for i in selection.items if i.record.resource_type == "Encounter"]
+    if (
+        not visits
+        or not plan.keywords
+        or any(c.kind == "condition" for c in plan.concepts)
+        or plan.intent not in ("count", "list", "exists")
+    ):
+        return selection
+    said = [re.compile(rf"\b{re.escape(k)}", re.I) for k in plan.keywords if len(k) > 3]
+    query = RecordQuery(patient_id, types=("Condition", "Procedure"), end=plan.now.isoformat())
+    naming = {
+        visit
+        for record in store.query(query)
+        if any(p.search(record.display) for p in said)
+        and (visit := encounter_id(record)) is not None
+    }
+    named = [i for i in visits if i.record.id in naming]
+    if not named:
+        return selection
+    found = _same_visit_records(store, patient_id, named, types=WHY_VISIT_TYPES)
+    selection.items = [*named, *found]
+    selection.details["visits_about"] = sorted(naming & {i.record.id for i in named})
     return selection
 
 

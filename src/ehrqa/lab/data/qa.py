@@ -27,7 +27,19 @@ from ehrqa.core.errors import ConfigError, NotFoundError
 PERSPECTIVES = ("patient", "clinician")
 SPLITS = ("train", "val", "test")
 # val<n>/test<n>: a benchmark's later rounds of patients (natural.py ROUNDS)
-ACCEPTED_SPLITS = (*SPLITS, "val2", "test2", "val3", "test3", "val4", "test4", "val5", "test5", "val6", "test6")
+ACCEPTED_SPLITS = (
+    *SPLITS,
+    "val2",
+    "test2",
+    "val3",
+    "test3",
+    "val4",
+    "test4",
+    "val5",
+    "test5",
+    "val6",
+    "test6",
+)
 REQUIRED: dict[str, type] = {
     "id": str,
     "patient_id": str,
