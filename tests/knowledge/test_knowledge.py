@@ -112,6 +112,18 @@ BROKEN = [
         '"renal function" = "egfr"',
         r"cues\.toml: \[group_leads\]: 'renal function' must be a list",
     ),
+    (
+        "body_sites.toml",
+        'hip = ["hip", "femur", "femoral"]',
+        'Hip = ["hip"]',
+        r"body_sites\.toml: \[sites\] 'Hip' must be lower case",
+    ),
+    (
+        "body_sites.toml",
+        'hip = ["hip", "femur", "femoral"]',
+        "hip = []",
+        r"body_sites\.toml: \[sites\] 'hip' lists no display term",
+    ),
 ]
 
 

@@ -126,3 +126,15 @@ def test_a_bare_age_after_a_question_about_the_death_is_the_age_at_death() -> No
     for earlier in ("what was the cause of my dad's death", "how did my mother die"):
         assert resolve_followup("and how old was he?", [earlier], NOW) == "and how old was he?"
     assert resolve_followup("how old was she", ["when was her stroke"], NOW) != "how old was she"
+
+
+def test_generic_words_name_no_subject_of_their_own() -> None:
+    # "How many doses so far" after the shingles vaccine answered "no information".
+    asked = resolve_followup("how many doses so far", ["has pierre had the shingles vaccine"], NOW)
+    assert asked.endswith("(about: zoster vaccine)")
+
+
+def test_a_bare_age_after_a_death_part_is_the_age_at_death() -> None:
+    # "what did my brother die of and how old was he" computed his age at the cause-of-death
+    # record's date, a week after the death.
+    assert split_parts("what did my brother die of and how old was he", NOW)[1] == "how old was he"

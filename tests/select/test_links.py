@@ -717,3 +717,34 @@ def test_visits_of_a_kind_asked_about_a_word_are_those_whose_records_name_it(
     # No visit's records name the word: the visits of the kind stand as before.
     other = DefaultSelector().select(store, "p1", "what did they do for my elbow at the ER", now)
     assert "Encounter/e2" in other.refs
+
+
+def test_a_condition_asked_at_a_body_site_is_only_there(store: SqliteStore, tmp_path: Path) -> None:
+    """ "Did she ever break her hip?" answered "Yes: Fracture of wrist; Fracture of clavicle"."""
+    from conftest import bundle, patient, write_json
+    from ehrqa.ingest.files import ingest_paths
+
+    snomed = "http://snomed.info/sct"
+
+    def condition(id_: str, code: str, display: str) -> dict[str, object]:
+        return {"resourceType": "Condition", "id": id_, "subject": {"reference": "Patient/p1"},
+                "code": {"coding": [{"system": snomed, "code": code, "display": display}]},
+                "onsetDateTime": "2014-07-31T10:00:00Z"}  # fmt: skip
+
+    wrist = condition("c1", "263102004", "Fracture subluxation of wrist")
+    clavicle = condition("c2", "58150001", "Fracture of clavicle")
+    ingest_paths(store, [write_json(tmp_path / "b.json", bundle(patient(), wrist, clavicle))])
+    now = date(2020, 1, 1)
+    hip = DefaultSelector().select(store, "p1", "did she ever break her hip", now)
+    assert not hip.items and hip.negative
+    assert hip.empty_reason == "No: the record has no fracture of the hip."
+    assert {i.record.ref for i in hip.nearby} == {"Condition/c1", "Condition/c2"}
+    assert DefaultSelector().select(store, "p1", "has she broken her wrist", now).refs == [
+        "Condition/c1"
+    ]
+    # A fracture whose site is not recorded may have been the hip: never a "No".
+    pathological = condition("c3", "443165006", "Pathological fracture due to osteoporosis")
+    ingest_paths(store, [write_json(tmp_path / "c.json", bundle(patient(), pathological))])
+    unsure = DefaultSelector().select(store, "p1", "did she ever break her hip", now)
+    assert not unsure.items and not unsure.negative
+    assert "site of 1 fracture record is not recorded" in (unsure.empty_reason or "")

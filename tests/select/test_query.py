@@ -463,3 +463,29 @@ def test_fresh_wordings_name_their_concept(question: str, concept: str, intent: 
     plan = analyze(question, date(2024, 1, 1))
     assert concept in {c.name for c in plan.concepts}
     assert intent is None or plan.intent == intent
+
+
+def test_ever_is_asked_whatever_else_says_now() -> None:
+    # "… she thinks she might have one now" answered "No, none is current" over a past one.
+    question = "has she ever had a bladder infection before? she thinks she might have one now"
+    assert analyze(question, date(2024, 1, 1)).status == ()
+    assert analyze("is she still on anything she ever took", date(2024, 1, 1)).status == ("active",)
+
+
+@pytest.mark.parametrize(
+    "question",
+    [
+        "did grandma brake her hip at some point",
+        "has my dad ever had a stroke",
+        "did mom have a colonoscopy",
+    ],
+)
+def test_a_family_member_as_subject_asks_yes_or_no(question: str) -> None:
+    assert analyze(question, date(2024, 1, 1)).intent == "exists"
+
+
+def test_memory_scores_are_the_cognitive_score() -> None:
+    # "were his memory scores getting worse" answered with the smoking status.
+    plan = analyze("were his memory scores getting worse", date(2024, 1, 1))
+    assert [c.name for c in plan.concepts] == ["cognitive score"] and plan.intent == "trend"
+    assert analyze("was her cholesterol coming down", date(2024, 1, 1)).intent == "trend"

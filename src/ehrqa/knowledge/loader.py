@@ -420,6 +420,21 @@ def _screening_intervals(directory: Path) -> list[ScreeningInterval]:
     return found
 
 
+def _body_sites(directory: Path) -> dict[str, tuple[str, ...]]:
+    top = _read_toml(directory, "body_sites")
+    top.only("sites")
+    table = top.table("sites")
+    sites = {}
+    for word in table.data:
+        if word != word.lower():
+            raise KnowledgeError(f"{top.file}: [sites] {word!r} must be lower case")
+        terms = table.texts(word, lower=True)
+        if not terms:
+            raise KnowledgeError(f"{top.file}: [sites] {word!r} lists no display term")
+        sites[word] = terms
+    return sites
+
+
 CHILD_SCHEDULE_SOURCE = (
     "CDC Child and Adolescent Immunization Schedule by Age, United States, 2024 (Table 1)"
 )
@@ -609,6 +624,7 @@ def load_knowledge(directory: Path | None = None) -> Knowledge:
         child_schedule=tuple(_child_schedule(directory)),
         group_leads=group_leads,
         screening_intervals=tuple(_screening_intervals(directory)),
+        body_sites=_body_sites(directory),
     )
     _check(kb)
     return kb

@@ -243,6 +243,8 @@ class Knowledge:
     # one value or verdict is asked ("what's my kidney function?" → eGFR).
     group_leads: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
     screening_intervals: tuple[ScreeningInterval, ...] = ()
+    # A body site's lay word -> display substrings that place a record there ("hip" -> femur).
+    body_sites: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
     _by_name: dict[str, Concept] = field(default_factory=dict, repr=False, compare=False)
 
     def __post_init__(self) -> None:

@@ -177,7 +177,7 @@ class DefaultSelector:
         if _SCHEDULED_RE.search(plan.question) and plan.concepts and not _asks_future_visit(plan):
             return _scheduled(store, patient_id, selection)
         selection = _visits_for(_of_asked_category(store, patient_id, selection))
-        return _visits_about(store, patient_id, selection)
+        return _at_body_site(_visits_about(store, patient_id, selection))
 
     def _show_beside(self, store: RecordStore, patient_id: str, selection: Selection) -> None:
         """A known concept with nothing in the asked window ("did I get my flu shot this
@@ -1240,6 +1240,45 @@ def _visits_for(selection: Selection) -> Selection:
     ]
     if named:
         selection.items = named
+    return selection
+
+
+def _at_body_site(selection: Selection) -> Selection:
+    """A condition or procedure asked at a body site ("did she ever break her hip?"): only
+    its records at that site (``body_sites.toml``); none there is "No" for that site, with
+    the others beside it ("Yes: Fracture of wrist; Fracture of clavicle" answered the hip)."""
+    plan = selection.plan
+    kb = load_knowledge()
+    sites = [w for w in plan.keywords if w in kb.body_sites]
+    asked = [c for c in plan.concepts if c.kind in ("condition", "procedure")]
+    if (
+        not sites
+        or not asked
+        or not selection.items
+        or plan.intent not in ("exists", "list", "count")
+    ):
+        return selection
+    terms = tuple(t for w in sites for t in kb.body_sites[w])
+    of_concept = [i for i in selection.items if any(matches_concept(i.record, c) for c in asked)]
+    if not of_concept:
+        return selection
+    at_site = [i for i in of_concept if any(t in i.record.display.lower() for t in terms)]
+    if at_site:
+        selection.items = [i for i in selection.items if i in at_site or i not in of_concept]
+        return selection
+    what, where = " or ".join(c.name for c in asked), " or ".join(sites)
+    every_site = tuple(t for named in kb.body_sites.values() for t in named)
+    unplaced = [i for i in of_concept if not any(t in i.record.display.lower() for t in every_site)]
+    selection.items, selection.nearby = [], of_concept
+    if unplaced:  # "Pathological fracture due to osteoporosis": it may have been the hip
+        selection.empty_reason = (
+            f"No {what} of the {where} is named in the record, but the site of "
+            f"{len(unplaced)} {what} record{'s' if len(unplaced) > 1 else ''} is not recorded."
+        )
+        selection.negative = False
+    else:
+        selection.empty_reason = f"No: the record has no {what} of the {where}."
+        selection.negative = True
     return selection
 
 

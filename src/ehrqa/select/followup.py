@@ -27,6 +27,9 @@ _SAME_TIME_RE = re.compile(
     re.I,
 )
 _ORDER_WORDS = {"latest": "latest", "earliest": "first"}
+# Words that name no subject of their own ("how many doses so far?" after "has he had the
+# shingles vaccine?"): the question is still about the earlier one.
+_GENERIC_WORDS = frozenset({"dose", "doses", "times", "time", "far", "total", "altogether"})
 # Words that point back at an earlier subject.
 _PRONOUN_RE = re.compile(r"\b(?:it|its|that|this|these|those|they|them|one|ones)\b", re.I)
 
@@ -53,7 +56,8 @@ def resolve_followup(question: str, previous: Sequence[str], now: date) -> str:
         # patient's own, not the age of the cause of death's record.
         return question
     plan = analyze(question, now)
-    if not _has_subject(plan) and plan.keywords and not _PRONOUN_RE.search(question):
+    own_words = [w for w in plan.keywords if w not in _GENERIC_WORDS]
+    if not _has_subject(plan) and own_words and not _PRONOUN_RE.search(question):
         return question  # words of its own the lexicon does not know ("ejection fraction")
     earlier = next(
         (p for p in (analyze(q, now) for q in reversed(previous)) if _has_subject(p)), None
@@ -150,7 +154,7 @@ def split_parts(question: str, now: date) -> list[str]:
     parts: list[str] = []
     for piece in pieces:
         # "… and how old was she?": her age when the earlier part's event happened.
-        if parts and _BARE_AGE_RE.match(piece.rstrip(" ?")):
+        if parts and _BARE_AGE_RE.match(piece.rstrip(" ?")) and not _DEATH_RE.search(parts[-1]):
             piece = f"{piece.rstrip(' ?')} when it happened?"
         if _DEATH_RE.search(piece):  # the patient's own death borrows no subject
             parts.append(piece)

@@ -151,8 +151,9 @@ STOP_WORDS = _word_set(
 
 _F = re.IGNORECASE
 _SUBJECT = (
-    r"(?:i|you|we|he|she|they|(?:the\s+|this\s+|my\s+|our\s+)?"
-    r"(?:patient|pt|client|child|son|daughter|kid|baby))"
+    r"(?:i|you|we|he|she|they|(?:the\s+|this\s+|my\s+|our\s+|your\s+)?"
+    r"(?:patient|pt|client|child|son|daughter|kid|baby|mom|mum|mother|dad|father|grandma"
+    r"|grandpa|grandmother|grandfather|granny|husband|wife|partner|brother|sister))"
 )
 _LEAD = r"^\W*(?:(?:hi|hey|ok|so|and|also|doctor|doc)\W+)?"
 _EXISTS_RE = re.compile(
@@ -189,7 +190,7 @@ _QUESTION_WORD_RE = re.compile(
 TREND_RE = re.compile(
     r"\b(?:trend(?:s|ing|ed)?|chang(?:e|ed|es|ing)|over\s+time|over\s+the\s+years"
     r"|history\s+of|hx\s+of|progress(?:ed|ion|ing)?|improv(?:e|ed|es|ing|ement)"
-    r"|worse(?:n|ned|ning)?|better|(?:gone|go|going|went|come|came)\s+(?:up|down)"
+    r"|worse(?:n|ned|ning)?|better|(?:gone|go|going|went|come|came|coming)\s+(?:up|down)"
     r"|compar(?:e|ed|es|ing|ison)|graph|plot|fluctuat\w*|increas\w*|decreas\w*"
     r"|ris(?:en|ing)|dropp?(?:ed|ing)?|trajectory|gain(?:ed)?|lost|los(?:e|ing)|evolv\w*"
     r"|creep(?:s|ing)?\s+(?:up|down)|crept\s+(?:up|down)|climb(?:s|ed|ing)?|slipp(?:ed|ing)"
@@ -579,11 +580,16 @@ def _status(text: str, types: tuple[str, ...]) -> tuple[str, ...]:
     )
     # "What health problems do I have?", "what am I being treated for?": the open ones.
     having = _HAVING_RE.search(text) and (not types or "Condition" in types)
+    if _EVER_ASKED_RE.search(text) and not re.search(r"\bstill\b", text, re.I):
+        # "Has she ever had a bladder infection? she thinks she might have one now": ever,
+        # whatever the rest says about now ("No, none is current" over a past one).
+        return ()
     if _ACTIVE_RE.search(text) or taking or having:
         return ("active",)
     return ()
 
 
+_EVER_ASKED_RE = re.compile(r"\b(?:ever|at\s+any\s+(?:point|time)|at\s+some\s+point)\b", _F)
 _HAVING_RE = re.compile(
     r"\bwhat\b.{0,40}\b(?:do|does)\s+(?:i|you|s?he|they|we|(?:the\s+)?(?:patient|pt))"
     r"\s+(?:still\s+)?have\b|\bbeing\s+treated\s+for\b",
