@@ -317,3 +317,12 @@ def test_a_screening_interval_names_a_known_procedure_and_positive_years(files: 
     ):
         load_knowledge(files)
     assert KB.screening_interval("mammogram") is not None
+
+
+def test_memory_and_lung_function_scores_say_which_way_is_better() -> None:
+    # "were his memory scores getting worse?" said only "went down": the MMSE (both codes
+    # Synthea writes) and FEV1/FVC have a one-sided range, so a fall is worse.
+    for code, low in (("72106-8", 24), ("72107-6", 24), ("19926-5", 70)):
+        rng = KB.reference_range(code, age=70)
+        assert rng is not None and rng.low == low and rng.high is None, code
+    assert "Folstein" in KB.reference_range("72106-8", age=70).source  # type: ignore[union-attr]

@@ -489,3 +489,8 @@ def test_memory_scores_are_the_cognitive_score() -> None:
     plan = analyze("were his memory scores getting worse", date(2024, 1, 1))
     assert [c.name for c in plan.concepts] == ["cognitive score"] and plan.intent == "trend"
     assert analyze("was her cholesterol coming down", date(2024, 1, 1)).intent == "trend"
+
+
+def test_lung_function_is_read_off_the_fev1_fvc_ratio() -> None:
+    plan = analyze("how was his lung function trending before the transplant", date(2024, 1, 1))
+    assert "fev1 fvc ratio" in {c.name for c in plan.concepts} and plan.intent == "trend"
