@@ -317,3 +317,36 @@ def test_a_trend_over_the_last_n_readings_reads_only_those() -> None:
     said = answer(question, NOW, focused, None, AnswerConfig()).text
     assert said.startswith("Body Weight went up: 79 kg on 2013-01-01")
     assert _refs(focused) == {"Observation/w3", "Observation/w4", "Observation/w5"}
+
+
+def _at_visit(ref: str, rtype: str, day: str, code: str, name: str, visit: str) -> Record:
+    return Record(
+        ref=ref, resource_type=rtype, id=ref.split("/")[1], patient_id="p",
+        text=f"[{ref}] {day} {name} (SNOMED {code})", date=day,
+        codes=(Coding("http://snomed.info/sct", code, name),),
+        resource={"encounter": {"reference": f"Encounter/{visit}"}},
+    )  # fmt: skip
+
+
+def test_a_finding_asked_at_a_procedure_is_a_no_for_a_visit_that_did_not_record_it() -> None:
+    # "Were any polyps found on his colonoscopy?" listed the visit's other records without
+    # answering; with two colonoscopies, the one that found the polyp is the one shown.
+    late = _at_visit("Procedure/c2", "Procedure", "2018-02-23", "73761001", "Colonoscopy", "v2")
+    meds = _at_visit("Procedure/m2", "Procedure", "2018-02-23", "428191000124101",
+                     "Documentation of current medications", "v2")  # fmt: skip
+    question = "were any polyps found on his colonoscopy"
+    selection = _selection(question, [late, meds], {"Procedure/m2": "same visit as Procedure/c2"})
+    said = answer(question, NOW, selection, None, AnswerConfig()).text
+    assert said.startswith(
+        "No colon polyp was recorded at the Colonoscopy on 2018-02-23 [Procedure/c2]; it "
+        "recorded: Documentation of current medications"
+    )
+    early = _at_visit("Procedure/c1", "Procedure", "2012-07-21", "73761001", "Colonoscopy", "v1")
+    polyp = _at_visit("Condition/p1", "Condition", "2012-07-21", "68496003", "Polyp of colon", "v1")
+    reasons = {
+        "Procedure/m2": "same visit as Procedure/c2",
+        "Condition/p1": "same visit as Procedure/c1",
+    }
+    both = _selection(question, [late, meds, early, polyp], reasons)
+    said = answer(question, NOW, both, None, AnswerConfig()).text
+    assert said.startswith("At the Colonoscopy on 2012-07-21 [Procedure/c1]: Polyp of colon")

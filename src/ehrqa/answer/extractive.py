@@ -970,7 +970,18 @@ def _visit_findings(selection: Selection) -> Judgement | None:
     asked = set(re.findall(r"[a-z]{3,}", selection.plan.question.lower()))
     words = {r.ref: set(re.findall(r"[a-z]{3,}", r.display.lower())) for r in anchors}
     shared = set.intersection(*words.values())
-    anchor = max(anchors, key=lambda r: (bool(asked & (words[r.ref] - shared)), r.date or ""))
+    # A finding asked by name ("did they find polyps at his colonoscopy?"): the visit that
+    # recorded it, if one did.
+    sought = [c for c in selection.plan.concepts if c.kind == "condition"]
+    holds = {
+        ref
+        for ref, records in linked.items()
+        if any(matches_concept(r, c) for r in records for c in sought)
+    }
+    anchor = max(
+        anchors,
+        key=lambda r: (r.ref in holds, bool(asked & (words[r.ref] - shared)), r.date or ""),
+    )
     # Diagnoses first, then what was done for them, the tests last: "why was I in hospital"
     # is answered by the first words.
     # What the selector linked to the visit, and what else it chose from the same encounter.
@@ -990,9 +1001,30 @@ def _visit_findings(selection: Selection) -> Judgement | None:
     # "Why did she go to the hospital?": the visit's own reason first.
     if anchor.resource_type == "Encounter" and (why := reason_of(anchor)):
         head += f" (the visit's reason: {why})"
+    facts = "; ".join(f"{fact_phrase(r)}{_for_reason(r)} [{r.ref}]" for r in found)
+    # "Were any polyps found on his colonoscopy?": a finding asked by name that the visit
+    # did not record is a "No" for that visit, then what it did record.
+    sought = [c for c in sought if not matches_concept(anchor, c)]
+    if sought and not any(matches_concept(r, c) for r in found for c in sought):
+        what = " or ".join(c.name for c in sought)
+        name = _untagged(anchor.display).strip()
+        said = f"No {what} was recorded at the {name} on {anchor.day} [{anchor.ref}]"
+        said += ", nor any other finding" if not found else f"; it recorded: {facts}"
+        # The finding recorded on another day is said, never hidden behind that "No".
+        elsewhere = [
+            i.record
+            for i in selection.items
+            if i.record.ref not in {r.ref for r in found}
+            and any(matches_concept(i.record, c) for c in sought)
+        ]
+        if elsewhere:
+            said += ". Recorded on another day: " + "; ".join(
+                f"{fact_phrase(r)} [{r.ref}]" for r in elsewhere
+            )
+        cited = (anchor.ref, *(r.ref for r in found), *(r.ref for r in elsewhere))
+        return Judgement(f"{said}.", cited)
     if not found:
         return Judgement(f"{head}, the record holds no other findings from that visit.", ())
-    facts = "; ".join(f"{fact_phrase(r)}{_for_reason(r)} [{r.ref}]" for r in found)
     return Judgement(f"{head}: {facts}.", (anchor.ref, *(r.ref for r in found)))
 
 
