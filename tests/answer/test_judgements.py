@@ -460,3 +460,20 @@ def test_working_for_a_living_is_not_a_question_about_death() -> None:
         assert not DEATH_RE.search(question), question
     for question in ("is he still living?", "is she alive", "when did he pass away"):
         assert DEATH_RE.search(question), question
+
+
+def test_a_property_no_record_states_is_never_affirmed() -> None:
+    # "Was the shooting an accident?" answered "Yes, the record shows: Bullet wound".
+    wound = condition("w", "262574004", "Bullet wound")
+    for question, asked in (
+        ("was the shooting an accident?", "an accident"),
+        ("Was his gunshot wound serious?", "serious"),
+    ):
+        found = Selected(wound, 1.0, ("semantic match 'gunshot wound' (0.71)",))
+        selection = Selection(analyze(question, NOW), [found])
+        text = answer(question, NOW, selection, None, AnswerConfig(mode="extractive")).text
+        assert text.startswith(f"The record does not say whether it was {asked}; it shows:"), text
+    plain = "Did he have a gunshot wound?"
+    found = Selected(wound, 1.0, ("semantic match 'gunshot wound' (0.71)",))
+    selection = Selection(analyze(plain, NOW), [found])
+    assert answer(plain, NOW, selection, None, AnswerConfig()).text.startswith("Yes")

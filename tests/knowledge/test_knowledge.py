@@ -113,6 +113,12 @@ BROKEN = [
         r"cues\.toml: \[group_leads\]: 'renal function' must be a list",
     ),
     (
+        "cues.toml",
+        '"accident", "accidental",',
+        '"Accident", "accidental",',
+        r"cues\.toml: \[unrecorded\]: 'properties' must be lower case",
+    ),
+    (
         "body_sites.toml",
         'hip = ["hip", "femur", "femoral"]',
         'Hip = ["hip"]',

@@ -173,6 +173,16 @@ def _unmatched_qualifier(plan: QueryPlan) -> bool:
     )
 
 
+def _unrecorded_property(question: str) -> str | None:
+    """The property a yes/no asks that no record states ("an accident", "serious"), if any
+    (``cues.toml [unrecorded]``)."""
+    said = " ".join(re.findall(r"[a-z]+", question.lower().replace("'", "")))
+    for phrase in sorted(load_knowledge().unrecorded_properties, key=len, reverse=True):
+        if re.search(rf"\b{re.escape(phrase)}\b", said):
+            return phrase
+    return None
+
+
 def _intro(selection: Selection, judged: bool = False) -> str:
     """The words before the facts: what kind of answer the list is.
 
@@ -215,6 +225,10 @@ def _intro(selection: Selection, judged: bool = False) -> str:
         and plan.intent not in ("count", "trend", "demographics")
         and all(r.resource_type in _EXISTENCE_TYPES for r in records)
     ):
+        # "Was the shooting an accident?", "was his heart attack serious?": the records show
+        # the thing, never that property; a "Yes" would affirm what no record states.
+        if (asked := _unrecorded_property(plan.question)) is not None:
+            return f"The record does not say whether it was {asked}; it shows:"
         # Visits and shots are counted ("Have I ever been to the ER?": how often is part of
         # the answer); the count is of the cited records, one per visit or dose.
         if all(r.resource_type in _COUNTED_TYPES for r in records):

@@ -246,9 +246,18 @@ def _drug_concepts(
 
 def _cue_file(
     directory: Path,
-) -> tuple[list[CueRule], dict[str, tuple[str, ...]], dict[str, Cue], dict[str, str]]:
+) -> tuple[
+    list[CueRule],
+    dict[str, tuple[str, ...]],
+    dict[str, Cue],
+    dict[str, tuple[str, ...]],
+    tuple[str, ...],
+]:
     top = _read_toml(directory, "cues")
-    top.only("cue", "groups", "concept_cues", "group_leads")
+    top.only("cue", "groups", "concept_cues", "group_leads", "unrecorded")
+    unrecorded = top.table("unrecorded")
+    unrecorded.only("properties")
+    properties = unrecorded.texts("properties", lower=True)
     rules = []
     for row in top.rows("cue"):
         row.only("phrases", "resource_types", "categories")
@@ -271,7 +280,7 @@ def _cue_file(
                     f"concepts of the [groups] phrase {phrase!r} "
                     f"({list(groups[phrase]) if phrase in groups else 'no such group phrase'})"
                 )
-    return rules, groups, concept_cues, leads
+    return rules, groups, concept_cues, leads, properties
 
 
 # --- the tables for answers and decision support ----------------------------------------------
@@ -601,7 +610,7 @@ def load_knowledge(directory: Path | None = None) -> Knowledge:
     concepts = [c for stem in CONCEPT_FILES for c in _concepts(directory, stem)]
     classes, drugs, brands, parents, not_ingredients, indications = _drug_file(directory)
     concepts += _drug_concepts(classes, brands, not_ingredients)
-    rules, groups, concept_cues, group_leads = _cue_file(directory)
+    rules, groups, concept_cues, group_leads, properties = _cue_file(directory)
     social, smoking = _social_findings(directory)
     kb = Knowledge(
         concepts=tuple(concepts),
@@ -625,6 +634,7 @@ def load_knowledge(directory: Path | None = None) -> Knowledge:
         group_leads=group_leads,
         screening_intervals=tuple(_screening_intervals(directory)),
         body_sites=_body_sites(directory),
+        unrecorded_properties=properties,
     )
     _check(kb)
     return kb

@@ -245,6 +245,8 @@ class Knowledge:
     screening_intervals: tuple[ScreeningInterval, ...] = ()
     # A body site's lay word -> display substrings that place a record there ("hip" -> femur).
     body_sites: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    # What a yes/no may ask of a recorded thing that no record states ("was it an accident?").
+    unrecorded_properties: tuple[str, ...] = ()
     _by_name: dict[str, Concept] = field(default_factory=dict, repr=False, compare=False)
 
     def __post_init__(self) -> None:
