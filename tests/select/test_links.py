@@ -748,3 +748,19 @@ def test_a_condition_asked_at_a_body_site_is_only_there(store: SqliteStore, tmp_
     unsure = DefaultSelector().select(store, "p1", "did she ever break her hip", now)
     assert not unsure.items and not unsure.negative
     assert "site of 1 fracture record is not recorded" in (unsure.empty_reason or "")
+
+
+def test_a_measure_never_recorded_at_an_event_is_said_so(
+    store: SqliteStore, tmp_path: Path
+) -> None:
+    """ "What was her oxygen level when she went into the hospital?" answered "Most recent:
+    Inpatient stay": with no oxygen saturation at any time, that is said, the stay beside."""
+    from conftest import write_json
+    from ehrqa.ingest.files import ingest_paths
+
+    ingest_paths(store, [write_json(tmp_path / "b.json", _visit_bundle())])
+    question = "what was her oxygen level when she went into the hospital"
+    selection = DefaultSelector().select(store, "p1", question, date(2019, 7, 10))
+    assert not selection.items and not selection.negative
+    assert selection.empty_reason == "No oxygen saturation is recorded at any time."
+    assert [i.record.ref for i in selection.nearby] == ["Encounter/e1"]

@@ -270,6 +270,18 @@ class DefaultSelector:
             known = nearest.get(key)
             if known is None or _days_apart(record, event) < _days_apart(known, event):
                 nearest[key] = record
+        if not readings:
+            # "What was her oxygen level when she went into the hospital?" over a record with
+            # no oxygen saturation at all: say so, the event beside it (it answered "Most
+            # recent: Inpatient stay").
+            what = ", ".join(c.name for c in anchor.measures)
+            return Selection(
+                plan,
+                [],
+                candidates=len(events),
+                nearby=[Selected(event, 0.0, ("the asked event",))],
+                empty_reason=f"No {what} is recorded at any time.",
+            )
         if not nearest:
             return None
         items = [Selected(event, 1.0, ("the asked event",))]
