@@ -239,6 +239,8 @@ def test_committed_gold_matches_a_fresh_derivation() -> None:
         "test5",
         "val6",
         "test6",
+        "val7",
+        "test7",
     }
 
 
@@ -270,10 +272,12 @@ def test_round_one_split_is_unchanged_by_later_rounds() -> None:
 
 
 def test_rounds_are_split_apart_and_a_patient_may_not_be_in_two() -> None:
-    assert [question_round(f"questions-{x}.jsonl") for x in "abcdefg"] == [0, 0, 1, 2, 3, 4, 5]
+    rounds = [question_round(f"questions-{x}.jsonl") for x in "abcdefgh"]
+    assert rounds == [0, 0, 1, 2, 3, 4, 5, 6]
     assert question_round("") == 0 and split_names(1) == ("val2", "test2")
     assert split_names(2) == ("val3", "test3") and split_names(3) == ("val4", "test4")
     assert split_names(4) == ("val5", "test5") and split_names(5) == ("val6", "test6")
+    assert split_names(6) == ("val7", "test7")
     with pytest.raises(SpecError, match=r"questions-z\.jsonl"):
         question_round("questions-z.jsonl")
     spec = {"op": "latest", "codes": ["LOINC|4548-4"]}
@@ -437,3 +441,41 @@ def test_a_round_six_question_is_dealt_into_val6_or_test6_and_accepted() -> None
     assert row["split"] in ("val6", "test6")
     for split in ("val6", "test6"):
         assert QAItem.from_dict({**row, "split": split}, "t-g").split == split
+
+
+# Round 6 (questions-g) as dealt before round 7 existed: round 7 must never move them.
+ROUND_SIX_VAL = {
+    "082e1e50-6561-42a4-9b5f-0e5094142756", "2bd18d48-1d2d-4edb-ad61-70bd7d91fe81",
+    "31e064cb-7fff-42ba-b8be-f56531f4eb1f", "34a17aef-dd20-4eda-bf6c-f121e454616d",
+    "563460b4-b997-4772-a548-a9f877eb4c12", "6bb3d38f-ae2e-40cf-a31e-baaea0b8bcc1",
+    "76e3464d-4f85-4cbf-af90-0866063056cc", "9823384d-2120-478e-9ab3-6375c594347d",
+}  # fmt: skip
+
+
+def test_round_seven_is_dealt_on_its_own_and_round_six_is_unchanged() -> None:
+    committed = [orjson.loads(line) for line in (BENCH / "qa.jsonl").read_bytes().splitlines()]
+    by_round: dict[str, dict[str, str]] = {}
+    kinds: dict[str, set[str]] = {}
+    for row in committed:
+        letter = row["id"].split("-")[1]
+        by_round.setdefault(letter, {})[row["patient_id"]] = row["split"]
+        kinds.setdefault(row["patient_id"], set()).add(row["intent"])
+    six, seven = by_round["g"], by_round["h"]
+    assert {p for p, s in six.items() if s == "val6"} == ROUND_SIX_VAL
+    assert {s for p, s in six.items() if p not in ROUND_SIX_VAL} == {"test6"}
+    assert assign_splits({p: kinds[p] for p in six}, names=split_names(5)) == six
+    assert sorted(seven.values()).count("val7") == 9
+    assert sorted(seven.values()).count("test7") == 8
+    assert assign_splits({p: kinds[p] for p in seven}, names=split_names(6)) == seven
+    earlier = set().union(*(set(by_round[x]) for x in "abcdef")) | set(six)
+    assert not earlier & set(seven)
+
+
+def test_a_round_seven_question_is_dealt_into_val7_or_test7_and_accepted() -> None:
+    spec = {"op": "latest", "codes": ["LOINC|4548-4"]}
+    late = Question("t-h", TINY.name, "q?", "2020-12-01", "patient", "latest", spec)
+    late.source = "questions-h.jsonl"
+    row = build_items([late], TINY.parent)[0]
+    assert row["split"] in ("val7", "test7")
+    for split in ("val7", "test7"):
+        assert QAItem.from_dict({**row, "split": split}, "t-h").split == split

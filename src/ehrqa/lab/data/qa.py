@@ -39,6 +39,8 @@ ACCEPTED_SPLITS = (
     "test5",
     "val6",
     "test6",
+    "val7",
+    "test7",
 )
 REQUIRED: dict[str, type] = {
     "id": str,
