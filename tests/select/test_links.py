@@ -764,3 +764,44 @@ def test_a_measure_never_recorded_at_an_event_is_said_so(
     assert not selection.items and not selection.negative
     assert selection.empty_reason == "No oxygen saturation is recorded at any time."
     assert [i.record.ref for i in selection.nearby] == ["Encounter/e1"]
+
+
+def test_a_no_is_checked_against_the_visits_and_reasons_that_name_it(
+    store: SqliteStore, tmp_path: Path
+) -> None:
+    """ "Does he have asthma?" said "No: the record has no asthma" over asthma follow-up
+    visits (the diagnosis itself missing): those visits are shown and no "No" is said. A
+    visit for osteoarthritis of the knee does not name a knee replacement."""
+    from conftest import bundle, patient, write_json
+    from ehrqa.ingest.files import ingest_paths
+
+    act, snomed = "http://terminology.hl7.org/CodeSystem/v3-ActCode", "http://snomed.info/sct"
+
+    def visit(id_: str, code: str, display: str, day: str, reason: str = "") -> dict[str, object]:
+        found: dict[str, object] = {
+            "resourceType": "Encounter", "id": id_, "status": "finished",
+            "class": {"system": act, "code": "AMB"},
+            "type": [{"coding": [{"system": snomed, "code": code, "display": display}]}],
+            "subject": {"reference": "Patient/p1"},
+            "period": {"start": f"{day}T10:00:00Z", "end": f"{day}T11:00:00Z"},
+        }  # fmt: skip
+        if reason:
+            found["reasonCode"] = [{"coding": [{"system": snomed, "code": "239873007",
+                                                "display": reason}]}]  # fmt: skip
+        return found
+
+    visits = [
+        visit("a1", "394701000", "Asthma follow-up", "2016-10-05"),
+        visit("a2", "394701000", "Asthma follow-up", "2018-09-25"),
+        visit("k1", "185347001", "Encounter for problem", "2021-02-09", "Osteoarthritis of knee"),
+    ]
+    ingest_paths(store, [write_json(tmp_path / "b.json", bundle(patient(), *visits))])
+    now = date(2021, 3, 1)
+    asthma = DefaultSelector().select(store, "p1", "does he have asthma?", now)
+    assert not asthma.items and not asthma.negative
+    assert asthma.empty_reason == (
+        "No asthma is listed among the conditions, but 2 other records name it."
+    )
+    assert [i.record.ref for i in asthma.nearby] == ["Encounter/a2", "Encounter/a1"]
+    knee = DefaultSelector().select(store, "p1", "has he had a knee replacement", now)
+    assert knee.negative and not knee.nearby

@@ -357,6 +357,8 @@ class DefaultSelector:
             selection.empty_reason, selection.negative = empty_reason(
                 store, patient_id, plan, ctx.types
             )
+        if not items and selection.negative and plan.concepts:
+            _named_elsewhere(store, patient_id, selection)
         if not items and self.matcher is not None:
             semantic_fallback(self.matcher, store, patient_id, plan, selection)
         elif self.matcher is not None and _unnamed_thing_of_a_kind(plan, items):
@@ -1415,6 +1417,80 @@ def with_report_results(store: RecordStore, items: list[Selected]) -> list[Selec
 def _normalise(cands: list[_Candidate]) -> list[Selected]:
     top = max((c.score for c in cands), default=0.0) or 1.0
     return [Selected(c.record, min(1.0, c.score / top), tuple(c.reasons)) for c in cands]
+
+
+# Where a record names a condition, procedure or medicine as the point of another: a visit's
+# type ("Asthma follow-up") and the reason of any visit, order, procedure or care plan. Other
+# displays that name it are not evidence ("Urine screening test for diabetes", the "Diabetes
+# self management plan" Synthea gives prediabetes).
+_REASON_TYPES = (
+    "Encounter", "Procedure", "MedicationRequest", "MedicationStatement", "CarePlan",
+    "ServiceRequest", "Immunization", "DiagnosticReport",
+)  # fmt: skip
+
+
+def _named_elsewhere(store: RecordStore, patient_id: str, selection: Selection) -> None:
+    """Before a "No": the visits and the reasons of other records that name an asked concept
+    (by a code or a display term). "Does he have asthma?" said "No: the record has no
+    asthma" over five "Asthma follow-up" visits and an emergency admission for asthma, the
+    diagnosis itself missing. Found ones turn the "No" into what was found, shown beside."""
+    plan = selection.plan
+    types = plan.target_types
+    asked = [c for c in plan.concepts if not types or set(c.resource_types) & set(types)]
+    codes = {code for c in asked for code in c.codes}
+    if not asked:
+        return
+
+    # The concepts' own names and synonyms, whole: a display term tuned for records of the
+    # asked kind ("knee" for knee replacement) would take "Osteoarthritis of knee" for one.
+    phrases = [
+        re.compile(rf"\b{re.escape(p)}\b", re.I)
+        for c in asked
+        for p in (c.name, *c.synonyms)
+        if len(p) > 3
+    ]
+
+    def names(text: str) -> bool:
+        return any(p.search(text) for p in phrases)
+
+    start, end = _window(plan)
+    kinds = tuple(t for t in _REASON_TYPES if t not in types)
+    named = []
+    for record in store.query(RecordQuery(patient_id, types=kinds, start=start, end=end)):
+        said, coded = _reasons_of(record.resource)
+        if record.resource_type == "Encounter":
+            said.append(record.display)
+        if codes & coded or any(names(text) for text in said):
+            named.append(record)
+    if not named:
+        return
+    what = ", ".join(c.name for c in asked)
+    kinds_asked = sorted({TYPE_LABELS.get(t, t) for t in types}) or ["records"]
+    named.sort(key=lambda r: r.date or "", reverse=True)
+    selection.nearby = [Selected(r, 0.0, ("names the asked concept",)) for r in named[:MAX_LIST]]
+    others = f"{len(named)} other records name it" if len(named) > 1 else "another record names it"
+    selection.empty_reason = (
+        f"No {what} is listed among the {' or '.join(kinds_asked)}, but {others}."
+    )
+    selection.negative = False
+
+
+def _reasons_of(resource: dict[str, Any]) -> tuple[list[str], set[str]]:
+    """The displays and codes of a resource's reasonCode codings."""
+    texts: list[str] = []
+    codes: set[str] = set()
+    for reason in resource.get("reasonCode") or []:
+        if not isinstance(reason, dict):
+            continue
+        if isinstance(reason.get("text"), str):
+            texts.append(reason["text"])
+        for coding in reason.get("coding") or []:
+            if isinstance(coding, dict):
+                if isinstance(coding.get("display"), str):
+                    texts.append(coding["display"])
+                if isinstance(coding.get("code"), str):
+                    codes.add(coding["code"])
+    return texts, codes
 
 
 def empty_reason(
