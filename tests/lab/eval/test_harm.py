@@ -168,7 +168,17 @@ def test_numbers_with_unit_need_the_unit_right_after_them(
 
 @pytest.mark.parametrize(
     ("a", "b", "expected"),
-    [("7.38", "7.4", True), ("7", "7.4", True), ("7.9", "7.4", False), ("180", "180", True)],
+    [
+        ("7.38", "7.4", True),
+        ("7", "7.4", True),
+        ("7.9", "7.4", False),
+        ("180", "180", True),
+        # 195.46 shown "195.5" and written "195": one value rounded twice, not another value
+        ("195.5", "195", True),
+        ("195", "195.5", True),
+        ("195.6", "195", False),
+        ("196", "195", False),
+    ],
 )
 def test_numbers_agree_after_rounding_to_the_fewer_decimals(a: str, b: str, expected: bool) -> None:
     assert numbers_agree(a, b) is expected

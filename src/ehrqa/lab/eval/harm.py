@@ -155,9 +155,21 @@ def _decimals(number: str) -> int:
 
 
 def numbers_agree(a: str, b: str) -> bool:
-    """Whether two canonical numbers are equal once rounded to the fewer decimals of the two."""
-    places = Decimal(1).scaleb(-min(_decimals(a), _decimals(b)))
-    return Decimal(a).quantize(places) == Decimal(b).quantize(places)
+    """Whether two canonical numbers can be one recorded value rounded to each one's decimals.
+
+    Equal once rounded to the fewer decimals of the two, or within the two roundings' half
+    units: 195.46 is shown "195.5" and written "195" in a gold, and "195.5" rounded again
+    gives 196 (double rounding), yet both state 195.46. Numbers with as many decimals must
+    be equal.
+    """
+    da, db = _decimals(a), _decimals(b)
+    places = Decimal(1).scaleb(-min(da, db))
+    if Decimal(a).quantize(places) == Decimal(b).quantize(places):
+        return True
+    if da == db:
+        return False
+    half = Decimal("0.5")
+    return abs(Decimal(a) - Decimal(b)) <= half.scaleb(-da) + half.scaleb(-db)
 
 
 def _states_other_value(reference: str, answer_values: Sequence[str], hypothesis: str) -> bool:
