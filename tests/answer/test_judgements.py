@@ -477,3 +477,19 @@ def test_a_property_no_record_states_is_never_affirmed() -> None:
     found = Selected(wound, 1.0, ("semantic match 'gunshot wound' (0.71)",))
     selection = Selection(analyze(plain, NOW), [found])
     assert answer(plain, NOW, selection, None, AnswerConfig()).text.startswith("Yes")
+
+
+def test_how_bad_is_never_answered_by_the_record_of_the_thing() -> None:
+    # "How bad was her stroke?" answered "Found: Stroke".
+    stroke = condition("s", "230690007", "Stroke")
+    question = "How bad was her stroke - did it leave her weak on one side?"
+    found = Selected(stroke, 1.0, ("stroke: code SNOMED 230690007",))
+    text = answer(question, NOW, Selection(analyze(question, NOW), [found]), None, AnswerConfig())
+    assert text.text.startswith("The record does not say how bad it was; it shows: Stroke")
+
+
+def test_passing_is_dying_but_passing_a_test_is_not() -> None:
+    from ehrqa.answer.judgements import DEATH_RE
+
+    assert DEATH_RE.search("when did he pass and what was the cause")
+    assert not DEATH_RE.search("did he pass his hearing test")

@@ -138,3 +138,11 @@ def test_a_bare_age_after_a_death_part_is_the_age_at_death() -> None:
     # "what did my brother die of and how old was he" computed his age at the cause-of-death
     # record's date, a week after the death.
     assert split_parts("what did my brother die of and how old was he", NOW)[1] == "how old was he"
+
+
+def test_the_cause_after_a_death_part_is_the_cause_of_death() -> None:
+    # "when did he pass and what was the cause" answered "no information".
+    assert split_parts("when did he pass and what was the cause", NOW) == [
+        "when did he pass",
+        "what was the cause of death",
+    ]

@@ -494,3 +494,33 @@ def test_memory_scores_are_the_cognitive_score() -> None:
 def test_lung_function_is_read_off_the_fev1_fvc_ratio() -> None:
     plan = analyze("how was his lung function trending before the transplant", date(2024, 1, 1))
     assert "fev1 fvc ratio" in {c.name for c in plan.concepts} and plan.intent == "trend"
+
+
+@pytest.mark.parametrize(
+    ("question", "concept", "intent"),
+    [
+        # Written in a fresh dev round (val7); each was a "No", nothing or a wrong record.
+        ("did the baby have fits", "epilepsy", "exists"),
+        ("did they ever do a brain wave test on him", "eeg", "exists"),
+        ("ever had an ectopic pregnancy?", "ectopic pregnancy", None),
+        ("is franklyn allergic to rubber gloves", "latex allergy", None),
+        ("did they take out any polyps during one of his scopes?", "polypectomy", "exists"),
+        ("were her breathing tests getting worse?", "fev1 fvc ratio", "trend"),
+        ("how many packs a day did she smoke?", "smoking quantity", None),
+        ("Hx of CVA?", "stroke", "exists"),
+        ("did nona have brittle bones", "osteoporosis", "exists"),
+    ],
+)
+def test_fresh_wordings_of_round_seven_name_their_concept(
+    question: str, concept: str, intent: str | None
+) -> None:
+    plan = analyze(question, date(2024, 1, 1))
+    assert concept in {c.name for c in plan.concepts}
+    assert intent is None or plan.intent == intent
+
+
+def test_at_goal_is_a_target_not_a_care_plan_goal() -> None:
+    # "is that at goal for her cholesterol?" answered "None recorded: the record has no Goal".
+    plan = analyze("is that at goal for her cholesterol?", date(2024, 1, 1))
+    assert "Goal" not in plan.resource_types and "hyperlipidemia" in {c.name for c in plan.concepts}
+    assert analyze("what are her health goals", date(2024, 1, 1)).resource_types == ("Goal",)

@@ -173,6 +173,12 @@ def _unmatched_qualifier(plan: QueryPlan) -> bool:
     )
 
 
+_HOW_BAD_RE = re.compile(
+    r"\bhow\s+(?P<what>bad|serious|severe|big|large|advanced|dangerous)\s+(?:was|is|were|are)\b",
+    re.IGNORECASE,
+)
+
+
 def _unrecorded_property(question: str) -> str | None:
     """The property a yes/no asks that no record states ("an accident", "serious"), if any
     (``cues.toml [unrecorded]``)."""
@@ -220,6 +226,9 @@ def _intro(selection: Selection, judged: bool = False) -> str:
         return "Nothing current is recorded; earlier entries:"
     if judged:
         return "Records:"
+    if records and (how := _HOW_BAD_RE.search(plan.question)):
+        # "How bad was her stroke?": the records show that it happened, never how bad.
+        return f"The record does not say how {how['what'].lower()} it was; it shows:"
     if (
         yes_no
         and plan.intent not in ("count", "trend", "demographics")

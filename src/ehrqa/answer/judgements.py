@@ -384,7 +384,9 @@ HOW_LONG_RE = re.compile(r"\bhow\s+long\b|\bhow\s+many\s+years\b", re.IGNORECASE
 # Questions about death or being alive.
 DEATH_RE = re.compile(
     r"\b(?:die[ds]?|dead|deceased|death|pass(?:ed)?\s+away|alive|(?<!for\sa\s)living"
-    r"(?!\s+(?:with|situation|arrangements?|alone|conditions?|will|room)))\b",
+    r"(?!\s+(?:with|situation|arrangements?|alone|conditions?|will|room))"
+    # "when did he pass", never "did he pass his hearing test"
+    r"|(?:did|has|had)\s+\w+\s+pass(?!\s+(?:the|his|her|a|an|my|out|urine|stool|gas|water)\b))\b",
     re.IGNORECASE,
 )
 _ALIVE_RE = re.compile(

@@ -1493,6 +1493,10 @@ def _reasons_of(resource: dict[str, Any]) -> tuple[list[str], set[str]]:
     return texts, codes
 
 
+# "How many packs a day", "how much per week": a rate, which is a value, not a count.
+_RATE_RE = re.compile(r"\b(?:a|per|each|every)\s+(?:day|week|month|night)\b", re.IGNORECASE)
+
+
 def empty_reason(
     store: RecordStore, patient_id: str, plan: QueryPlan, types: tuple[str, ...]
 ) -> tuple[str, bool]:
@@ -1524,6 +1528,10 @@ def empty_reason(
     if "active" in plan.status and not plan.concepts and types:
         # "What medicines am I taking?" over a record whose orders all ended: none current.
         return f"None current: the record has no current {' or '.join(labels)}{when}.", True
+    if asked and all(c.is_measurement for c in asked) and _RATE_RE.search(plan.question):
+        # "How many packs a day did she smoke?" over no such reading: a value not recorded,
+        # never a count of 0.
+        return f"No {what} is recorded{when}.", False
     if plan.intent == "count" and (plan.concepts or classes):
         # "How many times have I been to the ER this year?" over none: the count is 0.
         named = what if plan.concepts else " or ".join(_class_label(c) for c in classes)

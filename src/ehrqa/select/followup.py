@@ -110,7 +110,17 @@ _STATEMENT_RE = re.compile(
     re.IGNORECASE,
 )
 # "… and when did he die?": the death is the patient's, a question of its own.
-_DEATH_RE = re.compile(r"\b(?:die|died|dying|death|pass(?:ed)?\s+away)\b", re.I)
+_DEATH_RE = re.compile(
+    r"\b(?:die|died|dying|death|pass(?:ed)?\s+away"
+    r"|(?:did|has|had)\s+\w+\s+pass(?!\s+(?:the|his|her|a|an|my|out|urine|stool|gas|water)\b))\b",
+    re.I,
+)
+# "… and what was the cause?" after a part about the death: the cause of death.
+_CAUSE_RE = re.compile(
+    r"^\W*(?:and\s+)?(?:what\s+(?:was|is)\s+the\s+cause|what\s+caused\s+it"
+    r"|the\s+cause|cause)\W*$",
+    re.I,
+)
 _BARE_AGE_RE = re.compile(r"^\W*how\s+old\s+(?:was|were|is|am)\s+(?:s?he|i|they|you)$", re.I)
 _ANOTHER_NUMBER_RE = re.compile(
     r"\W*(?:how\s+(?:long|many|often)\b.*\b(?:it|that|this|them|they)\b"
@@ -137,6 +147,13 @@ def split_parts(question: str, now: date) -> list[str]:
             return pieces
     if len(pieces) < 2 or len(pieces) > MAX_PARTS:
         return [question]
+    # "When did he pass and what was the cause?": the cause of that death.
+    pieces = [
+        "what was the cause of death"
+        if i and _DEATH_RE.search(pieces[i - 1]) and _CAUSE_RE.match(piece)
+        else piece
+        for i, piece in enumerate(pieces)
+    ]
     # Divided only when two parts name subjects of their own: "When was my LDL first checked,
     # and what was it?" is one question about one thing.
     plans = [analyze(piece, now) for piece in pieces]
@@ -149,7 +166,9 @@ def split_parts(question: str, now: date) -> list[str]:
         for piece, plan in zip(pieces[1:], plans[1:], strict=True)
         if not _has_subject(plan)
     )
-    if subjects < 2 and not (subjects == 1 and borrowing):
+    # The patient's own death is a part of its own ("when did he pass", "… and when did he die").
+    dying = any(_DEATH_RE.search(piece) for piece in pieces)
+    if subjects < 2 and not (subjects == 1 and (borrowing or dying)):
         return [question]
     parts: list[str] = []
     for piece in pieces:

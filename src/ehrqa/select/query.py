@@ -158,12 +158,17 @@ _SUBJECT = (
 _LEAD = r"^\W*(?:(?:hi|hey|ok|so|and|also|doctor|doc)\W+)?"
 _EXISTS_RE = re.compile(
     rf"{_LEAD}(?:(?:do|does|did)\s+{_SUBJECT}\s+\w+"
+    # "did nona have brittle bones": a name (or any one-word subject) before a verb of having
+    r"|(?:do|does|did)\s+[a-z']+\s+(?:ever\s+)?(?:have|get|take|need|receive|suffer|break|see"
+    r"|go|use|smoke|drink)\b"
     rf"|(?:have|has)\s+{_SUBJECT}\s+(?:ever\s+|already\s+|previously\s+|recently\s+)?"
     r"(?:been|had|got|gotten|received|taken|used|smoked|undergone|needed|ever)\b"
     rf"|(?:am|is|are|was|were)\s+{_SUBJECT}\s+(?:\w+\s+)?(?:on|taking|allergic|diabetic"
     r"|vaccinated|immunized|immunised|pregnant|a\s+smoker|smoker|smoking|hypertensive"
     r"|asthmatic|using|prescribed|diagnosed|up\s+to\s+date|overweight|obese|anemic|depressed)\b"
-    r"|(?:is|are)\s+there\s+(?:any|a|an)\b|any\b)",
+    r"|(?:is|are)\s+there\s+(?:any|a|an)\b|any\b"
+    # "Hx of CVA?", "history of heart attack?": asked as a whole question
+    r"|(?:any\s+)?(?:hx|history)\s+of\b(?=[^?]*\?\s*$))",
     _F,
 )
 _WHEN_RE = re.compile(
@@ -320,6 +325,8 @@ def analyze(question: str, now: date) -> QueryPlan:
     rest = question.replace(window.phrase, " ", 1) if window else question
     # "oldest to newest" says how to sort a list; it asks for neither the first nor the last.
     rest = _SORT_RE.sub(" ", rest)
+    # "Is that at goal for her cholesterol?": a target, not the Goal records of a care plan.
+    rest = _AT_GOAL_RE.sub(r"\g<how> target", rest)
     text = " ".join(rest.replace("’", "'").split())
     rest = _as_screening(_HOW_LONG_IS_RE.sub("how tall is the patient", rest))
     matches = scan(rest)
@@ -415,6 +422,13 @@ _HOW_LONG_IS_RE = re.compile(
 )
 
 
+_AT_GOAL_RE = re.compile(
+    r"\b(?P<how>at|to|reach(?:ed|es|ing)?|meet(?:s|ing)?|met|within|near|above|below|off)"
+    r"\s+(?:(?:his|her|my|their|the|your)\s+)?goal\b",
+    re.IGNORECASE,
+)
+
+
 def _as_screening(text: str) -> str:
     """``text`` with "screened for X" said as "X screening" ("tested for X": "X test") when
     the knowledge files know that phrase, so the screening is what is looked for."""
@@ -451,15 +465,16 @@ def _named_within_groups(matches: list[Match]) -> list[Match]:
 
 
 def _measured_conditions(concepts: tuple[Concept, ...]) -> tuple[Concept, ...]:
-    """A condition's measures join it when the question asks how it is going and names no
-    measure: "has my anemia gotten better?" is its hemoglobin over time, "is my diabetes
-    getting worse?" its HbA1c and glucose."""
+    """A condition's measures (a test's results) join it when the question asks how it is
+    going and names no measure: "has my anemia gotten better?" is its hemoglobin over time,
+    "is my diabetes getting worse?" its HbA1c and glucose, "were her breathing tests getting
+    worse?" the spirometry's FEV1/FVC."""
     if any(c.is_measurement for c in concepts):
         return concepts
     extra = [
         CONCEPTS_BY_NAME[name]
         for concept in concepts
-        if concept.kind == "condition"
+        if concept.kind in ("condition", "procedure")
         for name in concept.related
         if CONCEPTS_BY_NAME[name].is_measurement
     ]
