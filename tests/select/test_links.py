@@ -199,6 +199,16 @@ def test_every_coded_match_answers_a_have_i_ever_question() -> None:
                     {"Condition/a": 0.9, "Condition/b": 0.01})  # fmt: skip
     kept = apply_cutoff(None, "p", scored, "filter", 0.5)  # type: ignore[arg-type]
     assert sorted(kept.refs) == ["Condition/a", "Condition/b"]
+    # A display term of the concept answers it too: "History of single seizure" for fits.
+    fits = analyze("did the baby have fits", date(2025, 1, 1))
+    epilepsy = Selected(_record("Condition/e", "Epilepsy"), 1.0, ("epilepsy: code SNOMED 3",))
+    single = Selected(
+        _record("Condition/s", "History of single seizure"), 1.0, ("epilepsy: term 'seizure'",)
+    )
+    scored = Scored(Selection(fits, [epilepsy, single]), [epilepsy.record, single.record],
+                    {"Condition/e": 0.9, "Condition/s": 0.01})  # fmt: skip
+    kept = apply_cutoff(None, "p", scored, "filter", 0.5)  # type: ignore[arg-type]
+    assert sorted(kept.refs) == ["Condition/e", "Condition/s"]
 
 
 def test_a_count_of_nothing_is_zero(demo_store: SqliteStore) -> None:

@@ -392,10 +392,13 @@ def _visit_anchors(base: Selection, kept: Sequence[Selected]) -> list[Selected]:
 
 
 def _coded_answer_to_yes_no(item: Selected, plan: QueryPlan) -> bool:
-    """Whether the item answers a "have I ever" question by a code of its concept: every
-    fracture the code list names answers "Have I ever broken a bone?", whatever its score."""
+    """Whether the item answers a "have I ever" question by a code or a display term of its
+    concept: every fracture the code list names answers "Have I ever broken a bone?", and
+    "History of single seizure" answers "did the baby have fits?", whatever its score."""
+    names = {c.name for c in plan.concepts}
     return plan.intent == "exists" and any(
-        ": code " in r and r.split(": code ", 1)[0] in {c.name for c in plan.concepts}
+        (": code " in r and r.split(": code ", 1)[0] in names)
+        or (": term " in r and r.split(": term ", 1)[0] in names)
         for r in item.reasons
     )
 
