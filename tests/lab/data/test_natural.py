@@ -319,14 +319,18 @@ def test_round_three_is_dealt_on_its_own_and_round_two_is_unchanged() -> None:
     assert not earlier & set(three)
 
 
-def test_a_round_three_question_is_dealt_into_val3_or_test3_and_accepted() -> None:
+@pytest.mark.parametrize(("letter", "number"), [("d", 3), ("e", 4), ("f", 5), ("g", 6), ("h", 7)])
+def test_a_later_round_question_is_dealt_into_its_own_splits_and_accepted(
+    letter: str, number: int
+) -> None:
     spec = {"op": "latest", "codes": ["LOINC|4548-4"]}
-    late = Question("t-d", TINY.name, "q?", "2020-12-01", "patient", "latest", spec)
-    late.source = "questions-d.jsonl"
+    late = Question(f"t-{letter}", TINY.name, "q?", "2020-12-01", "patient", "latest", spec)
+    late.source = f"questions-{letter}.jsonl"
     row = build_items([late], TINY.parent)[0]
-    assert row["split"] in ("val3", "test3")
-    for split in ("val3", "test3"):
-        assert QAItem.from_dict({**row, "split": split}, "t-d").split == split
+    splits = (f"val{number}", f"test{number}")
+    assert row["split"] in splits
+    for split in splits:
+        assert QAItem.from_dict({**row, "split": split}, f"t-{letter}").split == split
 
 
 # Round 3 (questions-d) as dealt before round 4 existed: round 4 must never move them.
@@ -340,68 +344,12 @@ ROUND_THREE_VAL = {
 }  # fmt: skip
 
 
-def test_round_four_is_dealt_on_its_own_and_round_three_is_unchanged() -> None:
-    committed = [orjson.loads(line) for line in (BENCH / "qa.jsonl").read_bytes().splitlines()]
-    by_round: dict[str, dict[str, str]] = {}
-    kinds: dict[str, set[str]] = {}
-    for row in committed:
-        letter = row["id"].split("-")[1]
-        by_round.setdefault(letter, {})[row["patient_id"]] = row["split"]
-        kinds.setdefault(row["patient_id"], set()).add(row["intent"])
-    three, four = by_round["d"], by_round["e"]
-    assert {p for p, s in three.items() if s == "val3"} == ROUND_THREE_VAL
-    assert {s for p, s in three.items() if p not in ROUND_THREE_VAL} == {"test3"}
-    assert assign_splits({p: kinds[p] for p in three}, names=split_names(2)) == three
-    assert sorted(four.values()).count("val4") == sorted(four.values()).count("test4") == 6
-    assert assign_splits({p: kinds[p] for p in four}, names=split_names(3)) == four
-    earlier = set(by_round["a"]) | set(by_round["b"]) | set(by_round["c"]) | set(three)
-    assert not earlier & set(four)
-
-
-def test_a_round_four_question_is_dealt_into_val4_or_test4_and_accepted() -> None:
-    spec = {"op": "latest", "codes": ["LOINC|4548-4"]}
-    late = Question("t-e", TINY.name, "q?", "2020-12-01", "patient", "latest", spec)
-    late.source = "questions-e.jsonl"
-    row = build_items([late], TINY.parent)[0]
-    assert row["split"] in ("val4", "test4")
-    for split in ("val4", "test4"):
-        assert QAItem.from_dict({**row, "split": split}, "t-e").split == split
-
-
 # Round 4 (questions-e) as dealt before round 5 existed: round 5 must never move them.
 ROUND_FOUR_VAL = {
     "11f2b925-43b2-45e4-ac34-7811a9eb9c1b", "523ce6ff-60bd-4d69-a8b4-9770f0e8e9f7",
     "64de554d-c28d-42bd-bd78-74628938a02f", "7e1885c2-cb03-4883-8ce3-2e62c39257f3",
     "dbaeb336-8fb6-44dd-9606-6ccb4114074b", "dbcdd082-df8c-45c5-b961-816cf90f70c4",
 }  # fmt: skip
-
-
-def test_round_five_is_dealt_on_its_own_and_round_four_is_unchanged() -> None:
-    committed = [orjson.loads(line) for line in (BENCH / "qa.jsonl").read_bytes().splitlines()]
-    by_round: dict[str, dict[str, str]] = {}
-    kinds: dict[str, set[str]] = {}
-    for row in committed:
-        letter = row["id"].split("-")[1]
-        by_round.setdefault(letter, {})[row["patient_id"]] = row["split"]
-        kinds.setdefault(row["patient_id"], set()).add(row["intent"])
-    four, five = by_round["e"], by_round["f"]
-    assert {p for p, s in four.items() if s == "val4"} == ROUND_FOUR_VAL
-    assert {s for p, s in four.items() if p not in ROUND_FOUR_VAL} == {"test4"}
-    assert assign_splits({p: kinds[p] for p in four}, names=split_names(3)) == four
-    assert sorted(five.values()).count("val5") == sorted(five.values()).count("test5") == 12
-    assert assign_splits({p: kinds[p] for p in five}, names=split_names(4)) == five
-    earlier = set().union(*(set(by_round[x]) for x in "abcd")) | set(four)
-    assert not earlier & set(five)
-
-
-def test_a_round_five_question_is_dealt_into_val5_or_test5_and_accepted() -> None:
-    spec = {"op": "latest", "codes": ["LOINC|4548-4"]}
-    late = Question("t-f", TINY.name, "q?", "2020-12-01", "patient", "latest", spec)
-    late.source = "questions-f.jsonl"
-    row = build_items([late], TINY.parent)[0]
-    assert row["split"] in ("val5", "test5")
-    for split in ("val5", "test5"):
-        assert QAItem.from_dict({**row, "split": split}, "t-f").split == split
 
 
 # Round 5 (questions-f) as dealt before round 6 existed: round 6 must never move them.
@@ -415,34 +363,6 @@ ROUND_FIVE_VAL = {
 }  # fmt: skip
 
 
-def test_round_six_is_dealt_on_its_own_and_round_five_is_unchanged() -> None:
-    committed = [orjson.loads(line) for line in (BENCH / "qa.jsonl").read_bytes().splitlines()]
-    by_round: dict[str, dict[str, str]] = {}
-    kinds: dict[str, set[str]] = {}
-    for row in committed:
-        letter = row["id"].split("-")[1]
-        by_round.setdefault(letter, {})[row["patient_id"]] = row["split"]
-        kinds.setdefault(row["patient_id"], set()).add(row["intent"])
-    five, six = by_round["f"], by_round["g"]
-    assert {p for p, s in five.items() if s == "val5"} == ROUND_FIVE_VAL
-    assert {s for p, s in five.items() if p not in ROUND_FIVE_VAL} == {"test5"}
-    assert assign_splits({p: kinds[p] for p in five}, names=split_names(4)) == five
-    assert sorted(six.values()).count("val6") == sorted(six.values()).count("test6") == 8
-    assert assign_splits({p: kinds[p] for p in six}, names=split_names(5)) == six
-    earlier = set().union(*(set(by_round[x]) for x in "abcde")) | set(five)
-    assert not earlier & set(six)
-
-
-def test_a_round_six_question_is_dealt_into_val6_or_test6_and_accepted() -> None:
-    spec = {"op": "latest", "codes": ["LOINC|4548-4"]}
-    late = Question("t-g", TINY.name, "q?", "2020-12-01", "patient", "latest", spec)
-    late.source = "questions-g.jsonl"
-    row = build_items([late], TINY.parent)[0]
-    assert row["split"] in ("val6", "test6")
-    for split in ("val6", "test6"):
-        assert QAItem.from_dict({**row, "split": split}, "t-g").split == split
-
-
 # Round 6 (questions-g) as dealt before round 7 existed: round 7 must never move them.
 ROUND_SIX_VAL = {
     "082e1e50-6561-42a4-9b5f-0e5094142756", "2bd18d48-1d2d-4edb-ad61-70bd7d91fe81",
@@ -452,7 +372,8 @@ ROUND_SIX_VAL = {
 }  # fmt: skip
 
 
-def test_round_seven_is_dealt_on_its_own_and_round_six_is_unchanged() -> None:
+def _committed_rounds() -> tuple[dict[str, dict[str, str]], dict[str, set[str]]]:
+    """Each round's patients with their split (by file letter), and each patient's kinds."""
     committed = [orjson.loads(line) for line in (BENCH / "qa.jsonl").read_bytes().splitlines()]
     by_round: dict[str, dict[str, str]] = {}
     kinds: dict[str, set[str]] = {}
@@ -460,22 +381,31 @@ def test_round_seven_is_dealt_on_its_own_and_round_six_is_unchanged() -> None:
         letter = row["id"].split("-")[1]
         by_round.setdefault(letter, {})[row["patient_id"]] = row["split"]
         kinds.setdefault(row["patient_id"], set()).add(row["intent"])
-    six, seven = by_round["g"], by_round["h"]
-    assert {p for p, s in six.items() if s == "val6"} == ROUND_SIX_VAL
-    assert {s for p, s in six.items() if p not in ROUND_SIX_VAL} == {"test6"}
-    assert assign_splits({p: kinds[p] for p in six}, names=split_names(5)) == six
-    assert sorted(seven.values()).count("val7") == 9
-    assert sorted(seven.values()).count("test7") == 8
-    assert assign_splits({p: kinds[p] for p in seven}, names=split_names(6)) == seven
-    earlier = set().union(*(set(by_round[x]) for x in "abcdef")) | set(six)
-    assert not earlier & set(seven)
+    return by_round, kinds
 
 
-def test_a_round_seven_question_is_dealt_into_val7_or_test7_and_accepted() -> None:
-    spec = {"op": "latest", "codes": ["LOINC|4548-4"]}
-    late = Question("t-h", TINY.name, "q?", "2020-12-01", "patient", "latest", spec)
-    late.source = "questions-h.jsonl"
-    row = build_items([late], TINY.parent)[0]
-    assert row["split"] in ("val7", "test7")
-    for split in ("val7", "test7"):
-        assert QAItem.from_dict({**row, "split": split}, "t-h").split == split
+@pytest.mark.parametrize(
+    ("before", "after", "pinned", "dealt"),
+    [
+        ("d", "e", ROUND_THREE_VAL, (6, 6)),
+        ("e", "f", ROUND_FOUR_VAL, (12, 12)),
+        ("f", "g", ROUND_FIVE_VAL, (8, 8)),
+        ("g", "h", ROUND_SIX_VAL, (9, 8)),
+    ],
+)
+def test_a_round_is_dealt_on_its_own_and_never_moves_the_one_before(
+    before: str, after: str, pinned: set[str], dealt: tuple[int, int]
+) -> None:
+    by_round, kinds = _committed_rounds()
+    letters = "abcdefgh"
+    old, new = by_round[before], by_round[after]
+    n = letters.index(before) - 1  # round n+1 (file letters a and b are round 1)
+    val, test = split_names(n)
+    assert {p for p, s in old.items() if s == val} == pinned
+    assert {s for p, s in old.items() if p not in pinned} == {test}
+    assert assign_splits({p: kinds[p] for p in old}, names=split_names(n)) == old
+    splits = sorted(new.values())
+    assert (splits.count(f"val{n + 2}"), splits.count(f"test{n + 2}")) == dealt
+    assert assign_splits({p: kinds[p] for p in new}, names=split_names(n + 1)) == new
+    earlier = set().union(*(set(by_round[x]) for x in letters[: letters.index(after)]))
+    assert not earlier & set(new)
