@@ -236,8 +236,8 @@ def _intro(selection: Selection, judged: bool = False) -> str:
     ):
         # "Was the shooting an accident?", "was his heart attack serious?": the records show
         # the thing, never that property; a "Yes" would affirm what no record states.
-        if (asked := _unrecorded_property(plan.question)) is not None:
-            return f"The record does not say whether it was {asked}; it shows:"
+        if (unstated := _unrecorded_property(plan.question)) is not None:
+            return f"The record does not say whether it was {unstated}; it shows:"
         # Visits and shots are counted ("Have I ever been to the ER?": how often is part of
         # the answer); the count is of the cited records, one per visit or dose.
         if all(r.resource_type in _COUNTED_TYPES for r in records):
