@@ -1272,17 +1272,21 @@ def _at_body_site(selection: Selection) -> Selection:
         or plan.intent not in ("exists", "list", "count")
     ):
         return selection
-    terms = tuple(t for w in sites for t in kb.body_sites[w])
+
+    def placed(item: Selected, words: Sequence[str]) -> bool:  # whole words: "rib", not "tribe"
+        return any(re.search(rf"\b{re.escape(w)}", item.record.display, re.I) for w in words)
+
+    terms = [t for w in sites for t in kb.body_sites[w]]
     of_concept = [i for i in selection.items if any(matches_concept(i.record, c) for c in asked)]
     if not of_concept:
         return selection
-    at_site = [i for i in of_concept if any(t in i.record.display.lower() for t in terms)]
+    at_site = [i for i in of_concept if placed(i, terms)]
     if at_site:
         selection.items = [i for i in selection.items if i in at_site or i not in of_concept]
         return selection
     what, where = " or ".join(c.name for c in asked), " or ".join(sites)
-    every_site = tuple(t for named in kb.body_sites.values() for t in named)
-    unplaced = [i for i in of_concept if not any(t in i.record.display.lower() for t in every_site)]
+    every_site = [t for named in kb.body_sites.values() for t in named]
+    unplaced = [i for i in of_concept if not placed(i, every_site)]
     selection.items, selection.nearby = [], of_concept
     if unplaced:  # "Pathological fracture due to osteoporosis": it may have been the hip
         selection.empty_reason = (
