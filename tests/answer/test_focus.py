@@ -26,6 +26,15 @@ def _refs(selection: Selection) -> set[str]:
     return {item.record.ref for item in selection.items}
 
 
+def _at_visit(ref: str, rtype: str, day: str, code: str, name: str, visit: str) -> Record:
+    return Record(
+        ref=ref, resource_type=rtype, id=ref.split("/")[1], patient_id="p",
+        text=f"[{ref}] {day} {name} (SNOMED {code})", date=day,
+        codes=(Coding("http://snomed.info/sct", code, name),),
+        resource={"encounter": {"reference": f"Encounter/{visit}"}},
+    )  # fmt: skip
+
+
 def test_a_control_question_keeps_the_condition_and_the_readings_it_was_judged_by() -> None:
     diabetes = condition("d", "44054006", "Diabetes mellitus type 2 (disorder)")
     records = [
@@ -282,12 +291,9 @@ def test_a_visit_asked_why_opens_with_its_own_reason() -> None:
         "reason Chronic congestive heart failure (disorder); status finished",
         date="2019-06-28", codes=(Coding("http://snomed.info/sct", "308540004", "Inpatient stay"),),
     )  # fmt: skip
-    xray = Record(
-        ref="Procedure/x", resource_type="Procedure", id="x", patient_id="p",
-        text="[Procedure/x] 2019-06-28 Plain chest X-ray (SNOMED 399208008)", date="2019-06-28",
-        codes=(Coding("http://snomed.info/sct", "399208008", "Plain chest X-ray"),),
-        resource={"resourceType": "Procedure", "encounter": {"reference": "Encounter/v"}},
-    )  # fmt: skip
+    xray = _at_visit(
+        "Procedure/x", "Procedure", "2019-06-28", "399208008", "Plain chest X-ray", "v"
+    )
     question = "why did she go to the hospital in june 2019?"
     selection = _selection(question, [visit, xray], {"Procedure/x": "same visit as Encounter/v"})
     said = answer(question, NOW, focus(selection), None, AnswerConfig())
@@ -317,15 +323,6 @@ def test_a_trend_over_the_last_n_readings_reads_only_those() -> None:
     said = answer(question, NOW, focused, None, AnswerConfig()).text
     assert said.startswith("Body Weight went up: 79 kg on 2013-01-01")
     assert _refs(focused) == {"Observation/w3", "Observation/w4", "Observation/w5"}
-
-
-def _at_visit(ref: str, rtype: str, day: str, code: str, name: str, visit: str) -> Record:
-    return Record(
-        ref=ref, resource_type=rtype, id=ref.split("/")[1], patient_id="p",
-        text=f"[{ref}] {day} {name} (SNOMED {code})", date=day,
-        codes=(Coding("http://snomed.info/sct", code, name),),
-        resource={"encounter": {"reference": f"Encounter/{visit}"}},
-    )  # fmt: skip
 
 
 def test_a_finding_asked_at_a_procedure_is_a_no_for_a_visit_that_did_not_record_it() -> None:

@@ -42,7 +42,7 @@ from ehrqa.answer.verify import age_on
 from ehrqa.fhir.record import Record
 from ehrqa.fhir.render import labelled
 from ehrqa.knowledge import Concept, Knowledge, Monitor, load_knowledge
-from ehrqa.select.base import Selected, Selection
+from ehrqa.select.base import Selection, by_kind_only, kind_listing
 from ehrqa.select.default import (
     AGE_AT_RE,
     COUNTED_TYPES,
@@ -66,6 +66,7 @@ from ehrqa.select.query import (
     TREND_RE,
     QueryPlan,
     asks_current_condition,
+    asks_yes_no,
 )
 
 # Values are rounded only where the record carries noise beyond two decimals: the
@@ -142,12 +143,6 @@ _COUNTED_TYPES = frozenset(COUNTED_TYPES)
 ADULT_AGE = 18
 
 
-def _by_kind_only(item: Selected) -> bool:
-    """Whether only its kind of record brought the item in (no concept, word or meaning)."""
-    kind = ("type ", "reranker", "status ", "category ", "newest match")
-    return all(r.startswith(kind) for r in item.reasons)
-
-
 @functools.cache
 def _kind_heads() -> frozenset[str]:
     """The head noun of each phrase that names a kind: "visit", "problem", "doctor", "test"."""
@@ -199,7 +194,7 @@ def _intro(selection: Selection, judged: bool = False) -> str:
     plan = selection.plan
     records = [item.record for item in selection.items]
     many = len(records) > 1
-    yes_no = bool(YES_NO_RE.match(plan.question) or _EVER_RE.search(plan.question))
+    yes_no = asks_yes_no(plan.question)
     if all(NOT_FOR_REASON in item.reasons for item in selection.items):
         asked = " or ".join(c.name for c in plan.concepts if c.kind == "condition") or "it"
         return f"No medicine in the record is recorded as being for {asked}. All of them:"
@@ -208,7 +203,7 @@ def _intro(selection: Selection, judged: bool = False) -> str:
         or _unmatched_qualifier(plan)
         or selection.details.get("unmatched_words")
     )
-    if unmatched and not judged and all(map(_by_kind_only, selection.items)):
+    if unmatched and not judged and all(map(by_kind_only, selection.items)):
         # "Do I have any heart problems?", "When was my last dental visit?" with the asked
         # words known to nothing: these are the record's entries of that kind, not an
         # answer, and never a "Yes" (nor "your last dental visit was …").
@@ -540,8 +535,6 @@ def _others(vocab: list[set[str]], i: int) -> frozenset[str]:
     return frozenset(w for j, words in enumerate(vocab) if j != i for w in words)
 
 
-# A question answered yes or no, whatever else it asks ("Is otitis media an active problem?").
-_EVER_RE = re.compile(r"\bever\b", re.IGNORECASE)
 _ASKS_DATE_RE = re.compile(r"\b(?:when|date|onset)\b", re.IGNORECASE)
 _DATED_IF_EXISTS = ("Condition", "AllergyIntolerance")
 # A visit is told by its date: "General examination of patient" names many.
@@ -1180,10 +1173,7 @@ def _nothing_asked_found(selection: Selection) -> bool:
         return True
     # A yes/no question: its records' kind alone is never a "Yes" (a list question may be
     # answered by the kind: "CV risk factors on his problem list" lists the problems).
-    plan = selection.plan
-    yes_no = bool(YES_NO_RE.match(plan.question) or _EVER_RE.search(plan.question))
-    unmatched = yes_no and bool(plan.keywords) and not plan.concepts
-    return unmatched and all(map(_by_kind_only, items))
+    return kind_listing(selection)
 
 
 def _last_n(series: list[Record], plan: QueryPlan) -> list[Record]:

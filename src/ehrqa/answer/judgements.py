@@ -26,7 +26,7 @@ from ehrqa.knowledge import (
     VaccineInterval,
 )
 from ehrqa.select.default import CLAIM_TYPES
-from ehrqa.select.query import DUE_RE, YES_NO_RE
+from ehrqa.select.query import DUE_RE, PASSED_ON, YES_NO_RE
 from ehrqa.text.names import plain_name
 from ehrqa.text.numbers import display_number
 from ehrqa.text.units import show_number, show_value, with_unit
@@ -385,8 +385,7 @@ HOW_LONG_RE = re.compile(r"\bhow\s+long\b|\bhow\s+many\s+years\b", re.IGNORECASE
 DEATH_RE = re.compile(
     r"\b(?:die[ds]?|dead|deceased|death|pass(?:ed)?\s+away|alive|(?<!for\sa\s)living"
     r"(?!\s+(?:with|situation|arrangements?|alone|conditions?|will|room))"
-    # "when did he pass", never "did he pass his hearing test"
-    r"|(?:did|has|had)\s+\w+\s+pass(?!\s+(?:the|his|her|a|an|my|out|urine|stool|gas|water)\b))\b",
+    rf"|{PASSED_ON})\b",
     re.IGNORECASE,
 )
 _ALIVE_RE = re.compile(

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any, Protocol, cast
 
 from ehrqa.core.registry import Registry
 from ehrqa.fhir.record import Record
-from ehrqa.select.query import QueryPlan
+from ehrqa.select.query import QueryPlan, asks_yes_no
 from ehrqa.store.base import RecordStore
 
 if TYPE_CHECKING:
@@ -30,6 +30,16 @@ class Selected:
             "score": round(self.score, 4),
             "reasons": list(self.reasons),
         }
+
+
+# Reasons that say only which kind of record an item is, or how a list was cut: never that
+# it is about the question's words.
+_KIND_REASONS = ("type ", "reranker", "status ", "category ", "newest match")
+
+
+def by_kind_only(item: Selected) -> bool:
+    """Whether only its kind of record brought the item in (no concept, word or meaning)."""
+    return all(r.startswith(_KIND_REASONS) for r in item.reasons)
 
 
 @dataclass
@@ -96,3 +106,19 @@ def get_selector(name: str = "default", config: EhrqaConfig | None = None) -> Se
     if config is not None and from_config is not None:
         return cast("Selector", from_config(config))
     return factory()
+
+
+def kind_listing(selection: Selection, *, yes_no: bool = True) -> bool:
+    """Whether ``selection`` (for a yes/no question, unless ``yes_no`` is False) is records of
+    the asked kind brought in by kind alone, because the question's other words matched
+    nothing ("has he ever had a heart problem?" over a record with no heart condition): the
+    answer says so and shows them ("I could not match 'heart'; the conditions on record:
+    …"), never a "Yes", and the reranker may not trim that list."""
+    plan = selection.plan
+    return (
+        (not yes_no or asks_yes_no(plan.question))
+        and bool(plan.keywords)
+        and not plan.concepts
+        and bool(selection.items)
+        and all(map(by_kind_only, selection.items))
+    )

@@ -21,7 +21,7 @@ from datetime import date, timedelta
 from typing import Any
 
 from ehrqa.core.errors import NotFoundError
-from ehrqa.fhir.elements import reference_id
+from ehrqa.fhir.elements import codings, reference_id
 from ehrqa.fhir.record import Record
 from ehrqa.fhir.render import stated_insurers
 from ehrqa.knowledge import load_knowledge
@@ -799,9 +799,11 @@ def _scheduled(store: RecordStore, patient_id: str, selection: Selection) -> Sel
     ``now``, else a statement that the record holds none, the newest past one beside it (the
     past colonoscopies were listed as "Found:" for "when is his next one scheduled?")."""
     plan = selection.plan
-    after = (plan.now + timedelta(days=1)).isoformat()
-    query = RecordQuery(patient_id, types=plan.target_types, start=after, order="oldest")
-    booked = [r for r in store.query(query) if any(matches_concept(r, c) for c in plan.concepts)]
+    booked = [
+        r
+        for r in _after_today(store, patient_id, plan, plan.target_types)
+        if any(matches_concept(r, c) for c in plan.concepts)
+    ]
     if booked:
         items = [Selected(r, 1.0, ("after today",)) for r in booked[:MAX_LIST]]
         return Selection(plan, items, candidates=len(booked))
@@ -824,11 +826,18 @@ def _asks_future_visit(plan: QueryPlan) -> bool:
     )
 
 
+def _after_today(
+    store: RecordStore, patient_id: str, plan: QueryPlan, types: tuple[str, ...]
+) -> list[Record]:
+    """The records of ``types`` dated after ``plan.now``, the soonest first."""
+    after = (plan.now + timedelta(days=1)).isoformat()
+    return store.query(RecordQuery(patient_id, types=types, start=after, order="oldest"))
+
+
 def _future_visits(store: RecordStore, patient_id: str, plan: QueryPlan) -> list[Selected]:
     """Visits and appointments dated after ``plan.now``, the soonest first."""
-    after = (plan.now + timedelta(days=1)).isoformat()
-    query = RecordQuery(patient_id, types=_VISIT_TYPES, start=after, order="oldest")
-    return [Selected(r, 1.0, ("after today",)) for r in store.query(query)[:MAX_LEXICAL]]
+    found = _after_today(store, patient_id, plan, _VISIT_TYPES)
+    return [Selected(r, 1.0, ("after today",)) for r in found[:MAX_LEXICAL]]
 
 
 def _missing_patient_field(plan: QueryPlan, items: list[Selected]) -> str | None:
@@ -1461,10 +1470,15 @@ def _named_elsewhere(store: RecordStore, patient_id: str, selection: Selection) 
     kinds = tuple(t for t in _REASON_TYPES if t not in types)
     named = []
     for record in store.query(RecordQuery(patient_id, types=kinds, start=start, end=end)):
-        said, coded = _reasons_of(record.resource)
+        reasons = record.resource.get("reasonCode") or []
+        coded = codings(reasons)
+        said = [c.display for c in coded]
+        said += [
+            r["text"] for r in reasons if isinstance(r, dict) and isinstance(r.get("text"), str)
+        ]
         if record.resource_type == "Encounter":
             said.append(record.display)
-        if codes & coded or any(names(text) for text in said):
+        if codes & {c.code for c in coded} or any(names(text) for text in said):
             named.append(record)
     if not named:
         return
@@ -1477,24 +1491,6 @@ def _named_elsewhere(store: RecordStore, patient_id: str, selection: Selection) 
         f"No {what} is listed among the {' or '.join(kinds_asked)}, but {others}."
     )
     selection.negative = False
-
-
-def _reasons_of(resource: dict[str, Any]) -> tuple[list[str], set[str]]:
-    """The displays and codes of a resource's reasonCode codings."""
-    texts: list[str] = []
-    codes: set[str] = set()
-    for reason in resource.get("reasonCode") or []:
-        if not isinstance(reason, dict):
-            continue
-        if isinstance(reason.get("text"), str):
-            texts.append(reason["text"])
-        for coding in reason.get("coding") or []:
-            if isinstance(coding, dict):
-                if isinstance(coding.get("display"), str):
-                    texts.append(coding["display"])
-                if isinstance(coding.get("code"), str):
-                    codes.add(coding["code"])
-    return texts, codes
 
 
 # "How many packs a day", "how much per week": a rate, which is a value, not a count.

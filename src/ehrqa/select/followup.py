@@ -18,7 +18,7 @@ from collections.abc import Sequence
 from datetime import date
 
 from ehrqa.knowledge import load_knowledge
-from ehrqa.select.query import QueryPlan, analyze, names_a_time
+from ehrqa.select.query import PASSED_ON, QueryPlan, analyze, names_a_time
 
 _CONTINUATION_RE = re.compile(r"^\W*(?:and|what\s+about|how\s+about|also|same\s+for)\b", re.I)
 # "Over the same period", "at that time": the earlier question's window.
@@ -112,7 +112,7 @@ _STATEMENT_RE = re.compile(
 # "… and when did he die?": the death is the patient's, a question of its own.
 _DEATH_RE = re.compile(
     r"\b(?:die|died|dying|death|pass(?:ed)?\s+away"
-    r"|(?:did|has|had)\s+\w+\s+pass(?!\s+(?:the|his|her|a|an|my|out|urine|stool|gas|water)\b))\b",
+    rf"|{PASSED_ON})\b",
     re.I,
 )
 # "… and what was the cause?" after a part about the death: the cause of death.

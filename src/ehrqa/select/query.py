@@ -89,6 +89,19 @@ PAYER_HISTORY_RE = re.compile(
 YES_NO_RE = re.compile(
     r"^\W*(?:is|are|am|was|were|do|does|did|has|have|had|can|could|should|will)\b", re.IGNORECASE
 )
+_EVER_RE = re.compile(r"\bever\b", re.IGNORECASE)
+# "When did he pass", never "did he pass his hearing test": the patient's death.
+PASSED_ON = (
+    r"(?:did|has|had)\s+\w+\s+pass(?!\s+(?:the|his|her|a|an|my|out|urine|stool|gas|water)\b)"
+)
+
+
+def asks_yes_no(question: str) -> bool:
+    """Whether ``question`` is answered yes or no, whatever else it asks ("Is otitis media
+    an active problem?", "ever had a stroke?")."""
+    return bool(YES_NO_RE.match(question) or _EVER_RE.search(question))
+
+
 DUE_RE = re.compile(
     r"\b(?:due|overdue|up\s+to\s+date|booster|need\s+(?:a|an|my|another|the|one)\b"
     # "Has he had his 4 year old shots?", "baby shots", "school vaccinations"

@@ -24,7 +24,6 @@ import dataclasses
 import functools
 import logging
 import os
-import re
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -44,7 +43,7 @@ from ehrqa.llm.reranker import (
     read_reranker_config,
     score_pairs,
 )
-from ehrqa.select.base import Selected, Selection
+from ehrqa.select.base import Selected, Selection, kind_listing
 
 # Private helpers of the default strategy, reused so an empty or report-holding selection
 # behaves exactly as the default's. A public hook in default.py would be cleaner.
@@ -54,7 +53,7 @@ from ehrqa.select.default import (
     empty_reason,
     with_report_results,
 )
-from ehrqa.select.query import DUE_RE, YES_NO_RE, QueryPlan
+from ehrqa.select.query import DUE_RE, QueryPlan
 from ehrqa.select.semantic import LazyConceptMatcher
 from ehrqa.store.base import RecordStore
 
@@ -276,7 +275,7 @@ def apply_cutoff(
     if rules_decide(base):
         rules = {"mode": "rules", "threshold": None, "scored": 0}
         return dataclasses.replace(base, details={**base.details, "rerank": rules})
-    if _kind_listing(base, yes_no=False) and not any(
+    if _whole_kind(base, yes_no=False) and not any(
         scores.get(s.record.ref, 0.0) >= threshold for s in base.items
     ):
         # "Which conditions has she had with her spleen?": the rules found the kind, the
@@ -420,32 +419,16 @@ def rules_decide(selection: Selection) -> bool:
         or "risk" in selection.details
         or "anchor" in selection.details
         or "visits_about" in selection.details
-        or _kind_listing(selection)
+        or _whole_kind(selection)
     )
 
 
-def _kind_listing(selection: Selection, *, yes_no: bool = True) -> bool:
-    """Whether the rules' selection (for a yes/no question, unless ``yes_no`` is False) is
-    every record of the asked kind, brought in by kind alone, because the question's other
-    words matched nothing ("has he ever had a heart problem?" over a record with no heart
-    condition). The answer to a yes/no shows it as "I could not match 'heart'; the
-    conditions on record: …", so it must be all of them: the reranker kept 1 of 3, and
-    prediabetes and anemia went missing from that list. (A list question, "which conditions
-    have I had with my lungs?", is the reranker's to trim.)
-    """
-    plan = selection.plan
-    asks_yes_no = bool(
-        YES_NO_RE.match(plan.question) or re.search(r"\bever\b", plan.question, re.I)
-    )
-    return (
-        (asks_yes_no or not yes_no)
-        and bool(plan.keywords)
-        and not plan.concepts
-        and bool(selection.items)
-        and all(
-            all(reason.startswith(("type ", "status ", "category ")) for reason in s.reasons)
-            for s in selection.items
-        )
+def _whole_kind(selection: Selection, *, yes_no: bool = True) -> bool:
+    """:func:`~ehrqa.select.base.kind_listing` of records the rules did not cut to the
+    newest: a list cut to the latest ("who was paying at the end") stays the reranker's to
+    trim, as it was when the rule was measured."""
+    return kind_listing(selection, yes_no=yes_no) and not any(
+        "newest match" in s.reasons for s in selection.items
     )
 
 

@@ -26,22 +26,9 @@ from ehrqa.core.errors import ConfigError, NotFoundError
 
 PERSPECTIVES = ("patient", "clinician")
 SPLITS = ("train", "val", "test")
-# val<n>/test<n>: a benchmark's later rounds of patients (natural.py ROUNDS)
-ACCEPTED_SPLITS = (
-    *SPLITS,
-    "val2",
-    "test2",
-    "val3",
-    "test3",
-    "val4",
-    "test4",
-    "val5",
-    "test5",
-    "val6",
-    "test6",
-    "val7",
-    "test7",
-)
+# val<n>/test<n>: a benchmark's later rounds of patients (natural.py ROUNDS, rounds 2 to 7)
+LATER_ROUNDS = range(2, 8)
+ACCEPTED_SPLITS = (*SPLITS, *(f"{name}{n}" for n in LATER_ROUNDS for name in ("val", "test")))
 REQUIRED: dict[str, type] = {
     "id": str,
     "patient_id": str,
