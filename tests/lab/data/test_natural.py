@@ -261,12 +261,12 @@ def test_round_one_split_is_unchanged_by_later_rounds() -> None:
 
 
 def test_rounds_are_split_apart_and_a_patient_may_not_be_in_two() -> None:
-    rounds = [question_round(f"questions-{x}.jsonl") for x in "abcdefgh"]
-    assert rounds == [0, 0, 1, 2, 3, 4, 5, 6]
+    rounds = [question_round(f"questions-{x}.jsonl") for x in "abcdefghi"]
+    assert rounds == [0, 0, 1, 2, 3, 4, 5, 6, 7]
     assert question_round("") == 0 and split_names(1) == ("val2", "test2")
     assert split_names(2) == ("val3", "test3") and split_names(3) == ("val4", "test4")
     assert split_names(4) == ("val5", "test5") and split_names(5) == ("val6", "test6")
-    assert split_names(6) == ("val7", "test7")
+    assert split_names(6) == ("val7", "test7") and split_names(7) == ("val8", "test8")
     with pytest.raises(SpecError, match=r"questions-z\.jsonl"):
         question_round("questions-z.jsonl")
     spec = {"op": "latest", "codes": ["LOINC|4548-4"]}
@@ -302,7 +302,9 @@ def test_round_three_is_dealt_on_its_own_and_round_two_is_unchanged() -> None:
     assert not earlier & set(three)
 
 
-@pytest.mark.parametrize(("letter", "number"), [("d", 3), ("e", 4), ("f", 5), ("g", 6), ("h", 7)])
+@pytest.mark.parametrize(
+    ("letter", "number"), [("d", 3), ("e", 4), ("f", 5), ("g", 6), ("h", 7), ("i", 8)]
+)
 def test_a_later_round_question_is_dealt_into_its_own_splits_and_accepted(
     letter: str, number: int
 ) -> None:
@@ -355,6 +357,16 @@ ROUND_SIX_VAL = {
 }  # fmt: skip
 
 
+# Round 7 (questions-h) as dealt before round 8 existed: round 8 must never move them.
+ROUND_SEVEN_VAL = {
+    "1410c2ee-05cb-4d45-86cc-f4980597f053", "26b62bec-0651-4e88-b8e3-8323d5f1a7ec",
+    "543816ab-27fc-462d-8179-bf3156c4783a", "bc76f6c4-48cc-45b2-98f1-5792e72decdc",
+    "bdb0bf01-3e05-4950-a843-4d7e722cae4f", "e224268b-e233-45f0-a961-59fd223827c9",
+    "eecd5395-d638-4b9d-bb79-2d10a475459d", "f9aef24a-c8f6-4c36-90a3-970a21701185",
+    "feb67a40-0da5-4855-a7b2-2b5e11f48c5f",
+}  # fmt: skip
+
+
 def _committed_rounds() -> tuple[dict[str, dict[str, str]], dict[str, set[str]]]:
     """Each round's patients with their split (by file letter), and each patient's kinds."""
     committed = [orjson.loads(line) for line in (BENCH / "qa.jsonl").read_bytes().splitlines()]
@@ -374,13 +386,14 @@ def _committed_rounds() -> tuple[dict[str, dict[str, str]], dict[str, set[str]]]
         ("e", "f", ROUND_FOUR_VAL, (12, 12)),
         ("f", "g", ROUND_FIVE_VAL, (8, 8)),
         ("g", "h", ROUND_SIX_VAL, (9, 8)),
+        ("h", "i", ROUND_SEVEN_VAL, (10, 10)),
     ],
 )
 def test_a_round_is_dealt_on_its_own_and_never_moves_the_one_before(
     before: str, after: str, pinned: set[str], dealt: tuple[int, int]
 ) -> None:
     by_round, kinds = _committed_rounds()
-    letters = "abcdefgh"
+    letters = "abcdefghi"
     old, new = by_round[before], by_round[after]
     n = letters.index(before) - 1  # round n+1 (file letters a and b are round 1)
     val, test = split_names(n)

