@@ -130,6 +130,24 @@ BROKEN = [
         "hip = []",
         r"body_sites\.toml: \[sites\] 'hip' lists no display term",
     ),
+    (
+        "cues.toml",
+        'phrases = ["kidneys"]',
+        'phrases = ["livers"]',
+        r"cues\.toml: \[organ_groups\] phrases: 'livers' is not a \[groups\] phrase",
+    ),
+    (
+        "body_sites.toml",
+        '"contraceptive implant" = ["arm"]',
+        '"contraceptive implnt" = ["arm"]',
+        r"body_sites\.toml: \[implied\] 'contraceptive implnt' is not a concept name",
+    ),
+    (
+        "body_sites.toml",
+        '"contraceptive implant" = ["arm"]',
+        '"contraceptive implant" = ["armpit"]',
+        r"body_sites\.toml: \[implied\] 'contraceptive implant': \['armpit'\] not in \[sites\]",
+    ),
 ]
 
 

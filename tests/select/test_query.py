@@ -524,3 +524,37 @@ def test_at_goal_is_a_target_not_a_care_plan_goal() -> None:
     plan = analyze("is that at goal for her cholesterol?", date(2024, 1, 1))
     assert "Goal" not in plan.resource_types and "hyperlipidemia" in {c.name for c in plan.concepts}
     assert analyze("what are her health goals", date(2024, 1, 1)).resource_types == ("Goal",)
+
+
+@pytest.mark.parametrize(
+    ("question", "keywords"),
+    [
+        ("has she had a kidney transplant", ("kidney", "transplant")),
+        ("did he ever have kidney stones", ("kidney", "stones")),
+        ("has she had a kidney removed", ("kidney", "removed")),
+    ],
+)
+def test_an_organ_before_another_word_names_that_thing_not_its_tests(
+    question: str, keywords: tuple[str, ...]
+) -> None:
+    # "kidney transplant" answered "Yes, the record shows: Creatinine …" (its blood tests).
+    plan = analyze(question, NOW)
+    assert not any(c.name in ("creatinine", "egfr") for c in plan.concepts)
+    assert plan.keywords == keywords
+
+
+@pytest.mark.parametrize(
+    "question", ["how are her kidneys doing?", "are his kidneys ok", "kidney labs", "my kidneys"]
+)
+def test_an_organ_alone_asks_for_its_tests(question: str) -> None:
+    assert {"creatinine", "egfr"} <= {c.name for c in analyze(question, NOW).concepts}
+
+
+@pytest.mark.parametrize(
+    "question", ["does she have any long term health problems?", "any long-term conditions?"]
+)
+def test_long_term_problems_are_the_open_conditions(question: str) -> None:
+    # "long term" was read as the unmatched word "term".
+    plan = analyze(question, NOW)
+    assert plan.resource_types == ("Condition",) and plan.status == ("active",)
+    assert not plan.keywords

@@ -28,6 +28,7 @@ from ehrqa.knowledge.model import (
     Knowledge,
     KnowledgeError,
     Monitor,
+    OrganGroups,
     ReferenceRange,
     RiskFactors,
     ScreeningInterval,
@@ -252,12 +253,18 @@ def _cue_file(
     dict[str, Cue],
     dict[str, tuple[str, ...]],
     tuple[str, ...],
+    OrganGroups,
 ]:
     top = _read_toml(directory, "cues")
-    top.only("cue", "groups", "concept_cues", "group_leads", "unrecorded")
+    top.only("cue", "groups", "concept_cues", "group_leads", "unrecorded", "organ_groups")
     unrecorded = top.table("unrecorded")
     unrecorded.only("properties")
     properties = unrecorded.texts("properties", lower=True)
+    organ_table = top.table("organ_groups")
+    organ_table.only("phrases", "tests_before")
+    organs = OrganGroups(
+        organ_table.texts("phrases", lower=True), organ_table.texts("tests_before", lower=True)
+    )
     rules = []
     for row in top.rows("cue"):
         row.only("phrases", "resource_types", "categories")
@@ -280,7 +287,12 @@ def _cue_file(
                     f"concepts of the [groups] phrase {phrase!r} "
                     f"({list(groups[phrase]) if phrase in groups else 'no such group phrase'})"
                 )
-    return rules, groups, concept_cues, leads, properties
+    for phrase in organs.phrases:
+        if phrase not in groups:
+            raise KnowledgeError(
+                f"{top.file}: [organ_groups] phrases: {phrase!r} is not a [groups] phrase"
+            )
+    return rules, groups, concept_cues, leads, properties, organs
 
 
 # --- the tables for answers and decision support ----------------------------------------------
@@ -429,9 +441,11 @@ def _screening_intervals(directory: Path) -> list[ScreeningInterval]:
     return found
 
 
-def _body_sites(directory: Path) -> dict[str, tuple[str, ...]]:
+def _body_sites(
+    directory: Path, concepts: Iterable[str]
+) -> tuple[dict[str, tuple[str, ...]], dict[str, tuple[str, ...]]]:
     top = _read_toml(directory, "body_sites")
-    top.only("sites")
+    top.only("sites", "implied")
     table = top.table("sites")
     sites = {}
     for word in table.data:
@@ -441,7 +455,16 @@ def _body_sites(directory: Path) -> dict[str, tuple[str, ...]]:
         if not terms:
             raise KnowledgeError(f"{top.file}: [sites] {word!r} lists no display term")
         sites[word] = terms
-    return sites
+    implied_table = top.table("implied")
+    implied = {}
+    known = set(concepts)
+    for name in implied_table.data:
+        if name not in known:
+            raise KnowledgeError(f"{top.file}: [implied] {name!r} is not a concept name")
+        implied[name] = implied_table.texts(name, lower=True)
+        if unknown := [w for w in implied[name] if w not in sites]:
+            raise KnowledgeError(f"{top.file}: [implied] {name!r}: {unknown} not in [sites]")
+    return sites, implied
 
 
 CHILD_SCHEDULE_SOURCE = (
@@ -610,8 +633,9 @@ def load_knowledge(directory: Path | None = None) -> Knowledge:
     concepts = [c for stem in CONCEPT_FILES for c in _concepts(directory, stem)]
     classes, drugs, brands, parents, not_ingredients, indications = _drug_file(directory)
     concepts += _drug_concepts(classes, brands, not_ingredients)
-    rules, groups, concept_cues, group_leads, properties = _cue_file(directory)
+    rules, groups, concept_cues, group_leads, properties, organs = _cue_file(directory)
     social, smoking = _social_findings(directory)
+    sites, implied = _body_sites(directory, (c.name for c in concepts))
     kb = Knowledge(
         concepts=tuple(concepts),
         cues=tuple(rules),
@@ -633,8 +657,10 @@ def load_knowledge(directory: Path | None = None) -> Knowledge:
         child_schedule=tuple(_child_schedule(directory)),
         group_leads=group_leads,
         screening_intervals=tuple(_screening_intervals(directory)),
-        body_sites=_body_sites(directory),
+        body_sites=sites,
+        implied_sites=implied,
         unrecorded_properties=properties,
+        organ_groups=organs,
     )
     _check(kb)
     return kb

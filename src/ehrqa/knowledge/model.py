@@ -216,6 +216,16 @@ class EncounterClass:
 
 
 @dataclass(frozen=True)
+class OrganGroups:
+    """Group phrases that are an organ said alone ("kidneys": its function tests), and the
+    words after them that keep that reading ("kidney function", "kidneys doing"). Before any
+    other word the organ names a thing of its own ("a kidney transplant", "kidney stones")."""
+
+    phrases: tuple[str, ...]
+    tests_before: tuple[str, ...]
+
+
+@dataclass(frozen=True)
 class Knowledge:
     """Everything in the knowledge files, checked and cross-referenced. Build with
     :func:`ehrqa.knowledge.load_knowledge`."""
@@ -245,8 +255,12 @@ class Knowledge:
     screening_intervals: tuple[ScreeningInterval, ...] = ()
     # A body site's lay word -> display substrings that place a record there ("hip" -> femur).
     body_sites: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    # A concept that is always at a site ("contraceptive implant": the arm) -> those sites.
+    implied_sites: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
     # What a yes/no may ask of a recorded thing that no record states ("was it an accident?").
     unrecorded_properties: tuple[str, ...] = ()
+    # An organ said alone asks for its tests; said before another word it names a thing.
+    organ_groups: OrganGroups = field(default_factory=lambda: OrganGroups((), ()))
     _by_name: dict[str, Concept] = field(default_factory=dict, repr=False, compare=False)
 
     def __post_init__(self) -> None:

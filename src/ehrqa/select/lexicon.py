@@ -21,7 +21,7 @@ from typing import Final
 
 from ehrqa.core.errors import NotFoundError
 from ehrqa.knowledge import Concept, Cue, load_knowledge
-from ehrqa.knowledge.scanner import Match, find_concepts, fold, scan, words
+from ehrqa.knowledge.scanner import Match, find_concepts, fold, phrase_key, scan, words
 
 __all__ = [
     "CONCEPTS",
@@ -34,6 +34,7 @@ __all__ = [
     "find_resource_types",
     "fold",
     "get_concept",
+    "phrase_key",
     "resolve_categories",
     "resolve_types",
     "scan",
@@ -90,6 +91,7 @@ RESOURCE_CUES: Final = tuple(
 )
 # Concept phrases that also name a record kind (smoking is asked about as a kind).
 CONCEPT_CUES: Final = dict(_KB.concept_cues)
+ORGAN_GROUPS: Final = _KB.organ_groups
 
 
 # --- resolving types and categories ------------------------------------------------------------

@@ -30,8 +30,10 @@ from typing import Any, Literal
 from ehrqa.select.lexicon import (
     CONCEPTS_BY_NAME,
     MEDICATION_TYPES,
+    ORGAN_GROUPS,
     Concept,
     Match,
+    phrase_key,
     resolve_categories,
     resolve_types,
     scan,
@@ -150,6 +152,7 @@ STOP_WORDS = _word_set(
     oldest original originally current currently active ongoing still present presently
     previous past prior former old new trend trends changed change changes changing history
     count number total often frequently ago since ago thing things happen happened go went
+    lot lots plenty
     going gone receive received undergo underwent say said ok okay hi hello hey thanks
     checked gain gained lose losing lost improved worse better
     hx long against resolved inactive cured healed stopped discontinued ended finished
@@ -255,8 +258,10 @@ _LIMIT_RE = re.compile(
 _ACTIVE_RE = re.compile(
     r"\b(?:active|current(?:ly)?|ongoing|on-going|still|now|present(?:ly)?|existing"
     r"|right\s+now|at\s+the\s+moment|these\s+days|nowadays|unresolved"
-    # A problem list is, by definition, of the problems that are still open.
-    r"|problem\s+list)\b",
+    # A problem list is, by definition, of the problems that are still open; so are the
+    # long-term ones ("any long term health problems?", "chronic conditions").
+    r"|problem\s+list|long[-\s]?(?:term|standing|lasting)|lifelong"
+    r"|chronic\s+(?:(?:health|medical)\s+)?(?:problem|condition|illness|issue|disease)s?)\b",
     _F,
 )
 # "am I on", "is the patient taking", "what do I take": the brief reads these as current.
@@ -342,7 +347,7 @@ def analyze(question: str, now: date) -> QueryPlan:
     rest = _AT_GOAL_RE.sub(r"\g<how> target", rest)
     text = " ".join(rest.replace("’", "'").split())
     rest = _as_screening(_HOW_LONG_IS_RE.sub("how tall is the patient", rest))
-    matches = scan(rest)
+    matches = _context_cues(_organs_as_tests(scan(rest), words(rest)), words(rest))
     types = resolve_types(matches)
     concepts = _related(
         _unique(c for m in _named_within_groups(matches) for c in m.concepts), types
@@ -462,6 +467,45 @@ def _as_screening(text: str) -> str:
 def _names_whole(phrase: str) -> bool:
     """Whether one known phrase spans all of ``phrase``."""
     return any(m.start == 0 and m.end == len(words(phrase)) and m.concepts for m in scan(phrase))
+
+
+# Words after which a kind of record is the context of what was named before it: "an epi
+# shot for a reaction" asks for the shot, not for allergies.
+_CONTEXT_WORDS = frozenset({"for", "after", "because", "from", "during", "with", "due"})
+
+
+def _context_cues(matches: list[Match], said: list[str]) -> list[Match]:
+    """``matches`` with a kind-of-record cue that only gives the context of a concept named
+    before it kept as words, not as the kind asked for: "has she ever needed an epi shot for
+    a reaction?" said "No: the record has no allergies" (the reaction's kind) over the shot."""
+    kept = []
+    named_before = False
+    for m in matches:
+        before = [w for w in said[max(0, m.start - 3) : m.start] if w not in ("a", "an", "the")]
+        if m.cue and not m.concepts and named_before and before and before[-1] in _CONTEXT_WORDS:
+            m = dataclasses.replace(m, cue=None)
+        named_before = named_before or bool(m.concepts)
+        kept.append(m)
+    return kept
+
+
+def _organs_as_tests(matches: list[Match], said: list[str]) -> list[Match]:
+    """``matches`` without an organ said before a word of another thing ("has she had a
+    kidney transplant?", "kidney stones"): the organ alone asks for its tests ("how are her
+    kidneys?", ``cues.toml [organ_groups]``); before "transplant" it names the transplant,
+    whose words are searched as said, never creatinine and eGFR."""
+    organs = {phrase_key(p) for p in ORGAN_GROUPS.phrases}
+    kept = []
+    for m in matches:
+        after = said[m.end] if m.end < len(said) else None
+        if (
+            phrase_key(m.phrase) in organs
+            and after is not None
+            and after not in ORGAN_GROUPS.tests_before
+        ):
+            continue
+        kept.append(m)
+    return kept
 
 
 def _named_within_groups(matches: list[Match]) -> list[Match]:
