@@ -3,6 +3,7 @@ answers that open with them."""
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import date
 
 import pytest
@@ -493,3 +494,93 @@ def test_passing_is_dying_but_passing_a_test_is_not() -> None:
 
     assert DEATH_RE.search("when did he pass and what was the cause")
     assert not DEATH_RE.search("did he pass his hearing test")
+
+
+def test_conditions_judged_by_the_same_readings_are_one_verdict_of_the_asked_measure() -> None:
+    question = "is her sugar under control?"
+    kidney = condition("k", "127013003", "Disorder of kidney due to diabetes mellitus (disorder)")
+    albumin = condition("m", "90781000119102", "Microalbuminuria due to type 2 diabetes (disorder)")
+    records = [
+        kidney,
+        albumin,
+        obs("a", "2024-05-01", "4548-4", "Hemoglobin A1c", 6.2, "%"),
+        bp("b", "2024-05-01", 149.1, 89.6),
+    ]
+    selection = Selection(analyze(question, NOW), [Selected(r, 1.0) for r in records])
+    text = answer(question, NOW, selection, None, AnswerConfig(mode="extractive")).text
+    # Both diabetes conditions named once, the HbA1c verdict said once, no blood pressure:
+    # "sugar" asks for the glycaemic targets only.
+    assert text.count("is at target (controlled)") == 1, text
+    assert "[Condition/k]" in text and "[Condition/m]" in text
+    assert "mmHg" not in text.split("Records:")[0]
+    whole = "is her diabetes under control?"
+    selection = Selection(analyze(whole, NOW), [Selected(r, 1.0) for r in records])
+    text = answer(whole, NOW, selection, None, AnswerConfig(mode="extractive")).text
+    assert "149.1/89.6 mmHg" in text and "above target (not controlled)" in text
+
+
+def test_a_panel_and_its_parts_recorded_apart_are_one_reading() -> None:
+    question = "what's my blood pressure?"
+    records = [
+        bp("p", "2024-05-01", 149.1, 89.6),
+        obs("s", "2024-05-01", "8480-6", "Systolic Blood Pressure", 149.1, "mm[Hg]"),
+        obs("d", "2024-05-01", "8462-4", "Diastolic Blood Pressure", 89.6, "mm[Hg]"),
+    ]
+    selection = Selection(analyze(question, NOW), [Selected(r, 1.0) for r in records])
+    text = answer(question, NOW, selection, None, AnswerConfig(mode="extractive")).text
+    lead = text.split("Records:")[0]
+    assert lead.count("HIGH") == 1 and "[Observation/p]" in lead, text
+
+
+@pytest.mark.parametrize(
+    ("question", "start"),
+    [
+        ("is she pregnant?", "No, none is current; earlier entries: Normal pregnancy"),
+        ("has she been pregnant?", "Yes, the record shows: Normal pregnancy"),
+        ("is she pregnant? she was in 2024", "No, none is current"),
+    ],
+)
+def test_a_state_asked_now_is_not_affirmed_by_one_that_ended(question: str, start: str) -> None:
+    # "is she pregnant?" said "Yes, the record shows: Normal pregnancy (resolved 2024-06-06)".
+    ended = dataclasses.replace(
+        condition("p", "72892002", "Normal pregnancy (finding)"),
+        status="resolved",
+        end_date="2024-06-06",
+    )
+    selection = Selection(analyze(question, NOW), [Selected(ended, 1.0)])
+    text = answer(question, NOW, selection, None, AnswerConfig(mode="extractive")).text
+    assert text.startswith(start), text
+
+
+def test_a_problem_list_of_circumstances_only_says_no_disease_is_listed() -> None:
+    # "Active problem list" listed "Medication review due; Stress; Received higher education".
+    question = "Active problem list"
+    records = [
+        condition("a", "314529007", "Medication review due (situation)"),
+        condition("b", "73595000", "Stress (finding)"),
+    ]
+    selection = Selection(analyze(question, NOW), [Selected(r, 1.0) for r in records])
+    text = answer(question, NOW, selection, None, AnswerConfig(mode="extractive")).text
+    assert text.startswith("No current disease or disorder is on the problem list"), text
+    assert "Stress" in text
+    ill = [*records, condition("c", "59621000", "Essential hypertension (disorder)")]
+    selection = Selection(analyze(question, NOW), [Selected(r, 1.0) for r in ill])
+    text = answer(question, NOW, selection, None, AnswerConfig(mode="extractive")).text
+    assert text.startswith("Current: Essential hypertension"), text
+
+
+def test_a_procedure_asked_at_another_is_not_affirmed_by_that_other() -> None:
+    # "Were any polyps removed at his last colonoscopy?" said "Yes, 1 in the record:
+    # Colonoscopy": the colonoscopy says where, the polyp removal is what is asked.
+    question = "Were any polyps removed at his last colonoscopy?"
+    scope = dataclasses.replace(
+        condition("x", "73761001", "Colonoscopy (procedure)"),
+        ref="Procedure/x",
+        resource_type="Procedure",
+        status="completed",
+    )
+    from ehrqa.answer.extractive import focus
+
+    selection = focus(Selection(analyze(question, NOW), [Selected(scope, 1.0)]))
+    text = answer(question, NOW, selection, None, AnswerConfig(mode="extractive")).text
+    assert text.startswith("No polypectomy is recorded."), text

@@ -194,3 +194,14 @@ def test_an_age_at_an_event_is_recognised(question: str) -> None:
     from ehrqa.select.default import AGE_AT_RE
 
     assert AGE_AT_RE.search(question)
+
+
+def test_a_drug_class_named_by_what_it_does_is_said_as_a_medicine() -> None:
+    from ehrqa.select.default import _said
+    from ehrqa.select.lexicon import CONCEPTS_BY_NAME
+
+    # "No: the record has no lipid lowering." for "is she on anything for cholesterol?"
+    assert _said(CONCEPTS_BY_NAME["lipid lowering"]) == "lipid lowering medicine"
+    assert _said(CONCEPTS_BY_NAME["antihypertensive"]) == "antihypertensive medicine"
+    assert _said(CONCEPTS_BY_NAME["statin"]) == "statin"
+    assert _said(CONCEPTS_BY_NAME["asthma"]) == "asthma"

@@ -32,10 +32,10 @@ def test_emergency_visits_are_found_by_their_class(demo_store: SqliteStore) -> N
     assert emergency and emergency <= set(selection.refs)
 
 
-def _record(ref: str, display: str) -> Record:
+def _record(ref: str, display: str, day: str = "2020-01-01", code: str = "1") -> Record:
     rtype, rid = ref.split("/")
-    return Record(ref, rtype, rid, "p", f"[{ref}] 2020-01-01 {display}", date="2020-01-01",
-                  codes=(Coding("http://snomed.info/sct", "1", display),))  # fmt: skip
+    return Record(ref, rtype, rid, "p", f"[{ref}] {day} {display}", date=day,
+                  codes=(Coding("http://snomed.info/sct", code, display),))  # fmt: skip
 
 
 def test_reranker_never_empties_a_recognised_concepts_matches() -> None:
@@ -142,8 +142,9 @@ def test_risk_factors_are_the_active_conditions_the_knowledge_files_list(
     assert selection is not None and selection.details["risk"]["source"]
     factors = load_knowledge().risk_factors("coronary heart disease")
     assert factors is not None
-    for item in selection.items:
-        assert item.reasons[0].removeprefix("risk factor: ") in factors.factors
+    for item in selection.items:  # each a factor, or the smoking status said beside them
+        name = item.reasons[0].removeprefix("risk factor: ").split(":")[0]
+        assert name in factors.factors
         assert item.record.resource_type in ("Condition", "Observation")
     if not selection.items:
         assert selection.negative and "None of the usual risk factors" in (
@@ -760,6 +761,22 @@ def test_a_condition_asked_at_a_body_site_is_only_there(store: SqliteStore, tmp_
     assert "site of 1 fracture record is not recorded" in (unsure.empty_reason or "")
 
 
+def test_a_concept_always_at_the_asked_site_is_there(store: SqliteStore, tmp_path: Path) -> None:
+    """ "Does she have the birth control implant in her arm?" said the implant's site is not
+    recorded: an implant is always in the arm (body_sites.toml [implied])."""
+    from conftest import bundle, patient, write_json
+    from ehrqa.ingest.files import ingest_paths
+
+    implant = {"resourceType": "Procedure", "id": "x1", "subject": {"reference": "Patient/p1"},
+               "status": "completed", "performedDateTime": "2023-06-15T10:00:00Z",
+               "code": {"coding": [{"system": "http://snomed.info/sct", "code": "169553002",
+                                    "display": "Insertion of subcutaneous contraceptive"}]}}  # fmt: skip
+    ingest_paths(store, [write_json(tmp_path / "b.json", bundle(patient(), implant))])
+    question = "does she have the birth control implant in her arm"
+    selection = DefaultSelector().select(store, "p1", question, date(2024, 1, 1))
+    assert selection.refs == ["Procedure/x1"], selection.empty_reason
+
+
 def test_a_measure_never_recorded_at_an_event_is_said_so(
     store: SqliteStore, tmp_path: Path
 ) -> None:
@@ -815,3 +832,130 @@ def test_a_no_is_checked_against_the_visits_and_reasons_that_name_it(
     assert [i.record.ref for i in asthma.nearby] == ["Encounter/a2", "Encounter/a1"]
     knee = DefaultSelector().select(store, "p1", "has he had a knee replacement", now)
     assert knee.negative and not knee.nearby
+
+
+def test_the_reranker_keeps_a_reading_whole() -> None:
+    # "what's her blood pressure been like lately?" kept the systolic of a reading whose
+    # panel and diastolic were recorded apart on the same day.
+    import dataclasses
+
+    from ehrqa.fhir.record import Component
+
+    plan = analyze("what's her blood pressure been like lately?", date(2025, 1, 1))
+    concept = plan.concepts[0].name
+    systolic = _record("Observation/s", "Systolic Blood Pressure", "2024-05-01", "8480-6")
+    diastolic = _record("Observation/d", "Diastolic Blood Pressure", "2024-05-01", "8462-4")
+    panel = dataclasses.replace(
+        _record("Observation/p", "Blood pressure panel", "2024-05-01", "85354-9"),
+        components=(Component("Systolic", 149.0, None, "mm[Hg]", "8480-6"),
+                    Component("Diastolic", 90.0, None, "mm[Hg]", "8462-4")),
+    )  # fmt: skip
+    older = _record("Observation/o", "Diastolic Blood Pressure", "2020-05-01", "8462-9")
+    records = (systolic, diastolic, panel, older)
+    items = [Selected(r, 1.0, (f"{concept}: code LOINC x",)) for r in records]
+    scores = {"Observation/s": 0.9, "Observation/d": 0.01, "Observation/p": 0.01}
+    scored = Scored(Selection(plan, items), list(records), {**scores, "Observation/o": 0.01})
+    kept = apply_cutoff(None, "p", scored, "filter", 0.5)  # type: ignore[arg-type]
+    assert sorted(kept.refs) == ["Observation/d", "Observation/p", "Observation/s"]
+
+
+def test_symptoms_of_an_illness_are_the_findings_filed_at_its_visit(
+    store: SqliteStore, tmp_path: Path
+) -> None:
+    """ "What symptoms did he have when he had covid?" answered "Found: COVID-19"."""
+    from conftest import bundle, patient, write_json
+    from ehrqa.answer.answerer import AnswerConfig, answer
+    from ehrqa.ingest.files import ingest_paths
+
+    snomed = "http://snomed.info/sct"
+
+    def condition(id_: str, code: str, display: str, visit: str) -> dict[str, object]:
+        return {"resourceType": "Condition", "id": id_, "subject": {"reference": "Patient/p1"},
+                "encounter": {"reference": f"Encounter/{visit}"},
+                "code": {"coding": [{"system": snomed, "code": code, "display": display}]},
+                "onsetDateTime": "2021-07-23T10:00:00Z"}  # fmt: skip
+
+    visit = {"resourceType": "Encounter", "id": "e1", "status": "finished",
+             "class": {"code": "AMB"}, "subject": {"reference": "Patient/p1"},
+             "period": {"start": "2021-07-23T10:00:00Z", "end": "2021-07-23T11:00:00Z"}}  # fmt: skip
+    covid = condition("c1", "840539006", "Disease caused by severe acute respiratory syndrome "
+                      "coronavirus 2 (disorder)", "e1")  # fmt: skip
+    cough = condition("c2", "49727002", "Cough (finding)", "e1")
+    fever = condition("c3", "386661006", "Fever (finding)", "e1")
+    elsewhere = condition("c4", "267036007", "Dyspnea (finding)", "e2")
+    records = bundle(patient(), visit, covid, cough, fever, elsewhere)
+    ingest_paths(store, [write_json(tmp_path / "b.json", records)])
+    question = "What symptoms did he have when he had covid"
+    now = date(2022, 1, 1)
+    selection = DefaultSelector().select(store, "p1", question, now)
+    assert {"Condition/c2", "Condition/c3"} <= set(selection.refs)
+    assert "Condition/c4" not in selection.refs
+    text = answer(question, now, selection, None, AnswerConfig(mode="extractive")).text
+    assert "Cough" in text and "Fever" in text and "Dyspnea" not in text
+
+
+def test_a_record_without_a_site_on_the_day_of_one_at_the_site_is_kept(
+    store: SqliteStore, tmp_path: Path
+) -> None:
+    """ "Did he need stitches for that cut on his leg?" kept the thigh laceration and dropped
+    its suture, whose display names no site."""
+    from conftest import bundle, patient, write_json
+    from ehrqa.ingest.files import ingest_paths
+
+    snomed = "http://snomed.info/sct"
+
+    def record(kind: str, id_: str, code: str, display: str, day: str) -> dict[str, object]:
+        when = "onsetDateTime" if kind == "Condition" else "performedDateTime"
+        status = {} if kind == "Condition" else {"status": "completed"}
+        return {"resourceType": kind, "id": id_, "subject": {"reference": "Patient/p1"},
+                **status, when: f"{day}T10:00:00Z",
+                "code": {"coding": [{"system": snomed, "code": code, "display": display}]}}  # fmt: skip
+
+    cut = record("Condition", "c1", "283385000", "Laceration of thigh", "1999-09-17")
+    stitched = record("Procedure", "x1", "288086009", "Suture open wound", "1999-09-17")
+    later = record("Procedure", "x2", "288086009", "Suture open wound", "2005-01-02")
+    ingest_paths(store, [write_json(tmp_path / "b.json", bundle(patient(), cut, stitched, later))])
+    question = "Did he need stitches for that cut on his leg?"
+    selection = DefaultSelector().select(store, "p1", question, date(2020, 1, 1))
+    assert set(selection.refs) == {"Condition/c1", "Procedure/x1"}
+
+
+def test_risk_factors_list_each_record_once_and_say_the_smoking_status(
+    store: SqliteStore, tmp_path: Path
+) -> None:
+    """Prediabetes was cited twice (a factor of its own and of diabetes); an ex-smoker's and
+    a never-smoker's status was left unsaid."""
+    from conftest import bundle, patient, write_json
+    from ehrqa.answer.answerer import AnswerConfig, answer
+    from ehrqa.ingest.files import ingest_paths
+    from ehrqa.select.default import risk_factor_selection
+
+    def smoking(id_: str, status: str, code: str) -> dict[str, object]:
+        return {"resourceType": "Observation", "id": id_, "status": "final",
+                "subject": {"reference": "Patient/p1"}, "effectiveDateTime": "2023-12-27T10:00:00Z",
+                "code": {"coding": [{"system": "http://loinc.org", "code": "72166-2",
+                                     "display": "Tobacco smoking status"}]},
+                "valueCodeableConcept": {"coding": [{"system": "http://snomed.info/sct",
+                                                     "code": code, "display": status}]}}  # fmt: skip
+
+    question = "Does he have any risk factors for heart disease?"
+    now = date(2024, 6, 1)
+    never = smoking("o1", "Never smoked tobacco (finding)", "266919005")
+    ingest_paths(store, [write_json(tmp_path / "a.json", bundle(patient(), never))])
+    none = risk_factor_selection(store, "p1", analyze(question, now))
+    assert none is not None and not none.items and none.negative
+    assert "smoking status is Never smoked tobacco (finding) (2023-12-27)" in (
+        none.empty_reason or ""
+    )
+    prediabetes = {"resourceType": "Condition", "id": "c1", "subject": {"reference": "Patient/p1"},
+                   "clinicalStatus": {"coding": [{"code": "active"}]},
+                   "onsetDateTime": "2015-09-02T10:00:00Z",
+                   "code": {"coding": [{"system": "http://snomed.info/sct", "code": "714628002",
+                                        "display": "Prediabetes (finding)"}]}}  # fmt: skip
+    former = smoking("o1", "Ex-smoker (finding)", "8517006")
+    ingest_paths(store, [write_json(tmp_path / "b.json", bundle(patient(), prediabetes, former))])
+    found = risk_factor_selection(store, "p1", analyze(question, now))
+    assert found is not None and found.refs.count("Condition/c1") == 1
+    text = answer(question, now, found, None, AnswerConfig(mode="extractive")).text
+    assert text.count("[Condition/c1]") == 1, text
+    assert "Also recorded: Tobacco smoking status: Ex-smoker (finding) on 2023-12-27" in text

@@ -50,6 +50,7 @@ from ehrqa.select.default import (
     FINDINGS_RE,
     NOT_FOR_REASON,
     PATIENT_FIELDS,
+    SYMPTOMS_RE,
     TYPE_LABELS,
     VISIT_ANCHORS,
     WHY_RE,
@@ -115,6 +116,16 @@ def fact_phrase(record: Record) -> str:
     if day:
         return f"{name} on {day}"
     return record.text.split("]", 1)[-1].strip()
+
+
+# "Is she pregnant?", "am I anemic?", "is he still obese": a state now, asked with "to be"
+# (never "have I had", "was she", "has he ever been").
+_STATE_NOW_RE = re.compile(
+    r"^\W*(?:so\s+|and\s+|but\s+)?(?:is|am|are)\s+(?:s?he|i|you|they|we|the\s+(?:patient|pt)"
+    r"|(?:my|our|his|her)\s+\w+)\b(?!.*\b(?:ever|history|hx|before|previously|in\s+the\s+past"
+    r"|been|had)\b)",
+    re.IGNORECASE,
+)
 
 
 def _is_current(record: Record) -> bool:
@@ -215,7 +226,14 @@ def _intro(selection: Selection, judged: bool = False) -> str:
             "on record:"
         )
 
-    if "active" in plan.status and not any(_is_current(r) for r in records):
+    state_now = (
+        _STATE_NOW_RE.search(plan.question)
+        and records
+        and all(r.resource_type == "Condition" for r in records)
+    )
+    if ("active" in plan.status or state_now) and not any(_is_current(r) for r in records):
+        # "Is she pregnant?" over a pregnancy that ended: not now ("Yes: Normal pregnancy,
+        # resolved 2024-06-06" said she is).
         if yes_no:
             return "No, none is current; earlier entries:"
         return "Nothing current is recorded; earlier entries:"
@@ -617,6 +635,16 @@ def compose_parts(selection: Selection) -> tuple[str, tuple[str, ...]]:
     spans = tuple(span for j in leads for span in j.knowledge)
     if leads and not groups:
         return " ".join(j.sentence for j in leads), spans  # the verdicts state every fact
+    if not leads and _only_circumstances(selection.plan, groups):
+        # "Active problem list" over "Medication review due", "Stress", "Received higher
+        # education": no disease is listed; the circumstances are not problems.
+        apart = [_group_with_citations(records) for records in groups]
+        current = "current " if "active" in selection.plan.status else ""
+        return (
+            f"No {current}disease or disorder is on the problem list; social and other "
+            f"findings: {'; '.join(apart)}.",
+            (),
+        )
     social = _social_groups(groups) if len(groups) > 1 else []
     parts = [_group_with_citations(records) for records in groups if records not in social]
     body = f"{_intro(selection, judged=bool(leads))} {'; '.join(parts)}."
@@ -663,9 +691,15 @@ def lead_judgements(selection: Selection, *, asked_only: bool = False) -> list[J
             return found
     if JUDGE_RE.search(plan.question):
         measures = [r for r in records if r.resource_type == "Observation"]
+        # Conditions judged by the same readings are one verdict ("disorder of kidney due to
+        # diabetes" and "microalbuminuria due to diabetes": the diabetes targets, said once).
+        by_readings: dict[str, tuple[tuple[Monitor, ...], list[Record]]] = {}
         for condition in _newest_per_display(r for r in records if r.resource_type == "Condition"):
-            monitors = _monitors_of(kb, condition)
-            if monitors and (verdict := control(condition, measures, monitors)) is not None:
+            monitors = _asked_monitors(plan, _monitors_of(kb, condition))
+            if monitors and (readings := control(None, measures, monitors)) is not None:
+                by_readings.setdefault(readings.sentence, (monitors, []))[1].append(condition)
+        for monitors, conditions in by_readings.values():
+            if (verdict := control(conditions, measures, monitors)) is not None:
                 found.append(verdict)
         if not found and CONTROL_RE.search(plan.question):
             # "Is my blood pressure under control?": the measure against its target.
@@ -722,7 +756,8 @@ def lead_judgements(selection: Selection, *, asked_only: bool = False) -> list[J
             return screenings
     if HOW_LONG_RE.search(plan.question) and (lengths := duration(records, until)):
         return lengths
-    if FINDINGS_RE.search(plan.question) and (visit := _visit_findings(selection)) is not None:
+    asks_found = FINDINGS_RE.search(plan.question) or SYMPTOMS_RE.search(plan.question)
+    if asks_found and (visit := _visit_findings(selection)) is not None:
         return [visit]
     if (smokes := smoking(records, plan.question, kb)) is not None:
         return [smokes]
@@ -746,8 +781,13 @@ def lead_judgements(selection: Selection, *, asked_only: bool = False) -> list[J
             return [*_since_started(selection), *found]
     if JUDGE_RE.search(plan.question) or (plan.order == "latest" and not asked_only):
         age = age_on(birth, plan.now) if birth else None
-        for group in series[:3]:
-            newest = max(group, key=lambda r: r.date or "")
+        newest_of = [max(group, key=lambda r: r.date or "") for group in series[:3]]
+        # A panel's parts recorded apart on its day (systolic and diastolic beside the
+        # blood-pressure panel) are said once, in the panel: "149/90 mmHg: high".
+        in_panels = {(c.code, r.day) for r in newest_of for c in r.components if c.code is not None}
+        for newest in newest_of:
+            if any((c.code, newest.day) in in_panels for c in newest.codes):
+                continue
             verdict = range_judgement(newest, kb, sex=patient.get("gender"), age=age)
             if verdict is not None:
                 found.append(verdict)
@@ -837,10 +877,36 @@ def _own_monitors(kb: Knowledge, monitors: tuple[Monitor, ...]) -> tuple[Monitor
     return tuple(filter(belongs, monitors)) or monitors
 
 
+def _asked_monitors(plan: QueryPlan, monitors: tuple[Monitor, ...]) -> tuple[Monitor, ...]:
+    """A condition's targets, narrowed to the measures the question names when it names
+    some: "is her sugar under control?" is judged by the HbA1c and glucose targets of her
+    diabetes, not also by its blood-pressure target."""
+    asked = {code for c in plan.concepts if c.is_measurement for code in c.codes}
+    named = tuple(m for m in monitors if asked & set(m.loinc))
+    return named or monitors
+
+
 def _measure_names(kb: Knowledge, monitor: Monitor) -> tuple[str, ...]:
     """The concepts a monitor's codes belong to ("blood pressure" for 85354-9)."""
     codes = set(monitor.loinc)
     return tuple(c.name for c in kb.concepts if codes & set(c.codes))
+
+
+def _only_circumstances(plan: QueryPlan, groups: list[list[Record]]) -> bool:
+    """Whether a list of the problems asked as a whole ("active problem list", "what
+    conditions does she have?") holds circumstances only (employment, stress)."""
+    kb = load_knowledge()
+    return (
+        bool(groups)
+        and not plan.concepts
+        and not plan.keywords
+        and plan.intent in ("list", "list_active")
+        and all(
+            r.resource_type == "Condition" and kb.is_social_finding(r.display)
+            for g in groups
+            for r in g
+        )
+    )
 
 
 def _social_groups(groups: list[list[Record]]) -> list[list[Record]]:
@@ -944,9 +1010,19 @@ def _visit_problems(order: Record, selection: Selection) -> list[Record]:
 
 def _risk_factors(risk: dict[str, Any], selection: Selection) -> Judgement:
     """The risk factors of a disease the record holds, with where the list comes from."""
-    facts = [f"{_group_phrase(records)} {cite(records)}" for records in _groups(selection)]
+    factors = {i.record.ref for i in selection.items if "risk factor: " in " ".join(i.reasons)}
+    groups = _groups(selection)
+    facts = [
+        f"{_group_phrase(records)} {cite(records)}"
+        for records in groups
+        if records[0].ref in factors
+    ]
+    # The smoking status when it is not current use ("Ex-smoker"): beside the factors.
+    beside = [f"{fact_phrase(r[0])} {cite(r)}" for r in groups if r[0].ref not in factors]
     source = f"risk factors as listed by {risk['source']}"
     sentence = f"Risk factors for {risk['disease']} in the record: {'; '.join(facts)} ({source})."
+    if beside:
+        sentence += f" Also recorded: {'; '.join(beside)}."
     return Judgement(sentence, tuple(selection.refs), (source,))
 
 
@@ -1125,6 +1201,9 @@ def _monitors_of(kb: Knowledge, condition: Record) -> tuple[Monitor, ...]:
 _CONTEXT_RE = re.compile(
     r"\b(?:after|since|following|before|during|because\s+of|due\s+to|when|while)\b", re.I
 )
+# "Were any polyps removed at his last colonoscopy?": the colonoscopy is where. (What a
+# procedure *found* there is its visit's findings: "did they find polyps at my colonoscopy?")
+_AT_RE = re.compile(r"\bat\s+(?:my|his|her|their|the|your)\b", re.I)
 
 
 def _mention(concept: Concept, text: str) -> int | None:
@@ -1151,6 +1230,8 @@ def _asked_missing(selection: Selection) -> str | None:
         return None
     text = plan.question.lower()
     cut = _CONTEXT_RE.search(text)
+    if cut is None and not FINDINGS_RE.search(text):
+        cut = _AT_RE.search(text)
     if cut is None:
         return None
     where = {c.name: _mention(c, text) for c in plan.concepts}

@@ -249,15 +249,21 @@ class _Reading:
 
 
 def control(
-    condition: Record | None, measures: Sequence[Record], monitors: Sequence[Monitor]
+    condition: Record | Sequence[Record] | None,
+    measures: Sequence[Record],
+    monitors: Sequence[Monitor],
 ) -> Judgement | None:
     """Whether a condition is at its monitoring targets by the newest measurement of each.
 
     "Diabetes: latest Hemoglobin A1c 6.2 % on 2024-01-02 is at target (< 7 %, ADA …)."
+    Several conditions judged by the same targets are named together, the verdict said once.
     Without a condition, the measure itself is judged ("Is my blood pressure under
     control?"). A reading with several targets (systolic, diastolic) is one clause, not
     controlled when any target is missed. None when no measure of the monitors was selected.
     """
+    conditions = (
+        [] if condition is None else [condition] if isinstance(condition, Record) else condition
+    )
     readings: dict[str, _Reading] = {}
     seen: set[str] = set()
     for monitor in monitors:
@@ -286,11 +292,12 @@ def control(
         return None
     clauses = [r.clause() for r in readings.values()]
     spans = tuple(s for r in readings.values() for s in r.spans())
-    refs = ([condition.ref] if condition is not None else []) + list(readings)
-    if condition is None:
+    refs = [c.ref for c in conditions] + list(readings)
+    if not conditions:
         return Judgement(f"{'; '.join(c[0].upper() + c[1:] for c in clauses)}.", tuple(refs),
                          spans)  # fmt: skip
-    sentence = f"{_plain(condition.display)} {cite([condition])}: {'; '.join(clauses)}."
+    named = "; ".join(f"{_plain(c.display)} {cite([c])}" for c in conditions)
+    sentence = f"{named}: {'; '.join(clauses)}."
     return Judgement(sentence, tuple(refs), spans)
 
 

@@ -46,6 +46,7 @@ from ehrqa.select.semantic import DEFAULT_MIN_SCORE, ConceptMatcher, LazyConcept
 from ehrqa.select.timeexpr import TimeWindow
 from ehrqa.store.base import RecordQuery, RecordStore
 from ehrqa.text.dates import days_between, iso_day
+from ehrqa.text.names import plain_name
 
 # Administrative and billing types: stored and citable, but not answers to clinical questions.
 ADMIN_TYPES = (
@@ -614,6 +615,8 @@ FINDINGS_RE = re.compile(
     r"|how\s+did\s+.{0,40}\s+go|what\s+did\s+.{0,40}\s+(?:say|see))\b",
     re.IGNORECASE,
 )
+# "What symptoms did he have with covid?": the findings filed at the illness's visit.
+SYMPTOMS_RE = re.compile(r"\b(?:symptoms?|signs?\s+of|presented\s+with)\b", re.IGNORECASE)
 # Records linked to a selected one: kept by the reranker as the rules chose them.
 LINK_REASONS = ("result of ", "reason for ", "monitoring of ", "same visit as ", "recorded for ")
 # What a visit's findings are: its observations, reports, diagnoses and procedures.
@@ -662,6 +665,12 @@ def with_links(
     elif DONE_RE.search(plan.question):  # what was done at the problem's visit
         items = items + _same_visit_records(
             store, patient_id, items, DONE_TYPES, anchors=(*VISIT_ANCHORS, "Condition")
+        )
+    elif SYMPTOMS_RE.search(plan.question) and any(
+        i.record.resource_type == "Condition" for i in items
+    ):
+        items = items + _same_visit_records(
+            store, patient_id, items, ("Condition",), anchors=("Condition",)
         )
     elif FINDINGS_RE.search(plan.question):
         items = items + _same_visit_records(store, patient_id, items)
@@ -869,35 +878,47 @@ def risk_factor_selection(store: RecordStore, patient_id: str, plan: QueryPlan) 
         return None
     end = plan.now.isoformat()
     conditions = store.query(RecordQuery(patient_id, types=("Condition",), end=end))
-    items: list[Selected] = []
+    items: dict[str, Selected] = {}  # a record that is two factors is listed once
+    smoking: list[Selected] = []
     for name in risk.factors:
         factor = kb.concept(name)
         if factor is None:
             continue
-        if factor.kind == "social":  # smoking: the newest status, when it says current use
+        if factor.kind == "social":  # smoking: the newest status, a factor when current use
             found = store.query(
                 RecordQuery(patient_id, codes=tuple(factor.codes), end=end, limit=1)
             )
             status = found[0].value_text or found[0].display if found else ""
             if kb.smoking_state(status) == "current":
-                items.append(Selected(found[0], 1.0, (f"risk factor: {name}",)))
+                items.setdefault(found[0].ref, Selected(found[0], 1.0, (f"risk factor: {name}",)))
+            elif found:  # "Ex-smoker", "Never smoked": said beside the factors
+                smoking.append(Selected(found[0], 0.5, (f"{name}: {status}",)))
             continue
         for record in conditions:
             active = record.status in ACTIVE_STATUSES["Condition"] or record.status is None
             if active and matches_concept(record, factor):
-                items.append(Selected(record, 1.0, (f"risk factor: {name}",)))
-    selection = Selection(plan, items, candidates=len(conditions))
+                items.setdefault(record.ref, Selected(record, 1.0, (f"risk factor: {name}",)))
+    found_items = list(items.values())
+    selection = Selection(
+        plan, found_items + smoking if found_items else [], candidates=len(conditions)
+    )
     selection.details["risk"] = {
         "disease": risk.disease,
         "factors": list(risk.factors),
         "source": risk.source,
     }
-    if not items:
+    if not found_items:
         looked = ", ".join(risk.factors)
+        said = "".join(
+            f" The latest {plain_name(i.record.display).lower()} is "
+            f"{i.record.value_text or 'recorded'} ({i.record.day})."
+            for i in smoking
+        )
         selection.empty_reason = (
             f"None of the usual risk factors for {risk.disease} ({looked}) is recorded as "
-            f"active (source: {risk.source})."
+            f"active (source: {risk.source}).{said}"
         )
+        selection.nearby = smoking
         selection.negative = True  # every factor was looked for: that is the answer
     return selection
 
@@ -1222,7 +1243,9 @@ AGE_AT_RE = re.compile(
     r"\bhow\s+old\b.{0,40}\bwhen\b|\bat\s+what\s+age\b|\bage\b.{0,20}\bwhen\b"
     # "How old was I at my first colonoscopy?", "his age at the diagnosis"
     r"|\bhow\s+old\s+(?:was|were|am|is)\s+\w+\s+(?:at|for|during)\s+(?:my|his|her|their|the)\b"
-    r"|\bage\s+at\s+(?:my|his|her|their|the)\b",
+    r"|\bage\s+at\s+(?:my|his|her|their|the)\b"
+    # "How old was she the first time she got pregnant?"
+    r"|\bhow\s+old\s+(?:was|were|am|is)\s+\w+\s+the\s+(?:first|last)\s+time\b",
     re.I,
 )
 
@@ -1273,7 +1296,14 @@ def _at_body_site(selection: Selection) -> Selection:
     plan = selection.plan
     kb = load_knowledge()
     sites = [w for w in plan.keywords if w in kb.body_sites]
-    asked = [c for c in plan.concepts if c.kind in ("condition", "procedure")]
+    # A concept always at the asked site is there whatever its display says (the implant
+    # "in her arm": "Insertion of subcutaneous contraceptive").
+    asked = [
+        c
+        for c in plan.concepts
+        if c.kind in ("condition", "procedure")
+        and not set(sites) <= set(kb.implied_sites.get(c.name, ()))
+    ]
     if (
         not sites
         or not asked
@@ -1291,7 +1321,13 @@ def _at_body_site(selection: Selection) -> Selection:
         return selection
     at_site = [i for i in of_concept if placed(i, terms)]
     if at_site:
-        selection.items = [i for i in selection.items if i in at_site or i not in of_concept]
+        # A record that names no site, of the day of one at the site, is for it: "did he
+        # need stitches for that cut on his leg?" is the suture of the thigh laceration.
+        every_site = [t for named in kb.body_sites.values() for t in named]
+        days = {i.record.day for i in at_site}
+        with_them = [i for i in of_concept if i.record.day in days and not placed(i, every_site)]
+        kept = [*at_site, *with_them]
+        selection.items = [i for i in selection.items if i in kept or i not in of_concept]
         return selection
     what, where = " or ".join(c.name for c in asked), " or ".join(sites)
     every_site = [t for named in kb.body_sites.values() for t in named]
@@ -1508,7 +1544,7 @@ def empty_reason(
     # The thing asked for, not the context it is asked in ("the whooping cough shot this
     # pregnancy" asks for a vaccine; the pregnancy only dates it).
     asked = [c for c in plan.concepts if not types or set(c.resource_types) & set(types)]
-    what = ", ".join(c.name for c in asked) or " or ".join(labels) or "this"
+    what = ", ".join(_said(c) for c in asked) or " or ".join(labels) or "this"
     when = _window_words(plan)
     if DUE_RE.search(plan.question) and (rules := _due_rules(asked)):
         # "Am I due for a shingles shot?" with none recorded: never a bare "No".
@@ -1537,6 +1573,14 @@ def empty_reason(
         named = what if plan.concepts else " or ".join(_class_label(c) for c in classes)
         return f"0: the record has no {named}{when}.", True
     return f"The record does not contain information about {what}{when}.", False
+
+
+def _said(concept: Concept) -> str:
+    """A concept's name as a sentence says it: a drug class named by what it does is a
+    medicine ("the record has no lipid lowering medicine", not "no lipid lowering")."""
+    if concept.kind == "drug_class" and re.search(r"lowering$|^anti|ive$|ant$", concept.name):
+        return f"{concept.name} medicine"
+    return concept.name
 
 
 def _due_rules(concepts: Sequence[Concept]) -> list[str]:

@@ -296,6 +296,7 @@ def apply_cutoff(
         ]
     kept += _sole_matches(base, kept, scores)
     kept += _same_facts(base, kept)
+    kept += _same_reading(base, kept)
     kept += _visit_anchors(base, kept)
     if mode in ("union", "threshold"):
         chosen = {s.record.ref for s in kept}
@@ -374,6 +375,33 @@ def _same_facts(base: Selection, kept: Sequence[Selected]) -> list[Selected]:
         for item in base.items
         if item.record.ref not in kept_refs
         and any((c.system, c.code) in codes for c in item.record.codes[:1])
+    ]
+
+
+def _same_reading(base: Selection, kept: Sequence[Selected]) -> list[Selected]:
+    """The rules' items that are one reading with a kept item: a panel and its parts recorded
+    apart on its day (a blood pressure's systolic and diastolic beside the panel): "what's
+    her blood pressure been like lately?" kept the systolic alone."""
+    kept_refs = {s.record.ref for s in kept}
+    # (part code, day) -> the panels of that day that hold the part
+    parts = {
+        (c.code, i.record.day): i.record.ref
+        for i in base.items
+        for c in i.record.components
+        if c.code is not None
+    }
+
+    def reading(item: Selected) -> set[str]:
+        """The panels this item is one reading with (itself when it is one)."""
+        own = {parts[(c.code, item.record.day)] for c in item.record.codes[:1]
+               if (c.code, item.record.day) in parts}  # fmt: skip
+        if item.record.components:
+            own.add(item.record.ref)
+        return own
+
+    read = {panel for s in kept for panel in reading(s)}
+    return [
+        item for item in base.items if item.record.ref not in kept_refs and reading(item) & read
     ]
 
 
