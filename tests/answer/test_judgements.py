@@ -584,3 +584,26 @@ def test_a_procedure_asked_at_another_is_not_affirmed_by_that_other() -> None:
     selection = focus(Selection(analyze(question, NOW), [Selected(scope, 1.0)]))
     text = answer(question, NOW, selection, None, AnswerConfig(mode="extractive")).text
     assert text.startswith("No polypectomy is recorded."), text
+
+
+def _smoking(ref: str, day: str, status: str) -> Record:
+    return dataclasses.replace(
+        obs(ref, day, "72166-2", "Tobacco smoking status", 0.0, ""), value=None, value_text=status
+    )
+
+
+def test_when_someone_quit_smoking_is_between_the_last_current_and_first_former_status() -> None:
+    # "when did she quit smoking?" listed every status record.
+    question = "when did she quit smoking?"
+    records = [
+        _smoking("a", "1987-12-01", "Smokes tobacco daily (finding)"),
+        _smoking("b", "1988-12-24", "Smokes tobacco daily (finding)"),
+        _smoking("c", "1989-12-09", "Ex-smoker (finding)"),
+        _smoking("d", "2024-05-11", "Ex-smoker (finding)"),
+    ]
+    selection = Selection(analyze(question, NOW), [Selected(r, 1.0) for r in records])
+    text = answer(question, NOW, selection, None, AnswerConfig(mode="extractive")).text
+    assert text.startswith("Between 1988-12-24 and 1989-12-09"), text
+    always = Selection(analyze(question, NOW), [Selected(r, 1.0) for r in records[2:]])
+    text = answer(question, NOW, always, None, AnswerConfig(mode="extractive")).text
+    assert text.startswith("The record does not say when"), text

@@ -146,3 +146,16 @@ def test_the_cause_after_a_death_part_is_the_cause_of_death() -> None:
         "when did he pass",
         "what was the cause of death",
     ]
+
+
+@pytest.mark.parametrize(
+    "question",
+    [
+        "what's the blood pressure pill for and is it working?",
+        "why does she take famotidine and is it helping?",
+    ],
+)
+def test_is_it_working_after_a_medicine_is_a_part_of_its_own(question: str) -> None:
+    # The second facet was ignored: the medicine's reason alone was answered.
+    parts = split_parts(question, date(2020, 1, 1))
+    assert len(parts) == 2 and parts[1].startswith(("is it working", "is it helping"))

@@ -959,3 +959,24 @@ def test_risk_factors_list_each_record_once_and_say_the_smoking_status(
     text = answer(question, now, found, None, AnswerConfig(mode="extractive")).text
     assert text.count("[Condition/c1]") == 1, text
     assert "Also recorded: Tobacco smoking status: Ex-smoker (finding) on 2023-12-27" in text
+
+
+def test_is_it_working_asks_whether_the_medicines_reason_is_under_control(
+    store: SqliteStore, tmp_path: Path
+) -> None:
+    """ "What's the blood pressure medicine for and is it working?" answered the reason only."""
+    from conftest import write_json
+    from ehrqa.answer.answerer import AnswerConfig, answer
+    from ehrqa.ingest.files import ingest_paths
+
+    records = _visit_bundle()  # furosemide for heart failure; no reading of its targets
+    ingest_paths(store, [write_json(tmp_path / "b.json", records)])
+    question = "what's the furosemide for and is it working?"
+    now = date(2019, 7, 10)
+    selection = DefaultSelector().select(store, "p1", question, now)
+    assert len(selection.facets) == 2
+    assert selection.facets[1].plan.question == "is chronic congestive heart failure under control?"
+    text = answer(question, now, selection, None, AnswerConfig(mode="extractive")).text
+    # No reading to judge it by: never a "Yes".
+    assert "The record holds no reading with a target to judge whether it is controlled" in text
+    assert "Yes" not in text

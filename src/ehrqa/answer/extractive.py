@@ -239,6 +239,17 @@ def _intro(selection: Selection, judged: bool = False) -> str:
         return "Nothing current is recorded; earlier entries:"
     if judged:
         return "Records:"
+    if (
+        yes_no
+        and CONTROL_RE.search(plan.question)
+        and records
+        and all(r.resource_type == "Condition" for r in records)
+    ):
+        # "Is her reflux under control?" with no reading to judge it: the record shows the
+        # condition, never that it is controlled.
+        return (
+            "The record holds no reading with a target to judge whether it is controlled; it shows:"
+        )
     if records and (how := _HOW_BAD_RE.search(plan.question)):
         # "How bad was her stroke?": the records show that it happened, never how bad.
         return f"The record does not say how {how['what'].lower()} it was; it shows:"

@@ -622,7 +622,8 @@ def smoking(records: Sequence[Record], question: str, kb: Knowledge) -> Judgemen
     (``social_findings.toml``) is among ``records``.
     """
     concept = kb.concept("smoking status")  # social.toml: its codes
-    if concept is None or not YES_NO_RE.match(question):
+    asks_quit = bool(_QUIT_RE.search(question))
+    if concept is None or not (YES_NO_RE.match(question) or asks_quit):
         return None
     statuses = [
         (r, state)
@@ -632,6 +633,8 @@ def smoking(records: Sequence[Record], question: str, kb: Knowledge) -> Judgemen
     ]
     if not statuses:
         return None
+    if asks_quit:
+        return _quit(sorted(statuses, key=lambda pair: pair[0].date or ""))
     record, state = max(statuses, key=lambda pair: pair[0].date or "")
     ever = bool(_EVER_SMOKED_RE.search(question))
     if state == "current" or (ever and state == "former"):
@@ -641,6 +644,47 @@ def smoking(records: Sequence[Record], question: str, kb: Knowledge) -> Judgemen
     value = plain_name(record.value_text or "")
     sentence = f"{lead}: the latest smoking status, on {record.day}, is {value} {cite([record])}."
     return Judgement(sentence, (record.ref,))
+
+
+# "When did she quit smoking?", "how long ago did he stop smoking?"
+_QUIT_RE = re.compile(
+    r"\b(?:quit|quitting|stop(?:ped|ping)?|g[ai]ve\s+up|giving\s+up)\b.{0,30}\b(?:smok|tobacco"
+    r"|cigarette)",
+    re.IGNORECASE,
+)
+
+
+def _quit(statuses: Sequence[tuple[Record, str]]) -> Judgement:
+    """When the statuses, oldest first, turn from current smoking to former: between the
+    last "current" and the first "former" after it; never a day the record does not give."""
+    last_current = None
+    for i, (_, state) in enumerate(statuses):
+        if state == "current":
+            last_current = i
+    newest, state = statuses[-1]
+    if state != "former":
+        value = plain_name(newest.value_text or "")
+        return Judgement(
+            f"The record does not show that the patient quit: the latest smoking status, on "
+            f"{newest.day}, is {value} {cite([newest])}.",
+            (newest.ref,),
+        )
+    if last_current is None:
+        first = next(r for r, s in statuses if s == "former")
+        return Judgement(
+            f"The record does not say when: every smoking status found, from {first.day} "
+            f"{cite([first])} to {newest.day} {cite([newest])}, is a former smoker's "
+            f"({plain_name(newest.value_text or '')}).",
+            (first.ref, newest.ref),
+        )
+    before = statuses[last_current][0]
+    after = next(r for r, s in statuses[last_current + 1 :] if s == "former")
+    return Judgement(
+        f"Between {before.day} and {after.day}: the smoking status was "
+        f"{plain_name(before.value_text or '')} on {before.day} {cite([before])} and "
+        f"{plain_name(after.value_text or '')} on {after.day} {cite([after])}.",
+        (before.ref, after.ref),
+    )
 
 
 def _plain(display: str) -> str:

@@ -27,7 +27,7 @@ from ehrqa.fhir.render import stated_insurers
 from ehrqa.knowledge import load_knowledge
 from ehrqa.knowledge.scanner import fold, is_english, words
 from ehrqa.select.base import Selected, Selection
-from ehrqa.select.followup import split_parts
+from ehrqa.select.followup import WORKING_RE, split_parts
 from ehrqa.select.lexicon import CONCEPTS_BY_NAME, MEDICATION_TYPES, Concept
 from ehrqa.select.query import (
     DUE_RE,
@@ -154,7 +154,12 @@ class DefaultSelector:
         if len(parts) == 1:
             selection = self.select_plan(store, patient_id, plan)
         else:
-            facets = [self.select_plan(store, patient_id, dated(part)) for part in parts]
+            facets: list[Selection] = []
+            for text in parts:
+                if facets and WORKING_RE.match(text):
+                    # "… and is it working?": whether what the medicine treats is at target.
+                    text = _is_it_working(store, facets, text)
+                facets.append(self.select_plan(store, patient_id, dated(text)))
             selection = merge_facets(plan, facets)
         for part in (selection, *selection.facets):
             part.details["patient"] = patient
@@ -739,6 +744,24 @@ def _reason_records(store: RecordStore, items: list[Selected]) -> list[Selected]
                 chosen.add(record.ref)
                 extra.append(Selected(record, item.score, (f"reason for {item.record.ref}",)))
     return extra
+
+
+def _is_it_working(store: RecordStore, facets: list[Selection], part: str) -> str:
+    """ "Is it working?" after a medicine, as the question it asks: whether the conditions
+    the medicine is recorded for are under control ("is essential hypertension under
+    control?"), which their monitoring targets answer. ``part`` as it was when the earlier
+    parts name no medicine with a recorded reason."""
+    medicines = [
+        item for facet in facets for item in facet.items if item.record.resource_type in
+        MEDICATION_TYPES
+    ]  # fmt: skip
+    named = [item for facet in facets for item in facet.items]
+    reasons = [i for i in named if i.record.resource_type == "Condition"]
+    reasons += _reason_records(store, medicines)
+    conditions = dict.fromkeys(plain_name(i.record.display).lower() for i in reasons)
+    if not conditions:
+        return part
+    return f"is {' and '.join(conditions)} under control?"
 
 
 # The reason on items of a medicine list none of which is recorded for the asked condition.
@@ -1572,6 +1595,10 @@ def empty_reason(
         # "How many times have I been to the ER this year?" over none: the count is 0.
         named = what if plan.concepts else " or ".join(_class_label(c) for c in classes)
         return f"0: the record has no {named}{when}.", True
+    if (
+        not asked and plan.concepts
+    ):  # "her last mammogram result": the mammogram, not "observations"
+        what = ", ".join(_said(c) for c in plan.concepts)
     return f"The record does not contain information about {what}{when}.", False
 
 

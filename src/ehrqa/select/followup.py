@@ -129,6 +129,15 @@ _ANOTHER_NUMBER_RE = re.compile(
 )
 
 
+# "… and is it working?" after a medicine: whether what it treats is under control.
+WORKING_RE = re.compile(
+    r"^\W*(?:and\s+|but\s+|so\s+)?(?:is|are|has|have)\s+(?:it|they|that|this|these|those)"
+    r"\s+(?:been\s+)?(?:working|helping|doing\s+(?:any\s+good|anything|(?:its|their)\s+job)"
+    r"|effective|doing\s+what\s+(?:it|they)\s+should)\b",
+    re.IGNORECASE,
+)
+
+
 def split_parts(question: str, now: date) -> list[str]:
     """The parts of a question that asks several things, each made self-contained.
 
@@ -162,7 +171,10 @@ def split_parts(question: str, now: date) -> list[str]:
     # tall is he now and has he grown much?": after a part with a subject, parts without
     # one that ask for another number about it, or how it changed, are questions too.
     borrowing = _has_subject(plans[0]) and all(
-        _ANOTHER_NUMBER_RE.match(piece) or plan.intent == "trend" or _DEATH_RE.search(piece)
+        _ANOTHER_NUMBER_RE.match(piece)
+        or plan.intent == "trend"
+        or _DEATH_RE.search(piece)
+        or WORKING_RE.match(piece)
         for piece, plan in zip(pieces[1:], plans[1:], strict=True)
         if not _has_subject(plan)
     )
