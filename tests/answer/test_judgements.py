@@ -607,3 +607,32 @@ def test_when_someone_quit_smoking_is_between_the_last_current_and_first_former_
     always = Selection(analyze(question, NOW), [Selected(r, 1.0) for r in records[2:]])
     text = answer(question, NOW, always, None, AnswerConfig(mode="extractive")).text
     assert text.startswith("The record does not say when"), text
+
+
+def test_an_age_at_an_event_never_found_is_not_todays_age() -> None:
+    # "how old was she when she had her first baby?" said "Age 56 on 2026-12-06".
+    question = "how old was she when she got her tattoo?"
+    me = Record(
+        ref="Patient/p", resource_type="Patient", id="p", patient_id="p",
+        text="[Patient/p] 1970-06-27 Chrissy Adams; born 1970-06-27", date="1970-06-27",
+        resource={"resourceType": "Patient", "birthDate": "1970-06-27"},
+    )  # fmt: skip
+    selection = Selection(analyze(question, NOW), [Selected(me, 1.0)])
+    text = answer(question, NOW, selection, None, AnswerConfig(mode="extractive")).text
+    assert not text.startswith("Age 54"), text
+    died = dataclasses.replace(
+        me, resource={**me.resource, "deceasedDateTime": "2013-03-27T10:00:00Z"}
+    )
+    passed = "How old was she when she passed?"
+    selection = Selection(analyze(passed, NOW), [Selected(died, 1.0)])
+    text = answer(passed, NOW, selection, None, AnswerConfig(mode="extractive")).text
+    assert text.startswith("Died on 2013-03-27 at age 42"), text
+
+
+def test_a_course_asked_of_a_condition_with_no_reading_is_not_a_list() -> None:
+    # "has her emphysema gotten worse?" answered "Found: Pulmonary emphysema".
+    question = "has her emphysema gotten worse?"
+    emphysema = condition("e", "87433001", "Pulmonary emphysema (disorder)")
+    selection = Selection(analyze(question, NOW), [Selected(emphysema, 1.0)])
+    text = answer(question, NOW, selection, None, AnswerConfig(mode="extractive")).text
+    assert text.startswith("The record holds no reading to tell how it has changed"), text

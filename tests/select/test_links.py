@@ -980,3 +980,28 @@ def test_is_it_working_asks_whether_the_medicines_reason_is_under_control(
     # No reading to judge it by: never a "Yes".
     assert "The record holds no reading with a target to judge whether it is controlled" in text
     assert "Yes" not in text
+
+
+def test_a_record_found_by_code_and_by_a_term_is_no_better_a_match(
+    store: SqliteStore, tmp_path: Path
+) -> None:
+    """ "How old was she when she had her first baby?" took the second birth: "Cesarean
+    section", found by its code and again by the term "cesarean", outscored the first birth
+    filed by code alone, and the earliest-day cut kept the best-scored only."""
+    from conftest import bundle, patient, write_json
+    from ehrqa.ingest.files import ingest_paths
+
+    def birth(id_: str, code: str, display: str, day: str) -> dict[str, object]:
+        return {"resourceType": "Procedure", "id": id_, "status": "completed",
+                "subject": {"reference": "Patient/p1"}, "performedDateTime": f"{day}T10:00:00Z",
+                "code": {"coding": [{"system": "http://snomed.info/sct", "code": code,
+                                     "display": display}]}}  # fmt: skip
+
+    first = birth(
+        "x1", "386216000", "Human parturition, function (observable entity)", "2014-10-25"
+    )
+    second = birth("x2", "11466000", "Cesarean section (procedure)", "2016-01-16")
+    ingest_paths(store, [write_json(tmp_path / "b.json", bundle(patient(), first, second))])
+    question = "when did she have her first baby?"
+    selection = DefaultSelector().select(store, "p1", question, date(2020, 1, 1))
+    assert "Procedure/x1" in selection.refs and "Procedure/x2" not in selection.refs

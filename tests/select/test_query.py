@@ -558,3 +558,14 @@ def test_long_term_problems_are_the_open_conditions(question: str) -> None:
     plan = analyze(question, NOW)
     assert plan.resource_types == ("Condition",) and plan.status == ("active",)
     assert not plan.keywords
+
+
+@pytest.mark.parametrize(
+    "question",
+    ["has he had all his shots?", "is he missing any vaccines?", "what vaccines is she missing?"],
+)
+def test_missing_shots_ask_what_is_due(question: str) -> None:
+    # "has he had all his shots?" answered "Yes, 42 in the record".
+    from ehrqa.select.query import DUE_RE
+
+    assert DUE_RE.search(question)

@@ -128,6 +128,14 @@ _STATE_NOW_RE = re.compile(
 )
 
 
+_HISTORY_OF_RE = re.compile(r"\b(?:history|hx)\s+of\b", re.IGNORECASE)
+# How a condition went: "gotten worse", "any better", "progressing" (not "lose a pregnancy").
+_COURSE_RE = re.compile(
+    r"\b(?:worse|worsen\w*|better|improv\w*|progress\w*|trend\w*|deteriorat\w*)\b",
+    re.IGNORECASE,
+)
+
+
 def _is_current(record: Record) -> bool:
     return record.status in ("active", "on-hold", "intended", "recurrence", "relapse")
 
@@ -250,6 +258,15 @@ def _intro(selection: Selection, judged: bool = False) -> str:
         return (
             "The record holds no reading with a target to judge whether it is controlled; it shows:"
         )
+    if (
+        _COURSE_RE.search(plan.question)
+        and records
+        and all(r.resource_type == "Condition" for r in records)
+        and not _HISTORY_OF_RE.search(plan.question)
+    ):
+        # "Has her emphysema gotten worse?" with no reading of it: the record shows the
+        # condition, never how it went.
+        return "The record holds no reading to tell how it has changed; it shows:"
     if records and (how := _HOW_BAD_RE.search(plan.question)):
         # "How bad was her stroke?": the records show that it happened, never how bad.
         return f"The record does not say how {how['what'].lower()} it was; it shows:"
@@ -312,6 +329,10 @@ def _age(selection: Selection) -> tuple[int, str, Record] | None:
     plan = selection.plan
     if plan.intent != "demographics" or not _AGE_RE.search(plan.question):
         return None
+    if AGE_AT_RE.search(plan.question) and not _DIED_RE.search(plan.question):
+        # "How old was she when she had her first baby?": the age at that event, never
+        # today's age ("Age 56 on 2026-12-06" answered it when no birth was matched).
+        return None
     for item in selection.items:
         birth = item.record.resource.get("birthDate")
         if item.record.resource_type == "Patient" and isinstance(birth, str):
@@ -319,6 +340,10 @@ def _age(selection: Selection) -> tuple[int, str, Record] | None:
             if age is not None:
                 return age, birth[:10], item.record
     return None
+
+
+# "How old was she when she passed?": the age at death is the age at that event.
+_DIED_RE = re.compile(r"\b(?:pass(?:ed)?|died|die|dying|death|dead|gone)\b", re.IGNORECASE)
 
 
 def _death_day(record: Record) -> date | None:

@@ -411,7 +411,9 @@ def _concept_candidates(ctx: _Search) -> None:
     for record, _ in ctx.store.search(ctx.patient_id, terms, types=ctx.types, limit=400):
         if _in_window(record, ctx.start, ctx.end):
             found.append(record)
-    for record in found:
+    # Each record once: one found by its code and again by a display term is no better a
+    # match ("Cesarean section" outscored the first birth, filed by code alone).
+    for record in {r.ref: r for r in found}.values():
         if ctx.types and record.resource_type not in ctx.types:
             continue
         for concept in plan.concepts:

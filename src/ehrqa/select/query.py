@@ -112,7 +112,12 @@ DUE_RE = re.compile(
     r"|need\s+\w+\s+(?:shot|jab|vaccine)"
     # "Is her flu shot current?", "Have I had this year's flu jab?"
     r"|(?:shot|jab|vaccine|vaccination|immuni[sz]ation)s?\s+(?:is\s+|are\s+)?current"
-    r"|this\s+year'?s|this\s+season'?s)",
+    r"|this\s+year'?s|this\s+season'?s"
+    # "Has he had all his shots?", "is she missing any vaccines?", "behind on his shots"
+    r"|all\s+(?:of\s+)?(?:his|her|my|the|their|your)\s+(?:shots?|jabs?|vaccin\w*|immuni[sz]\w*)"
+    r"|(?:missing|missed|behind\s+on)\s+(?:any\s+)?(?:of\s+)?(?:his|her|my|the|their)?\s*"
+    r"(?:shots?|jabs?|vaccin\w*|immuni[sz]\w*)"
+    r"|(?:shots?|jabs?|vaccin\w*|immuni[sz]\w*)\s+(?:\w+\s+){0,3}(?:missing|missed|behind|lacking))",
     re.IGNORECASE,
 )
 # Questions that ask for a judgement of a value or a condition.
