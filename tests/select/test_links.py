@@ -1005,3 +1005,22 @@ def test_a_record_found_by_code_and_by_a_term_is_no_better_a_match(
     question = "when did she have her first baby?"
     selection = DefaultSelector().select(store, "p1", question, date(2020, 1, 1))
     assert "Procedure/x1" in selection.refs and "Procedure/x2" not in selection.refs
+
+
+def test_a_dental_surgery_is_placed_at_the_teeth_never_at_an_unknown_site(
+    store: SqliteStore, tmp_path: Path
+) -> None:
+    """ "Has she ever had surgery on her knee?" said the site of two surgeries was not
+    recorded: a gingivectomy is of the teeth."""
+    from conftest import bundle, patient, write_json
+    from ehrqa.ingest.files import ingest_paths
+
+    gums = {"resourceType": "Procedure", "id": "x1", "status": "completed",
+            "subject": {"reference": "Patient/p1"}, "performedDateTime": "2012-08-07T10:00:00Z",
+            "code": {"coding": [{"system": "http://snomed.info/sct", "code": "6142004",
+                                 "display": "Gingivectomy or gingivoplasty, per tooth"}]}}  # fmt: skip
+    ingest_paths(store, [write_json(tmp_path / "b.json", bundle(patient(), gums))])
+    knee = DefaultSelector().select(store, "p1", "has she ever had surgery on her knee?",
+                                    date(2020, 1, 1))  # fmt: skip
+    assert not knee.items and knee.negative
+    assert knee.empty_reason == "No: the record has no surgery of the knee."
