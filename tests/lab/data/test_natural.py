@@ -261,12 +261,13 @@ def test_round_one_split_is_unchanged_by_later_rounds() -> None:
 
 
 def test_rounds_are_split_apart_and_a_patient_may_not_be_in_two() -> None:
-    rounds = [question_round(f"questions-{x}.jsonl") for x in "abcdefghi"]
-    assert rounds == [0, 0, 1, 2, 3, 4, 5, 6, 7]
+    rounds = [question_round(f"questions-{x}.jsonl") for x in "abcdefghij"]
+    assert rounds == [0, 0, 1, 2, 3, 4, 5, 6, 7, 8]
     assert question_round("") == 0 and split_names(1) == ("val2", "test2")
     assert split_names(2) == ("val3", "test3") and split_names(3) == ("val4", "test4")
     assert split_names(4) == ("val5", "test5") and split_names(5) == ("val6", "test6")
     assert split_names(6) == ("val7", "test7") and split_names(7) == ("val8", "test8")
+    assert split_names(8) == ("val9", "test9")
     with pytest.raises(SpecError, match=r"questions-z\.jsonl"):
         question_round("questions-z.jsonl")
     spec = {"op": "latest", "codes": ["LOINC|4548-4"]}
@@ -303,7 +304,8 @@ def test_round_three_is_dealt_on_its_own_and_round_two_is_unchanged() -> None:
 
 
 @pytest.mark.parametrize(
-    ("letter", "number"), [("d", 3), ("e", 4), ("f", 5), ("g", 6), ("h", 7), ("i", 8)]
+    ("letter", "number"),
+    [("d", 3), ("e", 4), ("f", 5), ("g", 6), ("h", 7), ("i", 8), ("j", 9)],
 )
 def test_a_later_round_question_is_dealt_into_its_own_splits_and_accepted(
     letter: str, number: int
@@ -367,6 +369,16 @@ ROUND_SEVEN_VAL = {
 }  # fmt: skip
 
 
+# Round 8 (questions-i) as dealt before round 9 existed: round 9 must never move them.
+ROUND_EIGHT_VAL = {
+    "2998fa42-a581-4303-bcba-e01b779c1d62", "358071ad-cfe8-47da-9eb1-3f5f9019fbb1",
+    "4669ee9a-8b5b-4c5e-a884-ff2c9e6d2d79", "4c571cbf-9d09-4bc8-a449-2a73de886a9e",
+    "5be9aabd-556d-4828-86ba-b649eed0f00b", "68ce281a-94ba-4551-ad96-28df9e56ff0d",
+    "929a6aec-ee21-450e-81a4-f01f8f6f408e", "c1b9b2d3-0aae-49de-8508-c20b0d814d91",
+    "c6404b97-ff91-4a26-97b3-3de8f553634e", "cc81957e-6e50-40d2-84f5-019ae1e35c7d",
+}  # fmt: skip
+
+
 def _committed_rounds() -> tuple[dict[str, dict[str, str]], dict[str, set[str]]]:
     """Each round's patients with their split (by file letter), and each patient's kinds."""
     committed = [orjson.loads(line) for line in (BENCH / "qa.jsonl").read_bytes().splitlines()]
@@ -387,13 +399,14 @@ def _committed_rounds() -> tuple[dict[str, dict[str, str]], dict[str, set[str]]]
         ("f", "g", ROUND_FIVE_VAL, (8, 8)),
         ("g", "h", ROUND_SIX_VAL, (9, 8)),
         ("h", "i", ROUND_SEVEN_VAL, (10, 10)),
+        ("i", "j", ROUND_EIGHT_VAL, (10, 10)),
     ],
 )
 def test_a_round_is_dealt_on_its_own_and_never_moves_the_one_before(
     before: str, after: str, pinned: set[str], dealt: tuple[int, int]
 ) -> None:
     by_round, kinds = _committed_rounds()
-    letters = "abcdefghi"
+    letters = "abcdefghij"
     old, new = by_round[before], by_round[after]
     n = letters.index(before) - 1  # round n+1 (file letters a and b are round 1)
     val, test = split_names(n)
