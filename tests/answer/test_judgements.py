@@ -636,3 +636,25 @@ def test_a_course_asked_of_a_condition_with_no_reading_is_not_a_list() -> None:
     selection = Selection(analyze(question, NOW), [Selected(emphysema, 1.0)])
     text = answer(question, NOW, selection, None, AnswerConfig(mode="extractive")).text
     assert text.startswith("The record holds no reading to tell how it has changed"), text
+
+
+@pytest.mark.parametrize(
+    ("question", "code", "name", "value", "unit", "verdict"),
+    [
+        ("Is his anxiety score in the worrying range?", "70274-6", "GAD-7 total score", 15.0,
+         "{score}", "HIGH"),
+        ("Was his peanut blood test positive?", "6206-7", "Peanut IgE Ab", 0.31, "kU/L",
+         "within the normal range"),
+        ("Was his alcohol screen positive?", "75626-2", "Total score [AUDIT-C]", 11.0, "{score}",
+         "HIGH"),
+    ],
+)  # fmt: skip
+def test_a_screening_score_is_judged_against_its_published_cut_off(
+    question: str, code: str, name: str, value: float, unit: str, verdict: str
+) -> None:
+    # "Was his alcohol screen positive?" answered "Most recent: Total score [AUDIT-C]: 11".
+    record = obs("s", "2024-09-01", code, name, value, unit)
+    selection = Selection(analyze(question, NOW), [Selected(record, 1.0)])
+    selection.details["patient"] = {"birth_date": "1980-01-01", "gender": "male"}
+    text = answer(question, NOW, selection, None, AnswerConfig(mode="extractive")).text
+    assert verdict in text, text

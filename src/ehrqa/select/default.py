@@ -610,7 +610,8 @@ WHY_RE = re.compile(
 # Questions that ask what was done for a problem: "when he broke his collarbone what did
 # they do at the hospital?" The problem's own visit holds the answer.
 DONE_RE = re.compile(
-    r"\bwhat\s+(?:did\s+(?:they|the\s+\w+|you|we)\s+do|was\s+done|were\s+(?:they|you)\s+given"
+    r"\bwhat\s+(?:else\s+)?(?:did\s+(?:they|the\s+\w+|you|we)\s+do|was\s+done"
+    r"|were\s+(?:they|you)\s+given"
     r"|did\s+(?:they|the\s+\w+)\s+give)\b",
     re.IGNORECASE,
 )

@@ -124,7 +124,9 @@ DUE_RE = re.compile(
 JUDGE_RE = re.compile(
     r"\b(?:normal|okay|ok|healthy|in\s+range|out\s+of\s+range"
     r"|in\s+the\s+(?:[a-z-]+\s+){1,2}range"  # "in the prediabetes range"
-    r"|worry|concern\w*|abnormal|elevated|controlled|under\s+control|control|managed"
+    r"|worry\w*|concern\w*|abnormal|elevated|controlled|under\s+control|control|managed"
+    # "Was his alcohol screen positive?", "was the peanut test negative?"
+    r"|positive|negative|high\s+risk|flagged"
     r"|at\s+target|on\s+target|target|goal|too\s+high|too\s+low|how\s+high|how\s+low"
     r"|where\s+(?:it|they)\s+should\s+be|(?:within|in)\s+(?:the\s+)?(?:normal\s+)?limits)\b",
     re.IGNORECASE,
@@ -580,6 +582,8 @@ _PRESENT_STATE_RE = re.compile(
 _ANCHOR_RE = re.compile(
     r"\b(?:back\s+when|when|at\s+the\s+time(?:\s+(?:of|that|when))?"
     r"|around\s+the\s+time(?:\s+(?:of|that|when))?|at\s+(?:my|his|her|the)\s+diagnosis"
+    # "her blood pressure on the day they diagnosed the hypertension"
+    r"|(?:on|in)\s+the\s+(?:day|week|month|year)\s+(?:that\s+|when\s+)?"
     r"|right\s+(?:before|after))\b",
     _F,
 )
