@@ -594,6 +594,8 @@ def test_missing_shots_ask_what_is_due(question: str) -> None:
         ("has he had hep b", "hepatitis b"),
         ("has he had the hep b shot", "hepatitis b vaccine"),
         ("did he get knocked out when he hit his head", "concussion"),
+        ("have I ever been knocked out", "loss of consciousness"),
+        ("how many hep b doses has he had", "hepatitis b vaccine"),
         ("how stressed has he been lately", "stress level"),
         ("what is my sister taking harvoni for", "ledipasvir"),
         ("how much has she grown since last year's checkup", "body height"),

@@ -359,6 +359,19 @@ def analyze(question: str, now: date) -> QueryPlan:
     concepts = _related(
         _unique(c for m in _named_within_groups(matches) for c in m.concepts), types
     )
+    if (
+        _DOSE_RE.search(text)
+        and concepts
+        and all(_vaccines_for((c,)) != (c,) for c in concepts)
+        and (shots := _vaccines_for(concepts)) != concepts
+    ):
+        # "How many hep b doses has he had?", "is he up to date on hep b?": the vaccine, when
+        # only such diseases are named ("a flu shot after my pneumonia", "doses of amoxicillin
+        # for his pneumonia" keep the disease as context).
+        concepts = shots
+        own = {t for concept in concepts for t in concept.resource_types}
+        kept = [t for t in types if t != "Condition" or "Condition" in own]
+        types = _unique_types((*kept, *(t for c in concepts for t in c.resource_types)))
     if _CONTROL_RE.search(text) and (controlled := _controlled_conditions(concepts)) != concepts:
         concepts = controlled
         types = _unique_types((*types, "Condition")) if types else types
@@ -494,6 +507,26 @@ def _context_cues(matches: list[Match], said: list[str]) -> list[Match]:
         named_before = named_before or bool(m.concepts)
         kept.append(m)
     return kept
+
+
+# Words that make a disease with a vaccine ask for the vaccine: its doses, shots, schedule.
+_DOSE_RE = re.compile(
+    r"\b(?:doses?|shots?|jabs?|vaccin\w*|immuni[sz]\w*|boosters?|series|up\s+to\s+date"
+    r"|due|overdue)\b",
+    re.IGNORECASE,
+)
+
+
+def _vaccines_for(concepts: tuple[Concept, ...]) -> tuple[Concept, ...]:
+    """``concepts`` with each disease that has a vaccine stand-in (``related``) replaced by
+    that vaccine."""
+    swapped: list[Concept] = []
+    for concept in concepts:
+        vaccines = [
+            CONCEPTS_BY_NAME[n] for n in concept.related if CONCEPTS_BY_NAME[n].kind == "vaccine"
+        ]
+        swapped.extend(vaccines if concept.kind == "condition" and vaccines else [concept])
+    return _unique(swapped)
 
 
 def _organs_as_tests(matches: list[Match], said: list[str]) -> list[Match]:
