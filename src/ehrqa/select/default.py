@@ -754,11 +754,8 @@ def _is_it_working(store: RecordStore, facets: list[Selection], part: str) -> st
     the medicine is recorded for are under control ("is essential hypertension under
     control?"), which their monitoring targets answer. ``part`` as it was when the earlier
     parts name no medicine with a recorded reason."""
-    medicines = [
-        item for facet in facets for item in facet.items if item.record.resource_type in
-        MEDICATION_TYPES
-    ]  # fmt: skip
     named = [item for facet in facets for item in facet.items]
+    medicines = [i for i in named if i.record.resource_type in MEDICATION_TYPES]
     reasons = [i for i in named if i.record.resource_type == "Condition"]
     reasons += _reason_records(store, medicines)
     conditions = dict.fromkeys(plain_name(i.record.display).lower() for i in reasons)
