@@ -658,3 +658,17 @@ def test_a_screening_score_is_judged_against_its_published_cut_off(
     selection.details["patient"] = {"birth_date": "1980-01-01", "gender": "male"}
     text = answer(question, NOW, selection, None, AnswerConfig(mode="extractive")).text
     assert verdict in text, text
+
+
+def test_testing_positive_for_an_illness_is_not_a_range_of_that_days_readings() -> None:
+    # "Did Denae ever test positive for covid?" answered with her blood pressure's range.
+    question = "Did she ever test positive for covid?"
+    covid = condition(
+        "c",
+        "840539006",
+        "Disease caused by severe acute respiratory syndrome coronavirus 2 (disorder)",
+    )
+    records = [covid, obs("d", "2021-01-12", "8462-4", "Diastolic Blood Pressure", 84.2, "mm[Hg]")]
+    selection = Selection(analyze(question, NOW), [Selected(r, 1.0) for r in records])
+    text = answer(question, NOW, selection, None, AnswerConfig(mode="extractive")).text
+    assert "HIGH" not in text and text.startswith("Yes"), text

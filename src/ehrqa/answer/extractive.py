@@ -129,6 +129,7 @@ _STATE_NOW_RE = re.compile(
 
 
 _HISTORY_OF_RE = re.compile(r"\b(?:history|hx)\s+of\b", re.IGNORECASE)
+_POSITIVE_RE = re.compile(r"\b(?:positive|negative)\b", re.IGNORECASE)
 # How a condition went: "gotten worse", "any better", "progressing" (not "lose a pregnancy").
 _COURSE_RE = re.compile(
     r"\b(?:worse|worsen\w*|better|improv\w*|progress\w*|trend\w*|deteriorat\w*)\b",
@@ -815,7 +816,12 @@ def lead_judgements(selection: Selection, *, asked_only: bool = False) -> list[J
         ]
         if found:
             return [*_since_started(selection), *found]
-    if JUDGE_RE.search(plan.question) or (plan.order == "latest" and not asked_only):
+    # "Was his alcohol screen positive?", "was the peanut blood test positive?": a score or
+    # a level against its cut-off ("did she test positive for covid?" is not one).
+    positive = _POSITIVE_RE.search(plan.question) and any(
+        c.is_measurement or c.kind == "allergen" for c in plan.concepts
+    )
+    if JUDGE_RE.search(plan.question) or positive or (plan.order == "latest" and not asked_only):
         age = age_on(birth, plan.now) if birth else None
         newest_of = [max(group, key=lambda r: r.date or "") for group in series[:3]]
         # A panel's parts recorded apart on its day (systolic and diastolic beside the

@@ -125,8 +125,7 @@ JUDGE_RE = re.compile(
     r"\b(?:normal|okay|ok|healthy|in\s+range|out\s+of\s+range"
     r"|in\s+the\s+(?:[a-z-]+\s+){1,2}range"  # "in the prediabetes range"
     r"|worry\w*|concern\w*|abnormal|elevated|controlled|under\s+control|control|managed"
-    # "Was his alcohol screen positive?", "was the peanut test negative?"
-    r"|positive|negative|high\s+risk|flagged"
+    r"|high\s+risk|flagged"
     r"|at\s+target|on\s+target|target|goal|too\s+high|too\s+low|how\s+high|how\s+low"
     r"|where\s+(?:it|they)\s+should\s+be|(?:within|in)\s+(?:the\s+)?(?:normal\s+)?limits)\b",
     re.IGNORECASE,
