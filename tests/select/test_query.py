@@ -586,6 +586,7 @@ def test_missing_shots_ask_what_is_due(question: str) -> None:
         ("did she need oxygen in the hospital?", "oxygen therapy"),
         ("does she have a drinking problem", "alcoholism"),
         ("has she ever needed an epi shot for a reaction", "epinephrine injection"),
+        ("Do I take an emergency adrenaline shot?", "epinephrine"),
         ("any history of cancer?", "other cancer"),
         ("is he working these days", "current employment"),
         ("how old was she when she had her first baby?", "childbirth"),
