@@ -1024,3 +1024,55 @@ def test_a_dental_surgery_is_placed_at_the_teeth_never_at_an_unknown_site(
                                     date(2020, 1, 1))  # fmt: skip
     assert not knee.items and knee.negative
     assert knee.empty_reason == "No: the record has no surgery of the knee."
+
+
+def test_medicines_named_for_a_condition_include_those_recorded_for_it(
+    store: SqliteStore, tmp_path: Path
+) -> None:
+    """ "What migraine medicines is he on?" listed the class's triptan and topiramate and
+    left out propranolol and ibuprofen, ordered for his migraine."""
+    from conftest import bundle, patient, write_json
+    from ehrqa.ingest.files import ingest_paths
+
+    rxnorm = "http://www.nlm.nih.gov/research/umls/rxnorm"
+    migraine = {"resourceType": "Condition", "id": "c1", "subject": {"reference": "Patient/p1"},
+                "clinicalStatus": {"coding": [{"code": "active"}]},
+                "onsetDateTime": "2015-07-06T10:00:00Z",
+                "code": {"coding": [{"system": "http://snomed.info/sct", "code": "37796009",
+                                     "display": "Migraine (disorder)"}]}}  # fmt: skip
+
+    def order(id_: str, code: str, display: str, reason: str | None) -> dict[str, object]:
+        why = {"reasonReference": [{"reference": f"Condition/{reason}"}]} if reason else {}
+        return {"resourceType": "MedicationRequest", "id": id_, "status": "active",
+                "intent": "order", "subject": {"reference": "Patient/p1"},
+                "authoredOn": "2023-11-01T10:00:00Z", **why,
+                "medicationCodeableConcept": {"coding": [{"system": rxnorm, "code": code,
+                                                          "display": display}]}}  # fmt: skip
+
+    records = bundle(
+        patient(),
+        migraine,
+        order("m1", "313782", "sumatriptan 50 MG Oral Tablet", None),
+        order("m2", "856422", "propranolol hydrochloride 40 MG Oral Tablet", "c1"),
+        order("m3", "314076", "lisinopril 10 MG Oral Tablet", None),
+    )
+    ingest_paths(store, [write_json(tmp_path / "b.json", records)])
+    selection = DefaultSelector().select(
+        store, "p1", "What migraine medicines is he on?", date(2024, 1, 1)
+    )
+    assert set(selection.refs) == {"MedicationRequest/m1", "MedicationRequest/m2"}
+
+
+def test_a_concept_rescued_from_the_cut_off_keeps_its_records_of_that_day() -> None:
+    # "What did he score on the depression questionnaire at his physical?" kept the PHQ-2
+    # and dropped the PHQ-9 of the same check-up: the reranker scored both below its cut-off.
+    plan = analyze("depression questionnaire results?", date(2025, 1, 1))
+    concept = plan.concepts[0].name
+    phq2 = _record("Observation/a", "PHQ-2 total score", "2024-12-16", "55758-7")
+    phq9 = _record("Observation/b", "PHQ-9 total score", "2024-12-16", "44261-6")
+    older = _record("Observation/c", "PHQ-9 total score", "2023-12-16", "44261-9")
+    items = [Selected(r, 1.0, (f"{concept}: code LOINC x",)) for r in (phq2, phq9, older)]
+    scores = {"Observation/a": 0.02, "Observation/b": 0.01, "Observation/c": 0.01}
+    scored = Scored(Selection(plan, items), [i.record for i in items], scores)
+    kept = apply_cutoff(None, "p", scored, "filter", 0.5)  # type: ignore[arg-type]
+    assert sorted(kept.refs) == ["Observation/a", "Observation/b"]

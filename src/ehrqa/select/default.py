@@ -984,6 +984,7 @@ def _for_condition(plan: QueryPlan, items: list[Selected]) -> list[Selected]:
     if not _asks_medicines_for_condition(plan):
         return items
     conditions = [c for c in plan.concepts if c.kind == "condition"]
+    classes = [c for c in plan.concepts if c.kind == "drug_class"]
     kb = load_knowledge()
     names = {c.name for c in conditions}
     terms = [t for c in conditions for t in (*c.terms, *c.synonyms)]
@@ -993,8 +994,8 @@ def _for_condition(plan: QueryPlan, items: list[Selected]) -> list[Selected]:
         return bool(reason) and any(term in reason for term in terms)
 
     def treats(record: Record) -> bool:
-        if named_as_reason(record):
-            return True
+        if named_as_reason(record) or any(matches_concept(record, c) for c in classes):
+            return True  # recorded for it, or of the class asked ("migraine medicines")
         if record.resource_type == "Procedure":  # "how was it treated": done for it
             return False
         if record.resource_type not in MEDICATION_TYPES:

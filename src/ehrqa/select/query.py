@@ -358,6 +358,7 @@ def analyze(question: str, now: date) -> QueryPlan:
     concepts = _related(
         _unique(c for m in _named_within_groups(matches) for c in m.concepts), types
     )
+    concepts = _with_treated_conditions(concepts)
     if (
         _DOSE_RE.search(text)
         and concepts
@@ -514,6 +515,24 @@ _DOSE_RE = re.compile(
     r"|due|overdue)\b",
     re.IGNORECASE,
 )
+
+
+_CLASS_SUFFIX_RE = re.compile(r"\s+(?:medicine|medication|drug|pill)s?$")
+
+
+def _with_treated_conditions(concepts: tuple[Concept, ...]) -> tuple[Concept, ...]:
+    """A drug class named for a condition brings that condition: "what migraine medicines is
+    he on?" are the class's members and every medicine recorded for migraine (propranolol
+    and ibuprofen were left out)."""
+    extra = []
+    for concept in concepts:
+        if concept.kind != "drug_class":
+            continue
+        base = _CLASS_SUFFIX_RE.sub("", concept.name)
+        condition = CONCEPTS_BY_NAME.get(base)
+        if base != concept.name and condition is not None and condition.kind == "condition":
+            extra.append(condition)
+    return _unique((*concepts, *extra)) if extra else concepts
 
 
 def _vaccines_for(concepts: tuple[Concept, ...]) -> tuple[Concept, ...]:

@@ -358,9 +358,15 @@ def _sole_matches(
         if any(m.record.ref in kept_refs for m in members):
             continue
         best = max(members, key=lambda m: scores.get(m.record.ref, m.score))
-        if best.record.ref not in kept_refs:
-            kept_refs.add(best.record.ref)
-            rescued.append(best)
+        # The reranker found none of them relevant, so it prefers none of that day: its
+        # records of the concept stay together (the PHQ-9 beside the PHQ-2 of a check-up).
+        same_day = [best] if not best.record.day else [
+            m for m in members if m.record.day == best.record.day
+        ]  # fmt: skip
+        for member in same_day:
+            if member.record.ref not in kept_refs:
+                kept_refs.add(member.record.ref)
+                rescued.append(member)
     return rescued
 
 
