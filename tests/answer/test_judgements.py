@@ -106,7 +106,7 @@ def test_control_compares_the_newest_measure_with_the_target() -> None:
         obs("old", "2020-01-01", "4548-4", "HbA1c", 8.1, "%"),
         obs("new", "2024-01-01", "4548-4", "HbA1c", 6.4, "%"),
     ]
-    verdict = control(diabetes, readings, monitors)
+    verdict = control([diabetes], readings, monitors)
     assert verdict is not None
     assert "6.4% on 2024-01-01 [Observation/new] is at target (controlled)" in verdict.sentence
     assert "Observation/old" not in verdict.sentence

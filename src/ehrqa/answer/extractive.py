@@ -235,11 +235,10 @@ def _intro(selection: Selection, judged: bool = False) -> str:
             "on record:"
         )
 
-    state_now = (
-        _STATE_NOW_RE.search(plan.question)
-        and records
-        and all(r.resource_type == "Condition" for r in records)
-    )
+    # Conditions alone: their existence is shown, never a state, control or course they
+    # do not record.
+    conditions_only = bool(records) and all(r.resource_type == "Condition" for r in records)
+    state_now = conditions_only and _STATE_NOW_RE.search(plan.question)
     if ("active" in plan.status or state_now) and not any(_is_current(r) for r in records):
         # "Is she pregnant?" over a pregnancy that ended: not now ("Yes: Normal pregnancy,
         # resolved 2024-06-06" said she is).
@@ -248,21 +247,15 @@ def _intro(selection: Selection, judged: bool = False) -> str:
         return "Nothing current is recorded; earlier entries:"
     if judged:
         return "Records:"
-    if (
-        yes_no
-        and CONTROL_RE.search(plan.question)
-        and records
-        and all(r.resource_type == "Condition" for r in records)
-    ):
+    if yes_no and conditions_only and CONTROL_RE.search(plan.question):
         # "Is her reflux under control?" with no reading to judge it: the record shows the
         # condition, never that it is controlled.
         return (
             "The record holds no reading with a target to judge whether it is controlled; it shows:"
         )
     if (
-        _COURSE_RE.search(plan.question)
-        and records
-        and all(r.resource_type == "Condition" for r in records)
+        conditions_only
+        and _COURSE_RE.search(plan.question)
         and not _HISTORY_OF_RE.search(plan.question)
     ):
         # "Has her emphysema gotten worse?" with no reading of it: the record shows the
@@ -733,7 +726,7 @@ def lead_judgements(selection: Selection, *, asked_only: bool = False) -> list[J
         by_readings: dict[str, tuple[tuple[Monitor, ...], list[Record]]] = {}
         for condition in _newest_per_display(r for r in records if r.resource_type == "Condition"):
             monitors = _asked_monitors(plan, _monitors_of(kb, condition))
-            if monitors and (readings := control(None, measures, monitors)) is not None:
+            if monitors and (readings := control((), measures, monitors)) is not None:
                 by_readings.setdefault(readings.sentence, (monitors, []))[1].append(condition)
         for monitors, conditions in by_readings.values():
             if (verdict := control(conditions, measures, monitors)) is not None:
@@ -742,7 +735,7 @@ def lead_judgements(selection: Selection, *, asked_only: bool = False) -> list[J
             # "Is my blood pressure under control?": the measure against its target.
             codes = {c.code for r in measures for c in r.codes}
             monitors = _own_monitors(kb, tuple(m for m in kb.monitors if codes & set(m.loinc)))
-            if monitors and (verdict := control(None, measures, monitors)) is not None:
+            if monitors and (verdict := control((), measures, monitors)) is not None:
                 found.append(verdict)
         if found:
             return found

@@ -249,21 +249,16 @@ class _Reading:
 
 
 def control(
-    condition: Record | Sequence[Record] | None,
-    measures: Sequence[Record],
-    monitors: Sequence[Monitor],
+    conditions: Sequence[Record], measures: Sequence[Record], monitors: Sequence[Monitor]
 ) -> Judgement | None:
     """Whether a condition is at its monitoring targets by the newest measurement of each.
 
     "Diabetes: latest Hemoglobin A1c 6.2 % on 2024-01-02 is at target (< 7 %, ADA …)."
     Several conditions judged by the same targets are named together, the verdict said once.
-    Without a condition, the measure itself is judged ("Is my blood pressure under
+    Without conditions, the measure itself is judged ("Is my blood pressure under
     control?"). A reading with several targets (systolic, diastolic) is one clause, not
     controlled when any target is missed. None when no measure of the monitors was selected.
     """
-    conditions = (
-        [] if condition is None else [condition] if isinstance(condition, Record) else condition
-    )
     readings: dict[str, _Reading] = {}
     seen: set[str] = set()
     for monitor in monitors:

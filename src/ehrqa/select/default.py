@@ -1340,6 +1340,7 @@ def _at_body_site(selection: Selection) -> Selection:
         return any(re.search(rf"\b{re.escape(w)}", item.record.display, re.I) for w in words)
 
     terms = [t for w in sites for t in kb.body_sites[w]]
+    every_site = [t for named in kb.body_sites.values() for t in named]
     of_concept = [i for i in selection.items if any(matches_concept(i.record, c) for c in asked)]
     if not of_concept:
         return selection
@@ -1347,14 +1348,12 @@ def _at_body_site(selection: Selection) -> Selection:
     if at_site:
         # A record that names no site, of the day of one at the site, is for it: "did he
         # need stitches for that cut on his leg?" is the suture of the thigh laceration.
-        every_site = [t for named in kb.body_sites.values() for t in named]
         days = {i.record.day for i in at_site}
         with_them = [i for i in of_concept if i.record.day in days and not placed(i, every_site)]
         kept = [*at_site, *with_them]
         selection.items = [i for i in selection.items if i in kept or i not in of_concept]
         return selection
     what, where = " or ".join(c.name for c in asked), " or ".join(sites)
-    every_site = [t for named in kb.body_sites.values() for t in named]
     unplaced = [i for i in of_concept if not placed(i, every_site)]
     selection.items, selection.nearby = [], of_concept
     if unplaced:  # "Pathological fracture due to osteoporosis": it may have been the hip

@@ -353,25 +353,20 @@ def analyze(question: str, now: date) -> QueryPlan:
     rest = _AT_GOAL_RE.sub(r"\g<how> target", rest)
     text = " ".join(rest.replace("’", "'").split())
     rest = _as_screening(_HOW_LONG_IS_RE.sub("how tall is the patient", rest))
-    matches = _context_cues(_organs_as_tests(scan(rest), words(rest)), words(rest))
+    said = words(rest)
+    matches = _context_cues(_organs_as_tests(scan(rest), said), said)
     types = resolve_types(matches)
     concepts = _related(
         _unique(c for m in _named_within_groups(matches) for c in m.concepts), types
     )
     concepts = _with_treated_conditions(concepts)
-    if (
-        _DOSE_RE.search(text)
-        and concepts
-        and all(_vaccines_for((c,)) != (c,) for c in concepts)
-        and (shots := _vaccines_for(concepts)) != concepts
-    ):
+    if _DOSE_RE.search(text) and concepts and all(map(_vaccines_of, concepts)):
         # "How many hep b doses has he had?", "is he up to date on hep b?": the vaccine, when
         # only such diseases are named ("a flu shot after my pneumonia", "doses of amoxicillin
         # for his pneumonia" keep the disease as context).
-        concepts = shots
-        own = {t for concept in concepts for t in concept.resource_types}
-        kept = [t for t in types if t != "Condition" or "Condition" in own]
-        types = _unique_types((*kept, *(t for c in concepts for t in c.resource_types)))
+        concepts = _unique(v for c in concepts for v in _vaccines_of(c))
+        shots = [t for c in concepts for t in c.resource_types]
+        types = _unique_types((*(t for t in types if t != "Condition" or t in shots), *shots))
     if _CONTROL_RE.search(text) and (controlled := _controlled_conditions(concepts)) != concepts:
         concepts = controlled
         types = _unique_types((*types, "Condition")) if types else types
@@ -535,16 +530,15 @@ def _with_treated_conditions(concepts: tuple[Concept, ...]) -> tuple[Concept, ..
     return _unique((*concepts, *extra)) if extra else concepts
 
 
-def _vaccines_for(concepts: tuple[Concept, ...]) -> tuple[Concept, ...]:
-    """``concepts`` with each disease that has a vaccine stand-in (``related``) replaced by
-    that vaccine."""
-    swapped: list[Concept] = []
-    for concept in concepts:
-        vaccines = [
-            CONCEPTS_BY_NAME[n] for n in concept.related if CONCEPTS_BY_NAME[n].kind == "vaccine"
-        ]
-        swapped.extend(vaccines if concept.kind == "condition" and vaccines else [concept])
-    return _unique(swapped)
+def _vaccines_of(concept: Concept) -> tuple[Concept, ...]:
+    """The vaccines that stand in for a disease (its ``related``); none for anything else."""
+    if concept.kind != "condition":
+        return ()
+    related = (CONCEPTS_BY_NAME[n] for n in concept.related)
+    return tuple(c for c in related if c.kind == "vaccine")
+
+
+_ORGANS = frozenset(phrase_key(p) for p in ORGAN_GROUPS.phrases)
 
 
 def _organs_as_tests(matches: list[Match], said: list[str]) -> list[Match]:
@@ -552,12 +546,11 @@ def _organs_as_tests(matches: list[Match], said: list[str]) -> list[Match]:
     kidney transplant?", "kidney stones"): the organ alone asks for its tests ("how are her
     kidneys?", ``cues.toml [organ_groups]``); before "transplant" it names the transplant,
     whose words are searched as said, never creatinine and eGFR."""
-    organs = {phrase_key(p) for p in ORGAN_GROUPS.phrases}
     kept = []
     for m in matches:
         after = said[m.end] if m.end < len(said) else None
         if (
-            phrase_key(m.phrase) in organs
+            phrase_key(m.phrase) in _ORGANS
             and after is not None
             and after not in ORGAN_GROUPS.tests_before
         ):

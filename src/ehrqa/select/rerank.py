@@ -360,10 +360,8 @@ def _sole_matches(
         best = max(members, key=lambda m: scores.get(m.record.ref, m.score))
         # The reranker found none of them relevant, so it prefers none of that day: its
         # records of the concept stay together (the PHQ-9 beside the PHQ-2 of a check-up).
-        same_day = [best] if not best.record.day else [
-            m for m in members if m.record.day == best.record.day
-        ]  # fmt: skip
-        for member in same_day:
+        day = best.record.day
+        for member in [m for m in members if m.record.day == day] if day else [best]:
             if member.record.ref not in kept_refs:
                 kept_refs.add(member.record.ref)
                 rescued.append(member)
