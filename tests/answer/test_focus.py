@@ -347,3 +347,27 @@ def test_a_finding_asked_at_a_procedure_is_a_no_for_a_visit_that_did_not_record_
     both = _selection(question, [late, meds, early, polyp], reasons)
     said = answer(question, NOW, both, None, AnswerConfig()).text
     assert said.startswith("At the Colonoscopy on 2012-07-21 [Procedure/c1]: Polyp of colon")
+
+
+def test_an_adults_trend_over_no_asked_window_is_read_from_adulthood() -> None:
+    # "Has his weight gone up or down?" was read from a 4.5 kg birth weight to 78.9 kg; and
+    # its "N readings in all" was flagged unverified.
+    child = [weight(f"c{i}", f"{1970 + 4 * i}-06-01", 4.5 + 15 * i) for i in range(4)]
+    adult = [weight(f"a{i}", f"{1990 + 3 * i}-06-01", 70.0 + i) for i in range(9)]
+    question = "has his weight gone up or down?"
+    selection = _selection(question, [*child, *adult])
+    selection.details["patient"] = {"birth_date": "1970-01-01"}
+    said = answer(question, NOW, selection, None, AnswerConfig())
+    assert said.text.startswith("Body Weight (as an adult) went up: 70 kg on 1990-06-01")
+    assert "9 readings in all" in said.text and said.verified, said.unverified
+    # Asked over a window, or of a child, the series is read as it is.
+    windowed = "has his weight gone up or down since 1970?"
+    selection = _selection(windowed, [*child, *adult])
+    selection.details["patient"] = {"birth_date": "1970-01-01"}
+    said = answer(windowed, NOW, selection, None, AnswerConfig())
+    assert said.text.startswith("Body Weight went up: 4.5 kg on 1970-06-01"), said.text
+    then = date(1987, 1, 1)  # aged 17: a child, read whole
+    young = Selection(analyze(question, then), [Selected(r, 1.0) for r in child])
+    young.details["patient"] = {"birth_date": "1970-01-01"}
+    said = answer(question, then, young, None, AnswerConfig())
+    assert said.text.startswith("Body Weight went up: 4.5 kg on 1970-06-01"), said.text

@@ -620,3 +620,58 @@ def test_what_else_they_did_asks_what_was_done() -> None:
     from ehrqa.select.default import DONE_RE
 
     assert DONE_RE.search("What else did they do when she had her c-section?")
+
+
+@pytest.mark.parametrize(
+    ("question", "concept"),
+    [
+        ("is anything wrong with her heart?", "heart failure"),
+        ("any problems with his lungs?", "asthma"),
+        ("does she have trouble with her stomach", "gerd"),
+        ("something the matter with my heart?", "myocardial infarction"),
+    ],
+)
+def test_trouble_with_an_organ_is_that_organs_problems(question: str, concept: str) -> None:
+    # "is anything wrong with her heart?" abstained over a recorded heart attack.
+    plan = analyze(question, NOW)
+    assert concept in {c.name for c in plan.concepts} and not plan.keywords
+
+
+def test_trouble_with_what_the_files_do_not_group_is_left_as_said() -> None:
+    plan = analyze("any problems with her new glasses?", NOW)
+    assert "glasses" in plan.keywords
+
+
+@pytest.mark.parametrize(
+    "question",
+    [
+        "what's wrong with her?",
+        "what is the matter with him",
+        "what ails her",
+        "what's going on with her health?",
+        "how is his overall health?",
+    ],
+)
+def test_what_is_wrong_asks_for_the_problem_list(question: str) -> None:
+    # "what's wrong with her?" answered "The record does not contain information about this";
+    # "what's going on with her health?" listed her "Assessment of health and social care needs".
+    plan = analyze(question, NOW)
+    assert plan.resource_types == ("Condition",) and not plan.concepts and not plan.keywords
+    assert plan.status == ("active",)
+
+
+@pytest.mark.parametrize(
+    "question",
+    [
+        "has she ever been in the hospital overnight?",
+        "did she ever have to spend a night in the hospital?",
+        "was he ever kept overnight?",
+    ],
+)
+def test_a_night_in_hospital_is_a_hospital_stay(question: str) -> None:
+    # "overnight" was left a keyword, and the reranker trimmed one of three stays.
+    from ehrqa.select.default import asked_encounter_classes
+
+    plan = analyze(question, NOW)
+    assert plan.resource_types == ("Encounter",) and not plan.keywords
+    assert "IMP" in asked_encounter_classes(question)

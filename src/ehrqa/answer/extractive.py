@@ -802,9 +802,11 @@ def lead_judgements(selection: Selection, *, asked_only: bool = False) -> list[J
     series = _asked_series(_series(records), plan)
     if TREND_RE.search(plan.question) or plan.intent == "trend":
         found = [
-            t
+            # The readings before adulthood were read too: the verdict rests on them all.
+            dataclasses.replace(t, evidence=tuple(r.ref for r in group)) if scope else t
             for group in series
-            for t in [trend(_last_n(group, plan), _better_way(kb, group, patient, plan.now))]
+            for part, scope in [_adult_part(_last_n(group, plan), plan, birth)]
+            for t in [trend(part, _better_way(kb, group, patient, plan.now), scope=scope)]
             if t is not None
         ]
         if found:
@@ -1298,6 +1300,23 @@ def _last_n(series: list[Record], plan: QueryPlan) -> list[Record]:
         return series
     days = sorted({r.day for r in series if r.day})[-plan.limit :]
     return [r for r in series if r.day in days]
+
+
+def _adult_part(
+    series: list[Record], plan: QueryPlan, birth: str | None
+) -> tuple[list[Record], str]:
+    """An adult's series over no asked window, from adulthood on ("has his weight gone up?"
+    is not read from his birth weight), with the words that say so; else ``series`` as is."""
+    if plan.window is not None or plan.limit or not birth:
+        return series, ""
+    if (age_on(birth, plan.now) or 0) < ADULT_AGE:
+        return series, ""
+    adult = [
+        r for r in series if r.day and (age_on(birth, date.fromisoformat(r.day)) or 0) >= ADULT_AGE
+    ]
+    if len(adult) == len(series) or len({r.day for r in adult}) < 2:
+        return series, ""
+    return adult, "as an adult"
 
 
 def _better_way(

@@ -109,12 +109,15 @@ def better_direction(kb: Knowledge, code: str) -> str | None:
     return None
 
 
-def trend(records: Sequence[Record], better: str | None = None) -> Judgement | None:
+def trend(
+    records: Sequence[Record], better: str | None = None, *, scope: str = ""
+) -> Judgement | None:
     """The direction of one measure's series, first → last, or None for fewer than 2 values.
 
     Records of one day are one reading (the newest of them counts); the direction is "up",
     "down" or "stable" (a relative change under :data:`STABLE_SHARE`), and "better" or
     "worse" when ``better`` says which way is better ("lower" for HbA1c, "higher" for eGFR).
+    ``scope`` says which part of the record the series is ("since age 18").
     """
     by_day: dict[str, Record] = {}
     for record in sorted(records, key=lambda r: r.date or ""):
@@ -136,7 +139,7 @@ def trend(records: Sequence[Record], better: str | None = None) -> Judgement | N
         if better is not None:  # which way is better comes from a monitoring target
             improved = (change < 0) == (better == "lower")
             direction += " (better)" if improved else " (worse)"
-    name = plain_name(first.display)
+    name = plain_name(first.display) + (f" ({scope})" if scope else "")
     sentence = (
         f"{name} {direction}: {_shown(first)} on {first.day} {cite([first])} → "
         f"{_shown(last)} on {last.day} {cite([last])}."

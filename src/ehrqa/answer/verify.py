@@ -136,7 +136,23 @@ def check_facts(text: str, cited: list[Record], now: date | None = None) -> list
     """
     days, numbers = _evidence(cited, now)
     kinds = Counter(record.display for record in cited)
-    return _unsupported(text, days, numbers, frozenset({len(cited), *kinds.values()}))
+    counts = {len(cited), *kinds.values(), *_series_lengths(text, cited)}
+    return _unsupported(text, days, numbers, frozenset(counts))
+
+
+def _series_lengths(text: str, records: list[Record]) -> set[int]:
+    """The length of each series ``text`` cites ("17 readings in all"): the days, one reading
+    a day, of one measure among ``records`` from its first day cited to its last."""
+    named = {ref.strip() for refs in CITATION_RE.findall(text) for ref in re.split(r"[,;]", refs)}
+    spans: dict[str, tuple[str, str]] = {}
+    for record in records:
+        if record.day and record.ref in named:
+            first, last = spans.get(record.display, (record.day, record.day))
+            spans[record.display] = (min(first, record.day), max(last, record.day))
+    return {
+        len({r.day for r in records if r.display == name and r.day and first <= r.day <= last})
+        for name, (first, last) in spans.items()
+    }
 
 
 def check_facts_in_texts(text: str, sources: Sequence[str]) -> list[str]:

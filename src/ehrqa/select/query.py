@@ -350,7 +350,7 @@ def analyze(question: str, now: date) -> QueryPlan:
     # "oldest to newest" says how to sort a list; it asks for neither the first nor the last.
     rest = _SORT_RE.sub(" ", rest)
     # "Is that at goal for her cholesterol?": a target, not the Goal records of a care plan.
-    rest = _AT_GOAL_RE.sub(r"\g<how> target", rest)
+    rest = _trouble_with(_AT_GOAL_RE.sub(r"\g<how> target", rest))
     text = " ".join(rest.replace("’", "'").split())
     rest = _as_screening(_HOW_LONG_IS_RE.sub("how tall is the patient", rest))
     said = words(rest)
@@ -477,6 +477,28 @@ def _as_screening(text: str) -> str:
         return m[0]
 
     return _SCREENED_RE.sub(said, text)
+
+
+# "Is anything wrong with her heart?", "problems with his lungs": the organ's problems, said
+# the other way round ("heart problem", a phrase of the files) when the files know it.
+_TROUBLE_WITH_RE = re.compile(
+    r"\b(?:wrong|the\s+matter|problems?|troubles?|issues?)\s+with\s+"
+    r"(?:my|his|her|their|your|the|its)\s+(?P<organ>[a-z]+)\b",
+    re.IGNORECASE,
+)
+
+
+def _trouble_with(text: str) -> str:
+    """``text`` with "wrong with her heart" said as "heart problem" when the files know that."""
+
+    def said(m: re.Match[str]) -> str:
+        organ = m["organ"].lower()
+        for name in (organ, organ[:-1]) if organ.endswith("s") else (organ,):
+            if _names_whole(phrase := f"{name} problem"):
+                return phrase
+        return m[0]
+
+    return _TROUBLE_WITH_RE.sub(said, text)
 
 
 def _names_whole(phrase: str) -> bool:
@@ -717,7 +739,10 @@ def _status(text: str, types: tuple[str, ...]) -> tuple[str, ...]:
 _EVER_ASKED_RE = re.compile(r"\b(?:ever|at\s+any\s+(?:point|time)|at\s+some\s+point)\b", _F)
 _HAVING_RE = re.compile(
     r"\bwhat\b.{0,40}\b(?:do|does)\s+(?:i|you|s?he|they|we|(?:the\s+)?(?:patient|pt))"
-    r"\s+(?:still\s+)?have\b|\bbeing\s+treated\s+for\b",
+    r"\s+(?:still\s+)?have\b|\bbeing\s+treated\s+for\b"
+    # "What's wrong with her?", "how is his overall health?": what is open now.
+    r"|\bwhat(?:'s|\s+is)\s+(?:wrong|the\s+matter|going\s+on)\s+with\b|\bwhat\s+ails\b"
+    r"|\b(?:overall|general)\s+health\b",
     _F,
 )
 

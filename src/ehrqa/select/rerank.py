@@ -443,8 +443,9 @@ def rules_decide(selection: Selection) -> bool:
     """Whether the rules' selection stands unscored: :func:`keeps_default` for its plan, a
     question of several parts (each part the rules' choice), a disease's risk factors
     (knowledge the cross-encoder never saw), readings at the time of an event (a
-    comparison of dates, which a pointwise scorer cannot make), or visits chosen by what
-    their own records name ("what did they do for my ankle at the ER?")."""
+    comparison of dates, which a pointwise scorer cannot make), visits chosen by what
+    their own records name ("what did they do for my ankle at the ER?"), or visits of a
+    class asked alone."""
     return (
         keeps_default(selection.plan)
         or bool(selection.facets)
@@ -452,6 +453,23 @@ def rules_decide(selection: Selection) -> bool:
         or "anchor" in selection.details
         or "visits_about" in selection.details
         or _whole_kind(selection)
+        or _class_listing(selection)
+    )
+
+
+def _class_listing(selection: Selection) -> bool:
+    """Visits of one class asked with no other subject ("has she ever been in the hospital
+    overnight?"): every visit of that class answers it alike, and one trimmed is a wrong
+    count ("Yes, 2" over three hospital stays, the reranker having kept the two stays of one
+    code)."""
+    plan = selection.plan
+    return (
+        not plan.concepts
+        and not plan.keywords
+        and bool(selection.items)
+        and all(
+            any(r.startswith("encounter class ") for r in item.reasons) for item in selection.items
+        )
     )
 
 

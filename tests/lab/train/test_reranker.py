@@ -414,3 +414,31 @@ def test_a_yes_no_whose_words_match_nothing_keeps_every_record_of_its_kind(
     lungs = Scored(lungs.selection, lungs.records, {**lungs.scores, best: 0.95})
     trimmed = apply_cutoff(demo_store, DEMO_PATIENT, lungs, mode, 0.9)
     assert set(trimmed.refs) < set(lungs.selection.refs)
+
+
+@pytest.mark.parametrize("mode", ["filter", "threshold"])
+def test_visits_of_a_class_asked_alone_are_all_kept(demo_store: SqliteStore, mode: str) -> None:
+    """ "Has she ever been in the hospital overnight?" answered "Yes, 2" over three hospital
+    stays: the reranker kept the two stays of one code and trimmed the third."""
+    from ehrqa.fhir.record import Coding, Record
+    from ehrqa.select.base import Selected, Selection
+    from ehrqa.select.query import analyze
+
+    def stay(ref: str, code: str, name: str) -> Selected:
+        record = Record(
+            ref=f"Encounter/{ref}", resource_type="Encounter", id=ref, patient_id="p",
+            text=f"[Encounter/{ref}] 2000-01-01 inpatient encounter: {name}", date="2000-01-01",
+            codes=(Coding("http://snomed.info/sct", code, name),),
+        )  # fmt: skip
+        return Selected(record, 1.0, ("type Encounter", "encounter class IMP"))
+
+    items = [stay("a", "32485007", "Hospital admission"), stay("b", "56876005", "Drug rehab")]
+    question = "has she ever been in the hospital overnight?"
+    selection = Selection(analyze(question, NOW), items)
+    scored = Scored(selection, [i.record for i in items], {"Encounter/b": 0.95, "Encounter/a": 0.1})
+    kept = apply_cutoff(demo_store, DEMO_PATIENT, scored, mode, 0.9)
+    assert set(kept.refs) == {"Encounter/a", "Encounter/b"}
+    # The same visits asked about with a word of their own are the reranker's to trim.
+    other = Selection(analyze("which hospital stays were for her drug habit?", NOW), items)
+    scored = Scored(other, [i.record for i in items], {"Encounter/b": 0.95, "Encounter/a": 0.1})
+    assert "Encounter/a" not in apply_cutoff(demo_store, DEMO_PATIENT, scored, "filter", 0.9).refs
