@@ -261,13 +261,13 @@ def test_round_one_split_is_unchanged_by_later_rounds() -> None:
 
 
 def test_rounds_are_split_apart_and_a_patient_may_not_be_in_two() -> None:
-    rounds = [question_round(f"questions-{x}.jsonl") for x in "abcdefghij"]
-    assert rounds == [0, 0, 1, 2, 3, 4, 5, 6, 7, 8]
+    rounds = [question_round(f"questions-{x}.jsonl") for x in "abcdefghijk"]
+    assert rounds == [0, 0, 1, 2, 3, 4, 5, 6, 7, 8, 9]
     assert question_round("") == 0 and split_names(1) == ("val2", "test2")
     assert split_names(2) == ("val3", "test3") and split_names(3) == ("val4", "test4")
     assert split_names(4) == ("val5", "test5") and split_names(5) == ("val6", "test6")
     assert split_names(6) == ("val7", "test7") and split_names(7) == ("val8", "test8")
-    assert split_names(8) == ("val9", "test9")
+    assert split_names(8) == ("val9", "test9") and split_names(9) == ("val10", "test10")
     with pytest.raises(SpecError, match=r"questions-z\.jsonl"):
         question_round("questions-z.jsonl")
     spec = {"op": "latest", "codes": ["LOINC|4548-4"]}
@@ -305,7 +305,7 @@ def test_round_three_is_dealt_on_its_own_and_round_two_is_unchanged() -> None:
 
 @pytest.mark.parametrize(
     ("letter", "number"),
-    [("d", 3), ("e", 4), ("f", 5), ("g", 6), ("h", 7), ("i", 8), ("j", 9)],
+    [("d", 3), ("e", 4), ("f", 5), ("g", 6), ("h", 7), ("i", 8), ("j", 9), ("k", 10)],
 )
 def test_a_later_round_question_is_dealt_into_its_own_splits_and_accepted(
     letter: str, number: int
@@ -379,6 +379,16 @@ ROUND_EIGHT_VAL = {
 }  # fmt: skip
 
 
+# Round 9 (questions-j) as dealt before round 10 existed: round 10 must never move them.
+ROUND_NINE_VAL = {
+    "2517d451-d199-4ec1-b74f-9ba977bd0a4a", "4703b124-0f67-4445-af63-67b951510cbc",
+    "5263d94d-1079-437d-b76d-4850b174fcca", "9245bf88-d47c-499d-97d7-1b0002176bd3",
+    "9cc17293-169d-4df8-8b39-47e56c72ca83", "a2a8e969-0608-4c5c-9c5f-7260d8b29ade",
+    "a5ebf698-202b-43f5-85be-fd88d1e410dc", "a7a6a85c-50e5-4dac-b55f-53248d4ead40",
+    "d720f0e0-d66d-431d-800a-32895bf1db45", "fb563c4b-d5c6-46fe-8b6f-0e7a52cdeabc",
+}  # fmt: skip
+
+
 def _committed_rounds() -> tuple[dict[str, dict[str, str]], dict[str, set[str]]]:
     """Each round's patients with their split (by file letter), and each patient's kinds."""
     committed = [orjson.loads(line) for line in (BENCH / "qa.jsonl").read_bytes().splitlines()]
@@ -400,13 +410,14 @@ def _committed_rounds() -> tuple[dict[str, dict[str, str]], dict[str, set[str]]]
         ("g", "h", ROUND_SIX_VAL, (9, 8)),
         ("h", "i", ROUND_SEVEN_VAL, (10, 10)),
         ("i", "j", ROUND_EIGHT_VAL, (10, 10)),
+        ("j", "k", ROUND_NINE_VAL, (10, 10)),
     ],
 )
 def test_a_round_is_dealt_on_its_own_and_never_moves_the_one_before(
     before: str, after: str, pinned: set[str], dealt: tuple[int, int]
 ) -> None:
     by_round, kinds = _committed_rounds()
-    letters = "abcdefghij"
+    letters = "abcdefghijk"
     old, new = by_round[before], by_round[after]
     n = letters.index(before) - 1  # round n+1 (file letters a and b are round 1)
     val, test = split_names(n)
