@@ -371,3 +371,17 @@ def test_an_adults_trend_over_no_asked_window_is_read_from_adulthood() -> None:
     young.details["patient"] = {"birth_date": "1970-01-01"}
     said = answer(question, then, young, None, AnswerConfig())
     assert said.text.startswith("Body Weight went up: 4.5 kg on 1970-06-01"), said.text
+
+
+def test_a_value_is_read_against_the_ranges_of_the_age_it_was_taken_at() -> None:
+    # "What's his BMI?" of a boy last seen at four: "15.1 kg/m2: LOW (CDC: Adult BMI)".
+    bmi = obs("b", "1979-05-07", "39156-5", "Body mass index (BMI) [Ratio]", 15.1, "kg/m2")
+    selection = _selection("what's his bmi?", [bmi])
+    selection.details["patient"] = {"birth_date": "1975-03-24", "gender": "male"}
+    said = answer("what's his bmi?", NOW, selection, None, AnswerConfig()).text
+    assert "15.1 kg/m²" in said and "LOW" not in said and "Adult" not in said
+    grown = obs("g", "2020-05-07", "39156-5", "Body mass index (BMI) [Ratio]", 15.1, "kg/m2")
+    selection = _selection("what's his bmi?", [grown])
+    selection.details["patient"] = {"birth_date": "1975-03-24", "gender": "male"}
+    said = answer("what's his bmi?", NOW, selection, None, AnswerConfig()).text
+    assert "LOW" in said

@@ -672,3 +672,35 @@ def test_testing_positive_for_an_illness_is_not_a_range_of_that_days_readings() 
     selection = Selection(analyze(question, NOW), [Selected(r, 1.0) for r in records])
     text = answer(question, NOW, selection, None, AnswerConfig(mode="extractive")).text
     assert "HIGH" not in text and text.startswith("Yes"), text
+
+
+@pytest.mark.parametrize(
+    ("question", "lead"),
+    [
+        ("Is my a1c going up?", "No: "),
+        ("is my a1c going down?", "Yes: "),
+        ("Is my a1c getting better?", "Yes: "),
+        ("is it getting worse?", "No: "),
+        ("Has my a1c gone up or down?", ""),
+        ("How has my a1c changed?", ""),
+    ],
+)
+def test_a_trend_asked_yes_or_no_opens_with_its_answer(question: str, lead: str) -> None:
+    # "is that going up?" answered "… went down (better): …" without a yes or a no.
+    from ehrqa.answer.judgements import trend_answer
+
+    series = [
+        obs("a1", "2019-01-01", "4548-4", "Hemoglobin A1c", 8.0, "%"),
+        obs("a2", "2024-01-01", "4548-4", "Hemoglobin A1c", 6.5, "%"),
+    ]
+    verdict = trend(series, better="lower")
+    assert verdict is not None and verdict.direction == ("down", "better")
+    said = trend_answer(question, verdict).sentence
+    assert said == f"{lead}{verdict.sentence}"
+    # With no target to say which way is better, "better" is not answered.
+    plain = trend(series)
+    assert plain is not None and trend_answer("is it getting better?", plain) == plain
+    stable = trend([*series[:1], obs("a3", "2024-01-01", "4548-4", "Hemoglobin A1c", 8.0, "%")])
+    assert (
+        stable is not None and trend_answer("is it getting worse?", stable).sentence[:4] == "No: "
+    )

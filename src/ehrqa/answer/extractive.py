@@ -36,6 +36,7 @@ from ehrqa.answer.judgements import (
     smoking,
     still_met,
     trend,
+    trend_answer,
     vaccine_due,
 )
 from ehrqa.answer.verify import age_on
@@ -803,7 +804,10 @@ def lead_judgements(selection: Selection, *, asked_only: bool = False) -> list[J
     if TREND_RE.search(plan.question) or plan.intent == "trend":
         found = [
             # The readings before adulthood were read too: the verdict rests on them all.
-            dataclasses.replace(t, evidence=tuple(r.ref for r in group)) if scope else t
+            trend_answer(
+                plan.question,
+                dataclasses.replace(t, evidence=tuple(r.ref for r in group)) if scope else t,
+            )
             for group in series
             for part, scope in [_adult_part(_last_n(group, plan), plan, birth)]
             for t in [trend(part, _better_way(kb, group, patient, plan.now), scope=scope)]
@@ -817,7 +821,6 @@ def lead_judgements(selection: Selection, *, asked_only: bool = False) -> list[J
         c.is_measurement or c.kind == "allergen" for c in plan.concepts
     )
     if JUDGE_RE.search(plan.question) or positive or (plan.order == "latest" and not asked_only):
-        age = age_on(birth, plan.now) if birth else None
         newest_of = [max(group, key=lambda r: r.date or "") for group in series[:3]]
         # A panel's parts recorded apart on its day (systolic and diastolic beside the
         # blood-pressure panel) are said once, in the panel: "149/90 mmHg: high".
@@ -825,6 +828,9 @@ def lead_judgements(selection: Selection, *, asked_only: bool = False) -> list[J
         for newest in newest_of:
             if any((c.code, newest.day) in in_panels for c in newest.codes):
                 continue
+            # Read against the ranges of the age the reading was taken at: a BMI of 15.1 at
+            # four is no adult's "LOW".
+            age = _age_at(birth, newest, plan.now)
             verdict = range_judgement(newest, kb, sex=patient.get("gender"), age=age)
             if verdict is not None:
                 found.append(verdict)
@@ -1319,6 +1325,13 @@ def _adult_part(
     return adult, "as an adult"
 
 
+def _age_at(birth: str | None, record: Record, now: date) -> int | None:
+    """The patient's age on the day of ``record`` (on ``now`` when it has none)."""
+    if not birth:
+        return None
+    return age_on(birth, date.fromisoformat(record.day) if record.day else now)
+
+
 def _better_way(
     kb: Knowledge, series: list[Record], patient: dict[str, Any], now: date
 ) -> str | None:
@@ -1331,8 +1344,7 @@ def _better_way(
     code = series[0].codes[0].code
     if (way := better_direction(kb, code)) is not None:
         return way
-    birth = patient.get("birth_date")
-    age = age_on(birth, now) if birth else None
+    age = _age_at(patient.get("birth_date"), max(series, key=lambda r: r.date or ""), now)
     rng = kb.reference_range(code, sex=patient.get("gender"), age=age)
     if rng is None:
         return None

@@ -9,6 +9,7 @@ the verifier can tell knowledge from invention.
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -49,6 +50,9 @@ class Judgement:
     # Every record the verdict was computed from, when more than it cites (a trend rests on
     # each reading of its series); empty when the cited records are all of them.
     evidence: tuple[str, ...] = field(default=())
+    # A trend's direction ("up", "down" or "stable") and, when a target says which way is
+    # better, its worth ("better" or "worse"); empty for other verdicts.
+    direction: tuple[str, ...] = field(default=())
 
     @property
     def rests_on(self) -> tuple[str, ...]:
@@ -132,13 +136,16 @@ def trend(
     assert a is not None and b is not None  # filtered above
     change = (b[0] - a[0]) / abs(a[0]) if a[0] else (b[0] - a[0])
     # Values that read the same as shown (0.26 → 0.26) are stable whatever the raw digits.
+    way: tuple[str, ...]
     if abs(change) < STABLE_SHARE or show_number(a[0], a[1]) == show_number(b[0], b[1]):
-        direction = "was stable"
+        direction, way = "was stable", ("stable",)
     else:
         direction = "went up" if change > 0 else "went down"
+        way = ("up",) if change > 0 else ("down",)
         if better is not None:  # which way is better comes from a monitoring target
             improved = (change < 0) == (better == "lower")
             direction += " (better)" if improved else " (worse)"
+            way += ("better",) if improved else ("worse",)
     name = plain_name(first.display) + (f" ({scope})" if scope else "")
     sentence = (
         f"{name} {direction}: {_shown(first)} on {first.day} {cite([first])} → "
@@ -159,7 +166,44 @@ def trend(
                 f"{low.day} {cite([low])}, highest {_shown(high)} on {high.day} "
                 f"{cite([high])}."
             )
-    return Judgement(sentence, (first.ref, last.ref), evidence=tuple(r.ref for r in records))
+    evidence = tuple(r.ref for r in records)
+    return Judgement(sentence, (first.ref, last.ref), evidence=evidence, direction=way)
+
+
+_ASKED_UP_RE = re.compile(
+    r"\b(?:up|higher|ris(?:e|es|en|ing)|rose|increas\w*|climb\w*|creep\w*)\b", re.IGNORECASE
+)
+_ASKED_DOWN_RE = re.compile(
+    r"\b(?:down|lower|drop\w*|fall(?:s|en|ing)?|fell|decreas\w*|declin\w*)\b", re.IGNORECASE
+)
+_ASKED_BETTER_RE = re.compile(r"\b(?:better|improv\w*)\b", re.IGNORECASE)
+_ASKED_WORSE_RE = re.compile(r"\b(?:worse\w*|deteriorat\w*)\b", re.IGNORECASE)
+
+
+def trend_answer(question: str, verdict: Judgement) -> Judgement:
+    """A trend asked yes or no ("Is my LDL going up?", "is her kidney function getting
+    worse?") opened with its answer: "Yes" when the series went the way asked, "No" when it
+    went the other way or stayed stable. A question that asks both ways ("up or down?") or
+    a worth no target gives (better or worse, with no target) is left as it is."""
+    if not verdict.direction or not YES_NO_RE.match(question):
+        return verdict
+    asked = {
+        word
+        for word, pattern in (
+            ("up", _ASKED_UP_RE),
+            ("down", _ASKED_DOWN_RE),
+            ("better", _ASKED_BETTER_RE),
+            ("worse", _ASKED_WORSE_RE),
+        )
+        if pattern.search(question)
+    }
+    if len(asked) != 1:
+        return verdict
+    (way,) = asked
+    if way in ("better", "worse") and verdict.direction in (("up",), ("down",)):
+        return verdict  # which way is better, nothing says
+    lead = "Yes" if way in verdict.direction else "No"
+    return dataclasses.replace(verdict, sentence=f"{lead}: {verdict.sentence}")
 
 
 def _range_text(rng: ReferenceRange) -> str:
