@@ -171,10 +171,13 @@ def trend(
 
 
 _ASKED_UP_RE = re.compile(
-    r"\b(?:up|higher|ris(?:e|es|en|ing)|rose|increas\w*|climb\w*|creep\w*)\b", re.IGNORECASE
+    r"\b(?:up|higher|ris(?:e|es|en|ing)|rose|increas\w*|climb\w*|creep\w*|gain\w*"
+    r"|put\s+on)\b",
+    re.IGNORECASE,
 )
 _ASKED_DOWN_RE = re.compile(
-    r"\b(?:down|lower|drop\w*|fall(?:s|en|ing)?|fell|decreas\w*|declin\w*)\b", re.IGNORECASE
+    r"\b(?:down|lower|drop\w*|fall(?:s|en|ing)?|fell|decreas\w*|declin\w*|lost|los(?:e|ing))\b",
+    re.IGNORECASE,
 )
 _ASKED_BETTER_RE = re.compile(r"\b(?:better|improv\w*)\b", re.IGNORECASE)
 _ASKED_WORSE_RE = re.compile(r"\b(?:worse\w*|deteriorat\w*)\b", re.IGNORECASE)
@@ -182,9 +185,10 @@ _ASKED_WORSE_RE = re.compile(r"\b(?:worse\w*|deteriorat\w*)\b", re.IGNORECASE)
 
 def trend_answer(question: str, verdict: Judgement) -> Judgement:
     """A trend asked yes or no ("Is my LDL going up?", "is her kidney function getting
-    worse?") opened with its answer: "Yes" when the series went the way asked, "No" when it
-    went the other way or stayed stable. A question that asks both ways ("up or down?") or
-    a worth no target gives (better or worse, with no target) is left as it is."""
+    worse?") opened with "Yes" when the series went the way asked. Any other way is said by
+    the sentence's own opening ("LDL went down", "was stable"): a bare "No" there would read
+    as a claim that nothing is recorded. A question that asks both ways ("up or down?") or a
+    worth no target gives (better or worse, with no target) is left as it is."""
     if not verdict.direction or not YES_NO_RE.match(question):
         return verdict
     asked = {
@@ -202,8 +206,9 @@ def trend_answer(question: str, verdict: Judgement) -> Judgement:
     (way,) = asked
     if way in ("better", "worse") and verdict.direction in (("up",), ("down",)):
         return verdict  # which way is better, nothing says
-    lead = "Yes" if way in verdict.direction else "No"
-    return dataclasses.replace(verdict, sentence=f"{lead}: {verdict.sentence}")
+    if way not in verdict.direction:
+        return verdict
+    return dataclasses.replace(verdict, sentence=f"Yes: {verdict.sentence}")
 
 
 def _range_text(rng: ReferenceRange) -> str:
