@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from datetime import date
 
+import pytest
+
 from answer.test_judgements import condition, obs, weight
 from ehrqa.answer.answerer import AnswerConfig, answer
 from ehrqa.answer.extractive import focus
@@ -385,3 +387,39 @@ def test_a_value_is_read_against_the_ranges_of_the_age_it_was_taken_at() -> None
     selection.details["patient"] = {"birth_date": "1975-03-24", "gender": "male"}
     said = answer("what's his bmi?", NOW, selection, None, AnswerConfig()).text
     assert "LOW" in said
+
+
+def _statin(ref: str, day: str, status: str, resource: dict | None = None) -> Record:
+    return Record(
+        ref=f"MedicationRequest/{ref}", resource_type="MedicationRequest", id=ref,
+        patient_id="p", date=day, status=status, resource=resource or {},
+        text=f"[MedicationRequest/{ref}] {day} Simvastatin 10 MG Oral Tablet (RxNorm 314231); "
+        f"status {status}; reason Hyperlipidemia (disorder)",
+        codes=(Coding("http://www.nlm.nih.gov/research/umls/rxnorm", "314231",
+                      "Simvastatin 10 MG Oral Tablet"),),
+    )  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    "question", ["why isn't he on a statin anymore?", "why did they stop his simvastatin?"]
+)
+def test_why_a_medicine_was_stopped_is_not_why_it_was_started(question: str) -> None:
+    # "Why isn't he on a statin anymore?" answered "Simvastatin was prescribed for
+    # Hyperlipidemia", as if that were why it ended.
+    orders = [_statin("s1", "2023-09-13", "stopped"), _statin("s2", "2024-09-19", "stopped")]
+    said = answer(question, NOW, _selection(question, orders), None, AnswerConfig())
+    assert said.text.startswith(
+        "The record does not say why Simvastatin 10 MG Oral Tablet was stopped: its latest "
+        "order, on 2024-09-19, is stopped and names no reason for stopping "
+        "[MedicationRequest/s2]; it was prescribed for Hyperlipidemia."
+    ), said.text
+    assert said.verified, said.unverified
+    reason = {"statusReason": {"coding": [{"display": "Drug intolerance (finding)"}]}}
+    orders[1] = _statin("s2", "2024-09-19", "stopped", reason)
+    said = answer(question, NOW, _selection(question, orders), None, AnswerConfig())
+    assert said.text.startswith(
+        "Simvastatin 10 MG Oral Tablet was stopped because of Drug intolerance (its latest"
+    ), said.text
+    current = [_statin("s3", "2024-09-19", "active")]
+    said = answer(question, NOW, _selection(question, current), None, AnswerConfig())
+    assert said.text.startswith("Simvastatin 10 MG Oral Tablet is not recorded as stopped")

@@ -997,6 +997,7 @@ def _medicine_reasons(selection: Selection) -> list[Judgement]:
     """Why each selected medicine was ordered (or each asked procedure done: "why did he have
     his prostate taken out?"), as its records say, or that they do not."""
     found = []
+    stopped_asked = bool(_WHY_STOPPED_RE.search(selection.plan.question))
     asked_procedure = any(c.kind == "procedure" for c in selection.plan.concepts)
     kinds = (*MEDICATION_TYPES, "Procedure") if asked_procedure else MEDICATION_TYPES
     for records in _groups(selection):
@@ -1008,6 +1009,9 @@ def _medicine_reasons(selection: Selection) -> list[Judgement]:
         cites, name = cite(records[:2]), plain_name(first.display)
         visit = _visit_problems(first, selection)
         refs = tuple(r.ref for r in records)
+        if stopped_asked and first.resource_type in MEDICATION_TYPES:
+            found.append(_why_stopped(records, name, reasons))
+            continue
         if reasons:
             # The conditions the orders name, when they were selected, are cited with them.
             named = {plain_name(reason).lower() for reason in reasons}
@@ -1036,6 +1040,46 @@ def _medicine_reasons(selection: Selection) -> list[Judgement]:
             sentence = f"The record gives no reason for {name} {cites}."
         found.append(Judgement(sentence, refs))
     return found
+
+
+# "Why isn't he on a statin anymore?", "why did they stop her metformin?": why it ended.
+_WHY_STOPPED_RE = re.compile(
+    r"\bwhy\b.{0,60}(?:\b(?:stop(?:ped|s)?|discontinu\w*|quit|(?:come|came|taken|took\s+\w+)"
+    r"\s+off|no\s+longer)\b|\b(?:anymore|any\s+more)\b)",
+    re.IGNORECASE,
+)
+
+
+def _why_stopped(records: list[Record], name: str, reasons: list[str]) -> Judgement:
+    """Why a medicine ended, as its newest order says (``statusReason``), or that the record
+    does not say; what it was for comes after, never as the answer to why it was stopped."""
+    newest = max(records, key=lambda r: r.date or "")
+    refs = (newest.ref,)
+    what_for = f"; it was prescribed for {', '.join(reasons)}" if reasons else ""
+    if newest.status in ("active", "on-hold", "draft"):
+        return Judgement(
+            f"{name} is not recorded as stopped: its latest order, on {newest.day}, is "
+            f"{newest.status} {cite([newest])}{what_for}.",
+            refs,
+        )
+    said = newest.resource.get("statusReason")
+    codings = said.get("coding") or [] if isinstance(said, dict) else []
+    why = (said.get("text") if isinstance(said, dict) else None) or next(
+        (c["display"] for c in codings if isinstance(c, dict) and c.get("display")), ""
+    )
+    why = plain_name(why) if isinstance(why, str) else ""
+    if why:
+        return Judgement(
+            f"{name} was stopped because of {why} (its latest order, on {newest.day}, is "
+            f"{newest.status}) {cite([newest])}{what_for}.",
+            refs,
+        )
+    return Judgement(
+        f"The record does not say why {name} was stopped: its latest order, on {newest.day}, "
+        f"is {newest.status or 'ended'} and names no reason for stopping {cite([newest])}"
+        f"{what_for}.",
+        refs,
+    )
 
 
 def _visit_problems(order: Record, selection: Selection) -> list[Record]:
