@@ -205,3 +205,17 @@ def test_a_drug_class_named_by_what_it_does_is_said_as_a_medicine() -> None:
     assert _said(CONCEPTS_BY_NAME["antihypertensive"]) == "antihypertensive medicine"
     assert _said(CONCEPTS_BY_NAME["statin"]) == "statin"
     assert _said(CONCEPTS_BY_NAME["asthma"]) == "asthma"
+
+
+def test_a_measure_judged_brings_the_open_condition_it_is_followed_for(
+    demo_store: SqliteStore,
+) -> None:
+    # "Is her blood pressure ok these days?" over a hypertensive patient was judged against
+    # the reference range only, never against her treatment target.
+    items = select(demo_store, "Is my HbA1c ok?")
+    conditions = [i for i in items if i.record.resource_type == "Condition"]
+    assert [i.record.display for i in conditions] == ["Prediabetes (finding)"]
+    assert conditions[0].reasons[0].startswith("monitoring of prediabetes: ")
+    assert not any(
+        i.record.resource_type == "Condition" for i in select(demo_store, "What was my last HbA1c?")
+    )

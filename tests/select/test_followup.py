@@ -160,3 +160,22 @@ def test_is_it_working_after_a_medicine_is_a_part_of_its_own(question: str) -> N
     # The second facet was ignored: the medicine's reason alone was answered.
     parts = split_parts(question, date(2020, 1, 1))
     assert len(parts) == 2 and parts[1].startswith(("is it working", "is it helping"))
+
+
+@pytest.mark.parametrize(
+    ("question", "previous", "resolved"),
+    [
+        # names said together, or a name with unknown words beside it, are repeated as said
+        ("any of those in the last five years?",
+         ["How many times has she been through inpatient detox?"],
+         "any of those in the last five years? (about: inpatient detox)"),
+        ("how many sessions has she had so far?", ["is my sister on dialysis?"],
+         "how many sessions has she had so far? (about: dialysis)"),
+        ("how old was she then?", ["When did she have open-heart surgery?"],
+         "how old was she then? (about: bypass surgery)"),
+    ],
+)  # fmt: skip
+def test_a_follow_up_repeats_a_phrase_as_it_was_said(
+    question: str, previous: list[str], resolved: str
+) -> None:
+    assert resolve_followup(question, previous, NOW) == resolved

@@ -1076,3 +1076,27 @@ def test_a_concept_rescued_from_the_cut_off_keeps_its_records_of_that_day() -> N
     scored = Scored(Selection(plan, items), [i.record for i in items], scores)
     kept = apply_cutoff(None, "p", scored, "filter", 0.5)  # type: ignore[arg-type]
     assert sorted(kept.refs) == ["Observation/a", "Observation/b"]
+
+
+def test_visits_of_a_class_and_a_kind_in_a_window_are_only_that_kind(tmp_path: Path) -> None:
+    # "Any inpatient detox in the last five years?" said "Yes" over a hospital stay for
+    # something else: with no detox stay in the window, there is none.
+    def stay(ref: str, code: str, name: str, day: str) -> Record:
+        return Record(
+            f"Encounter/{ref}", "Encounter", ref, "p", f"[Encounter/{ref}] {day} {name}",
+            date=day, codes=(Coding("http://snomed.info/sct", code, name),), category=("imp",),
+        )  # fmt: skip
+
+    store = SqliteStore(tmp_path / "s.sqlite3")
+    store.upsert(
+        [
+            stay("d1", "56876005", "Drug rehabilitation and detoxification", "2013-08-10"),
+            stay("d2", "56876005", "Drug rehabilitation and detoxification", "2019-06-10"),
+            stay("h", "32485007", "Hospital admission", "2021-09-11"),
+        ]
+    )
+    now = date(2024, 12, 13)
+    ever = DefaultSelector().select(store, "p", "How many inpatient detox stays has she had?", now)
+    assert sorted(ever.refs) == ["Encounter/d1", "Encounter/d2"]
+    question = "any inpatient detox in the last five years?"
+    assert DefaultSelector().select(store, "p", question, now).refs == []

@@ -675,3 +675,66 @@ def test_a_night_in_hospital_is_a_hospital_stay(question: str) -> None:
     plan = analyze(question, NOW)
     assert plan.resource_types == ("Encounter",) and not plan.keywords
     assert "IMP" in asked_encounter_classes(question)
+
+
+@pytest.mark.parametrize(
+    ("question", "kind", "asked"),
+    [
+        ("what else am i allergic to besides fish?", "AllergyIntolerance", "fish allergy"),
+        ("any medicines other than the inhaler?", "MedicationRequest", "inhaler"),
+        ("is she allergic to anything except penicillin?", "AllergyIntolerance", "penicillin"),
+    ],
+)
+def test_a_thing_set_aside_from_a_kind_is_not_what_is_asked(
+    question: str, kind: str, asked: str
+) -> None:
+    # "what else am I allergic to besides fish?" answered "Found: Fish".
+    plan = analyze(question, NOW)
+    assert kind in plan.resource_types and not plan.concepts and not plan.keywords
+    without = question.split(" besides ")[0].split(" other than ")[0].split(" except ")[0]
+    assert asked not in {c.name for c in analyze(without, NOW).concepts}
+
+
+def test_on_a_list_is_not_on_a_medicine() -> None:
+    # "Is she on the kidney transplant list?" listed her medicines.
+    plan = analyze("Is she on the kidney transplant list?", NOW)
+    assert "awaiting transplant" in {c.name for c in plan.concepts}
+    assert not set(plan.resource_types) & {"MedicationRequest", "MedicationStatement"}
+    assert "MedicationRequest" in analyze("is she on lisinopril?", NOW).target_types
+
+
+def test_what_someone_is_on_for_a_condition_is_a_medicine() -> None:
+    # "What's he on for his blood pressure?" answered with his blood pressure reading.
+    plan = analyze("What's he on for his blood pressure?", NOW)
+    assert plan.resource_types[0] == "MedicationRequest"
+
+
+def test_a_measure_since_treatment_started_reads_the_measure() -> None:
+    # "have her anxiety scores improved since she started treatment?" said the record held
+    # no anxiety score: "treatment" made it a question about procedures and medicines.
+    from ehrqa.select.query import started_anchor
+
+    question = "have her anxiety scores improved since she started treatment?"
+    plan = analyze(question, NOW)
+    assert "Observation" in plan.target_types and plan.intent == "trend"
+    anchor = started_anchor(question)
+    assert anchor is not None and {c.name for c in anchor.measures} == {"anxiety score"}
+    assert "anxiety" in {c.name for c in anchor.events}
+
+
+def test_an_event_clause_may_come_first_and_be_a_medicine() -> None:
+    from ehrqa.select.query import event_anchor
+
+    anchor = event_anchor("when she got the B12 shot, what was her blood count?")
+    assert anchor is not None
+    assert [c.name for c in anchor.measures] == ["complete blood count"]
+    assert [c.name for c in anchor.events] == ["cyanocobalamin"]
+    assert event_anchor("When was her last blood count?") is None
+
+
+@pytest.mark.parametrize(
+    "question",
+    ["Any decline in his kidney function since they started checking his eGFR?"],
+)
+def test_a_decline_is_a_trend(question: str) -> None:
+    assert analyze(question, NOW).intent == "trend"

@@ -225,11 +225,21 @@ class DefaultSelector:
         if not after:
             return None
         before = [r for r in readings if (r.day or "") < start]
+
+        def key(record: Record) -> str:
+            return record.codes[0].code if record.codes else record.display
+
+        # The last reading of each measure before the first order; one taken that day (at the
+        # visit that started it) is the baseline itself.
+        that_day = {key(r) for r in after if r.day == start}
         baseline: dict[str, Record] = {}
-        for record in before:  # the last reading of each measure before the first order
-            key = record.codes[0].code if record.codes else record.display
-            if key not in baseline or (record.day or "") > (baseline[key].day or ""):
-                baseline[key] = record
+        for record in before:
+            if key(record) in that_day:
+                continue
+            if key(record) not in baseline or (record.day or "") > (
+                baseline[key(record)].day or ""
+            ):
+                baseline[key(record)] = record
         items = [Selected(first, 1.0, ("the asked event",))]
         items += [Selected(r, 1.0, (f"before {first.ref}",)) for r in baseline.values()]
         items += [Selected(r, 1.0, (f"since {first.ref}",)) for r in after]
@@ -481,7 +491,9 @@ def _encounter_class_candidates(ctx: _Search) -> None:
         and not any(" ".join(fold(w) for w in words(n)) in phrases for n in (c.name, *c.synonyms))
     ]
     of_own = {ref for ref in in_class if any(matches_concept(ctx.pool[ref].record, c) for c in own)}
-    if of_own:
+    # With none of them (in the asked window), none: "any inpatient detox in the last five
+    # years?" is not any hospital stay (it said "Yes" over a stay for something else).
+    if of_own or (own and in_class):
         for ref, cand in list(ctx.pool.items()):
             if cand.record.resource_type == "Encounter" and ref not in of_own:
                 del ctx.pool[ref]
@@ -686,12 +698,13 @@ def with_links(
         items = items + _immunization_history(store, patient_id, plan, items)
     if JUDGE_RE.search(plan.question):
         items = items + _monitoring_records(store, patient_id, plan, items)
+        items = items + _monitored_conditions(store, patient_id, plan, items)
     elif asks_current_condition(plan):
         items = items + _monitoring_records(store, patient_id, plan, items, defining_only=True)
     return items
 
 
-EVENT_TYPES = ("Condition", "Procedure", "Immunization", "Encounter")
+EVENT_TYPES = ("Condition", "Procedure", "Immunization", "Encounter", *MEDICATION_TYPES)
 COUNTED_TYPES = ("Encounter", "Immunization", "Procedure")  # one record per visit, dose or act
 
 
@@ -1102,6 +1115,41 @@ def _monitoring_records(
     return extra
 
 
+def _monitored_conditions(
+    store: RecordStore, patient_id: str, plan: QueryPlan, items: list[Selected]
+) -> list[Selected]:
+    """For a measure judged ("is her blood pressure ok these days?") in a patient with an
+    open condition it is followed for, that condition's newest entry: the reading is then
+    judged against the condition's target (hypertension: below 130/80), not only against
+    the reference range. Nothing when the question names a condition itself."""
+    if any(c.kind == "condition" for c in plan.concepts) or any(
+        i.record.resource_type == "Condition" for i in items
+    ):
+        return []
+    codes = {
+        c.code for i in items if i.record.resource_type == "Observation" for c in i.record.codes
+    }
+    extra: list[Selected] = []
+    kb = load_knowledge()
+    for monitor in kb.monitors:
+        concept = kb.concept(monitor.condition)
+        if concept is None or not codes & set(monitor.loinc):
+            continue
+        query = RecordQuery(
+            patient_id, types=("Condition",), codes=tuple(concept.codes), end=plan.now.isoformat()
+        )
+        open_ = [
+            r
+            for r in store.query(query)
+            if r.status in ACTIVE_STATUSES["Condition"] or r.status is None
+        ]
+        chosen = {s.record.ref for s in (*items, *extra)}
+        if open_ and (newest := max(open_, key=lambda r: r.date or "")).ref not in chosen:
+            reason = f"monitoring of {concept.name}: {monitor.measure}"
+            extra.append(Selected(newest, 0.9, (reason,)))
+    return extra
+
+
 # Cosine below the matcher's threshold at which a concept is still named as the closest
 # record instead of answering "No" (calibrated near-misses: another vaccine, another X-ray).
 NEAR_MISS_SCORE = 0.5
@@ -1268,6 +1316,10 @@ AGE_AT_RE = re.compile(
     # "How old was I at my first colonoscopy?", "his age at the diagnosis"
     r"|\bhow\s+old\s+(?:was|were|am|is)\s+\w+\s+(?:at|for|during)\s+(?:my|his|her|their|the)\b"
     r"|\bage\s+at\s+(?:my|his|her|their|the)\b"
+    # "How old was she then?" after a question about the event
+    r"|\bhow\s+old\s+(?:was|were)\s+\w+\s+(?:then|at\s+the\s+time)\b"
+    # "Age at type 2 diabetes diagnosis?"
+    r"|\bage\s+at\s+(?:[\w-]+\s+){0,4}(?:diagnos\w*|onset)\b"
     # "How old was she the first time she got pregnant?"
     r"|\bhow\s+old\s+(?:was|were|am|is)\s+\w+\s+the\s+(?:first|last)\s+time\b",
     re.I,

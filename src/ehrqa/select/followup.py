@@ -17,7 +17,7 @@ import re
 from collections.abc import Sequence
 from datetime import date
 
-from ehrqa.knowledge import load_knowledge
+from ehrqa.select.lexicon import scan, words
 from ehrqa.select.query import PASSED_ON, QueryPlan, analyze, names_a_time
 
 _CONTINUATION_RE = re.compile(r"^\W*(?:and|what\s+about|how\s+about|also|same\s+for)\b", re.I)
@@ -29,7 +29,9 @@ _SAME_TIME_RE = re.compile(
 _ORDER_WORDS = {"latest": "latest", "earliest": "first"}
 # Words that name no subject of their own ("how many doses so far?" after "has he had the
 # shingles vaccine?"): the question is still about the earlier one.
-_GENERIC_WORDS = frozenset({"dose", "doses", "times", "time", "far", "total", "altogether"})
+_GENERIC_WORDS = frozenset(
+    {"dose", "doses", "times", "time", "far", "total", "altogether", "session", "sessions"}
+)
 # Words that point back at an earlier subject.
 _PRONOUN_RE = re.compile(r"\b(?:it|its|that|this|these|those|they|them|one|ones)\b", re.I)
 
@@ -85,13 +87,44 @@ def resolve_followup(question: str, previous: Sequence[str], now: date) -> str:
 
 
 def _subject_words(plan: QueryPlan) -> list[str]:
-    """The concepts of ``plan`` as a follow-up repeats them: a phrase that names several at
-    once ("kidney function") as said, so it keeps its meaning (its lead measure), the rest
-    by name."""
-    kb = load_knowledge()
-    phrases = kb.groups_said(plan.question)
-    covered = {name for p in phrases for name in kb.groups[p]}
-    return [*phrases, *(c.name for c in plan.concepts if c.name not in covered)]
+    """The subject of ``plan`` as a follow-up repeats it: each concept by name, except a
+    phrase that is more than one name, repeated as said so that it keeps its meaning: a
+    group phrase ("kidney function", its lead measure), names said together ("inpatient
+    detox", a stay of that kind) or a name with words the files do not know beside it
+    ("open heart surgery")."""
+    rest = plan.question
+    if plan.window is not None:
+        rest = rest.replace(plan.window.phrase, " ", 1)
+    said = words(rest)
+    named = [m for m in scan(rest) if m.concepts]
+    covered = {i for m in named for i in range(m.start, m.end)}
+    own = set(plan.keywords) - _GENERIC_WORDS
+    grown = True
+    while grown:  # unknown words next to a named one are part of its phrase
+        grown = False
+        for i, word in enumerate(said):
+            if i not in covered and word in own and {i - 1, i + 1} & covered:
+                covered.add(i)
+                grown = True
+    runs: list[list[int]] = []
+    for i in sorted(covered):
+        if runs and i - 1 in covered:
+            runs[-1].append(i)
+        else:
+            runs.append([i])
+    subject: list[str] = []
+    found: set[str] = set()
+    for run in runs:
+        inside = [m for m in named if run[0] <= m.start and m.end - 1 <= run[-1]]
+        alone = len(inside) == 1 and len(inside[0].concepts) == 1
+        if alone and (inside[0].start, inside[0].end - 1) == (run[0], run[-1]):
+            names = [c.name for c in inside[0].concepts]
+        else:
+            names = [" ".join(said[i] for i in run)]
+        found.update(c.name for m in inside for c in m.concepts)
+        subject.extend(n for n in names if n not in subject)
+    # Concepts that stand in for what was said (a drug class's condition) by name.
+    return [*subject, *(c.name for c in plan.concepts if c.name not in found)]
 
 
 # Where a question of several parts divides: a new sentence, a semicolon, or "and" before a

@@ -136,12 +136,13 @@ def resolve_types(matches: Sequence[Match]) -> tuple[str, ...]:
         return concept_types
     if all(t in CONTEXT_TYPES for t in cue_types):
         return _ordered_union((cue_types, concept_types))
-    if (
-        set(cue_types) == {"Immunization"}
-        and concept_types
-        and set(concept_types) <= set(MEDICATION_TYPES)
-    ):
-        # "B12 shots", "insulin injections": a medicine given as a shot is a prescription.
+    shot_of = [
+        c for m in matches for c in m.concepts if set(c.resource_types) <= set(MEDICATION_TYPES)
+    ]
+    vaccine = any(c.kind == "vaccine" for m in matches for c in m.concepts)
+    if set(cue_types) == {"Immunization"} and shot_of and not vaccine:
+        # "B12 shots", "insulin injections": a medicine given as a shot is a prescription
+        # ("when she got the B12 shot, what was her blood count?": and the count).
         return concept_types
     fitting = [
         c.resource_types

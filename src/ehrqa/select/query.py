@@ -218,7 +218,7 @@ TREND_RE = re.compile(
     r"\b(?:trend(?:s|ing|ed)?|chang(?:e|ed|es|ing)|over\s+time|over\s+the\s+years"
     r"|history\s+of|hx\s+of|progress(?:ed|ion|ing)?|improv(?:e|ed|es|ing|ement)"
     r"|worse(?:n|ned|ning)?|better|(?:gone|go|going|went|come|came|coming)\s+(?:up|down)"
-    r"|compar(?:e|ed|es|ing|ison)|graph|plot|fluctuat\w*|increas\w*|decreas\w*"
+    r"|compar(?:e|ed|es|ing|ison)|graph|plot|fluctuat\w*|increas\w*|decreas\w*|declin\w*"
     r"|ris(?:en|ing)|dropp?(?:ed|ing)?|trajectory|gain(?:ed)?|lost|los(?:e|ing)|evolv\w*"
     r"|creep(?:s|ing)?\s+(?:up|down)|crept\s+(?:up|down)|climb(?:s|ed|ing)?|slipp(?:ed|ing)"
     r"|up\s+or\s+down|(?:right|wrong)\s+(?:way|direction)|heading|doing"
@@ -354,7 +354,8 @@ def analyze(question: str, now: date) -> QueryPlan:
     text = " ".join(rest.replace("’", "'").split())
     rest = _as_screening(_HOW_LONG_IS_RE.sub("how tall is the patient", rest))
     said = words(rest)
-    matches = _context_cues(_organs_as_tests(scan(rest), said), said)
+    matches = _besides(_context_cues(_organs_as_tests(scan(rest), said), said), said)
+    matches = _started_context(matches, rest)
     types = resolve_types(matches)
     concepts = _related(
         _unique(c for m in _named_within_groups(matches) for c in m.concepts), types
@@ -511,15 +512,49 @@ def _names_whole(phrase: str) -> bool:
 _CONTEXT_WORDS = frozenset({"for", "after", "because", "from", "during", "with", "due"})
 
 
+_BESIDES = {"besides": "", "except": "", "than": "other", "from": "apart aside"}
+
+
+def _besides(matches: list[Match], said: list[str]) -> list[Match]:
+    """``matches`` without the things set aside from a kind asked ("what else am I allergic
+    to besides fish?", "any medicines other than the inhaler?"): the question asks for the
+    kind (its answer lists them all), not for the thing already known."""
+    at = next(
+        (
+            i
+            for i, word in enumerate(said)
+            if word in _BESIDES and (not _BESIDES[word] or (i and said[i - 1] in _BESIDES[word]))
+        ),
+        None,
+    )
+    if at is None or not any(m.cue for m in matches):
+        return matches
+    # The words set aside stay read (never searched as keywords), naming nothing.
+    start = at - 1 if _BESIDES[said[at]] else at
+    kept = [Match(" ".join(said[start : at + 1]), start, at + 1, (), None, False)]
+    for m in matches:
+        aside = m.concepts and not m.cue and at < m.start <= at + 4
+        kept.append(dataclasses.replace(m, concepts=()) if aside else m)
+    return kept
+
+
+_ON_A_LIST_RE = re.compile(r"\bon\s+(?:the|a|an|any)\s+(?:\w+\s+){0,3}(?:list|register|registry)\b")
+_MEDS = frozenset(MEDICATION_TYPES)
+
+
 def _context_cues(matches: list[Match], said: list[str]) -> list[Match]:
     """``matches`` with a kind-of-record cue that only gives the context of a concept named
     before it kept as words, not as the kind asked for: "has she ever needed an epi shot for
     a reaction?" said "No: the record has no allergies" (the reaction's kind) over the shot."""
     kept = []
     named_before = False
+    listed = _ON_A_LIST_RE.search(" ".join(said))
     for m in matches:
         before = [w for w in said[max(0, m.start - 3) : m.start] if w not in ("a", "an", "the")]
         if m.cue and not m.concepts and named_before and before and before[-1] in _CONTEXT_WORDS:
+            m = dataclasses.replace(m, cue=None)
+        # "Is she on the transplant list?": on a list, not on a medicine.
+        if listed and m.cue and said[m.end - 1] == "on" and set(m.cue.resource_types) <= _MEDS:
             m = dataclasses.replace(m, cue=None)
         named_before = named_before or bool(m.concepts)
         kept.append(m)
@@ -653,8 +688,9 @@ _ANCHOR_RE = re.compile(
     r"|right\s+(?:before|after))\b",
     _F,
 )
-MEASURE_KINDS = ("lab", "vital", "survey")
-EVENT_KINDS = ("condition", "procedure", "vaccine", "encounter")
+MEASURE_KINDS = ("lab", "vital", "survey", "panel")
+# A medicine is an event too: its first order ("her blood count when she got the B12 shot").
+EVENT_KINDS = ("condition", "procedure", "vaccine", "encounter", "drug")
 # "Did my cholesterol go down after I started the statin?", "my A1c since starting metformin":
 # a measure's course from a medicine's first order on.
 _STARTED_RE = re.compile(
@@ -683,7 +719,38 @@ def started_anchor(question: str) -> EventAnchor | None:
     before, after = question[: found.start()], question[found.end() :]
     measures = _unique(c for m in scan(before) for c in m.concepts if c.kind in MEASURE_KINDS)
     drugs = _unique(c for m in scan(after) for c in m.concepts if c.kind in DRUG_KINDS)
+    if measures and not drugs and _TREATMENT_RE.match(after):
+        # "… since she started treatment": the medicines of the conditions the measure
+        # follows (the anxiety score follows anxiety: its medicines' first order).
+        drugs = _unique(
+            c
+            for c in CONCEPTS_BY_NAME.values()
+            if c.kind == "condition" and {m.name for m in measures} & set(c.related)
+        )
     return EventAnchor(measures, drugs, False) if measures and drugs else None
+
+
+_TREATMENT_RE = re.compile(
+    r"\W*(?:(?:the|her|his|my|their|any)\s+)?(?:treatment|medication|medicine|meds|therapy"
+    r"|drugs?|pills?)s?\b",
+    _F,
+)
+
+
+def _started_context(matches: list[Match], text: str) -> list[Match]:
+    """``matches`` with the kinds of record named in a "since she started …" clause after a
+    measure kept as words: "have her anxiety scores improved since she started treatment?"
+    asks for the scores, not for treatments (it said "no information about anxiety score")."""
+    found = _STARTED_RE.search(text)
+    if found is None:
+        return matches
+    at = len(words(text[: found.start()]))
+    if not any(c.kind in MEASURE_KINDS for m in matches if m.end <= at for c in m.concepts):
+        return matches
+    return [
+        dataclasses.replace(m, cue=None) if m.cue and m.start >= at and not m.concepts else m
+        for m in matches
+    ]
 
 
 @dataclass(frozen=True)
@@ -701,6 +768,9 @@ def event_anchor(question: str) -> EventAnchor | None:
     when the question is not of that shape ("When was my last A1c?" names no event)."""
     for found in _ANCHOR_RE.finditer(question):
         before, after = question[: found.start()], question[found.end() :]
+        if not before.strip(" ,?.") and "," in after:
+            # "When she got the B12 shot, what was her blood count?": the clause comes first.
+            after, before = after.split(",", 1)
         measures = _unique(c for m in scan(before) for c in m.concepts if c.kind in MEASURE_KINDS)
         events = _unique(c for m in scan(after) for c in m.concepts if c.kind in EVENT_KINDS)
         if measures and events:
