@@ -173,6 +173,9 @@ def test_is_it_working_after_a_medicine_is_a_part_of_its_own(question: str) -> N
          "how many sessions has she had so far? (about: dialysis)"),
         ("how old was she then?", ["When did she have open-heart surgery?"],
          "how old was she then? (about: bypass surgery)"),
+        # one that names its kind borrows what was said, not the class that stood in for it
+        ("when were they first diagnosed?", ["What is she taking for her migraines?"],
+         "when were they first diagnosed? (about: migraine)"),
     ],
 )  # fmt: skip
 def test_a_follow_up_repeats_a_phrase_as_it_was_said(

@@ -529,9 +529,9 @@ def test_at_goal_is_a_target_not_a_care_plan_goal() -> None:
 @pytest.mark.parametrize(
     ("question", "keywords"),
     [
-        ("has she had a kidney transplant", ("kidney", "transplant")),
-        ("did he ever have kidney stones", ("kidney", "stones")),
         ("has she had a kidney removed", ("kidney", "removed")),
+        ("did he ever have kidney stones", ("kidney", "stones")),
+        ("did she have a kidney biopsy", ("kidney", "biopsy")),
     ],
 )
 def test_an_organ_before_another_word_names_that_thing_not_its_tests(
@@ -738,3 +738,22 @@ def test_an_event_clause_may_come_first_and_be_a_medicine() -> None:
 )
 def test_a_decline_is_a_trend(question: str) -> None:
     assert analyze(question, NOW).intent == "trend"
+
+
+@pytest.mark.parametrize(
+    "question",
+    ["when did he start insulin?", "when was he started on lisinopril?", "when was he put on a statin?"],
+)
+def test_when_a_medicine_was_started_is_its_first_order(question: str) -> None:
+    # "When did he start insulin?" answered with the newer Humalog, the reranker having
+    # dropped the first (Humulin) order.
+    assert analyze(question, NOW).order == "earliest"
+    assert analyze("when did he start smoking?", NOW).order == "all"
+
+
+def test_a_kidney_transplant_is_the_transplant_not_the_waiting_list() -> None:
+    # "when is her kidney transplant scheduled?" listed her waiting-list entry as "Found:".
+    names = {c.name for c in analyze("has she had a kidney transplant", NOW).concepts}
+    assert names == {"kidney transplant"}
+    listed = {c.name for c in analyze("is she on the kidney transplant list?", NOW).concepts}
+    assert listed == {"awaiting transplant"}

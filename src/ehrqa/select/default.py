@@ -1115,15 +1115,22 @@ def _monitoring_records(
     return extra
 
 
+# "Is my A1C in the normal range?", "is it abnormal?": the reference range is what is asked.
+_RANGE_ASKED_RE = re.compile(r"\b(?:normal|abnormal|range|reference)\b", re.IGNORECASE)
+
+
 def _monitored_conditions(
     store: RecordStore, patient_id: str, plan: QueryPlan, items: list[Selected]
 ) -> list[Selected]:
     """For a measure judged ("is her blood pressure ok these days?") in a patient with an
     open condition it is followed for, that condition's newest entry: the reading is then
     judged against the condition's target (hypertension: below 130/80), not only against
-    the reference range. Nothing when the question names a condition itself."""
-    if any(c.kind == "condition" for c in plan.concepts) or any(
-        i.record.resource_type == "Condition" for i in items
+    the reference range. Nothing when the question names a condition itself or asks for the
+    normal range."""
+    if (
+        _RANGE_ASKED_RE.search(plan.question)
+        or any(c.kind == "condition" for c in plan.concepts)
+        or any(i.record.resource_type == "Condition" for i in items)
     ):
         return []
     codes = {
@@ -1133,7 +1140,8 @@ def _monitored_conditions(
     kb = load_knowledge()
     for monitor in kb.monitors:
         concept = kb.concept(monitor.condition)
-        if concept is None or not codes & set(monitor.loinc):
+        # A measure that defines the condition (BMI for obesity) is read against its range.
+        if concept is None or monitor.defines or not codes & set(monitor.loinc):
             continue
         query = RecordQuery(
             patient_id, types=("Condition",), codes=tuple(concept.codes), end=plan.now.isoformat()

@@ -82,11 +82,15 @@ def resolve_followup(question: str, previous: Sequence[str], now: date) -> str:
         return f"{question} ({', '.join(borrowed)})" if borrowed else question
     if _has_subject(plan) and not _PRONOUN_RE.search(question):
         return question  # a kind of record of its own ("And my vaccines?")
-    about = _subject_words(earlier) or [t for t in earlier.resource_types if t != "Patient"]
+    # A follow-up that names its kind ("when were they first diagnosed?") borrows what was
+    # said, not what stood in for it ("migraine medicine" for "what is she taking for her
+    # migraines?").
+    said = _subject_words(earlier, stand_ins=not plan.resource_types)
+    about = said or [t for t in earlier.resource_types if t != "Patient"]
     return f"{question} (about: {' and '.join(about)})"
 
 
-def _subject_words(plan: QueryPlan) -> list[str]:
+def _subject_words(plan: QueryPlan, *, stand_ins: bool = True) -> list[str]:
     """The subject of ``plan`` as a follow-up repeats it: each concept by name, except a
     phrase that is more than one name, repeated as said so that it keeps its meaning: a
     group phrase ("kidney function", its lead measure), names said together ("inpatient
@@ -124,6 +128,8 @@ def _subject_words(plan: QueryPlan) -> list[str]:
         found.update(c.name for m in inside for c in m.concepts)
         subject.extend(n for n in names if n not in subject)
     # Concepts that stand in for what was said (a drug class's condition) by name.
+    if not stand_ins and subject:
+        return subject
     return [*subject, *(c.name for c in plan.concepts if c.name not in found)]
 
 

@@ -248,6 +248,11 @@ _PRESENT_VALUE_RE = re.compile(
     rf"|(?:is|are|am)\s+(?:my|the|his|her|their|{_SUBJECT})|(?:do|does)\s+{_SUBJECT})\b",
     _F,
 )
+_WHEN_STARTED_RE = re.compile(
+    r"\bwhen\s+(?:did|was|were|has|have|had)\s+(?:\w+\s+){0,2}?(?:start(?:ed)?|begin|began"
+    r"|put\s+on|first\s+put\s+on)\b",
+    _F,
+)
 _EARLIEST_RE = re.compile(
     r"\b(?:first|earliest|initial(?:ly)?|oldest|original(?:ly)?|since\s+when"
     r"|how\s+long\s+(?:have|has|had)"
@@ -890,7 +895,13 @@ def _order(
     if intent in ("trend", "count", "demographics"):
         return "all"
     explicit = bool(_LATEST_RE.search(text) or _RECENT_RE.search(text))
-    earliest = bool(_EARLIEST_RE.search(text))
+    # "When did he start insulin?": the first order of a medicine.
+    started = (
+        bool(_WHEN_STARTED_RE.search(text))
+        and bool(concepts)
+        and all(c.kind in DRUG_KINDS for c in concepts)
+    )
+    earliest = bool(_EARLIEST_RE.search(text)) or started
     # "What is the earliest weight?": an explicit "earliest" beats the present tense.
     latest = explicit or (not earliest and _is_current_value(text, types, concepts, window))
     if not latest and not earliest and _asks_bare_value(intent, concepts, window, plural):
