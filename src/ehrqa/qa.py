@@ -20,7 +20,7 @@ from ehrqa.core.config import EhrqaConfig
 from ehrqa.core.errors import ConfigError
 from ehrqa.llm.base import ChatModel
 from ehrqa.select.base import Selection, Selector, get_selector
-from ehrqa.select.followup import resolve_followup
+from ehrqa.select.followup import remembered, resolve_followup
 from ehrqa.store.base import RecordStore
 
 OnEvent = Callable[[str, dict[str, Any]], None]
@@ -208,5 +208,6 @@ class QASystem:
         result = self.ask(
             patient_id, question, history=history, conversation=conversation, **options
         )
-        conversations.add(patient_id, conversation, result.resolved_question or question)
+        asked = result.resolved_question or question
+        conversations.add(patient_id, conversation, remembered(asked, result.selection))
         return result

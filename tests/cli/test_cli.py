@@ -230,7 +230,7 @@ def test_ask_follow_up_in_a_conversation(home: str, capsys: pytest.CaptureFixtur
     assert first["conversation"] == "c1"
     second = ask("Is it getting better?")
     assert second["resolved_question"] == "Is it getting better? (about: hba1c)"
-    assert second["answer"].startswith("Hemoglobin A1c") and "went down" in second["answer"]
+    assert second["answer"].startswith("Yes: Hemoglobin A1c") and "went down" in second["answer"]
     assert set(second["citations"]) == {"Observation/a0", "Observation/a1"}
     code, _, err = run(
         capsys, "--home", home, "ask", "--patient", "p1", "--conversation", "../x", "Hi?"

@@ -182,3 +182,27 @@ def test_a_follow_up_repeats_a_phrase_as_it_was_said(
     question: str, previous: list[str], resolved: str
 ) -> None:
     assert resolve_followup(question, previous, NOW) == resolved
+
+
+def test_a_why_answer_is_remembered_and_a_condition_follow_up_means_it() -> None:
+    # "What's the topiramate for?" → "how long has he had that": the migraine the answer
+    # named (it answered how long he had had the topiramate).
+    from ehrqa.fhir.record import Coding, Record
+    from ehrqa.select.base import Selected, Selection
+    from ehrqa.select.followup import remembered
+
+    migraine = Record(
+        "Condition/m", "Condition", "m", "p", "[Condition/m] 2015-07-06 Migraine (disorder)",
+        date="2015-07-06", codes=(Coding("http://snomed.info/sct", "37796009", "Migraine"),),
+    )  # fmt: skip
+    question = "What's the topiramate for?"
+    selection = Selection(
+        analyze(question, NOW), [Selected(migraine, 1.0, ("reason for MedicationRequest/t",))]
+    )
+    kept = remembered(question, selection)
+    assert kept == "What's the topiramate for? (answer: migraine)"
+    assert remembered(question, Selection(analyze(question, NOW), [])) == question
+    assert resolve_followup("how long has he had that", [kept], NOW) == (
+        "how long has he had that (about: migraine)"
+    )
+    assert resolve_followup("is it working?", [kept], NOW) == "is it working? (about: topiramate)"

@@ -742,7 +742,11 @@ def test_a_decline_is_a_trend(question: str) -> None:
 
 @pytest.mark.parametrize(
     "question",
-    ["when did he start insulin?", "when was he started on lisinopril?", "when was he put on a statin?"],
+    [
+        "when did he start insulin?",
+        "when was he started on lisinopril?",
+        "when was he put on a statin?",
+    ],
 )
 def test_when_a_medicine_was_started_is_its_first_order(question: str) -> None:
     # "When did he start insulin?" answered with the newer Humalog, the reranker having

@@ -17,8 +17,10 @@ import re
 from collections.abc import Sequence
 from datetime import date
 
+from ehrqa.select.base import Selection
 from ehrqa.select.lexicon import scan, words
 from ehrqa.select.query import PASSED_ON, QueryPlan, analyze, names_a_time
+from ehrqa.text.names import plain_name
 
 _CONTINUATION_RE = re.compile(r"^\W*(?:and|what\s+about|how\s+about|also|same\s+for)\b", re.I)
 # "Over the same period", "at that time": the earlier question's window.
@@ -61,11 +63,15 @@ def resolve_followup(question: str, previous: Sequence[str], now: date) -> str:
     own_words = [w for w in plan.keywords if w not in _GENERIC_WORDS]
     if not _has_subject(plan) and own_words and not _PRONOUN_RE.search(question):
         return question  # words of its own the lexicon does not know ("ejection fraction")
-    earlier = next(
-        (p for p in (analyze(q, now) for q in reversed(previous)) if _has_subject(p)), None
-    )
-    if earlier is None:
+    found = None
+    for earlier_question in reversed(previous):
+        text, *answered = _ANSWER_RE.split(earlier_question, maxsplit=1)
+        if _has_subject(earlier_plan := analyze(text, now)):
+            found = (earlier_plan, [a for a in answered if a.strip()])
+            break
+    if found is None:
         return question
+    earlier, answered = found
     if plan.concepts:
         if not (_CONTINUATION_RE.match(question) or _SAME_TIME_RE.search(question)):
             return question
@@ -87,7 +93,40 @@ def resolve_followup(question: str, previous: Sequence[str], now: date) -> str:
     # migraines?").
     said = _subject_words(earlier, stand_ins=not plan.resource_types)
     about = said or [t for t in earlier.resource_types if t != "Patient"]
+    if answered and _OF_A_CONDITION_RE.search(question):
+        # "What's the topiramate for?" → "how long has he had that?": the migraine.
+        about = [a.strip() for a in answered[0].split(" and ")]
     return f"{question} (about: {' and '.join(about)})"
+
+
+# What a conversation keeps of a "why" answer: "… (answer: migraine)".
+_ANSWER_RE = re.compile(r"\s*\(answer:\s*([^)]*)\)\s*$")
+# A follow-up that asks what one asks of a condition: how long one has had it, whether it
+# was diagnosed, is controlled, got better or worse.
+_OF_A_CONDITION_RE = re.compile(
+    r"\b(?:(?:has|have|had)\s+(?:\w+\s+)?had|diagnos\w*|controll?\w*|better|worse\w*"
+    r"|improv\w*|serious|cured|go(?:ne)?\s+away|still\s+have|first\s+(?:get|got|have|had))\b",
+    re.IGNORECASE,
+)
+
+
+def remembered(question: str, selection: Selection) -> str:
+    """``question`` (as resolved) as a conversation keeps it: with the conditions its answer
+    named as a medicine's reason ("What's the topiramate for? (answer: migraine)"), so that
+    "how long has he had that?" means the migraine the answer was about, not the medicine
+    (:func:`resolve_followup`)."""
+    reasons: dict[str, None] = {}
+    for item in selection.items:
+        if item.record.resource_type != "Condition" or not any(
+            r.startswith("reason for ") for r in item.reasons
+        ):
+            continue
+        said = plain_name(item.record.display)
+        named = [c.name for m in scan(said) for c in m.concepts if c.kind == "condition"]
+        reasons.update(dict.fromkeys(named or [said.lower()]))
+    if not reasons:
+        return question
+    return f"{question} (answer: {' and '.join(reasons)})"
 
 
 def _subject_words(plan: QueryPlan, *, stand_ins: bool = True) -> list[str]:

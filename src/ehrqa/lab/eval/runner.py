@@ -25,7 +25,7 @@ from ehrqa.llm import load_chat_model
 from ehrqa.llm.base import ChatModel
 from ehrqa.qa import QASystem
 from ehrqa.select.base import SELECTORS, Selection, Selector, get_selector
-from ehrqa.select.followup import resolve_followup
+from ehrqa.select.followup import remembered, resolve_followup
 from ehrqa.store.base import RecordStore
 
 
@@ -206,7 +206,6 @@ def run_selector(
         thread = item.extra.get("conversation")
         history = asked.setdefault(f"{item.patient_id}/{thread or item.id}", [])
         question = resolve_followup(item.question, history, item.now_date)
-        history.append(question)
         if answer_mode == "none":
             started = time.perf_counter()
             selection = system.selector.select(
@@ -216,7 +215,8 @@ def run_selector(
             results.append(_result(item, name, selection, elapsed, keep_ranked))
         else:
             qa = system.ask(item.patient_id, question, now=item.now_date)
-            result = _result(item, name, qa.selection, qa.timings["select"], keep_ranked)
+            selection = qa.selection
+            result = _result(item, name, selection, qa.timings["select"], keep_ranked)
             a = qa.answer
             result.answer, result.citations = a.text, list(a.citations)
             result.verified, result.source = a.verified, a.source
@@ -227,6 +227,8 @@ def run_selector(
                 # The model's text that was not shown: to study the hybrid guard offline.
                 result.details["draft"] = a.draft
             results.append(result)
+        # The conversation keeps the question as resolved, and what a "why" answer named.
+        history.append(remembered(question, selection))
         if question != item.question:
             results[-1].details["resolved_question"] = question
         if on_question is not None:
