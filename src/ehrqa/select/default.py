@@ -1115,8 +1115,11 @@ def _monitoring_records(
     return extra
 
 
-# "Is my A1C in the normal range?", "is it abnormal?", "healthy?": the reference range is asked.
-_RANGE_ASKED_RE = re.compile(r"\b(?:normal|abnormal|range|reference|healthy)\b", re.IGNORECASE)
+# "Is my A1C in the normal range?", "is it abnormal?", "healthy?", "is my LDL too high?": the
+# reference range is asked.
+_RANGE_ASKED_RE = re.compile(
+    r"\b(?:normal|abnormal|range|reference|healthy|high|low|elevated)\b", re.IGNORECASE
+)
 
 
 def _monitored_conditions(
