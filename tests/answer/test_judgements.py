@@ -358,6 +358,19 @@ def test_a_state_a_measure_defines_is_answered_by_its_latest_value(
     assert result.verified, result.unverified
 
 
+def test_two_readings_of_the_latest_day_that_disagree_give_no_verdict() -> None:
+    # "Am I anemic?" read the first of two same-day haemoglobins as "Not by the latest
+    # measure" over a recorded anaemia.
+    question = "Am I obese?"
+    obesity = condition("o", "162864005", "Body mass index 30+ - obesity (finding)")
+    items = [Selected(obesity, 1.0), Selected(bmi("a", "2024-04-23", 27.7), 0.9)]
+    items.append(Selected(bmi("b", "2024-04-23", 31.0), 0.9))
+    selection = Selection(analyze(question, NOW), items)
+    selection.details["patient"] = {"birth_date": "1972-03-30", "gender": "male"}
+    text = answer(question, NOW, selection, None, AnswerConfig(mode="extractive")).text
+    assert "by the latest measure" not in text and "obesity" in text.lower(), text
+
+
 def test_a_childs_weight_is_not_read_against_adult_bmi_thresholds() -> None:
     question = "Is my son overweight?"
     plan = analyze(question, NOW)

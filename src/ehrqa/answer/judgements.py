@@ -367,6 +367,15 @@ def still_met(
             continue
         record, value = newest
         met = monitor.met(float(show_number(value, record.unit)))
+        same_day = [
+            monitor.met(float(show_number(v, r.unit)))
+            for r in measures
+            if r.day == record.day
+            and _loinc(r) in monitor.loinc
+            and (v := _monitor_value(r, monitor)) is not None
+        ]
+        if any(other != met for other in same_day):
+            continue  # two readings of that day disagree: no verdict from either
         shown = _shown(record) if monitor.component else show_value(value, record.unit)
         name = monitor.condition
         threshold = with_unit(display_number(monitor.target), monitor.unit)
