@@ -1100,3 +1100,29 @@ def test_visits_of_a_class_and_a_kind_in_a_window_are_only_that_kind(tmp_path: P
     assert sorted(ever.refs) == ["Encounter/d1", "Encounter/d2"]
     question = "any inpatient detox in the last five years?"
     assert DefaultSelector().select(store, "p", question, now).refs == []
+
+
+def test_a_reading_on_the_day_a_medicine_started_is_its_baseline(tmp_path: Path) -> None:
+    # "have her anxiety scores improved since she started treatment?" read 3 (March) → 2, not
+    # the 19 measured at the visit that started escitalopram.
+    rx, loinc = "http://www.nlm.nih.gov/research/umls/rxnorm", "http://loinc.org"
+
+    def gad(ref: str, day: str, value: float) -> Record:
+        return Record(
+            f"Observation/{ref}", "Observation", ref, "p", f"[Observation/{ref}] {day} GAD-7 = "
+            f"{value}", date=day, value=value, codes=(Coding(loinc, "70274-6", "GAD-7 total"),),
+        )  # fmt: skip
+
+    order = Record(
+        "MedicationRequest/e", "MedicationRequest", "e", "p", "[MedicationRequest/e] 2015-10-06 "
+        "escitalopram 10 MG Oral Tablet", date="2015-10-06", status="active",
+        codes=(Coding(rx, "351249", "escitalopram 10 MG Oral Tablet"),),
+    )  # fmt: skip
+    store = SqliteStore(tmp_path / "s.sqlite3")
+    store.upsert(
+        [order, gad("m", "2015-03-09", 3), gad("d", "2015-10-06", 19), gad("n", "2024-04-01", 2)]
+    )
+    question = "have her anxiety scores improved since she started escitalopram?"
+    found = DefaultSelector().select(store, "p", question, date(2024, 6, 1))
+    assert found.details.get("since") == "MedicationRequest/e"
+    assert sorted(found.refs) == ["MedicationRequest/e", "Observation/d", "Observation/n"]

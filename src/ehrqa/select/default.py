@@ -233,12 +233,8 @@ class DefaultSelector:
         # visit that started it) is the baseline itself.
         that_day = {key(r) for r in after if r.day == start}
         baseline: dict[str, Record] = {}
-        for record in before:
-            if key(record) in that_day:
-                continue
-            if key(record) not in baseline or (record.day or "") > (
-                baseline[key(record)].day or ""
-            ):
+        for record in sorted(before, key=lambda r: r.day or ""):  # the newest one stays
+            if key(record) not in that_day:
                 baseline[key(record)] = record
         items = [Selected(first, 1.0, ("the asked event",))]
         items += [Selected(r, 1.0, (f"before {first.ref}",)) for r in baseline.values()]

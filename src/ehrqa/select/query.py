@@ -517,7 +517,13 @@ def _names_whole(phrase: str) -> bool:
 _CONTEXT_WORDS = frozenset({"for", "after", "because", "from", "during", "with", "due"})
 
 
-_BESIDES = {"besides": "", "except": "", "than": "other", "from": "apart aside"}
+# The word that sets a thing aside, and the words that must come before it ("other than").
+_BESIDES: dict[str, tuple[str, ...]] = {
+    "besides": (),
+    "except": (),
+    "than": ("other",),
+    "from": ("apart", "aside"),
+}
 
 
 def _besides(matches: list[Match], said: list[str]) -> list[Match]:
