@@ -121,7 +121,7 @@ def trend(
     Records of one day are one reading (the newest of them counts); the direction is "up",
     "down" or "stable" (a relative change under :data:`STABLE_SHARE`), and "better" or
     "worse" when ``better`` says which way is better ("lower" for HbA1c, "higher" for eGFR).
-    ``scope`` says which part of the record the series is ("since age 18").
+    ``scope`` says which part of the record the series is ("as an adult").
     """
     by_day: dict[str, Record] = {}
     for record in sorted(records, key=lambda r: r.date or ""):
@@ -204,9 +204,7 @@ def trend_answer(question: str, verdict: Judgement) -> Judgement:
     if len(asked) != 1:
         return verdict
     (way,) = asked
-    if way in ("better", "worse") and verdict.direction in (("up",), ("down",)):
-        return verdict  # which way is better, nothing says
-    if way not in verdict.direction:
+    if way not in verdict.direction:  # another way, or a worth no target gives
         return verdict
     return dataclasses.replace(verdict, sentence=f"Yes: {verdict.sentence}")
 
