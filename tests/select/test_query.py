@@ -761,3 +761,9 @@ def test_a_kidney_transplant_is_the_transplant_not_the_waiting_list() -> None:
     assert names == {"kidney transplant"}
     listed = {c.name for c in analyze("is she on the kidney transplant list?", NOW).concepts}
     assert listed == {"awaiting transplant"}
+
+
+def test_what_someone_is_being_treated_for_is_the_treatment_going_on_now() -> None:
+    # "what is she being treated for?" listed twelve hospice visits of years before.
+    plan = analyze("what is she being treated for?", NOW)
+    assert "MedicationRequest" in plan.resource_types and plan.status == ("active",)

@@ -807,7 +807,10 @@ def _status(text: str, types: tuple[str, ...]) -> tuple[str, ...]:
         not types or set(MEDICATION_TYPES) & set(types) or "CarePlan" in types
     )
     # "What health problems do I have?", "what am I being treated for?": the open ones.
-    having = _HAVING_RE.search(text) and (not types or "Condition" in types)
+    # ("What is she being treated for?": the treatments going on now.)
+    having = _HAVING_RE.search(text) and (
+        not types or "Condition" in types or bool(set(MEDICATION_TYPES) & set(types))
+    )
     if _EVER_ASKED_RE.search(text) and not re.search(r"\bstill\b", text, re.I):
         # "Has she ever had a bladder infection? she thinks she might have one now": ever,
         # whatever the rest says about now ("No, none is current" over a past one).
