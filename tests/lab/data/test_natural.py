@@ -261,13 +261,14 @@ def test_round_one_split_is_unchanged_by_later_rounds() -> None:
 
 
 def test_rounds_are_split_apart_and_a_patient_may_not_be_in_two() -> None:
-    rounds = [question_round(f"questions-{x}.jsonl") for x in "abcdefghijk"]
-    assert rounds == [0, 0, 1, 2, 3, 4, 5, 6, 7, 8, 9]
+    rounds = [question_round(f"questions-{x}.jsonl") for x in "abcdefghijkl"]
+    assert rounds == [0, 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10]
     assert question_round("") == 0 and split_names(1) == ("val2", "test2")
     assert split_names(2) == ("val3", "test3") and split_names(3) == ("val4", "test4")
     assert split_names(4) == ("val5", "test5") and split_names(5) == ("val6", "test6")
     assert split_names(6) == ("val7", "test7") and split_names(7) == ("val8", "test8")
     assert split_names(8) == ("val9", "test9") and split_names(9) == ("val10", "test10")
+    assert split_names(10) == ("val11", "test11")
     with pytest.raises(SpecError, match=r"questions-z\.jsonl"):
         question_round("questions-z.jsonl")
     spec = {"op": "latest", "codes": ["LOINC|4548-4"]}
@@ -305,7 +306,7 @@ def test_round_three_is_dealt_on_its_own_and_round_two_is_unchanged() -> None:
 
 @pytest.mark.parametrize(
     ("letter", "number"),
-    [("d", 3), ("e", 4), ("f", 5), ("g", 6), ("h", 7), ("i", 8), ("j", 9), ("k", 10)],
+    [("d", 3), ("e", 4), ("f", 5), ("g", 6), ("h", 7), ("i", 8), ("j", 9), ("k", 10), ("l", 11)],
 )
 def test_a_later_round_question_is_dealt_into_its_own_splits_and_accepted(
     letter: str, number: int
@@ -389,6 +390,16 @@ ROUND_NINE_VAL = {
 }  # fmt: skip
 
 
+# Round 10 (questions-k) as dealt before round 11 existed: round 11 must never move them.
+ROUND_TEN_VAL = {
+    "04b57bc4-3541-492f-bb74-ed65f7af76eb", "0ab1d6db-f9cf-4be3-8f8a-90fa75863511",
+    "38580ff3-cd72-43c6-86bb-e50b8188baed", "9284255b-f52b-48ed-8224-341c1e7fd3db",
+    "a85fd6c8-8ef9-49ec-9af5-62f42aff8fc6", "ae75d2aa-e9bf-4871-8b2d-10c35d6ba807",
+    "cb16f44c-d516-4697-aad2-29b2d6f99c5a", "eacab9ca-0dc9-474b-a6a0-a893ce8e8248",
+    "eb5cff34-4ed5-4081-9b12-a89b3f06341d", "f61d65fc-5bae-403a-8bf4-8c5f56d7f17e",
+}  # fmt: skip
+
+
 def _committed_rounds() -> tuple[dict[str, dict[str, str]], dict[str, set[str]]]:
     """Each round's patients with their split (by file letter), and each patient's kinds."""
     committed = [orjson.loads(line) for line in (BENCH / "qa.jsonl").read_bytes().splitlines()]
@@ -411,13 +422,14 @@ def _committed_rounds() -> tuple[dict[str, dict[str, str]], dict[str, set[str]]]
         ("h", "i", ROUND_SEVEN_VAL, (10, 10)),
         ("i", "j", ROUND_EIGHT_VAL, (10, 10)),
         ("j", "k", ROUND_NINE_VAL, (10, 10)),
+        ("k", "l", ROUND_TEN_VAL, (10, 10)),
     ],
 )
 def test_a_round_is_dealt_on_its_own_and_never_moves_the_one_before(
     before: str, after: str, pinned: set[str], dealt: tuple[int, int]
 ) -> None:
     by_round, kinds = _committed_rounds()
-    letters = "abcdefghijk"
+    letters = "abcdefghijkl"
     old, new = by_round[before], by_round[after]
     n = letters.index(before) - 1  # round n+1 (file letters a and b are round 1)
     val, test = split_names(n)

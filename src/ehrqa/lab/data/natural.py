@@ -1075,7 +1075,9 @@ def question_files(root: str | Path) -> list[Path]:
     return sorted(Path(root).glob("questions-*.jsonl"))
 
 
-ROUNDS = (("a", "b"), ("c",), ("d",), ("e",), ("f",), ("g",), ("h",), ("i",), ("j",), ("k",))
+ROUNDS = (
+    ("a", "b"), ("c",), ("d",), ("e",), ("f",), ("g",), ("h",), ("i",), ("j",), ("k",), ("l",),
+)  # fmt: skip
 """The rounds of question files, by the letter of ``questions-<letter>.jsonl``. Each round's
 patients are split on their own (round 1 into ``val``/``test``, round n into
 ``val<n>``/``test<n>``), so a new round never moves an earlier round's patients."""
