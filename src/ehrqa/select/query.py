@@ -88,8 +88,12 @@ PAYER_HISTORY_RE = re.compile(
 )
 # Questions about whether a vaccine is due.
 # A question answered "yes" or "no" ("Am I a smoker?", "Has she had a stroke?").
+# A statement with a tag asks it too: "she had gallstones, didn't she?".
 YES_NO_RE = re.compile(
-    r"^\W*(?:is|are|am|was|were|do|does|did|has|have|had|can|could|should|will)\b", re.IGNORECASE
+    r"^\W*(?:is|are|am|was|were|do|does|did|has|have|had|can|could|should|will)\b"
+    r"|^[^?]*\b(?:didn'?t|doesn'?t|don'?t|isn'?t|wasn'?t|hasn'?t|haven'?t|hadn'?t|aren'?t"
+    r"|weren'?t)\s+(?:s?he|i|they|you|it|we)\W*$",
+    re.IGNORECASE,
 )
 _EVER_RE = re.compile(r"\bever\b", re.IGNORECASE)
 # "When did he pass", never "did he pass his hearing test": the patient's death.
@@ -158,7 +162,7 @@ STOP_WORDS = _word_set(
     oldest original originally current currently active ongoing still present presently
     previous past prior former old new trend trends changed change changes changing history
     count number total often frequently ago since ago thing things happen happened go went
-    lot lots plenty
+    lot lots plenty actual actually
     going gone receive received undergo underwent say said ok okay hi hello hey thanks
     checked gain gained lose losing lost improved worse better
     hx long against resolved inactive cured healed stopped discontinued ended finished
@@ -183,6 +187,9 @@ _EXISTS_RE = re.compile(
     # "did nona have brittle bones": a name (or any one-word subject) before a verb of having
     r"|(?:do|does|did)\s+[a-z']+\s+(?:ever\s+)?(?:have|get|take|need|receive|suffer|break|see"
     r"|go|use|smoke|drink)\b"
+    # "did his prediabetes ever turn into diabetes?"
+    r"|(?:do|does|did)\s+(?:my|his|her|their|the)\s+\w+\s+(?:ever\s+)?(?:turn|become|progress"
+    r"|develop|go)\b"
     rf"|(?:have|has)\s+{_SUBJECT}\s+(?:ever\s+|already\s+|previously\s+|recently\s+)?"
     r"(?:been|had|got|gotten|received|taken|used|smoked|undergone|needed|ever)\b"
     rf"|(?:am|is|are|was|were)\s+{_SUBJECT}\s+(?:\w+\s+)?(?:on|taking|allergic|diabetic"
@@ -360,6 +367,7 @@ def analyze(question: str, now: date) -> QueryPlan:
     rest = _as_screening(_HOW_LONG_IS_RE.sub("how tall is the patient", rest))
     said = words(rest)
     matches = _besides(_context_cues(_organs_as_tests(scan(rest), said), said), said)
+    matches = _turned_into(matches, said)
     matches = _started_context(matches, rest)
     types = resolve_types(matches)
     concepts = _related(
@@ -373,6 +381,10 @@ def analyze(question: str, now: date) -> QueryPlan:
         concepts = _unique(v for c in concepts for v in _vaccines_of(c))
         shots = [t for c in concepts for t in c.resource_types]
         types = _unique_types((*(t for t in types if t != "Condition" or t in shots), *shots))
+    if _CONTRA_RE.search(text) and any(c.kind in DRUG_KINDS for c in concepts):
+        # "Any reason not to use lisinopril?": an allergy to it is the reason the record holds.
+        drug_types = (t for c in concepts if c.kind in DRUG_KINDS for t in c.resource_types)
+        types = _unique_types((*(types or drug_types), "AllergyIntolerance"))
     if _CONTROL_RE.search(text) and (controlled := _controlled_conditions(concepts)) != concepts:
         concepts = controlled
         types = _unique_types((*types, "Condition")) if types else types
@@ -549,6 +561,33 @@ def _besides(matches: list[Match], said: list[str]) -> list[Match]:
     return kept
 
 
+_TURN_WORDS = frozenset({"turn", "turns", "turned", "turning", "progress", "progressed",
+                         "progressing", "develop", "developed", "evolve", "evolved"})  # fmt: skip
+_BECOME_WORDS = frozenset({"become", "became", "becoming"})
+
+
+def _turned_into(matches: list[Match], said: list[str]) -> list[Match]:
+    """``matches`` with what a condition turned from kept as words: "did his prediabetes
+    ever turn into actual diabetes?" asks for the diabetes (it said "Yes" over the
+    prediabetes)."""
+    at = next(
+        (
+            i
+            for i, word in enumerate(said)
+            if word in _BECOME_WORDS
+            or (word in _TURN_WORDS and i + 1 < len(said) and said[i + 1] in ("into", "to"))
+        ),
+        None,
+    )
+    if at is None or not any(m.concepts and m.start > at for m in matches):
+        return matches
+    # The turning word and what it turned from stay read, naming nothing.
+    turned = [Match(said[at], at, at + 1, (), None, False)]
+    return turned + [
+        dataclasses.replace(m, concepts=()) if m.concepts and m.end <= at else m for m in matches
+    ]
+
+
 _ON_A_LIST_RE = re.compile(r"\bon\s+(?:the|a|an|any)\s+(?:\w+\s+){0,3}(?:list|register|registry)\b")
 _MEDS = frozenset(MEDICATION_TYPES)
 
@@ -657,6 +696,15 @@ def _measured_conditions(concepts: tuple[Concept, ...]) -> tuple[Concept, ...]:
     return _unique((*concepts, *extra))
 
 
+# Whether a medicine may be given: "any reason not to use", "safe to take", "contraindicated".
+_CONTRA_RE = re.compile(
+    r"\b(?:reasons?\s+(?:not\s+to|to\s+avoid|against)|contraindicat\w*|safe\s+(?:to|for)"
+    r"|ok(?:ay)?\s+to\s+(?:give|take|use|start|prescribe)|can\s+(?:s?he|i|they|we)\s+"
+    r"(?:take|have|use|be\s+given)|avoid)\b",
+    _F,
+)
+
+
 def _unique_types(types: Iterable[str]) -> tuple[str, ...]:
     return tuple(dict.fromkeys(types))
 
@@ -704,7 +752,7 @@ MEASURE_KINDS = ("lab", "vital", "survey", "panel")
 EVENT_KINDS = ("condition", "procedure", "vaccine", "encounter", "drug")
 # "Did my cholesterol go down after I started the statin?", "my A1c since starting metformin":
 # a measure's course from a medicine's first order on.
-_STARTED_RE = re.compile(
+STARTED_RE = re.compile(
     r"\b(?:after|since|following)\s+(?:(?:i|he|she|they|we|the\s+patient)\s+)?"
     r"(?:started|starting|began|beginning|start(?:ed)?\s+taking|went\s+on|going\s+on"
     r"|(?:was|were|got|been)\s+(?:put|started)\s+on)\b",
@@ -724,10 +772,16 @@ _DRUG_ALLERGY_RE = re.compile(
 def started_anchor(question: str) -> EventAnchor | None:
     """The measures asked before a "since I started …" clause and the medicines it names
     ("Did my cholesterol go down after I started the statin?"), or None."""
-    found = _STARTED_RE.search(question)
+    found = STARTED_RE.search(question)
     if found is None:
         return None
     before, after = question[: found.start()], question[found.end() :]
+    # A follow-up's borrowed subject ("has it come down since she started the HCTZ? (about:
+    # blood pressure)") is what "it" was.
+    about = _ABOUT_RE.search(after)
+    if about is not None:
+        after = after[: about.start()]
+        before = f"{before} {about[1]}"
     measures = _unique(c for m in scan(before) for c in m.concepts if c.kind in MEASURE_KINDS)
     drugs = _unique(c for m in scan(after) for c in m.concepts if c.kind in DRUG_KINDS)
     if measures and not drugs and _TREATMENT_RE.match(after):
@@ -741,6 +795,7 @@ def started_anchor(question: str) -> EventAnchor | None:
     return EventAnchor(measures, drugs, False) if measures and drugs else None
 
 
+_ABOUT_RE = re.compile(r"\(about:\s*([^)]*)\)\s*$")
 _TREATMENT_RE = re.compile(
     r"\W*(?:(?:the|her|his|my|their|any)\s+)?(?:treatment|medication|medicine|meds|therapy"
     r"|drugs?|pills?)s?\b",
@@ -752,7 +807,7 @@ def _started_context(matches: list[Match], text: str) -> list[Match]:
     """``matches`` with the kinds of record named in a "since she started …" clause after a
     measure kept as words: "have her anxiety scores improved since she started treatment?"
     asks for the scores, not for treatments (it said "no information about anxiety score")."""
-    found = _STARTED_RE.search(text)
+    found = STARTED_RE.search(text)
     if found is None:
         return matches
     at = len(words(text[: found.start()]))
