@@ -124,6 +124,11 @@ def test_control_reads_a_systolic_and_diastolic_filed_apart() -> None:
     verdict = control([hypertension], readings, kb.monitoring("59621000"))
     assert verdict is not None and "not controlled" in verdict.sentence
     assert "[Observation/s]" in verdict.sentence and "[Observation/d]" in verdict.sentence
+    # Filed beside its panel, the panel (both parts in one) stands for the day.
+    with_panel = [*readings, bp("p", "2022-12-01", 138.1, 83.5)]
+    verdict = control([hypertension], with_panel, kb.monitoring("59621000"))
+    assert verdict is not None and "[Observation/p]" in verdict.sentence
+    assert "[Observation/s]" not in verdict.sentence
 
 
 def test_anxiety_is_judged_by_its_screening_score() -> None:

@@ -272,7 +272,8 @@ def _newest_reading(measures: Sequence[Record], monitor: Monitor) -> tuple[Recor
         for r in measures
         if _loinc(r) in monitor.loinc and (v := _monitor_value(r, monitor)) is not None
     ]
-    return max(found, key=lambda rv: rv[0].date or "") if found else None
+    # Of one day's readings the panel, which holds both parts, stands for the day.
+    return max(found, key=lambda rv: (rv[0].date or "", bool(rv[0].components))) if found else None
 
 
 @dataclass
