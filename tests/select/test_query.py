@@ -806,7 +806,11 @@ def test_a_reason_not_to_use_a_medicine_is_an_allergy_to_it() -> None:
     # "BP's up - any reason not to use lisinopril?" said the record had nothing about
     # lisinopril, over a recorded lisinopril allergy.
     plan = analyze("any reason not to use lisinopril?", NOW)
-    assert "AllergyIntolerance" in plan.resource_types
+    assert plan.resource_types == ("AllergyIntolerance",)
+    # "any reason she can't take penicillin?" answered why penicillin had been ordered.
+    assert analyze("any reason she can't take penicillin?", NOW).resource_types == (
+        "AllergyIntolerance",
+    )
     assert "AllergyIntolerance" not in analyze("is she on lisinopril?", NOW).target_types
 
 

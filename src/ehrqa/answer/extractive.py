@@ -61,6 +61,7 @@ from ehrqa.select.default import (
 )
 from ehrqa.select.lexicon import MEDICATION_TYPES
 from ehrqa.select.query import (
+    CONTRA_RE,
     DUE_RE,
     INSURANCE_RE,
     JUDGE_RE,
@@ -749,7 +750,10 @@ def lead_judgements(selection: Selection, *, asked_only: bool = False) -> list[J
     asks_medicine = any(c.kind in ("drug", "drug_class") for c in plan.concepts) or (
         "Condition" not in plan.resource_types
     )
-    if WHY_RE.search(plan.question) and asks_medicine and (reasons := _medicine_reasons(selection)):
+    # "Any reason she can't take penicillin?" asks for what stands against it, not why it
+    # was ordered.
+    why = WHY_RE.search(plan.question) and not CONTRA_RE.search(plan.question)
+    if why and asks_medicine and (reasons := _medicine_reasons(selection)):
         return reasons
     if AGE_AT_RE.search(plan.question) and (at := _age_at_event(selection)) is not None:
         return [at]

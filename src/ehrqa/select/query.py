@@ -381,10 +381,10 @@ def analyze(question: str, now: date) -> QueryPlan:
         concepts = _unique(v for c in concepts for v in _vaccines_of(c))
         shots = [t for c in concepts for t in c.resource_types]
         types = _unique_types((*(t for t in types if t != "Condition" or t in shots), *shots))
-    if _CONTRA_RE.search(text) and any(c.kind in DRUG_KINDS for c in concepts):
-        # "Any reason not to use lisinopril?": an allergy to it is the reason the record holds.
-        drug_types = (t for c in concepts if c.kind in DRUG_KINDS for t in c.resource_types)
-        types = _unique_types((*(types or drug_types), "AllergyIntolerance"))
+    if CONTRA_RE.search(text) and any(c.kind in DRUG_KINDS for c in concepts):
+        # "Any reason not to use lisinopril?": an allergy to it is the reason the record
+        # holds; its orders and what they were for are not reasons against it.
+        types = ("AllergyIntolerance",)
     if _CONTROL_RE.search(text) and (controlled := _controlled_conditions(concepts)) != concepts:
         concepts = controlled
         types = _unique_types((*types, "Condition")) if types else types
@@ -697,10 +697,11 @@ def _measured_conditions(concepts: tuple[Concept, ...]) -> tuple[Concept, ...]:
 
 
 # Whether a medicine may be given: "any reason not to use", "safe to take", "contraindicated".
-_CONTRA_RE = re.compile(
+CONTRA_RE = re.compile(
     r"\b(?:reasons?\s+(?:not\s+to|to\s+avoid|against)|contraindicat\w*|safe\s+(?:to|for)"
     r"|ok(?:ay)?\s+to\s+(?:give|take|use|start|prescribe)|can\s+(?:s?he|i|they|we)\s+"
-    r"(?:take|have|use|be\s+given)|avoid)\b",
+    r"(?:take|have|use|be\s+given)|(?:s?he|i|they|we)\s+(?:can'?t|cannot|shouldn'?t|should\s+not)"
+    r"\s+(?:take|have|use|be\s+given)|avoid)\b",
     _F,
 )
 
