@@ -40,6 +40,7 @@ from ehrqa.answer.judgements import (
     vaccine_due,
 )
 from ehrqa.answer.verify import age_on
+from ehrqa.fhir.elements import concept_label
 from ehrqa.fhir.record import Record
 from ehrqa.fhir.render import labelled
 from ehrqa.knowledge import Concept, Knowledge, Monitor, load_knowledge
@@ -1066,13 +1067,7 @@ def _why_stopped(records: list[Record], name: str, reasons: list[str]) -> Judgem
             f"{newest.status} {cite([newest])}{what_for}.",
             refs,
         )
-    said = newest.resource.get("statusReason")
-    codings = said.get("coding") or [] if isinstance(said, dict) else []
-    why = (said.get("text") if isinstance(said, dict) else None) or next(
-        (c["display"] for c in codings if isinstance(c, dict) and c.get("display")), ""
-    )
-    why = plain_name(why) if isinstance(why, str) else ""
-    if why:
+    if why := plain_name(concept_label(newest.resource.get("statusReason"))):
         return Judgement(
             f"{name} was stopped because of {why} (its latest order, on {newest.day}, is "
             f"{newest.status}) {cite([newest])}{what_for}.",
@@ -1365,9 +1360,7 @@ def _adult_part(
         return series, ""
     if (age_on(birth, plan.now) or 0) < ADULT_AGE:
         return series, ""
-    adult = [
-        r for r in series if r.day and (age_on(birth, date.fromisoformat(r.day)) or 0) >= ADULT_AGE
-    ]
+    adult = [r for r in series if r.day and (_age_at(birth, r, plan.now) or 0) >= ADULT_AGE]
     if len(adult) == len(series) or len({r.day for r in adult}) < 2:
         return series, ""
     return adult, "as an adult"

@@ -265,13 +265,18 @@ def _monitor_value(record: Record, monitor: Monitor) -> float | None:
     return record.value
 
 
-def _newest_reading(measures: Sequence[Record], monitor: Monitor) -> tuple[Record, float] | None:
-    """The newest of ``measures`` that carries ``monitor``'s value, with that value."""
-    found = [
+def _monitor_readings(measures: Sequence[Record], monitor: Monitor) -> list[tuple[Record, float]]:
+    """The ``measures`` that carry ``monitor``'s value, each with that value."""
+    return [
         (r, v)
         for r in measures
         if _loinc(r) in monitor.loinc and (v := _monitor_value(r, monitor)) is not None
     ]
+
+
+def _newest_reading(measures: Sequence[Record], monitor: Monitor) -> tuple[Record, float] | None:
+    """The newest of ``measures`` that carries ``monitor``'s value, with that value."""
+    found = _monitor_readings(measures, monitor)
     # Of one day's readings the panel, which holds both parts, stands for the day.
     return max(found, key=lambda rv: (rv[0].date or "", bool(rv[0].components))) if found else None
 
@@ -370,10 +375,8 @@ def still_met(
         met = monitor.met(float(show_number(value, record.unit)))
         same_day = [
             monitor.met(float(show_number(v, r.unit)))
-            for r in measures
+            for r, v in _monitor_readings(measures, monitor)
             if r.day == record.day
-            and _loinc(r) in monitor.loinc
-            and (v := _monitor_value(r, monitor)) is not None
         ]
         if any(other != met for other in same_day):
             continue  # two readings of that day disagree: no verdict from either

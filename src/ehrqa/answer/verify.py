@@ -17,7 +17,7 @@ from datetime import date
 
 from ehrqa.answer.claims import Claim, find_claims
 from ehrqa.fhir.record import Record
-from ehrqa.text.citations import CITATION_RE, FHIR_TYPES
+from ehrqa.text.citations import CITATION_RE, FHIR_TYPES, citation_parts
 from ehrqa.text.dates import age_on, find_dates, iso_day
 from ehrqa.text.numbers import rounds_to
 from ehrqa.text.units import KNOWN_UNITS, normalize_unit, unit_present
@@ -54,7 +54,7 @@ def resolve_citations(text: str, allowed: Mapping[str, str]) -> tuple[str, list[
     invalid: list[str] = []
 
     def replace(match: re.Match[str]) -> str:
-        parts = re.split(r"\s*[,;]\s*", match.group(1).strip())
+        parts = citation_parts(match.group(1))
         if any(not p.isdigit() and p.split("/", 1)[0] not in FHIR_TYPES for p in parts):
             return match.group(0)
         kept = []
@@ -143,7 +143,7 @@ def check_facts(text: str, cited: list[Record], now: date | None = None) -> list
 def _series_lengths(text: str, records: list[Record]) -> set[int]:
     """The length of each series ``text`` cites ("17 readings in all"): the days, one reading
     a day, of one measure among ``records`` from its first day cited to its last."""
-    named = {ref.strip() for refs in CITATION_RE.findall(text) for ref in re.split(r"[,;]", refs)}
+    named = {ref for inside in CITATION_RE.findall(text) for ref in citation_parts(inside)}
     spans: dict[str, tuple[str, str]] = {}
     for record in records:
         if record.day and record.ref in named:

@@ -927,8 +927,7 @@ def risk_factor_selection(store: RecordStore, patient_id: str, plan: QueryPlan) 
                 smoking.append(Selected(found[0], 0.5, (f"{name}: {status}",)))
             continue
         for record in conditions:
-            active = record.status in ACTIVE_STATUSES["Condition"] or record.status is None
-            if active and matches_concept(record, factor):
+            if _is_open(record) and matches_concept(record, factor):
                 items.setdefault(record.ref, Selected(record, 1.0, (f"risk factor: {name}",)))
     found_items = list(items.values())
     selection = Selection(
@@ -1137,24 +1136,29 @@ def _monitored_conditions(
     }
     extra: list[Selected] = []
     kb = load_knowledge()
+    looked: set[str] = set()  # a condition followed by two measures (BP) is looked up once
     for monitor in kb.monitors:
         concept = kb.concept(monitor.condition)
         # A measure that defines the condition (BMI for obesity) is read against its range.
         if concept is None or monitor.defines or not codes & set(monitor.loinc):
             continue
+        if concept.name in looked:
+            continue
+        looked.add(concept.name)
         query = RecordQuery(
             patient_id, types=("Condition",), codes=tuple(concept.codes), end=plan.now.isoformat()
         )
-        open_ = [
-            r
-            for r in store.query(query)
-            if r.status in ACTIVE_STATUSES["Condition"] or r.status is None
-        ]
+        open_ = [r for r in store.query(query) if _is_open(r)]
         chosen = {s.record.ref for s in (*items, *extra)}
         if open_ and (newest := max(open_, key=lambda r: r.date or "")).ref not in chosen:
             reason = f"monitoring of {concept.name}: {monitor.measure}"
             extra.append(Selected(newest, 0.9, (reason,)))
     return extra
+
+
+def _is_open(condition: Record) -> bool:
+    """Whether a Condition is still open (active, or with no status recorded)."""
+    return condition.status in ACTIVE_STATUSES["Condition"] or condition.status is None
 
 
 # Cosine below the matcher's threshold at which a concept is still named as the closest

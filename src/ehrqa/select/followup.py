@@ -82,7 +82,7 @@ def resolve_followup(question: str, previous: Sequence[str], now: date) -> str:
         ):
             # "has it come down at all since she started the HCTZ?" after her blood pressure:
             # the pronoun is the earlier subject, read since the medicine started.
-            return f"{question} (about: {' and '.join(said)})"
+            return _about(question, said)
         if not (_CONTINUATION_RE.match(question) or _SAME_TIME_RE.search(question)):
             return question
         # "And renal function over the same period?" after "A1c trend, last 5 years": the
@@ -106,7 +106,12 @@ def resolve_followup(question: str, previous: Sequence[str], now: date) -> str:
     if answered and _OF_A_CONDITION_RE.search(question):
         # "What's the topiramate for?" → "how long has he had that?": the migraine.
         about = [a.strip() for a in answered[0].split(" and ")]
-    return f"{question} (about: {' and '.join(about)})"
+    return _about(question, about)
+
+
+def _about(question: str, subject: Sequence[str]) -> str:
+    """``question`` with the subject it borrows: "Is it getting better? (about: hba1c)"."""
+    return f"{question} (about: {' and '.join(subject)})"
 
 
 # What a conversation keeps of a "why" answer: "… (answer: migraine)".

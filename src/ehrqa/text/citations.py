@@ -20,3 +20,9 @@ REF = r"[A-Z][A-Za-z]+/[A-Za-z0-9\-.]{1,64}"
 ALIAS = r"\d{1,3}"
 # "[Observation/abc]", "[Observation/abc, Condition/def]", and prompt aliases "[3]" / "[3, 4]".
 CITATION_RE = re.compile(rf"\[\s*((?:{REF}|{ALIAS})(?:\s*[,;]\s*(?:{REF}|{ALIAS}))*)\s*\]")
+
+
+def citation_parts(inside: str) -> list[str]:
+    """The references or aliases one citation names: its bracket's inside, a
+    ``CITATION_RE`` group ("Observation/a, Condition/b" → two)."""
+    return re.split(r"\s*[,;]\s*", inside.strip())

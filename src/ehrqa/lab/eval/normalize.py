@@ -46,7 +46,7 @@ import re
 import unicodedata
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 
-from ehrqa.text.citations import CITATION_RE, FHIR_TYPES
+from ehrqa.text.citations import CITATION_RE, FHIR_TYPES, citation_parts
 from ehrqa.text.dates import blank_dates, dates_in
 from ehrqa.text.numbers import (
     NOISY_DECIMALS,
@@ -75,7 +75,7 @@ _BARE_REF_RE = re.compile(
 
 
 def _is_citation(match: re.Match[str]) -> bool:
-    parts = re.split(r"\s*[,;]\s*", match.group(1).strip())
+    parts = citation_parts(match.group(1))
     return all(p.isdigit() or p.split("/", 1)[0] in FHIR_TYPES for p in parts)
 
 
