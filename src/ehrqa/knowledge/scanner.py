@@ -164,13 +164,14 @@ SPELLING_CUTOFF = 0.85
 
 
 @functools.cache
-def _english() -> frozenset[str] | None:
-    """The English dictionary of pyspellchecker, or None when it is not installed."""
+def _english() -> dict[str, int] | None:
+    """The English dictionary of pyspellchecker (word → how often it is seen), or None when
+    it is not installed."""
     try:
         from spellchecker import SpellChecker
     except ImportError:  # pragma: no cover - a dependency; without it nothing is corrected
         return None
-    return frozenset(SpellChecker(language="en").word_frequency.dictionary)
+    return dict(SpellChecker(language="en").word_frequency.dictionary)
 
 
 def is_english(word: str) -> bool:
@@ -178,6 +179,19 @@ def is_english(word: str) -> bool:
     nothing is read as a misspelling without one)."""
     english = _english()
     return english is None or word in english
+
+
+# A word seen fewer times than this in pyspellchecker's English frequency list is rare
+# enough to be read as a name ("hilario" 50, "george" 2,069) rather than a word ("rose"
+# 27,460, "max" 5,140, "may" 927,594).
+COMMON_WORD_COUNT = 5000
+
+
+def is_common_word(word: str) -> bool:
+    """Whether ``word`` (lower case) is an everyday English word, not merely a name the
+    dictionary also lists (True when no dictionary is installed: nothing is dropped)."""
+    english = _english()
+    return english is None or english.get(word, 0) >= COMMON_WORD_COUNT
 
 
 @functools.cache

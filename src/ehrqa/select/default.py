@@ -25,7 +25,7 @@ from ehrqa.fhir.elements import codings, reference_id
 from ehrqa.fhir.record import Record
 from ehrqa.fhir.render import stated_insurers
 from ehrqa.knowledge import load_knowledge
-from ehrqa.knowledge.scanner import fold, is_english, words
+from ehrqa.knowledge.scanner import fold, is_common_word, words
 from ehrqa.select.base import Selected, Selection
 from ehrqa.select.followup import WORKING_RE, split_parts
 from ehrqa.select.lexicon import CONCEPTS_BY_NAME, MEDICATION_TYPES, Concept
@@ -1503,14 +1503,14 @@ def _patient_names(resource: dict[str, Any]) -> frozenset[str]:
 def without_names(question: str, names: frozenset[str]) -> str:
     """``question`` with the patient's own name said as "the patient": "What is Versie
     allergic to?" asks about the patient, not for a record called Versie. A name that is
-    also an English word ("Rose", "May") is read as the name only when capitalised inside
-    the sentence."""
+    also an everyday English word ("Rose", "May") is read as the name only when capitalised
+    inside the sentence; a rarer one ("hilario") in any case."""
     if not names:
         return question
 
     def replace(m: re.Match[str]) -> str:
         word = m["name"]
-        if is_english(word.lower()) and not (word[0].isupper() and m.start() > 0):
+        if is_common_word(word.lower()) and not (word[0].isupper() and m.start() > 0):
             return m[0]
         return "the patient's" if m["s"] else "the patient"
 
