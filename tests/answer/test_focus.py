@@ -221,6 +221,26 @@ def test_records_only_near_a_yes_no_question_are_shown_not_selected() -> None:
     assert set(said.citations) == {"Observation/w1", "Observation/s"}
 
 
+def test_what_was_searched_is_the_questions_own_words_not_a_fact_to_check() -> None:
+    # "Has he had his flu shot this year?" over one from 2021: the window's first day and the
+    # count of none are the question's, never flagged as unverified against the records.
+    shot = Record(
+        ref="Immunization/f", resource_type="Immunization", id="f", patient_id="p",
+        text="[Immunization/f] 2021-02-15 Influenza, seasonal (CVX 140)", date="2021-02-15",
+        codes=(Coding("http://hl7.org/fhir/sid/cvx", "140", "Influenza, seasonal"),),
+    )  # fmt: skip
+    selection = Selection(analyze("Has he had his flu shot this year?", NOW), [])
+    selection.nearby = [Selected(shot, 1.0, ("nearest",))]
+    selection.empty_reason = (
+        "No: the record has no influenza vaccine this year (since 2025-01-01) (0 found)."
+    )
+    selection.negative = True
+    said = answer(selection.plan.question, NOW, selection, None, AnswerConfig())
+    assert said.text.startswith("No: the record has no influenza vaccine this year")
+    assert said.verified and not said.unverified and said.source == "negative"
+    assert said.citations == ["Immunization/f"] and "2021-02-15 [Immunization/f]" in said.text
+
+
 def test_a_question_about_something_after_its_context_answers_about_that_thing() -> None:
     pneumonia = condition("pn", "233604007", "Pneumonia (disorder)")
     question = "Did I get a flu shot after my pneumonia?"
@@ -228,7 +248,7 @@ def test_a_question_about_something_after_its_context_answers_about_that_thing()
     assert focused.items == [] and [i.record.ref for i in focused.nearby] == ["Condition/pn"]
     said = answer(question, NOW, focused, None, AnswerConfig())
     assert said.text.startswith("No ") and "is recorded. Related records: Pneumonia" in said.text
-    assert said.verified and said.source == "abstain"
+    assert said.verified and said.source == "negative"
     # The asked thing found: a plain yes.
     shot = Record(
         ref="Immunization/f", resource_type="Immunization", id="f", patient_id="p",

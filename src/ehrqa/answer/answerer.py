@@ -110,7 +110,7 @@ class AnswerConfig:
 
 def extractive_answer(selection: Selection) -> Answer:
     """The model-free answer: the selected facts, each cited (abstains when nothing selected)."""
-    text, knowledge = compose_parts(selection)
+    text, unchecked = compose_parts(selection)
     if not selection.items and not selection.nearby:
         return Answer(text, [], True, "negative" if selection.negative else "abstain")
     # Nothing asked was found: the answer says so and shows the closest records, checked.
@@ -118,16 +118,17 @@ def extractive_answer(selection: Selection) -> Answer:
     # Record text that reads as an instruction is quoted as the record's words, unverified.
     text, quoted = quote_instructions(text, records)
     # A range's bounds or a target come from the knowledge files, whose source is named:
-    # they are checked there (tests/knowledge), so only the rest is checked against records.
+    # they are checked there (tests/knowledge); what was searched ("none this year (since
+    # 2026-01-01)") is the question's own; only the rest is checked against records.
     checked = text
-    for span in knowledge:
+    for span in unchecked:
         checked = checked.replace(span, " ")
     unverified = quoted + check_facts(checked, records, selection.plan.now)
     return Answer(
         text,
         [r.ref for r in records],
         not unverified,
-        "extractive" if selection.items else "abstain",
+        "extractive" if selection.items else ("negative" if selection.negative else "abstain"),
         unverified=unverified,
         prompt_records=len(records),
     )

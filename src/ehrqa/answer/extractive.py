@@ -639,7 +639,8 @@ def compose(selection: Selection) -> str:
 
 
 def compose_parts(selection: Selection) -> tuple[str, tuple[str, ...]]:
-    """The extractive answer and the spans it takes from the knowledge files, not records.
+    """The extractive answer and the spans it does not take from records: the knowledge
+    files' (a range, a target) and the search's own words (its window, "0 found").
 
     The first sentence answers when code can judge (a trend's direction, a condition's
     control against its target, a value against its reference range: see
@@ -652,7 +653,10 @@ def compose_parts(selection: Selection) -> tuple[str, tuple[str, ...]]:
             shown = dataclasses.replace(selection, items=selection.nearby, nearby=[])
             if selection.empty_reason:  # "No hearing test is recorded." and its context
                 listed = "; ".join(_group_with_citations(g) for g in _groups(shown))
-                return f"{selection.empty_reason} Related records: {listed}.", ()
+                # What was searched ("this year (since 2026-01-01) (0 found)") states the
+                # question's window, not a record's fact: only the related records are checked.
+                searched = selection.empty_reason
+                return f"{searched} Related records: {listed}.", (searched,)
             return compose_parts(shown)
         text = selection.empty_reason or "The record does not contain this information."
         return text, ()
