@@ -821,3 +821,13 @@ def test_home_health_visits_are_visits_of_their_class() -> None:
     plan = analyze(question, NOW)
     assert plan.resource_types == ("Encounter",) and not plan.keywords
     assert asked_encounter_classes(question) == ("HH",)
+
+
+def test_what_is_taken_for_a_condition_never_asks_whether_it_holds_now() -> None:
+    from ehrqa.select.query import asks_current_condition
+
+    # "What is he taking for prediabetes?" over no medicines answered "Yes, by the latest
+    # measure: A1c 6.4% is in the prediabetes range" (the condition's state, not medicines).
+    assert not asks_current_condition(analyze("what medicines is he taking for prediabetes?", NOW))
+    assert asks_current_condition(analyze("is he still prediabetic?", NOW))
+    assert asks_current_condition(analyze("am I still obese?", NOW))

@@ -846,9 +846,11 @@ def event_anchor(question: str) -> EventAnchor | None:
 
 
 def asks_current_condition(plan: QueryPlan) -> bool:
-    """Whether the question asks if a named condition holds now ("Am I still obese?")."""
+    """Whether the question asks if a named condition holds now ("Am I still obese?"); not
+    what is taken or done for it ("what is he taking for prediabetes?" asks for medicines)."""
     present = "active" in plan.status or _PRESENT_STATE_RE.search(plan.question)
-    return bool(present) and any(c.kind == "condition" for c in plan.concepts)
+    of_condition = not plan.resource_types or "Condition" in plan.resource_types
+    return bool(present) and of_condition and any(c.kind == "condition" for c in plan.concepts)
 
 
 def _status(text: str, types: tuple[str, ...]) -> tuple[str, ...]:
