@@ -188,3 +188,15 @@ def test_a_count_of_the_cited_records_of_one_kind_is_supported() -> None:
     text = "Chemotherapy (3 times, 1995-10-10 to 1995-12-10) [Procedure/c0][Procedure/c1][Procedure/c2]"
     assert check_facts(text, [*chemo, other]) == []
     assert check_facts(text.replace("3 times", "5 times"), [*chemo, other]) == ["5"]
+
+
+def test_a_number_inside_a_readable_unit_is_the_units() -> None:
+    # "79.1 mL/min/1.73 m²" said "warning: unverified: 1.73" (recorded as {1.73_m2}).
+    gfr = Record(
+        ref="Observation/g", resource_type="Observation", id="g", patient_id="p",
+        text="[Observation/g] 2021-03-02 eGFR (LOINC 33914-3) = 79.1 mL/min/{1.73_m2}",
+        date="2021-03-02", value=79.1, unit="mL/min/{1.73_m2}",
+    )  # fmt: skip
+    text = "eGFR 79.1 mL/min/1.73 m² on 2021-03-02 [Observation/g]."
+    assert check_facts(text, [gfr]) == []
+    assert check_facts(text.replace("79.1", "80.1"), [gfr]) == ["80.1"]

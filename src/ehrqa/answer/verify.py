@@ -20,7 +20,7 @@ from ehrqa.fhir.record import Record
 from ehrqa.text.citations import CITATION_RE, FHIR_TYPES, citation_parts
 from ehrqa.text.dates import age_on, find_dates, iso_day
 from ehrqa.text.numbers import rounds_to
-from ehrqa.text.units import KNOWN_UNITS, normalize_unit, unit_present
+from ehrqa.text.units import KNOWN_UNITS, normalize_unit, readable_unit, unit_present
 
 NUMBER_RE = re.compile(r"(?<![\w.])-?\d+(?:[.,]\d+)?(?![\w])")
 
@@ -93,6 +93,8 @@ def _evidence(records: list[Record], now: date | None = None) -> tuple[set[str],
             if value:
                 days.add(value[:10])
         _text_evidence(record.text, days, numbers)
+        # A number inside the unit as a reader writes it ("mL/min/1.73 m²") is the unit's.
+        numbers.extend(NUMBER_RE.findall(readable_unit(record.unit)) if record.unit else ())
         if record.value is not None:
             numbers.append(repr(float(record.value)))
         numbers.extend(repr(float(c.value)) for c in record.components if c.value is not None)
