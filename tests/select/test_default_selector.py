@@ -246,3 +246,16 @@ def test_a_measure_judged_brings_the_open_condition_it_is_followed_for(tmp_path)
     assert conditions("Is her systolic blood pressure in the normal range?") == []
     assert conditions("Is her A1c ok?") == []
     assert conditions("What was her last systolic blood pressure?") == []
+
+
+def test_a_condition_summary_reads_its_onset_control_and_medicines(
+    demo_store: SqliteStore,
+) -> None:
+    selection = SELECTOR.select(demo_store, DEMO_PATIENT, "tell me about her anemia", DEMO_NOW)
+    onset, control, medicines = selection.facets
+    assert [i.record.resource_type for i in onset.items] == ["Condition"]
+    assert "Observation" in {i.record.resource_type for i in control.items}
+    assert medicines.plan.resource_types == ("MedicationRequest", "MedicationStatement")
+    # A condition the record does not hold: the question as asked, never a summary.
+    missing = SELECTOR.select(demo_store, DEMO_PATIENT, "summarize her diabetes", DEMO_NOW)
+    assert not missing.facets and not missing.items

@@ -11,7 +11,7 @@ import pytest
 
 from ehrqa.conversation import FileConversations, MemoryConversations
 from ehrqa.core.errors import ConfigError
-from ehrqa.select.followup import resolve_followup, split_parts
+from ehrqa.select.followup import condition_summary_parts, resolve_followup, split_parts
 from ehrqa.select.query import analyze
 
 NOW = date(2025, 1, 1)
@@ -236,3 +236,19 @@ def test_it_since_a_medicine_started_is_the_earlier_subject() -> None:
     anchor = started_anchor(resolved)
     assert anchor is not None and [c.name for c in anchor.measures] == ["blood pressure"]
     assert [c.name for c in anchor.events] == ["hydrochlorothiazide"]
+
+
+def test_a_summary_of_one_condition_is_asked_in_parts() -> None:
+    # "Summarize his diabetes" answered "Found: Diabetes": its onset, control and medicines.
+    assert condition_summary_parts("summarize his diabetes", NOW) == [
+        "when was the patient first diagnosed with diabetes?",
+        "is the patient's diabetes under control?",
+        "what medicines is the patient taking for diabetes?",
+    ]
+    # No measure follows it in the knowledge files: no control part.
+    parts = condition_summary_parts("can you tell me a bit about her migraines", NOW)
+    assert parts is not None and len(parts) == 2 and "migraine" in parts[0]
+    # Not one condition: the question as asked.
+    assert condition_summary_parts("summarize her medications", NOW) is None
+    assert condition_summary_parts("tell me about her allergies", NOW) is None
+    assert condition_summary_parts("does she have diabetes?", NOW) is None

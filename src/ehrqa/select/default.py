@@ -27,7 +27,7 @@ from ehrqa.fhir.render import stated_insurers
 from ehrqa.knowledge import load_knowledge
 from ehrqa.knowledge.scanner import fold, is_common_word, words
 from ehrqa.select.base import Selected, Selection
-from ehrqa.select.followup import WORKING_RE, split_parts
+from ehrqa.select.followup import WORKING_RE, condition_summary_parts, split_parts
 from ehrqa.select.lexicon import CONCEPTS_BY_NAME, MEDICATION_TYPES, Concept
 from ehrqa.select.query import (
     DUE_RE,
@@ -151,6 +151,13 @@ class DefaultSelector:
 
         parts = split_parts(question, now)
         plan = dated(parts[0] if len(parts) == 1 else question)
+        summary = condition_summary_parts(question, now)
+        if summary is not None:
+            # Summarised only when the record holds the condition; else the question as asked
+            # ("summarize his diabetes" over prediabetes names the closest entry).
+            first = self.select_plan(store, patient_id, dated(summary[0]))
+            if first.items:
+                parts = summary
         if len(parts) == 1:
             selection = self.select_plan(store, patient_id, plan)
         else:

@@ -17,6 +17,7 @@ import re
 from collections.abc import Sequence
 from datetime import date
 
+from ehrqa.knowledge import load_knowledge
 from ehrqa.select.base import Selection
 from ehrqa.select.lexicon import scan, words
 from ehrqa.select.query import PASSED_ON, STARTED_RE, QueryPlan, analyze, names_a_time
@@ -237,6 +238,37 @@ WORKING_RE = re.compile(
     r"|effective|doing\s+what\s+(?:it|they)\s+should)\b",
     re.IGNORECASE,
 )
+
+
+# "Summarize his diabetes", "tell me about her asthma", "an overview of his CKD": one
+# condition's story, asked in the parts a clinician reads it by.
+_SUMMARY_RE = re.compile(
+    r"\b(?:summar(?:y|ies|ise|ize)|overview|run-?down|recap|sum\s+up"
+    r"|tell\s+me\s+(?:a\s+(?:bit|little)\s+|more\s+)?about|fill\s+me\s+in\s+on"
+    r"|what\s+do\s+(?:we|you)\s+know\s+about|(?:an?\s+)?update\s+on"
+    r"|(?:the\s+)?(?:story|deal)\s+(?:with|on))\b",
+    re.IGNORECASE,
+)
+
+
+def condition_summary_parts(question: str, now: date) -> list[str] | None:
+    """The parts of a summary of one named condition, each a question the selector answers:
+    since when it is recorded, whether it is at target (where the knowledge files name the
+    measure it is followed by), and the medicines recorded for it. None for any other
+    question ("summarize her medications", "tell me about her allergies")."""
+    if not _SUMMARY_RE.search(question):
+        return None
+    plan = analyze(question, now)
+    if len(plan.concepts) != 1 or plan.concepts[0].kind != "condition":
+        return None
+    if plan.resource_types not in ((), ("Condition",)):
+        return None
+    name = plan.concepts[0].name
+    parts = [f"when was the patient first diagnosed with {name}?"]
+    if load_knowledge().monitoring(name):
+        parts.append(f"is the patient's {name} under control?")
+    parts.append(f"what medicines is the patient taking for {name}?")
+    return parts
 
 
 def split_parts(question: str, now: date) -> list[str]:
