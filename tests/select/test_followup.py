@@ -11,7 +11,12 @@ import pytest
 
 from ehrqa.conversation import FileConversations, MemoryConversations
 from ehrqa.core.errors import ConfigError
-from ehrqa.select.followup import condition_summary_parts, resolve_followup, split_parts
+from ehrqa.select.followup import (
+    about_the_reason,
+    condition_summary_parts,
+    resolve_followup,
+    split_parts,
+)
 from ehrqa.select.query import analyze
 
 NOW = date(2025, 1, 1)
@@ -252,3 +257,27 @@ def test_a_summary_of_one_condition_is_asked_in_parts() -> None:
     assert condition_summary_parts("summarize her medications", NOW) is None
     assert condition_summary_parts("tell me about her allergies", NOW) is None
     assert condition_summary_parts("does she have diabetes?", NOW) is None
+
+
+def test_a_part_asked_of_a_condition_after_why_is_about_the_reason() -> None:
+    from ehrqa.fhir.record import Coding, Record
+    from ehrqa.select.base import Selected, Selection
+
+    question = "why is he on metformin and is it controlled?"
+    first, second = split_parts(question, NOW)
+    assert first == "why is he on metformin" and second.endswith("(about: metformin)")
+    diabetes = Record(
+        "Condition/d", "Condition", "d", "p", "[Condition/d] 2019-03-05 Diabetes",
+        date="2019-03-05", codes=(Coding("http://snomed.info/sct", "44054006", "Diabetes"),),
+    )  # fmt: skip
+    why = Selection(analyze(first, NOW), [Selected(diabetes, 1.0, ("reason for order",))])
+    assert about_the_reason(second, first, why) == "is it controlled? (about: diabetes)"
+    # "how long has he had that?" after it: the diabetes, not the medicine.
+    later = "how long has he had that? (about: metformin)"
+    assert about_the_reason(later, first, why) == "how long has he had that? (about: diabetes)"
+    # No reason in the answer, or a part that asks of the medicine: as borrowed.
+    assert about_the_reason(second, first, Selection(why.plan, [])) == second
+    dose = "what dose is it? (about: metformin)"
+    assert about_the_reason(dose, first, why) == dose
+    # Without a "why" before it, a part asked of a condition borrows no reason.
+    assert len(split_parts("is he on metformin and is it controlled?", NOW)) == 1

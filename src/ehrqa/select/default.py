@@ -27,7 +27,12 @@ from ehrqa.fhir.render import stated_insurers
 from ehrqa.knowledge import load_knowledge
 from ehrqa.knowledge.scanner import fold, is_common_word, words
 from ehrqa.select.base import Selected, Selection
-from ehrqa.select.followup import WORKING_RE, condition_summary_parts, split_parts
+from ehrqa.select.followup import (
+    WORKING_RE,
+    about_the_reason,
+    condition_summary_parts,
+    split_parts,
+)
 from ehrqa.select.lexicon import CONCEPTS_BY_NAME, MEDICATION_TYPES, Concept
 from ehrqa.select.query import (
     DUE_RE,
@@ -166,6 +171,8 @@ class DefaultSelector:
                 if facets and WORKING_RE.match(text):
                     # "… and is it working?": whether what the medicine treats is at target.
                     text = _is_it_working(store, facets, text)
+                elif facets:  # "what's the metformin for and how long has he had that?"
+                    text = about_the_reason(text, facets[-1].plan.question, facets[-1])
                 facets.append(self.select_plan(store, patient_id, dated(text)))
             selection = merge_facets(plan, facets)
         for part in (selection, *selection.facets):

@@ -145,6 +145,27 @@ def remembered(question: str, selection: Selection) -> str:
     return f"{question} (answer: {' and '.join(reasons)})"
 
 
+# A part that asks why a medicine is taken: "why is she on lisinopril", "what's the HCTZ for".
+_ASKS_WHY_RE = re.compile(
+    r"^\W*(?:why\b|what(?:'s|\s+is|\s+was|\s+are)?\b.{0,40}\bfor\W*$)", re.IGNORECASE
+)
+_BORROWED_RE = re.compile(r"\s*\(about:\s*[^)]*\)\s*$")
+
+
+def about_the_reason(part: str, earlier: str, selection: Selection) -> str:
+    """A part that borrowed the earlier part's subject and asks what one asks of a
+    condition, about the condition the earlier part's answer named as a medicine's reason:
+    "what's the metformin for and how long has he had that?" asks how long he has had the
+    diabetes, not the metformin (across turns, :func:`remembered` does this)."""
+    borrowed = _BORROWED_RE.search(part)
+    if borrowed is None or not _OF_A_CONDITION_RE.search(part[: borrowed.start()]):
+        return part
+    kept = _ANSWER_RE.search(remembered(earlier, selection))
+    if kept is None:
+        return part
+    return _about(part[: borrowed.start()], [a.strip() for a in kept[1].split(" and ")])
+
+
 def _subject_words(plan: QueryPlan, *, stand_ins: bool = True) -> list[str]:
     """The subject of ``plan`` as a follow-up repeats it: each concept by name, except a
     phrase that is more than one name, repeated as said so that it keeps its meaning: a
@@ -314,12 +335,15 @@ def split_parts(question: str, now: date) -> list[str]:
     # "How old was she when they diagnosed it, and how long did she live with it?", "how
     # tall is he now and has he grown much?": after a part with a subject, parts without
     # one that ask for another number about it, or how it changed, are questions too.
+    # "Why is she on lisinopril, and is that under control?": what one asks of the condition
+    # the medicine is for (:func:`about_the_reason`).
     borrowing = _has_subject(plans[0]) and all(
         _ANOTHER_NUMBER_RE.match(piece)
         or plan.intent == "trend"
         or _DEATH_RE.search(piece)
         or WORKING_RE.match(piece)
-        for piece, plan in zip(pieces[1:], plans[1:], strict=True)
+        or (_ASKS_WHY_RE.match(before) and _OF_A_CONDITION_RE.search(piece))
+        for before, piece, plan in zip(pieces, pieces[1:], plans[1:], strict=False)
         if not _has_subject(plan)
     )
     # The patient's own death is a part of its own ("when did he pass", "… and when did he die").
