@@ -666,6 +666,9 @@ def test_trouble_with_what_the_files_do_not_group_is_left_as_said() -> None:
         "what ails her",
         "what's going on with her health?",
         "how is his overall health?",
+        # "I could not match 'main'", and her resolved problems of fifty years listed.
+        "what are her main health problems?",
+        "what are his major medical issues?",
     ],
 )
 def test_what_is_wrong_asks_for_the_problem_list(question: str) -> None:

@@ -162,7 +162,7 @@ STOP_WORDS = _word_set(
     oldest original originally current currently active ongoing still present presently
     previous past prior former old new trend trends changed change changes changing history
     count number total often frequently ago since ago thing things happen happened go went
-    lot lots plenty actual actually
+    lot lots plenty actual actually main major biggest chief key primary principal important
     going gone receive received undergo underwent say said ok okay hi hello hey thanks
     checked gain gained lose losing lost improved worse better
     hx long against resolved inactive cured healed stopped discontinued ended finished
@@ -884,7 +884,11 @@ _HAVING_RE = re.compile(
     r"\s+(?:still\s+)?have\b|\bbeing\s+treated\s+for\b"
     # "What's wrong with her?", "how is his overall health?": what is open now.
     r"|\bwhat(?:'s|\s+is)\s+(?:wrong|the\s+matter|going\s+on)\s+with\b|\bwhat\s+ails\b"
-    r"|\b(?:overall|general)\s+health\b",
+    r"|\b(?:overall|general)\s+health\b"
+    # "What are her main health problems?", "what are his medical issues?": the problem list.
+    r"|\bwhat\s+are\s+(?:his|her|my|their|the\s+patient'?s)\s+"
+    r"(?:(?:main|major|biggest|chief|key|medical|health)\s+){1,2}"
+    r"(?:problems|issues|conditions|diagnoses)\b",
     _F,
 )
 
