@@ -261,14 +261,15 @@ def test_round_one_split_is_unchanged_by_later_rounds() -> None:
 
 
 def test_rounds_are_split_apart_and_a_patient_may_not_be_in_two() -> None:
-    rounds = [question_round(f"questions-{x}.jsonl") for x in "abcdefghijkl"]
-    assert rounds == [0, 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10]
+    rounds = [question_round(f"questions-{x}.jsonl") for x in "abcdefghijklm"]
+    assert rounds == [0, 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11]
     assert question_round("") == 0 and split_names(1) == ("val2", "test2")
     assert split_names(2) == ("val3", "test3") and split_names(3) == ("val4", "test4")
     assert split_names(4) == ("val5", "test5") and split_names(5) == ("val6", "test6")
     assert split_names(6) == ("val7", "test7") and split_names(7) == ("val8", "test8")
     assert split_names(8) == ("val9", "test9") and split_names(9) == ("val10", "test10")
     assert split_names(10) == ("val11", "test11")
+    assert split_names(11) == ("val12", "test12")
     with pytest.raises(SpecError, match=r"questions-z\.jsonl"):
         question_round("questions-z.jsonl")
     spec = {"op": "latest", "codes": ["LOINC|4548-4"]}
@@ -306,7 +307,7 @@ def test_round_three_is_dealt_on_its_own_and_round_two_is_unchanged() -> None:
 
 @pytest.mark.parametrize(
     ("letter", "number"),
-    [("d", 3), ("e", 4), ("f", 5), ("g", 6), ("h", 7), ("i", 8), ("j", 9), ("k", 10), ("l", 11)],
+    [(letter, number) for number, letter in enumerate("defghijklm", start=3)],
 )
 def test_a_later_round_question_is_dealt_into_its_own_splits_and_accepted(
     letter: str, number: int
@@ -400,6 +401,16 @@ ROUND_TEN_VAL = {
 }  # fmt: skip
 
 
+# Round 11 (questions-l) as dealt before round 12 existed: round 12 must never move them.
+ROUND_ELEVEN_VAL = {
+    "17b73761-0a2a-48a6-a9c9-cc1e7b55b356", "41478e21-adcf-4a21-93c4-f17b7ae05a6d",
+    "52e254db-0d41-44ee-8f7e-93d54b2b41fe", "59025216-adb5-48a9-abc1-ad52ec297db4",
+    "7100e78e-04f0-4005-8bb5-26d17326abcf", "7ba152ff-c567-4d19-9a00-ccc950a130e1",
+    "a6b3d75c-a0e1-484c-af6e-2bfb88f57137", "c84255de-5b9d-4029-91c8-bd5b3f555e13",
+    "e597c783-afcf-4d06-a9f9-c1013c4e077b", "f339b6bd-0699-4dbc-8519-e06d71e33040",
+}  # fmt: skip
+
+
 def _committed_rounds() -> tuple[dict[str, dict[str, str]], dict[str, set[str]]]:
     """Each round's patients with their split (by file letter), and each patient's kinds."""
     committed = [orjson.loads(line) for line in (BENCH / "qa.jsonl").read_bytes().splitlines()]
@@ -423,13 +434,14 @@ def _committed_rounds() -> tuple[dict[str, dict[str, str]], dict[str, set[str]]]
         ("i", "j", ROUND_EIGHT_VAL, (10, 10)),
         ("j", "k", ROUND_NINE_VAL, (10, 10)),
         ("k", "l", ROUND_TEN_VAL, (10, 10)),
+        ("l", "m", ROUND_ELEVEN_VAL, (10, 10)),
     ],
 )
 def test_a_round_is_dealt_on_its_own_and_never_moves_the_one_before(
     before: str, after: str, pinned: set[str], dealt: tuple[int, int]
 ) -> None:
     by_round, kinds = _committed_rounds()
-    letters = "abcdefghijkl"
+    letters = "abcdefghijklm"
     old, new = by_round[before], by_round[after]
     n = letters.index(before) - 1  # round n+1 (file letters a and b are round 1)
     val, test = split_names(n)
