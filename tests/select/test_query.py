@@ -834,3 +834,25 @@ def test_what_is_taken_for_a_condition_never_asks_whether_it_holds_now() -> None
     assert not asks_current_condition(analyze("what medicines is he taking for prediabetes?", NOW))
     assert asks_current_condition(analyze("is he still prediabetic?", NOW))
     assert asks_current_condition(analyze("am I still obese?", NOW))
+
+
+def test_how_an_organ_is_asks_for_its_problems_unless_its_tests_answer() -> None:
+    # "how's his heart doing?" answered with "How many people are living or staying at this
+    # address? was stable: 4" ("hows" searched as a record word).
+    heart = analyze("how's his heart doing?", NOW)
+    assert heart.resource_types == ("Condition",) and "heart failure" in _names(heart)
+    assert not heart.keywords
+    assert "asthma" in _names(analyze("how are her lungs?", NOW))
+    kidneys = analyze("how are his kidneys doing?", NOW)  # cues.toml [organ_groups]: tests
+    assert kidneys.resource_types == ("Observation",) and "egfr" in _names(kidneys)
+    assert _names(analyze("how is his heart rate?", NOW)) == ["heart rate"]
+
+
+def test_pain_asked_of_medicines_is_the_painkillers() -> None:
+    # "what is he taking for pain?" said "no information about pain score".
+    assert "painkiller" in _names(analyze("what is he taking for pain?", NOW))
+    assert _names(analyze("what was his last pain score?", NOW)) == ["pain score"]
+
+
+def _names(plan: QueryPlan) -> list[str]:
+    return [c.name for c in plan.concepts]

@@ -155,6 +155,7 @@ STOP_WORDS = _word_set(
     they this those through to too under until up upon us very was we were what whats when
     where whether which while who whom whose why will with within would yes yet you your
     yours im ive id dont didnt doesnt isnt wasnt werent havent hasnt arent cant wont whens
+    hows whos wheres thats shes hes theyre youre weve theyve
     patient patients pt pts client person doctor dr physician record records chart file ehr
     info information detail details date dates day days time times year years month months
     week weeks list show tell give find know see want let look check display summarize
@@ -506,16 +507,29 @@ _TROUBLE_WITH_RE = re.compile(
 )
 
 
-def _trouble_with(text: str) -> str:
-    """``text`` with "wrong with her heart" said as "heart problem" when the files know that."""
+# "How's his heart doing?", "how are her lungs?": how the organ is, its problems (an organ
+# whose tests answer that, "how are her kidneys?", is left to its tests: cues.toml).
+_HOW_IS_ORGAN_RE = re.compile(
+    r"\bhow(?:'s|s|\s+is|\s+are)\s+(?:my|his|her|their|your|the)\s+(?P<organ>[a-z]+)"
+    r"(?:\s+(?:doing|holding\s+up|looking))?(?=\s*[?.!]*\s*$)",
+    re.IGNORECASE,
+)
 
-    def said(m: re.Match[str]) -> str:
+
+def _trouble_with(text: str) -> str:
+    """``text`` with "wrong with her heart" (or "how's her heart doing?") said as "heart
+    problem" when the files know that."""
+
+    def said(m: re.Match[str], prefix: str = "") -> str:
         organ = m["organ"].lower()
         for name in (organ, organ[:-1]) if organ.endswith("s") else (organ,):
+            if prefix and {phrase_key(name), phrase_key(organ)} & _ORGANS:
+                return m[0]
             if _names_whole(phrase := f"{name} problem"):
-                return phrase
+                return prefix + phrase
         return m[0]
 
+    text = _HOW_IS_ORGAN_RE.sub(lambda m: said(m, "which "), text)
     return _TROUBLE_WITH_RE.sub(said, text)
 
 
