@@ -154,7 +154,7 @@ def test_payers_are_named_with_their_claim_dates() -> None:
          claim("c", "2021-01-01", "Medicare")]
     )  # fmt: skip
     assert verdict is not None
-    assert verdict.sentence.startswith("On your latest claim (2021-01-01) the insurer is Medicare")
+    assert verdict.sentence.startswith("On the latest claim (2021-01-01) the insurer is Medicare")
     assert "earlier: Medicaid (last claim 2010-01-01) [Claim/a]" in verdict.sentence
 
 

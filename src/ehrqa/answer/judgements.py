@@ -403,7 +403,7 @@ def still_met(
 def payer_judgement(records: Sequence[Record], *, history: bool = False) -> Judgement | None:
     """Who pays: the insurer of the newest selected claim, then earlier insurers.
 
-    "On your latest claim (2024-03-01) the insurer is Medicare [Claim/…]; earlier:
+    "On the latest claim (2024-03-01) the insurer is Medicare [Claim/…]; earlier:
     private (last claim 2012-05-02) [Claim/…]." None when no selected claim names one.
     """
     by_payer: dict[str, list[Record]] = {}
@@ -430,7 +430,7 @@ def payer_judgement(records: Sequence[Record], *, history: bool = False) -> Judg
         sentence = f"Payers in the record: {'; '.join(spans)}."
         return Judgement(sentence, tuple(dict.fromkeys(cited)), evidence=every)
     (name, last), earlier = ordered[0], ordered[1:]
-    sentence = f"On your latest claim ({last.day}) the insurer is {name} {cite([last])}"
+    sentence = f"On the latest claim ({last.day}) the insurer is {name} {cite([last])}"
     if earlier:
         before = [f"{n} (last claim {r.day}) {cite([r])}" for n, r in earlier]
         sentence += f"; earlier: {'; '.join(before)}"
