@@ -584,6 +584,9 @@ def child_vaccines(
     met: list[str] = []
     coming: list[tuple[int, str]] = []
     refs: list[str] = []
+    # Counted and scheduled numbers ("5 of 5", "dose 6 by age 13 years"): computed from the
+    # cited doses and the schedule file, not stated by a record.
+    computed: list[str] = []
     for series in kb.child_schedule:
         if asked and series.vaccine not in asked:
             continue
@@ -594,15 +597,19 @@ def child_vaccines(
         cites = cite(sorted(given, key=lambda r: r.date or "")[-1:]) if given else ""
         last = f" (last {days[-1]}) {cites}" if days else ""
         if due and len(days) < due:
-            behind.append(f"{name} {len(days)} of {due} doses due by now{last}")
+            computed.append(f"{len(days)} of {due} doses")
+            behind.append(f"{name} {computed[-1]} due by now{last}")
         elif due:
-            met.append(f"{name} {min(len(days), due)} of {due}{last}")
+            computed.append(f"{min(len(days), due)} of {due}")
+            met.append(f"{name} {computed[-1]}{last}")
         if (step := series.next_step(months)) is not None and len(days) < step[1]:
-            coming.append((step[0], f"{name} dose {len(days) + 1} by age {_age_words(step[0])}"))
+            computed.append(f"dose {len(days) + 1} by age {_age_words(step[0])}")
+            coming.append((step[0], f"{name} {computed[-1]}"))
         refs += [r.ref for r in given]
     if not behind and not met:
         return None
     age = _age_words(months)
+    computed.append(f"for age {age}")
     parts = []
     if behind:
         parts.append(f"Behind for age {age} by the childhood schedule: {'; '.join(behind)}.")
@@ -615,7 +622,8 @@ def child_vaccines(
         parts.append(f"Next: {'; '.join(soon)}.")
     source = f"source: {CHILD_SCHEDULE_SOURCE}"
     parts.append(f"({source}; catch-up schedules and medical reasons can differ.)")
-    return Judgement(" ".join(parts), tuple(dict.fromkeys(refs)), (source,))
+    spans = (source, *sorted(set(computed), key=len, reverse=True))
+    return Judgement(" ".join(parts), tuple(dict.fromkeys(refs)), spans)
 
 
 def _age_words(months: int) -> str:
