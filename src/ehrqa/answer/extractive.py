@@ -104,6 +104,9 @@ def fact_phrase(record: Record) -> str:
     rtype = record.resource_type
     if rtype == "Observation":
         value = _value(record)
+        if not value and not record.resource.get("hasMember"):
+            # "Most recent: BMI percentile on 2023-12-09" read as if a value had been given.
+            value = "no value recorded"
         phrase = f"{name}: {value}" if value else name
         return f"{phrase} on {day}" if day else phrase
     if rtype in ("Condition", "AllergyIntolerance"):
