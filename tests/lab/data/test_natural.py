@@ -162,6 +162,10 @@ def test_age_duration_and_death() -> None:
     assert gold({"op": "duration", "display": "diabetes"}).answer_values == ["10", "2010-01-10"]
     dead = gold({"op": "demographics", "field": "deceased"}, now="2022-01-01")
     assert dead.answer_values == ["yes", "2021-03-01", "70"]
+    # "Is she still alive?" is answered the other way round ("Yes, the patient died" was gold).
+    alive = gold({"op": "demographics", "field": "alive"}, now="2022-01-01")
+    assert alive.answer_values == ["no", "2021-03-01", "70"]
+    assert alive.answer.startswith("No, the patient died on 2021-03-01")
 
 
 def test_summaries_drop_social_findings_and_duplicate_medicines() -> None:

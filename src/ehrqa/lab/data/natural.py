@@ -965,15 +965,22 @@ def op_demographics(ctx: Context, spec: dict[str, Any]) -> Gold:
         "race": lambda: _extension_text(patient, "us-core-race"),
         "ethnicity": lambda: _extension_text(patient, "us-core-ethnicity"),
     }
-    if field_name == "deceased":
+    if field_name in ("deceased", "alive"):
+        # "deceased" answers "has she died?"; "alive" answers "is she still alive?", the
+        # other way round.
+        alive = field_name == "alive"
         death = _death(ctx)
         if death is None:
-            return Gold("No, the record shows the patient alive.", ["no"], [ref(patient)])
+            said = "Yes" if alive else "No"
+            answer = f"{said}, the record shows the patient alive."
+            return Gold(answer, [said.lower()], [ref(patient)])
         years = years_between(_birth(ctx), death)
-        answer = f"Yes, the patient died on {death.isoformat()} at {years} years old."
-        return Gold(answer, ["yes", death.isoformat(), str(years)], [ref(patient)])
+        said = "No" if alive else "Yes"
+        answer = f"{said}, the patient died on {death.isoformat()} at {years} years old."
+        return Gold(answer, [said.lower(), death.isoformat(), str(years)], [ref(patient)])
     if field_name not in facts:
-        raise ctx.fail(f"demographics field must be one of {[*sorted(facts), 'deceased']}")
+        fields = [*sorted(facts), "alive", "deceased"]
+        raise ctx.fail(f"demographics field must be one of {fields}")
     value = facts[field_name]()
     if not value:
         raise ctx.fail(f"the Patient has no {field_name}")
