@@ -129,6 +129,20 @@ def test_reranker_may_drop_what_only_shared_words_found(demo_store: SqliteStore)
     scored = Scored(Selection(plan, [item]), [item.record], {"Observation/u": 0.01})
     dropped = apply_cutoff(demo_store, DEMO_PATIENT, scored, "filter", 0.5)
     assert dropped.items == [] and dropped.empty_reason
+    # ... but never as "The record does not contain information": what was searched is said,
+    # the records found shown beside it ("hx hip fx?" over a closed fracture of the hip).
+    assert dropped.empty_reason.startswith('I could not match "color eyes"')
+    assert [s.record.ref for s in dropped.nearby] == ["Observation/u"] and not dropped.negative
+
+
+def test_a_record_named_by_every_searched_word_is_never_dropped(demo_store: SqliteStore) -> None:
+    # "What else happened the day of the episiotomy?": the reranker scored "Episiotomy" low.
+    plan = analyze("what else happened the day of the episiotomy", date(2025, 1, 1))
+    assert plan.keywords == ("episiotomy",)
+    item = Selected(_record("Procedure/e", "Episiotomy (procedure)"), 1.0, ("lexical match",))
+    scored = Scored(Selection(plan, [item]), [item.record], {"Procedure/e": 0.01})
+    kept = apply_cutoff(demo_store, DEMO_PATIENT, scored, "filter", 0.5)
+    assert kept.refs == ["Procedure/e"]
 
 
 def test_risk_factors_are_the_active_conditions_the_knowledge_files_list(

@@ -49,13 +49,16 @@ from ehrqa.select.base import Selected, Selection, kind_listing
 # behaves exactly as the default's. A public hook in default.py would be cleaner.
 from ehrqa.select.default import (
     LINK_REASONS,
+    NEAREST_SHOWN,
     DefaultSelector,
     empty_reason,
     with_report_results,
 )
+from ehrqa.select.lexicon import words
 from ehrqa.select.query import DUE_RE, QueryPlan
 from ehrqa.select.semantic import LazyConceptMatcher
 from ehrqa.store.base import RecordStore
+from ehrqa.text.names import plain_name
 
 if TYPE_CHECKING:
     from sentence_transformers import CrossEncoder
@@ -295,6 +298,7 @@ def apply_cutoff(
             or _coded_answer_to_yes_no(s, base.plan)
         ]
     kept += _sole_matches(base, kept, scores)
+    kept += _named_whole(base, kept)
     kept += _same_facts(base, kept)
     kept += _same_reading(base, kept)
     kept += _visit_anchors(base, kept)
@@ -318,7 +322,15 @@ def apply_cutoff(
         "ranked": reranked + rest,
         "rerank": {"mode": mode, "threshold": threshold, "scored": len(scores)},
     }
-    if not items:
+    if not items and base.items:
+        # The rules found records only by shared words and the reranker kept none: never
+        # "does not contain information" ("hx hip fx?" over a closed fracture of the hip).
+        # What was searched is said, and the best-scored of those records shown beside it.
+        best = sorted(base.items, key=lambda s: -scores.get(s.record.ref, 0.0))
+        selection.nearby = [*best[:NEAREST_SHOWN], *base.nearby][:NEAREST_SHOWN]
+        words = " ".join(base.plan.keywords) or base.plan.question.strip(" ?")
+        selection.empty_reason = f'I could not match "{words}" to a record with confidence.'
+    elif not items:
         selection.empty_reason, selection.negative = base.empty_reason, base.negative
         if selection.empty_reason is None:
             types = base.plan.target_types
@@ -366,6 +378,25 @@ def _sole_matches(
                 kept_refs.add(member.record.ref)
                 rescued.append(member)
     return rescued
+
+
+def _named_whole(base: Selection, kept: Sequence[Selected]) -> list[Selected]:
+    """With nothing else kept, the rules' items whose name holds every word the question
+    searched: "what else happened the day of the episiotomy?" over a procedure named
+    "Episiotomy", which the reranker scored below the cut-off. Words shared in part are
+    still the reranker's to judge ("What color are my eyes?" is not "Color of Urine")."""
+    asked = {_singular(w) for w in base.plan.keywords}
+    if kept or not asked:
+        return []
+    return [
+        item
+        for item in base.items
+        if asked <= {_singular(w) for w in words(plain_name(item.record.display))}
+    ]
+
+
+def _singular(word: str) -> str:
+    return word[:-1] if len(word) > 3 and word.endswith("s") and not word.endswith("ss") else word
 
 
 def _same_facts(base: Selection, kept: Sequence[Selected]) -> list[Selected]:
