@@ -259,3 +259,15 @@ def test_a_condition_summary_reads_its_onset_control_and_medicines(
     # A condition the record does not hold: the question as asked, never a summary.
     missing = SELECTOR.select(demo_store, DEMO_PATIENT, "summarize her diabetes", DEMO_NOW)
     assert not missing.facets and not missing.items
+
+
+def test_what_else_happened_and_a_tests_numbers_read_its_visit() -> None:
+    from ehrqa.select.default import _NUMBERS_RE, FINDINGS_RE, _result_measures
+    from ehrqa.select.query import analyze
+
+    assert FINDINGS_RE.search("what else happened the day of the episiotomy")
+    question = "at the last spirometry, what were the numbers?"
+    assert _NUMBERS_RE.search(question)
+    # Its results are the measures the files name for it, not every reading of that visit.
+    assert [c.name for c in _result_measures(analyze(question, DEMO_NOW))] == ["fev1 fvc ratio"]
+    assert _result_measures(analyze("what were the numbers at his last physical?", DEMO_NOW)) == []

@@ -639,12 +639,31 @@ DONE_RE = re.compile(
 )
 # Questions that ask what a test, procedure or visit found.
 FINDINGS_RE = re.compile(
-    r"\b(?:find|found|show(?:ed|n)|did\s+.{0,40}\s+show|result\w*|outcome|what\s+happened"
-    r"|diagnos\w*|what\s+was\s+wrong"
+    r"\b(?:find|found|show(?:ed|n)|did\s+.{0,40}\s+show|result\w*|outcome"
+    r"|what\s+(?:else\s+)?happened|diagnos\w*|what\s+was\s+wrong"
     r"|what\s+(?:was|were)\s+the\s+(?:injur\w*|problem|matter|trouble)"
     r"|how\s+did\s+.{0,40}\s+go|what\s+did\s+.{0,40}\s+(?:say|see))\b",
     re.IGNORECASE,
 )
+# "At the last spirometry, what were the numbers?": the measurements filed at its visit.
+_NUMBERS_RE = re.compile(
+    r"\bwhat\s+(?:were|are|was)\s+(?:the|his|her|my|their)\s+(?:numbers|values|readings"
+    r"|scores)\b",
+    re.IGNORECASE,
+)
+
+
+def _result_measures(plan: QueryPlan) -> list[Concept]:
+    """The measures the files name as a named test's results (spirometry: FEV1/FVC)."""
+    return [
+        CONCEPTS_BY_NAME[name]
+        for c in plan.concepts
+        if not c.is_measurement
+        for name in c.related
+        if CONCEPTS_BY_NAME[name].is_measurement
+    ]
+
+
 # "What symptoms did he have with covid?": the findings filed at the illness's visit.
 SYMPTOMS_RE = re.compile(r"\b(?:symptoms?|signs?\s+of|presented\s+with)\b", re.IGNORECASE)
 # Records linked to a selected one: kept by the reranker as the rules chose them.
@@ -702,6 +721,12 @@ def with_links(
         items = items + _same_visit_records(
             store, patient_id, items, ("Condition",), anchors=("Condition",)
         )
+    elif _NUMBERS_RE.search(plan.question) and (results := _result_measures(plan)):
+        items = items + [
+            i
+            for i in _same_visit_records(store, patient_id, items, ("Observation",))
+            if any(matches_concept(i.record, c) for c in results)
+        ]
     elif FINDINGS_RE.search(plan.question):
         items = items + _same_visit_records(store, patient_id, items)
     if _asks_vaccines_due(plan):
