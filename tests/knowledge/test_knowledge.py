@@ -350,3 +350,9 @@ def test_memory_and_lung_function_scores_say_which_way_is_better() -> None:
         rng = KB.reference_range(code, age=70)
         assert rng is not None and rng.low == low and rng.high is None, code
     assert "Folstein" in KB.reference_range("72106-8", age=70).source  # type: ignore[union-attr]
+
+
+def test_a_drugs_other_names_name_its_ingredient() -> None:
+    # "What was the topamax for?" matched nothing: [[drug]] names were read by cds only.
+    assert [c.name for c in find_concepts("what was the topamax for")] == ["topiramate"]
+    assert [c.name for c in find_concepts("is she still on cymbalta")] == ["duloxetine"]

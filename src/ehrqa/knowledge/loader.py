@@ -632,7 +632,10 @@ def load_knowledge(directory: Path | None = None) -> Knowledge:
     directory = directory or KNOWLEDGE_DIR
     concepts = [c for stem in CONCEPT_FILES for c in _concepts(directory, stem)]
     classes, drugs, brands, parents, not_ingredients, indications = _drug_file(directory)
-    concepts += _drug_concepts(classes, brands, not_ingredients)
+    # A drug's other names ("topamax" for topiramate) name its ingredient's concept too.
+    members = {m for c in classes for m in c.members}
+    named = {n: d.name for d in drugs if d.name in members for n in d.names if n not in brands}
+    concepts += _drug_concepts(classes, {**named, **brands}, not_ingredients)
     rules, groups, concept_cues, group_leads, properties, organs = _cue_file(directory)
     social, smoking = _social_findings(directory)
     sites, implied = _body_sites(directory, (c.name for c in concepts))
