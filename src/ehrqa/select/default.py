@@ -1366,6 +1366,8 @@ AGE_AT_RE = re.compile(
     # "How old was I at my first colonoscopy?", "his age at the diagnosis"
     r"|\bhow\s+old\s+(?:was|were|am|is)\s+\w+\s+(?:at|for|during)\s+(?:my|his|her|their|the)\b"
     r"|\bage\s+at\s+(?:my|his|her|their|the)\b"
+    # "What age was I for the tubal pregnancy?"
+    r"|\bwhat\s+age\s+(?:was|were|am|is)\s+\w+\s+(?:at|for|during|with|when)\b"
     # "How old was she then?" after a question about the event
     r"|\bhow\s+old\s+(?:was|were)\s+\w+\s+(?:then|at\s+the\s+time)\b"
     # "Age at type 2 diabetes diagnosis?"

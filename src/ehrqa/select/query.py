@@ -75,7 +75,8 @@ ENDED_STATUSES = {
 # Questions about who pays: answered from the insurers that claims name.
 INSURANCE_RE = re.compile(
     r"\b(?:insur\w*|coverage|covered|payer|payor|medicare|medicaid|health\s+plan"
-    r"|(?:medical|hospital|doctor'?s?)\s+bills?|who\s+(?:pays|paid|was\s+paying|is\s+paying))\b",
+    r"|(?:medical|hospital|doctor'?s?)\s+bills?|who\s+(?:pays|paid|was\s+paying|is\s+paying"
+    r"|covers|covered|is\s+covering))\b",
     re.IGNORECASE,
 )
 # "Which insurers have I had?", "has my insurance changed over the years?": every payer of
@@ -364,6 +365,7 @@ def analyze(question: str, now: date) -> QueryPlan:
     rest = _SORT_RE.sub(" ", rest)
     # "Is that at goal for her cholesterol?": a target, not the Goal records of a care plan.
     rest = _trouble_with(_AT_GOAL_RE.sub(r"\g<how> target", rest))
+    rest = _which_cholesterol(rest)
     text = " ".join(rest.replace("’", "'").split())
     rest = _as_screening(_HOW_LONG_IS_RE.sub("how tall is the patient", rest))
     said = words(rest)
@@ -533,6 +535,24 @@ def _trouble_with(text: str) -> str:
     return _TROUBLE_WITH_RE.sub(said, text)
 
 
+# "When did they last check my cholesterol, what was the bad one?": the bad (LDL) or good
+# (HDL) cholesterol, said as "one" after the cholesterol was named.
+_WHICH_ONE_RE = re.compile(
+    r"\b(?:the\s+)?(?P<which>bad|good)\s+(?:one|kind|type|number|part)\b",
+    re.IGNORECASE,
+)
+_CHOLESTEROL_RE = re.compile(r"\bcholesterol\b", re.IGNORECASE)
+
+
+def _which_cholesterol(text: str) -> str:
+    """``text`` with "the bad one" said as "bad cholesterol" when it names cholesterol."""
+    if not _CHOLESTEROL_RE.search(text) or not (m := _WHICH_ONE_RE.search(text)):
+        return text
+    which = f"{m['which'].lower()} cholesterol"
+    text = text[: m.start()] + "\0" + text[m.end() :]
+    return _CHOLESTEROL_RE.sub("", text).replace("\0", which)
+
+
 def _names_whole(phrase: str) -> bool:
     """Whether one known phrase spans all of ``phrase``."""
     return any(m.start == 0 and m.end == len(words(phrase)) and m.concepts for m in scan(phrase))
@@ -540,7 +560,9 @@ def _names_whole(phrase: str) -> bool:
 
 # Words after which a kind of record is the context of what was named before it: "an epi
 # shot for a reaction" asks for the shot, not for allergies.
-_CONTEXT_WORDS = frozenset({"for", "after", "because", "from", "during", "with", "due"})
+_CONTEXT_WORDS = frozenset(
+    {"for", "after", "because", "from", "during", "with", "due", "covers", "cover", "covering"}
+)
 
 
 # The word that sets a thing aside, and the words that must come before it ("other than").
@@ -602,8 +624,11 @@ def _turned_into(matches: list[Match], said: list[str]) -> list[Match]:
     ]
 
 
-_ON_A_LIST_RE = re.compile(r"\bon\s+(?:the|a|an|any)\s+(?:\w+\s+){0,3}(?:list|register|registry)\b")
+_ON_A_LIST_RE = re.compile(
+    r"\bon\s+(?:the|a|an|any|his|her|my|their|your)\s+(?:\w+\s+){0,3}(?:list|register|registry)\b"
+)
 _MEDS = frozenset(MEDICATION_TYPES)
+_ARTICLES = frozenset({"a", "an", "the", "her", "his", "my", "their", "your"})
 
 
 def _context_cues(matches: list[Match], said: list[str]) -> list[Match]:
@@ -614,13 +639,15 @@ def _context_cues(matches: list[Match], said: list[str]) -> list[Match]:
     named_before = False
     listed = _ON_A_LIST_RE.search(" ".join(said))
     for m in matches:
-        before = [w for w in said[max(0, m.start - 3) : m.start] if w not in ("a", "an", "the")]
+        before = [w for w in said[max(0, m.start - 3) : m.start] if w not in _ARTICLES]
         if m.cue and not m.concepts and named_before and before and before[-1] in _CONTEXT_WORDS:
             m = dataclasses.replace(m, cue=None)
-        # "Is she on the transplant list?": on a list, not on a medicine.
+        # "Is she on the transplant list?", "how long has it been on her (problem) list?": on
+        # a list, not on a medicine.
         if listed and m.cue and said[m.end - 1] == "on" and set(m.cue.resource_types) <= _MEDS:
             m = dataclasses.replace(m, cue=None)
-        named_before = named_before or bool(m.concepts)
+        # "Who pays for her visits?": what the payment is for, after the kind asked.
+        named_before = named_before or bool(m.concepts) or bool(m.cue)
         kept.append(m)
     return kept
 
