@@ -755,3 +755,32 @@ def test_a_trend_asked_yes_or_no_opens_with_its_answer(question: str, lead: str)
     assert plain is not None and trend_answer("is it getting better?", plain) == plain
     stable = trend([*series[:1], obs("a3", "2024-01-01", "4548-4", "Hemoglobin A1c", 8.0, "%")])
     assert stable is not None and trend_answer("is it getting worse?", stable) == stable
+
+
+@pytest.mark.parametrize(
+    ("question", "value", "opening", "state"),
+    [
+        ("has the a1c crossed into diabetes?", 5.9, "No:", "in the prediabetes range"),
+        ("has the a1c crossed into diabetes?", 6.8, "Yes:", "in the diabetes range"),
+        ("did her prediabetes stay prediabetes?", 6.1, "Yes:", "in the prediabetes range"),
+        ("did her prediabetes stay prediabetes?", 5.4, "No:", "in the normal range"),
+        ("did her prediabetes stay prediabetes?", 7.2, "No:", "in the diabetes range"),
+    ],
+)
+def test_whether_a_condition_turned_into_the_next_is_read_against_its_threshold(
+    question: str, value: float, opening: str, state: str
+) -> None:
+    from ehrqa.answer.judgements import progression
+
+    # val12: "she's been prediabetic forever - has the a1c crossed into diabetes?" listed
+    # every A1c; "did it stay prediabetes?" answered "Found: Prediabetes".
+    (monitor,) = [m for m in load_knowledge().monitoring("prediabetes") if m.becomes]
+    a1c = obs("a", "2023-12-16", "4548-4", "Hemoglobin A1c", value, "%")
+    entry = condition("p", "15777000", "Prediabetes (finding)")
+    verdict = progression(entry, [a1c], monitor, question)
+    assert verdict is not None and verdict.sentence.startswith(opening), verdict
+    assert state in verdict.sentence and "diabetes is ≥ 6.5%" in verdict.sentence
+    assert ("(not controlled)" in verdict.sentence) == (value >= 6.5)
+    assert verdict.refs == ("Observation/a", "Condition/p")
+    assert "since 2010-01-01 [Condition/p]" in verdict.sentence
+    assert progression(entry, [], monitor, question) is None

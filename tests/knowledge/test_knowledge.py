@@ -148,6 +148,18 @@ BROKEN = [
         '"contraceptive implant" = ["armpit"]',
         r"body_sites\.toml: \[implied\] 'contraceptive implant': \['armpit'\] not in \[sites\]",
     ),
+    (
+        "monitoring.toml",
+        "becomes_at = 6.5\n",
+        "",
+        r"monitoring\.toml: .*'becomes', 'becomes_at' and 'becomes_source' go together",
+    ),
+    (
+        "monitoring.toml",
+        'becomes = "diabetes"',
+        'becomes = "diabetis"',
+        r"monitoring\.toml becomes.*'diabetis'",
+    ),
 ]
 
 

@@ -271,3 +271,20 @@ def test_what_else_happened_and_a_tests_numbers_read_its_visit() -> None:
     # Its results are the measures the files name for it, not every reading of that visit.
     assert [c.name for c in _result_measures(analyze(question, DEMO_NOW))] == ["fev1 fvc ratio"]
     assert _result_measures(analyze("what were the numbers at his last physical?", DEMO_NOW)) == []
+
+
+def test_whether_prediabetes_turned_into_diabetes_reads_the_latest_a1c(
+    demo_store: SqliteStore,
+) -> None:
+    from ehrqa.answer.answerer import AnswerConfig, answer
+
+    question = "has her a1c crossed into diabetes?"
+    selection = SELECTOR.select(demo_store, DEMO_PATIENT, question, DEMO_NOW)
+    assert selection.details["progression"] == "prediabetes"
+    kinds = sorted({i.record.resource_type for i in selection.items})
+    assert kinds == ["Condition", "Observation"]
+    said = answer(question, DEMO_NOW, selection, None, AnswerConfig(mode="extractive"))
+    assert said.text.startswith("No: the latest Hemoglobin A1c") and said.verified
+    # Not a question of turning: the question as asked.
+    plain = SELECTOR.select(demo_store, DEMO_PATIENT, "what was her last a1c?", DEMO_NOW)
+    assert "progression" not in plain.details

@@ -30,6 +30,7 @@ from ehrqa.answer.judgements import (
     death,
     duration,
     payer_judgement,
+    progression,
     range_judgement,
     screening_due,
     series_value,
@@ -696,6 +697,21 @@ def compose_parts(selection: Selection) -> tuple[str, tuple[str, ...]]:
     return " ".join([*(j.sentence for j in leads), body]), spans
 
 
+def _progression(selection: Selection, kb: Knowledge) -> Judgement | None:
+    """Whether the condition the selector read ("progression") turned into the next one."""
+    if (name := selection.details.get("progression")) is None:
+        return None
+    records = [item.record for item in selection.items]
+    entries = [r for r in records if r.resource_type == "Condition"]
+    entry = max(entries, key=lambda r: r.date or "") if entries else None
+    for monitor in kb.monitoring(name):
+        if monitor.becomes and (
+            verdict := progression(entry, records, monitor, selection.plan.question)
+        ):
+            return verdict
+    return None
+
+
 def lead_judgements(selection: Selection, *, asked_only: bool = False) -> list[Judgement]:
     """The computed verdicts that open an answer: control, trend, or a value's range.
 
@@ -709,6 +725,8 @@ def lead_judgements(selection: Selection, *, asked_only: bool = False) -> list[J
     found: list[Judgement] = []
     if (at := _at_event(selection)) is not None:
         return [at]
+    if (turned := _progression(selection, kb)) is not None:
+        return [turned]
     birth = patient.get("birth_date")
     adult = (age_on(birth, plan.now) or 0) >= ADULT_AGE if birth else True
     if not JUDGE_RE.search(plan.question) and asks_current_condition(plan) and adult:

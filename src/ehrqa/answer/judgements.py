@@ -400,6 +400,56 @@ def still_met(
     return None
 
 
+# "Did her prediabetes stay prediabetes?": asked the other way round from "has it crossed
+# into diabetes?".
+_STAYED_RE = re.compile(r"\b(?:stay\w*|remain\w*)\b", re.IGNORECASE)
+
+
+def progression(
+    condition: Record | None, measures: Sequence[Record], monitor: Monitor, question: str
+) -> Judgement | None:
+    """Whether a condition has turned into the one it becomes, by the newest reading of its
+    measure against that condition's threshold (``monitor.becomes_at``).
+
+    "No: the latest Hemoglobin A1c, 5.9% on 2023-12-16, is below the diabetes threshold
+    (diabetes is ≥ 6.5%; source: ADA …): still in the prediabetes range, not diabetes
+    (controlled)." Asked whether it stayed ("did it stay prediabetes?"), the yes and no
+    change places. None when no reading of the measure was selected.
+    """
+    if monitor.becomes is None or monitor.becomes_at is None or monitor.becomes_source is None:
+        return None
+    if (newest := _newest_reading(measures, monitor)) is None:
+        return None
+    record, value = newest
+    shown_value = float(show_number(value, record.unit))
+    crossed = shown_value >= monitor.becomes_at
+    threshold = with_unit(display_number(monitor.becomes_at), monitor.unit)
+    rule = f"{monitor.becomes} is ≥ {threshold}; source: {monitor.becomes_source}"
+    measured = f"{plain_name(record.display)}, {show_value(value, record.unit)} on {record.day}"
+    normal = monitor.met(shown_value)
+    if _STAYED_RE.search(question):  # stayed what it was: neither crossed nor back to normal
+        said = "Yes" if not crossed and not normal else "No"
+    else:
+        said = "Yes" if crossed else "No"
+    if crossed:
+        state = f"in the {monitor.becomes} range (not controlled)"
+        side = "at or above"
+    else:
+        where = "normal range" if normal else f"{monitor.condition} range"
+        state = f"in the {where}, not {monitor.becomes} (controlled)"
+        side = "below"
+    sentence = (
+        f"{said}: the latest {measured} {cite([record])}, is {side} the {monitor.becomes} "
+        f"threshold ({rule}): {state}."
+    )
+    refs = (record.ref,)
+    if condition is not None:
+        since = f" since {condition.day}" if condition.day else ""
+        sentence += f" The record lists {_plain(condition.display)}{since} {cite([condition])}."
+        refs += (condition.ref,)
+    return Judgement(sentence, refs, (rule,))
+
+
 def payer_judgement(records: Sequence[Record], *, history: bool = False) -> Judgement | None:
     """Who pays: the insurer of the newest selected claim, then earlier insurers.
 

@@ -387,6 +387,9 @@ def _monitors(directory: Path) -> list[Monitor]:
             "source",
             "defines",
             "lasting",
+            "becomes",
+            "becomes_at",
+            "becomes_source",
         )
         comparator = row.text("comparator")
         if comparator not in COMPARATORS:
@@ -398,6 +401,13 @@ def _monitors(directory: Path) -> list[Monitor]:
         component = row.text("component") if "component" in row.data else None
         if not loinc or (component is not None and component not in loinc):
             raise row.fail("'loinc' must list the codes, including the component's")
+        becomes = row.text("becomes") if "becomes" in row.data else None
+        becomes_at = row.number("becomes_at")
+        becomes_source = row.text("becomes_source") if "becomes_source" in row.data else None
+        if (becomes is None) != (becomes_at is None) or (becomes is None) != (
+            becomes_source is None
+        ):
+            raise row.fail("'becomes', 'becomes_at' and 'becomes_source' go together")
         monitors.append(
             Monitor(
                 row.text("condition"),
@@ -410,6 +420,9 @@ def _monitors(directory: Path) -> list[Monitor]:
                 component,
                 row.flag("defines"),
                 row.flag("lasting"),
+                becomes,
+                becomes_at,
+                becomes_source,
             )
         )
     return monitors
@@ -582,6 +595,8 @@ def _check(kb: Knowledge) -> None:
         "condition",
     )
     _require(conditions, (("monitoring.toml", m.condition) for m in kb.monitors), "condition")
+    becomes = (("monitoring.toml becomes", m.becomes) for m in kb.monitors if m.becomes)
+    _require(conditions, becomes, "condition")
     _require(known, (("monitoring.toml measure", m.measure) for m in kb.monitors), "concept")
     vaccines = {c.name for c in kb.concepts if c.kind == "vaccine"}
     _require(

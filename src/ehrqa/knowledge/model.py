@@ -149,6 +149,11 @@ class Monitor:
     defines: bool = False
     # True when a recorded diagnosis stands whatever later measures say (osteoporosis).
     lasting: bool = False
+    # The condition this one turns into when the measure reaches ``becomes_at`` (prediabetes
+    # becomes diabetes at an HbA1c of 6.5 %), with the source of that threshold.
+    becomes: str | None = None
+    becomes_at: float | None = None
+    becomes_source: str | None = None
 
     def met(self, value: float) -> bool:
         """Whether ``value`` (in :attr:`unit`) meets the target."""

@@ -183,6 +183,8 @@ class DefaultSelector:
 
     def select_plan(self, store: RecordStore, patient_id: str, plan: QueryPlan) -> Selection:
         """Select for an already analysed question."""
+        if (turned := _progression(store, patient_id, plan)) is not None:
+            return turned
         anchor = event_anchor(plan.question)
         if anchor is not None and (at := self._at_event(store, patient_id, plan, anchor)):
             return at
@@ -1193,6 +1195,58 @@ def _monitored_conditions(
             reason = f"monitoring of {concept.name}: {monitor.measure}"
             extra.append(Selected(newest, 0.9, (reason,)))
     return extra
+
+
+# "Has her A1c crossed into diabetes?", "is his sugar heading toward diabetes?", "did her
+# prediabetes stay prediabetes?": whether one condition has turned into another.
+PROGRESSION_RE = re.compile(
+    r"\b(?:cross(?:ed|es|ing)?\s+(?:into|over|the\s+line)|turn(?:ed|s|ing)?\s+into"
+    r"|bec[ao]m(?:e|es|ing)|progress\w*|head(?:ed|ing)\s+(?:toward|towards|to|for|into)"
+    r"|tipp?(?:ed|ing)?\s+(?:into|over)|stay(?:ed|s)?|remain(?:ed|s)?)\b",
+    re.IGNORECASE,
+)
+
+
+def _progression(store: RecordStore, patient_id: str, plan: QueryPlan) -> Selection | None:
+    """For a question whether a condition has turned into the one the knowledge files say it
+    becomes (monitoring.toml ``becomes``: prediabetes → diabetes), the newest reading of the
+    measure that tells and the condition's entry. None when the question is not one, when
+    the record names the condition it became (that answers it), or holds neither the
+    condition nor a reading."""
+    if not PROGRESSION_RE.search(plan.question):
+        return None
+    names = {c.name for c in plan.concepts}
+    kb = load_knowledge()
+    end = plan.now.isoformat()
+
+    def conditions(name: str) -> list[Record]:
+        concept = kb.concept(name)
+        if concept is None:
+            return []
+        query = RecordQuery(patient_id, types=("Condition",), codes=tuple(concept.codes), end=end)
+        return store.query(query)
+
+    for monitor in kb.monitors:
+        if monitor.becomes is None or not {monitor.condition, monitor.becomes} & names:
+            continue
+        if any(_is_open(r) for r in conditions(monitor.becomes)):
+            return None
+        listed = conditions(monitor.condition)
+        if not listed and monitor.condition not in names:
+            return None
+        query = RecordQuery(patient_id, types=("Observation",), codes=monitor.loinc, end=end)
+        if not (readings := store.query(query)):
+            return None
+        newest = max(r.day or "" for r in readings)
+        reason = f"monitoring of {monitor.condition}: {monitor.measure}"
+        items = [Selected(r, 0.9, (reason,)) for r in readings if r.day == newest]
+        if listed:  # its first entry: since when it is recorded
+            entry = min(listed, key=lambda r: r.date or "")
+            items.append(Selected(entry, 0.9, (f"{monitor.condition}: code",)))
+        selection = Selection(plan, items, len(readings) + len(listed))
+        selection.details["progression"] = monitor.condition
+        return selection
+    return None
 
 
 def _is_open(condition: Record) -> bool:

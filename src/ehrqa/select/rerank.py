@@ -472,8 +472,9 @@ def _lexical(item: Selected) -> bool:
 
 def rules_decide(selection: Selection) -> bool:
     """Whether the rules' selection stands unscored: :func:`keeps_default` for its plan, a
-    question of several parts (each part the rules' choice), a disease's risk factors
-    (knowledge the cross-encoder never saw), readings at the time of an event (a
+    question of several parts (each part the rules' choice), a disease's risk factors or
+    whether a condition turned into another (knowledge the cross-encoder never saw),
+    readings at the time of an event (a
     comparison of dates, which a pointwise scorer cannot make), visits chosen by what
     their own records name ("what did they do for my ankle at the ER?"), or visits of a
     class asked alone."""
@@ -481,6 +482,7 @@ def rules_decide(selection: Selection) -> bool:
         keeps_default(selection.plan)
         or bool(selection.facets)
         or "risk" in selection.details
+        or "progression" in selection.details
         or "anchor" in selection.details
         or "visits_about" in selection.details
         or _whole_kind(selection)
