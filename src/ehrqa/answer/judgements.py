@@ -442,7 +442,7 @@ def progression(
         f"{said}: the latest {measured} {cite([record])}, is {side} the {monitor.becomes} "
         f"threshold ({rule}): {state}."
     )
-    refs = (record.ref,)
+    refs: tuple[str, ...] = (record.ref,)
     if condition is not None:
         since = f" since {condition.day}" if condition.day else ""
         sentence += f" The record lists {_plain(condition.display)}{since} {cite([condition])}."
