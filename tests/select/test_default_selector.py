@@ -288,3 +288,14 @@ def test_whether_prediabetes_turned_into_diabetes_reads_the_latest_a1c(
     # Not a question of turning: the question as asked.
     plain = SELECTOR.select(demo_store, DEMO_PATIENT, "what was her last a1c?", DEMO_NOW)
     assert "progression" not in plain.details
+
+
+def test_a_count_since_a_diagnosis_opens_its_window_there(demo_store: SqliteStore) -> None:
+    question = "how many flu shots has she had since her prediabetes was diagnosed?"
+    selection = SELECTOR.select(demo_store, DEMO_PATIENT, question, DEMO_NOW)
+    window = selection.plan.window
+    assert window is not None and window.start == date(2000, 9, 18)
+    assert selection.items and all((i.record.day or "") >= "2000-09-18" for i in selection.items)
+    assert selection.details["since"].startswith("Condition/")
+    every = SELECTOR.select(demo_store, DEMO_PATIENT, "how many flu shots has she had?", DEMO_NOW)
+    assert len(every.items) > len(selection.items)

@@ -889,3 +889,18 @@ def test_what_a_payment_or_a_list_is_about_is_context() -> None:
     listed = analyze("how long has the substance use disorder been on her list", NOW)
     assert listed.resource_types == ("Condition",)
     assert analyze("is he on any blood thinners", NOW).status == ("active",)
+
+
+def test_a_window_can_open_at_a_diagnosis() -> None:
+    from ehrqa.select.query import since_event
+
+    # "once the lung cancer was diagnosed, how often did dad get admitted" (val12) answered
+    # about the visit of the lung cancer, and "... after the lung cancer diagnosis" said
+    # "No hospital admission is recorded".
+    found = since_event("once the lung cancer was diagnosed, how often did dad get admitted")
+    assert found is not None and [c.name for c in found.events] == ["lung cancer"]
+    assert found.rest == "how often did dad get admitted"
+    after = since_event("how many hospital admissions after the lung cancer diagnosis?")
+    assert after is not None and after.rest == "how many hospital admissions?"
+    assert since_event("when was her diabetes diagnosed?") is None
+    assert since_event("how many admissions since 2019?") is None

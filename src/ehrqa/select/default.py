@@ -42,9 +42,11 @@ from ehrqa.select.query import (
     EventAnchor,
     Order,
     QueryPlan,
+    SinceEvent,
     analyze,
     asks_current_condition,
     event_anchor,
+    since_event,
     started_anchor,
 )
 from ehrqa.select.semantic import DEFAULT_MIN_SCORE, ConceptMatcher, LazyConceptMatcher
@@ -185,6 +187,9 @@ class DefaultSelector:
         """Select for an already analysed question."""
         if (turned := _progression(store, patient_id, plan)) is not None:
             return turned
+        diagnosed = since_event(plan.question)
+        if diagnosed and (opened := self._since_event(store, patient_id, plan, diagnosed)):
+            return opened
         anchor = event_anchor(plan.question)
         if anchor is not None and (at := self._at_event(store, patient_id, plan, anchor)):
             return at
@@ -221,6 +226,32 @@ class DefaultSelector:
                 if says:
                     selection.empty_reason, selection.negative = reason, True
                 return
+
+    def _since_event(
+        self, store: RecordStore, patient_id: str, plan: QueryPlan, since: SinceEvent
+    ) -> Selection | None:
+        """The question asked from a condition's first entry on ("once the lung cancer was
+        diagnosed, how often was he admitted?"): its window opens that day, and the entry is
+        cited beside the answer. None when a window was asked too or the record holds no
+        such condition."""
+        if plan.window is not None:
+            return None
+        query = RecordQuery(patient_id, types=("Condition",), end=plan.now.isoformat())
+        dated = [
+            r
+            for r in store.query(query)
+            if r.day and any(matches_concept(r, c) for c in since.events)
+        ]
+        if not dated:
+            return None
+        first = min(dated, key=lambda r: r.date or "")
+        name = plain_name(first.display)
+        window = TimeWindow(date.fromisoformat(first.day or ""), plan.now, f"since {name}")
+        rest = dataclasses.replace(analyze(since.rest, plan.now), window=window)
+        selection = self.select_plan(store, patient_id, rest)
+        selection.details["since"] = first.ref
+        selection.nearby = [Selected(first, 1.0, (f"since {name}",)), *selection.nearby]
+        return selection
 
     def _since_started(
         self, store: RecordStore, patient_id: str, plan: QueryPlan, anchor: EventAnchor

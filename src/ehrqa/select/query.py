@@ -91,7 +91,8 @@ PAYER_HISTORY_RE = re.compile(
 # A question answered "yes" or "no" ("Am I a smoker?", "Has she had a stroke?").
 # A statement with a tag asks it too: "she had gallstones, didn't she?".
 YES_NO_RE = re.compile(
-    r"^\W*(?:is|are|am|was|were|do|does|did|has|have|had|can|could|should|will)\b"
+    r"^\W*(?:(?:so|and|but|ok|okay|also|then)\W+)?(?:is|are|am|was|were|do|does|did|has|have|had|can|could"
+    r"|should|will)\b"
     r"|^[^?]*\b(?:didn'?t|doesn'?t|don'?t|isn'?t|wasn'?t|hasn'?t|haven'?t|hadn'?t|aren'?t"
     r"|weren'?t)\s+(?:s?he|i|they|you|it|we)\W*$",
     re.IGNORECASE,
@@ -742,7 +743,10 @@ CONTRA_RE = re.compile(
     r"\b(?:reasons?\s+(?:not\s+to|to\s+avoid|against)|contraindicat\w*|safe\s+(?:to|for)"
     r"|ok(?:ay)?\s+to\s+(?:give|take|use|start|prescribe)|can\s+(?:s?he|i|they|we)\s+"
     r"(?:take|have|use|be\s+given)|(?:s?he|i|they|we)\s+(?:can'?t|cannot|shouldn'?t|should\s+not)"
-    r"\s+(?:take|have|use|be\s+given)|avoid)\b",
+    r"\s+(?:take|have|use|be\s+given)|avoid"
+    # "So is enalapril out too?" after her allergies; "is codeine off the table?"
+    r"|(?:is|are)\s+\w+(?:\s+\w+)?\s+(?:out|off\s+(?:the\s+table|limits))(?:\s+too|\s+as\s+well)?"
+    r"(?=\s*[?.!]*\s*$)|ruled\s+out\s+for)\b",
     _F,
 )
 
@@ -884,6 +888,38 @@ def event_anchor(question: str) -> EventAnchor | None:
         if measures and events:
             return EventAnchor(measures, events, bool(_LATEST_RE.search(after)))
     return None
+
+
+# "Once the lung cancer was diagnosed, how often was he admitted?", "since her diabetes
+# diagnosis": a window that opens when a condition was first recorded.
+_SINCE_EVENT_RE = re.compile(
+    r"\b(?:since|after|once|following)\s+(?:(?:his|her|my|their|the|your)\s+)?"
+    r"(?P<event>[\w' -]{3,60}?)\s+(?:(?:was|were|got|had\s+been|has\s+been)\s+)?"
+    r"(?:diagnos(?:ed|is)|found|detected|discovered)\b",
+    re.IGNORECASE,
+)
+
+
+@dataclass(frozen=True)
+class SinceEvent:
+    """A question asked from a condition's diagnosis on: the condition, the clause that
+    says so, and the question without it."""
+
+    events: tuple[Concept, ...]
+    clause: str
+    rest: str
+
+
+def since_event(question: str) -> SinceEvent | None:
+    """The condition whose diagnosis opens the question's window, or None."""
+    found = _SINCE_EVENT_RE.search(question)
+    if found is None:
+        return None
+    events = _unique(c for m in scan(found["event"]) for c in m.concepts if c.kind == "condition")
+    if not events:
+        return None
+    rest = " ".join((question[: found.start()] + " " + question[found.end() :]).split())
+    return SinceEvent(events, found[0], re.sub(r"\s+([?.!])", r"\1", rest).strip(" ,"))
 
 
 def asks_current_condition(plan: QueryPlan) -> bool:
