@@ -456,3 +456,14 @@ def test_a_reading_without_a_value_says_so() -> None:
     )  # fmt: skip
     assert fact_phrase(empty).endswith(": no value recorded on 2023-12-09")
     assert fact_phrase(weight("w", "2020-01-01", 80.0)).endswith("80 kg on 2020-01-01")
+
+
+def test_a_suspicion_alone_is_never_a_yes() -> None:
+    suspected = condition("s", "162573006", "Suspected prostate cancer (situation)")
+    question = "was it cancer? (about: prostate cancer)"
+    said = answer(question, NOW, _selection(question, [suspected]), None, AnswerConfig()).text
+    assert said.startswith("No confirmed diagnosis: the record lists only a suspicion:")
+    confirmed = condition("c", "254637007", "Non-small cell lung cancer (disorder)")
+    question = "did he have lung cancer?"
+    both = answer(question, NOW, _selection(question, [suspected, confirmed]), None, AnswerConfig())
+    assert both.text.startswith("Yes")

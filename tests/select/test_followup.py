@@ -281,3 +281,11 @@ def test_a_part_asked_of_a_condition_after_why_is_about_the_reason() -> None:
     assert about_the_reason(dose, first, why) == dose
     # Without a "why" before it, a part asked of a condition borrows no reason.
     assert len(split_parts("is he on metformin and is it controlled?", NOW)) == 1
+
+
+def test_a_dash_context_narrows_a_group_to_what_it_names() -> None:
+    # "so the prostate biopsy - was it cancer?" answered "Yes" over his lung cancer.
+    assert split_parts("so the prostate biopsy - was it cancer?", NOW) == [
+        "was it cancer? (about: prostate cancer)"
+    ]
+    assert split_parts("he's on topiramate - any seizure history?", NOW) == ["any seizure history?"]

@@ -12,7 +12,7 @@ import functools
 import itertools
 import re
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from datetime import date
 from typing import Any
 
@@ -211,6 +211,18 @@ def _unrecorded_property(question: str) -> str | None:
     return None
 
 
+_SUSPECTED_RE = re.compile(r"^\s*suspected\b", re.IGNORECASE)
+
+
+def _suspected_only(records: Sequence[Record]) -> bool:
+    """Whether every record is a condition only suspected ("Suspected lung cancer
+    (situation)"), never confirmed."""
+    return bool(records) and all(
+        r.resource_type == "Condition" and _SUSPECTED_RE.match(plain_name(r.display))
+        for r in records
+    )
+
+
 def _intro(selection: Selection, judged: bool = False) -> str:
     """The words before the facts: what kind of answer the list is.
 
@@ -280,6 +292,10 @@ def _intro(selection: Selection, judged: bool = False) -> str:
         # the thing, never that property; a "Yes" would affirm what no record states.
         if (unstated := _unrecorded_property(plan.question)) is not None:
             return f"The record does not say whether it was {unstated}; it shows:"
+        if _suspected_only(records):
+            # "So the prostate biopsy - was it cancer?" over "Suspected prostate cancer"
+            # resolved the same day: a suspicion is never a "Yes".
+            return "No confirmed diagnosis: the record lists only a suspicion:"
         # Visits and shots are counted ("Have I ever been to the ER?": how often is part of
         # the answer); the count is of the cited records, one per visit or dose.
         if all(r.resource_type in _COUNTED_TYPES for r in records):
@@ -301,6 +317,8 @@ def _intro(selection: Selection, judged: bool = False) -> str:
     if plan.order == "earliest":
         return "First recorded:"
     if plan.intent == "exists":
+        if _suspected_only(records):
+            return "No confirmed diagnosis: the record lists only a suspicion:"
         return "Yes, the record shows:"
     if plan.status:
         return "Current:" if "active" in plan.status else "Ended:"

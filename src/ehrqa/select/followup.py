@@ -292,6 +292,18 @@ def condition_summary_parts(question: str, now: date) -> list[str] | None:
     return parts
 
 
+def _narrowed_by(context: str, question: str, plan: QueryPlan) -> str:
+    """``question`` narrowed to the members of a group its context names: "so the prostate
+    biopsy - was it cancer?" asks about prostate cancer, not every cancer."""
+    if len(plan.concepts) < 2:
+        return question
+    said = set(words(context)) - _GENERIC_WORDS
+    named = [c.name for c in plan.concepts if set(c.name.split()) & said]
+    if not named or len(named) == len(plan.concepts):
+        return question
+    return _about(question, named)
+
+
 def split_parts(question: str, now: date) -> list[str]:
     """The parts of a question that asks several things, each made self-contained.
 
@@ -316,9 +328,9 @@ def split_parts(question: str, now: date) -> list[str]:
         and not _ASKS_RE.match(pieces[0])
         and not pieces[0].rstrip().endswith("?")
         and _ASKS_RE.match(pieces[1])
-        and _has_subject(analyze(pieces[1], now))
+        and _has_subject(asked := analyze(pieces[1], now))
     ):
-        return [pieces[1]]
+        return [_narrowed_by(pieces[0], pieces[1], asked)]
     if len(pieces) < 2 or len(pieces) > MAX_PARTS:
         return [question]
     # "When did he pass and what was the cause?": the cause of that death.
