@@ -299,3 +299,18 @@ def test_a_count_since_a_diagnosis_opens_its_window_there(demo_store: SqliteStor
     assert selection.details["since"].startswith("Condition/")
     every = SELECTOR.select(demo_store, DEMO_PATIENT, "how many flu shots has she had?", DEMO_NOW)
     assert len(every.items) > len(selection.items)
+
+
+def test_a_vaccine_never_given_is_said_to_be_due_where_the_guideline_applies(
+    demo_store: SqliteStore,
+) -> None:
+    from ehrqa.answer.answerer import AnswerConfig, answer
+
+    # "has she had the shingrix series" said only "No: the record has no zoster vaccine".
+    question = "has she had the shingrix series?"
+    selection = SELECTOR.select(demo_store, DEMO_PATIENT, question, DEMO_NOW)
+    said = answer(question, DEMO_NOW, selection, None, AnswerConfig(mode="extractive")).text
+    assert said.startswith("No: there is no record of recombinant zoster vaccine")
+    assert "one is due where the guideline applies" in said
+    due = SELECTOR.select(demo_store, DEMO_PATIENT, "is she due for shingrix?", DEMO_NOW)
+    assert (due.empty_reason or "").startswith("There is no record of")  # never a "No"

@@ -904,3 +904,22 @@ def test_a_window_can_open_at_a_diagnosis() -> None:
     assert after is not None and after.rest == "how many hospital admissions?"
     assert since_event("when was her diabetes diagnosed?") is None
     assert since_event("how many admissions since 2019?") is None
+
+
+@pytest.mark.parametrize(
+    ("question", "yes_no"),
+    [
+        ("hx hip fx?", True),
+        ("ACE inhibitor intolerance listed?", True),
+        ("any penicillin allergy documented?", True),
+        ("so is enalapril out too?", True),
+        ("and did she get the flu shot?", True),
+        ("what allergies are listed?", False),
+        ("so what did they find?", False),
+    ],
+)
+def test_shorthand_yes_no_questions(question: str, yes_no: bool) -> None:
+    from ehrqa.select.query import asks_yes_no
+
+    # "ACE inhibitor intolerance listed?" answered "Found: Lisinopril" (val12).
+    assert asks_yes_no(question) == yes_no

@@ -45,6 +45,7 @@ from ehrqa.select.query import (
     SinceEvent,
     analyze,
     asks_current_condition,
+    asks_yes_no,
     event_anchor,
     since_event,
     started_anchor,
@@ -1758,10 +1759,17 @@ def empty_reason(
     asked = [c for c in plan.concepts if not types or set(c.resource_types) & set(types)]
     what = ", ".join(_said(c) for c in asked) or " or ".join(labels) or "this"
     when = _window_words(plan)
-    if DUE_RE.search(plan.question) and (rules := _due_rules(asked)):
-        # "Am I due for a shingles shot?" with none recorded: never a bare "No".
+    # "Has she had the Shingrix series?" with none recorded is asked of a vaccine people are
+    # due for: the answer says so, as for "am I due for a shingles shot?".
+    shots = bool(asked) and all(c.kind == "vaccine" for c in asked) and plan.window is None
+    due = DUE_RE.search(plan.question)
+    if (due or shots) and (rules := _due_rules(asked)):
+        # "Am I due for a shingles shot?" with none recorded: never a bare "No" (a "No" says
+        # only "none had" to "has she had the Shingrix series?").
+        had = not due and asks_yes_no(plan.question)
+        opening = "No: there is no record of" if had else "There is no record of"
         return (
-            f"There is no record of {what}{when}: if none was given elsewhere, one is due "
+            f"{opening} {what}{when}: if none was given elsewhere, one is due "
             f"where the guideline applies ({'; '.join(rules)}).",
             True,
         )

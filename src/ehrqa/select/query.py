@@ -94,7 +94,10 @@ YES_NO_RE = re.compile(
     r"^\W*(?:(?:so|and|but|ok|okay|also|then)\W+)?(?:is|are|am|was|were|do|does|did|has|have|had|can|could"
     r"|should|will)\b"
     r"|^[^?]*\b(?:didn'?t|doesn'?t|don'?t|isn'?t|wasn'?t|hasn'?t|haven'?t|hadn'?t|aren'?t"
-    r"|weren'?t)\s+(?:s?he|i|they|you|it|we)\W*$",
+    r"|weren'?t)\s+(?:s?he|i|they|you|it|we)\W*$"
+    # A clinician's shorthand: "ACE inhibitor intolerance listed?", "hx hip fx?"
+    r"|^(?!\W*(?:what|which|who|whom|whose|when|where|why|how)\b)[^?]*\b(?:listed|recorded"
+    r"|documented|on\s+file|noted|charted)\s*\?\s*$|^\W*hx\b.*\?\s*$",
     re.IGNORECASE,
 )
 _EVER_RE = re.compile(r"\bever\b", re.IGNORECASE)
