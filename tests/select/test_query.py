@@ -531,7 +531,7 @@ def test_at_goal_is_a_target_not_a_care_plan_goal() -> None:
     [
         ("has she had a kidney removed", ("kidney", "removed")),
         ("did he ever have kidney stones", ("kidney", "stones")),
-        ("did she have a kidney biopsy", ("kidney", "biopsy")),
+        ("did she have a kidney biopsy", ("kidney",)),  # a biopsy (a concept) of the kidney
     ],
 )
 def test_an_organ_before_another_word_names_that_thing_not_its_tests(
@@ -923,3 +923,24 @@ def test_shorthand_yes_no_questions(question: str, yes_no: bool) -> None:
 
     # "ACE inhibitor intolerance listed?" answered "Found: Lisinopril" (val12).
     assert asks_yes_no(question) == yes_no
+
+
+@pytest.mark.parametrize(
+    ("question", "concept"),
+    [
+        ("what did the needle biopsy of his lung show?", "biopsy"),
+        ("last creatinine based gfr and urine protein?", "urine protein"),
+    ],
+)
+def test_tests_asked_by_name(question: str, concept: str) -> None:
+    assert concept in _names(analyze(question, NOW))
+
+
+def test_what_a_measure_was_like_is_a_judgement() -> None:
+    from ehrqa.select.query import JUDGE_RE
+
+    # "her diabetes - what was the a1c like at the end" listed the value against the
+    # normal range only, never against her diabetes target.
+    assert JUDGE_RE.search("what was the a1c like at the end")
+    assert JUDGE_RE.search("what's her blood pressure like these days?")
+    assert not JUDGE_RE.search("what did the biopsy show?")

@@ -136,7 +136,9 @@ JUDGE_RE = re.compile(
     r"|worry\w*|concern\w*|abnormal|elevated|controlled|under\s+control|control|managed"
     r"|high\s+risk|flagged"
     r"|at\s+target|on\s+target|target|goal|too\s+high|too\s+low|how\s+high|how\s+low"
-    r"|where\s+(?:it|they)\s+should\s+be|(?:within|in)\s+(?:the\s+)?(?:normal\s+)?limits)\b",
+    r"|where\s+(?:it|they)\s+should\s+be|(?:within|in)\s+(?:the\s+)?(?:normal\s+)?limits"
+    # "What was the A1c like at the end?", "what's her BP like these days?"
+    r"|what(?:'s|s|\s+is|\s+was|\s+were|\s+are)\s+(?:[\w-]+\s+){1,4}like)\b",
     re.IGNORECASE,
 )
 
