@@ -155,6 +155,15 @@ def test_names_that_are_words_are_names_only_when_written_as_names() -> None:
         "what medical problems does the patient have?"
     )
     assert without_names("what's my max bp", frozenset({"max"})) == "what's my max bp"
+    # A common word where a person is named is the name: after the opening verb, or owning.
+    guy = frozenset({"guy", "legros"})
+    assert without_names("has guy ever been in the hospital?", guy) == (
+        "has the patient ever been in the hospital?"
+    )
+    assert (
+        without_names("what is guy's blood pressure", guy) == "what is the patient's blood pressure"
+    )
+    assert without_names("which guy did the surgery", guy) == "which guy did the surgery"
 
 
 def test_a_family_history_question_never_answers_with_the_patients_own_conditions(

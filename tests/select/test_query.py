@@ -944,3 +944,10 @@ def test_what_a_measure_was_like_is_a_judgement() -> None:
     assert JUDGE_RE.search("what was the a1c like at the end")
     assert JUDGE_RE.search("what's her blood pressure like these days?")
     assert not JUDGE_RE.search("what did the biopsy show?")
+
+
+def test_recreational_drugs_are_not_medicines() -> None:
+    # "does he use drugs or drink?" listed his antibiotics.
+    plan = analyze("does he use drugs or drink?", NOW)
+    assert {"drug misuse", "drug use score", "alcohol use score"} <= set(_names(plan))
+    assert not set(plan.resource_types) & {"MedicationRequest", "MedicationStatement"}

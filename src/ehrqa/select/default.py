@@ -1627,6 +1627,14 @@ def _patient_names(resource: dict[str, Any]) -> frozenset[str]:
     return frozenset(found)
 
 
+# Where a question names its subject: right after its opening verb ("has guy ever …").
+_SUBJECT_SLOT_RE = re.compile(
+    r"\W*(?:(?:so|and|but|ok|okay)\W+)?(?:has|have|does|did|is|was|can|could|will|would"
+    r"|should|had)\s+",
+    re.IGNORECASE,
+)
+
+
 def without_names(question: str, names: frozenset[str]) -> str:
     """``question`` with the patient's own name said as "the patient": "What is Versie
     allergic to?" asks about the patient, not for a record called Versie. A name that is
@@ -1637,7 +1645,14 @@ def without_names(question: str, names: frozenset[str]) -> str:
 
     def replace(m: re.Match[str]) -> str:
         word = m["name"]
-        if is_common_word(word.lower()) and not (word[0].isupper() and m.start() > 0):
+        # "Has guy ever been in the hospital?", "what is rose's weight?": where a person is
+        # named (after an opening verb, or owning something), a common word is the name.
+        subject = _SUBJECT_SLOT_RE.fullmatch(question[: m.start()]) or m["s"]
+        if (
+            is_common_word(word.lower())
+            and not (word[0].isupper() and m.start() > 0)
+            and not subject
+        ):
             return m[0]
         return "the patient's" if m["s"] else "the patient"
 
