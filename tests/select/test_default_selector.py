@@ -323,3 +323,22 @@ def test_a_vaccine_never_given_is_said_to_be_due_where_the_guideline_applies(
     assert "one is due where the guideline applies" in said
     due = SELECTOR.select(demo_store, DEMO_PATIENT, "is she due for shingrix?", DEMO_NOW)
     assert (due.empty_reason or "").startswith("There is no record of")  # never a "No"
+
+
+def test_as_an_adult_or_as_a_child_is_a_window_from_the_birth_date() -> None:
+    from ehrqa.select.default import life_stage
+    from ehrqa.select.query import analyze
+
+    patient = {"birth_date": "2003-11-01"}
+    now = date(2025, 1, 5)
+    # "what vaccines has he had as an adult?" listed his infant doses.
+    adult = life_stage(analyze("what vaccines has he had as an adult?", now), patient)
+    assert adult.window is not None and (adult.window.start, adult.window.end) == (
+        date(2021, 11, 1), now
+    )  # fmt: skip
+    assert adult.resource_types == ("Immunization",)
+    child = life_stage(analyze("did he have pneumonia as a kid?", now), patient)
+    assert child.window is not None and child.window.end == date(2021, 10, 31)
+    plain = analyze("what vaccines has he had?", now)
+    assert life_stage(plain, patient) is plain
+    assert life_stage(analyze("shots as an adult?", now), {}).window is None

@@ -155,7 +155,8 @@ class DefaultSelector:
 
         def dated(text: str) -> QueryPlan:
             # A deceased patient's "last year", "this pregnancy": windows the record sets.
-            return in_pregnancy(store, patient_id, final_year(analyze(text, now), patient))
+            plan = life_stage(final_year(analyze(text, now), patient), patient)
+            return in_pregnancy(store, patient_id, plan)
 
         parts = split_parts(question, now)
         plan = dated(parts[0] if len(parts) == 1 else question)
@@ -1443,6 +1444,35 @@ def final_year(plan: QueryPlan, patient: dict[str, str | None]) -> QueryPlan:
     # Read without the phrase: its "final" / "last" orders nothing ("admissions in the final
     # year" are all of that year's, not the last one).
     rest = analyze(plan.question.replace(found.group(0), " ", 1), plan.now)
+    return dataclasses.replace(rest, question=plan.question, window=window)
+
+
+# "What vaccines has he had as an adult?", "was she ever hospitalized as a child?"
+_LIFE_STAGE_RE = re.compile(
+    r"\b(?:(?P<adult>as\s+an\s+adult|in\s+adulthood|since\s+(?:s?he|i)\s+(?:turned|was)\s+18)"
+    r"|(?P<child>as\s+a\s+(?:child|kid|baby|toddler|teen(?:ager)?)|in\s+childhood"
+    r"|when\s+(?:s?he|i)\s+was\s+(?:a\s+)?(?:little|young|small|a\s+kid|a\s+child|a\s+baby)))\b",
+    re.IGNORECASE,
+)
+ADULT_YEARS = 18  # the age adulthood starts, as the answers' adult-part trends read it
+
+
+def life_stage(plan: QueryPlan, patient: dict[str, str | None]) -> QueryPlan:
+    """``plan`` with the years of adulthood (from the 18th birthday) or childhood (until
+    it) as its window when the question names one and no window of its own."""
+    found = _LIFE_STAGE_RE.search(plan.question)
+    birth = iso_day(patient.get("birth_date"))
+    if found is None or birth is None or plan.window is not None:
+        return plan
+    try:
+        adult = birth.replace(year=birth.year + ADULT_YEARS)
+    except ValueError:  # born on 29 February
+        adult = birth.replace(year=birth.year + ADULT_YEARS, day=28)
+    if found["adult"]:
+        window = TimeWindow(adult, plan.now, found[0])
+    else:
+        window = TimeWindow(birth, adult - timedelta(days=1), found[0])
+    rest = analyze(plan.question.replace(found[0], " ", 1), plan.now)
     return dataclasses.replace(rest, question=plan.question, window=window)
 
 
