@@ -289,3 +289,25 @@ def test_a_dash_context_narrows_a_group_to_what_it_names() -> None:
         "was it cancer? (about: prostate cancer)"
     ]
     assert split_parts("he's on topiramate - any seizure history?", NOW) == ["any seizure history?"]
+
+
+def test_what_a_test_found_is_kept_through_a_chain_of_follow_ups() -> None:
+    from ehrqa.fhir.record import Coding, Record
+    from ehrqa.select.base import Selected, Selection
+    from ehrqa.select.followup import remembered
+
+    asked = "what did the needle biopsy of his lung show?"
+    cancer = Record(
+        "Condition/c", "Condition", "c", "p", "[Condition/c] 2009-11-10 Non-small cell lung cancer",
+        date="2009-11-10", codes=(Coding("http://snomed.info/sct", "254637007", "Non-small cell lung cancer"),),
+    )  # fmt: skip
+    found = Selection(analyze(asked, NOW), [Selected(cancer, 1.0, ("same visit as Procedure/b",))])
+    kept = remembered(asked, found)
+    assert kept == f"{asked} (answer: lung cancer)"
+    # Not asked what it found: a visit's other records are not its answer.
+    assert remembered("when was his biopsy?", found) == "when was his biopsy?"
+    then = resolve_followup("how old was he then", [kept], NOW)
+    assert then == "how old was he then (about: biopsy)"
+    # Two turns on, "it" asked of a condition is still what the biopsy found.
+    later = resolve_followup("how many rounds of treatment did he have for it?", [kept, then], NOW)
+    assert later.endswith("(about: lung cancer)")

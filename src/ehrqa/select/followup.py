@@ -65,10 +65,11 @@ def resolve_followup(question: str, previous: Sequence[str], now: date) -> str:
     if not _has_subject(plan) and own_words and not _PRONOUN_RE.search(question):
         return question  # words of its own the lexicon does not know ("ejection fraction")
     found = None
-    for earlier_question in reversed(previous):
-        text, *answered = _ANSWER_RE.split(earlier_question, maxsplit=1)
+    for at in range(len(previous) - 1, -1, -1):
+        text, *answered = _ANSWER_RE.split(previous[at], maxsplit=1)
         if _has_subject(earlier_plan := analyze(text, now)):
-            found = (earlier_plan, [a for a in answered if a.strip()])
+            kept = [a for a in answered if a.strip()] or _answer_borrowed(text, previous[:at], now)
+            found = (earlier_plan, kept)
             break
     if found is None:
         return question
@@ -110,6 +111,23 @@ def resolve_followup(question: str, previous: Sequence[str], now: date) -> str:
     return _about(question, about)
 
 
+def _answer_borrowed(text: str, older: Sequence[str], now: date) -> list[str]:
+    """The answer kept with the question a follow-up borrowed its subject from: after
+    "what did the biopsy show? (answer: lung cancer)" and "how old was he then (about:
+    biopsy)", "how many rounds of treatment did he have for it?" is about the lung cancer."""
+    borrowed = _ABOUT_TEXT_RE.search(text)
+    if borrowed is None:
+        return []
+    for question in reversed(older):
+        said, *answered = _ANSWER_RE.split(question, maxsplit=1)
+        if answered and answered[0].strip() and borrowed[1] in _subject_words(analyze(said, now)):
+            return [answered[0]]
+    return []
+
+
+_ABOUT_TEXT_RE = re.compile(r"\(about:\s*([^)]*)\)\s*$")
+
+
 def _about(question: str, subject: Sequence[str]) -> str:
     """``question`` with the subject it borrows: "Is it getting better? (about: hba1c)"."""
     return f"{question} (about: {' and '.join(subject)})"
@@ -118,23 +136,28 @@ def _about(question: str, subject: Sequence[str]) -> str:
 # What a conversation keeps of a "why" answer: "… (answer: migraine)".
 _ANSWER_RE = re.compile(r"\s*\(answer:\s*([^)]*)\)\s*$")
 # A follow-up that asks what one asks of a condition: how long one has had it, whether it
-# was diagnosed, is controlled, got better or worse.
+# was diagnosed, is controlled, got better or worse, how it was treated.
 _OF_A_CONDITION_RE = re.compile(
     r"\b(?:(?:has|have|had)\s+(?:\w+\s+)?had|diagnos\w*|controll?\w*|better|worse\w*"
-    r"|improv\w*|serious|cured|go(?:ne)?\s+away|still\s+have|first\s+(?:get|got|have|had))\b",
+    r"|improv\w*|serious|cured|go(?:ne)?\s+away|still\s+have|first\s+(?:get|got|have|had)"
+    r"|treat\w*)\b",
     re.IGNORECASE,
 )
+# A question whose answer is what a test or visit found ("what did the biopsy show?").
+_FOUND_RE = re.compile(r"\b(?:show(?:ed|n|s)?|find|found|result\w*|diagnos\w*)\b", re.IGNORECASE)
 
 
 def remembered(question: str, selection: Selection) -> str:
     """``question`` (as resolved) as a conversation keeps it: with the conditions its answer
-    named as a medicine's reason ("What's the topiramate for? (answer: migraine)"), so that
-    "how long has he had that?" means the migraine the answer was about, not the medicine
+    named as a medicine's reason ("What's the topiramate for? (answer: migraine)") or as
+    what a test found ("What did the biopsy show? (answer: lung cancer)"), so that "how long
+    has he had that?" means the migraine the answer was about, not the medicine
     (:func:`resolve_followup`)."""
     reasons: dict[str, None] = {}
+    kinds = ("reason for ", "same visit as ") if _FOUND_RE.search(question) else ("reason for ",)
     for item in selection.items:
         if item.record.resource_type != "Condition" or not any(
-            r.startswith("reason for ") for r in item.reasons
+            r.startswith(kinds) for r in item.reasons
         ):
             continue
         said = plain_name(item.record.display)
