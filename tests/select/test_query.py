@@ -915,6 +915,7 @@ def test_a_window_can_open_at_a_diagnosis() -> None:
         ("so is enalapril out too?", True),
         ("and did she get the flu shot?", True),
         ("what allergies are listed?", False),
+        ("my husband's allergies, what do you have listed?", False),
         ("so what did they find?", False),
     ],
 )

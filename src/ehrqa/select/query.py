@@ -96,7 +96,7 @@ YES_NO_RE = re.compile(
     r"|^[^?]*\b(?:didn'?t|doesn'?t|don'?t|isn'?t|wasn'?t|hasn'?t|haven'?t|hadn'?t|aren'?t"
     r"|weren'?t)\s+(?:s?he|i|they|you|it|we)\W*$"
     # A clinician's shorthand: "ACE inhibitor intolerance listed?", "hx hip fx?"
-    r"|^(?!\W*(?:what|which|who|whom|whose|when|where|why|how)\b)[^?]*\b(?:listed|recorded"
+    r"|^(?![^?]*\b(?:what|which|who|whom|whose|when|where|why|how)\b)[^?]*\b(?:listed|recorded"
     r"|documented|on\s+file|noted|charted)\s*\?\s*$|^\W*hx\b.*\?\s*$",
     re.IGNORECASE,
 )
