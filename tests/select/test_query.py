@@ -952,3 +952,13 @@ def test_recreational_drugs_are_not_medicines() -> None:
     plan = analyze("does he use drugs or drink?", NOW)
     assert {"drug misuse", "drug use score", "alcohol use score"} <= set(_names(plan))
     assert not set(plan.resource_types) & {"MedicationRequest", "MedicationStatement"}
+
+
+def test_a_group_narrows_to_the_members_another_named_concept_shares_a_word_with() -> None:
+    # "number of inpatient rehab stays for her opioid use?" counted physical therapy and
+    # pulmonary rehabilitation with the detox stays.
+    plan = analyze("number of inpatient rehab stays for her opioid use?", NOW)
+    assert "drug rehabilitation" in _names(plan) and "physical therapy" not in _names(plan)
+    # A shared head word ("disease") relates nothing: every heart condition stays.
+    both = analyze("does he have kidney disease or heart disease", NOW)
+    assert {"heart failure", "coronary heart disease"} <= set(_names(both))

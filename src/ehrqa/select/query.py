@@ -713,13 +713,32 @@ def _organs_as_tests(matches: list[Match], said: list[str]) -> list[Match]:
     return kept
 
 
+# Words many concept names end or start with: sharing one says nothing of a relation.
+_HEAD_WORDS = frozenset(
+    "disease disorder cancer vaccine test score level count syndrome infection failure "
+    "problem condition chronic acute blood pressure rate type screening panel use".split()
+)
+
+
 def _named_within_groups(matches: list[Match]) -> list[Match]:
     """``matches`` with a group phrase narrowed to the members the question also names on
-    their own: "AST liver enzyme tests" asks for AST, not every liver enzyme."""
+    their own: "AST liver enzyme tests" asks for AST, not every liver enzyme; or to the
+    members that share a word with another concept named ("inpatient rehab stays for her
+    opioid use": drug rehabilitation for drug misuse, not pulmonary rehabilitation)."""
     singles = {c.name for m in matches if len(m.concepts) == 1 for c in m.concepts}
     narrowed = []
     for m in matches:
-        named = [c for c in m.concepts if c.name in singles]
+        others = {
+            w
+            for o in matches
+            if o is not m
+            for c in o.concepts
+            for w in c.name.split()
+            if w not in _HEAD_WORDS
+        }
+        named = [c for c in m.concepts if c.name in singles] or [
+            c for c in m.concepts if set(c.name.split()) & others
+        ]
         if len(m.concepts) > 1 and named:
             m = dataclasses.replace(m, concepts=tuple(named))
         narrowed.append(m)
