@@ -714,9 +714,11 @@ def _organs_as_tests(matches: list[Match], said: list[str]) -> list[Match]:
 
 
 # Words many concept names end or start with: sharing one says nothing of a relation.
-_HEAD_WORDS = frozenset(
-    "disease disorder cancer vaccine test score level count syndrome infection failure "
-    "problem condition chronic acute blood pressure rate type screening panel use".split()
+_HEAD_WORDS = _word_set(
+    """
+    disease disorder cancer vaccine test score level count syndrome infection failure
+    problem condition chronic acute blood pressure rate type screening panel use
+    """
 )
 
 
