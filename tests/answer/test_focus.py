@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import date
 
 import pytest
@@ -467,3 +468,20 @@ def test_a_suspicion_alone_is_never_a_yes() -> None:
     question = "did he have lung cancer?"
     both = answer(question, NOW, _selection(question, [suspected, confirmed]), None, AnswerConfig())
     assert both.text.startswith("Yes")
+
+
+def test_a_reading_answers_by_its_value_not_by_being_there() -> None:
+    # "does she have a job right now or is she home?" said "No, none is current" over her
+    # ended jobs, with her newest employment answer ("Otherwise unemployed") after it.
+    ended = Record(
+        ref="Condition/j", resource_type="Condition", id="j", patient_id="p",
+        text="[Condition/j] 2006-06-25 Full-time employment (finding)", date="2006-06-25",
+        status="resolved", end_date="2007-07-29",
+        codes=(Coding("http://snomed.info/sct", "160903007", "Full-time employment (finding)"),),
+    )  # fmt: skip
+    status = obs("e", "2022-07-17", "67875-5", "Employment status - current", 0.0, "")
+    status = dataclasses.replace(status, value=None, unit=None, value_text="Otherwise unemployed")
+    question = "does she have a job right now?"
+    said = answer(question, NOW, _selection(question, [ended, status]), None, AnswerConfig())
+    assert said.text.startswith("The record shows: Employment status"), said.text
+    assert "Otherwise unemployed" in said.text

@@ -255,7 +255,7 @@ CASES: list[tuple[str, dict[str, Any]]] = [
     ("Do I have a blood pressure problem?", dict(concepts=["hypertension"], intent="exists")),
     ("What is on my problem list?", dict(types=("Condition",), status=("active",))),
     ("Was I ever in the military?", dict(types=("Condition",), concepts=["military service"])),
-    ("Do I have a job?", dict(concepts=["employment"], intent="exists")),
+    ("Do I have a job?", dict(concepts=["employment", "current employment"], intent="exists")),
     ("Am I unemployed?", dict(concepts=["unemployment"])),
     (
         "What was my rheumatoid factor?",

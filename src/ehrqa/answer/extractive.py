@@ -258,7 +258,14 @@ def _intro(selection: Selection, judged: bool = False) -> str:
     # do not record.
     conditions_only = bool(records) and all(r.resource_type == "Condition" for r in records)
     state_now = conditions_only and _STATE_NOW_RE.search(plan.question)
-    if ("active" in plan.status or state_now) and not any(_is_current(r) for r in records):
+    # A reading is not a thing that ends: with one ("does she have a job right now?" over an
+    # employment status answer), the newest reading tells, not "none is current".
+    readings = any(r.resource_type == "Observation" for r in records)
+    if (
+        ("active" in plan.status or state_now)
+        and not readings
+        and not any(_is_current(r) for r in records)
+    ):
         # "Is she pregnant?" over a pregnancy that ended: not now ("Yes: Normal pregnancy,
         # resolved 2024-06-06" said she is).
         if yes_no:
@@ -319,6 +326,12 @@ def _intro(selection: Selection, judged: bool = False) -> str:
     if plan.intent == "exists":
         if _suspected_only(records):
             return "No confirmed diagnosis: the record lists only a suspicion:"
+        existence = [r for r in records if r.resource_type in _EXISTENCE_TYPES]
+        present = "active" in plan.status or state_now
+        if readings and (not existence or (present and not any(map(_is_current, existence)))):
+            # A reading answers by its value ("does she have a job right now?" over
+            # "Otherwise unemployed" and ended jobs), never by being there.
+            return "The record shows:"
         return "Yes, the record shows:"
     if plan.status:
         return "Current:" if "active" in plan.status else "Ended:"
