@@ -962,3 +962,9 @@ def test_a_group_narrows_to_the_members_another_named_concept_shares_a_word_with
     # A shared head word ("disease") relates nothing: every heart condition stays.
     both = analyze("does he have kidney disease or heart disease", NOW)
     assert {"heart failure", "coronary heart disease"} <= set(_names(both))
+
+
+def test_weight_under_control_is_judged_as_obesity() -> None:
+    # "is my weight under control these days" answered with the latest weight alone.
+    assert "obesity" in _names(analyze("is my weight under control these days", NOW))
+    assert _names(analyze("has she lost weight?", NOW)) == ["body weight"]
