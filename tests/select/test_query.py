@@ -666,6 +666,7 @@ def test_trouble_with_what_the_files_do_not_group_is_left_as_said() -> None:
         "what ails her",
         "what's going on with her health?",
         "how is his overall health?",
+        "what's his health like overall?",
         # "I could not match 'main'", and her resolved problems of fifty years listed.
         "what are her main health problems?",
         "what are his major medical issues?",

@@ -987,7 +987,7 @@ _HAVING_RE = re.compile(
     r"\s+(?:still\s+)?have\b|\bbeing\s+treated\s+for\b"
     # "What's wrong with her?", "how is his overall health?": what is open now.
     r"|\bwhat(?:'s|\s+is)\s+(?:wrong|the\s+matter|going\s+on)\s+with\b|\bwhat\s+ails\b"
-    r"|\b(?:overall|general)\s+health\b"
+    r"|\b(?:overall|general)\s+health\b|\bhealth\s+(?:\w+\s+){0,2}overall\b"
     # "What are her main health problems?", "what are his medical issues?": the problem list.
     r"|\bwhat\s+are\s+(?:his|her|my|their|the\s+patient'?s)\s+"
     r"(?:(?:main|major|biggest|chief|key|medical|health)\s+){1,2}"
