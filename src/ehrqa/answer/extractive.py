@@ -47,6 +47,7 @@ from ehrqa.fhir.render import labelled
 from ehrqa.knowledge import Concept, Knowledge, Monitor, load_knowledge
 from ehrqa.select.base import Selection, by_kind_only, kind_listing
 from ehrqa.select.default import (
+    ADULT_AGE,
     AGE_AT_RE,
     COUNTED_TYPES,
     DONE_RE,
@@ -166,8 +167,6 @@ _EXISTENCE_TYPES = frozenset(
 
 
 _COUNTED_TYPES = frozenset(COUNTED_TYPES)
-# Monitoring thresholds are adults' (knowledge/monitoring.toml): from this age on.
-ADULT_AGE = 18
 
 
 @functools.cache

@@ -1454,7 +1454,9 @@ _LIFE_STAGE_RE = re.compile(
     r"|when\s+(?:s?he|i)\s+was\s+(?:a\s+)?(?:little|young|small|a\s+kid|a\s+child|a\s+baby)))\b",
     re.IGNORECASE,
 )
-ADULT_YEARS = 18  # the age adulthood starts, as the answers' adult-part trends read it
+# Adulthood from this age: "as an adult", an adult's trend, and the adults' thresholds of
+# knowledge/monitoring.toml.
+ADULT_AGE = 18
 
 
 def life_stage(plan: QueryPlan, patient: dict[str, str | None]) -> QueryPlan:
@@ -1465,9 +1467,9 @@ def life_stage(plan: QueryPlan, patient: dict[str, str | None]) -> QueryPlan:
     if found is None or birth is None or plan.window is not None:
         return plan
     try:
-        adult = birth.replace(year=birth.year + ADULT_YEARS)
+        adult = birth.replace(year=birth.year + ADULT_AGE)
     except ValueError:  # born on 29 February
-        adult = birth.replace(year=birth.year + ADULT_YEARS, day=28)
+        adult = birth.replace(year=birth.year + ADULT_AGE, day=28)
     if found["adult"]:
         window = TimeWindow(adult, plan.now, found[0])
     else:

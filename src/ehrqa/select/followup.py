@@ -115,7 +115,7 @@ def _answer_borrowed(text: str, older: Sequence[str], now: date) -> list[str]:
     """The answer kept with the question a follow-up borrowed its subject from: after
     "what did the biopsy show? (answer: lung cancer)" and "how old was he then (about:
     biopsy)", "how many rounds of treatment did he have for it?" is about the lung cancer."""
-    borrowed = _ABOUT_TEXT_RE.search(text)
+    borrowed = _BORROWED_RE.search(text)
     if borrowed is None:
         return []
     for question in reversed(older):
@@ -123,9 +123,6 @@ def _answer_borrowed(text: str, older: Sequence[str], now: date) -> list[str]:
         if answered and answered[0].strip() and borrowed[1] in _subject_words(analyze(said, now)):
             return [answered[0]]
     return []
-
-
-_ABOUT_TEXT_RE = re.compile(r"\(about:\s*([^)]*)\)\s*$")
 
 
 def _about(question: str, subject: Sequence[str]) -> str:
@@ -172,7 +169,8 @@ def remembered(question: str, selection: Selection) -> str:
 _ASKS_WHY_RE = re.compile(
     r"^\W*(?:why\b|what(?:'s|\s+is|\s+was|\s+are)?\b.{0,40}\bfor\W*$)", re.IGNORECASE
 )
-_BORROWED_RE = re.compile(r"\s*\(about:\s*[^)]*\)\s*$")
+# A follow-up's borrowed subject: "how old was he then (about: biopsy)".
+_BORROWED_RE = re.compile(r"\s*\(about:\s*([^)]*)\)\s*$")
 
 
 def about_the_reason(part: str, earlier: str, selection: Selection) -> str:

@@ -91,8 +91,8 @@ PAYER_HISTORY_RE = re.compile(
 # A question answered "yes" or "no" ("Am I a smoker?", "Has she had a stroke?").
 # A statement with a tag asks it too: "she had gallstones, didn't she?".
 YES_NO_RE = re.compile(
-    r"^\W*(?:(?:so|and|but|ok|okay|also|then)\W+)?(?:is|are|am|was|were|do|does|did|has|have|had|can|could"
-    r"|should|will)\b"
+    r"^\W*(?:(?:so|and|but|ok|okay|also|then)\W+)?"
+    r"(?:is|are|am|was|were|do|does|did|has|have|had|can|could|should|will)\b"
     r"|^[^?]*\b(?:didn'?t|doesn'?t|don'?t|isn'?t|wasn'?t|hasn'?t|haven'?t|hadn'?t|aren'?t"
     r"|weren'?t)\s+(?:s?he|i|they|you|it|we)\W*$"
     # A clinician's shorthand: "ACE inhibitor intolerance listed?", "hx hip fx?"
@@ -634,7 +634,7 @@ _ON_A_LIST_RE = re.compile(
     r"\bon\s+(?:the|a|an|any|his|her|my|their|your)\s+(?:\w+\s+){0,3}(?:list|register|registry)\b"
 )
 _MEDS = frozenset(MEDICATION_TYPES)
-_ARTICLES = frozenset({"a", "an", "the", "her", "his", "my", "their", "your"})
+_DETERMINERS = frozenset({"a", "an", "the", "her", "his", "my", "their", "your"})
 
 
 def _context_cues(matches: list[Match], said: list[str]) -> list[Match]:
@@ -645,7 +645,7 @@ def _context_cues(matches: list[Match], said: list[str]) -> list[Match]:
     named_before = False
     listed = _ON_A_LIST_RE.search(" ".join(said))
     for m in matches:
-        before = [w for w in said[max(0, m.start - 3) : m.start] if w not in _ARTICLES]
+        before = [w for w in said[max(0, m.start - 3) : m.start] if w not in _DETERMINERS]
         if m.cue and not m.concepts and named_before and before and before[-1] in _CONTEXT_WORDS:
             m = dataclasses.replace(m, cue=None)
         # "Is she on the transplant list?", "how long has it been on her (problem) list?": on
@@ -928,11 +928,10 @@ _SINCE_EVENT_RE = re.compile(
 
 @dataclass(frozen=True)
 class SinceEvent:
-    """A question asked from a condition's diagnosis on: the condition, the clause that
-    says so, and the question without it."""
+    """A question asked from a condition's diagnosis on: the condition, and the question
+    without the clause that says so."""
 
     events: tuple[Concept, ...]
-    clause: str
     rest: str
 
 
@@ -945,7 +944,7 @@ def since_event(question: str) -> SinceEvent | None:
     if not events:
         return None
     rest = " ".join((question[: found.start()] + " " + question[found.end() :]).split())
-    return SinceEvent(events, found[0], re.sub(r"\s+([?.!])", r"\1", rest).strip(" ,"))
+    return SinceEvent(events, re.sub(r"\s+([?.!])", r"\1", rest).strip(" ,"))
 
 
 def asks_current_condition(plan: QueryPlan) -> bool:

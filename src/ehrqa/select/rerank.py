@@ -328,8 +328,8 @@ def apply_cutoff(
         # What was searched is said, and the best-scored of those records shown beside it.
         best = sorted(base.items, key=lambda s: -scores.get(s.record.ref, 0.0))
         selection.nearby = [*best[:NEAREST_SHOWN], *base.nearby][:NEAREST_SHOWN]
-        words = " ".join(base.plan.keywords) or base.plan.question.strip(" ?")
-        selection.empty_reason = f'I could not match "{words}" to a record with confidence.'
+        searched = " ".join(base.plan.keywords) or base.plan.question.strip(" ?")
+        selection.empty_reason = f'I could not match "{searched}" to a record with confidence.'
     elif not items:
         selection.empty_reason, selection.negative = base.empty_reason, base.negative
         if selection.empty_reason is None:
@@ -474,8 +474,8 @@ def rules_decide(selection: Selection) -> bool:
     """Whether the rules' selection stands unscored: :func:`keeps_default` for its plan, a
     question of several parts (each part the rules' choice), a disease's risk factors or
     whether a condition turned into another (knowledge the cross-encoder never saw),
-    readings at the time of an event (a
-    comparison of dates, which a pointwise scorer cannot make), visits chosen by what
+    readings at the time of an event (a comparison of dates, which a pointwise scorer
+    cannot make), visits chosen by what
     their own records name ("what did they do for my ankle at the ER?"), or visits of a
     class asked alone."""
     return (
