@@ -342,3 +342,30 @@ def test_as_an_adult_or_as_a_child_is_a_window_from_the_birth_date() -> None:
     plain = analyze("what vaccines has he had?", now)
     assert life_stage(plain, patient) is plain
     assert life_stage(analyze("shots as an adult?", now), {}).window is None
+
+
+def test_why_a_medicine_keeps_the_newest_order_per_reason() -> None:
+    from ehrqa.fhir.record import Coding, Record
+    from ehrqa.select.base import Selected
+    from ehrqa.select.default import _latest_per_reason
+
+    # "What are all those eye drops she uses for?" selected 44 refills of three drops, every
+    # one naming the same glaucoma.
+    rx = "http://www.nlm.nih.gov/research/umls/rxnorm"
+
+    def order(rid: str, day: str, reason: str | None) -> Selected:
+        resource = {"reasonReference": [{"reference": reason}]} if reason else {}
+        record = Record(
+            f"MedicationRequest/{rid}", "MedicationRequest", rid, "p", f"[MedicationRequest/{rid}]",
+            date=day, codes=(Coding(rx, "1", "timolol 5 MG/ML Ophthalmic Solution"),),
+            resource=resource,
+        )  # fmt: skip
+        return Selected(record, 1.0, ("eye drops: term",))
+
+    refills = [order(f"r{i}", f"20{10 + i}-01-01", "Condition/g") for i in range(5)]
+    other = order("x", "2012-06-01", "Condition/h")
+    bare = order("b", "2013-01-01", None)
+    kept = _latest_per_reason([*refills, other, bare])
+    assert [s.record.ref for s in kept] == [
+        "MedicationRequest/r4", "MedicationRequest/x", "MedicationRequest/b"
+    ]  # fmt: skip

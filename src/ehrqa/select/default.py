@@ -727,6 +727,8 @@ def with_links(
     """
     items = with_report_results(store, items)
     if WHY_RE.search(plan.question):
+        if plan.concepts and all(c.kind in ("drug", "drug_class") for c in plan.concepts):
+            items = _latest_per_reason(items)
         items = items + _reason_records(store, items)
         # An order that names no reason: the problems its visit recorded.
         unexplained = [
@@ -811,6 +813,28 @@ def asks_why_visit(plan: QueryPlan, items: Sequence[Selected]) -> bool:
     return bool(WHY_RE.search(plan.question)) and any(
         item.record.resource_type == "Encounter" for item in items
     )
+
+
+def _latest_per_reason(items: list[Selected]) -> list[Selected]:
+    """For "why is she on metformin?", of a medicine's orders that name a reason the newest
+    per medicine and reason: every refill says the same ("Metformin for diabetes") and
+    only the newest is the answer's evidence; orders naming no reason, and other records,
+    stay."""
+
+    def reasons(record: Record) -> Any:
+        if record.resource_type not in MEDICATION_TYPES:
+            return None
+        return record.resource.get("reasonReference") or record.resource.get("reasonCode")
+
+    newest: dict[tuple[str, str], Selected] = {}
+    for item in items:
+        if not (why := reasons(item.record)):
+            continue
+        key = (item.record.display, repr(why))
+        if key not in newest or (item.record.date or "") > (newest[key].record.date or ""):
+            newest[key] = item
+    kept = {item.record.ref for item in newest.values()}
+    return [item for item in items if item.record.ref in kept or not reasons(item.record)]
 
 
 def _reason_records(store: RecordStore, items: list[Selected]) -> list[Selected]:
