@@ -260,11 +260,8 @@ def _intro(selection: Selection, judged: bool = False) -> str:
     # A reading is not a thing that ends: with one ("does she have a job right now?" over an
     # employment status answer), the newest reading tells, not "none is current".
     readings = any(r.resource_type == "Observation" for r in records)
-    if (
-        ("active" in plan.status or state_now)
-        and not readings
-        and not any(_is_current(r) for r in records)
-    ):
+    present = "active" in plan.status or bool(state_now)
+    if present and not readings and not any(_is_current(r) for r in records):
         # "Is she pregnant?" over a pregnancy that ended: not now ("Yes: Normal pregnancy,
         # resolved 2024-06-06" said she is).
         if yes_no:
@@ -326,7 +323,6 @@ def _intro(selection: Selection, judged: bool = False) -> str:
         if _suspected_only(records):
             return "No confirmed diagnosis: the record lists only a suspicion:"
         existence = [r for r in records if r.resource_type in _EXISTENCE_TYPES]
-        present = "active" in plan.status or state_now
         if readings and (not existence or (present and not any(map(_is_current, existence)))):
             # A reading answers by its value ("does she have a job right now?" over
             # "Otherwise unemployed" and ended jobs), never by being there.

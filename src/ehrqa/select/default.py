@@ -160,18 +160,18 @@ class DefaultSelector:
 
         parts = split_parts(question, now)
         plan = dated(parts[0] if len(parts) == 1 else question)
+        facets: list[Selection] = []
         summary = condition_summary_parts(question, now)
         if summary is not None:
             # Summarised only when the record holds the condition; else the question as asked
             # ("summarize his diabetes" over prediabetes names the closest entry).
             first = self.select_plan(store, patient_id, dated(summary[0]))
             if first.items:
-                parts = summary
+                parts, facets = summary, [first]
         if len(parts) == 1:
             selection = self.select_plan(store, patient_id, plan)
         else:
-            facets: list[Selection] = []
-            for text in parts:
+            for text in parts[len(facets) :]:
                 if facets and WORKING_RE.match(text):
                     # "… and is it working?": whether what the medicine treats is at target.
                     text = _is_it_working(store, facets, text)
@@ -1467,7 +1467,12 @@ def final_year(plan: QueryPlan, patient: dict[str, str | None]) -> QueryPlan:
     window = TimeWindow(end - timedelta(days=365), end, f"in {found.group(0)}")
     # Read without the phrase: its "final" / "last" orders nothing ("admissions in the final
     # year" are all of that year's, not the last one).
-    rest = analyze(plan.question.replace(found.group(0), " ", 1), plan.now)
+    return _windowed(plan, found.group(0), window)
+
+
+def _windowed(plan: QueryPlan, phrase: str, window: TimeWindow) -> QueryPlan:
+    """``plan`` read again without ``phrase``, with the window that phrase sets."""
+    rest = analyze(plan.question.replace(phrase, " ", 1), plan.now)
     return dataclasses.replace(rest, question=plan.question, window=window)
 
 
@@ -1498,8 +1503,7 @@ def life_stage(plan: QueryPlan, patient: dict[str, str | None]) -> QueryPlan:
         window = TimeWindow(adult, plan.now, found[0])
     else:
         window = TimeWindow(birth, adult - timedelta(days=1), found[0])
-    rest = analyze(plan.question.replace(found[0], " ", 1), plan.now)
-    return dataclasses.replace(rest, question=plan.question, window=window)
+    return _windowed(plan, found[0], window)
 
 
 # "How old was he when he broke his arm?", "At what age was I diagnosed?"

@@ -150,6 +150,13 @@ def remembered(question: str, selection: Selection) -> str:
     what a test found ("What did the biopsy show? (answer: lung cancer)"), so that "how long
     has he had that?" means the migraine the answer was about, not the medicine
     (:func:`resolve_followup`)."""
+    reasons = _answered(question, selection)
+    return f"{question} (answer: {' and '.join(reasons)})" if reasons else question
+
+
+def _answered(question: str, selection: Selection) -> list[str]:
+    """The conditions ``selection`` names as a medicine's reason, or as what a test asked
+    about found (:func:`remembered`), by concept name."""
     reasons: dict[str, None] = {}
     kinds = ("reason for ", "same visit as ") if _FOUND_RE.search(question) else ("reason for ",)
     for item in selection.items:
@@ -160,9 +167,7 @@ def remembered(question: str, selection: Selection) -> str:
         said = plain_name(item.record.display)
         named = [c.name for m in scan(said) for c in m.concepts if c.kind == "condition"]
         reasons.update(dict.fromkeys(named or [said.lower()]))
-    if not reasons:
-        return question
-    return f"{question} (answer: {' and '.join(reasons)})"
+    return list(reasons)
 
 
 # A part that asks why a medicine is taken: "why is she on lisinopril", "what's the HCTZ for".
@@ -181,10 +186,9 @@ def about_the_reason(part: str, earlier: str, selection: Selection) -> str:
     borrowed = _BORROWED_RE.search(part)
     if borrowed is None or not _OF_A_CONDITION_RE.search(part[: borrowed.start()]):
         return part
-    kept = _ANSWER_RE.search(remembered(earlier, selection))
-    if kept is None:
+    if not (reasons := _answered(earlier, selection)):
         return part
-    return _about(part[: borrowed.start()], [a.strip() for a in kept[1].split(" and ")])
+    return _about(part[: borrowed.start()], reasons)
 
 
 def _subject_words(plan: QueryPlan, *, stand_ins: bool = True) -> list[str]:

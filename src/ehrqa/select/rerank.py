@@ -33,6 +33,7 @@ from typing import TYPE_CHECKING
 
 from ehrqa.core.errors import BackendUnavailableError, ConfigError, NotFoundError
 from ehrqa.fhir.record import Record
+from ehrqa.knowledge.scanner import fold
 from ehrqa.llm.reranker import (
     CONFIG_FILE,
     check_onnx_reranker,
@@ -385,18 +386,14 @@ def _named_whole(base: Selection, kept: Sequence[Selected]) -> list[Selected]:
     searched: "what else happened the day of the episiotomy?" over a procedure named
     "Episiotomy", which the reranker scored below the cut-off. Words shared in part are
     still the reranker's to judge ("What color are my eyes?" is not "Color of Urine")."""
-    asked = {_singular(w) for w in base.plan.keywords}
+    asked = {fold(w) for w in base.plan.keywords}
     if kept or not asked:
         return []
     return [
         item
         for item in base.items
-        if asked <= {_singular(w) for w in words(plain_name(item.record.display))}
+        if asked <= {fold(w) for w in words(plain_name(item.record.display))}
     ]
-
-
-def _singular(word: str) -> str:
-    return word[:-1] if len(word) > 3 and word.endswith("s") and not word.endswith("ss") else word
 
 
 def _same_facts(base: Selection, kept: Sequence[Selected]) -> list[Selected]:
