@@ -265,8 +265,8 @@ def test_round_one_split_is_unchanged_by_later_rounds() -> None:
 
 
 def test_rounds_are_split_apart_and_a_patient_may_not_be_in_two() -> None:
-    rounds = [question_round(f"questions-{x}.jsonl") for x in "abcdefghijklm"]
-    assert rounds == [0, 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11]
+    rounds = [question_round(f"questions-{x}.jsonl") for x in "abcdefghijklmn"]
+    assert rounds == [0, 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12]
     assert question_round("") == 0 and split_names(1) == ("val2", "test2")
     assert split_names(2) == ("val3", "test3") and split_names(3) == ("val4", "test4")
     assert split_names(4) == ("val5", "test5") and split_names(5) == ("val6", "test6")
@@ -274,6 +274,7 @@ def test_rounds_are_split_apart_and_a_patient_may_not_be_in_two() -> None:
     assert split_names(8) == ("val9", "test9") and split_names(9) == ("val10", "test10")
     assert split_names(10) == ("val11", "test11")
     assert split_names(11) == ("val12", "test12")
+    assert split_names(12) == ("val13", "test13")
     with pytest.raises(SpecError, match=r"questions-z\.jsonl"):
         question_round("questions-z.jsonl")
     spec = {"op": "latest", "codes": ["LOINC|4548-4"]}
@@ -311,7 +312,7 @@ def test_round_three_is_dealt_on_its_own_and_round_two_is_unchanged() -> None:
 
 @pytest.mark.parametrize(
     ("letter", "number"),
-    [(letter, number) for number, letter in enumerate("defghijklm", start=3)],
+    [(letter, number) for number, letter in enumerate("defghijklmn", start=3)],
 )
 def test_a_later_round_question_is_dealt_into_its_own_splits_and_accepted(
     letter: str, number: int
@@ -415,6 +416,16 @@ ROUND_ELEVEN_VAL = {
 }  # fmt: skip
 
 
+# Round 12 (questions-m) as dealt before round 13 existed: round 13 must never move them.
+ROUND_TWELVE_VAL = {
+    "1c826d28-25cf-4ef1-9993-8bd26acf4319", "90dee173-251a-4de1-8660-c7fe29b84b23",
+    "b6798659-bd99-414e-8c1b-d8cf0fe209c1", "b933e942-2388-4686-9573-dd32e8bde2c8",
+    "ba956723-2c55-4c19-b792-cffd6587d878", "bce9e816-4849-4b92-88cd-598d502c921e",
+    "c28df122-5124-413c-a1bc-2a304d16c942", "c9f1ac8e-084d-4625-8089-e0b08158d6ae",
+    "da19b938-ae0e-430c-92f7-53d5cfc605a9", "ea090204-5849-4e04-9295-0a552cd0f645",
+}  # fmt: skip
+
+
 def _committed_rounds() -> tuple[dict[str, dict[str, str]], dict[str, set[str]]]:
     """Each round's patients with their split (by file letter), and each patient's kinds."""
     committed = [orjson.loads(line) for line in (BENCH / "qa.jsonl").read_bytes().splitlines()]
@@ -439,13 +450,14 @@ def _committed_rounds() -> tuple[dict[str, dict[str, str]], dict[str, set[str]]]
         ("j", "k", ROUND_NINE_VAL, (10, 10)),
         ("k", "l", ROUND_TEN_VAL, (10, 10)),
         ("l", "m", ROUND_ELEVEN_VAL, (10, 10)),
+        ("m", "n", ROUND_TWELVE_VAL, (10, 10)),
     ],
 )
 def test_a_round_is_dealt_on_its_own_and_never_moves_the_one_before(
     before: str, after: str, pinned: set[str], dealt: tuple[int, int]
 ) -> None:
     by_round, kinds = _committed_rounds()
-    letters = "abcdefghijklm"
+    letters = "abcdefghijklmn"
     old, new = by_round[before], by_round[after]
     n = letters.index(before) - 1  # round n+1 (file letters a and b are round 1)
     val, test = split_names(n)
