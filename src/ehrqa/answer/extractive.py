@@ -36,6 +36,7 @@ from ehrqa.answer.judgements import (
     series_value,
     smoking,
     still_met,
+    survival,
     trend,
     trend_answer,
     vaccine_due,
@@ -52,17 +53,19 @@ from ehrqa.select.default import (
     COUNTED_TYPES,
     DONE_RE,
     FINDINGS_RE,
+    IS_IT_FOR_RE,
     NOT_FOR_REASON,
     PATIENT_FIELDS,
     SYMPTOMS_RE,
     TYPE_LABELS,
     VISIT_ANCHORS,
     WHY_RE,
+    asks_problem_list,
     asks_why_visit,
     encounter_id,
     matches_concept,
 )
-from ehrqa.select.lexicon import MEDICATION_TYPES
+from ehrqa.select.lexicon import MEDICATION_TYPES, scan
 from ehrqa.select.query import (
     CONTRA_RE,
     DUE_RE,
@@ -678,6 +681,10 @@ def compose_parts(selection: Selection) -> tuple[str, tuple[str, ...]]:
     same fact (a condition seen at many visits, a medicine at every refill) are listed once,
     with every record cited.
     """
+    if selection.nearby and asks_problem_list(selection.plan):
+        # A problem list's circumstances, set beside it by the selector: listed apart.
+        whole = [*selection.items, *selection.nearby]
+        return compose_parts(dataclasses.replace(selection, items=whole, nearby=[]))
     if not selection.items:
         if selection.nearby:  # what was searched, then the records closest to it
             shown = dataclasses.replace(selection, items=selection.nearby, nearby=[])
@@ -723,6 +730,17 @@ def compose_parts(selection: Selection) -> tuple[str, tuple[str, ...]]:
     return " ".join([*(j.sentence for j in leads), body]), spans
 
 
+def _survival(selection: Selection) -> Judgement | None:
+    """How long the patient lived after the condition the selector chose ("survival")."""
+    if (ref := selection.details.get("survival")) is None:
+        return None
+    records = {item.record.ref: item.record for item in selection.items}
+    patient = next((r for r in records.values() if r.resource_type == "Patient"), None)
+    if patient is None or ref not in records:
+        return None
+    return survival(records[ref], patient)
+
+
 def _progression(selection: Selection, kb: Knowledge) -> Judgement | None:
     """Whether the condition the selector read ("progression") turned into the next one."""
     if (name := selection.details.get("progression")) is None:
@@ -751,6 +769,8 @@ def lead_judgements(selection: Selection, *, asked_only: bool = False) -> list[J
     found: list[Judgement] = []
     if (at := _at_event(selection)) is not None:
         return [at]
+    if (lived := _survival(selection)) is not None:
+        return [lived]
     if (turned := _progression(selection, kb)) is not None:
         return [turned]
     birth = patient.get("birth_date")
@@ -1083,6 +1103,8 @@ def _medicine_reasons(selection: Selection) -> list[Judgement]:
             ]
             cites += cite(conditions)
             sentence = f"{name} was {done} for {', '.join(reasons)} {cites}."
+            if (checked := _purpose_checked(selection.plan, reasons)) is not None:
+                sentence = f"{'Yes' if checked else 'No'}: {sentence}"
             refs += tuple(c.ref for c in conditions)
         elif visit:
             problems = "; ".join(f"{plain_name(c.display)} [{c.ref}]" for c in visit)
@@ -1096,6 +1118,27 @@ def _medicine_reasons(selection: Selection) -> list[Judgement]:
             sentence = f"The record gives no reason for {name} {cites}."
         found.append(Judgement(sentence, refs))
     return found
+
+
+def _open_on(record: Record, day: str) -> bool:
+    """Whether a condition had begun by ``day`` and not yet ended."""
+    if record.resource_type != "Condition" or not record.day or not day:
+        return False
+    return record.day <= day and (record.end_date is None or record.end_date[:10] >= day)
+
+
+def _purpose_checked(plan: QueryPlan, reasons: Sequence[str]) -> bool | None:
+    """For "is the propranolol for my blood pressure?", whether the orders' reasons are the
+    named purpose (a condition, or one a named measure follows: blood pressure →
+    hypertension); None when the question names no purpose to check."""
+    if not IS_IT_FOR_RE.search(plan.question):
+        return None
+    asked = {c.name for c in plan.concepts if c.kind not in ("drug", "drug_class")}
+    asked |= {name for c in plan.concepts if c.name in asked for name in c.related}
+    if not asked:
+        return None
+    named = {c.name for reason in reasons for m in scan(reason) for c in m.concepts}
+    return bool(named & asked)
 
 
 # "Why isn't he on a statin anymore?", "why did they stop her metformin?": why it ended.
@@ -1234,6 +1277,16 @@ def _visit_findings(selection: Selection) -> Judgement | None:
     # "Were any polyps found on his colonoscopy?": a finding asked by name that the visit
     # did not record is a "No" for that visit, then what it did record.
     sought = [c for c in sought if not matches_concept(anchor, c)]
+    # "When she was admitted with COVID, …": a condition still open on the visit's day is
+    # the visit's context, never "No covid was recorded at the admission".
+    sought = [
+        c
+        for c in sought
+        if not any(
+            matches_concept(i.record, c) and _open_on(i.record, anchor.day or "")
+            for i in selection.items
+        )
+    ]
     if sought and not any(matches_concept(r, c) for r in found for c in sought):
         what = " or ".join(c.name for c in sought)
         name = _untagged(anchor.display).strip()

@@ -704,6 +704,33 @@ def duration(records: Sequence[Record], now: date) -> list[Judgement]:
     return found
 
 
+def survival(condition: Record, patient: Record) -> Judgement | None:
+    """How long the patient lived after a condition was first recorded: from its onset to
+    the date of death. None when the patient's death or the onset is not recorded."""
+    died = patient.resource.get("deceasedDateTime")
+    if not isinstance(died, str) or not died or not condition.day:
+        return None
+    start, end = date.fromisoformat(condition.day), date.fromisoformat(died[:10])
+    if end < start:
+        return None
+    months = (end.year - start.year) * 12 + end.month - start.month - (end.day < start.day)
+    if months >= 12:
+        years, rest = divmod(months, 12)
+        span = f"{years} year{'s' if years != 1 else ''}"
+        span += f" and {rest} month{'s' if rest != 1 else ''}" if rest else ""
+    elif months >= 1:
+        span = f"{months} month{'s' if months != 1 else ''}"
+    else:
+        days = (end - start).days
+        span = f"{days} day{'s' if days != 1 else ''}"
+    sentence = (
+        f"{span[0].upper()}{span[1:]}: {_plain(condition.display)} was first recorded on "
+        f"{condition.day} {cite([condition])} and the patient died on {died[:10]} "
+        f"{cite([patient])}."
+    )
+    return Judgement(sentence, (condition.ref, patient.ref), (span,))
+
+
 def death(patient: Record, question: str, age_at_death: int | None) -> Judgement:
     """Whether the patient died (and when, at what age), asked either way round."""
     died = patient.resource.get("deceasedDateTime")

@@ -159,7 +159,7 @@ def _concepts(directory: Path, stem: str) -> list[Concept]:
     category = top.text("category") if "category" in top.data else None
     concepts = []
     for row in top.rows("concept"):
-        row.only("name", "codes", "synonyms", "terms", "related")
+        row.only("name", "codes", "synonyms", "terms", "related", "diagnostic")
         name = row.text("name")
         codes = row.texts("codes")
         bad = [c for c in codes if not CODE_PATTERNS[system].fullmatch(c)]
@@ -170,6 +170,9 @@ def _concepts(directory: Path, stem: str) -> list[Concept]:
             raise row.fail("'terms' needs at least one display substring")
         synonyms = (name, *row.texts("synonyms"))
         related = row.texts("related")
+        diagnostic = row.data.get("diagnostic", False)
+        if not isinstance(diagnostic, bool):
+            raise row.fail(f"'diagnostic' must be true or false, got {diagnostic!r}")
         concepts.append(
             Concept(
                 name,
@@ -182,6 +185,7 @@ def _concepts(directory: Path, stem: str) -> list[Concept]:
                 category,
                 related,
                 procedure_terms,
+                diagnostic,
             )
         )
     return concepts

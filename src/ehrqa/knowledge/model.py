@@ -29,7 +29,9 @@ class Concept:
     type ("medication for diabetes" → the diabetes-medicine class). ``procedure_terms``: a
     Procedure record is about the concept only when its display also holds one of them (a
     vaccine recorded as the procedure "Vaccination for diphtheria, pertussis, and tetanus",
-    never the test "Measurement of Varicella-zoster virus antibody").
+    never the test "Measurement of Varicella-zoster virus antibody"). ``diagnostic``: a test
+    or scan whose findings are the diagnoses of its visit ("what did the chest x-ray show?"),
+    not the other tests drawn that day.
     """
 
     name: str
@@ -42,6 +44,7 @@ class Concept:
     category: str | None = None
     related: tuple[str, ...] = ()
     procedure_terms: tuple[str, ...] = ()
+    diagnostic: bool = False
 
     @property
     def is_measurement(self) -> bool:

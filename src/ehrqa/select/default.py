@@ -23,10 +23,10 @@ from typing import Any
 from ehrqa.core.errors import NotFoundError
 from ehrqa.fhir.elements import codings, reference_id
 from ehrqa.fhir.record import Record
-from ehrqa.fhir.render import stated_insurers
+from ehrqa.fhir.render import labelled, stated_insurers
 from ehrqa.knowledge import load_knowledge
-from ehrqa.knowledge.scanner import fold, is_common_word, words
-from ehrqa.select.base import Selected, Selection
+from ehrqa.knowledge.scanner import fold, is_common_word, scan, words
+from ehrqa.select.base import Selected, Selection, by_kind_only
 from ehrqa.select.followup import (
     WORKING_RE,
     about_the_reason,
@@ -189,6 +189,8 @@ class DefaultSelector:
         """Select for an already analysed question."""
         if (turned := _progression(store, patient_id, plan)) is not None:
             return turned
+        if SURVIVED_RE.search(plan.question) and (lived := self._survival(store, patient_id, plan)):
+            return lived
         diagnosed = since_event(plan.question)
         if diagnosed and (opened := self._since_event(store, patient_id, plan, diagnosed)):
             return opened
@@ -207,6 +209,23 @@ class DefaultSelector:
             return _scheduled(store, patient_id, selection)
         selection = _visits_for(_of_asked_category(store, patient_id, selection))
         return _at_body_site(_visits_about(store, patient_id, selection))
+
+    def _survival(self, store: RecordStore, patient_id: str, plan: QueryPlan) -> Selection | None:
+        """ "How long did he live after the cancer diagnosis?": the condition's first entry
+        and the Patient record, whose date of death ends the span. None when the question
+        names no condition or the record holds none of it."""
+        if not any(c.kind == "condition" for c in plan.concepts):
+            return None
+        asked = dataclasses.replace(plan, resource_types=("Condition",), window=None, status=())
+        found = [i for i in self._select_plan(store, patient_id, asked).items
+                 if i.record.resource_type == "Condition"]  # fmt: skip
+        if not found:
+            return None
+        first = min(found, key=lambda i: i.record.date or "")
+        selection = Selection(plan, [first], candidates=len(found))
+        _add_patient(store, patient_id, selection)
+        selection.details["survival"] = first.record.ref
+        return selection
 
     def _show_beside(self, store: RecordStore, patient_id: str, selection: Selection) -> None:
         """A known concept with nothing in the asked window ("did I get my flu shot this
@@ -395,6 +414,7 @@ class DefaultSelector:
         _score_common(plan, ctx.pool)
         ranked = sorted(ctx.pool.values(), key=_newest_first)
         items = _for_condition(plan, _current_payer(plan, _cut_off(plan, ctx.pool)))
+        items = _newest_per_medicine(plan, items)
         items = with_links(store, patient_id, plan, items)
         if not items and (at_visits := self._at_condition_visits(store, patient_id, plan)):
             items = at_visits
@@ -420,6 +440,9 @@ class DefaultSelector:
             )
         if not items and selection.negative and plan.concepts:
             _named_elsewhere(store, patient_id, selection)
+        if not items and selection.negative:
+            _emergency_beside(store, patient_id, selection, start, end)
+        _circumstances_apart(selection)
         if not items and self.matcher is not None:
             semantic_fallback(self.matcher, store, patient_id, plan, selection)
         elif self.matcher is not None and _unnamed_thing_of_a_kind(plan, items):
@@ -551,6 +574,57 @@ def _encounter_class_candidates(ctx: _Search) -> None:
             del ctx.pool[ref]
 
 
+def asks_problem_list(plan: QueryPlan) -> bool:
+    """Whether ``plan`` asks for the problems as a whole ("active problem list", "what
+    conditions does she have?"), not for one of them."""
+    return (
+        plan.resource_types == ("Condition",)
+        and not plan.concepts
+        and not plan.keywords
+        and plan.intent in ("list", "list_active")
+    )
+
+
+def _circumstances_apart(selection: Selection) -> None:
+    """A problem list's circumstances (employment, stress, "medication review due": the
+    social findings some generators code as Conditions) are shown beside it, not selected
+    among its problems; with nothing else open, no disease is on the list."""
+    if not asks_problem_list(selection.plan):
+        return
+    kb = load_knowledge()
+    social = [i for i in selection.items if kb.is_social_finding(i.record.display)]
+    if not social:
+        return
+    selection.items = [i for i in selection.items if i not in social]
+    selection.nearby = social
+    if not selection.items:
+        current = "current " if "active" in selection.plan.status else ""
+        selection.empty_reason = f"No {current}disease or disorder is on the problem list."
+        selection.negative = True
+
+
+def _emergency_beside(
+    store: RecordStore, patient_id: str, selection: Selection, start: str | None, end: str
+) -> None:
+    """ "How many times did he end up in the hospital?" over a record without inpatient
+    stays: 0 stays, and the emergency visits beside that answer (many people say "the
+    hospital" for the ER), never left unsaid."""
+    plan = selection.plan
+    classes = asked_encounter_classes(plan.question)
+    if "IMP" not in classes or "EMER" in classes or plan.intent not in ("count", "exists"):
+        return
+    query = RecordQuery(
+        patient_id, types=("Encounter",), categories=("emer",), start=start, end=end
+    )
+    if found := store.query(query):
+        found.sort(key=lambda r: r.date or "", reverse=True)
+        selection.nearby = [Selected(r, 0.0, ("encounter class EMER",)) for r in found]
+        selection.empty_reason = (
+            f"{selection.empty_reason} It holds {len(found)} emergency room "
+            f"visit{'s' if len(found) != 1 else ''}."
+        )
+
+
 def _type_candidates(ctx: _Search) -> None:
     """Every record of the asked-for types (and categories) in the window."""
     query = RecordQuery(
@@ -620,7 +694,14 @@ def _cut_off(plan: QueryPlan, pool: dict[str, _Candidate]) -> list[Selected]:
     if plan.order in ("latest", "earliest"):
         cands = _per_group(cands, plan.order, plan.limit or 1)
     elif plan.concepts or plan.resource_types:
-        cands = sorted(cands, key=_newest_first)[:MAX_LIST]
+        # The cap is each concept's: a hundred blood pressure readings never crowd out the
+        # hypertension entry of "was her blood pressure controlled?".
+        groups: dict[str, list[_Candidate]] = {}
+        for cand in sorted(cands, key=_newest_first):
+            groups.setdefault(cand.concept or cand.record.resource_type, []).append(cand)
+        # A count is of every match: "how many chemo sessions?" over 180 is 180, not 100.
+        cap = None if plan.intent == "count" else MAX_LIST
+        cands = sorted((c for members in groups.values() for c in members[:cap]), key=_newest_first)
     else:
         cands = sorted(cands, key=lambda c: -c.score)
         top = cands[0].score if cands else 0.0
@@ -660,8 +741,15 @@ def _per_group(cands: Iterable[_Candidate], order: str, n: int) -> list[_Candida
 
 
 # Questions that ask why a medicine (or procedure) was given.
+# "Is the propranolol for my blood pressure?": a why question that names a purpose to check.
+IS_IT_FOR_RE = re.compile(
+    r"^\W*(?:is|was|are|were)\s+(?:(?:the|my|his|her|their|this|that|these|those)\s+)?"
+    r"[\w-]+(?:\s+[\w-]+)?\s+(?:for|meant\s+for|because\s+of)\b",
+    re.IGNORECASE,
+)
 WHY_RE = re.compile(
-    r"\b(?:why|reason\w*|purpose|what\b.{0,40}\bfor\b|prescribed\s+for|taking\s+.{0,40}\bfor)",
+    r"\b(?:why|reason\w*|purpose|what\b.{0,40}\bfor\b|prescribed\s+for|taking\s+.{0,40}\bfor)"
+    rf"|{IS_IT_FOR_RE.pattern}",
     re.IGNORECASE,
 )
 # Questions that ask what was done for a problem: "when he broke his collarbone what did
@@ -674,7 +762,7 @@ DONE_RE = re.compile(
 )
 # Questions that ask what a test, procedure or visit found.
 FINDINGS_RE = re.compile(
-    r"\b(?:find|found|show(?:ed|n)|did\s+.{0,40}\s+show|result\w*|outcome"
+    r"\b(?:find|findings?|found|show(?:ed|n)|did\s+.{0,40}\s+show|result\w*|outcome"
     r"|what\s+(?:else\s+)?happened|diagnos\w*|what\s+was\s+wrong"
     r"|what\s+(?:was|were)\s+the\s+(?:injur\w*|problem|matter|trouble)"
     r"|how\s+did\s+.{0,40}\s+go|what\s+did\s+.{0,40}\s+(?:say|see))\b",
@@ -727,7 +815,17 @@ def with_links(
     """
     items = with_report_results(store, items)
     if WHY_RE.search(plan.question):
-        if plan.concepts and all(c.kind in ("drug", "drug_class") for c in plan.concepts):
+        drugs = [c for c in plan.concepts if c.kind in ("drug", "drug_class")]
+        if drugs and IS_IT_FOR_RE.search(plan.question):
+            # "Is the propranolol for migraines?" asks of the propranolol, not of every
+            # migraine medicine.
+            items = [
+                i
+                for i in items
+                if i.record.resource_type not in MEDICATION_TYPES
+                or any(matches_concept(i.record, c) for c in drugs)
+            ]
+        if drugs:
             items = _latest_per_reason(items)
         items = items + _reason_records(store, items)
         # An order that names no reason: the problems its visit recorded.
@@ -765,7 +863,7 @@ def with_links(
             if any(matches_concept(i.record, c) for c in results)
         ]
     elif FINDINGS_RE.search(plan.question):
-        items = items + _same_visit_records(store, patient_id, items)
+        items = items + _findings(store, patient_id, plan, items)
     if _asks_vaccines_due(plan):
         items = items + _immunization_history(store, patient_id, plan, items)
     if JUDGE_RE.search(plan.question):
@@ -886,11 +984,21 @@ PATIENT_FIELDS = (
      ("language",)),
     (re.compile(r"\b(?:married|marital|spouse|wife|husband|divorced|widowed)\b", re.I),
      ("maritalStatus",), "a marital status", ("marital status",)),
-    (re.compile(r"\b(?:address|live|lives|living\s+in|city|town|residence)\b", re.I),
+    # "Where does she live?", not "how long did he live after the diagnosis?"
+    (re.compile(r"\b(?:address|where\s+(?:\w+\s+){0,3}(?:live|lives|living)|(?:live|lives"
+                r"|living)\s+in|city|town|residence)\b", re.I),
      ("address",), "an address", ("lives in",)),
     (re.compile(r"\b(?:ethnicity|ethnic|hispanic|latin[oa]|race)\b", re.I), ("extension",),
      "a race or ethnicity", ("race", "ethnicity")),
 )  # fmt: skip
+
+
+# "How long did he live after the cancer diagnosis?", "how long did she survive the stroke?"
+SURVIVED_RE = re.compile(
+    r"\bhow\s+(?:long|many\s+(?:years|months))\s+(?:did|was|were)\s+(?:\w+\s+){0,2}"
+    r"(?:live|survive|alive|last)\b",
+    re.IGNORECASE,
+)
 
 
 # "Does heart disease run in my family?", "any family history of cancer?": the relatives'
@@ -1023,6 +1131,14 @@ def risk_factor_selection(store: RecordStore, patient_id: str, plan: QueryPlan) 
                 items.setdefault(found[0].ref, Selected(found[0], 1.0, (f"risk factor: {name}",)))
             elif found:  # "Ex-smoker", "Never smoked": said beside the factors
                 smoking.append(Selected(found[0], 0.5, (f"{name}: {status}",)))
+            # Tobacco use on the problem list ("Smokes tobacco daily (finding)", still open).
+            for record in conditions:
+                if (
+                    _is_open(record)
+                    and matches_concept(record, factor)
+                    and kb.smoking_state(record.display) == "current"
+                ):
+                    items.setdefault(record.ref, Selected(record, 1.0, (f"risk factor: {name}",)))
             continue
         for record in conditions:
             if _is_open(record) and matches_concept(record, factor):
@@ -1077,6 +1193,23 @@ def _current_payer(plan: QueryPlan, items: list[Selected]) -> list[Selected]:
     return kept
 
 
+def _newest_per_medicine(plan: QueryPlan, items: list[Selected]) -> list[Selected]:
+    """For a list of current medicines ("current med list", "what is she taking for her
+    nerves?"), the newest current order of each medicine: one line per medicine, its
+    refills (some generators leave decades of them active) are not more answers."""
+    if plan.intent != "list_active":
+        return items
+    newest: dict[str, Selected] = {}
+    for item in items:
+        record = item.record
+        if record.resource_type in MEDICATION_TYPES:
+            kept = newest.setdefault(record.display, item)
+            if (record.date or "") > (kept.record.date or ""):
+                newest[record.display] = item
+    chosen = {id(item) for item in newest.values()}
+    return [i for i in items if i.record.resource_type not in MEDICATION_TYPES or id(i) in chosen]
+
+
 def _asks_medicines_for_condition(plan: QueryPlan) -> bool:
     return bool(set(plan.resource_types) & set(MEDICATION_TYPES)) and any(
         c.kind == "condition" for c in plan.concepts
@@ -1099,13 +1232,21 @@ def _for_condition(plan: QueryPlan, items: list[Selected]) -> list[Selected]:
         reason = record.text.lower().partition("; reason ")[2]
         return bool(reason) and any(term in reason for term in terms)
 
-    def treats(record: Record) -> bool:
+    said = {c.name for m in scan(plan.question) for c in m.concepts}
+    named = [c for c in classes if c.name in said]  # not one the condition brought along
+
+    def treats(item: Selected) -> bool:
+        record = item.record
+        if named and record.resource_type in MEDICATION_TYPES:
+            # "A blood thinner for the afib": of the class asked (or ordered for the
+            # condition), not its rate control that the files also list for it.
+            return named_as_reason(record) or any(matches_concept(record, c) for c in named)
         if named_as_reason(record) or any(matches_concept(record, c) for c in classes):
             return True  # recorded for it, or of the class asked ("migraine medicines")
         if record.resource_type == "Procedure":  # "how was it treated": done for it
             return False
         if record.resource_type not in MEDICATION_TYPES:
-            return True
+            return not by_kind_only(item)  # the condition asked, not every condition
         display = record.display.lower()
         return any(
             names & set(conditions_for)
@@ -1114,7 +1255,7 @@ def _for_condition(plan: QueryPlan, items: list[Selected]) -> list[Selected]:
             if drug in display or (len(drug) >= 8 and drug[:-3] in display)
         )
 
-    kept = [item for item in items if treats(item.record)]
+    kept = [item for item in items if treats(item)]
     if any(i.record.resource_type in (*MEDICATION_TYPES, "Procedure") for i in kept):
         # The order's own reason is a link in the record (the reranker keeps it).
         label = f"recorded for {' or '.join(sorted(names))}"
@@ -1173,6 +1314,33 @@ def _same_visit_records(
                 chosen.add(record.ref)
                 extra.append(Selected(record, item.score, (f"same visit as {item.record.ref}",)))
     return extra
+
+
+def _findings(
+    store: RecordStore, patient_id: str, plan: QueryPlan, items: list[Selected]
+) -> list[Selected]:
+    """What the selected tests and visits found. What a test or scan showed ("what did the
+    chest x-ray show when she was admitted?", knowledge ``diagnostic``) is what its visit
+    diagnosed and what was done about that, and the measures the files name as its
+    results, not the laboratory panels drawn at the same admission."""
+    found = _same_visit_records(store, patient_id, items)
+    tests = [c for c in plan.concepts if c.diagnostic]
+    if not tests:
+        return found
+    results = [*_result_measures(plan), *tests]
+    diagnosed = {i.record.display.lower() for i in found if i.record.resource_type == "Condition"}
+
+    def done_for_a_finding(record: Record) -> bool:  # the polyp's polypectomy
+        reason = labelled(record.text, "reason")
+        return record.resource_type == "Procedure" and (reason or "").lower() in diagnosed
+
+    return [
+        i
+        for i in found
+        if i.record.resource_type == "Condition"
+        or done_for_a_finding(i.record)
+        or any(matches_concept(i.record, c) for c in results)
+    ]
 
 
 def _monitoring_records(
@@ -1833,6 +2001,11 @@ def empty_reason(
     # pregnancy" asks for a vaccine; the pregnancy only dates it).
     asked = [c for c in plan.concepts if not types or set(c.resource_types) & set(types)]
     what = ", ".join(_said(c) for c in asked) or " or ".join(labels) or "this"
+    if not asked and plan.concepts and labels:
+        # "Is he on anything for his triglycerides?": no medicine for them, not "no
+        # medications" over a record that holds other medicines.
+        link = "for" if set(types) & set(MEDICATION_TYPES) else "about"
+        what = f"{what} {link} {', '.join(_said(c) for c in plan.concepts)}"
     when = _window_words(plan)
     # "Has she had the Shingrix series?" with none recorded is asked of a vaccine people are
     # due for: the answer says so, as for "am I due for a shingles shot?".

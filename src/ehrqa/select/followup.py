@@ -20,7 +20,14 @@ from datetime import date
 from ehrqa.knowledge import load_knowledge
 from ehrqa.select.base import Selection
 from ehrqa.select.lexicon import scan, words
-from ehrqa.select.query import PASSED_ON, STARTED_RE, QueryPlan, analyze, names_a_time
+from ehrqa.select.query import (
+    JUDGE_RE,
+    PASSED_ON,
+    STARTED_RE,
+    QueryPlan,
+    analyze,
+    names_a_time,
+)
 from ehrqa.text.names import plain_name
 
 _CONTINUATION_RE = re.compile(r"^\W*(?:and|what\s+about|how\s+about|also|same\s+for)\b", re.I)
@@ -93,7 +100,13 @@ def resolve_followup(question: str, previous: Sequence[str], now: date) -> str:
         order = _ORDER_WORDS.get(earlier.order)
         if plan.order == "all" and order:
             borrowed.append(order)
-        if earlier.intent == "trend" and plan.intent != "trend" and not names_a_time(question):
+        # "… and her blood pressure, was that controlled?" asks a judgement of its own.
+        if (
+            earlier.intent == "trend"
+            and plan.intent != "trend"
+            and not names_a_time(question)
+            and not JUDGE_RE.search(question)
+        ):
             borrowed.append("trend")
         if earlier.window is not None and (plan.window is None or _SAME_TIME_RE.search(question)):
             borrowed.append(earlier.window.phrase)
@@ -257,6 +270,18 @@ _STATEMENT_RE = re.compile(
     r"(?:\w+ed|was|were|had|have|has|said|told|gave|did|got|think|thought)\b[^?]*[.!]?$",
     re.IGNORECASE,
 )
+# Words that name a measurement without saying which: "what was the last level?"
+_GENERIC_MEASURE_RE = re.compile(
+    r"\b(?:levels?|values?|readings?|numbers?|results?|scores?)\b", re.IGNORECASE
+)
+# A closing remark after a question, without a question mark of its own, that says why it is
+# asked: "thinking about clot risk", "just curious", "planning her surgery".
+_WHY_ASKED_RE = re.compile(
+    r"^\W*(?:just\s+|i'?m\s+|we'?re\s+|am\s+)?(?:thinking|wondering|asking|planning|worried"
+    r"|concerned|curious|because|cos|cuz|for\s+context|fyi|trying|considering|prepping"
+    r"|getting\s+ready)\b[^?]*$",
+    re.IGNORECASE,
+)
 # "… and when did he die?": the death is the patient's, a question of its own.
 _DEATH_RE = re.compile(
     r"\b(?:die|died|dying|death|pass(?:ed)?\s+away"
@@ -341,7 +366,11 @@ def split_parts(question: str, now: date) -> list[str]:
     # "What's my blood type? They tested it at my first prenatal visit.": a statement after
     # a question tells where to look, it asks nothing of its own (one before it may date
     # what follows: "I had a baby in 2019. What did I weigh after?").
-    while len(pieces) > 1 and _STATEMENT_RE.match(pieces[-1]):
+    # "Is she on the pill, and is she a smoker? thinking about clot risk": why it is asked.
+    while len(pieces) > 1 and (
+        _STATEMENT_RE.match(pieces[-1])
+        or ("?" in question.rstrip()[:-1] and _WHY_ASKED_RE.match(pieces[-1]))
+    ):
         pieces.pop()
         if len(pieces) == 1:
             return pieces
@@ -394,6 +423,16 @@ def split_parts(question: str, now: date) -> list[str]:
             piece = f"{piece.rstrip(' ?')} when it happened?"
         if _DEATH_RE.search(piece):  # the patient's own death borrows no subject
             parts.append(piece)
+            continue
+        if (
+            parts
+            and _GENERIC_MEASURE_RE.search(piece)
+            and not analyze(piece, now).concepts
+            and (said := _subject_words(analyze(parts[-1], now)))
+        ):
+            # "Is he on anything for his triglycerides, and what was the last level?": the
+            # level is the earlier part's measure, not every reading of that day.
+            parts.append(_about(piece, said))
             continue
         parts.append(resolve_followup(piece, parts, now))
     return parts

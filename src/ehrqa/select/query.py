@@ -97,7 +97,9 @@ YES_NO_RE = re.compile(
     r"|weren'?t)\s+(?:s?he|i|they|you|it|we)\W*$"
     # A clinician's shorthand: "ACE inhibitor intolerance listed?", "hx hip fx?"
     r"|^(?![^?]*\b(?:what|which|who|whom|whose|when|where|why|how)\b)[^?]*\b(?:listed|recorded"
-    r"|documented|on\s+file|noted|charted)\s*\?\s*$|^\W*hx\b.*\?\s*$",
+    r"|documented|on\s+file|noted|charted)\s*\?\s*$"
+    # "hx hip fx?", "h/o preeclampsia?", "prior MI?", "any previous DVT?", "known CAD?"
+    r"|^\W*(?:any\s+)?(?:hx|h/o|h\.o\.|prior|previous|known|past)\b[^?]*\?\s*$",
     re.IGNORECASE,
 )
 _EVER_RE = re.compile(r"\bever\b", re.IGNORECASE)
@@ -126,7 +128,18 @@ DUE_RE = re.compile(
     r"|all\s+(?:of\s+)?(?:his|her|my|the|their|your)\s+(?:shots?|jabs?|vaccin\w*|immuni[sz]\w*)"
     r"|(?:missing|missed|behind\s+on)\s+(?:any\s+)?(?:of\s+)?(?:his|her|my|the|their)?\s*"
     r"(?:shots?|jabs?|vaccin\w*|immuni[sz]\w*)"
-    r"|(?:shots?|jabs?|vaccin\w*|immuni[sz]\w*)\s+(?:\w+\s+){0,3}(?:missing|missed|behind|lacking))",
+    r"|(?:shots?|jabs?|vaccin\w*|immuni[sz]\w*)\s+(?:\w+\s+){0,3}(?:missing|missed|behind|lacking)"
+    # "Is it time for my flu shot?", "should I get a flu shot this winter?", "am I covered?",
+    # "tetanus status - was she current?"
+    r"|(?:time|ready)\s+for\s+(?:(?:a|an|my|his|her|their|the|another|the\s+next)\s+)?"
+    r"(?:[\w-]+\s+){0,2}(?:shot|jab|vaccine|booster)"
+    r"|should\s+(?:i|he|she|they|we)\s+(?:get|have)\s+(?:(?:a|an|my|his|her|the|another)\s+)?"
+    r"(?:[\w-]+\s+){0,2}(?:shot|jab|vaccine|booster)"
+    r"|(?:shots?|jabs?|vaccin\w*|boosters?|tetanus|flu)\b.*\b(?:am|is|are|was|were)\s+"
+    r"(?:i|he|she|they|we|you)\s+(?:still\s+)?(?:current|covered)\b"
+    r"|(?:am|is|are|was|were)\s+(?:i|he|she|they|we|you)\s+(?:still\s+)?(?:current|covered)"
+    r"\b.*\b(?:shots?|jabs?|vaccin\w*|boosters?|tetanus|flu)\b"
+    r"|(?:vaccine|vaccination|immuni[sz]ation|tetanus|flu|shot)\s+status)",
     re.IGNORECASE,
 )
 # Questions that ask for a judgement of a value or a condition.
@@ -238,7 +251,9 @@ TREND_RE = re.compile(
     r"|creep(?:s|ing)?\s+(?:up|down)|crept\s+(?:up|down)|climb(?:s|ed|ing)?|slipp(?:ed|ing)"
     r"|up\s+or\s+down|(?:right|wrong)\s+(?:way|direction)|heading|doing"
     r"|recover(?:ed|ing|y)?|bounc(?:ed|ing)\s+back|back\s+to\s+normal|gr[eo]wn?|growing"
-    r"|put(?:ting)?\s+on\s+weight|(?:gain|los)\w*\s+weight|weight\s+(?:gain|loss))\b",
+    r"|put(?:ting)?\s+on\s+weight|(?:gain|los)\w*\s+weight|weight\s+(?:gain|loss)"
+    # "Has my A1c moved at all since …?", "has it budged?", "shifted"
+    r"|(?:moved|budged|shifted)(?:\s+at\s+all)?)\b",
     _F,
 )
 _EXPLAIN_RE = re.compile(
@@ -524,6 +539,13 @@ _HOW_IS_ORGAN_RE = re.compile(
 )
 
 
+# "What heart meds was he on?": the medicines for the organ's problems.
+_ORGAN_MEDICINES_RE = re.compile(
+    r"\b(?P<organ>[a-z]+)\s+(?P<medicine>meds?|medicines?|medications?|pills?|drugs?|tablets?)\b",
+    re.IGNORECASE,
+)
+
+
 def _trouble_with(text: str) -> str:
     """``text`` with "wrong with her heart" (or "how's her heart doing?") said as "heart
     problem" when the files know that."""
@@ -537,7 +559,13 @@ def _trouble_with(text: str) -> str:
                 return prefix + phrase
         return m[0]
 
+    def medicines(m: re.Match[str]) -> str:
+        organ = m["organ"].lower()
+        known = _names_whole(phrase := f"{organ} problem")
+        return f"{m['medicine']} for {phrase}" if known else m[0]
+
     text = _HOW_IS_ORGAN_RE.sub(lambda m: said(m, "which "), text)
+    text = _ORGAN_MEDICINES_RE.sub(medicines, text)
     return _TROUBLE_WITH_RE.sub(said, text)
 
 
@@ -988,7 +1016,7 @@ _HAVING_RE = re.compile(
     r"|\bwhat(?:'s|\s+is)\s+(?:wrong|the\s+matter|going\s+on)\s+with\b|\bwhat\s+ails\b"
     r"|\b(?:overall|general)\s+health\b|\bhealth\s+(?:\w+\s+){0,2}overall\b"
     # "What are her main health problems?", "what are his medical issues?": the problem list.
-    r"|\bwhat\s+are\s+(?:his|her|my|their|the\s+patient'?s)\s+"
+    r"|\bwhat\s+(?:are|were)\s+(?:his|her|my|their|the\s+patient'?s)\s+"
     r"(?:(?:main|major|biggest|chief|key|medical|health)\s+){1,2}"
     r"(?:problems|issues|conditions|diagnoses)\b",
     _F,
