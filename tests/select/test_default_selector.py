@@ -85,8 +85,13 @@ def test_last_encounter(demo_store: SqliteStore) -> None:
 
 
 def test_lay_synonyms_reach_the_drug_class(demo_store: SqliteStore) -> None:
-    items = select(demo_store, "Is the patient on any blood thinners?")
-    assert items and all("aspirin" in i.record.display.lower() for i in items)
+    selection = SELECTOR.select(
+        demo_store, DEMO_PATIENT, "Is the patient on any blood thinners?", DEMO_NOW
+    )
+    # The demo patient's aspirin ended: none is current, the ended order is shown beside.
+    shown = selection.items or selection.nearby
+    assert shown and all("aspirin" in i.record.display.lower() for i in shown)
+    assert all(i.record.status == "active" for i in selection.items)
 
 
 @pytest.mark.parametrize(

@@ -366,3 +366,19 @@ def test_a_daily_smoker_on_the_problem_list_is_a_cardiac_risk_factor(tmp_path: P
         store, "p", "which cardiac risk factors did he carry?", NOW
     )
     assert set(selection.refs) == {"Condition/sm", "Condition/hl"}
+
+
+def test_a_medicine_no_longer_taken_is_a_no_with_its_ended_orders_beside(tmp_path: Path) -> None:
+    store = _store(
+        tmp_path,
+        [
+            _order("MedicationRequest/o1", "1998-12-12", "Oxycodone 15 MG", status="stopped"),
+            _order("MedicationRequest/o2", "2023-09-08", "Oxycodone 15 MG", status="stopped"),
+        ],
+    )
+    question = "Is she still taking the oxycodone?"
+    selection = focus(DefaultSelector().select(store, "p", question, NOW))
+    assert selection.items == [] and selection.negative
+    assert _refs(selection.nearby) == {"MedicationRequest/o1", "MedicationRequest/o2"}
+    said = answer(question, NOW, selection, None, AnswerConfig()).text
+    assert said.startswith("No, none is current") and "MedicationRequest/o2" in said

@@ -693,7 +693,8 @@ def compose_parts(selection: Selection) -> tuple[str, tuple[str, ...]]:
                 # What was searched ("this year (since 2026-01-01) (0 found)") states the
                 # question's window, not a record's fact: only the related records are checked.
                 searched = selection.empty_reason
-                return f"{searched} Related records: {listed}.", (searched,)
+                label = "" if searched.endswith(":") else " Related records:"
+                return f"{searched}{label} {listed}.", (searched,)
             return compose_parts(shown)
         text = selection.empty_reason or "The record does not contain this information."
         return text, ()

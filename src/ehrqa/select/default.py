@@ -39,6 +39,7 @@ from ehrqa.select.query import (
     INSURANCE_RE,
     JUDGE_RE,
     PAYER_HISTORY_RE,
+    STATUSABLE,
     EventAnchor,
     Order,
     QueryPlan,
@@ -239,7 +240,8 @@ class DefaultSelector:
             reason = f"No {what} is recorded{_window_words(plan)}."
             tries.append((relaxed, reason, NEAREST_SHOWN, not selection.negative))
         if "active" in plan.status:
-            reason = f"None current: no {what} is active in the record."
+            lead = "No, none is current" if asks_yes_no(plan.question) else "None current"
+            reason = f"{lead}: no {what} is active in the record."
             tries.append((dataclasses.replace(plan, status=()), reason, None, True))
         for relaxed, reason, shown, says in tries:
             if found := self._select_plan(store, patient_id, relaxed).items[:shown]:
@@ -443,6 +445,7 @@ class DefaultSelector:
         if not items and selection.negative:
             _emergency_beside(store, patient_id, selection, start, end)
         _circumstances_apart(selection)
+        _ended_beside(selection)
         if not items and self.matcher is not None:
             semantic_fallback(self.matcher, store, patient_id, plan, selection)
         elif self.matcher is not None and _unnamed_thing_of_a_kind(plan, items):
@@ -572,6 +575,27 @@ def _encounter_class_candidates(ctx: _Search) -> None:
         named = any(not r.startswith(("type ", "lexical", "encounter class")) for r in cand.reasons)
         if cand.record.resource_type == "Encounter" and ref not in in_class and not named:
             del ctx.pool[ref]
+
+
+# Statuses under which a record is current (a medicine still taken, a condition still open).
+CURRENT_STATUSES = ("active", "on-hold", "intended", "recurrence", "relapse")
+
+
+def _ended_beside(selection: Selection) -> None:
+    """ "Is she still taking the oxycodone?" when every order of it has ended: nothing is
+    current, which is the answer; the ended entries are shown beside it, not selected."""
+    plan = selection.plan
+    records = [item.record for item in selection.items]
+    if (
+        not records
+        or "active" not in plan.status
+        or not asks_yes_no(plan.question)
+        or not all(r.resource_type in STATUSABLE for r in records)
+        or any(r.status in CURRENT_STATUSES for r in records)
+    ):
+        return
+    selection.nearby, selection.items = selection.items, []
+    selection.empty_reason, selection.negative = "No, none is current; earlier entries:", True
 
 
 def asks_problem_list(plan: QueryPlan) -> bool:
