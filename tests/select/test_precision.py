@@ -382,3 +382,25 @@ def test_a_medicine_no_longer_taken_is_a_no_with_its_ended_orders_beside(tmp_pat
     assert _refs(selection.nearby) == {"MedicationRequest/o1", "MedicationRequest/o2"}
     said = answer(question, NOW, selection, None, AnswerConfig()).text
     assert said.startswith("No, none is current") and "MedicationRequest/o2" in said
+
+
+def test_labs_at_the_visit_where_a_condition_was_diagnosed(tmp_path: Path) -> None:
+    day = "1991-08-07"
+    hep = _at("Condition/h", day, "Chronic type B viral hepatitis (disorder)", "v")
+    hep = Record(hep.ref, hep.resource_type, hep.id, "p", hep.text, date=day,
+                 codes=(Coding("http://snomed.info/sct", "61977001", hep.display),),
+                 resource=hep.resource)  # fmt: skip
+    store = _store(
+        tmp_path,
+        [
+            hep,
+            _at("Observation/ag", day, "Hepatitis B virus surface Ag [Presence] in Serum", "v"),
+            _at("Observation/alt", day, "Alanine aminotransferase in Serum or Plasma", "v"),
+            _at("Observation/ag2", "1995-01-01", "Hepatitis B virus surface Ag in Serum", "w"),
+        ],
+    )
+    question = "which labs were drawn at the visit where his hep B was diagnosed?"
+    selection = DefaultSelector().select(store, "p", question, NOW)
+    assert set(selection.refs) == {"Condition/h", "Observation/ag", "Observation/alt"}
+    assert asks_yes_no("at the end was he still on both the tenofovir and the entecavir?")
+    assert not asks_yes_no("at the end what meds was he on?")

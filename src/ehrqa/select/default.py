@@ -201,6 +201,13 @@ class DefaultSelector:
         started = started_anchor(plan.question)
         if started is not None and (since := self._since_started(store, patient_id, plan, started)):
             return since
+        if _DIAGNOSIS_VISIT_RE.search(plan.question):
+            # "Which labs were drawn at the visit where his hep B was diagnosed?": that
+            # visit's records of the asked kind, not every hepatitis B record.
+            kinds = tuple(t for t in plan.target_types if t not in ("Condition", "Encounter"))
+            asked = dataclasses.replace(plan, resource_types=kinds)
+            if kinds and (visit := self._at_condition_visits(store, patient_id, asked)):
+                return Selection(plan, visit, candidates=len(visit))
         selection = self._select_plan(store, patient_id, plan)
         if not selection.items and plan.concepts:
             self._show_beside(store, patient_id, selection)
@@ -1015,6 +1022,14 @@ PATIENT_FIELDS = (
     (re.compile(r"\b(?:ethnicity|ethnic|hispanic|latin[oa]|race)\b", re.I), ("extension",),
      "a race or ethnicity", ("race", "ethnicity")),
 )  # fmt: skip
+
+
+# "The visit where his hep B was diagnosed", "the appointment when they found her diabetes"
+_DIAGNOSIS_VISIT_RE = re.compile(
+    r"\b(?:visit|appointment|appt|day|time|encounter)\s+(?:where|when|at\s+which|that)\s+"
+    r"(?:\w+\s+){0,6}(?:diagnos\w*|found|picked\s+up|discovered|first\s+noted)\b",
+    re.IGNORECASE,
+)
 
 
 # "How long did he live after the cancer diagnosis?", "how long did she survive the stroke?"

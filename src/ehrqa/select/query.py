@@ -92,6 +92,9 @@ PAYER_HISTORY_RE = re.compile(
 # A statement with a tag asks it too: "she had gallstones, didn't she?".
 YES_NO_RE = re.compile(
     r"^\W*(?:(?:so|and|but|ok|okay|also|then)\W+)?"
+    # "At the end was he still on both …?", "right now is she on …?"
+    r"(?:(?:at|in|by)\s+the\s+end|at\s+(?:that|the)\s+(?:time|point)|back\s+then|right\s+now"
+    r"|currently|today|these\s+days|nowadays|lately|recently)?\W*"
     r"(?:is|are|am|was|were|do|does|did|has|have|had|can|could|should|will)\b"
     r"|^[^?]*\b(?:didn'?t|doesn'?t|don'?t|isn'?t|wasn'?t|hasn'?t|haven'?t|hadn'?t|aren'?t"
     r"|weren'?t)\s+(?:s?he|i|they|you|it|we)\W*$"
