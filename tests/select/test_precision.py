@@ -404,3 +404,24 @@ def test_labs_at_the_visit_where_a_condition_was_diagnosed(tmp_path: Path) -> No
     assert set(selection.refs) == {"Condition/h", "Observation/ag", "Observation/alt"}
     assert asks_yes_no("at the end was he still on both the tenofovir and the entecavir?")
     assert not asks_yes_no("at the end what meds was he on?")
+
+
+def test_a_measures_course_since_a_thing_done_opens_at_its_newest(tmp_path: Path) -> None:
+    births = [
+        Record(f"Procedure/b{i}", "Procedure", f"b{i}", "p", f"[Procedure/b{i}] {day} Childbirth",
+               date=day, codes=(Coding("http://snomed.info/sct", "66348005", "Childbirth"),))
+        for i, day in enumerate(("2016-05-01", "2020-10-22"))
+    ]  # fmt: skip
+    weights = [
+        obs(f"w{i}", day, "29463-7", "Body Weight", kg, "kg")
+        for i, (day, kg) in enumerate(
+            (("2012-01-01", 50.0), ("2022-02-24", 60.8), ("2024-09-26", 63.0))
+        )
+    ]
+    store = _store(tmp_path, [*births, *weights])
+    question = "have i gained weight since my last baby"
+    selection = DefaultSelector().select(store, "p", question, NOW)
+    assert {"Observation/w1", "Observation/w2"} <= set(selection.refs)
+    assert "Observation/w0" not in selection.refs
+    said = answer(question, NOW, focus(selection), None, AnswerConfig()).text
+    assert "60.8 kg on 2022-02-24" in said and "63 kg on 2024-09-26" in said

@@ -266,7 +266,8 @@ class DefaultSelector:
         such condition."""
         if plan.window is not None:
             return None
-        query = RecordQuery(patient_id, types=("Condition",), end=plan.now.isoformat())
+        types = tuple(dict.fromkeys(t for c in since.events for t in c.resource_types))
+        query = RecordQuery(patient_id, types=types, end=plan.now.isoformat())
         dated = [
             r
             for r in store.query(query)
@@ -274,7 +275,8 @@ class DefaultSelector:
         ]
         if not dated:
             return None
-        first = min(dated, key=lambda r: r.date or "")
+        # A diagnosis from its first entry; "since my last baby" from the newest birth.
+        first = (min if since.first else max)(dated, key=lambda r: r.date or "")
         name = plain_name(first.display)
         window = TimeWindow(date.fromisoformat(first.day or ""), plan.now, f"since {name}")
         rest = dataclasses.replace(analyze(since.rest, plan.now), window=window)

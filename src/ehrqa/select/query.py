@@ -957,25 +957,46 @@ _SINCE_EVENT_RE = re.compile(
 )
 
 
+# "Have I gained weight since my last baby?", "has his blood pressure come down since the
+# surgery?": a window that opens at an event named at the end of a question about a measure.
+_SINCE_THING_RE = re.compile(
+    r"\b(?:since|after)\s+(?:(?:his|her|my|their|the|your|that)\s+)?"
+    r"(?P<event>(?:(?P<which>last|latest|most\s+recent|first)\s+)?[\w' -]{3,40}?)\s*[?.!]*\s*$",
+    re.IGNORECASE,
+)
+
+
 @dataclass(frozen=True)
 class SinceEvent:
-    """A question asked from a condition's diagnosis on: the condition, and the question
-    without the clause that says so."""
+    """A question asked from an event on: a condition's diagnosis (its first entry), or a
+    procedure (its last, unless the first is asked), and the question without the clause
+    that says so."""
 
     events: tuple[Concept, ...]
     rest: str
+    first: bool = True
 
 
 def since_event(question: str) -> SinceEvent | None:
     """The condition whose diagnosis opens the question's window, or None."""
     found = _SINCE_EVENT_RE.search(question)
+    kinds: tuple[str, ...] = ("condition",)
     if found is None:
-        return None
-    events = _unique(c for m in scan(found["event"]) for c in m.concepts if c.kind == "condition")
+        found = _SINCE_THING_RE.search(question)
+        kinds = ("condition", "procedure")
+        before = question[: found.start()] if found else ""
+        # Only a measure's course is asked from a thing done or had ("since the surgery").
+        if found is None or not any(
+            c.kind in MEASURE_KINDS for m in scan(before) for c in m.concepts
+        ):
+            return None
+    events = _unique(c for m in scan(found["event"]) for c in m.concepts if c.kind in kinds)
     if not events:
         return None
+    which = (found.groupdict().get("which") or "").lower()
+    first = all(c.kind == "condition" for c in events) or which == "first"
     rest = " ".join((question[: found.start()] + " " + question[found.end() :]).split())
-    return SinceEvent(events, re.sub(r"\s+([?.!])", r"\1", rest).strip(" ,"))
+    return SinceEvent(events, re.sub(r"\s+([?.!])", r"\1", rest).strip(" ,"), first)
 
 
 def asks_current_condition(plan: QueryPlan) -> bool:
