@@ -149,7 +149,7 @@ def test_what_an_x_ray_showed_is_what_its_visit_diagnosed_not_its_lab_panels(
             _at("Procedure/o", day, "Oxygen administration by mask (procedure)", "e"),
             _at("Condition/pn", day, "Pneumonia (disorder)", "e"),
             _at("DiagnosticReport/cmp", day, "Comprehensive metabolic panel", "e"),
-            _at("Observation/na", day, "Sodium", "e"),
+            _at("Observation/na", day, "Sodium", "e", category=("laboratory",)),
         ],
     )
     question = "What did the chest x-ray show?"
@@ -165,11 +165,11 @@ def test_what_an_x_ray_showed_is_what_its_visit_diagnosed_not_its_lab_panels(
                    f"[Procedure/pp] {scope} Rectal polypectomy; reason Recurrent rectal polyp",
                    date=scope, codes=(Coding("http://snomed.info/sct", "1", "Rectal polypectomy"),),
                    resource={"encounter": {"reference": "Encounter/s"}}),
-            _at("Observation/hb", scope, "Hemoglobin", "s"),
+            _at("Observation/size", scope, "Polyp size greatest dimension", "s"),
         ]
     )  # fmt: skip
     found = DefaultSelector().select(store, "p", "What did they find at her colonoscopy?", NOW)
-    assert set(found.refs) == {"Procedure/c", "Condition/po", "Procedure/pp"}
+    assert set(found.refs) == {"Procedure/c", "Condition/po", "Procedure/pp", "Observation/size"}
     # A visit asked about keeps everything it recorded.
     visit = Record("Encounter/e", "Encounter", "e", "p", f"[Encounter/e] {day} Emergency visit",
                    date=day, codes=(Coding("http://snomed.info/sct", "50849002",

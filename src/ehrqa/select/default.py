@@ -1370,18 +1370,31 @@ def _findings(
         return found
     results = [*_result_measures(plan), *tests]
     diagnosed = {i.record.display.lower() for i in found if i.record.resource_type == "Condition"}
+    # The panels drawn that day (a metabolic panel, a troponin) and their results.
+    panels: set[str] = set()
+    for item in found:
+        if item.record.resource_type == "DiagnosticReport":
+            panels.add(item.record.ref)
+            for result in item.record.resource.get("result") or []:
+                if isinstance(result, dict) and (
+                    rid := reference_id(result.get("reference"), "Observation")
+                ):
+                    panels.add(f"Observation/{rid}")
 
-    def done_for_a_finding(record: Record) -> bool:  # the polyp's polypectomy
-        reason = labelled(record.text, "reason")
-        return record.resource_type == "Procedure" and (reason or "").lower() in diagnosed
+    def kept(record: Record) -> bool:
+        if record.resource_type == "Condition":
+            return True
+        if record.resource_type == "Procedure":  # the polyp's polypectomy
+            return (labelled(record.text, "reason") or "").lower() in diagnosed or any(
+                matches_concept(record, c) for c in results
+            )
+        # A measure of what it found (a polyp's size, a stool test at the colonoscopy), not
+        # the day's laboratory work-up of an admission (its panels, its CRP and D-dimer).
+        if record.resource_type != "Observation" or record.ref in panels:
+            return False
+        return not panels or "laboratory" not in record.category
 
-    return [
-        i
-        for i in found
-        if i.record.resource_type == "Condition"
-        or done_for_a_finding(i.record)
-        or any(matches_concept(i.record, c) for c in results)
-    ]
+    return [i for i in found if kept(i.record)]
 
 
 def _monitoring_records(
