@@ -425,3 +425,22 @@ def test_a_measures_course_since_a_thing_done_opens_at_its_newest(tmp_path: Path
     assert "Observation/w0" not in selection.refs
     said = answer(question, NOW, focus(selection), None, AnswerConfig()).text
     assert "60.8 kg on 2022-02-24" in said and "63 kg on 2024-09-26" in said
+
+
+@pytest.mark.parametrize(
+    ("question", "why"),
+    [
+        ("what was he taking for it?", False),
+        ("whats he on for his blood pressure?", False),
+        ("what does she take for pain?", False),
+        ("what is the metformin for?", True),
+        ("what is she taking the lisinopril for?", True),
+        ("what are those eye drops for?", True),
+    ],
+)
+def test_what_is_taken_for_a_problem_is_not_why_a_medicine_was_given(
+    question: str, why: bool
+) -> None:
+    from ehrqa.select.default import WHY_RE
+
+    assert bool(WHY_RE.search(question)) is why
