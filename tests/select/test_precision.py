@@ -444,3 +444,11 @@ def test_what_is_taken_for_a_problem_is_not_why_a_medicine_was_given(
     from ehrqa.select.default import WHY_RE
 
     assert bool(WHY_RE.search(question)) is why
+
+
+def test_how_is_a_measure_asks_for_the_measure_not_an_organs_problems() -> None:
+    plan = analyze("how's my cholesterol?", NOW)
+    assert "total cholesterol" in {c.name for c in plan.concepts}
+    assert "hyperlipidemia" not in {c.name for c in plan.concepts}
+    heart = analyze("how's my heart doing?", NOW)
+    assert "myocardial infarction" in {c.name for c in heart.concepts}

@@ -555,6 +555,8 @@ def _trouble_with(text: str) -> str:
 
     def said(m: re.Match[str], prefix: str = "") -> str:
         organ = m["organ"].lower()
+        if prefix and any(match.concepts for match in scan(organ)):
+            return m[0]  # "how's my cholesterol?" asks for the cholesterol itself
         for name in (organ, organ[:-1]) if organ.endswith("s") else (organ,):
             if prefix and {phrase_key(name), phrase_key(organ)} & _ORGANS:
                 return m[0]
