@@ -452,3 +452,14 @@ def test_how_is_a_measure_asks_for_the_measure_not_an_organs_problems() -> None:
     assert "hyperlipidemia" not in {c.name for c in plan.concepts}
     heart = analyze("how's my heart doing?", NOW)
     assert "myocardial infarction" in {c.name for c in heart.concepts}
+
+
+def test_a_when_question_opens_with_the_date(tmp_path: Path) -> None:
+    mi = Record("Condition/mi", "Condition", "mi", "p", "[Condition/mi] 2014-03-03 Myocardial infarction",
+                date="2014-03-03", status="resolved",
+                codes=(Coding("http://snomed.info/sct", "22298006", "Myocardial infarction"),))  # fmt: skip
+    store = _store(tmp_path, [mi])
+    question = "when did i have my heart attack?"
+    selection = DefaultSelector().select(store, "p", question, NOW)
+    said = answer(question, NOW, selection, None, AnswerConfig()).text
+    assert said.startswith("On 2014-03-03: Myocardial infarction"), said
