@@ -318,6 +318,9 @@ def _intro(selection: Selection, judged: bool = False) -> str:
             # "Medical induction of labor" and "Cesarean section".
             return f"{len(days)} (on {len(days)} dates{last}; {len(records)} entries):"
         return f"{len(records)} found{last}:"
+    if plan.order == "latest" and plan.intent == "exists" and yes_no and readings:
+        # "Does she have a job right now?": the newest reading answers by its value.
+        return "The record shows:"
     if plan.order == "latest":
         return "Most recent of each:" if many and plan.concepts[1:] else "Most recent:"
     if plan.order == "earliest":

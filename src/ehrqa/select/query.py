@@ -1157,7 +1157,10 @@ def _is_current_value(
     """Whether the question wants a measurement's newest value ("What is my weight?")."""
     if window is not None or not any(c.is_measurement for c in concepts):
         return False
-    if types and STATUSABLE & set(types):  # "current medications" is a status, not an order
+    # "Current medications" is a status, not an order; "do I have a job?" asks the newest
+    # social reading even where the files also name a finding ("Full-time employment").
+    social = any(c.kind == "social" for c in concepts)
+    if types and STATUSABLE & set(types) and not social:
         return False
     return bool(_CURRENT_RE.search(text) or _PRESENT_VALUE_RE.search(text))
 
