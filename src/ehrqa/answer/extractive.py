@@ -337,12 +337,12 @@ def _intro(selection: Selection, judged: bool = False) -> str:
     if plan.status:
         return "Current:" if "active" in plan.status else "Ended:"
     window = f" {plan.window.phrase}" if plan.window else ""
-    days = sorted({r.day for r in records if r.day})
-    if plan.intent == "when" and days:
+    dated = sorted({r.day for r in records if r.day})
+    if plan.intent == "when" and dated:
         # "When did I have my heart attack?": the date first, then what was recorded.
-        if len(days) == 1:
-            return f"On {days[0]}{window}:"
-        return f"First recorded on {days[0]} (newest entry {days[-1]}){window}:"
+        if len(dated) == 1:
+            return f"On {dated[0]}{window}:"
+        return f"First recorded on {dated[0]} (newest entry {dated[-1]}){window}:"
     return f"Found{window}:"
 
 
