@@ -757,12 +757,14 @@ def _progression(selection: Selection, kb: Knowledge) -> Judgement | None:
         return None
     records = [item.record for item in selection.items]
     entries = [r for r in records if r.resource_type == "Condition"]
-    entry = max(entries, key=lambda r: r.date or "") if entries else None
+    entry = min(entries, key=lambda r: r.date or "") if entries else None  # since when
     for monitor in kb.monitoring(name):
         if monitor.becomes and (
             verdict := progression(entry, records, monitor, selection.plan.question)
         ):
-            return verdict
+            # Every entry of the condition states it (the first is cited).
+            every = tuple(dict.fromkeys((*verdict.refs, *(e.ref for e in entries))))
+            return dataclasses.replace(verdict, evidence=every)
     return None
 
 
@@ -814,7 +816,12 @@ def lead_judgements(selection: Selection, *, asked_only: bool = False) -> list[J
                 by_readings.setdefault(readings.sentence, (monitors, []))[1].append(condition)
         for monitors, conditions in by_readings.values():
             if (verdict := control(conditions, measures, monitors)) is not None:
-                found.append(verdict)
+                # Every entry of a judged condition states it (the newest is cited).
+                names = {c.display for c in conditions}
+                entries = (r.ref for r in records if r.resource_type == "Condition"
+                           and r.display in names)  # fmt: skip
+                every = tuple(dict.fromkeys((*verdict.refs, *entries)))
+                found.append(dataclasses.replace(verdict, evidence=every))
         if not found and CONTROL_RE.search(plan.question):
             # "Is my blood pressure under control?": the measure against its target.
             codes = {c.code for r in measures for c in r.codes}

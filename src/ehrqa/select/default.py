@@ -1493,7 +1493,7 @@ PROGRESSION_RE = re.compile(
 def _progression(store: RecordStore, patient_id: str, plan: QueryPlan) -> Selection | None:
     """For a question whether a condition has turned into the one the knowledge files say it
     becomes (monitoring.toml ``becomes``: prediabetes → diabetes), the newest reading of the
-    measure that tells and the condition's entry. None when the question is not one, when
+    measure that tells and the condition's entries. None when the question is not one, when
     the record names the condition it became (that answers it), or holds neither the
     condition nor a reading."""
     if not PROGRESSION_RE.search(plan.question):
@@ -1523,9 +1523,9 @@ def _progression(store: RecordStore, patient_id: str, plan: QueryPlan) -> Select
         newest = max(r.day or "" for r in readings)
         reason = f"monitoring of {monitor.condition}: {monitor.measure}"
         items = [Selected(r, 0.9, (reason,)) for r in readings if r.day == newest]
-        if listed:  # its first entry: since when it is recorded
-            entry = min(listed, key=lambda r: r.date or "")
-            items.append(Selected(entry, 0.9, (f"{monitor.condition}: code",)))
+        # Its entries (the first says since when it is recorded; some generators file it
+        # again at every visit).
+        items += [Selected(entry, 0.9, (f"{monitor.condition}: code",)) for entry in listed]
         selection = Selection(plan, items, len(readings) + len(listed))
         selection.details["progression"] = monitor.condition
         return selection
