@@ -463,3 +463,19 @@ def test_a_when_question_opens_with_the_date(tmp_path: Path) -> None:
     selection = DefaultSelector().select(store, "p", question, NOW)
     said = answer(question, NOW, selection, None, AnswerConfig()).text
     assert said.startswith("On 2014-03-03: Myocardial infarction"), said
+
+
+def test_an_insurance_history_reads_every_claim(tmp_path: Path) -> None:
+    def claim(i: int, day: str, payer: str) -> Record:
+        return Record(f"Claim/c{i}", "Claim", f"c{i}", "p", f"[Claim/c{i}] {day} Claim; insurer {payer}",
+                      date=day, resource={"insurer": {"display": payer}})  # fmt: skip
+
+    start = date(1968, 4, 12)
+    claims = [claim(i, (start + timedelta(days=60 * i)).isoformat(), "Cigna") for i in range(150)]
+    claims += [claim(200 + i, f"2005-0{i + 1}-06", "Aetna") for i in range(5)]
+    store = _store(tmp_path, claims)
+    question = "which insurance companies did she have over the years"
+    selection = focus(DefaultSelector().select(store, "p", question, NOW))
+    said = answer(question, NOW, selection, None, AnswerConfig()).text
+    assert "Cigna (claims from 1968-04-12" in said, said
+    assert len(selection.items) == 155

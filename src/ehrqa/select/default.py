@@ -732,8 +732,10 @@ def _cut_off(plan: QueryPlan, pool: dict[str, _Candidate]) -> list[Selected]:
         groups: dict[str, list[_Candidate]] = {}
         for cand in sorted(cands, key=_newest_first):
             groups.setdefault(cand.concept or cand.record.resource_type, []).append(cand)
-        # A count is of every match: "how many chemo sessions?" over 180 is 180, not 100.
-        cap = None if plan.intent == "count" else MAX_LIST
+        # A count is of every match: "how many chemo sessions?" over 180 is 180, not 100;
+        # an insurance history's first claim of each payer is among the oldest.
+        whole = plan.intent == "count" or PAYER_HISTORY_RE.search(plan.question)
+        cap = None if whole else MAX_LIST
         cands = sorted((c for members in groups.values() for c in members[:cap]), key=_newest_first)
     else:
         cands = sorted(cands, key=lambda c: -c.score)
