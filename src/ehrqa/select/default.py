@@ -784,10 +784,10 @@ IS_IT_FOR_RE = re.compile(
 )
 WHY_RE = re.compile(
     r"\b(?:why|reason\w*|purpose|prescribed\s+for|taking\s+(?!for\b)\S.{0,40}\bfor"
-    # "What's the metformin for?", not "what was he taking for it?" / "what's he on for his
-    # blood pressure?" (the medicines for it: nothing is named before the "for").
+    # "What's the metformin for?", not "what was he taking for it?", "what's he on for his
+    # blood pressure?", "what did they give her for that?" (what was given for it).
     r"|what\b.{0,40}(?<!\btaking)(?<!\btake)(?<!\btakes)(?<!\btook)(?<!\bon)(?<!\busing)"
-    r"(?<!\bgiven)\s+for\b)"
+    r"(?<!\bgiven)(?<!\bhim)(?<!\bher)(?<!\bme)(?<!\bthem)(?<!\byou)\s+for\b)"
     rf"|{IS_IT_FOR_RE.pattern}",
     re.IGNORECASE,
 )
