@@ -434,6 +434,7 @@ def test_a_measures_course_since_a_thing_done_opens_at_its_newest(tmp_path: Path
         ("whats he on for his blood pressure?", False),
         ("what does she take for pain?", False),
         ("what kind of anesthesia did they give her for that?", False),
+        ("what did they do for her breathing?", False),
         ("what is the metformin for?", True),
         ("what is she taking the lisinopril for?", True),
         ("what are those eye drops for?", True),

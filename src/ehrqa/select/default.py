@@ -785,9 +785,11 @@ IS_IT_FOR_RE = re.compile(
 WHY_RE = re.compile(
     r"\b(?:why|reason\w*|purpose|prescribed\s+for|taking\s+(?!for\b)\S.{0,40}\bfor"
     # "What's the metformin for?", not "what was he taking for it?", "what's he on for his
-    # blood pressure?", "what did they give her for that?" (what was given for it).
+    # blood pressure?", "what did they give her for that?", "what did they do for her
+    # breathing?" (what was given or done for it).
     r"|what\b.{0,40}(?<!\btaking)(?<!\btake)(?<!\btakes)(?<!\btook)(?<!\bon)(?<!\busing)"
-    r"(?<!\bgiven)(?<!\bhim)(?<!\bher)(?<!\bme)(?<!\bthem)(?<!\byou)\s+for\b)"
+    r"(?<!\bgiven)(?<!\bhim)(?<!\bher)(?<!\bme)(?<!\bthem)(?<!\byou)(?<!\bdo)(?<!\bdone)"
+    r"\s+for\b)"
     rf"|{IS_IT_FOR_RE.pattern}",
     re.IGNORECASE,
 )
