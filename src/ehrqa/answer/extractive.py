@@ -60,7 +60,6 @@ from ehrqa.select.default import (
     TYPE_LABELS,
     VISIT_ANCHORS,
     WHY_RE,
-    asks_problem_list,
     asks_why_visit,
     encounter_id,
     matches_concept,
@@ -690,10 +689,6 @@ def compose_parts(selection: Selection) -> tuple[str, tuple[str, ...]]:
     same fact (a condition seen at many visits, a medicine at every refill) are listed once,
     with every record cited.
     """
-    if selection.nearby and asks_problem_list(selection.plan):
-        # A problem list's circumstances, set beside it by the selector: listed apart.
-        whole = [*selection.items, *selection.nearby]
-        return compose_parts(dataclasses.replace(selection, items=whole, nearby=[]))
     if not selection.items:
         if selection.nearby:  # what was searched, then the records closest to it
             shown = dataclasses.replace(selection, items=selection.nearby, nearby=[])

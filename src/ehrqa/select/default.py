@@ -425,7 +425,6 @@ class DefaultSelector:
         _score_common(plan, ctx.pool)
         ranked = sorted(ctx.pool.values(), key=_newest_first)
         items = _for_condition(plan, _current_payer(plan, _cut_off(plan, ctx.pool)))
-        items = _newest_per_medicine(plan, items)
         items = with_links(store, patient_id, plan, items)
         if not items and (at_visits := self._at_condition_visits(store, patient_id, plan)):
             items = at_visits
@@ -453,7 +452,6 @@ class DefaultSelector:
             _named_elsewhere(store, patient_id, selection)
         if not items and selection.negative:
             _emergency_beside(store, patient_id, selection, start, end)
-        _circumstances_apart(selection)
         _ended_beside(selection)
         if not items and self.matcher is not None:
             semantic_fallback(self.matcher, store, patient_id, plan, selection)
@@ -605,35 +603,6 @@ def _ended_beside(selection: Selection) -> None:
         return
     selection.nearby, selection.items = selection.items, []
     selection.empty_reason, selection.negative = "No, none is current; earlier entries:", True
-
-
-def asks_problem_list(plan: QueryPlan) -> bool:
-    """Whether ``plan`` asks for the problems as a whole ("active problem list", "what
-    conditions does she have?"), not for one of them."""
-    return (
-        plan.resource_types == ("Condition",)
-        and not plan.concepts
-        and not plan.keywords
-        and plan.intent in ("list", "list_active")
-    )
-
-
-def _circumstances_apart(selection: Selection) -> None:
-    """A problem list's circumstances (employment, stress, "medication review due": the
-    social findings some generators code as Conditions) are shown beside it, not selected
-    among its problems; with nothing else open, no disease is on the list."""
-    if not asks_problem_list(selection.plan):
-        return
-    kb = load_knowledge()
-    social = [i for i in selection.items if kb.is_social_finding(i.record.display)]
-    if not social:
-        return
-    selection.items = [i for i in selection.items if i not in social]
-    selection.nearby = social
-    if not selection.items:
-        current = "current " if "active" in selection.plan.status else ""
-        selection.empty_reason = f"No {current}disease or disorder is on the problem list."
-        selection.negative = True
 
 
 def _emergency_beside(
@@ -1240,23 +1209,6 @@ def _current_payer(plan: QueryPlan, items: list[Selected]) -> list[Selected]:
             seen |= names
             kept.append(item)
     return kept
-
-
-def _newest_per_medicine(plan: QueryPlan, items: list[Selected]) -> list[Selected]:
-    """For a list of current medicines ("current med list", "what is she taking for her
-    nerves?"), the newest current order of each medicine: one line per medicine, its
-    refills (some generators leave decades of them active) are not more answers."""
-    if plan.intent != "list_active":
-        return items
-    newest: dict[str, Selected] = {}
-    for item in items:
-        record = item.record
-        if record.resource_type in MEDICATION_TYPES:
-            kept = newest.setdefault(record.display, item)
-            if (record.date or "") > (kept.record.date or ""):
-                newest[record.display] = item
-    chosen = {id(item) for item in newest.values()}
-    return [i for i in items if i.record.resource_type not in MEDICATION_TYPES or id(i) in chosen]
 
 
 def _asks_medicines_for_condition(plan: QueryPlan) -> bool:
