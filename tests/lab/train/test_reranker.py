@@ -198,7 +198,7 @@ def test_cutoff_modes_without_a_model(demo_store: SqliteStore) -> None:
     "question",
     [
         "What was my last HbA1c?",
-        "Am I taking a painkiller?",
+        "Have I ever taken a painkiller?",
         "What were the results of my most recent lipid panel?",
         "How many encounters have I had since 2015?",
         "How has my weight changed over time?",
