@@ -51,6 +51,7 @@ from ehrqa.select.default import (
     ADULT_AGE,
     AGE_AT_RE,
     COUNTED_TYPES,
+    CURRENT_STATUSES,
     DONE_RE,
     FINDINGS_RE,
     IS_IT_FOR_RE,
@@ -148,7 +149,7 @@ _COURSE_RE = re.compile(
 
 
 def _is_current(record: Record) -> bool:
-    return record.status in ("active", "on-hold", "intended", "recurrence", "relapse")
+    return record.status in CURRENT_STATUSES
 
 
 # Records whose presence answers "have I / do I / did I": a diagnosis, a procedure, a shot.

@@ -28,6 +28,7 @@ from ehrqa.knowledge import (
 )
 from ehrqa.select.default import CLAIM_TYPES
 from ehrqa.select.query import DUE_RE, PASSED_ON, YES_NO_RE
+from ehrqa.text.dates import whole_months
 from ehrqa.text.names import plain_name
 from ehrqa.text.numbers import display_number
 from ehrqa.text.units import show_number, show_value, with_unit
@@ -621,7 +622,7 @@ def child_vaccines(
     names ("is he due for his MMR?"); all of the schedule when empty, which needs every
     dose the record holds (the selector adds them). None when nothing is due yet.
     """
-    months = (now.year - birth.year) * 12 + now.month - birth.month - (now.day < birth.day)
+    months = whole_months(birth, now)
     doses: dict[str, list[Record]] = {}
     for record in records:
         if record.resource_type != "Immunization":
@@ -713,7 +714,7 @@ def survival(condition: Record, patient: Record) -> Judgement | None:
     start, end = date.fromisoformat(condition.day), date.fromisoformat(died[:10])
     if end < start:
         return None
-    months = (end.year - start.year) * 12 + end.month - start.month - (end.day < start.day)
+    months = whole_months(start, end)
     if months >= 12:
         years, rest = divmod(months, 12)
         span = f"{years} year{'s' if years != 1 else ''}"

@@ -1331,15 +1331,12 @@ def _findings(
     results = [*_result_measures(plan), *tests]
     diagnosed = {i.record.display.lower() for i in found if i.record.resource_type == "Condition"}
     # The panels drawn that day (a metabolic panel, a troponin) and their results.
-    panels: set[str] = set()
-    for item in found:
-        if item.record.resource_type == "DiagnosticReport":
-            panels.add(item.record.ref)
-            for result in item.record.resource.get("result") or []:
-                if isinstance(result, dict) and (
-                    rid := reference_id(result.get("reference"), "Observation")
-                ):
-                    panels.add(f"Observation/{rid}")
+    panels = {
+        ref
+        for item in found
+        if item.record.resource_type == "DiagnosticReport"
+        for ref in (item.record.ref, *report_results(item.record))
+    }
 
     def kept(record: Record) -> bool:
         if record.resource_type == "Condition":
@@ -1915,6 +1912,15 @@ def _patient_facts(resource: dict[str, Any]) -> dict[str, str | None]:
     }
 
 
+def report_results(report: Record) -> list[str]:
+    """The references of a DiagnosticReport's result Observations (``Type/id`` once stored)."""
+    return [
+        r["reference"]
+        for r in report.resource.get("result") or []
+        if isinstance(r, dict) and isinstance(r.get("reference"), str)
+    ]
+
+
 def with_report_results(store: RecordStore, items: list[Selected]) -> list[Selected]:
     """Add each selected DiagnosticReport's result Observations: they hold its values."""
     chosen = {item.record.ref for item in items}
@@ -1922,11 +1928,7 @@ def with_report_results(store: RecordStore, items: list[Selected]) -> list[Selec
     for item in items:
         if item.record.resource_type != "DiagnosticReport":
             continue
-        refs = [
-            r["reference"]
-            for r in item.record.resource.get("result") or []
-            if isinstance(r, dict) and isinstance(r.get("reference"), str)
-        ]
+        refs = report_results(item.record)
         for record in store.get_many([ref for ref in refs if ref not in chosen]):
             chosen.add(record.ref)
             extra.append(Selected(record, item.score, (f"result of {item.record.ref}",)))

@@ -417,7 +417,7 @@ def split_parts(question: str, now: date) -> list[str]:
     if subjects < 2 and not (subjects == 1 and (borrowing or dying)):
         return [question]
     parts: list[str] = []
-    for piece in pieces:
+    for piece, own in zip(pieces, plans, strict=True):
         # "… and how old was she?": her age when the earlier part's event happened.
         if parts and _BARE_AGE_RE.match(piece.rstrip(" ?")) and not _DEATH_RE.search(parts[-1]):
             piece = f"{piece.rstrip(' ?')} when it happened?"
@@ -427,7 +427,7 @@ def split_parts(question: str, now: date) -> list[str]:
         if (
             parts
             and _GENERIC_MEASURE_RE.search(piece)
-            and not analyze(piece, now).concepts
+            and not own.concepts
             and (said := _subject_words(analyze(parts[-1], now)))
         ):
             # "Is he on anything for his triglycerides, and what was the last level?": the

@@ -74,6 +74,11 @@ def whole_years(start: date, end: date) -> int:
     return end.year - start.year - ((end.month, end.day) < (start.month, start.day))
 
 
+def whole_months(start: date, end: date) -> int:
+    """Whole months from ``start`` to ``end`` (a month not yet completed doesn't count)."""
+    return (end.year - start.year) * 12 + end.month - start.month - (end.day < start.day)
+
+
 def age_on(birth_date: str, now: date) -> int | None:
     """Whole years from ``birth_date`` (ISO) to ``now``; None when the date is unreadable."""
     try:
