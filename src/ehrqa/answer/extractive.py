@@ -48,6 +48,7 @@ from ehrqa.fhir.render import labelled
 from ehrqa.knowledge import Concept, Knowledge, Monitor, load_knowledge
 from ehrqa.select.base import Selection, by_kind_only, kind_listing
 from ehrqa.select.default import (
+    A_USE_OF,
     ADULT_AGE,
     AGE_AT_RE,
     COUNTED_TYPES,
@@ -1127,6 +1128,14 @@ def _medicine_reasons(selection: Selection) -> list[Judgement]:
                 "names no reason."
             )
             refs += tuple(c.ref for c in visit)
+        elif uses := _common_uses(records, selection):
+            # A lead, said as one: the order names no reason, the drug is used for these.
+            held = "; ".join(f"{fact_phrase(c)} [{c.ref}]" for c in uses)
+            sentence = (
+                f"The record gives no reason for {name} {cites}. It is commonly used for "
+                f"conditions the record holds: {held}."
+            )
+            refs += tuple(c.ref for c in uses)
         else:
             sentence = f"The record gives no reason for {name} {cites}."
         found.append(Judgement(sentence, refs))
@@ -1186,6 +1195,13 @@ def _why_stopped(records: list[Record], name: str, reasons: list[str]) -> Judgem
         f"{what_for}.",
         refs,
     )
+
+
+def _common_uses(orders: Sequence[Record], selection: Selection) -> list[Record]:
+    """The selected conditions the knowledge files list as a common use of these orders'
+    medicine (selected for an order that names no reason: select.default)."""
+    labels = {f"{A_USE_OF}{r.ref}" for r in orders}
+    return [i.record for i in selection.items if labels.intersection(i.reasons)]
 
 
 def _visit_problems(order: Record, selection: Selection) -> list[Record]:

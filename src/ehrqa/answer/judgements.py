@@ -160,7 +160,7 @@ def trend(
         low = min(between, key=_number)
         high = max(between, key=_number)
         if _shown(low) == _shown(high):
-            sentence += f" {len(series)} readings in all, each {_shown(low)}."
+            sentence += f" {len(series)} readings in all; those in between were each {_shown(low)}."
         else:
             sentence += (
                 f" {len(series)} readings in all; in between, lowest {_shown(low)} on "

@@ -799,8 +799,12 @@ def _result_measures(plan: QueryPlan) -> list[Concept]:
 
 # "What symptoms did he have with covid?": the findings filed at the illness's visit.
 SYMPTOMS_RE = re.compile(r"\b(?:symptoms?|signs?\s+of|presented\s+with)\b", re.IGNORECASE)
+# The reason on a condition a medicine with no recorded reason is commonly used for.
+A_USE_OF = "a common use of "
 # Records linked to a selected one: kept by the reranker as the rules chose them.
-LINK_REASONS = ("result of ", "reason for ", "monitoring of ", "same visit as ", "recorded for ")
+LINK_REASONS = (
+    "result of ", "reason for ", "monitoring of ", "same visit as ", "recorded for ", A_USE_OF
+)  # fmt: skip
 # What a visit's findings are: its observations, reports, diagnoses and procedures.
 FINDING_TYPES = ("Observation", "DiagnosticReport", "Condition", "Procedure")
 WHY_VISIT_TYPES = (*FINDING_TYPES, "MedicationRequest")  # a medicine names what it treats
@@ -847,13 +851,19 @@ def with_links(
             and not i.record.resource.get("reasonCode")
         ]
         chosen = {i.record.ref for i in items}
-        items = items + [
+        visit_problems = [
             i
             for i in _same_visit_records(
                 store, patient_id, unexplained, ("Condition",), anchors=MEDICATION_TYPES
             )
             if i.record.ref not in chosen
         ]
+        explained = {r.removeprefix("same visit as ") for i in visit_problems for r in i.reasons}
+        items = items + visit_problems
+        # Nor does its visit: the recorded conditions the medicine is commonly used for.
+        items = items + _recorded_uses(
+            store, patient_id, plan, [i for i in unexplained if i.record.ref not in explained]
+        )
     if asks_why_visit(plan, items):  # what was found, and what was given for it
         items = items + _same_visit_records(store, patient_id, items, WHY_VISIT_TYPES)
     elif DONE_RE.search(plan.question):  # what was done at the problem's visit
@@ -943,6 +953,41 @@ def _latest_per_reason(items: list[Selected]) -> list[Selected]:
             newest[key] = item
     kept = {item.record.ref for item in newest.values()}
     return [item for item in items if item.record.ref in kept or not reasons(item.record)]
+
+
+def drug_uses(display: str) -> set[str]:
+    """The condition concepts the knowledge files list as common uses of the medicine a
+    record names (its display), by ingredient."""
+    display = display.lower()
+    return {
+        condition
+        for drug, conditions_for in load_knowledge().drug_indications.items()
+        # "alendronate" is spelt "Alendronic acid" in some records: a long name's stem
+        if drug in display or (len(drug) >= 8 and drug[:-3] in display)
+        for condition in conditions_for
+    }
+
+
+def _recorded_uses(
+    store: RecordStore, patient_id: str, plan: QueryPlan, orders: list[Selected]
+) -> list[Selected]:
+    """For "why is he on carbamazepine?" when no order and no visit names a reason: the
+    conditions recorded by ``plan.now`` that the knowledge files list as the medicine's
+    common uses (epilepsy), each labelled as such: a lead, never the recorded reason."""
+    if not orders:
+        return []
+    query = RecordQuery(patient_id, types=("Condition",), end=f"{plan.now.isoformat()}T23:59:59")
+    conditions = list(store.query(query))
+    extra: dict[str, Selected] = {}
+    for order in orders:
+        uses = drug_uses(order.record.display)
+        for record in conditions:
+            named = {c.name for m in scan(plain_name(record.display)) for c in m.concepts}
+            if named & uses and record.ref not in extra:
+                extra[record.ref] = Selected(
+                    record, order.score, (f"{A_USE_OF}{order.record.ref}",)
+                )
+    return list(extra.values())
 
 
 def _reason_records(store: RecordStore, items: list[Selected]) -> list[Selected]:
@@ -1225,7 +1270,6 @@ def _for_condition(plan: QueryPlan, items: list[Selected]) -> list[Selected]:
         return items
     conditions = [c for c in plan.concepts if c.kind == "condition"]
     classes = [c for c in plan.concepts if c.kind == "drug_class"]
-    kb = load_knowledge()
     names = {c.name for c in conditions}
     terms = [t for c in conditions for t in (*c.terms, *c.synonyms)]
 
@@ -1248,13 +1292,7 @@ def _for_condition(plan: QueryPlan, items: list[Selected]) -> list[Selected]:
             return False
         if record.resource_type not in MEDICATION_TYPES:
             return not by_kind_only(item)  # the condition asked, not every condition
-        display = record.display.lower()
-        return any(
-            names & set(conditions_for)
-            for drug, conditions_for in kb.drug_indications.items()
-            # "alendronate" is spelt "Alendronic acid" in some records: a long name's stem
-            if drug in display or (len(drug) >= 8 and drug[:-3] in display)
-        )
+        return bool(names & drug_uses(record.display))
 
     kept = [item for item in items if treats(item)]
     if any(i.record.resource_type in (*MEDICATION_TYPES, "Procedure") for i in kept):
@@ -2001,6 +2039,16 @@ def _named_elsewhere(store: RecordStore, patient_id: str, selection: Selection) 
     selection.negative = False
 
 
+# Concepts recorded by questionnaires and social-history readings: a habit or circumstance
+# ("does he drink?") that no reading on file leaves unknown, not absent.
+HABIT_KINDS = ("survey", "social")
+# "Has she been screened for depression?", "was his drinking ever assessed?": the reading
+# itself is asked for, and none on file is a "No".
+_SCREENED_RE = re.compile(
+    r"\b(?:screen\w*|check\w*|test\w*|assess\w*|ask(?:ed)?\s+about|questionnaires?|"
+    r"scor\w+|surveys?|forms?|evaluat\w*|measur\w*|done|filled)\b",
+    re.IGNORECASE,
+)
 # "How many packs a day", "how much per week": a rate, which is a value, not a count.
 _RATE_RE = re.compile(r"\b(?:a|per|each|every)\s+(?:day|week|month|night)\b", re.IGNORECASE)
 
@@ -2044,6 +2092,14 @@ def empty_reason(
         counted = asked and all(set(c.resource_types) <= set(COUNTED_TYPES) for c in asked)
         if not plan.concepts:  # visits of a class are counted too
             what, counted = " or ".join(_class_label(c) for c in classes), True
+        if (
+            asked
+            and all(c.kind in HABIT_KINDS for c in asked)
+            and not _SCREENED_RE.search(plan.question)
+        ):
+            # "Does he drink alcohol?" with no drinking record asks of a habit: no
+            # questionnaire on file is not a "No".
+            return f"The record does not say: it has no {what}{when}.", False
         return f"No: the record has no {what}{when}{' (0 found)' if counted else ''}.", True
     if "active" in plan.status and not plan.concepts and types:
         # "What medicines am I taking?" over a record whose orders all ended: none current.

@@ -354,6 +354,18 @@ def _narrowed_by(context: str, question: str, plan: QueryPlan) -> str:
     return _about(question, named)
 
 
+def _same_list(a: QueryPlan, b: QueryPlan) -> bool:
+    """Whether two parts ask for the same list: records of the same types and concepts,
+    current or all ("what's wrong with him?", "main health problems")."""
+    lists = ("list", "list_active")
+    return (
+        a.intent in lists
+        and b.intent in lists
+        and a.resource_types == b.resource_types
+        and {c.name for c in a.concepts} == {c.name for c in b.concepts}
+    )
+
+
 def split_parts(question: str, now: date) -> list[str]:
     """The parts of a question that asks several things, each made self-contained.
 
@@ -397,6 +409,9 @@ def split_parts(question: str, now: date) -> list[str]:
     # Divided only when two parts name subjects of their own: "When was my LDL first checked,
     # and what was it?" is one question about one thing.
     plans = [analyze(piece, now) for piece in pieces]
+    # "What's wrong with him? main health problems": one list asked twice is one question.
+    if all(_same_list(plans[0], plan) for plan in plans[1:]):
+        return [question]
     subjects = sum(1 for plan in plans if _has_subject(plan))
     # "How old was she when they diagnosed it, and how long did she live with it?", "how
     # tall is he now and has he grown much?": after a part with a subject, parts without

@@ -1,0 +1,100 @@
+"""Phrasings and records a new user met in session 9 of issue 15 (Java-Synthea Dirk
+Kuhlman): a medicine whose order names no reason, a list asked twice in one message, a habit
+with no reading on file, a long series whose first reading differs from the rest."""
+
+from __future__ import annotations
+
+from datetime import date
+from pathlib import Path
+
+from answer.test_judgements import condition, weight
+from ehrqa.answer.answerer import AnswerConfig, answer
+from ehrqa.answer.judgements import trend
+from ehrqa.fhir.record import Coding, Record
+from ehrqa.select.default import DefaultSelector
+from ehrqa.select.followup import split_parts
+from ehrqa.store import SqliteStore
+
+NOW = date(2021, 4, 1)
+RXNORM = "http://www.nlm.nih.gov/research/umls/rxnorm"
+
+
+def _store(tmp_path: Path, records: list[Record]) -> SqliteStore:
+    store = SqliteStore(tmp_path / "s.sqlite3")
+    store.upsert(records)
+    return store
+
+
+def _order(ref: str, day: str, name: str) -> Record:
+    """An active medication order that names no reason."""
+    rtype, rid = ref.split("/")
+    return Record(ref, rtype, rid, "p", f"[{ref}] {day} {name}; status active", date=day,
+                  codes=(Coding(RXNORM, "1", name),), status="active", resource={})  # fmt: skip
+
+
+def _ask(store: SqliteStore, question: str) -> tuple[set[str], str]:
+    selection = DefaultSelector().select(store, "p", question, NOW)
+    said = answer(question, NOW, selection, None, AnswerConfig()).text
+    return {item.record.ref for item in selection.items}, said
+
+
+def test_a_medicine_with_no_recorded_reason_names_the_recorded_conditions_it_is_used_for(
+    tmp_path: Path,
+) -> None:
+    epilepsy = condition("e", "84757009", "Epilepsy")
+    store = _store(
+        tmp_path,
+        [
+            epilepsy,
+            condition("h", "38341003", "Hypertension"),
+            _order("MedicationRequest/c", "1989-04-11", "Carbamazepine[Tegretol]"),
+        ],
+    )
+    chosen, said = _ask(store, "why is he on carbamazepine?")
+    # The order's reason is not invented: it is said to be missing, and the lead is a lead.
+    assert chosen == {"MedicationRequest/c", "Condition/e"}
+    assert said.startswith("The record gives no reason for Carbamazepine")
+    assert "commonly used for" in said and "Epilepsy" in said and "Hypertension" not in said
+
+
+def test_a_medicine_with_no_reason_and_no_known_use_in_the_record_says_only_that(
+    tmp_path: Path,
+) -> None:
+    store = _store(
+        tmp_path,
+        [
+            condition("h", "38341003", "Hypertension"),
+            _order("MedicationRequest/c", "1989-04-11", "Carbamazepine[Tegretol]"),
+        ],
+    )
+    chosen, said = _ask(store, "why is he on carbamazepine?")
+    assert chosen == {"MedicationRequest/c"}
+    assert said.startswith("The record gives no reason for Carbamazepine")
+    assert "commonly used" not in said
+
+
+def test_one_list_asked_twice_in_one_message_is_one_question() -> None:
+    question = "what's wrong with dirk? main health problems"
+    assert split_parts(question, NOW) == [question]
+    # Two lists of different things stay two parts.
+    assert len(split_parts("what meds is he on and what are his diagnoses?", NOW)) == 2
+
+
+def test_a_habit_with_no_reading_on_file_is_not_denied(tmp_path: Path) -> None:
+    store = _store(
+        tmp_path, [condition("h", "38341003", "Hypertension"), weight("w", "2021-03-02", 94.5)]
+    )
+    chosen, said = _ask(store, "does he drink alcohol?")
+    assert not chosen and said.startswith("The record does not say")
+    # Asked whether the screening was done, none on file is a "No".
+    _, screened = _ask(store, "has he been screened for alcohol use?")
+    assert screened.startswith("No: the record has no alcohol use score")
+
+
+def test_a_long_series_with_equal_readings_between_says_which_readings_are_equal() -> None:
+    readings = [weight("w0", "2013-02-19", 93.4)]
+    readings += [weight(f"w{i}", f"{2013 + i}-06-01", 94.52) for i in range(1, 11)]
+    verdict = trend(readings)
+    assert verdict is not None
+    assert "93.4 kg on 2013-02-19" in verdict.sentence
+    assert "11 readings in all; those in between were each 94.52 kg" in verdict.sentence
