@@ -275,6 +275,7 @@ def test_rounds_are_split_apart_and_a_patient_may_not_be_in_two() -> None:
     assert split_names(10) == ("val11", "test11")
     assert split_names(11) == ("val12", "test12")
     assert split_names(12) == ("val13", "test13")
+    assert split_names(13) == ("val14", "test14")
     with pytest.raises(SpecError, match=r"questions-z\.jsonl"):
         question_round("questions-z.jsonl")
     spec = {"op": "latest", "codes": ["LOINC|4548-4"]}
@@ -426,6 +427,16 @@ ROUND_TWELVE_VAL = {
 }  # fmt: skip
 
 
+# Round 13 (questions-n) as dealt before round 14 existed: round 14 must never move them.
+ROUND_THIRTEEN_VAL = {
+    "03c13833-66d8-444f-8bf5-1ec1d1944c15", "03d50b77-fa38-4632-918d-bbf27f4e4847",
+    "20467c96-1e2c-4008-94e9-415d3f8bb51b", "226e9d18-e3be-427e-9436-359d85af5c25",
+    "619b9ff7-971d-4d8f-b2f0-70025257cea8", "8f2e37f0-ab7b-49e8-a639-9cde937e43ba",
+    "9ed022f7-94ec-43be-987a-bddf2590d290", "aaed2ccc-378b-4c1f-a052-69ad239a08fb",
+    "ae2aaf34-225b-40c4-9368-729611e18791", "c6956f1e-ed9e-4279-a428-d1cb47a87e46",
+}  # fmt: skip
+
+
 def _committed_rounds() -> tuple[dict[str, dict[str, str]], dict[str, set[str]]]:
     """Each round's patients with their split (by file letter), and each patient's kinds."""
     committed = [orjson.loads(line) for line in (BENCH / "qa.jsonl").read_bytes().splitlines()]
@@ -451,13 +462,14 @@ def _committed_rounds() -> tuple[dict[str, dict[str, str]], dict[str, set[str]]]
         ("k", "l", ROUND_TEN_VAL, (10, 10)),
         ("l", "m", ROUND_ELEVEN_VAL, (10, 10)),
         ("m", "n", ROUND_TWELVE_VAL, (10, 10)),
+        ("n", "o", ROUND_THIRTEEN_VAL, (10, 10)),
     ],
 )
 def test_a_round_is_dealt_on_its_own_and_never_moves_the_one_before(
     before: str, after: str, pinned: set[str], dealt: tuple[int, int]
 ) -> None:
     by_round, kinds = _committed_rounds()
-    letters = "abcdefghijklmn"
+    letters = "abcdefghijklmno"
     old, new = by_round[before], by_round[after]
     n = letters.index(before) - 1  # round n+1 (file letters a and b are round 1)
     val, test = split_names(n)
