@@ -7,12 +7,12 @@ from __future__ import annotations
 from datetime import date
 from pathlib import Path
 
-from answer.test_judgements import condition, weight
+from answer.test_judgements import bp, condition, weight
 from ehrqa.answer.answerer import AnswerConfig, answer
 from ehrqa.answer.judgements import trend
 from ehrqa.fhir.record import Coding, Record
 from ehrqa.select.default import DefaultSelector
-from ehrqa.select.followup import split_parts
+from ehrqa.select.followup import remembered, resolve_followup, split_parts
 from ehrqa.store import SqliteStore
 
 NOW = date(2021, 4, 1)
@@ -25,11 +25,14 @@ def _store(tmp_path: Path, records: list[Record]) -> SqliteStore:
     return store
 
 
-def _order(ref: str, day: str, name: str) -> Record:
-    """An active medication order that names no reason."""
+def _order(ref: str, day: str, name: str, reason: str = "") -> Record:
+    """An active medication order; ``reason`` is "Condition/id=Display" when it names one."""
     rtype, rid = ref.split("/")
-    return Record(ref, rtype, rid, "p", f"[{ref}] {day} {name}; status active", date=day,
-                  codes=(Coding(RXNORM, "1", name),), status="active", resource={})  # fmt: skip
+    target, _, said = reason.partition("=")
+    resource = {"reasonReference": [{"reference": target}]} if reason else {}
+    text = f"[{ref}] {day} {name}; status active" + (f"; reason {said}" if said else "")
+    return Record(ref, rtype, rid, "p", text, date=day, codes=(Coding(RXNORM, "1", name),),
+                  status="active", resource=resource)  # fmt: skip
 
 
 def _ask(store: SqliteStore, question: str) -> tuple[set[str], str]:
@@ -98,3 +101,60 @@ def test_a_long_series_with_equal_readings_between_says_which_readings_are_equal
     assert verdict is not None
     assert "93.4 kg on 2013-02-19" in verdict.sentence
     assert "11 readings in all; those in between were each 94.52 kg" in verdict.sentence
+
+
+def _treated_hypertension(tmp_path: Path) -> SqliteStore:
+    return _store(
+        tmp_path,
+        [
+            condition("h", "38341003", "Hypertension"),
+            _order(
+                "MedicationRequest/hctz",
+                "2019-03-05",
+                "Hydrochlorothiazide 25 MG",
+                "Condition/h=Hypertension",
+            ),
+            bp("b1", "2020-10-06", 190, 109),
+            bp("b2", "2021-03-02", 166, 113),
+        ],
+    )
+
+
+def test_whether_a_medicine_works_is_whether_what_it_is_for_is_at_target(
+    tmp_path: Path,
+) -> None:
+    store = _treated_hypertension(tmp_path)
+    for question in (
+        "is the hydrochlorothiazide working?",
+        "is his blood pressure medicine working?",
+    ):
+        chosen, said = _ask(store, question)
+        # It had answered "Yes, the record shows: Hydrochlorothiazide …" (the order exists).
+        assert not said.startswith("Yes"), question
+        assert "not controlled" in said.split(". ")[0] and "Hydrochlorothiazide" in said
+        assert {"Condition/h", "Observation/b2", "MedicationRequest/hctz"} <= chosen
+    # An organ working is not a medicine.
+    assert "Hydrochlorothiazide" not in _ask(store, "is his kidney working?")[1]
+
+
+def test_a_medicine_with_no_recorded_reason_is_listed_not_judged(tmp_path: Path) -> None:
+    store = _store(
+        tmp_path, [_order("MedicationRequest/c", "1989-04-11", "Carbamazepine[Tegretol]")]
+    )
+    chosen, said = _ask(store, "is the carbamazepine working?")
+    assert chosen == {"MedicationRequest/c"} and not said.startswith("Yes")
+
+
+def test_a_follow_up_about_starting_it_asks_of_the_medicine_the_answer_named(
+    tmp_path: Path,
+) -> None:
+    store = _treated_hypertension(tmp_path)
+    history: list[str] = []
+    for question in ("does he have high blood pressure?", "what's he taking for it?"):
+        resolved = resolve_followup(question, history, NOW)
+        selection = DefaultSelector().select(store, "p", resolved, NOW)
+        history.append(remembered(resolved, selection))
+    resolved = resolve_followup("when did he start that?", history, NOW)
+    assert resolved.endswith("(about: hydrochlorothiazide)")
+    # A question of the condition still asks of the condition.
+    assert "hydrochlorothiazide" not in resolve_followup("how long has he had it?", history, NOW)

@@ -31,6 +31,7 @@ from ehrqa.select.followup import (
     WORKING_RE,
     about_the_reason,
     condition_summary_parts,
+    medicine_working_parts,
     split_parts,
 )
 from ehrqa.select.lexicon import CONCEPTS_BY_NAME, MEDICATION_TYPES, Concept
@@ -169,7 +170,18 @@ class DefaultSelector:
             first = self.select_plan(store, patient_id, dated(summary[0]))
             if first.items:
                 parts, facets = summary, [first]
-        if len(parts) == 1:
+        working = medicine_working_parts(question, now) if len(parts) == 1 else None
+        if working is not None:
+            # "Is the hydrochlorothiazide working?": whether what it is for is at target, then
+            # the medicine; never a "Yes" for the order's existence.
+            medicines = self.select_plan(store, patient_id, dated(working[0]))
+            target = _is_it_working(store, [medicines], working[1])
+            if target != working[1]:
+                judged = self.select_plan(store, patient_id, dated(target))
+                selection = merge_facets(plan, [judged, medicines])
+            else:  # no recorded reason to judge it by: the medicine, as a list
+                selection = medicines
+        elif len(parts) == 1:
             selection = self.select_plan(store, patient_id, plan)
         else:
             for text in parts[len(facets) :]:

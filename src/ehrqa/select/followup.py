@@ -19,7 +19,7 @@ from datetime import date
 
 from ehrqa.knowledge import load_knowledge
 from ehrqa.select.base import Selection
-from ehrqa.select.lexicon import scan, words
+from ehrqa.select.lexicon import MEDICATION_TYPES, scan, words
 from ehrqa.select.query import (
     JUDGE_RE,
     PASSED_ON,
@@ -73,14 +73,15 @@ def resolve_followup(question: str, previous: Sequence[str], now: date) -> str:
         return question  # words of its own the lexicon does not know ("ejection fraction")
     found = None
     for at in range(len(previous) - 1, -1, -1):
-        text, *answered = _ANSWER_RE.split(previous[at], maxsplit=1)
+        text, *medicines = _MEDICINES_RE.split(previous[at], maxsplit=1)
+        text, *answered = _ANSWER_RE.split(text, maxsplit=1)
         if _has_subject(earlier_plan := analyze(text, now)):
             kept = [a for a in answered if a.strip()] or _answer_borrowed(text, previous[:at], now)
-            found = (earlier_plan, kept)
+            found = (earlier_plan, kept, [m for m in medicines if m.strip()])
             break
     if found is None:
         return question
-    earlier, answered = found
+    earlier, answered, medicines = found
     if plan.concepts:
         started = STARTED_RE.search(question)
         if (
@@ -121,6 +122,9 @@ def resolve_followup(question: str, previous: Sequence[str], now: date) -> str:
     if answered and _OF_A_CONDITION_RE.search(question):
         # "What's the topiramate for?" → "how long has he had that?": the migraine.
         about = [a.strip() for a in answered[0].split(" and ")]
+    elif medicines and _OF_A_MEDICINE_RE.search(question):
+        # "What's he taking for it?" → "when did he start that?": the medicine named.
+        about = [m.strip() for m in medicines[0].split(" and ")]
     return _about(question, about)
 
 
@@ -145,6 +149,15 @@ def _about(question: str, subject: Sequence[str]) -> str:
 
 # What a conversation keeps of a "why" answer: "… (answer: migraine)".
 _ANSWER_RE = re.compile(r"\s*\(answer:\s*([^)]*)\)\s*$")
+# … and of an answer that named a few medicines: "… (medicines: hydrochlorothiazide)".
+_MEDICINES_RE = re.compile(r"\s*\(medicines:\s*([^)]*)\)\s*$")
+# A follow-up that asks what one asks of a medicine: when it was started or stopped, its
+# dose, whether it is still taken, what it does.
+_OF_A_MEDICINE_RE = re.compile(
+    r"\b(?:start\w*|stop\w*|began|begin|dose|doses|dosage|mg|refill\w*|prescrib\w*"
+    r"|(?:been|still|first)\s+(?:on|taking)|on\s+(?:it|that|them)|side\s+effects?)\b",
+    re.IGNORECASE,
+)
 # A follow-up that asks what one asks of a condition: how long one has had it, whether it
 # was diagnosed, is controlled, got better or worse, how it was treated.
 _OF_A_CONDITION_RE = re.compile(
@@ -164,7 +177,31 @@ def remembered(question: str, selection: Selection) -> str:
     has he had that?" means the migraine the answer was about, not the medicine
     (:func:`resolve_followup`)."""
     reasons = _answered(question, selection)
-    return f"{question} (answer: {' and '.join(reasons)})" if reasons else question
+    if reasons:
+        return f"{question} (answer: {' and '.join(reasons)})"
+    medicines = _medicines_named(selection)
+    return f"{question} (medicines: {' and '.join(medicines)})" if medicines else question
+
+
+MAX_REMEMBERED_MEDICINES = 3  # more is a list, which "that" does not point back to
+
+
+def _medicines_named(selection: Selection) -> list[str]:
+    """The medicines an answer about medicines named ("what's he taking for it?" →
+    hydrochlorothiazide), by concept name, when there are few of them: "when did he start
+    that?" then asks of that medicine, not of the condition it was asked for."""
+    names: dict[str, None] = {}
+    for item in selection.items:
+        if item.record.resource_type in MEDICATION_TYPES:
+            said = plain_name(item.record.display)
+            named = [c.name for m in scan(said) for c in m.concepts if c.kind == "drug"]
+            names.update(dict.fromkeys(named[:1] or [said.lower()]))
+    others = any(
+        i.record.resource_type not in (*MEDICATION_TYPES, "Condition") for i in selection.items
+    )
+    if others or len(names) > MAX_REMEMBERED_MEDICINES:
+        return []
+    return list(names)
 
 
 def _answered(question: str, selection: Selection) -> list[str]:
@@ -340,6 +377,31 @@ def condition_summary_parts(question: str, now: date) -> list[str] | None:
         parts.append(f"is the patient's {name} under control?")
     parts.append(f"what medicines is the patient taking for {name}?")
     return parts
+
+
+# "Is the hydrochlorothiazide working?", "is her blood pressure medicine doing its job?",
+# "does the metformin help?": the medicine named, and whether it works.
+_MEDICINE_WORKS_RE = re.compile(
+    r"^\W*(?:so\s+|and\s+|but\s+)?(?:(?:is|are|has|have)\s+(?P<a>.{2,60}?)\s+(?:been\s+)?"
+    r"(?:working|helping|doing\s+(?:any\s+good|anything|(?:its|their)\s+job)|effective)"
+    r"|(?:does|do|did)\s+(?P<b>.{2,60}?)\s+(?:work|help|do\s+anything)(?:ing)?)\b",
+    re.IGNORECASE,
+)
+
+
+def medicine_working_parts(question: str, now: date) -> list[str] | None:
+    """For "is the hydrochlorothiazide working?" two parts: which of the named medicines the
+    patient takes, and "is it working?" (whether what they are for is at target: the
+    selector asks that of the first part's answer). None for any other question."""
+    match = _MEDICINE_WORKS_RE.match(question)
+    if match is None:
+        return None
+    subject = (match["a"] or match["b"]).strip()
+    plan = analyze(subject, now)
+    drugs = any(c.kind in ("drug", "drug_class") for c in plan.concepts)
+    if not drugs and not set(plan.resource_types) & set(MEDICATION_TYPES):
+        return None  # "is his kidney working?": an organ, not a medicine
+    return [f"what {subject} is the patient taking?", "is it working?"]
 
 
 def _narrowed_by(context: str, question: str, plan: QueryPlan) -> str:
