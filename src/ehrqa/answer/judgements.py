@@ -27,7 +27,7 @@ from ehrqa.knowledge import (
     VaccineInterval,
 )
 from ehrqa.select.default import CLAIM_TYPES
-from ehrqa.select.query import DUE_RE, PASSED_ON, YES_NO_RE
+from ehrqa.select.query import DUE_RE, PASSED_ON, YES_NO_RE, asks_yes_no
 from ehrqa.text.dates import whole_months
 from ehrqa.text.names import plain_name
 from ehrqa.text.numbers import display_number
@@ -190,7 +190,7 @@ def trend_answer(question: str, verdict: Judgement) -> Judgement:
     the sentence's own opening ("LDL went down", "was stable"): a bare "No" there would read
     as a claim that nothing is recorded. A question that asks both ways ("up or down?") or a
     worth no target gives (better or worse, with no target) is left as it is."""
-    if not verdict.direction or not YES_NO_RE.match(question):
+    if not verdict.direction or not asks_yes_no(question):
         return verdict
     asked = {
         word

@@ -462,6 +462,8 @@ class DefaultSelector:
             )
         if not items and selection.negative and plan.concepts:
             _named_elsewhere(store, patient_id, selection)
+        if not items and selection.negative and plan.concepts:
+            _held_as_another_kind(store, patient_id, selection)
         if not items and selection.negative:
             _emergency_beside(store, patient_id, selection, start, end)
         _ended_beside(selection)
@@ -1792,13 +1794,27 @@ def _visits_for(selection: Selection) -> Selection:
     return selection
 
 
+# A body-site word used as no body site: "back then", "did my hemoglobin come back up?",
+# "back in 2019", "on the other hand".
+_MONTHS = r"jan\w*|feb\w*|mar\w*|apr\w*|may|jun\w*|jul\w*|aug\w*|sep\w*|oct\w*|nov\w*|dec\w*"
+_NOT_A_SITE_RE = re.compile(
+    r"\b(?:(?:come|comes|came|coming|go|goes|went|going|get|gets|got|getting|gone|way|bring"
+    r"|brought|call|called|calls|calling|look(?:ing)?|think(?:ing)?|bounce[ds]?|bouncing)\s+back"
+    r"|back\s+(?:then|when|up|down|to\s+normal|home|again|and\s+forth)"
+    rf"|back\s+in\s+(?:'?\d+|the\s+(?:day|\d+|early|late|mid)|{_MONTHS}|spring|summer|fall"
+    r"|autumn|winter|high\s+school|college|school)|on\s+the\s+other\s+hand|first\s+hand)\b",
+    re.IGNORECASE,
+)
+
+
 def _at_body_site(selection: Selection) -> Selection:
     """A condition or procedure asked at a body site ("did she ever break her hip?"): only
     its records at that site (``body_sites.toml``); none there is "No" for that site, with
     the others beside it ("Yes: Fracture of wrist; Fracture of clavicle" answered the hip)."""
     plan = selection.plan
     kb = load_knowledge()
-    sites = [w for w in plan.keywords if w in kb.body_sites]
+    spoken = set(words(_NOT_A_SITE_RE.sub(" ", plan.question)))
+    sites = [w for w in plan.keywords if w in kb.body_sites and w in spoken]
     # A concept always at the asked site is there whatever its display says (the implant
     # "in her arm": "Insertion of subcutaneous contraceptive").
     asked = [
@@ -1998,6 +2014,39 @@ _REASON_TYPES = (
     "Encounter", "Procedure", "MedicationRequest", "MedicationStatement", "CarePlan",
     "ServiceRequest", "Immunization", "DiagnosticReport",
 )  # fmt: skip
+
+
+def _held_as_another_kind(store: RecordStore, patient_id: str, selection: Selection) -> None:
+    """Before a "No" about a concept asked of another kind of record ("did I test positive
+    for covid?" with no test result on file): the concept's own records (the covid
+    diagnosis) turn the "No" into what is missing, with them shown beside. "No: the record
+    has no observations about covid 19" read as "you did not have covid"."""
+    plan = selection.plan
+    types = set(plan.target_types)
+    # Asked for results only: "is he on anything for his triglycerides?" with no such
+    # medicine is a "No" whatever the triglycerides are.
+    if not types or not types <= {"Observation", "DiagnosticReport"}:
+        return
+    about = [c for c in plan.concepts if not set(c.resource_types) & types]
+    if not about:
+        return
+    start, end = _window(plan)
+    held: dict[str, Record] = {}
+    for concept in about:
+        query = RecordQuery(patient_id, types=concept.resource_types, start=start, end=end)
+        for record in store.query(query):
+            if matches_concept(record, concept):
+                held.setdefault(record.ref, record)
+    if not held:
+        return
+    found = sorted(held.values(), key=lambda r: r.date or "", reverse=True)
+    kinds = " or ".join(sorted({TYPE_LABELS.get(t, t) for t in types}))
+    what = ", ".join(_said(c) for c in about)
+    selection.nearby = [Selected(r, 0.0, ("names the asked concept",)) for r in found[:MAX_LIST]]
+    selection.empty_reason = (
+        f"No {kinds} about {what} are recorded, but the record holds {what} itself."
+    )
+    selection.negative = False
 
 
 def _named_elsewhere(store: RecordStore, patient_id: str, selection: Selection) -> None:

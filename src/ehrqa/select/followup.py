@@ -295,6 +295,12 @@ _PART_RE = re.compile(
 )
 MAX_PARTS = 4
 _DASH_RE = re.compile(r"\s[-\u2013\u2014]+\s")
+# A time said by pointing back: "that month", "the same day", "at the time", "back then".
+_POINTS_BACK_IN_TIME_RE = re.compile(
+    r"\b(?:(?:that|the\s+same)\s+(?:day|week|month|year|time|visit|winter|summer|spring|fall)"
+    r"|at\s+the\s+time|back\s+then|then)\b",
+    re.IGNORECASE,
+)
 # How a question opens: a question word, or an auxiliary verb ("any …?" asks too).
 _ASKS_RE = re.compile(
     r"^\W*(?:what|whats|what's|when|where|which|who|whose|why|how|hows|how's|is|are|was|were"
@@ -459,6 +465,24 @@ def split_parts(question: str, now: date) -> list[str]:
         and _has_subject(asked := analyze(pieces[1], now))
     ):
         return [_narrowed_by(pieces[0], pieces[1], asked)]
+    # "My daughter hit her head on the ice in jan 2022 - was it a concussion and did we end up
+    # in the ER that month?": the context before the dash is no part; its time dates the
+    # parts that point back to it ("that month").
+    if (
+        len(pieces) > 2
+        and (dash := _DASH_RE.search(question))
+        and question.startswith(pieces[0])
+        and len(pieces[0]) <= dash.start()
+        and not _ASKS_RE.match(pieces[0])
+        and not pieces[0].rstrip().endswith("?")
+    ):
+        context = analyze(pieces[0], now).window
+        pieces = [
+            f"{p} ({context.phrase})"
+            if context is not None and _POINTS_BACK_IN_TIME_RE.search(p)
+            else p
+            for p in pieces[1:]
+        ]
     if len(pieces) < 2 or len(pieces) > MAX_PARTS:
         return [question]
     # "When did he pass and what was the cause?": the cause of that death.

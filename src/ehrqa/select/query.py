@@ -99,8 +99,10 @@ YES_NO_RE = re.compile(
     r"|^[^?]*\b(?:didn'?t|doesn'?t|don'?t|isn'?t|wasn'?t|hasn'?t|haven'?t|hadn'?t|aren'?t"
     r"|weren'?t)\s+(?:s?he|i|they|you|it|we)\W*$"
     # A clinician's shorthand: "ACE inhibitor intolerance listed?", "hx hip fx?"
+    # "PPSV23 given?", "ASA allergy?", "colonoscopy done?"
     r"|^(?![^?]*\b(?:what|which|who|whom|whose|when|where|why|how)\b)[^?]*\b(?:listed|recorded"
-    r"|documented|on\s+file|noted|charted)\s*\?\s*$"
+    r"|documented|on\s+file|noted|charted|given|done|received|administered|completed"
+    r"|allerg(?:y|ies|ic)|intoleran(?:ce|t))\s*\?\s*$"
     # "hx hip fx?", "h/o preeclampsia?", "prior MI?", "any previous DVT?", "known CAD?"
     r"|^\W*(?:any\s+)?(?:hx|h/o|h\.o\.|prior|previous|known|past)\b[^?]*\?\s*$",
     re.IGNORECASE,
@@ -115,7 +117,26 @@ PASSED_ON = (
 def asks_yes_no(question: str) -> bool:
     """Whether ``question`` is answered yes or no, whatever else it asks ("Is otitis media
     an active problem?", "ever had a stroke?")."""
-    return bool(YES_NO_RE.match(question) or _EVER_RE.search(question))
+    return bool(
+        YES_NO_RE.match(question)
+        or _EVER_RE.search(question)
+        or _CONTEXT_THEN_YES_NO_RE.match(question)
+        or (len(clauses := _CLAUSE_RE.split(question)) > 1 and YES_NO_RE.match(clauses[-1]))
+    )
+
+
+# The clauses of a question that gives context first: "I lost a pregnancy last year, is that
+# in my chart?", "my daughter hit her head - was it a concussion?".
+_CLAUSE_RE = re.compile(r"[,;:]\s+|\s+[-–—]+\s+")
+# "After my anemia in 2020 did my hemoglobin come back up?": a yes/no question after a
+# phrase of time or circumstance, with no question word before its verb.
+_CONTEXT_THEN_YES_NO_RE = re.compile(
+    r"^\W*(?:after|since|before|during|following|at|on|in|by|with)\b"
+    r"(?:(?!\b(?:what|which|who|whom|whose|where|when|why|how)\b)[^?])*?"
+    r"\b(?:is|are|was|were|did|does|do|has|have|had|can|could)\s+"
+    r"(?:i|he|she|they|we|you|it|that|this|my|his|her|their|the|mom|dad)\b",
+    re.IGNORECASE,
+)
 
 
 DUE_RE = re.compile(
@@ -248,9 +269,12 @@ _QUESTION_WORD_RE = re.compile(
 TREND_RE = re.compile(
     r"\b(?:trend(?:s|ing|ed)?|chang(?:e|ed|es|ing)|over\s+time|over\s+the\s+years"
     r"|history\s+of|hx\s+of|progress(?:ed|ion|ing)?|improv(?:e|ed|es|ing|ement)"
-    r"|worse(?:n|ned|ning)?|better|(?:gone|go|going|went|come|came|coming)\s+(?:up|down)"
+    r"|worse(?:n|ned|ning)?|better|(?:gone|go|going|went|come|came|coming)\s+(?:back\s+)?(?:up|down)"
     r"|compar(?:e|ed|es|ing|ison)|graph|plot|fluctuat\w*|increas\w*|decreas\w*|declin\w*"
-    r"|ris(?:en|ing)|dropp?(?:ed|ing)?|trajectory|gain(?:ed)?|lost|los(?:e|ing)|evolv\w*"
+    r"|ris(?:en|ing)|dropp?(?:ed|ing)?|trajectory|gain(?:ed)?|evolv\w*"
+    # "has he lost weight?", "lost a lot", never "I lost a pregnancy", "losing his job"
+    r"|(?:lost|los(?:e|ing))(?!\s+(?:an?\s+(?!lot\b|bit\b|few\b|little\b)|the\b|my\b|his\b|her\b"
+    r"|their\b|our\b|your\b|pregnanc|bab|consciousness|job|contact|insurance|coverage))"
     r"|creep(?:s|ing)?\s+(?:up|down)|crept\s+(?:up|down)|climb(?:s|ed|ing)?|slipp(?:ed|ing)"
     r"|up\s+or\s+down|(?:right|wrong)\s+(?:way|direction)|heading|doing"
     r"|recover(?:ed|ing|y)?|bounc(?:ed|ing)\s+back|back\s+to\s+normal|gr[eo]wn?|growing"

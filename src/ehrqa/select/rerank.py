@@ -56,7 +56,7 @@ from ehrqa.select.default import (
     with_report_results,
 )
 from ehrqa.select.lexicon import words
-from ehrqa.select.query import DUE_RE, QueryPlan
+from ehrqa.select.query import DUE_RE, QueryPlan, asks_yes_no
 from ehrqa.select.semantic import LazyConceptMatcher
 from ehrqa.store.base import RecordStore
 from ehrqa.text.names import plain_name
@@ -455,7 +455,9 @@ def _coded_answer_to_yes_no(item: Selected, plan: QueryPlan) -> bool:
     concept: every fracture the code list names answers "Have I ever broken a bone?", and
     "History of single seizure" answers "did the baby have fits?", whatever its score."""
     names = {c.name for c in plan.concepts}
-    return plan.intent == "exists" and any(
+    # "I lost a pregnancy last year, is that in my chart?" is a list asked yes or no.
+    yes_no = plan.intent == "exists" or (plan.intent == "list" and asks_yes_no(plan.question))
+    return yes_no and any(
         (": code " in r and r.split(": code ", 1)[0] in names)
         or (": term " in r and r.split(": term ", 1)[0] in names)
         for r in item.reasons

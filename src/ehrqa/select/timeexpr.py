@@ -120,9 +120,10 @@ _BOUND_RE = re.compile(
     rf"\s+(?:the\s+year\s+)?(?P<a>{_POINT}){_NO_CODE_AFTER}",
     _FLAGS,
 )
-# "since the anemia in 2014", "since my surgery in March 2019": from the event's date on.
+# "since the anemia in 2014", "since my surgery in March 2019", "after my anemia in 2020":
+# from the event's date on (the event happened within that year, so from its start).
 _SINCE_EVENT_RE = re.compile(
-    r"\b(?P<op>since)\s+(?:(?:the|my|his|her|their|that|this)\s+)?(?:[a-z'-]+\s+){1,3}?"
+    r"\b(?:since|after|following)\s+(?:(?:the|my|his|her|their|that|this)\s+)?(?:[a-z'-]+\s+){1,3}?"
     rf"(?:in|of|on|back\s+in)\s+(?:the\s+year\s+)?(?P<a>{_POINT}){_NO_CODE_AFTER}",
     _FLAGS,
 )
@@ -337,6 +338,11 @@ def _on_range(m: re.Match[str], now: date) -> Span | None:
     return a[0], b[1]
 
 
+def _on_since_event(m: re.Match[str], now: date) -> Span | None:
+    point = _point(m["a"], now)
+    return None if point is None else (point[0], None)
+
+
 def _on_bound(m: re.Match[str], now: date) -> Span | None:
     point = _point(m["a"], now)
     if point is None:
@@ -397,7 +403,7 @@ _Handler = Callable[[re.Match[str], date], Span | None]
 _RULES: tuple[tuple[re.Pattern[str], _Handler], ...] = (
     (_RANGE_RE, _on_range),
     (_BOUND_RE, _on_bound),
-    (_SINCE_EVENT_RE, _on_bound),
+    (_SINCE_EVENT_RE, _on_since_event),
     (_IN_RE, _on_point),
     (_BARE_RE, _on_point),
     (_ROLLING_RE, _on_rolling),
