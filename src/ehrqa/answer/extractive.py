@@ -20,6 +20,7 @@ from ehrqa.answer.judgements import (
     CONTROL_RE,
     DEATH_RE,
     HOW_LONG_RE,
+    THRESHOLD_RE,
     YES_NO_RE,
     Judgement,
     better_direction,
@@ -37,6 +38,8 @@ from ehrqa.answer.judgements import (
     smoking,
     still_met,
     survival,
+    threshold_judgement,
+    threshold_met,
     trend,
     trend_answer,
     vaccine_due,
@@ -68,6 +71,7 @@ from ehrqa.select.default import (
 )
 from ehrqa.select.lexicon import MEDICATION_TYPES, scan
 from ehrqa.select.query import (
+    AGE_THRESHOLD_RE,
     CONTRA_RE,
     DUE_RE,
     INSURANCE_RE,
@@ -306,7 +310,11 @@ def _intro(selection: Selection, judged: bool = False) -> str:
         # Visits and shots are counted ("Have I ever been to the ER?": how often is part of
         # the answer); the count is of the cited records, one per visit or dose.
         if all(r.resource_type in _COUNTED_TYPES for r in records):
-            return f"Yes, {len(records)} in the record:"
+            # "Has he had more than 3 ER visits?" over one: "No, 1 in the record".
+            limit = THRESHOLD_RE.search(plan.question)
+            count = [float(len(records))]
+            met = limit is None or threshold_met(limit["op"], count, [float(limit["a"])])[0]
+            return f"{'Yes' if met else 'No'}, {len(records)} in the record:"
         return "Yes, the record shows:"
     if plan.intent == "count":
         days = {r.day for r in records if r.day}
@@ -396,10 +404,16 @@ def _age_phrase(selection: Selection) -> str | None:
     if found is None:
         return None
     age, birth, record = found
+    # "Is he over 65?": yes or no first, by the computed age.
+    asked = AGE_THRESHOLD_RE.match(selection.plan.question.removesuffix(" (age)"))
+    verdict = ""
+    if asked is not None:
+        met = threshold_met(asked["op"], [age], [float(asked["a"])])[0]
+        verdict = "Yes: " if met else "No: "
     died = _death_day(record)
     if died is not None and died <= selection.plan.now:
-        return f"Died on {died.isoformat()} at age {age} (born {birth}) [{record.ref}]."
-    return f"Age {age} on {selection.plan.now.isoformat()} (born {birth}) [{record.ref}]."
+        return f"{verdict}Died on {died.isoformat()} at age {age} (born {birth}) [{record.ref}]."
+    return f"{verdict}Age {age} on {selection.plan.now.isoformat()} (born {birth}) [{record.ref}]."
 
 
 # One fact however many records state it: a condition seen at many visits, a medicine
@@ -804,6 +818,13 @@ def lead_judgements(selection: Selection, *, asked_only: bool = False) -> list[J
             return found
     if JUDGE_RE.search(plan.question):
         measures = [r for r in records if r.resource_type == "Observation"]
+        # "Is her A1c under 7?": the asker's own threshold first, then any target.
+        measured = [c for c in plan.concepts if c.is_measurement]
+        of_asked = [r for r in measures if any(matches_concept(r, c) for c in measured)]
+        if THRESHOLD_RE.search(plan.question) and of_asked:
+            newest = max(of_asked, key=lambda r: r.date or "")
+            if (crossed := threshold_judgement(newest, plan.question)) is not None:
+                found.append(crossed)
         # Conditions judged by the same readings are one verdict ("disorder of kidney due to
         # diabetes" and "microalbuminuria due to diabetes": the diabetes targets, said once).
         by_readings: dict[str, tuple[tuple[Monitor, ...], list[Record]]] = {}
@@ -819,6 +840,8 @@ def lead_judgements(selection: Selection, *, asked_only: bool = False) -> list[J
                            and r.display in names)  # fmt: skip
                 every = tuple(dict.fromkeys((*verdict.refs, *entries)))
                 found.append(dataclasses.replace(verdict, evidence=every))
+        if len(found) == 1 and found[0].sentence.startswith(("Yes: ", "No: ")):
+            return found  # the threshold asked, with no target to add
         if not found and CONTROL_RE.search(plan.question):
             # "Is my blood pressure under control?": the measure against its target.
             codes = {c.code for r in measures for c in r.codes}

@@ -255,6 +255,61 @@ def range_judgement(
     return Judgement(sentence, (record.ref,), tuple(spans))
 
 
+# A threshold the question names: "is her A1c under 7?", "is his BMI over 30 now?", "is
+# her blood pressure below 140/90?". The numbers are the asker's, compared as said.
+THRESHOLD_RE = re.compile(
+    r"\b(?P<op>under|below|less\s+than|lower\s+than|over|above|more\s+than|greater\s+than"
+    r"|higher\s+than|older\s+than|younger\s+than|at\s+least|at\s+most|no\s+more\s+than)\s+"
+    r"(?P<a>\d+(?:\.\d+)?)(?:\s*/\s*(?P<b>\d+(?:\.\d+)?))?(?![\d.])"
+    r"(?!\s*(?:years?|yrs?|months?|weeks?|days?|times?)\b)",
+    re.IGNORECASE,
+)
+_BELOW = ("under", "below", "less", "lower", "younger")
+_ABOVE = ("over", "above", "more", "greater", "higher", "older")
+
+
+def threshold_met(said: str, values: Sequence[float], limits: Sequence[float]) -> tuple[bool, str]:
+    """Whether every value is on the side of its limit that ``said`` ("under", "more than",
+    "at least", THRESHOLD_RE's ``op``) names, and that side in words ("below")."""
+    op = said.lower().split()
+    pairs = list(zip(values, limits, strict=True))
+    if op[0] in _BELOW:
+        return all(v < t for v, t in pairs), "below"
+    if op[0] in _ABOVE:
+        return all(v > t for v, t in pairs), "above"
+    if op == ["at", "least"]:
+        return all(v >= t for v, t in pairs), "at least"
+    return all(v <= t for v, t in pairs), "at most"  # at most, no more than
+
+
+def threshold_judgement(record: Record, question: str) -> Judgement | None:
+    """Whether the record's value is on the asked side of a threshold the question names
+    ("is her A1c under 7?" → "Yes: … 6% on … is below 7."), or None when the question names
+    none or the record holds no number to compare. A blood pressure's "under 140/90" compares
+    both its parts; a bare number, its systolic."""
+    match = THRESHOLD_RE.search(question)
+    found = series_value(record)
+    if match is None or found is None:
+        return None
+    limits = [float(match["a"])]
+    values = [float(show_number(found[0], found[1]))]
+    if match["b"] is not None:
+        by_code = {c.code: c.value for c in record.components if c.value is not None}
+        diastolic = by_code.get(_DIASTOLIC)
+        if diastolic is None:
+            return None
+        limits.append(float(match["b"]))
+        values.append(float(show_number(diastolic, found[1])))
+    met, side = threshold_met(match["op"], values, limits)
+    # The asker's number is the question's own, not a fact of the record: left unchecked.
+    asked = f"{side} {'/'.join(display_number(t) for t in limits)}"
+    sentence = (
+        f"{'Yes' if met else 'No'}: {plain_name(record.display)} {_shown(record)} on "
+        f"{record.day} {cite([record])} is {'' if met else 'not '}{asked}."
+    )
+    return Judgement(sentence, (record.ref,), (asked,))
+
+
 def _monitor_value(record: Record, monitor: Monitor) -> float | None:
     """The value ``monitor`` reads of ``record``: its component's (the systolic of a blood
     pressure panel), or its own when the record is that component filed on its own."""

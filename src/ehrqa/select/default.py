@@ -36,6 +36,7 @@ from ehrqa.select.followup import (
 )
 from ehrqa.select.lexicon import CONCEPTS_BY_NAME, MEDICATION_TYPES, Concept
 from ehrqa.select.query import (
+    AGE_THRESHOLD_RE,
     DUE_RE,
     INSURANCE_RE,
     JUDGE_RE,
@@ -154,6 +155,8 @@ class DefaultSelector:
         resource = _patient_resource(store, patient_id)
         patient = _patient_facts(resource)
         question = without_names(question, _patient_names(resource))
+        if AGE_THRESHOLD_RE.match(question):  # "is he over 65?" asks the age
+            question = f"{question.rstrip(' ?')}? (age)"
 
         def dated(text: str) -> QueryPlan:
             # A deceased patient's "last year", "this pregnancy": windows the record sets.

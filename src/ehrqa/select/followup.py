@@ -461,7 +461,8 @@ def split_parts(question: str, now: date) -> list[str]:
         and _DASH_RE.search(question)
         and not _ASKS_RE.match(pieces[0])
         and not pieces[0].rstrip().endswith("?")
-        and _ASKS_RE.match(pieces[1])
+        # "pregnant pt - flu vaccine given this season?": a clinician's terse question
+        and (_ASKS_RE.match(pieces[1]) or pieces[1].rstrip().endswith("?"))
         and _has_subject(asked := analyze(pieces[1], now))
     ):
         return [_narrowed_by(pieces[0], pieces[1], asked)]

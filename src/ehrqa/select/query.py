@@ -114,6 +114,15 @@ PASSED_ON = (
 )
 
 
+# "Is he over 65?", "was she under 18 then?": the patient's age against a number.
+AGE_THRESHOLD_RE = re.compile(
+    r"^\W*(?:is|was|are|am)\s+(?:he|she|i|they|you|the\s+patient|my\s+\w+|\w+)\s+(?P<op>over|under"
+    r"|above|below|older\s+than|younger\s+than|at\s+least)\s+(?P<a>\d{1,3})"
+    r"(?:\s*(?:years?|yrs?)(?:\s+old|\s+of\s+age)?)?(?:\s+(?:yet|now|already))?\s*\??\s*$",
+    re.IGNORECASE,
+)
+
+
 def asks_yes_no(question: str) -> bool:
     """Whether ``question`` is answered yes or no, whatever else it asks ("Is otitis media
     an active problem?", "ever had a stroke?")."""
@@ -148,6 +157,10 @@ DUE_RE = re.compile(
     # "Is her flu shot current?", "Have I had this year's flu jab?"
     r"|(?:shot|jab|vaccine|vaccination|immuni[sz]ation)s?\s+(?:is\s+|are\s+)?current"
     r"|this\s+year'?s|this\s+season'?s"
+    # "Did she get her flu shot yet this winter?", "flu vaccine given this season?"
+    r"|(?:shots?|jabs?|vaccin\w*|flu)\b[^?]*\b(?:this|current)\s+(?:flu\s+)?(?:season|fall|autumn"
+    r"|winter)|(?:this|current)\s+(?:flu\s+)?(?:season|fall|autumn|winter)\b[^?]*\b(?:shots?|jabs?"
+    r"|vaccin\w*)"
     # "Has he had all his shots?", "is she missing any vaccines?", "behind on his shots"
     r"|all\s+(?:of\s+)?(?:his|her|my|the|their|your)\s+(?:shots?|jabs?|vaccin\w*|immuni[sz]\w*)"
     r"|(?:missing|missed|behind\s+on)\s+(?:any\s+)?(?:of\s+)?(?:his|her|my|the|their)?\s*"
@@ -175,7 +188,11 @@ JUDGE_RE = re.compile(
     r"|at\s+target|on\s+target|target|goal|too\s+high|too\s+low|how\s+high|how\s+low"
     r"|where\s+(?:it|they)\s+should\s+be|(?:within|in)\s+(?:the\s+)?(?:normal\s+)?limits"
     # "What was the A1c like at the end?", "what's her BP like these days?"
-    r"|what(?:'s|s|\s+is|\s+was|\s+were|\s+are)\s+(?:[\w-]+\s+){1,4}like)\b",
+    r"|what(?:'s|s|\s+is|\s+was|\s+were|\s+are)\s+(?:[\w-]+\s+){1,4}like)\b"
+    # "Is her A1c under 7?", "BP below 140/90?": against the asker's own number
+    r"|\b(?:under|below|over|above|less\s+than|more\s+than|lower\s+than|higher\s+than"
+    r"|greater\s+than|at\s+least|at\s+most)\s+\d+(?:\.\d+)?(?:\s*/\s*\d+)?(?![\d.])"
+    r"(?!\s*(?:years?|yrs?|months?|weeks?|days?|times?)\b)",
     re.IGNORECASE,
 )
 
