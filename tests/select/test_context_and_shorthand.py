@@ -145,3 +145,99 @@ def test_an_allergy_to_a_brand_is_found_by_its_ingredients(tmp_path: Path) -> No
     said = _said(store, "can mom take bactrim for her UTI or is she allergic")
     # It had said "The record does not contain information about urinary tract infection".
     assert "Sulfamethoxazole / Trimethoprim" in said and "[AllergyIntolerance/a]" in said
+
+
+def _encounter(id_: str, day: str, cls: str, code: str, display: str) -> dict[str, object]:
+    return {"resourceType": "Encounter", "id": id_, "status": "finished",
+            "class": {"system": "http://terminology.hl7.org/CodeSystem/v3-ActCode", "code": cls},
+            "type": [{"coding": [{"system": "http://snomed.info/sct", "code": code,
+                                  "display": display}]}],
+            "subject": {"reference": "Patient/p1"},
+            "period": {"start": f"{day}T10:00:00Z", "end": f"{day}T12:00:00Z"}}  # fmt: skip
+
+
+def test_an_emergency_visit_named_an_admission_is_no_inpatient_stay(tmp_path: Path) -> None:
+    from conftest import bundle, patient, write_json
+    from ehrqa.ingest.files import ingest_paths
+
+    store = SqliteStore(tmp_path / "s.sqlite3")
+    visits = [
+        _encounter("i1", "2000-05-01", "IMP", "32485007", "Hospital admission (procedure)"),
+        _encounter("i2", "2019-02-13", "IMP", "56876005", "Drug rehabilitation and detoxification"),
+        _encounter("e1", "2011-01-05", "EMER", "183452005", "Emergency hospital admission"),
+        _encounter("e2", "2010-09-12", "EMER", "50849002", "Emergency room admission"),
+    ]
+    ingest_paths(store, [write_json(tmp_path / "b.json", bundle(patient("p1"), *visits))])
+    for question in ("# inpatient stays", "total number of hospital admissions?"):
+        selection = DefaultSelector().select(store, "p1", question, NOW)
+        # The emergency admissions are filed as emergency visits: 2, not 3 or 4.
+        assert set(selection.refs) == {"Encounter/i1", "Encounter/i2"}, question
+
+
+def test_what_age_was_that_is_the_age_at_the_event_told_before() -> None:
+    from ehrqa.select.default import AGE_AT_RE
+
+    assert AGE_AT_RE.search("she broke her ankle when she was tiny - what age was that?")
+    assert AGE_AT_RE.search("how old was he when that happened?")
+    assert not AGE_AT_RE.search("what age is she?")
+
+
+def _procedure(ref: str, day: str, code: str, name: str, reason: str = "") -> Record:
+    text = f"[Procedure/{ref}] {day} {name} (SNOMED {code}); status completed"
+    text += f"; reason {reason}" if reason else ""
+    return Record(f"Procedure/{ref}", "Procedure", ref, "p", text, date=day,
+                  codes=(Coding("http://snomed.info/sct", code, name),),
+                  status="completed")  # fmt: skip
+
+
+def test_a_referral_asked_with_what_it_is_for_is_that_referral(tmp_path: Path) -> None:
+    store = _store(
+        tmp_path,
+        [
+            condition("h", "59621000", "Essential hypertension"),
+            _procedure("r1", "2017-08-02", "183856001", "Referral to hypertension clinic"),
+            _procedure("d1", "1982-09-04", "103697008", "Patient referral for dental care"),
+        ],
+    )
+    selection = DefaultSelector().select(
+        store, "p", "was she referred to a hypertension specialist", NOW
+    )
+    assert selection.refs == ["Procedure/r1"]
+    # Asked without what for, every referral.
+    every = DefaultSelector().select(store, "p", "was she ever referred to a specialist?", NOW)
+    assert {"Procedure/r1", "Procedure/d1"} <= set(every.refs)
+
+
+def test_whether_a_test_was_ever_done_opens_yes(tmp_path: Path) -> None:
+    screen = Record(
+        "Observation/u", "Observation", "u", "p",
+        "[Observation/u] 2014-02-03 Drugs of abuse 5 panel - Urine by Screen method "
+        "(LOINC 68524-7) = Positive",
+        date="2014-02-03", codes=(Coding("http://loinc.org", "68524-7", "Drugs of abuse 5 panel"),),
+        category=("laboratory",), value_text="Positive",
+    )  # fmt: skip
+    store = _store(tmp_path, [screen])
+    assert _said(store, "did they ever drug test me?").startswith("Yes, the record shows:")
+
+
+def test_what_a_colonoscopy_found_includes_what_was_done_during_it(tmp_path: Path) -> None:
+    from ehrqa.select.base import Selected
+    from ehrqa.select.default import _findings
+
+    def at_visit(record: Record) -> Record:
+        resource = {"encounter": {"reference": "Encounter/v"}}
+        return Record(record.ref, record.resource_type, record.id, "p", record.text,
+                      date=record.date, codes=record.codes, status=record.status,
+                      category=record.category, value=record.value, unit=record.unit,
+                      resource=resource)  # fmt: skip
+
+    scope = at_visit(_procedure("c", "2021-09-08", "73761001", "Colonoscopy"))
+    polyp = at_visit(condition("p1", "68496003", "Polyp of colon"))
+    polyp = Record(polyp.ref, "Condition", "p1", "p", polyp.text.replace("2010-01-01", "2021-09-08"),
+                   date="2021-09-08", codes=polyp.codes, status="active",
+                   resource=polyp.resource)  # fmt: skip
+    biopsy = at_visit(_procedure("b", "2021-09-08", "76164006", "Biopsy of colon"))
+    store = _store(tmp_path, [scope, polyp, biopsy])
+    plan = analyze("what did they find on her 2021 colonoscopy", NOW)
+    found = _findings(store, "p", plan, [Selected(scope, 1.0, ("colonoscopy",))])
+    assert {i.record.ref for i in found} == {"Condition/p1", "Procedure/b"}

@@ -230,6 +230,13 @@ def _suspected_only(records: Sequence[Record]) -> bool:
     )
 
 
+# A question of whether a test was done at all ("did they ever drug test me?").
+_DONE_ASKED_RE = re.compile(
+    r"\b(?:ever|tested|test(?:\s+\w+)?\s+(?:me|him|her|them)|checked|screened|measured|done)\b",
+    re.IGNORECASE,
+)
+
+
 def _intro(selection: Selection, judged: bool = False) -> str:
     """The words before the facts: what kind of answer the list is.
 
@@ -327,7 +334,14 @@ def _intro(selection: Selection, judged: bool = False) -> str:
             # "Medical induction of labor" and "Cesarean section".
             return f"{len(days)} (on {len(days)} dates{last}; {len(records)} entries):"
         return f"{len(records)} found{last}:"
-    if plan.order == "latest" and plan.intent == "exists" and yes_no and readings:
+    # "Did they ever drug test me?", "was my cholesterol ever checked?": a laboratory test
+    # asked whether it was done is answered by being there.
+    done = (
+        readings
+        and _DONE_ASKED_RE.search(plan.question) is not None
+        and all("laboratory" in r.category for r in records if r.resource_type == "Observation")
+    )
+    if plan.order == "latest" and plan.intent == "exists" and yes_no and readings and not done:
         # "Does she have a job right now?": the newest reading answers by its value.
         return "The record shows:"
     if plan.order == "latest":
@@ -338,7 +352,11 @@ def _intro(selection: Selection, judged: bool = False) -> str:
         if _suspected_only(records):
             return "No confirmed diagnosis: the record lists only a suspicion:"
         existence = [r for r in records if r.resource_type in _EXISTENCE_TYPES]
-        if readings and (not existence or (present and not any(map(_is_current, existence)))):
+        if (
+            readings
+            and not done
+            and (not existence or (present and not any(map(_is_current, existence))))
+        ):
             # A reading answers by its value ("does she have a job right now?" over
             # "Otherwise unemployed" and ended jobs), never by being there.
             return "The record shows:"

@@ -231,7 +231,7 @@ class DefaultSelector:
         if _SCHEDULED_RE.search(plan.question) and plan.concepts and not _asks_future_visit(plan):
             return _scheduled(store, patient_id, selection)
         selection = _visits_for(_of_asked_category(store, patient_id, selection))
-        return _at_body_site(_visits_about(store, patient_id, selection))
+        return _qualified_procedures(_at_body_site(_visits_about(store, patient_id, selection)))
 
     def _survival(self, store: RecordStore, patient_id: str, plan: QueryPlan) -> Selection | None:
         """ "How long did he live after the cancer diagnosis?": the condition's first entry
@@ -595,9 +595,25 @@ def _encounter_class_candidates(ctx: _Search) -> None:
         return
     # "How many times was I in the hospital?": visits of that class, not every visit the
     # word "visit" brought in (a visit whose own code the question names stays).
+    # A concept that only restates the class ("hospital admission" for "admitted") names no
+    # visit of another class: an "Emergency hospital admission" filed as an emergency visit
+    # is not an inpatient stay.
+    restating = tuple(f"{c.name}: " for c in ctx.plan.concepts if c not in own)
     for ref, cand in list(ctx.pool.items()):
-        named = any(not r.startswith(("type ", "lexical", "encounter class")) for r in cand.reasons)
-        if cand.record.resource_type == "Encounter" and ref not in in_class and not named:
+        named = any(
+            not r.startswith(("type ", "lexical", "encounter class", *restating))
+            for r in cand.reasons
+        )
+        filed = {c.upper() for c in cand.record.category}
+        restated = any(r.startswith(restating) for r in cand.reasons) and not (
+            filed and not filed & set(classes)
+        )
+        if (
+            cand.record.resource_type == "Encounter"
+            and ref not in in_class
+            and not named
+            and not restated
+        ):
             del ctx.pool[ref]
 
 
@@ -1396,9 +1412,13 @@ def _findings(
     def kept(record: Record) -> bool:
         if record.resource_type == "Condition":
             return True
-        if record.resource_type == "Procedure":  # the polyp's polypectomy
-            return (labelled(record.text, "reason") or "").lower() in diagnosed or any(
-                matches_concept(record, c) for c in results
+        if record.resource_type == "Procedure":
+            # The polyp's polypectomy; at a visit with no laboratory work-up (a
+            # colonoscopy's), whatever was done during the test (its biopsy).
+            return (
+                not panels
+                or (labelled(record.text, "reason") or "").lower() in diagnosed
+                or any(matches_concept(record, c) for c in results)
             )
         # A measure of what it found (a polyp's size, a stool test at the colonoscopy), not
         # the day's laboratory work-up of an admission (its panels, its CRP and D-dimer).
@@ -1753,7 +1773,10 @@ AGE_AT_RE = re.compile(
     # "Age at type 2 diabetes diagnosis?"
     r"|\bage\s+at\s+(?:[\w-]+\s+){0,4}(?:diagnos\w*|onset)\b"
     # "How old was she the first time she got pregnant?"
-    r"|\bhow\s+old\s+(?:was|were|am|is)\s+\w+\s+the\s+(?:first|last)\s+time\b",
+    r"|\bhow\s+old\s+(?:was|were|am|is)\s+\w+\s+the\s+(?:first|last)\s+time\b"
+    # "She broke her ankle when she was tiny - what age was that?"
+    r"|\bwhat\s+age\s+(?:was|were)\s+(?:that|it|this)\b"
+    r"|\bhow\s+old\s+(?:was|were)\s+\w+\s+(?:for\s+that|when\s+(?:that|it)\s+happened)\b",
     re.I,
 )
 
@@ -1808,6 +1831,32 @@ _NOT_A_SITE_RE = re.compile(
     r"|autumn|winter|high\s+school|college|school)|on\s+the\s+other\s+hand|first\s+hand)\b",
     re.IGNORECASE,
 )
+
+
+def _qualified_procedures(selection: Selection) -> Selection:
+    """A procedure asked with what it was for, when the procedure's own display names that
+    ("was she referred to a hypertension specialist?" → "Referral to hypertension clinic"):
+    those procedures only, the other concept being their qualifier, not a thing asked (it
+    had listed the hypertension and every dental referral)."""
+    plan = selection.plan
+    procedures = [c for c in plan.concepts if c.kind == "procedure"]
+    qualifiers = [c for c in plan.concepts if c.kind not in ("procedure", "drug", "drug_class")]
+    if not procedures or not qualifiers or plan.intent not in ("exists", "list", "count"):
+        return selection
+    said = [
+        re.compile(rf"\b{re.escape(p)}", re.I)
+        for c in qualifiers
+        for p in (c.name, *c.synonyms, *c.terms)
+        if len(p) > 3
+    ]
+    of_procedure = [
+        i for i in selection.items if any(matches_concept(i.record, c) for c in procedures)
+    ]
+    qualified = [i for i in of_procedure if any(p.search(i.record.display) for p in said)]
+    if not qualified:
+        return selection
+    selection.items = qualified
+    return selection
 
 
 def _at_body_site(selection: Selection) -> Selection:
