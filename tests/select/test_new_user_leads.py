@@ -158,3 +158,26 @@ def test_a_follow_up_about_starting_it_asks_of_the_medicine_the_answer_named(
     assert resolved.endswith("(about: hydrochlorothiazide)")
     # A question of the condition still asks of the condition.
     assert "hydrochlorothiazide" not in resolve_followup("how long has he had it?", history, NOW)
+
+
+def test_a_summary_of_the_whole_patient_gives_problems_medicines_and_allergies(
+    tmp_path: Path,
+) -> None:
+    from ehrqa.select.followup import HEALTH_SUMMARY_PARTS, health_summary_parts
+
+    store = _treated_hypertension(tmp_path)
+    chosen, said = _ask(store, "give me a quick summary of his health")
+    # It had answered with a care-plan goal ("Found: goal: Improve … foot health").
+    assert {"Condition/h", "MedicationRequest/hctz"} <= chosen
+    assert said.startswith("Current: Hypertension") and "Hydrochlorothiazide" in said
+    assert "no allergies" in said
+    assert health_summary_parts("tell me about him", NOW) == list(HEALTH_SUMMARY_PARTS)
+    # A summary of one thing is not of the whole patient.
+    assert health_summary_parts("summarize her medications", NOW) is None
+
+
+def test_kidney_trouble_is_kidney_disease() -> None:
+    from ehrqa.knowledge.scanner import find_concepts
+
+    found = find_concepts("how many years since kidney trouble was first noted in her chart")
+    assert "chronic kidney disease" in [c.name for c in found]

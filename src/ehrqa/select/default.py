@@ -31,6 +31,7 @@ from ehrqa.select.followup import (
     WORKING_RE,
     about_the_reason,
     condition_summary_parts,
+    health_summary_parts,
     medicine_working_parts,
     split_parts,
 )
@@ -166,7 +167,7 @@ class DefaultSelector:
         parts = split_parts(question, now)
         plan = dated(parts[0] if len(parts) == 1 else question)
         facets: list[Selection] = []
-        summary = condition_summary_parts(question, now)
+        summary = condition_summary_parts(question, now) or health_summary_parts(question, now)
         if summary is not None:
             # Summarised only when the record holds the condition; else the question as asked
             # ("summarize his diabetes" over prediabetes names the closest entry).

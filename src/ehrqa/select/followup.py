@@ -410,6 +410,32 @@ def medicine_working_parts(question: str, now: date) -> list[str] | None:
     return [f"what {subject} is the patient taking?", "is it working?"]
 
 
+# What a summary of the whole patient is asked about: "a quick summary of his health",
+# "give me an overview of her chart", "summarize my medical history".
+_WHOLE_PATIENT_RE = re.compile(
+    r"\b(?:health|medical\s+history|history|chart|record|records|file|condition|situation"
+    r"|status|overall|him|her|me|them|the\s+patient|this\s+patient)\b",
+    re.IGNORECASE,
+)
+HEALTH_SUMMARY_PARTS = (
+    "what are the patient's current medical problems?",
+    "what medicines is the patient taking now?",
+    "what allergies does the patient have?",
+)
+
+
+def health_summary_parts(question: str, now: date) -> list[str] | None:
+    """For a summary of the whole patient ("give me a quick summary of his health"), the
+    parts a clinician's summary opens with: current problems, current medicines, allergies.
+    None for a summary of one thing ("summarize his diabetes", "her medications")."""
+    if not _SUMMARY_RE.search(question) or not _WHOLE_PATIENT_RE.search(question):
+        return None
+    plan = analyze(question, now)
+    if plan.concepts or set(plan.resource_types) - {"Patient"}:
+        return None
+    return list(HEALTH_SUMMARY_PARTS)
+
+
 def _narrowed_by(context: str, question: str, plan: QueryPlan) -> str:
     """``question`` narrowed to the members of a group its context names: "so the prostate
     biopsy - was it cancer?" asks about prostate cancer, not every cancer."""
