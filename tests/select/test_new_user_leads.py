@@ -181,3 +181,35 @@ def test_kidney_trouble_is_kidney_disease() -> None:
 
     found = find_concepts("how many years since kidney trouble was first noted in her chart")
     assert "chronic kidney disease" in [c.name for c in found]
+
+
+def test_any_screening_due_asks_each_screening_that_applies_to_age_and_sex() -> None:
+    from ehrqa.select.followup import screening_parts
+
+    man = screening_parts("is he due for any screening?", NOW, 65, "male")
+    assert man == ["am i due for a colonoscopy?"]
+    woman = screening_parts("what cancer screenings does she need?", NOW, 50, "female")
+    assert woman is not None and len(woman) == 3
+    assert screening_parts("any screenings due?", NOW, 30, "male") is None  # none applies
+    # A screening named is asked as it is.
+    assert screening_parts("am I due for a mammogram?", NOW, 50, "female") is None
+
+
+def test_a_man_with_no_colonoscopy_is_told_one_is_due_and_a_blood_smear_is_no_pap(
+    tmp_path: Path,
+) -> None:
+    from conftest import bundle, patient, write_json
+    from ehrqa.ingest.files import ingest_paths
+
+    smear = {"resourceType": "Procedure", "id": "s", "status": "completed",
+             "subject": {"reference": "Patient/p1"}, "performedDateTime": "2019-11-01T10:00:00Z",
+             "code": {"coding": [{"system": "http://snomed.info/sct", "code": "14768001",
+                                  "display": "Peripheral blood smear interpretation"}]}}  # fmt: skip
+    store = SqliteStore(tmp_path / "s.sqlite3")
+    person = patient("p1", birthDate="1956-02-27", gender="male")
+    ingest_paths(store, [write_json(tmp_path / "b.json", bundle(person, smear))])
+    selection = DefaultSelector().select(store, "p1", "is he due for any screening?", NOW)
+    said = answer("is he due for any screening?", NOW, selection, None, AnswerConfig())
+    assert said.text.startswith("There is no record of colonoscopy") and "USPSTF" in said.text
+    woman = DefaultSelector().select(store, "p1", "has she had a pap smear?", NOW)
+    assert "Procedure/s" not in woman.refs

@@ -735,7 +735,9 @@ def compose_parts(selection: Selection) -> tuple[str, tuple[str, ...]]:
                 return f"{searched}{label} {listed}.", (searched,)
             return compose_parts(shown)
         text = selection.empty_reason or "The record does not contain this information."
-        return text, ()
+        # What was searched and found missing (with a due rule's source) cites no record:
+        # in a question of several parts it is not checked against the others' records.
+        return text, (text,)
     if selection.facets:  # a question of several parts: each part answered in turn
         answered = [compose_parts(facet) for facet in selection.facets]
         return " ".join(text for text, _ in answered), tuple(s for _, ss in answered for s in ss)

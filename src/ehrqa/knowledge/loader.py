@@ -450,11 +450,23 @@ def _screening_intervals(directory: Path) -> list[ScreeningInterval]:
     top.only("interval")
     found = []
     for row in top.rows("interval"):
-        row.only("screening", "years", "source")
+        row.only("screening", "years", "source", "min_age", "max_age", "sex")
         years = row.number("years")
         if years is None or years <= 0:
             raise row.fail("'years' must be a positive number")
-        found.append(ScreeningInterval(row.text("screening"), years, row.text("source")))
+        sex = row.text("sex") if "sex" in row.data else ""
+        if sex not in ("", "male", "female"):
+            raise row.fail(f"'sex' must be male or female, got {sex!r}")
+        found.append(
+            ScreeningInterval(
+                row.text("screening"),
+                years,
+                row.text("source"),
+                row.number("min_age"),
+                row.number("max_age"),
+                sex,
+            )
+        )
     return found
 
 

@@ -185,6 +185,18 @@ class ScreeningInterval:
     screening: str
     years: float
     source: str
+    # Who the recommendation is for: ages (inclusive, None = open) and sex ("" = any).
+    min_age: float | None = None
+    max_age: float | None = None
+    sex: str = ""
+
+    def applies(self, age: float | None, sex: str | None) -> bool:
+        """Whether the recommendation covers a patient of this age and sex (unknown: no)."""
+        if age is None or (self.sex and self.sex != (sex or "").lower()):
+            return False
+        low = self.min_age if self.min_age is not None else 0
+        high = self.max_age if self.max_age is not None else float("inf")
+        return low <= age <= high
 
 
 @dataclass(frozen=True)

@@ -33,6 +33,7 @@ from ehrqa.select.followup import (
     condition_summary_parts,
     health_summary_parts,
     medicine_working_parts,
+    screening_parts,
     split_parts,
 )
 from ehrqa.select.lexicon import CONCEPTS_BY_NAME, MEDICATION_TYPES, Concept
@@ -57,7 +58,7 @@ from ehrqa.select.query import (
 from ehrqa.select.semantic import DEFAULT_MIN_SCORE, ConceptMatcher, LazyConceptMatcher
 from ehrqa.select.timeexpr import TimeWindow
 from ehrqa.store.base import RecordQuery, RecordStore
-from ehrqa.text.dates import days_between, iso_day
+from ehrqa.text.dates import days_between, iso_day, whole_years
 from ehrqa.text.names import plain_name
 
 # Administrative and billing types: stored and citable, but not answers to clinical questions.
@@ -174,6 +175,14 @@ class DefaultSelector:
             first = self.select_plan(store, patient_id, dated(summary[0]))
             if first.items:
                 parts, facets = summary, [first]
+        born = iso_day(patient.get("birth_date"))
+        age = whole_years(born, now) if born else None
+        if summary is None and (
+            screens := screening_parts(question, now, age, patient.get("gender"))
+        ):
+            # "Am I due for any screenings?": each screening that applies, asked as due.
+            parts = screens
+            plan = dated(parts[0]) if len(parts) == 1 else plan
         working = medicine_working_parts(question, now) if len(parts) == 1 else None
         if working is not None:
             # "Is the hydrochlorothiazide working?": whether what it is for is at target, then

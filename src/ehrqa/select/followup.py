@@ -436,6 +436,32 @@ def health_summary_parts(question: str, now: date) -> list[str] | None:
     return list(HEALTH_SUMMARY_PARTS)
 
 
+# "Am I due for any screenings?", "what cancer screening does she need?", "is he behind on
+# his screenings?": every screening test that applies, not one named.
+_ANY_SCREENING_RE = re.compile(
+    r"\b(?:any|which|what)\s+(?:[\w-]+\s+){0,2}screen(?:ing|ings|s)\b"
+    r"|\bscreen(?:ing|ings|s)\b.{0,40}\b(?:due|overdue|need\w*|missing|behind|up\s+to\s+date)\b"
+    r"|\b(?:due|overdue|need\w*|missing|behind\s+on)\b.{0,40}\bscreen(?:ing|ings|s)\b",
+    re.IGNORECASE,
+)
+
+
+def screening_parts(
+    question: str, now: date, age: float | None, sex: str | None
+) -> list[str] | None:
+    """For "am I due for any screenings?", one due question per screening test the knowledge
+    files recommend for this age and sex ("is the patient due for a colonoscopy?"). None for
+    any other question, for a screening named ("am I due for a mammogram?"), or when none
+    applies."""
+    if not _ANY_SCREENING_RE.search(question):
+        return None
+    if any(c.kind == "procedure" for c in analyze(question, now).concepts):
+        return None
+    kb = load_knowledge()
+    names = [i.screening for i in kb.screening_intervals if i.applies(age, sex)]
+    return [f"am i due for a {name}?" for name in names] or None
+
+
 def _narrowed_by(context: str, question: str, plan: QueryPlan) -> str:
     """``question`` narrowed to the members of a group its context names: "so the prostate
     biopsy - was it cancer?" asks about prostate cancer, not every cancer."""
