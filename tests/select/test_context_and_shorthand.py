@@ -241,3 +241,36 @@ def test_what_a_colonoscopy_found_includes_what_was_done_during_it(tmp_path: Pat
     plan = analyze("what did they find on her 2021 colonoscopy", NOW)
     found = _findings(store, "p", plan, [Selected(scope, 1.0, ("colonoscopy",))])
     assert {i.record.ref for i in found} == {"Condition/p1", "Procedure/b"}
+
+
+def test_a_list_asked_yes_or_no_with_none_found_is_a_no(tmp_path: Path) -> None:
+    rxnorm = "http://www.nlm.nih.gov/research/umls/rxnorm"
+    other = Record(
+        "MedicationRequest/m", "MedicationRequest", "m", "p",
+        "[MedicationRequest/m] 2020-01-01 Acetaminophen 325 MG Oral Tablet; status stopped",
+        date="2020-01-01", codes=(Coding(rxnorm, "313782", "Acetaminophen 325 MG Oral Tablet"),),
+        status="stopped",
+    )  # fmt: skip
+    store = _store(tmp_path, [condition("pe", "706870000", "Acute pulmonary embolism"), other])
+    selection = DefaultSelector().select(store, "p", "was he ever put on anticoagulation?", NOW)
+    assert not selection.items and selection.negative
+    assert (selection.empty_reason or "").startswith("No: the record has no anticoagulant")
+
+
+def test_how_long_treated_for_a_condition_is_how_long_it_has_been_recorded(
+    tmp_path: Path,
+) -> None:
+    abuse = Record(
+        "Condition/d", "Condition", "d", "p",
+        "[Condition/d] 2012-03-12 Dependent drug abuse (SNOMED 6525002); status active",
+        date="2012-03-12", codes=(Coding("http://snomed.info/sct", "6525002", "Dependent drug abuse"),),
+        status="active",
+    )  # fmt: skip
+    plan = analyze("how long has she been getting treated for substance use", NOW)
+    assert plan.resource_types == ("Condition",) and "drug misuse" in [
+        c.name for c in plan.concepts
+    ]
+    said = _said(
+        _store(tmp_path, [abuse]), "how long has she been getting treated for substance use"
+    )
+    assert said.startswith("Dependent drug abuse: 12 years, since 2012-03-12")

@@ -2210,7 +2210,9 @@ def empty_reason(
         )
     # A kind of visit the files name ("in the hospital": an inpatient stay), found by class.
     classes = asked_encounter_classes(plan.question) if not plan.concepts else ()
-    if plan.intent == "exists" and (plan.concepts or classes):
+    # "Was he ever put on anticoagulation?" reads as a list, asked yes or no.
+    exists = plan.intent == "exists" or (plan.intent == "list" and asks_yes_no(plan.question))
+    if exists and (plan.concepts or classes):
         # Visits, shots and procedures are counted ("Has she ever been to the ER?"): 0.
         counted = asked and all(set(c.resource_types) <= set(COUNTED_TYPES) for c in asked)
         if not plan.concepts:  # visits of a class are counted too

@@ -123,6 +123,13 @@ AGE_THRESHOLD_RE = re.compile(
 )
 
 
+# "How long has she been treated for …", "how many years in treatment for …".
+_HOW_LONG_TREATED_RE = re.compile(
+    r"\bhow\s+(?:long|many\s+years)\b.{0,40}\b(?:treat\w*|in\s+treatment|getting\s+help)\b",
+    re.IGNORECASE,
+)
+
+
 def asks_yes_no(question: str) -> bool:
     """Whether ``question`` is answered yes or no, whatever else it asks ("Is otitis media
     an active problem?", "ever had a stroke?")."""
@@ -469,6 +476,15 @@ def analyze(question: str, now: date) -> QueryPlan:
         # no prescriptions (AllergyIntolerance.category "medication").
         types = tuple(t for t in types if t not in MEDICATION_TYPES)
         categories = ("medication",)
+    if (
+        _HOW_LONG_TREATED_RE.search(text)
+        and any(c.kind == "condition" for c in concepts)
+        and types
+        and set(types) <= {*MEDICATION_TYPES, "Procedure"}
+    ):
+        # "How long has she been getting treated for substance use?": how long she has had
+        # it, not which medicines treat it.
+        types = ("Condition",)
     status = _status(text, types)
     intent = _intent(text, types, concepts, status, _outside_concepts(rest, matches))
     plural = any(m.plural for m in matches)
