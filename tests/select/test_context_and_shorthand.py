@@ -274,3 +274,24 @@ def test_how_long_treated_for_a_condition_is_how_long_it_has_been_recorded(
         _store(tmp_path, [abuse]), "how long has she been getting treated for substance use"
     )
     assert said.startswith("Dependent drug abuse: 12 years, since 2012-03-12")
+
+
+def test_circumstances_filed_at_every_visit_never_crowd_a_diagnosis_off_the_problem_list(
+    tmp_path: Path,
+) -> None:
+    snomed = "http://snomed.info/sct"
+
+    def entry(ref: str, day: str, code: str, name: str) -> Record:
+        text = f"[Condition/{ref}] {day} {name} (SNOMED {code}); status active"
+        return Record(f"Condition/{ref}", "Condition", ref, "p", text, date=day,
+                      codes=(Coding(snomed, code, name),), status="active")  # fmt: skip
+
+    hypertension = entry("h", "1995-08-05", "59621000", "Essential hypertension (disorder)")
+    refugee = [
+        entry(f"r{i}", f"{2000 + i // 12}-{i % 12 + 1:02d}-01", "446654005", "Refugee (person)")
+        for i in range(120)
+    ]
+    selection = DefaultSelector().select(
+        _store(tmp_path, [hypertension, *refugee]), "p", "mom's problem list?", NOW
+    )
+    assert "Condition/h" in selection.refs

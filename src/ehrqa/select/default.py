@@ -748,6 +748,11 @@ def _cut_off(plan: QueryPlan, pool: dict[str, _Candidate]) -> list[Selected]:
         # an insurance history's first claim of each payer is among the oldest.
         whole = plan.intent == "count" or PAYER_HISTORY_RE.search(plan.question)
         cap = None if whole else MAX_LIST
+        # A problem list's circumstances ("Refugee", "Medication review due", filed at
+        # every visit) come after its disorders: they never crowd a diagnosis out.
+        kb = load_knowledge()
+        for members in groups.values():
+            members.sort(key=lambda c: kb.is_social_finding(c.record.display))
         cands = sorted((c for members in groups.values() for c in members[:cap]), key=_newest_first)
     else:
         cands = sorted(cands, key=lambda c: -c.score)
