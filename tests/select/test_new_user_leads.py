@@ -213,3 +213,23 @@ def test_a_man_with_no_colonoscopy_is_told_one_is_due_and_a_blood_smear_is_no_pa
     assert said.text.startswith("There is no record of colonoscopy") and "USPSTF" in said.text
     woman = DefaultSelector().select(store, "p1", "has she had a pap smear?", NOW)
     assert "Procedure/s" not in woman.refs
+
+
+def test_how_is_he_doing_is_a_summary_opening_with_a_death(tmp_path: Path) -> None:
+    from conftest import bundle, patient, write_json
+    from ehrqa.ingest.files import ingest_paths
+    from ehrqa.select.followup import health_summary_parts
+
+    assert health_summary_parts("how is doing?", NOW) is not None  # "how is Korey doing?"
+    assert health_summary_parts("how's he been doing lately?", NOW) is not None
+    assert health_summary_parts("how is his cholesterol doing?", NOW) is None
+    store = SqliteStore(tmp_path / "s.sqlite3")
+    person = patient("p1", birthDate="1913-01-13", deceasedDateTime="1993-12-06T10:00:00Z")
+    hld = {"resourceType": "Condition", "id": "c", "subject": {"reference": "Patient/p1"},
+           "clinicalStatus": {"coding": [{"code": "active"}]}, "onsetDateTime": "1990-06-18",
+           "code": {"coding": [{"system": "http://snomed.info/sct", "code": "55822004",
+                                "display": "Hyperlipidemia"}]}}  # fmt: skip
+    ingest_paths(store, [write_json(tmp_path / "b.json", bundle(person, hld))])
+    selection = DefaultSelector().select(store, "p1", "how is she doing?", NOW)
+    said = answer("how is she doing?", NOW, selection, None, AnswerConfig()).text
+    assert said.startswith("Died on 1993-12-06 at age 80") and "Hyperlipidemia" in said

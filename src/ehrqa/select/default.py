@@ -168,7 +168,10 @@ class DefaultSelector:
         parts = split_parts(question, now)
         plan = dated(parts[0] if len(parts) == 1 else question)
         facets: list[Selection] = []
-        summary = condition_summary_parts(question, now) or health_summary_parts(question, now)
+        summary = condition_summary_parts(question, now)
+        if summary is None and (summary := health_summary_parts(question, now)) is not None:
+            if patient.get("deceased"):  # "how is Korey doing?" of a patient who died
+                summary = ["when did the patient die?", *summary]
         if summary is not None:
             # Summarised only when the record holds the condition; else the question as asked
             # ("summarize his diabetes" over prediabetes names the closest entry).

@@ -417,6 +417,13 @@ _WHOLE_PATIENT_RE = re.compile(
     r"|status|overall|him|her|me|them|the\s+patient|this\s+patient)\b",
     re.IGNORECASE,
 )
+# "How is Korey doing?" (the name taken out: "how is doing?"), "how's she doing overall?"
+_DOING_OVERALL_RE = re.compile(
+    r"^\W*how(?:'s|s|\s+is|\s+are|\s+am|\s+has)\s+(?:(?:he|she|they|you|i|the\s+patient|my\s+\w+"
+    r"|\w+)\s+)?(?:been\s+)?doing(?:\s+(?:overall|lately|these\s+days|now|in\s+general|health\s*wise))?"
+    r"\W*$",
+    re.IGNORECASE,
+)
 HEALTH_SUMMARY_PARTS = (
     "what are the patient's current medical problems?",
     "what medicines is the patient taking now?",
@@ -428,7 +435,8 @@ def health_summary_parts(question: str, now: date) -> list[str] | None:
     """For a summary of the whole patient ("give me a quick summary of his health"), the
     parts a clinician's summary opens with: current problems, current medicines, allergies.
     None for a summary of one thing ("summarize his diabetes", "her medications")."""
-    if not _SUMMARY_RE.search(question) or not _WHOLE_PATIENT_RE.search(question):
+    overall = _DOING_OVERALL_RE.match(question)
+    if not overall and (not _SUMMARY_RE.search(question) or not _WHOLE_PATIENT_RE.search(question)):
         return None
     plan = analyze(question, now)
     if plan.concepts or set(plan.resource_types) - {"Patient"}:
