@@ -114,3 +114,49 @@ def test_a_shot_asked_this_season_is_a_due_question(question: str) -> None:
 def test_a_terse_question_after_a_dash_keeps_its_context_out() -> None:
     question = "pregnant pt - flu vaccine given this season?"
     assert len(split_parts(question, NOW)) == 1
+
+
+def _cholesterol(ref: str, day: str, value: float) -> Record:
+    return obs(ref, day, "2093-3", "Total Cholesterol", value, "mg/dL")
+
+
+def test_ever_high_reads_every_reading_against_its_range(tmp_path: Path) -> None:
+    from ehrqa.answer.judgements import ever_out_of_range
+    from ehrqa.knowledge import load_knowledge
+
+    series = [
+        _cholesterol("c1", "1984-05-14", 192.2),
+        _cholesterol("c2", "1990-06-18", 207.7),
+        _cholesterol("c3", "1993-07-08", 191.4),
+    ]
+    kb = load_knowledge()
+    high = ever_out_of_range(series, kb, "was his cholesterol ever high?", lambda r: 70)
+    assert high is not None
+    assert high.sentence.startswith("Yes: 1 of the 3 Total Cholesterol readings was high")
+    assert "the highest was 207.7 mg/dL on 1990-06-18 [Observation/c2]" in high.sentence
+    low = ever_out_of_range(series, kb, "was it ever low?", lambda r: 70)
+    assert low is not None and low.sentence.startswith("No: none of the 3 Total Cholesterol")
+    assert ever_out_of_range(series, kb, "what is his cholesterol?", lambda r: 70) is None
+    # The newest reading is normal: the answer reads them all, not the newest.
+    said = _said(tmp_path, series, "was his cholesterol ever high?")
+    assert said.startswith("Yes: 1 of the 3") and "within the normal range" not in said
+
+
+def test_ever_high_reads_a_blood_pressure_by_both_parts() -> None:
+    from ehrqa.answer.judgements import ever_out_of_range
+    from ehrqa.knowledge import load_knowledge
+
+    series = [bp("b1", "1987-06-01", 109, 78), bp("b2", "1989-06-12", 141, 89)]
+    verdict = ever_out_of_range(
+        series, load_knowledge(), "has his blood pressure ever been high?", lambda r: 70
+    )
+    assert verdict is not None and verdict.sentence.startswith("Yes: 1 of the 2")
+    assert "141/89 mmHg on 1989-06-12" in verdict.sentence
+
+
+def test_a_measures_history_is_its_course() -> None:
+    from ehrqa.select.query import analyze
+
+    assert analyze("what's his cholesterol history?", NOW).intent == "trend"
+    assert analyze("a1c history please", NOW).intent == "trend"
+    assert analyze("any history of diabetes?", NOW).intent != "trend"

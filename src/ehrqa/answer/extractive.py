@@ -19,6 +19,7 @@ from typing import Any
 from ehrqa.answer.judgements import (
     CONTROL_RE,
     DEATH_RE,
+    EVER_OUT_OF_RANGE_RE,
     HOW_LONG_RE,
     THRESHOLD_RE,
     YES_NO_RE,
@@ -30,6 +31,7 @@ from ehrqa.answer.judgements import (
     control,
     death,
     duration,
+    ever_out_of_range,
     payer_judgement,
     progression,
     range_judgement,
@@ -934,6 +936,24 @@ def lead_judgements(selection: Selection, *, asked_only: bool = False) -> list[J
         found_age = _age_at_death(patients[0])
         return [death(patients[0], plan.question, found_age)]
     series = _asked_series(_series(records), plan)
+    if EVER_OUT_OF_RANGE_RE.search(plan.question):
+        # "Was it ever high?": every reading of each asked measure against its range.
+        ever = [
+            verdict
+            for group in series[:3]
+            if (
+                verdict := ever_out_of_range(
+                    group,
+                    kb,
+                    plan.question,
+                    lambda r: _age_at(birth, r, plan.now),
+                    sex=patient.get("gender"),
+                )
+            )
+            is not None
+        ]
+        if ever:
+            return ever
     if TREND_RE.search(plan.question) or plan.intent == "trend":
         found = [
             # The readings before adulthood were read too: the verdict rests on them all.

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 
@@ -308,6 +308,84 @@ def threshold_judgement(record: Record, question: str) -> Judgement | None:
         f"{record.day} {cite([record])} is {'' if met else 'not '}{asked}."
     )
     return Judgement(sentence, (record.ref,), (asked,))
+
+
+# "Was it ever high?", "has her potassium ever been low?", "any abnormal A1c at any point?":
+# every reading against its range, not the newest.
+EVER_OUT_OF_RANGE_RE = re.compile(
+    r"\b(?:ever|at\s+any\s+(?:point|time)|any\s+time|anytime)\b.{0,40}?\b(?P<side>high|higher"
+    r"|elevated|raised|low|lower|abnormal|out\s+of\s+range|off)\b"
+    r"|\b(?:any|ever\s+an?)\s+(?P<side2>high|elevated|low|abnormal)\s+(?:[\w-]+\s+){0,2}"
+    r"(?:readings?|results?|values?|levels?|numbers?)\b",
+    re.IGNORECASE,
+)
+
+
+def ever_out_of_range(
+    series: Sequence[Record],
+    kb: Knowledge,
+    question: str,
+    age_of: Callable[[Record], float | None],
+    sex: str | None = None,
+) -> Judgement | None:
+    """Whether any reading of one measure was out of its reference range, the way asked
+    ("ever high?": above it). Yes with how many and the most extreme one cited, or No
+    with how many readings were read from when to when. None when the question does not
+    ask it or no reading has a range."""
+    match = EVER_OUT_OF_RANGE_RE.search(question)
+    if match is None:
+        return None
+    said = (match["side"] or match["side2"] or "").lower()
+    wanted = {"high": ("high",), "higher": ("high",), "elevated": ("high",),
+              "raised": ("high",), "low": ("low",), "lower": ("low",)}.get(
+        said, ("high", "low")
+    )  # fmt: skip
+    judged: list[tuple[Record, str, str]] = []
+    for record in series:
+        # A blood pressure is read by each of its parts (high when either is).
+        targets = [(record.value, record.unit, _loinc(record))]
+        targets += [(c.value, c.unit, c.code) for c in record.components]
+        flags, spans = [], []
+        for value, unit, code in targets:
+            if value is None or code is None:
+                continue
+            rng = kb.reference_range(code, sex=sex, age=age_of(record))
+            if rng is None or not rng.measures(unit):
+                continue
+            flags.append(rng.flag(float(show_number(value, unit))))
+            spans.append(
+                _range_text(rng) if len(targets) == 1 else f"{rng.label}: {_range_text(rng)}"
+            )
+        if flags:
+            flag = "high" if "high" in flags else "low" if "low" in flags else "normal"
+            judged.append((record, flag, " / ".join(spans)))
+    if not judged:
+        return None
+    out = [(r, flag) for r, flag, _ in judged if flag in wanted]
+    span = judged[-1][2]
+    name = plain_name(judged[0][0].display)
+    word = " or ".join(wanted) if len(wanted) == 1 else "out of range"
+    days = sorted(r.day or "" for r, _, _ in judged)
+    # The counts are of the readings the verdict cites as its evidence: computed here.
+    if not out:
+        counted = f"none of the {len(judged)}"
+        return Judgement(
+            f"No: {counted} {name} readings from {days[0]} to {days[-1]} was {word} ({span}).",
+            (judged[0][0].ref, judged[-1][0].ref),
+            (span, counted),
+            evidence=tuple(r.ref for r, _, _ in judged),
+        )
+    counted = f"{len(out)} of the {len(judged)}"
+    extreme = max(out, key=lambda pair: abs(_number(pair[0])) * (1 if pair[1] == "high" else -1))
+    record = extreme[0]
+    most = {"high": "highest", "low": "lowest"}.get(word, "most extreme")
+    sentence = (
+        f"Yes: {counted} {name} readings {'was' if len(out) == 1 else 'were'} {word}; the "
+        f"{most} was {_shown(record)} on {record.day} {cite([record])} ({span})."
+    )
+    # The verdict read every reading: they are its evidence, not facts to list again.
+    every = tuple(r.ref for r, _, _ in judged)
+    return Judgement(sentence, (record.ref,), (span, counted), evidence=every)
 
 
 def _monitor_value(record: Record, monitor: Monitor) -> float | None:

@@ -169,8 +169,10 @@ class DefaultSelector:
         plan = dated(parts[0] if len(parts) == 1 else question)
         facets: list[Selection] = []
         summary = condition_summary_parts(question, now)
-        if summary is None and (summary := health_summary_parts(question, now)) is not None:
-            if patient.get("deceased"):  # "how is Korey doing?" of a patient who died
+        if summary is None:
+            summary = health_summary_parts(question, now)
+            if summary is not None and patient.get("deceased"):
+                # "How is Korey doing?" of a patient who died: the death first.
                 summary = ["when did the patient die?", *summary]
         if summary is not None:
             # Summarised only when the record holds the condition; else the question as asked

@@ -130,6 +130,18 @@ _HOW_LONG_TREATED_RE = re.compile(
 )
 
 
+# "Was it ever high?", "any abnormal readings?" (answer.judgements.EVER_OUT_OF_RANGE_RE).
+_EVER_OUT_RE = re.compile(
+    r"\b(?:ever|at\s+any\s+(?:point|time)|any\s+time|anytime|any)\b.{0,40}?\b(?:high|higher"
+    r"|elevated|raised|low|lower|abnormal|out\s+of\s+range)\b",
+    re.IGNORECASE,
+)
+
+
+# "His cholesterol history", "her weight over the years": a measure's readings over time.
+_READINGS_HISTORY_RE = re.compile(r"\bhistory\b(?!\s+of\b)", re.IGNORECASE)
+
+
 def asks_yes_no(question: str) -> bool:
     """Whether ``question`` is answered yes or no, whatever else it asks ("Is otitis media
     an active problem?", "ever had a stroke?")."""
@@ -488,7 +500,12 @@ def analyze(question: str, now: date) -> QueryPlan:
     status = _status(text, types)
     intent = _intent(text, types, concepts, status, _outside_concepts(rest, matches))
     plural = any(m.plural for m in matches)
+    readings_only = bool(concepts) and all(c.is_measurement for c in concepts)
+    if readings_only and intent in ("list", "exists") and _READINGS_HISTORY_RE.search(text):
+        intent = "trend"  # "what's his cholesterol history?": the course of the readings
     order = _order(text, types, concepts, window, intent, plural)
+    if order == "latest" and readings_only and _EVER_OUT_RE.search(text):
+        order = "all"  # "was it ever high?": every reading, not the newest
     return QueryPlan(
         question=question,
         now=now,
