@@ -276,6 +276,7 @@ def test_rounds_are_split_apart_and_a_patient_may_not_be_in_two() -> None:
     assert split_names(11) == ("val12", "test12")
     assert split_names(12) == ("val13", "test13")
     assert split_names(13) == ("val14", "test14")
+    assert split_names(14) == ("val15", "test15")
     with pytest.raises(SpecError, match=r"questions-z\.jsonl"):
         question_round("questions-z.jsonl")
     spec = {"op": "latest", "codes": ["LOINC|4548-4"]}
@@ -437,6 +438,16 @@ ROUND_THIRTEEN_VAL = {
 }  # fmt: skip
 
 
+# Round 14 (questions-o) as dealt before round 15 existed: round 15 must never move them.
+ROUND_FOURTEEN_VAL = {
+    "02eaf2c3-eecf-4da5-8b48-26cdca55e10e", "0a9e8f87-a052-4b5c-88c3-4129f709aa18",
+    "3c9eac3f-70b3-4c17-a155-5ac0cfb8f5f6", "3f34c1f4-047c-4c64-89a1-0d6d17ce865a",
+    "5c10a606-de5f-4da8-8f2f-bd4d1d325174", "a7342e0e-efc3-4cc4-b69b-7d86081ceab3",
+    "c8e01533-0e7a-4c2c-b08b-adcebbf87522", "d7f7bbe5-2392-4466-b377-494f2c091273",
+    "e7304fc5-d93a-41ee-918f-f0ae60456b65", "f2f4146c-3328-479a-9c9e-1970eb2f297b",
+}  # fmt: skip
+
+
 def _committed_rounds() -> tuple[dict[str, dict[str, str]], dict[str, set[str]]]:
     """Each round's patients with their split (by file letter), and each patient's kinds."""
     committed = [orjson.loads(line) for line in (BENCH / "qa.jsonl").read_bytes().splitlines()]
@@ -463,13 +474,14 @@ def _committed_rounds() -> tuple[dict[str, dict[str, str]], dict[str, set[str]]]
         ("l", "m", ROUND_ELEVEN_VAL, (10, 10)),
         ("m", "n", ROUND_TWELVE_VAL, (10, 10)),
         ("n", "o", ROUND_THIRTEEN_VAL, (10, 10)),
+        ("o", "p", ROUND_FOURTEEN_VAL, (10, 10)),
     ],
 )
 def test_a_round_is_dealt_on_its_own_and_never_moves_the_one_before(
     before: str, after: str, pinned: set[str], dealt: tuple[int, int]
 ) -> None:
     by_round, kinds = _committed_rounds()
-    letters = "abcdefghijklmno"
+    letters = "abcdefghijklmnop"
     old, new = by_round[before], by_round[after]
     n = letters.index(before) - 1  # round n+1 (file letters a and b are round 1)
     val, test = split_names(n)
