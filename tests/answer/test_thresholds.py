@@ -34,10 +34,10 @@ def _a1c(value: float) -> Record:
 @pytest.mark.parametrize(
     ("question", "opening"),
     [
-        ("is her a1c under 7?", "Yes: "),
-        ("is her a1c below 6?", "No: "),
-        ("is her a1c at least 6?", "Yes: "),
-        ("is her a1c over 6.5?", "No: "),
+        ("is her a1c under 7?", "Yes, below 7: "),
+        ("is her a1c below 6?", "Not below 6: "),
+        ("is her a1c at least 6?", "Yes, at least 6: "),
+        ("is her a1c over 6.5?", "Not above 6.5: "),
     ],
 )
 def test_a_reading_against_the_askers_number(question: str, opening: str) -> None:
@@ -49,9 +49,9 @@ def test_a_reading_against_the_askers_number(question: str, opening: str) -> Non
 def test_a_blood_pressure_against_both_numbers() -> None:
     verdict = threshold_judgement(bp("b", "2023-12-11", 146.6, 95.5), "is her BP below 140/90?")
     assert verdict is not None
-    assert verdict.sentence.startswith("No: ") and "is not below 140/90" in verdict.sentence
+    assert verdict.sentence.startswith("Not below 140/90: Blood pressure")
     calm = threshold_judgement(bp("b", "2023-12-11", 128, 78), "is her BP below 140/90?")
-    assert calm is not None and calm.sentence.startswith("Yes: ")
+    assert calm is not None and calm.sentence.startswith("Yes, below 140/90: ")
 
 
 def test_ages_and_counts_of_time_are_no_reading_thresholds() -> None:
@@ -63,10 +63,10 @@ def test_ages_and_counts_of_time_are_no_reading_thresholds() -> None:
 def test_a_named_condition_adds_its_target_after_the_askers_number(tmp_path: Path) -> None:
     diabetes = condition("d", "44054006", "Diabetes mellitus type 2")
     said = _said(tmp_path, [diabetes, _a1c(6.0)], "T2DM - is her A1c under 7?")
-    assert said.startswith("Yes: Hemoglobin A1c/Hemoglobin.total in Blood 6%")
-    assert "is below 7." in said and "(controlled)" in said
+    assert said.startswith("Yes, below 7: Hemoglobin A1c/Hemoglobin.total in Blood 6%")
+    assert "(controlled)" in said
     plain = _said(tmp_path, [weight("w", "2023-12-11", 94.5)], "was his weight over 100 kg?")
-    assert plain.startswith("No: Body Weight 94.5 kg on 2023-12-11") and "not above 100" in plain
+    assert plain.startswith("Not above 100: Body Weight 94.5 kg on 2023-12-11")
 
 
 def test_is_he_over_an_age_answers_by_the_computed_age(tmp_path: Path) -> None:

@@ -295,3 +295,17 @@ def test_circumstances_filed_at_every_visit_never_crowd_a_diagnosis_off_the_prob
         _store(tmp_path, [hypertension, *refugee]), "p", "mom's problem list?", NOW
     )
     assert "Condition/h" in selection.refs
+
+
+def test_the_highest_level_of_school_is_the_screening_answer(tmp_path: Path) -> None:
+    answered = Record(
+        "Observation/e", "Observation", "e", "p",
+        "[Observation/e] 2024-09-07 Highest level of education (LOINC 82589-3) = "
+        "More than high school",
+        date="2024-09-07",
+        codes=(Coding("http://loinc.org", "82589-3", "Highest level of education"),),
+        category=("survey",), value_text="More than high school",
+    )  # fmt: skip
+    said = _said(_store(tmp_path, [answered]), "highest level of school she finished?")
+    assert "More than high school" in said and "[Observation/e]" in said
+    assert "highest education" in [c.name for c in find_concepts("what's her education?")]

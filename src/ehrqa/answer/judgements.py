@@ -284,7 +284,7 @@ def threshold_met(said: str, values: Sequence[float], limits: Sequence[float]) -
 
 def threshold_judgement(record: Record, question: str) -> Judgement | None:
     """Whether the record's value is on the asked side of a threshold the question names
-    ("is her A1c under 7?" → "Yes: … 6% on … is below 7."), or None when the question names
+    ("is her A1c under 7?" → "Yes, below 7: … 6% on …"), or None when the question names
     none or the record holds no number to compare. A blood pressure's "under 140/90" compares
     both its parts; a bare number, its systolic."""
     match = THRESHOLD_RE.search(question)
@@ -303,10 +303,10 @@ def threshold_judgement(record: Record, question: str) -> Judgement | None:
     met, side = threshold_met(match["op"], values, limits)
     # The asker's number is the question's own, not a fact of the record: left unchecked.
     asked = f"{side} {'/'.join(display_number(t) for t in limits)}"
-    sentence = (
-        f"{'Yes' if met else 'No'}: {plain_name(record.display)} {_shown(record)} on "
-        f"{record.day} {cite([record])} is {'' if met else 'not '}{asked}."
-    )
+    # "Not below 30: …" rather than a bare "No", which reads as "nothing recorded".
+    opening = f"Yes, {asked}" if met else f"Not {asked}"
+    shown = f"{plain_name(record.display)} {_shown(record)} on {record.day} {cite([record])}"
+    sentence = f"{opening}: {shown}."
     return Judgement(sentence, (record.ref,), (asked,))
 
 
