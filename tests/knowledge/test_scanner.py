@@ -132,7 +132,12 @@ def test_a_family_of_words_names_its_concept(concept: str, text: str) -> None:
         ("scan of his head", ["head ct", "brain mri"]),
         (
             "was he ever in rehab",
-            ["drug rehabilitation", "pulmonary rehabilitation", "physical therapy"],
+            [
+                "drug rehabilitation",
+                "pulmonary rehabilitation",
+                "physical therapy",
+                "rehabilitation therapy",
+            ],
         ),
         ("is my baby growing well", ["body height", "body weight", "head circumference"]),
         ("lytes", ["sodium", "potassium", "chloride", "carbon dioxide"]),

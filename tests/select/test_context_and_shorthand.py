@@ -309,3 +309,86 @@ def test_the_highest_level_of_school_is_the_screening_answer(tmp_path: Path) -> 
     said = _said(_store(tmp_path, [answered]), "highest level of school she finished?")
     assert "More than high school" in said and "[Observation/e]" in said
     assert "highest education" in [c.name for c in find_concepts("what's her education?")]
+
+
+@pytest.mark.parametrize(
+    ("text", "name"),
+    [
+        ("what's the pepcid for", "famotidine"),
+        ("is she still on protonix?", "pantoprazole"),
+        ("does he take singulair?", "montelukast"),
+        ("why is he on flomax?", "tamsulosin"),
+        ("any sleeping pills?", "sleep medicine"),
+        ("is she on seroquel?", "quetiapine"),
+        ("How many CBT sessions did I end up doing?", "psychotherapy"),
+        ("has she ever been through rehab", "rehabilitation therapy"),
+        ("Does she have stable housing?", "housing status"),
+    ],
+)
+def test_brands_and_lay_names_of_val15(text: str, name: str) -> None:
+    assert name in [c.name for c in find_concepts(text)]
+
+
+@pytest.mark.parametrize(
+    ("question", "yes_no"),
+    [
+        ("He broke his arm when he was little, right?", True),
+        ("she had a c-section, didn't she?", True),
+        ("what is his weight right?", False),
+    ],
+)
+def test_a_statement_asked_to_be_confirmed_is_yes_no(question: str, yes_no: bool) -> None:
+    assert asks_yes_no(question) is yes_no
+
+
+def test_control_asked_on_the_medicines_is_the_conditions_control() -> None:
+    plan = analyze("Is her anxiety well controlled on all these meds?", NOW)
+    assert "MedicationRequest" not in plan.resource_types
+    assert "anxiety" in " ".join(c.name for c in plan.concepts)
+
+
+def test_a_babys_own_measurement_is_not_in_the_parents_record(tmp_path: Path) -> None:
+    from conftest import bundle, patient, write_json
+    from ehrqa.ingest.files import ingest_paths
+
+    store = SqliteStore(tmp_path / "s.sqlite3")
+    mother = patient("p1", birthDate="1996-06-17", gender="female")
+    infant_weight = {"resourceType": "Observation", "id": "w", "status": "final",
+                     "subject": {"reference": "Patient/p1"},
+                     "effectiveDateTime": "1996-06-17T10:00:00Z",
+                     "code": {"coding": [{"system": "http://loinc.org", "code": "29463-7",
+                                          "display": "Body Weight"}]},
+                     "valueQuantity": {"value": 4.1, "unit": "kg"}}  # fmt: skip
+    ingest_paths(store, [write_json(tmp_path / "b.json", bundle(mother, infant_weight))])
+    selection = DefaultSelector().select(store, "p1", "How much did my baby weigh at birth?", NOW)
+    # It had answered with the mother's own weight as an infant (4.1 kg in 1996).
+    assert not selection.items and "baby's record" in (selection.empty_reason or "")
+
+
+def test_a_count_of_two_kinds_of_visit_is_counted_per_kind(tmp_path: Path) -> None:
+    from conftest import bundle, patient, write_json
+    from ehrqa.ingest.files import ingest_paths
+
+    store = SqliteStore(tmp_path / "s.sqlite3")
+    visits = [
+        _encounter("e1", "2020-11-18", "EMER", "50849002", "Emergency room admission"),
+        _encounter("e2", "2014-08-18", "EMER", "50849002", "Emergency room admission"),
+        _encounter("i1", "2021-04-12", "IMP", "56876005", "Drug rehabilitation and detoxification"),
+    ]
+    ingest_paths(store, [write_json(tmp_path / "b.json", bundle(patient("p1"), *visits))])
+    question = "lifetime ED visits and inpatient admits?"
+    selection = DefaultSelector().select(store, "p1", question, NOW)
+    assert len(selection.facets) == 2
+    said = answer(question, NOW, selection, None, AnswerConfig())
+    assert said.text.startswith("2 found") and "1 found" in said.text and not said.unverified
+
+
+def test_a_sentence_that_tells_before_two_questions_is_context() -> None:
+    question = (
+        "She lost a baby in the spring. Was that recorded as a miscarriage, and has she ever "
+        "actually given birth?"
+    )
+    assert split_parts(question, NOW) == [
+        "Was that recorded as a miscarriage",
+        "has she ever actually given birth?",
+    ]

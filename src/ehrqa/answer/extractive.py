@@ -742,7 +742,15 @@ def compose_parts(selection: Selection) -> tuple[str, tuple[str, ...]]:
         return text, (text,)
     if selection.facets:  # a question of several parts: each part answered in turn
         answered = [compose_parts(facet) for facet in selection.facets]
-        return " ".join(text for text, _ in answered), tuple(s for _, ss in answered for s in ss)
+        # Each part's count is of its own cited records (checked against the whole answer's
+        # records it would not match): "7 found … 5 found".
+        counts = tuple(
+            f"{len(f.items)} found"
+            for f in selection.facets
+            if f.plan.intent == "count" and f.items
+        )
+        spans = tuple(s for _, ss in answered for s in ss)
+        return " ".join(text for text, _ in answered), spans + counts
     if (age := _age_phrase(selection)) is not None:
         return age, ()
     leads = lead_judgements(selection)

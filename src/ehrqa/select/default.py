@@ -188,6 +188,21 @@ class DefaultSelector:
             # "Am I due for any screenings?": each screening that applies, asked as due.
             parts = screens
             plan = dated(parts[0]) if len(parts) == 1 else plan
+        if _BABYS_OWN_RE.search(question) and age is not None and age >= ADULT_AGE:
+            # "How much did my baby weigh at birth?" asked in a parent's record: the baby's
+            # measurements are in the baby's own record (never the parent's infant weight).
+            empty = Selection(plan, [], 0)
+            empty.empty_reason = (
+                "This is the parent's record: the baby's own measurements (birth weight, "
+                "length, Apgar score) are kept in the baby's record, not in this one."
+            )
+            empty.details["patient"] = patient
+            return empty
+        classes = asked_encounter_classes(question) if len(parts) == 1 else ()
+        visits_only = all(c.kind == "encounter" for c in plan.concepts)
+        if len(classes) > 1 and visits_only and plan.intent == "count":
+            # "Lifetime ED visits and inpatient admits?": a count of each kind of visit.
+            parts = [f"how many {_class_label(code)}s{_asked_window(plan)}?" for code in classes]
         working = medicine_working_parts(question, now) if len(parts) == 1 else None
         if working is not None:
             # "Is the hydrochlorothiazide working?": whether what it is for is at target, then
@@ -485,7 +500,10 @@ class DefaultSelector:
         if not items and selection.negative:
             _emergency_beside(store, patient_id, selection, start, end)
         _ended_beside(selection)
-        if not items and self.matcher is not None:
+        due_said = DUE_RE.search(plan.question) and _due_rules(plan.concepts)
+        if not items and self.matcher is not None and not due_said:
+            # (A shot or screening asked as due, none recorded, is answered by its rule:
+            # "IPV" is not the closest thing to an HPV vaccine.)
             semantic_fallback(self.matcher, store, patient_id, plan, selection)
         elif self.matcher is not None and _unnamed_thing_of_a_kind(plan, items):
             narrowed = Selection(plan, [], candidates=selection.candidates)
@@ -852,6 +870,14 @@ def _result_measures(plan: QueryPlan) -> list[Concept]:
 
 # "What symptoms did he have with covid?": the findings filed at the illness's visit.
 SYMPTOMS_RE = re.compile(r"\b(?:symptoms?|signs?\s+of|presented\s+with)\b", re.IGNORECASE)
+# A newborn's own measurement asked of a parent: "how much did my baby weigh at birth?",
+# "the baby's Apgar score", "how long was she when she was born" is not this (no "baby").
+_BABYS_OWN_RE = re.compile(
+    r"\b(?:my|her|his|the|our|their)\s+(?:new\s*born|baby|infant)(?:'s)?\b.{0,40}?\b(?:weigh\w*"
+    r"|length|apgar|head\s+circumference|birth\s*weight)\b"
+    r"|\b(?:birth\s*weight|apgar)\b.{0,30}?\b(?:my|her|his|the|our)\s+(?:new\s*born|baby|infant)\b",
+    re.IGNORECASE,
+)
 # The reason on a condition a medicine with no recorded reason is commonly used for.
 A_USE_OF = "a common use of "
 # Records linked to a selected one: kept by the reranker as the rules chose them.
@@ -1796,6 +1822,8 @@ AGE_AT_RE = re.compile(
     r"|\bhow\s+old\s+(?:was|were|am|is)\s+\w+\s+the\s+(?:first|last)\s+time\b"
     # "She broke her ankle when she was tiny - what age was that?"
     r"|\bwhat\s+age\s+(?:was|were)\s+(?:that|it|this)\b"
+    # "What age did his migraines start?", "at what age did she get asthma?"
+    r"|\bwhat\s+age\s+(?:did|does|do)\s+.{1,40}\b(?:start|begin|began|get|develop|first)\w*\b"
     r"|\bhow\s+old\s+(?:was|were)\s+\w+\s+(?:for\s+that|when\s+(?:that|it)\s+happened)\b",
     re.I,
 )
@@ -2284,6 +2312,11 @@ def _window_words(plan: QueryPlan) -> str:
     if window.start:
         return f" {window.phrase} (since {window.start.isoformat()})"
     return f" {window.phrase}"
+
+
+def _asked_window(plan: QueryPlan) -> str:
+    """The question's own words for its window (" in the last 5 years"), or ""."""
+    return f" {plan.window.phrase}" if plan.window is not None else ""
 
 
 def _class_label(code: str) -> str:

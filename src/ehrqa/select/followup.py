@@ -529,11 +529,15 @@ def split_parts(question: str, now: date) -> list[str]:
     # "My daughter hit her head on the ice in jan 2022 - was it a concussion and did we end up
     # in the ER that month?": the context before the dash is no part; its time dates the
     # parts that point back to it ("that month").
+    # "She lost a baby in the spring. Was that recorded as a miscarriage, and has she ever
+    # given birth?": a sentence that tells, before the questions, is context too.
+    dash = _DASH_RE.search(question)
+    told = pieces[0].rstrip().endswith(".") or (
+        dash is not None and question.startswith(pieces[0]) and len(pieces[0]) <= dash.start()
+    )
     if (
         len(pieces) > 2
-        and (dash := _DASH_RE.search(question))
-        and question.startswith(pieces[0])
-        and len(pieces[0]) <= dash.start()
+        and told
         and not _ASKS_RE.match(pieces[0])
         and not pieces[0].rstrip().endswith("?")
     ):

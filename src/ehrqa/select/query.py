@@ -142,6 +142,15 @@ _EVER_OUT_RE = re.compile(
 _READINGS_HISTORY_RE = re.compile(r"\bhistory\b(?!\s+of\b)", re.IGNORECASE)
 
 
+# "… on all these meds?", "… on her current medicines", "… with the treatment": the
+# medicines a question is asked under.
+_ON_TREATMENT_RE = re.compile(
+    r"\b(?:on|with|under)\s+(?:all\s+)?(?:these|those|the|his|her|my|their|current|this)\s+"
+    r"(?:current\s+)?(?:meds|medications?|medicines?|pills|drugs|treatments?|regimen)\b",
+    re.IGNORECASE,
+)
+
+
 def asks_yes_no(question: str) -> bool:
     """Whether ``question`` is answered yes or no, whatever else it asks ("Is otitis media
     an active problem?", "ever had a stroke?")."""
@@ -149,10 +158,20 @@ def asks_yes_no(question: str) -> bool:
         YES_NO_RE.match(question)
         or _EVER_RE.search(question)
         or _CONTEXT_THEN_YES_NO_RE.match(question)
+        or _TAG_QUESTION_RE.search(question)
         or (len(clauses := _CLAUSE_RE.split(question)) > 1 and YES_NO_RE.match(clauses[-1]))
     )
 
 
+# "He broke his arm when he was little, right?", "… correct?", "she had a c-section, didn't
+# she?": a statement asked to be confirmed.
+_TAG_QUESTION_RE = re.compile(
+    r"[,;\u2013\u2014-]\s*(?:right|correct|true|yes|no|yeah|isn'?t\s+(?:it|that)"
+    r"|wasn'?t\s+(?:it|that|s?he)"
+    r"|didn'?t\s+(?:s?he|i|they|we)|don'?t\s+(?:i|they|we)|doesn'?t\s+s?he|haven'?t\s+(?:i|they|we)"
+    r"|hasn'?t\s+s?he)\s*\?\s*$",
+    re.IGNORECASE,
+)
 # The clauses of a question that gives context first: "I lost a pregnancy last year, is that
 # in my chart?", "my daughter hit her head - was it a concussion?".
 _CLAUSE_RE = re.compile(r"[,;:]\s+|\s+[-–—]+\s+")
@@ -189,7 +208,8 @@ DUE_RE = re.compile(
     # "tetanus status - was she current?"
     r"|(?:time|ready)\s+for\s+(?:(?:a|an|my|his|her|their|the|another|the\s+next)\s+)?"
     r"(?:[\w-]+\s+){0,2}(?:shot|jab|vaccine|booster)"
-    r"|should\s+(?:i|he|she|they|we)\s+(?:get|have)\s+(?:(?:a|an|my|his|her|the|another)\s+)?"
+    r"|should\s+(?:i|he|she|they|we)\s+(?:be\s+)?(?:get|getting|have|having)\s+"
+    r"(?:(?:a|an|my|his|her|the|another)\s+)?"
     r"(?:[\w-]+\s+){0,2}(?:shot|jab|vaccine|booster)"
     r"|(?:shots?|jabs?|vaccin\w*|boosters?|tetanus|flu)\b.*\b(?:am|is|are|was|were)\s+"
     r"(?:i|he|she|they|we|you)\s+(?:still\s+)?(?:current|covered)\b"
@@ -472,6 +492,15 @@ def analyze(question: str, now: date) -> QueryPlan:
         # "Any reason not to use lisinopril?": an allergy to it is the reason the record
         # holds; its orders and what they were for are not reasons against it.
         types = ("AllergyIntolerance",)
+    if (
+        _CONTROL_RE.search(text)
+        and _ON_TREATMENT_RE.search(text)
+        and any(c.kind == "condition" for c in concepts)
+        and set(types) & set(MEDICATION_TYPES)
+    ):
+        # "Is her anxiety well controlled on all these meds?": the condition's control; the
+        # medicines are what it is asked under, not what is asked for.
+        types = tuple(t for t in types if t not in MEDICATION_TYPES) or ("Condition",)
     if _CONTROL_RE.search(text) and (controlled := _controlled_conditions(concepts)) != concepts:
         concepts = controlled
         types = _unique_types((*types, "Condition")) if types else types
