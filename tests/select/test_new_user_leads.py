@@ -233,3 +233,24 @@ def test_how_is_he_doing_is_a_summary_opening_with_a_death(tmp_path: Path) -> No
     selection = DefaultSelector().select(store, "p1", "how is she doing?", NOW)
     said = answer("how is she doing?", NOW, selection, None, AnswerConfig()).text
     assert said.startswith("Died on 1993-12-06 at age 80") and "Hyperlipidemia" in said
+
+
+def test_can_he_take_a_drug_answers_with_the_medication_safety_checks(tmp_path: Path) -> None:
+    ckd = condition("k", "431855005", "Chronic kidney disease stage 1")
+    store = _store(
+        tmp_path,
+        [
+            ckd,
+            _order("MedicationRequest/hctz", "2019-03-05", "Hydrochlorothiazide 25 MG"),
+        ],
+    )
+    chosen, said = _ask(store, "can he take ibuprofen?")
+    # It had said "None recorded: the record has no allergies".
+    assert said.startswith("Cautions for ibuprofen in the record:")
+    assert "can worsen kidney disease [Condition/k]" in said
+    assert {"Condition/k", "MedicationRequest/hctz"} <= chosen
+    _, by_class = _ask(store, "any contraindication to NSAIDs?")
+    assert by_class.startswith("Cautions for nsaid (checked as ibuprofen)")
+    (tmp_path / "x").mkdir()
+    _, clear = _ask(_store(tmp_path / "x", [ckd]), "is amoxicillin safe for him?")
+    assert clear.startswith("The medication safety checks found no caution for amoxicillin")

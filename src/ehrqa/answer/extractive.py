@@ -67,9 +67,11 @@ from ehrqa.select.default import (
     TYPE_LABELS,
     VISIT_ANCHORS,
     WHY_RE,
+    SafetyFinding,
     asks_why_visit,
     encounter_id,
     matches_concept,
+    no_caution,
 )
 from ehrqa.select.lexicon import MEDICATION_TYPES, scan
 from ehrqa.select.query import (
@@ -781,6 +783,25 @@ def compose_parts(selection: Selection) -> tuple[str, tuple[str, ...]]:
     return " ".join([*(j.sentence for j in leads), body]), spans
 
 
+def _safety_judgement(finding: SafetyFinding) -> Judgement:
+    """What the medication safety checks found for one asked drug (select.default), each
+    caution with the records behind it; none said as what was checked."""
+    checked, warnings = finding.checked, finding.warnings
+    if not warnings:
+        return Judgement(no_caution(finding), ())
+    cautions = "; ".join(
+        f"{w.message.rstrip('.')} {''.join(f'[{ref}]' for ref in w.refs)}".strip() for w in warnings
+    )
+    refs = tuple(dict.fromkeys(ref for w in warnings for ref in w.refs))
+    # The rules' wording (and their thresholds) come from the safety tables, not the record.
+    return Judgement(
+        f"Cautions for {checked} in the record: {cautions} (medication safety checks; a "
+        "clinician decides).",
+        refs,
+        tuple(w.message.rstrip(".") for w in warnings),
+    )
+
+
 def _survival(selection: Selection) -> Judgement | None:
     """How long the patient lived after the condition the selector chose ("survival")."""
     if (ref := selection.details.get("survival")) is None:
@@ -822,6 +843,8 @@ def lead_judgements(selection: Selection, *, asked_only: bool = False) -> list[J
     found: list[Judgement] = []
     if (at := _at_event(selection)) is not None:
         return [at]
+    if safety := selection.details.get("safety"):
+        return [_safety_judgement(finding) for finding in safety]
     if (lived := _survival(selection)) is not None:
         return [lived]
     if (turned := _progression(selection, kb)) is not None:

@@ -39,6 +39,7 @@ from ehrqa.select.followup import (
 from ehrqa.select.lexicon import CONCEPTS_BY_NAME, MEDICATION_TYPES, Concept
 from ehrqa.select.query import (
     AGE_THRESHOLD_RE,
+    CONTRA_RE,
     DUE_RE,
     INSURANCE_RE,
     JUDGE_RE,
@@ -225,6 +226,8 @@ class DefaultSelector:
                     text = about_the_reason(text, facets[-1].plan.question, facets[-1])
                 facets.append(self.select_plan(store, patient_id, dated(text)))
             selection = merge_facets(plan, facets)
+        if CONTRA_RE.search(question) and not selection.facets:
+            _with_safety_checks(store, patient_id, selection)
         for part in (selection, *selection.facets):
             part.details["patient"] = patient
             if AGE_AT_RE.search(part.plan.question) and part.items:
@@ -1879,6 +1882,76 @@ _NOT_A_SITE_RE = re.compile(
     r"|autumn|winter|high\s+school|college|school)|on\s+the\s+other\s+hand|first\s+hand)\b",
     re.IGNORECASE,
 )
+
+
+MAX_SAFETY_DRUGS = 2  # drugs a "can she take …?" question is checked for
+
+
+@dataclass(frozen=True)
+class SafetyFinding:
+    """What the medication safety checks found for one asked drug (or class, checked as
+    ``drug``): its warnings (``ehrqa.cds.safety.SafetyWarning``), most severe first."""
+
+    asked: str
+    drug: str
+    warnings: tuple[Any, ...]
+
+    @property
+    def checked(self) -> str:
+        """The drug asked, and what it was checked as when a class was asked."""
+        return f"{self.asked} (checked as {self.drug})" if self.asked != self.drug else self.asked
+
+
+def _with_safety_checks(store: RecordStore, patient_id: str, selection: Selection) -> None:
+    """For "can he take ibuprofen?", "any contraindication to NSAIDs?": the medication safety
+    checks of :mod:`ehrqa.cds.safety` (allergies, interactions with current medicines,
+    kidney function, problems) for each drug asked (a class by its first member the checks
+    know), the records behind each caution selected and the findings kept in
+    ``details["safety"]`` for the answer. An allergy alone had answered "None recorded: the
+    record has no allergies" over a kidney disease that makes NSAIDs unsafe."""
+    from ehrqa.cds.context import context_from_store
+    from ehrqa.cds.safety import check_medication, find_drugs
+
+    plan = selection.plan
+    asked = [c for c in plan.concepts if c.kind in ("drug", "drug_class")][:MAX_SAFETY_DRUGS]
+    if not asked:
+        return
+    context = context_from_store(store, patient_id, plan.now)
+    found = []
+    for concept in asked:
+        names = (concept.name,) if concept.kind == "drug" else concept.terms
+        name = next((n for n in names if find_drugs(n)), None)
+        if name is None:
+            continue
+        try:
+            warnings = check_medication(name, context)
+        except NotFoundError:
+            continue
+        found.append(SafetyFinding(concept.name, name, tuple(warnings)))
+    if not found:
+        return
+    chosen = {item.record.ref for item in selection.items}
+    for finding in found:
+        for warning in finding.warnings:
+            new = [ref for ref in warning.refs if ref not in chosen]
+            for record in store.get_many(new):
+                chosen.add(record.ref)
+                selection.items.append(Selected(record, 1.0, (f"safety: {warning.message}",)))
+    selection.details["safety"] = found
+    if selection.items:
+        selection.empty_reason, selection.negative = None, False
+    else:  # nothing behind any caution, and no allergy: what was checked is the answer
+        selection.empty_reason = " ".join(no_caution(f) for f in found)
+        selection.negative = False
+
+
+def no_caution(finding: SafetyFinding) -> str:
+    """The answer when the safety checks found nothing for a drug: what was checked."""
+    return (
+        f"The medication safety checks found no caution for {finding.checked} in the record "
+        "(allergies, current medicines, kidney function and problems were checked); a "
+        "clinician decides."
+    )
 
 
 def _qualified_procedures(selection: Selection) -> Selection:
