@@ -156,6 +156,7 @@ def test_a_follow_up_about_starting_it_asks_of_the_medicine_the_answer_named(
         history.append(remembered(resolved, selection))
     resolved = resolve_followup("when did he start that?", history, NOW)
     assert resolved.endswith("(about: hydrochlorothiazide)")
+    assert resolve_followup("since when?", history, NOW).endswith("(about: hydrochlorothiazide)")
     # A question of the condition still asks of the condition.
     assert "hydrochlorothiazide" not in resolve_followup("how long has he had it?", history, NOW)
 

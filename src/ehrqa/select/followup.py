@@ -155,7 +155,10 @@ _MEDICINES_RE = re.compile(r"\s*\(medicines:\s*([^)]*)\)\s*$")
 # dose, whether it is still taken, what it does.
 _OF_A_MEDICINE_RE = re.compile(
     r"\b(?:start\w*|stop\w*|began|begin|dose|doses|dosage|mg|refill\w*|prescrib\w*"
-    r"|(?:been|still|first)\s+(?:on|taking)|on\s+(?:it|that|them)|side\s+effects?)\b",
+    r"|(?:been|still|first)\s+(?:on|taking)|on\s+(?:it|that|them)|side\s+effects?"
+    # "since when?" after "what is he taking for it?": since when he has taken it ("how long
+    # has he had it?" is still of the condition)
+    r"|since\s+when)\b",
     re.IGNORECASE,
 )
 # A follow-up that asks what one asks of a condition: how long one has had it, whether it
