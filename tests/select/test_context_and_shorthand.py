@@ -392,3 +392,20 @@ def test_a_sentence_that_tells_before_two_questions_is_context() -> None:
         "Was that recorded as a miscarriage",
         "has she ever actually given birth?",
     ]
+
+
+def test_food_allergies_are_the_allergies_of_category_food(tmp_path: Path) -> None:
+    def allergy(ref: str, name: str, category: str) -> Record:
+        return Record(f"AllergyIntolerance/{ref}", "AllergyIntolerance", ref, "p",
+                      f"[AllergyIntolerance/{ref}] 1968-07-19 {name}; status active",
+                      date="1968-07-19", category=(category,), status="active",
+                      codes=(Coding("http://snomed.info/sct", "1", name),))  # fmt: skip
+
+    store = _store(
+        tmp_path, [allergy("m", "Cow's milk", "food"), allergy("a", "Aspirin", "medication")]
+    )
+    plan = analyze("any allergies to food?", NOW)
+    assert plan.categories == ("food",)
+    assert DefaultSelector().select(store, "p", "any food allergies?", NOW).refs == [
+        "AllergyIntolerance/m"
+    ]

@@ -517,6 +517,13 @@ def analyze(question: str, now: date) -> QueryPlan:
         # no prescriptions (AllergyIntolerance.category "medication").
         types = tuple(t for t in types if t not in MEDICATION_TYPES)
         categories = ("medication",)
+    elif (
+        _FOOD_ALLERGY_RE.search(text)
+        and "AllergyIntolerance" in types
+        and not any(c.kind == "allergen" for c in concepts)
+    ):
+        # "Any allergies to food?", "food allergies?": AllergyIntolerance.category "food".
+        types, categories = ("AllergyIntolerance",), ("food",)
     if (
         _HOW_LONG_TREATED_RE.search(text)
         and any(c.kind == "condition" for c in concepts)
@@ -969,6 +976,11 @@ STARTED_RE = re.compile(
 DRUG_KINDS = ("drug", "drug_class")
 # "allergies to medicine", "drug allergies", "what medicines am I allergic to": allergies of
 # the medication category, not a list of prescriptions.
+_FOOD_ALLERGY_RE = re.compile(
+    r"\ballerg\w*\s+to\s+(?:any\s+|a\s+|some\s+)?foods?\b|\bfood\s+allerg\w*"
+    r"|\bfoods?\b[^?.]{0,30}\ballergic\s+to\b|\ballergic\s+to\s+(?:any\s+)?foods?\b",
+    _F,
+)
 _DRUG_ALLERGY_RE = re.compile(
     r"\ballerg\w*\s+to\s+(?:any\s+|a\s+|some\s+)?(?:medic\w*|drugs?|meds?|pills?)\b"
     r"|\b(?:medic\w*|drugs?|meds?)\s+allerg\w*"
