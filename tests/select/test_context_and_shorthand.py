@@ -409,3 +409,10 @@ def test_food_allergies_are_the_allergies_of_category_food(tmp_path: Path) -> No
     assert DefaultSelector().select(store, "p", "any food allergies?", NOW).refs == [
         "AllergyIntolerance/m"
     ]
+
+
+def test_a_condition_asked_in_a_pregnancy_is_the_condition() -> None:
+    plan = analyze("did she ever have toxemia in a pregnancy", NOW)
+    assert [c.name for c in plan.concepts] == ["preeclampsia"]
+    # A pregnancy asked alone stays the pregnancy.
+    assert [c.name for c in analyze("is she pregnant?", NOW).concepts] == ["pregnancy"]

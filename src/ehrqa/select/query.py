@@ -151,6 +151,15 @@ _ON_TREATMENT_RE = re.compile(
 )
 
 
+# A condition asked of some pregnancy: "in a pregnancy", "during her pregnancies", "while
+# pregnant" ("this pregnancy" is a window of its own: select.default.in_pregnancy).
+_IN_A_PREGNANCY_RE = re.compile(
+    r"\b(?:in|during|with)\s+(?:a|any|her|my|one\s+of\s+(?:her|my)|either|both)\s+pregnanc(?:y|ies)\b"
+    r"|\bwhile\s+(?:she\s+was\s+|i\s+was\s+)?pregnant\b",
+    re.IGNORECASE,
+)
+
+
 def asks_yes_no(question: str) -> bool:
     """Whether ``question`` is answered yes or no, whatever else it asks ("Is otitis media
     an active problem?", "ever had a stroke?")."""
@@ -507,6 +516,12 @@ def analyze(question: str, now: date) -> QueryPlan:
     if _asks_course(text) and (measured := _measured_conditions(concepts)) != concepts:
         concepts = measured
         types = _unique_types((*types, "Observation")) if types else types
+    if _IN_A_PREGNANCY_RE.search(text) and any(
+        c.kind == "condition" and c.name != "pregnancy" for c in concepts
+    ):
+        # "Did she ever have toxemia in a pregnancy?": the pregnancy says when, the
+        # condition is what is asked (every "Normal pregnancy" entry is no answer).
+        concepts = tuple(c for c in concepts if c.name != "pregnancy")
     categories = resolve_categories(matches, concepts, types)
     if (
         _DRUG_ALLERGY_RE.search(text)
