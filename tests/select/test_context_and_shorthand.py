@@ -416,3 +416,16 @@ def test_a_condition_asked_in_a_pregnancy_is_the_condition() -> None:
     assert [c.name for c in plan.concepts] == ["preeclampsia"]
     # A pregnancy asked alone stays the pregnancy.
     assert [c.name for c in analyze("is she pregnant?", NOW).concepts] == ["pregnancy"]
+
+
+def test_medicines_when_he_passed_are_those_still_active_at_the_death() -> None:
+    for question in (
+        "What medications was he on when he passed?",
+        "What medications was he on when he died?",
+    ):
+        plan = analyze(question, NOW)
+        assert plan.status == ("active",) and "Patient" not in plan.resource_types, question
+    from ehrqa.answer.judgements import DEATH_RE
+
+    assert DEATH_RE.search("What medications was he on when he passed?")
+    assert not DEATH_RE.search("when she passed the hearing test")

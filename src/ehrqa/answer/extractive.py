@@ -366,6 +366,10 @@ def _intro(selection: Selection, judged: bool = False) -> str:
             return "The record shows:"
         return "Yes, the record shows:"
     if plan.status:
+        died = (selection.details.get("patient") or {}).get("deceased")
+        if "active" in plan.status and died and died <= plan.now.isoformat():
+            # The record of a patient who died: what was still active at the death.
+            return "Still active at the death:"
         return "Current:" if "active" in plan.status else "Ended:"
     window = f" {plan.window.phrase}" if plan.window else ""
     dated = sorted({r.day for r in records if r.day})

@@ -110,7 +110,8 @@ YES_NO_RE = re.compile(
 _EVER_RE = re.compile(r"\bever\b", re.IGNORECASE)
 # "When did he pass", never "did he pass his hearing test": the patient's death.
 PASSED_ON = (
-    r"(?:did|has|had)\s+\w+\s+pass(?!\s+(?:the|his|her|a|an|my|out|urine|stool|gas|water)\b)"
+    r"(?:(?:did|has|had)\s+\w+\s+pass|when\s+(?:s?he|they|i|mom|dad|\w+)\s+passed)"
+    r"(?!\s+(?:the|his|her|a|an|my|out|urine|stool|gas|water|\w+\s+test)\b)"
 )
 
 
@@ -156,6 +157,15 @@ _ON_TREATMENT_RE = re.compile(
 _IN_A_PREGNANCY_RE = re.compile(
     r"\b(?:in|during|with)\s+(?:a|any|her|my|one\s+of\s+(?:her|my)|either|both)\s+pregnanc(?:y|ies)\b"
     r"|\bwhile\s+(?:she\s+was\s+|i\s+was\s+)?pregnant\b",
+    re.IGNORECASE,
+)
+
+
+# Medicines taken at the death: "was he on when he passed", "taking at the time of her death".
+_ON_AT_DEATH_RE = re.compile(
+    r"\b(?:on|taking|prescribed)\b.{0,30}\b(?:when\s+(?:s?he|they|\w+)\s+(?:died|passed)"
+    r"|at\s+(?:the\s+time\s+of\s+)?(?:his|her|their)\s+death|(?:right\s+)?before\s+(?:s?he|they)"
+    r"\s+(?:died|passed))\b",
     re.IGNORECASE,
 )
 
@@ -549,6 +559,15 @@ def analyze(question: str, now: date) -> QueryPlan:
         # it, not which medicines treat it.
         types = ("Condition",)
     status = _status(text, types)
+    medicines_only = tuple(t for t in types if t in MEDICATION_TYPES)
+    if (
+        _ON_AT_DEATH_RE.search(text)
+        and medicines_only
+        and set(types) - {"Patient"} <= set(MEDICATION_TYPES)
+    ):
+        # "What medications was he on when he passed?": those still active at the death
+        # (the death dates the question; the Patient record is not asked for).
+        types, status = medicines_only, ("active",)
     intent = _intent(text, types, concepts, status, _outside_concepts(rest, matches))
     plural = any(m.plural for m in matches)
     readings_only = bool(concepts) and all(c.is_measurement for c in concepts)
