@@ -1463,9 +1463,11 @@ def _findings(
             return True
         if record.resource_type == "Procedure":
             # The polyp's polypectomy; at a visit with no laboratory work-up (a
-            # colonoscopy's), whatever was done during the test (its biopsy).
+            # colonoscopy's) that diagnosed something, whatever was done about it during the
+            # test (its biopsy); an exam that found nothing new keeps to its measures (the
+            # eye exam's slit lamp and acuity tests are how it looked, not what it found).
             return (
-                not panels
+                (not panels and bool(diagnosed))
                 or (labelled(record.text, "reason") or "").lower() in diagnosed
                 or any(matches_concept(record, c) for c in results)
             )
