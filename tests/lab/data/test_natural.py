@@ -277,6 +277,7 @@ def test_rounds_are_split_apart_and_a_patient_may_not_be_in_two() -> None:
     assert split_names(12) == ("val13", "test13")
     assert split_names(13) == ("val14", "test14")
     assert split_names(14) == ("val15", "test15")
+    assert split_names(15) == ("val16", "test16")
     with pytest.raises(SpecError, match=r"questions-z\.jsonl"):
         question_round("questions-z.jsonl")
     spec = {"op": "latest", "codes": ["LOINC|4548-4"]}
@@ -448,6 +449,16 @@ ROUND_FOURTEEN_VAL = {
 }  # fmt: skip
 
 
+# Round 15 (questions-p) as dealt before round 16 existed: round 16 must never move them.
+ROUND_FIFTEEN_VAL = {
+    "0aee3eb2-1cc6-424b-8b28-e9c1335b5105", "2e63274d-68ee-4a83-b2a6-a3524161a97b",
+    "3d31a398-5943-49b0-ac96-9dd7cbfc7764", "3ebdab0d-12bc-4e66-83ff-f6ac09556c3f",
+    "93a7403d-6c5b-44ff-a701-83d2e0d1990a", "9a300d3d-9457-41fa-8ec6-2b4d89adcc43",
+    "9d31dd6f-a223-4473-983b-3569a836ebe7", "afc0a840-5ab7-4b12-8d57-16926c821ca2",
+    "c23ab9b5-7f4f-4e16-9d8c-7820cb88ba04", "d3e265f4-0a32-4168-a822-ed0588600095",
+}  # fmt: skip
+
+
 def _committed_rounds() -> tuple[dict[str, dict[str, str]], dict[str, set[str]]]:
     """Each round's patients with their split (by file letter), and each patient's kinds."""
     committed = [orjson.loads(line) for line in (BENCH / "qa.jsonl").read_bytes().splitlines()]
@@ -475,13 +486,14 @@ def _committed_rounds() -> tuple[dict[str, dict[str, str]], dict[str, set[str]]]
         ("m", "n", ROUND_TWELVE_VAL, (10, 10)),
         ("n", "o", ROUND_THIRTEEN_VAL, (10, 10)),
         ("o", "p", ROUND_FOURTEEN_VAL, (10, 10)),
+        ("p", "q", ROUND_FIFTEEN_VAL, (10, 10)),
     ],
 )
 def test_a_round_is_dealt_on_its_own_and_never_moves_the_one_before(
     before: str, after: str, pinned: set[str], dealt: tuple[int, int]
 ) -> None:
     by_round, kinds = _committed_rounds()
-    letters = "abcdefghijklmnop"
+    letters = "abcdefghijklmnopq"
     old, new = by_round[before], by_round[after]
     n = letters.index(before) - 1  # round n+1 (file letters a and b are round 1)
     val, test = split_names(n)

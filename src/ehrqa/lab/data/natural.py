@@ -1084,7 +1084,7 @@ def question_files(root: str | Path) -> list[Path]:
 
 ROUNDS = (
     ("a", "b"), ("c",), ("d",), ("e",), ("f",), ("g",), ("h",), ("i",), ("j",), ("k",), ("l",),
-    ("m",), ("n",), ("o",), ("p",),
+    ("m",), ("n",), ("o",), ("p",), ("q",),
 )  # fmt: skip
 """The rounds of question files, by the letter of ``questions-<letter>.jsonl``. Each round's
 patients are split on their own (round 1 into ``val``/``test``, round n into

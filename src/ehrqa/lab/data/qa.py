@@ -26,8 +26,8 @@ from ehrqa.core.errors import ConfigError, NotFoundError
 
 PERSPECTIVES = ("patient", "clinician")
 SPLITS = ("train", "val", "test")
-# val<n>/test<n>: a benchmark's later rounds of patients (natural.py ROUNDS, rounds 2 to 15)
-LATER_ROUNDS = range(2, 16)
+# val<n>/test<n>: a benchmark's later rounds of patients (natural.py ROUNDS, rounds 2 to 16)
+LATER_ROUNDS = range(2, 17)
 ACCEPTED_SPLITS = (*SPLITS, *(f"{name}{n}" for n in LATER_ROUNDS for name in ("val", "test")))
 REQUIRED: dict[str, type] = {
     "id": str,
