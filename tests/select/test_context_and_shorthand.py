@@ -429,3 +429,20 @@ def test_medicines_when_he_passed_are_those_still_active_at_the_death() -> None:
 
     assert DEATH_RE.search("What medications was he on when he passed?")
     assert not DEATH_RE.search("when she passed the hearing test")
+
+
+def test_a_kind_of_visit_never_had_and_a_judgement_with_nothing_to_judge(tmp_path: Path) -> None:
+    checkup = Record(
+        "Encounter/v", "Encounter", "v", "p",
+        "[Encounter/v] 2020-10-02 AMB encounter: Encounter for check up; status finished",
+        date="2020-10-02", category=("amb",),
+        codes=(Coding("http://snomed.info/sct", "185349003", "Encounter for check up"),),
+    )  # fmt: skip
+    store = _store(tmp_path, [condition("h", "38341003", "Hypertension"), checkup])
+    last_stay = DefaultSelector().select(store, "p", "when was I last in hospital", NOW)
+    # It had said "The record does not contain information about encounters".
+    assert last_stay.empty_reason == "No hospital stay is recorded."
+    thyroid = DefaultSelector().select(store, "p", "is my thyroid ok", NOW)
+    # It had said "No: the record has no tsh, hypothyroidism" (a "No" to "is it ok?").
+    assert (thyroid.empty_reason or "").startswith("The record has no ")
+    assert (thyroid.empty_reason or "").endswith(" to judge it by.")

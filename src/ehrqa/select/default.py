@@ -682,7 +682,7 @@ def _emergency_beside(
     hospital" for the ER), never left unsaid."""
     plan = selection.plan
     classes = asked_encounter_classes(plan.question)
-    if "IMP" not in classes or "EMER" in classes or plan.intent not in ("count", "exists"):
+    if "IMP" not in classes or "EMER" in classes or plan.intent not in ("count", "exists", "when"):
         return
     query = RecordQuery(
         patient_id, types=("Encounter",), categories=("emer",), start=start, end=end
@@ -2338,6 +2338,11 @@ def empty_reason(
             # "Does he drink alcohol?" with no drinking record asks of a habit: no
             # questionnaire on file is not a "No".
             return f"The record does not say: it has no {what}{when}.", False
+        if JUDGE_RE.search(plan.question) and not counted:
+            # "Is my thyroid ok?" with no thyroid test or disease: nothing to judge by, which
+            # a bare "No" would read as "not ok".
+            either = " or ".join(_said(c) for c in asked) or what
+            return f"The record has no {either}{when} to judge it by.", True
         return f"No: the record has no {what}{when}{' (0 found)' if counted else ''}.", True
     if "active" in plan.status and not plan.concepts and types:
         # "What medicines am I taking?" over a record whose orders all ended: none current.
@@ -2350,6 +2355,10 @@ def empty_reason(
         # "How many times have I been to the ER this year?" over none: the count is 0.
         named = what if plan.concepts else " or ".join(_class_label(c) for c in classes)
         return f"0: the record has no {named}{when}.", True
+    if classes and not plan.concepts:
+        # "When was I last in hospital?" over no stay: none of that kind of visit.
+        named = " or ".join(_class_label(c) for c in classes)
+        return f"No {named} is recorded{when}.", True
     if (
         not asked and plan.concepts
     ):  # "her last mammogram result": the mammogram, not "observations"
