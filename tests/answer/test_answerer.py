@@ -462,7 +462,9 @@ def test_a_demographics_answer_states_the_sex_or_birth_date_asked() -> None:
     result = answer(
         question, NOW, selection(patient, question=question), FakeChatModel([wrong]), HYBRID
     )
-    assert result.fallback_reason == "the answer leaves out: male"
+    # The asked field is said by code ("Recorded: sex male"); a rewrite that leaves it out
+    # never replaces it.
+    assert result.text.startswith("Recorded: sex male [Patient/p]") and wrong not in result.text
 
 
 def test_each_fact_must_be_cited_by_one_of_its_records() -> None:

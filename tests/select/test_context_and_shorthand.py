@@ -446,3 +446,40 @@ def test_a_kind_of_visit_never_had_and_a_judgement_with_nothing_to_judge(tmp_pat
     # It had said "No: the record has no tsh, hypothyroidism" (a "No" to "is it ok?").
     assert (thyroid.empty_reason or "").startswith("The record has no ")
     assert (thyroid.empty_reason or "").endswith(" to judge it by.")
+
+
+@pytest.mark.parametrize(
+    ("text", "name"),
+    [
+        ("hx of TAB?", "termination of pregnancy"),
+        ("How many years has he been living with MS?", "multiple sclerosis"),
+        ("Is he still on the Copaxone injections?", "glatiramer"),
+        ("What did the MRIs in December 2013 show?", "mri"),
+        ("how many exercise therapy sessions did he go to?", "physical therapy"),
+    ],
+)
+def test_names_of_val16(text: str, name: str) -> None:
+    assert name in [c.name for c in find_concepts(text)]
+
+
+def test_therapy_sessions_alone_is_no_psychotherapy() -> None:
+    assert "psychotherapy" not in [c.name for c in find_concepts("how many therapy sessions?")]
+
+
+def test_a_sentence_after_the_question_is_no_part_and_the_sex_is_said_alone(
+    tmp_path: Path,
+) -> None:
+    from conftest import bundle, patient, write_json
+    from ehrqa.ingest.files import ingest_paths
+
+    question = "Is he a boy or a girl in the chart? The form was filled out wrong once."
+    assert split_parts(question, NOW) == ["Is he a boy or a girl in the chart?"]
+    store = SqliteStore(tmp_path / "s.sqlite3")
+    person = patient("p1", gender="male", birthDate="2016-06-06")
+    ingest_paths(store, [write_json(tmp_path / "b.json", bundle(person))])
+    selection = DefaultSelector().select(store, "p1", question, NOW)
+    said = answer(question, NOW, selection, None, AnswerConfig()).text
+    assert said.startswith("Recorded: sex male [Patient/p1]")
+    both = DefaultSelector().select(store, "p1", "what gender and DOB are recorded?", NOW)
+    said = answer("what gender and DOB are recorded?", NOW, both, None, AnswerConfig()).text
+    assert said.startswith("Recorded: sex male, born 2016-06-06")

@@ -580,8 +580,32 @@ def _unit(unit: str | None) -> tuple[str, ...]:
     return tuple(dict.fromkeys(u.lower() for u in (unit, readable_unit(unit)) if u))
 
 
-_SEX_RE = re.compile(r"\b(?:sex|gender|male|female)\b", re.IGNORECASE)
+_SEX_RE = re.compile(
+    r"\b(?:sex|gender|male|female|boy\s+or\s+(?:a\s+)?girl|girl\s+or\s+(?:a\s+)?boy)\b",
+    re.IGNORECASE,
+)
 _BIRTH_RE = re.compile(r"\b(?:born|birth|birthday|dob|birthdate)\b", re.IGNORECASE)
+
+
+def _asked_patient_field(selection: Selection) -> Judgement | None:
+    """ "What gender is he?", "when was she born?": the asked Patient field, said as such
+    ("Sex: male [Patient/…]."), not the whole Patient line; None for any other question (an
+    age is computed elsewhere; a name, an address are listed)."""
+    plan = selection.plan
+    patients = [i.record for i in selection.items if i.record.resource_type == "Patient"]
+    if not patients or _AGE_RE.search(plan.question):
+        return None
+    record = patients[0]
+    said = []
+    gender = record.resource.get("gender")
+    if _SEX_RE.search(plan.question) and isinstance(gender, str) and gender:
+        said.append(f"sex {gender.lower()}")
+    birth = record.resource.get("birthDate")
+    if _BIRTH_RE.search(plan.question) and isinstance(birth, str) and birth:
+        said.append(f"born {birth[:10]}")
+    if not said:
+        return None
+    return Judgement(f"Recorded: {', '.join(said)} [{record.ref}].", (record.ref,))
 
 
 def _patient_facts(record: Record, question: str) -> list[tuple[str, ...]]:
@@ -849,6 +873,8 @@ def lead_judgements(selection: Selection, *, asked_only: bool = False) -> list[J
         return [at]
     if safety := selection.details.get("safety"):
         return [_safety_judgement(finding) for finding in safety]
+    if plan.intent == "demographics" and (field := _asked_patient_field(selection)) is not None:
+        return [field]
     if (lived := _survival(selection)) is not None:
         return [lived]
     if (turned := _progression(selection, kb)) is not None:

@@ -513,6 +513,12 @@ def split_parts(question: str, now: date) -> list[str]:
     while len(pieces) > 1 and (
         _STATEMENT_RE.match(pieces[-1])
         or ("?" in question.rstrip()[:-1] and _WHY_ASKED_RE.match(pieces[-1]))
+        # "Is he a boy or a girl in the chart? The form was filled out wrong once."
+        or (
+            pieces[-2].rstrip().endswith("?")
+            and pieces[-1].rstrip().endswith(".")
+            and not _ASKS_RE.match(pieces[-1])
+        )
     ):
         pieces.pop()
         if len(pieces) == 1:
