@@ -483,3 +483,49 @@ def test_a_sentence_after_the_question_is_no_part_and_the_sex_is_said_alone(
     both = DefaultSelector().select(store, "p1", "what gender and DOB are recorded?", NOW)
     said = answer("what gender and DOB are recorded?", NOW, both, None, AnswerConfig()).text
     assert said.startswith("Recorded: sex male, born 2016-06-06")
+
+
+def test_after_an_event_named_first_a_trend_starts_from_the_last_reading_before_it(
+    tmp_path: Path,
+) -> None:
+    from ehrqa.select.query import since_event
+
+    found = since_event("After the transplant did his kidney function (GFR) actually come up?")
+    assert found is not None and [c.name for c in found.events] == ["transplant"]
+    assert found.rest.startswith("did his kidney function")
+    transplant = Record(
+        "Procedure/t", "Procedure", "t", "p",
+        "[Procedure/t] 1977-08-25 Transplant of kidney (SNOMED 70536003); status completed",
+        date="1977-08-25", codes=(Coding("http://snomed.info/sct", "70536003", "Transplant of kidney"),),
+        status="completed",
+    )  # fmt: skip
+
+    def gfr(ref: str, day: str, value: float) -> Record:
+        return obs(ref, day, "33914-3", "Glomerular filtration rate/1.73 sq M.predicted", value,
+                   "mL/min/{1.73_m2}")  # fmt: skip
+
+    store = _store(
+        tmp_path,
+        [transplant, gfr("g0", "1976-01-27", 4), gfr("g1", "1977-08-25", 9.9),
+         gfr("g2", "1978-02-07", 136.7)],
+    )  # fmt: skip
+    said = _said(store, "After the transplant did his kidney function (GFR) actually come up?")
+    # It had read only the reading after the transplant: no course at all.
+    assert said.startswith("Yes: ") and "9.9" in said and "136.7" in said and "went up" in said
+
+
+def test_labs_from_a_condition_workup_are_that_days_named_measures(tmp_path: Path) -> None:
+    anemia = Record(
+        "Condition/a", "Condition", "a", "p",
+        "[Condition/a] 2022-04-07 Anemia (disorder) (SNOMED 271737000); status active",
+        date="2022-04-07", codes=(Coding("http://snomed.info/sct", "271737000", "Anemia"),),
+        status="active", resource={},
+    )  # fmt: skip
+    hgb = obs("h1", "2022-04-07", "718-7", "Hemoglobin [Mass/volume] in Blood", 11.8, "g/dL")
+    old = obs("h0", "2022-03-31", "718-7", "Hemoglobin [Mass/volume] in Blood", 12.2, "g/dL")
+    hct = obs("c1", "2022-04-07", "4544-3", "Hematocrit [Volume Fraction] of Blood", 35.0, "%")
+    store = _store(tmp_path, [anemia, hgb, old, hct])
+    selection = DefaultSelector().select(store, "p", "Hgb and Hct from the anemia workup?", NOW)
+    # The diagnosis names no visit: its day stands for it (it had listed every hemoglobin).
+    assert {"Observation/h1", "Observation/c1"} <= set(selection.refs)
+    assert "Observation/h0" not in selection.refs

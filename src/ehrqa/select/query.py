@@ -170,6 +170,14 @@ _ON_AT_DEATH_RE = re.compile(
 )
 
 
+# "On the day of his kidney transplant", "at the same visit as her colonoscopy".
+_ON_THE_DAY_OF_RE = re.compile(
+    r"\b(?:on|at|during)\s+the\s+(?:same\s+)?(?:day|date|visit|time)\s+(?:of|as)\s+"
+    r"(?:his|her|my|their|the|your)\b",
+    re.IGNORECASE,
+)
+
+
 def asks_yes_no(question: str) -> bool:
     """Whether ``question`` is answered yes or no, whatever else it asks ("Is otitis media
     an active problem?", "ever had a stroke?")."""
@@ -558,6 +566,10 @@ def analyze(question: str, now: date) -> QueryPlan:
         # "How long has she been getting treated for substance use?": how long she has had
         # it, not which medicines treat it.
         types = ("Condition",)
+    if _ON_THE_DAY_OF_RE.search(text) and any(c.kind == "procedure" for c in concepts):
+        # "What else got done or diagnosed on the day of his kidney transplant?": the
+        # procedure anchors the day; what its visit recorded is brought in beside it.
+        types = ("Procedure",)
     status = _status(text, types)
     medicines_only = tuple(t for t in types if t in MEDICATION_TYPES)
     if (
@@ -1117,6 +1129,16 @@ _SINCE_THING_RE = re.compile(
 )
 
 
+# The same with the event first: "after the transplant did his GFR come up?", "since the
+# surgery, has her weight changed?".
+_SINCE_THING_FIRST_RE = re.compile(
+    r"^\W*(?:since|after|following)\s+(?:(?:his|her|my|their|the|your|that)\s+)?"
+    r"(?P<event>(?:(?P<which>last|latest|most\s+recent|first)\s+)?[\w' -]{3,40}?)\s*,?\s+"
+    r"(?=(?:did|does|do|has|have|had|was|were|is|are|how|what|whats|what's)\b)",
+    re.IGNORECASE,
+)
+
+
 @dataclass(frozen=True)
 class SinceEvent:
     """A question asked from an event on: a condition's diagnosis (its first entry), or a
@@ -1136,6 +1158,9 @@ def since_event(question: str) -> SinceEvent | None:
         found = _SINCE_THING_RE.search(question)
         kinds = ("condition", "procedure")
         before = question[: found.start()] if found else ""
+        if found is None and (found := _SINCE_THING_FIRST_RE.search(question)) is not None:
+            # "After the transplant did his kidney function come up?": the event first.
+            before = question[found.end() :]
         # Only a measure's course is asked from a thing done or had ("since the surgery").
         if found is None or not any(
             c.kind in MEASURE_KINDS for m in scan(before) for c in m.concepts
