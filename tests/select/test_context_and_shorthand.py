@@ -529,3 +529,29 @@ def test_labs_from_a_condition_workup_are_that_days_named_measures(tmp_path: Pat
     # The diagnosis names no visit: its day stands for it (it had listed every hemoglobin).
     assert {"Observation/h1", "Observation/c1"} <= set(selection.refs)
     assert "Observation/h0" not in selection.refs
+
+
+def test_an_event_named_by_two_concepts_is_the_record_naming_both(tmp_path: Path) -> None:
+    referrals = [
+        _procedure("d", "1990-09-13", "103697008", "Patient referral for dental care"),
+        _procedure("t", "2020-10-03", "306316000", "Referral to transplant surgeon"),
+    ]
+
+    def gfr(ref: str, day: str, value: float) -> Record:
+        return obs(ref, day, "33914-3", "Glomerular filtration rate/1.73 sq M.predicted", value,
+                   "mL/min/{1.73_m2}")  # fmt: skip
+
+    store = _store(
+        tmp_path, [*referrals, gfr("g0", "2011-12-01", 145.8), gfr("g1", "2020-10-03", 6.5)]
+    )
+    question = "When she was referred to the transplant surgeon, what was her eGFR at that visit?"
+    selection = DefaultSelector().select(store, "p", question, NOW)
+    # It had anchored on the first referral of all (a dental one, 1990).
+    assert set(selection.refs) == {"Procedure/t", "Observation/g1"}
+
+
+def test_an_askers_threshold_comes_with_the_reference_range(tmp_path: Path) -> None:
+    ldl = obs("l", "2021-02-04", "18262-6", "Low Density Lipoprotein Cholesterol", 104.1, "mg/dL")
+    said = _said(_store(tmp_path, [ldl]), "s/p STEMI — is his LDL under 70?")
+    assert said.startswith("Not below 70: Low Density Lipoprotein Cholesterol 104.1 mg/dL")
+    assert "HIGH" in said

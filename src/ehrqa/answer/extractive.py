@@ -580,7 +580,6 @@ def _unit(unit: str | None) -> tuple[str, ...]:
     return tuple(dict.fromkeys(u.lower() for u in (unit, readable_unit(unit)) if u))
 
 
-_NORMAL_RANGE_RE = re.compile(r"\bnormal\b|\brange\b", re.IGNORECASE)
 _SEX_RE = re.compile(
     r"\b(?:sex|gender|male|female|boy\s+or\s+(?:a\s+)?girl|girl\s+or\s+(?:a\s+)?boy)\b",
     re.IGNORECASE,
@@ -909,11 +908,11 @@ def lead_judgements(selection: Selection, *, asked_only: bool = False) -> list[J
             newest = max(of_asked, key=lambda r: r.date or "")
             if (crossed := threshold_judgement(newest, plan.question)) is not None:
                 found.append(crossed)
-                if _NORMAL_RANGE_RE.search(plan.question):
-                    # "In the normal range (under 5.7)?": the reference range's word too.
-                    age = _age_at(birth, newest, plan.now)
-                    ranged = range_judgement(newest, kb, sex=patient.get("gender"), age=age)
-                    found += [ranged] if ranged is not None else []
+                # The reading against its reference range too ("HIGH (normal up to 99)"):
+                # the asker's number may not be the range ("is his LDL under 70?").
+                age = _age_at(birth, newest, plan.now)
+                ranged = range_judgement(newest, kb, sex=patient.get("gender"), age=age)
+                found += [ranged] if ranged is not None else []
         # Conditions judged by the same readings are one verdict ("disorder of kidney due to
         # diabetes" and "microalbuminuria due to diabetes": the diabetes targets, said once).
         by_readings: dict[str, tuple[tuple[Monitor, ...], list[Record]]] = {}

@@ -412,9 +412,18 @@ class DefaultSelector:
         asked, the reading nearest to it. None when the record holds no such event or no
         such measure: the question is then selected as usual."""
         order: Order = "latest" if anchor.latest else "earliest"
-        events = self._dated(store, patient_id, plan, EVENT_TYPES, anchor.events, order)
+        several: Order = "all" if len(anchor.events) > 1 else order
+        events = self._dated(store, patient_id, plan, EVENT_TYPES, anchor.events, several)
         if not events:
             return None
+        if len(anchor.events) > 1:
+            # "When she was referred to the transplant surgeon": the referral that names the
+            # transplant, not the first of every referral (a dental one).
+            def named(record: Record) -> int:
+                return sum(matches_concept(record, c) is not None for c in anchor.events)
+
+            most = max(named(r) for r in events)
+            events = [r for r in events if named(r) == most]
         pick = max if anchor.latest else min
         event = pick(events, key=lambda r: r.day or "")
         readings = self._dated(store, patient_id, plan, ("Observation",), anchor.measures, "all")
