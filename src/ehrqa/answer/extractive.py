@@ -19,7 +19,6 @@ from typing import Any
 from ehrqa.answer.judgements import (
     CONTROL_RE,
     DEATH_RE,
-    EVER_OUT_OF_RANGE_RE,
     HOW_LONG_RE,
     THRESHOLD_RE,
     YES_NO_RE,
@@ -78,6 +77,7 @@ from ehrqa.select.query import (
     AGE_THRESHOLD_RE,
     CONTRA_RE,
     DUE_RE,
+    EVER_OUT_OF_RANGE_RE,
     INSURANCE_RE,
     JUDGE_RE,
     PAYER_HISTORY_RE,

@@ -27,7 +27,7 @@ from ehrqa.knowledge import (
     VaccineInterval,
 )
 from ehrqa.select.default import CLAIM_TYPES
-from ehrqa.select.query import DUE_RE, PASSED_ON, YES_NO_RE, asks_yes_no
+from ehrqa.select.query import DUE_RE, EVER_OUT_OF_RANGE_RE, PASSED_ON, YES_NO_RE, asks_yes_no
 from ehrqa.text.dates import whole_months
 from ehrqa.text.names import plain_name
 from ehrqa.text.numbers import display_number
@@ -308,17 +308,6 @@ def threshold_judgement(record: Record, question: str) -> Judgement | None:
     shown = f"{plain_name(record.display)} {_shown(record)} on {record.day} {cite([record])}"
     sentence = f"{opening}: {shown}."
     return Judgement(sentence, (record.ref,), (asked,))
-
-
-# "Was it ever high?", "has her potassium ever been low?", "any abnormal A1c at any point?":
-# every reading against its range, not the newest.
-EVER_OUT_OF_RANGE_RE = re.compile(
-    r"\b(?:ever|at\s+any\s+(?:point|time)|any\s+time|anytime)\b.{0,40}?\b(?P<side>high|higher"
-    r"|elevated|raised|low|lower|abnormal|out\s+of\s+range|off)\b"
-    r"|\b(?:any|ever\s+an?)\s+(?P<side2>high|elevated|low|abnormal)\s+(?:[\w-]+\s+){0,2}"
-    r"(?:readings?|results?|values?|levels?|numbers?)\b",
-    re.IGNORECASE,
-)
 
 
 def ever_out_of_range(

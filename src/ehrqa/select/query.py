@@ -131,10 +131,13 @@ _HOW_LONG_TREATED_RE = re.compile(
 )
 
 
-# "Was it ever high?", "any abnormal readings?" (answer.judgements.EVER_OUT_OF_RANGE_RE).
-_EVER_OUT_RE = re.compile(
-    r"\b(?:ever|at\s+any\s+(?:point|time)|any\s+time|anytime|any)\b.{0,40}?\b(?:high|higher"
-    r"|elevated|raised|low|lower|abnormal|out\s+of\s+range)\b",
+# "Was it ever high?", "has her potassium ever been low?", "any abnormal A1c at any point?":
+# every reading against its range, not the newest.
+EVER_OUT_OF_RANGE_RE = re.compile(
+    r"\b(?:ever|at\s+any\s+(?:point|time)|any\s+time|anytime)\b.{0,40}?\b(?P<side>high|higher"
+    r"|elevated|raised|low|lower|abnormal|out\s+of\s+range|off)\b"
+    r"|\b(?:any|ever\s+an?)\s+(?P<side2>high|elevated|low|abnormal)\s+(?:[\w-]+\s+){0,2}"
+    r"(?:readings?|results?|values?|levels?|numbers?)\b",
     re.IGNORECASE,
 )
 
@@ -586,7 +589,7 @@ def analyze(question: str, now: date) -> QueryPlan:
     if readings_only and intent in ("list", "exists") and _READINGS_HISTORY_RE.search(text):
         intent = "trend"  # "what's his cholesterol history?": the course of the readings
     order = _order(text, types, concepts, window, intent, plural)
-    if order == "latest" and readings_only and _EVER_OUT_RE.search(text):
+    if order == "latest" and readings_only and EVER_OUT_OF_RANGE_RE.search(text):
         order = "all"  # "was it ever high?": every reading, not the newest
     return QueryPlan(
         question=question,
