@@ -555,3 +555,27 @@ def test_an_askers_threshold_comes_with_the_reference_range(tmp_path: Path) -> N
     said = _said(_store(tmp_path, [ldl]), "s/p STEMI — is his LDL under 70?")
     assert said.startswith("Not below 70: Low Density Lipoprotein Cholesterol 104.1 mg/dL")
     assert "HIGH" in said
+
+
+def test_a_telehealth_visit_filed_as_ambulatory_is_still_a_telehealth_visit(
+    tmp_path: Path,
+) -> None:
+    from conftest import bundle, patient, write_json
+    from ehrqa.ingest.files import ingest_paths
+
+    store = SqliteStore(tmp_path / "s.sqlite3")
+    visits = [
+        _encounter(
+            "t1", "2020-05-01", "AMB", "448337001", "Telemedicine consultation with patient"
+        ),
+        _encounter(
+            "t2", "2021-05-01", "AMB", "448337001", "Telemedicine consultation with patient"
+        ),
+        _encounter("c1", "2021-06-01", "AMB", "185349003", "Encounter for check up"),
+    ]
+    ingest_paths(store, [write_json(tmp_path / "b.json", bundle(patient("p1"), *visits))])
+    selection = DefaultSelector().select(
+        store, "p1", "how many telehealth appointments did he have", NOW
+    )
+    # Counted 0 once an ambulatory class was read as contradicting the telehealth type.
+    assert set(selection.refs) == {"Encounter/t1", "Encounter/t2"}

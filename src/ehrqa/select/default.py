@@ -674,7 +674,9 @@ def _encounter_class_candidates(ctx: _Search) -> None:
             not r.startswith(("type ", "lexical", "encounter class", *restating))
             for r in cand.reasons
         )
-        filed = {c.upper() for c in cand.record.category}
+        # Filed as another hospital class (an emergency visit asked as an admission): not
+        # of the asked kind. A telehealth consultation filed as ambulatory still is.
+        filed = {c.upper() for c in cand.record.category} & HOSPITAL_CLASSES
         restated = any(r.startswith(restating) for r in cand.reasons) and not (
             filed and not filed & set(classes)
         )
@@ -687,6 +689,9 @@ def _encounter_class_candidates(ctx: _Search) -> None:
             del ctx.pool[ref]
 
 
+# Encounter classes of the hospital that contradict one another (an emergency visit is not
+# an inpatient stay); an ambulatory class says nothing against a visit's own type.
+HOSPITAL_CLASSES = frozenset({"EMER", "IMP", "ACUTE", "NONAC", "OBSENC", "SS"})
 # Statuses under which a record is current (a medicine still taken, a condition still open).
 CURRENT_STATUSES = ("active", "on-hold", "intended", "recurrence", "relapse")
 
