@@ -50,6 +50,7 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("knowledge", ("knowledge",)),
     ("fhir", ("fhir",)),
     ("store", ("store",)),
+    ("meds", ("meds",)),
     ("ingest", ("ingest",)),
     ("llm", ("llm",)),
     ("select", ("select",)),

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from cds_fakes import NOW, FakeLibrary, ckd_resources
-from ehrqa.cds.context import PatientContext, context_from_records
 from ehrqa.fhir.normalize import normalize
+from ehrqa.meds.context import PatientContext, context_from_records
 
 
 @pytest.fixture

@@ -7,12 +7,12 @@ import pytest
 from cds_fakes import FakeLibrary
 from ehrqa.cds.ask import ask
 from ehrqa.cds.base import Advice, cited_refs
-from ehrqa.cds.context import PatientContext
 from ehrqa.cds.differential import differential
 from ehrqa.cds.narrate import check_narrative, narrate
 from ehrqa.cds.treat import treat
 from ehrqa.core.errors import ConfigError
 from ehrqa.llm.fake import FakeChatModel
+from ehrqa.meds.context import PatientContext
 
 
 def assert_grounded(advice: Advice) -> None:

@@ -7,8 +7,8 @@ from typing import Any
 import pytest
 
 from cds_fakes import NOW, ckd_resources
-from ehrqa.cds.context import context_from_records, context_from_store, results_named
 from ehrqa.fhir.normalize import normalize
+from ehrqa.meds.context import context_from_records, context_from_store, results_named
 from ehrqa.store.sqlite import SqliteStore
 
 

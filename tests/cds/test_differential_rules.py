@@ -9,12 +9,12 @@ import pytest
 
 from cds_fakes import NOW, FakeLibrary
 from ehrqa.cds.base import Advice, AdviceItem
-from ehrqa.cds.context import PatientContext, context_from_records
 from ehrqa.cds.differential import differential
 from ehrqa.cds.match import content_words
 from ehrqa.fhir.normalize import normalize
 from ehrqa.knowledge import KnowledgeError, excluded, load_exclusions
 from ehrqa.llm.fake import FakeChatModel
+from ehrqa.meds.context import PatientContext, context_from_records
 
 # Written as the demo's dysuria and headache pathways are: a diagnosis per heading.
 PATHWAY = """# Dysuria and headache pathway

@@ -7,9 +7,12 @@ from typing import Any
 
 import pytest
 
-from ehrqa.cds import drugs
-from ehrqa.cds.context import PatientContext, context_from_records
-from ehrqa.cds.safety import (
+from ehrqa.core.errors import NotFoundError
+from ehrqa.fhir.normalize import normalize
+from ehrqa.fhir.record import Record
+from ehrqa.meds import drugs
+from ehrqa.meds.context import PatientContext, context_from_records
+from ehrqa.meds.safety import (
     DRUG_CLASSES,
     Drug,
     SafetyWarning,
@@ -19,9 +22,6 @@ from ehrqa.cds.safety import (
     find_drugs,
     latest_egfr,
 )
-from ehrqa.core.errors import NotFoundError
-from ehrqa.fhir.normalize import normalize
-from ehrqa.fhir.record import Record
 
 NOW = date(2025, 1, 1)
 SUBJECT = {"reference": "Patient/p1"}

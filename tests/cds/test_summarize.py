@@ -12,7 +12,6 @@ import pytest
 from conftest import PATIENT_ID, observation, patient
 from ehrqa.answer.verify import check_facts, check_facts_in_texts
 from ehrqa.cds.base import Advice
-from ehrqa.cds.context import PatientContext, context_from_records, context_from_store
 from ehrqa.cds.results import flag
 from ehrqa.cds.summarize import (
     citation_name,
@@ -29,6 +28,7 @@ from ehrqa.core.errors import ConfigError, NotFoundError
 from ehrqa.fhir.normalize import normalize
 from ehrqa.fhir.record import Record
 from ehrqa.lab.data.demo import DEMO_NOW, DEMO_PATIENT
+from ehrqa.meds.context import PatientContext, context_from_records, context_from_store
 from ehrqa.store import SqliteStore
 
 NOW = date(2025, 1, 1)

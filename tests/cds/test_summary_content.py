@@ -8,10 +8,10 @@ from datetime import date
 from typing import Any
 
 from conftest import PATIENT_ID, observation, patient
-from ehrqa.cds.context import context_from_records, context_from_store
 from ehrqa.cds.summarize import latest_vitals, summarize_patient
 from ehrqa.fhir.normalize import normalize
 from ehrqa.lab.data.demo import DEMO_NOW, DEMO_PATIENT
+from ehrqa.meds.context import context_from_records, context_from_store
 from ehrqa.store import SqliteStore
 
 NOW = date(2025, 1, 1)

@@ -9,9 +9,9 @@ import pytest
 
 from cds_fakes import NOW, FakeLibrary
 from ehrqa.cds.base import Advice, AdviceItem
-from ehrqa.cds.context import PatientContext, context_from_records
 from ehrqa.cds.treat import treat
 from ehrqa.fhir.normalize import normalize
+from ehrqa.meds.context import PatientContext, context_from_records
 
 LIPIDS = """# Lipid management protocol
 ## Treatment

@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from ehrqa.cds import drugs
 from ehrqa.knowledge import KnowledgeError, drug_disagreements, load_knowledge
 from ehrqa.knowledge.loader import KNOWLEDGE_DIR
 from ehrqa.knowledge.scanner import find_concepts
+from ehrqa.meds import drugs
 from ehrqa.select import lexicon
 
 KB = load_knowledge()

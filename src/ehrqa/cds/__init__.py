@@ -7,7 +7,7 @@ an answer.
 """
 
 from ehrqa.cds.base import NOTICE, Advice, AdviceItem, Source, Statement
-from ehrqa.cds.context import PatientContext, context_from_records, context_from_store
+from ehrqa.meds.context import PatientContext, context_from_records, context_from_store
 
 __all__ = [
     "NOTICE",

@@ -23,7 +23,6 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Literal
 
 from ehrqa.cds.base import Advice, AdviceItem, Source, Statement
-from ehrqa.cds.context import PatientContext, results_named
 from ehrqa.cds.match import covers, mentions, negation, split_items
 from ehrqa.cds.narrate import narrate
 from ehrqa.cds.sources import (
@@ -39,6 +38,7 @@ from ehrqa.core.errors import ConfigError
 from ehrqa.fhir.record import Record
 from ehrqa.knowledge.exclusions import excluded
 from ehrqa.llm.base import ChatModel
+from ehrqa.meds.context import PatientContext, results_named
 
 if TYPE_CHECKING:
     from ehrqa.docs import DocHit
@@ -297,7 +297,7 @@ def _risk_on_record(risk: str, ctx: PatientContext | None) -> list[tuple[str, li
 
 
 def _medicine_risks(risk: str, ctx: PatientContext) -> list[tuple[str, list[str]]]:
-    from ehrqa.cds.safety import drugs_of
+    from ehrqa.meds.safety import drugs_of
 
     found = []
     for record in ctx.medications:

@@ -9,7 +9,7 @@ Everything here is library code that the HTTP routes (:mod:`ehrqa.api.hooks_rout
   :func:`ehrqa.fhir.normalize.normalize`) and, for what the prefetch leaves out, the record
   store; :class:`PrefetchRequiredError` (HTTP 412) when neither knows the patient.
 * :func:`cards` — the cards for a checked request: medication-safety problems
-  (:mod:`ehrqa.cds.safety`) and local protocols from the document library, when there is one.
+  (:mod:`ehrqa.meds.safety`) and local protocols from the document library, when there is one.
 * :func:`parse_feedback` and :class:`FeedbackStore` — card outcomes, kept in SQLite.
 """
 
@@ -28,19 +28,19 @@ from urllib.parse import quote
 
 import orjson
 
-from ehrqa.cds.context import PatientContext, context_from_records, context_from_store
 from ehrqa.cds.match import content_words
-from ehrqa.cds.safety import (
-    SafetyWarning,
-    check_current_medications,
-    check_medication,
-    drugs_of,
-)
 from ehrqa.cds.sources import Library
 from ehrqa.core.config import private_dir, private_file, warn_if_shared
 from ehrqa.core.errors import EhrqaError, FhirValidationError, NotFoundError, StoreError
 from ehrqa.fhir.normalize import normalize
 from ehrqa.fhir.record import Record
+from ehrqa.meds.context import PatientContext, context_from_records, context_from_store
+from ehrqa.meds.safety import (
+    SafetyWarning,
+    check_current_medications,
+    check_medication,
+    drugs_of,
+)
 from ehrqa.store.base import RecordStore
 from ehrqa.store.migrations import Migration, SqliteDatabase, migrate
 from ehrqa.store.rows import from_row

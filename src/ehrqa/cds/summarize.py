@@ -25,7 +25,6 @@ from datetime import date
 from pathlib import PurePath
 
 from ehrqa.cds.base import Advice, AdviceItem, Source, Statement
-from ehrqa.cds.context import SOCIAL_RE, PatientContext, latest_per_code
 from ehrqa.cds.narrate import NARRATE_MODES
 from ehrqa.cds.results import result_flag, result_text
 from ehrqa.cds.sources import record_source
@@ -34,6 +33,7 @@ from ehrqa.fhir.elements import concept_label
 from ehrqa.fhir.record import Record
 from ehrqa.fhir.render import note_text
 from ehrqa.llm.base import ChatModel
+from ehrqa.meds.context import SOCIAL_RE, PatientContext, latest_per_code
 from ehrqa.store.base import RecordQuery, RecordStore
 from ehrqa.text.dates import age_on
 

@@ -12,9 +12,9 @@ from datetime import date
 from typing import TYPE_CHECKING
 
 from ehrqa.cds.base import Advice
-from ehrqa.cds.context import PatientContext, context_from_store
 from ehrqa.cds.narrate import check_mode
 from ehrqa.core.config import EhrqaConfig
+from ehrqa.meds.context import PatientContext, context_from_store
 
 if TYPE_CHECKING:
     from ehrqa.cds.sources import Library

@@ -5,7 +5,7 @@
 2. Every bullet of its treatment sections is an option, in the protocol's order (first
    line first); the protocol's cautions that name the same drug or class go with it.
 3. Each drug is checked against the patient's allergies, current medicines, renal function
-   and conditions (:mod:`ehrqa.cds.safety`); warnings cite the records behind them, and a
+   and conditions (:mod:`ehrqa.meds.safety`); warnings cite the records behind them, and a
    drug the patient already takes says so.
 4. The latest results the protocol relies on (eGFR, HbA1c, potassium…) are listed.
 
@@ -21,7 +21,6 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from ehrqa.cds.base import Advice, AdviceItem, Source, Statement
-from ehrqa.cds.context import PatientContext, results_named
 from ehrqa.cds.match import content_words, covers
 from ehrqa.cds.narrate import narrate
 from ehrqa.cds.sources import (
@@ -35,10 +34,11 @@ from ehrqa.cds.sources import (
 )
 from ehrqa.core.errors import ConfigError
 from ehrqa.llm.base import ChatModel
+from ehrqa.meds.context import PatientContext, results_named
 from ehrqa.text.units import show_value
 
 if TYPE_CHECKING:
-    from ehrqa.cds.safety import Drug, SafetyWarning
+    from ehrqa.meds.safety import Drug, SafetyWarning
 
 MAX_LEAD_WORDS = 8  # a longer text before a colon is a sentence, not a drug or class name
 LEAD_RE = re.compile(r"^\*\*([^*]+)\*\*")
@@ -107,7 +107,7 @@ def _is_treatment(block: Block) -> bool:
 def _option(
     block: Block, bullet: str, cautions: list[tuple[Block, str]], ctx: PatientContext
 ) -> AdviceItem:
-    from ehrqa.cds.safety import check_medication, drugs_of, find_drugs
+    from ehrqa.meds.safety import check_medication, drugs_of, find_drugs
 
     cite = [f"doc:{block.chunk.id}"]
     lead = LEAD_RE.match(bullet)  # protocols name the option's drug first, in bold
@@ -144,8 +144,8 @@ def checks_passed(
     """What was checked for ``drug`` and found no problem, each citing what it rests on, so
     the reader sees that allergies, interactions, kidney function and pregnancy were
     looked at (and what could not be checked), not only the problems found."""
-    from ehrqa.cds.drugs import CONDITION_RULES
-    from ehrqa.cds.safety import latest_egfr, matches
+    from ehrqa.meds.drugs import CONDITION_RULES
+    from ehrqa.meds.safety import latest_egfr, matches
 
     kinds = {w.kind for w in warnings}
     patient = [ctx.patient.ref] if ctx.patient is not None else []

@@ -1937,7 +1937,7 @@ BASELINE_DAYS = 90  # how far before an event a reading still counts as its base
 @dataclass(frozen=True)
 class SafetyFinding:
     """What the medication safety checks found for one asked drug (or class, checked as
-    ``drug``): its warnings (``ehrqa.cds.safety.SafetyWarning``), most severe first."""
+    ``drug``): its warnings (``ehrqa.meds.safety.SafetyWarning``), most severe first."""
 
     asked: str
     drug: str
@@ -1951,13 +1951,13 @@ class SafetyFinding:
 
 def _with_safety_checks(store: RecordStore, patient_id: str, selection: Selection) -> None:
     """For "can he take ibuprofen?", "any contraindication to NSAIDs?": the medication safety
-    checks of :mod:`ehrqa.cds.safety` (allergies, interactions with current medicines,
+    checks of :mod:`ehrqa.meds.safety` (allergies, interactions with current medicines,
     kidney function, problems) for each drug asked (a class by its first member the checks
     know), the records behind each caution selected and the findings kept in
     ``details["safety"]`` for the answer. An allergy alone had answered "None recorded: the
     record has no allergies" over a kidney disease that makes NSAIDs unsafe."""
-    from ehrqa.cds.context import context_from_store
-    from ehrqa.cds.safety import check_medication, find_drugs
+    from ehrqa.meds.context import context_from_store
+    from ehrqa.meds.safety import check_medication, find_drugs
 
     plan = selection.plan
     asked = [c for c in plan.concepts if c.kind in ("drug", "drug_class")][:MAX_SAFETY_DRUGS]

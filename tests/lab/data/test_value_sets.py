@@ -27,7 +27,7 @@ DATA_DIR = Path(ehrqa.lab.data.__file__).parent
 SAMPLE = Path(__file__).parents[2] / "fixtures" / "qa_sample"
 # The selector, the answerer and decision support, and the knowledge files the selector's
 # lexicon is made of: the generator must name concepts without any of them.
-FORBIDDEN = ("ehrqa.select", "ehrqa.answer", "ehrqa.cds", "ehrqa.knowledge")
+FORBIDDEN = ("ehrqa.select", "ehrqa.answer", "ehrqa.cds", "ehrqa.knowledge", "ehrqa.meds")
 # The share of lexicon phrasings that the generator of issue 15 used (about 95%); the new
 # generator must stay well below it.
 MAX_LEXICON_SHARE = 0.5

@@ -3,7 +3,7 @@
 :func:`check_medication` checks a proposed drug; :func:`check_current_medications` checks
 what the patient already takes. Both return :class:`SafetyWarning` objects, most severe
 first, each naming the patient resources behind it and the rule that fired. The knowledge
-lives in :mod:`ehrqa.cds.drugs` as tables; this module only matches drugs to rows.
+lives in :mod:`ehrqa.meds.drugs` as tables; this module only matches drugs to rows.
 
 Drugs are recognised by generic and brand name in code displays and text
 (:func:`find_drugs`), so the checks work on Synthea's RxNorm displays ("lisinopril 10 MG
@@ -19,8 +19,11 @@ from dataclasses import dataclass
 from itertools import combinations
 from typing import Literal, cast
 
-from ehrqa.cds.context import PatientContext
-from ehrqa.cds.drugs import (
+from ehrqa.core.errors import NotFoundError
+from ehrqa.fhir.record import Record
+from ehrqa.knowledge.scanner import fold
+from ehrqa.meds.context import PatientContext
+from ehrqa.meds.drugs import (
     ALLERGY_CLASS_NAMES,
     ALLERGY_CROSS,
     BRANDS,
@@ -36,9 +39,6 @@ from ehrqa.cds.drugs import (
     TRIPLE_WHAMMY,
     TRIPLE_WHAMMY_PAIRS,
 )
-from ehrqa.core.errors import NotFoundError
-from ehrqa.fhir.record import Record
-from ehrqa.knowledge.scanner import fold
 
 Kind = Literal["allergy", "interaction", "renal", "condition", "duplicate"]
 Severity = Literal["info", "warning", "critical"]

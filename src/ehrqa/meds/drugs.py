@@ -2,7 +2,7 @@
 
 Every table is a tuple of rows, one rule per row, each with a one-sentence ``basis`` that
 says why the rule matters. A rule's drug *target* is either a generic name ("warfarin") or
-a class ("nsaid"); :func:`ehrqa.cds.safety.matches` decides whether a drug meets it. The
+a class ("nsaid"); :func:`ehrqa.meds.safety.matches` decides whether a drug meets it. The
 rules are a compact, conservative subset of common prescribing guidance (BNF, NICE, FDA
 labels) for the drugs found in Synthea data and the demo documents, not a formulary.
 """
