@@ -589,35 +589,35 @@ _BIRTH_RE = re.compile(r"\b(?:born|birth|birthday|dob|birthdate)\b", re.IGNORECA
 
 def _asked_patient_field(selection: Selection) -> Judgement | None:
     """ "What gender is he?", "when was she born?": the asked Patient field, said as such
-    ("Sex: male [Patient/…]."), not the whole Patient line; None for any other question (an
-    age is computed elsewhere; a name, an address are listed)."""
+    ("Recorded: sex male [Patient/…]."), not the whole Patient line; None for any other
+    question (an age is computed elsewhere; a name, an address are listed)."""
     plan = selection.plan
     patients = [i.record for i in selection.items if i.record.resource_type == "Patient"]
     if not patients or _AGE_RE.search(plan.question):
         return None
     record = patients[0]
-    said = []
-    gender = record.resource.get("gender")
-    if _SEX_RE.search(plan.question) and isinstance(gender, str) and gender:
-        said.append(f"sex {gender.lower()}")
-    birth = record.resource.get("birthDate")
-    if _BIRTH_RE.search(plan.question) and isinstance(birth, str) and birth:
-        said.append(f"born {birth[:10]}")
+    said = [f"{label} {value}" for label, value in _asked_fields(record, plan.question)]
     if not said:
         return None
     return Judgement(f"Recorded: {', '.join(said)} [{record.ref}].", (record.ref,))
 
 
-def _patient_facts(record: Record, question: str) -> list[tuple[str, ...]]:
-    """The sex or birth date a demographics question asks for (the name is not asked)."""
-    facts: list[tuple[str, ...]] = []
+def _asked_fields(record: Record, question: str) -> list[tuple[str, str]]:
+    """The sex and birth date a demographics question asks for, each with its label ("sex",
+    "born"; the name is not asked)."""
+    fields: list[tuple[str, str]] = []
     gender = record.resource.get("gender")
     if _SEX_RE.search(question) and isinstance(gender, str) and gender:
-        facts.append((gender.lower(),))
+        fields.append(("sex", gender.lower()))
     birth = record.resource.get("birthDate")
     if _BIRTH_RE.search(question) and isinstance(birth, str) and birth:
-        facts.append((birth[:10],))
-    return facts
+        fields.append(("born", birth[:10]))
+    return fields
+
+
+def _patient_facts(record: Record, question: str) -> list[tuple[str, ...]]:
+    """The sex or birth date a demographics question asks for, as facts an answer states."""
+    return [(value,) for _, value in _asked_fields(record, question)]
 
 
 def key_facts(selection: Selection) -> list[tuple[str, ...]]:

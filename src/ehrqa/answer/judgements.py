@@ -222,15 +222,12 @@ def _range_text(rng: ReferenceRange) -> str:
     return f"normal {bounds}; source: {rng.source}"
 
 
-def range_judgement(
+def _range_flag(
     record: Record, kb: Knowledge, *, sex: str | None = None, age: float | None = None
-) -> Judgement | None:
-    """Whether the record's value is low, normal or high for its reference range, or None
-    when the knowledge files hold no range for its code (or its unit differs).
-
-    "Creatinine 1.21 mg/dL on 2011-11-30 [Observation/…]: normal (normal 0.7–1.3 mg/dL;
-    source: MedlinePlus …)." A blood pressure is judged by each component.
-    """
+) -> tuple[str, list[str]] | None:
+    """The record's value against its reference range: "high", "low" or "normal" (a blood
+    pressure is high or low when either part is) and each range's text, or None when the
+    knowledge files hold no range for it (or its unit differs)."""
     flags: list[str] = []
     spans: list[str] = []
     targets = [(record.value, record.unit, _loinc(record))]
@@ -246,7 +243,22 @@ def range_judgement(
         spans.append(text if len(targets) == 1 else f"{rng.label}: {text}")
     if not flags:
         return None
-    worst = "high" if "high" in flags else "low" if "low" in flags else "normal"
+    return "high" if "high" in flags else "low" if "low" in flags else "normal", spans
+
+
+def range_judgement(
+    record: Record, kb: Knowledge, *, sex: str | None = None, age: float | None = None
+) -> Judgement | None:
+    """Whether the record's value is low, normal or high for its reference range, or None
+    when the knowledge files hold no range for its code (or its unit differs).
+
+    "Creatinine 1.21 mg/dL on 2011-11-30 [Observation/…]: normal (normal 0.7–1.3 mg/dL;
+    source: MedlinePlus …)." A blood pressure is judged by each component.
+    """
+    read = _range_flag(record, kb, sex=sex, age=age)
+    if read is None:
+        return None
+    worst, spans = read
     verdict = {"high": "HIGH", "low": "LOW", "normal": "within the normal range"}[worst]
     sentence = (
         f"{plain_name(record.display)} {_shown(record)} on {record.day} {cite([record])}: "
@@ -331,23 +343,8 @@ def ever_out_of_range(
     )  # fmt: skip
     judged: list[tuple[Record, str, str]] = []
     for record in series:
-        # A blood pressure is read by each of its parts (high when either is).
-        targets = [(record.value, record.unit, _loinc(record))]
-        targets += [(c.value, c.unit, c.code) for c in record.components]
-        flags, spans = [], []
-        for value, unit, code in targets:
-            if value is None or code is None:
-                continue
-            rng = kb.reference_range(code, sex=sex, age=age_of(record))
-            if rng is None or not rng.measures(unit):
-                continue
-            flags.append(rng.flag(float(show_number(value, unit))))
-            spans.append(
-                _range_text(rng) if len(targets) == 1 else f"{rng.label}: {_range_text(rng)}"
-            )
-        if flags:
-            flag = "high" if "high" in flags else "low" if "low" in flags else "normal"
-            judged.append((record, flag, " / ".join(spans)))
+        if (read := _range_flag(record, kb, sex=sex, age=age_of(record))) is not None:
+            judged.append((record, read[0], " / ".join(read[1])))
     if not judged:
         return None
     out = [(r, flag) for r, flag, _ in judged if flag in wanted]

@@ -1098,12 +1098,15 @@ def _recorded_uses(
     if not orders:
         return []
     query = RecordQuery(patient_id, types=("Condition",), end=f"{plan.now.isoformat()}T23:59:59")
-    conditions = list(store.query(query))
+    # Each condition's concepts are read once, whatever the number of orders.
+    conditions = [
+        (record, {c.name for m in scan(plain_name(record.display)) for c in m.concepts})
+        for record in store.query(query)
+    ]
     extra: dict[str, Selected] = {}
     for order in orders:
         uses = drug_uses(order.record.display)
-        for record in conditions:
-            named = {c.name for m in scan(plain_name(record.display)) for c in m.concepts}
+        for record, named in conditions:
             if named & uses and record.ref not in extra:
                 extra[record.ref] = Selected(
                     record, order.score, (f"{A_USE_OF}{order.record.ref}",)
